@@ -1,0 +1,67 @@
+"""The backend contract (L2): run trials somewhere and report what happens to them.
+
+The tuner is the only caller. It gives every trial a folder (``trial_dir``) that holds its
+checkpoints (``trial_dir/checkpoint``), its results file (``trial_dir/results.jsonl``, one JSON
+line per report, appended by :func:`tunebench.report`) and its logs. A backend only reports
+*events*; it never decides anything.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from tunebench.clock import Clock, RealClock
+from tunebench.types import Config, Event, Trial
+
+RESULTS_FILENAME = "results.jsonl"
+CHECKPOINT_DIRNAME = "checkpoint"
+STDOUT_FILENAME = "stdout.log"
+STDERR_FILENAME = "stderr.log"
+
+
+class Backend(ABC):
+    """Runs trials. Every method is called by the tuner's single thread."""
+
+    #: the clock the tuner reads; a simulated backend supplies simulated time
+    clock: Clock = RealClock()
+
+    @abstractmethod
+    def start(self, trial: Trial, trial_dir: Path, results_offset: int = 0) -> None:
+        """Called to launch ``trial``; returns at once.
+
+        ``trial_dir`` is the trial's folder (created by the caller). ``results_offset`` is the byte
+        offset in its results file up to which results were already consumed: non-zero when the
+        tuner restarts a trial that was running when a previous tuner process died (the script
+        then resumes from its checkpoint folder if it has one).
+        """
+
+    @abstractmethod
+    def pause(self, trial_id: int) -> None:
+        """Called when the scheduler decided PAUSE: end the trial's process but keep its folder.
+        A PAUSED event follows once the process is gone."""
+
+    @abstractmethod
+    def resume(self, trial_id: int, config: Config | None = None) -> None:
+        """Called to relaunch a paused trial with the same folder (so it continues from its
+        checkpoint), optionally with a changed ``config``."""
+
+    @abstractmethod
+    def stop(self, trial_id: int) -> None:
+        """Called to end a trial for good. A STOPPED event follows once the process is gone."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[Event]:
+        """Called in the tuner's loop: return the events since the last call, waiting up to
+        ``timeout`` seconds for at least one (return ``[]`` when none came in time).
+
+        Events of one trial are returned in the order they happened."""
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Called once at the end: end every process still running. Idempotent."""
+
+    @property
+    @abstractmethod
+    def n_busy(self) -> int:
+        """Number of trials occupying a worker (running, or asked to end but not yet gone)."""

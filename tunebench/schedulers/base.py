@@ -1,0 +1,79 @@
+"""The scheduler and searcher contracts (L1).
+
+A **scheduler** decides *when*: which trial to start or resume when a worker frees up, and
+whether a running trial continues, pauses or stops after each result.  A **searcher** decides
+*what*: the configuration of a new trial.  Schedulers own a searcher, so ASHA + random search,
+ASHA + GP (MOBSTER), ASHA + KDE (BOHB) ... are compositions.
+
+Rules every implementation follows (the contract suite in
+:mod:`tunebench.testing.scheduler_contract` checks them):
+
+* no sleeping, no I/O, no clock: given its seed and the sequence of calls, a scheduler is
+  deterministic, so the simulator and the real backends run the very same code, and the tuner
+  can rebuild a scheduler after a crash by loading a state snapshot and replaying the calls
+  logged after it;
+* :meth:`Scheduler.suggest` returning ``None`` does not change the state;
+* ``state_dict()`` is JSON-able (no pickle anywhere), and
+  ``load_state_dict(state_dict())`` on a freshly built scheduler with the same constructor
+  arguments continues exactly as the original would.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from tunebench.searchers.base import Searcher, check_mode
+from tunebench.types import Decision, Result, Suggestion, Trial
+
+__all__ = ["Scheduler", "Searcher", "check_mode"]
+
+class Scheduler(ABC):
+    """Decides which trials start, continue, pause, resume or stop.
+
+    Attributes every scheduler sets: ``config_space``, ``metric``, ``mode``; multi-fidelity
+    schedulers also set ``resource_attr`` (name of the reported resource, e.g. ``"epoch"``) and
+    ``max_resource_attr`` (name of the config entry carrying the maximum resource, e.g.
+    ``"epochs"``, passed to the script as ``--epochs``).
+    """
+
+    config_space: dict[str, Any]
+    metric: str
+    mode: str
+    resource_attr: str | None = None
+    max_resource_attr: str | None = None
+
+    @abstractmethod
+    def suggest(self, trial_id: int) -> Suggestion | None:
+        """Called each time a worker is free.
+
+        ``trial_id`` is the id the tuner gives the trial if a *new* one is started. Return
+        ``Suggestion.start(config)`` for a new trial, ``Suggestion.resume(paused_id)`` to resume a
+        paused trial, or ``None`` when there is nothing to run now (then the state must not change).
+        """
+
+    @abstractmethod
+    def on_result(self, trial: Trial, result: Result) -> Decision:
+        """Called for each result of a running trial (in the order they were reported).
+
+        Returns CONTINUE, PAUSE (the tuner stops the process but keeps its checkpoint, and the
+        trial may be resumed by a later :meth:`suggest`) or STOP.
+        """
+
+    def on_complete(self, trial: Trial, result: Result | None) -> None:
+        """Called once when a trial's script exits normally, with its last result. Default: nothing."""
+
+    def on_error(self, trial: Trial) -> None:
+        """Called once when a trial fails (crash, timeout, bad report). Default: nothing."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able snapshot of the whole state (searcher and RNGs included)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a snapshot taken by :meth:`state_dict` on a scheduler built with the same arguments."""
+
+    def metric_value(self, result: Result) -> float:
+        """The result's metric as a float to *minimize* (negated for ``mode="max"``)."""
+        value = float(result[self.metric])
+        return value if self.mode == "min" else -value

@@ -1,0 +1,100 @@
+"""Value objects shared by every layer (L0): trials, results, decisions, suggestions.
+
+Nothing here imports numpy or any other tunebench module, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+#: One report of a training script: metric name -> value, plus the keys the
+#: reporting side adds (``_timestamp``, ``_iteration``) and those the tuner adds
+#: (``trial_id``, ``_time``).  Plain dicts keep the hot path fast.
+Result = dict[str, Any]
+
+#: A configuration: hyperparameter name -> value (constants included).
+Config = dict[str, Any]
+
+
+class Decision(str, Enum):
+    """What a scheduler wants done with a running trial after one of its results."""
+
+    CONTINUE = "CONTINUE"
+    PAUSE = "PAUSE"  #: stop the process, keep its checkpoint; may be resumed later
+    STOP = "STOP"  #: stop the process for good
+
+
+class Status(str, Enum):
+    """Life-cycle state of a trial as the tuner records it."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"  #: the script exited normally
+    STOPPED = "stopped"  #: stopped by the scheduler or at the end of tuning
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (Status.COMPLETED, Status.STOPPED, Status.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    """One configuration being evaluated; ids are unique within an experiment and never reused."""
+
+    trial_id: int
+    config: Config
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """Answer of :meth:`Scheduler.suggest`: start a new configuration, or resume a paused trial.
+
+    Build it with :meth:`start` or :meth:`resume`.
+    """
+
+    config: Config | None = None
+    resume_trial_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.config is None and self.resume_trial_id is None:
+            raise ValueError("a Suggestion needs a config to start or a trial id to resume")
+
+    @property
+    def is_resume(self) -> bool:
+        return self.resume_trial_id is not None
+
+    @classmethod
+    def start(cls, config: Config) -> Suggestion:
+        """Start a new trial with ``config``."""
+        return cls(config=config)
+
+    @classmethod
+    def resume(cls, trial_id: int, config: Config | None = None) -> Suggestion:
+        """Resume the paused trial ``trial_id`` (optionally with a changed config, as PBT does)."""
+        return cls(config=config, resume_trial_id=trial_id)
+
+
+class EventKind(str, Enum):
+    """Kinds of events a backend reports from :meth:`Backend.poll`."""
+
+    RESULT = "result"  #: the trial reported one line of metrics
+    COMPLETED = "completed"  #: the trial's script exited with status 0 on its own
+    FAILED = "failed"  #: crashed, timed out, or wrote a malformed report line
+    PAUSED = "paused"  #: the process of a trial asked to pause has ended
+    STOPPED = "stopped"  #: the process of a trial asked to stop has ended
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to a trial, as reported by a backend."""
+
+    kind: EventKind
+    trial_id: int
+    time: float  #: backend clock time at which it happened
+    result: Result | None = None  #: for RESULT
+    offset: int | None = None  #: for RESULT: byte offset in the results file just after this line
+    error: str | None = None  #: for FAILED: what went wrong, with the tail of stderr
+    info: dict[str, Any] = field(default_factory=dict)  #: backend-specific extras (e.g. exit code)
