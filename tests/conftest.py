@@ -1,0 +1,58 @@
+"""Shared fixtures: small real training scripts written to a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+#: a script reporting a curve that depends on x: loss = ((x - 0.3)^2 + 0.05) * (1 + 2 / epoch)
+QUADRATIC = '''
+import argparse, os, sys, time
+from tunebench import report, load_checkpoint, save_checkpoint
+from tunebench.reporting import add_checkpoint_argument
+p = argparse.ArgumentParser()
+p.add_argument("--x", type=float, default=0.0)
+p.add_argument("--epochs", type=int, default=9)
+p.add_argument("--sleep", type=float, default=0.0)
+add_checkpoint_argument(p)
+args, _ = p.parse_known_args()
+start = 1
+state = load_checkpoint(args.checkpoint_dir) if args.checkpoint_dir else None
+def loss(epoch):
+    return ((args.x - 0.3) ** 2 + 0.05) * (1 + 2 / epoch)
+if state is not None:
+    start = state["epoch"] + 1
+    report(epoch=state["epoch"], loss=loss(state["epoch"]))  # in case the kill came before the report
+for epoch in range(start, args.epochs + 1):
+    time.sleep(args.sleep)
+    if args.checkpoint_dir:
+        save_checkpoint({"epoch": epoch}, args.checkpoint_dir)
+        with open(os.path.join(args.checkpoint_dir, "..", "trained_epochs.txt"), "a") as f:
+            f.write(f"{epoch}\\n")
+    report(epoch=epoch, loss=loss(epoch))
+'''
+
+
+def write_script(directory: Path, body: str, name: str = "train.py") -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+@pytest.fixture
+def quadratic_script(tmp_path: Path) -> Path:
+    return write_script(tmp_path, QUADRATIC)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    path = Path(os.environ.get("TUNEBENCH_DATA", SHARED_DATA))
+    if not path.is_dir():
+        pytest.skip(f"benchmark data folder {path} is absent (set TUNEBENCH_DATA)")
+    return path

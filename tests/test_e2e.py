@@ -1,0 +1,91 @@
+"""End-to-end: the example benchmark tuned by the real CLI, and a tuner killed with SIGKILL
+then resumed. Marked slow: `make test` runs them, a plain `pytest` does not."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def events(exp: Path) -> list[dict]:
+    path = exp / "events.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass  # a line being written
+    return out
+
+
+def tunebench(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tunebench", *args], capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+def test_default_run_tunes_the_example_with_asha_on_two_workers(tmp_path):
+    exp = tmp_path / "exp"
+    run = tunebench("run", "--max-wallclock-time", "25", "--experiment-dir", str(exp))
+    assert run.returncode == 0, run.stderr
+    assert "best configuration:" in run.stdout and "lr:" in run.stdout
+    meta = json.loads((exp / "metadata.json").read_text())
+    assert meta["method"] == "ASHA" and meta["n_workers"] == 2 and meta["run_spec"]["benchmark"] == "mlp_digits"
+    summary = json.loads(tunebench("show", str(exp), "--json").stdout)
+    assert summary["n_trials"] >= 10 and summary["n_failed"] == 0
+    assert summary["best_metric"] < 0.1, "ASHA finds a config with under 10% validation error on digits"
+    assert summary["n_stopped"] > 0, "ASHA stopped poor trials"
+
+
+def test_killed_tuner_resumes_without_losing_results(tmp_path):
+    exp = tmp_path / "exp"
+    proc = subprocess.Popen([sys.executable, "-m", "tunebench", "run", "--method", "ASHA-promotion",
+                             "--max-wallclock-time", "30", "--experiment-dir", str(exp), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if sum(e.get("event") == "result" for e in events(exp)) >= 40:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = [e for e in events(exp) if e.get("event") == "result"]
+    assert len(before) >= 40
+    # what the trials themselves had written by the kill (the tuner may not have logged it yet)
+    reported = {}
+    time.sleep(0.5)  # trial processes die with their parent (parent-death signal)
+    for d in (exp / "trials").iterdir():
+        reported[int(d.name)] = [json.loads(line) for line in (d / "results.jsonl").read_text().splitlines()]
+
+    res = tunebench("resume", str(exp), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    after = events(exp)
+    results_after = [e for e in after if e.get("event") == "result"]
+    key = lambda e: (e["trial_id"], e["result"]["epoch"], e["result"]["val_error"])  # noqa: E731
+    assert [key(e) for e in results_after[: len(before)]] == [key(e) for e in before]
+    logged = {(e["trial_id"], e["result"]["epoch"]) for e in after if e.get("event") in ("result", "result_ignored")}
+    for tid, lines in reported.items():
+        for r in lines:
+            assert (tid, r["epoch"]) in logged, f"trial {tid} epoch {r['epoch']} reported before the kill is lost"
+    starts = [e["trial_id"] for e in after if e.get("event") == "trial_start"]
+    assert len(starts) == len(set(starts)), "no trial id reused"
+    summary = json.loads(tunebench("show", str(exp), "--json").stdout)
+    assert summary["finished"] and summary["end_reason"].startswith("max_wallclock_time")
+    assert summary["n_running"] == 0
+    # the resumed session went on tuning
+    session_starts = [i for i, e in enumerate(after) if e.get("event") == "session_start"]
+    assert len(session_starts) == 2
+    assert any(e.get("event") == "trial_start" for e in after[session_starts[1]:])
+    # trials running at the kill were restarted (from their checkpoints) under their own ids
+    restarts = [e for e in after[session_starts[1]:] if e.get("event") == "trial_restart"]
+    assert restarts and all(e["trial_id"] in reported for e in restarts)

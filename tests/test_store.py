@@ -1,0 +1,125 @@
+"""The experiment store: append-only log, torn lines, snapshots, reading back, export."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tunebench.errors import UserError
+from tunebench.store import (
+    EVENTS_FILE,
+    STATE_FILE,
+    ExperimentStore,
+    atomic_write_json,
+    load_experiment,
+    read_json_lines,
+)
+
+META = {"metric": "loss", "mode": "min", "method": "RS"}
+
+
+def fill(store: ExperimentStore) -> None:
+    store.append({"event": "trial_start", "trial_id": 0, "config": {"x": 0.5, "opt": "sgd"}, "time": 0.0})
+    store.append({"event": "trial_start", "trial_id": 1, "config": {"x": 0.1, "opt": 3}, "time": 0.1})
+    store.append({"event": "result", "trial_id": 0, "result": {"epoch": 1, "loss": 2.0}, "decision": "CONTINUE",
+                  "time": 1.0})
+    store.append({"event": "result", "trial_id": 1, "result": {"epoch": 1, "loss": 1.5}, "decision": "STOP",
+                  "time": 1.1})
+    store.append({"event": "result", "trial_id": 0, "result": {"epoch": 2, "loss": 1.0}, "decision": "CONTINUE",
+                  "time": 2.0})
+    store.append({"event": "trial_complete", "trial_id": 0, "time": 2.1})
+    store.append({"event": "trial_start", "trial_id": 2, "config": {"x": 0.9, "opt": "sgd"}, "time": 2.2})
+    store.append({"event": "trial_fail", "trial_id": 2, "error": "exit code 1\nTraceback...", "time": 3.0})
+
+
+def test_events_are_flushed_per_event_and_numbered(tmp_path):
+    store = ExperimentStore.create(tmp_path / "e", META)
+    fill(store)
+    # readable by another reader before close: flushed to the OS per event
+    lines = (tmp_path / "e" / EVENTS_FILE).read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == list(range(8))
+    store.close()
+
+
+def test_create_refuses_an_existing_experiment(tmp_path):
+    ExperimentStore.create(tmp_path / "e", META).close()
+    with pytest.raises(UserError, match="already holds an experiment.*tunebench resume"):
+        ExperimentStore.create(tmp_path / "e", META)
+
+
+def test_reopen_cuts_a_torn_last_line_and_keeps_the_rest(tmp_path):
+    store = ExperimentStore.create(tmp_path / "e", META)
+    fill(store)
+    store.close()
+    with open(tmp_path / "e" / EVENTS_FILE, "a") as f:
+        f.write('{"event": "result", "trial_id": 1, "res')  # killed mid-write
+    store, events = ExperimentStore.reopen(tmp_path / "e")
+    assert len(events) == 8
+    assert store.append({"event": "experiment_end", "reason": "x", "time": 4.0}) == 8
+    store.close()
+    lines = (tmp_path / "e" / EVENTS_FILE).read_text().splitlines()
+    assert len(lines) == 9 and json.loads(lines[-1])["event"] == "experiment_end"
+
+
+def test_reopen_of_a_folder_that_is_no_experiment(tmp_path):
+    with pytest.raises(UserError, match="not a tunebench experiment folder"):
+        ExperimentStore.reopen(tmp_path)
+
+
+def test_scheduler_snapshot_is_atomic_json(tmp_path):
+    store = ExperimentStore.create(tmp_path / "e", META)
+    assert store.load_scheduler_state() is None
+    fill(store)
+    store.save_scheduler_state({"rungs": {"1": [[0.5, 3]]}})
+    assert store.load_scheduler_state() == (8, {"rungs": {"1": [[0.5, 3]]}})
+    (tmp_path / "e" / STATE_FILE).write_text("{broken")
+    assert store.load_scheduler_state() is None  # unreadable: replay the whole log instead
+    assert not [p for p in (tmp_path / "e").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_atomic_write_keeps_the_old_file_when_serialization_fails(tmp_path):
+    path = tmp_path / "f.json"
+    atomic_write_json(path, {"a": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(path, {"a": object()})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_read_json_lines_skips_garbage_and_reports_offsets(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"a": 1}\nnot json\n{"a": 2}\n{"a": 3')
+    assert list(read_json_lines(path)) == [(9, {"a": 1}), (27, {"a": 2})]
+
+
+def test_experiment_tables_summary_and_export(tmp_path):
+    store = ExperimentStore.create(tmp_path / "e", META)
+    fill(store)
+    store.append({"event": "experiment_end", "reason": "max_trials=3 reached", "time": 3.1})
+    store.close()
+    exp = load_experiment(tmp_path / "e")
+    df = exp.results
+    assert list(df.trial_id) == [0, 1, 0] and list(df.loss) == [2.0, 1.5, 1.0]
+    assert list(df.config_x) == [0.5, 0.1, 0.5] and list(df.decision) == ["CONTINUE", "STOP", "CONTINUE"]
+    status = {t["trial_id"]: t["status"] for t in exp.trial_table()}
+    assert status == {0: "completed", 1: "stopped", 2: "failed"}
+    summary = exp.summary()
+    assert summary["n_trials"] == 3 and summary["n_completed"] == 1 and summary["n_failed"] == 1
+    assert summary["best_metric"] == 1.0 and summary["best_config"] == {"x": 0.5, "opt": "sgd"}
+    assert summary["finished"] and summary["end_reason"] == "max_trials=3 reached"
+    assert json.loads(json.dumps(summary)) == summary
+    exp.to_csv(tmp_path / "r.csv")
+    assert pd.read_csv(tmp_path / "r.csv").shape == df.shape
+    exp.to_parquet(tmp_path / "r.parquet")
+    back = pd.read_parquet(tmp_path / "r.parquet")
+    assert back.shape == df.shape and list(back.loss) == [2.0, 1.5, 1.0]
+    assert set(back.config_opt) == {"sgd", "3"}  # mixed-type column stored as text
+
+
+def test_max_mode_best(tmp_path):
+    store = ExperimentStore.create(tmp_path / "e", {**META, "mode": "max"})
+    fill(store)
+    store.close()
+    assert load_experiment(tmp_path / "e").best()[2] == 2.0

@@ -1,0 +1,203 @@
+"""The tuner driving real trial processes on the local backend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import write_script
+from tunebench.backends.local import LocalBackend
+from tunebench.errors import TuningError, UserError
+from tunebench.schedulers import make_scheduler
+from tunebench.space import uniform
+from tunebench.store import EVENTS_FILE, load_experiment
+from tunebench.tuner import Callback, StopCriteria, Tuner
+
+SPACE = {"x": uniform(-1.0, 1.0), "epochs": 9}
+
+
+def events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in (path / EVENTS_FILE).read_text().splitlines()]
+
+
+def make_tuner(script: Path, exp: Path, method: str = "RS", n_workers: int = 2, space=None, **kw) -> Tuner:
+    stop = kw.pop("stop", StopCriteria(max_trials=6))
+    scheduler = make_scheduler(method, space or SPACE, metric=kw.pop("metric", "loss"), mode="min",
+                               resource_attr="epoch", max_resource_attr="epochs", seed=kw.pop("seed", 1),
+                               **kw.pop("method_kwargs", {}))
+    backend = LocalBackend(script=script, trial_timeout=kw.pop("trial_timeout", None))
+    return Tuner(backend, scheduler, n_workers=n_workers, stop=stop, experiment_dir=exp, **kw)
+
+
+def test_random_search_runs_every_trial_to_the_end(quadratic_script, tmp_path):
+    exp = tmp_path / "exp"
+    result = make_tuner(quadratic_script, exp).run()
+    assert result.n_trials == 6 and result.n_completed == 6 and result.n_failed == 0
+    df = load_experiment(exp).results
+    assert len(df) == 6 * 9
+    assert sorted(df.groupby("trial_id")["epoch"].max().tolist()) == [9] * 6
+    # the best reported value belongs to the config closest to 0.3
+    final = df[df.epoch == 9]
+    best_row = final.loc[final.loss.idxmin()]
+    assert result.best_metric == pytest.approx(best_row.loss)
+    assert result.best_config["x"] == pytest.approx(best_row.config_x)
+    assert abs(result.best_config["x"] - 0.3) == pytest.approx(min(abs(final.config_x - 0.3)))
+    # --epochs was passed to every trial from the constant in the space
+    assert set(df.config_epochs) == {9}
+
+
+def test_asha_stops_poor_trials_and_records_decisions(quadratic_script, tmp_path):
+    exp = tmp_path / "exp"
+    result = make_tuner(quadratic_script, exp, method="ASHA", stop=StopCriteria(max_trials=12)).run()
+    table = load_experiment(exp).trial_table()
+    statuses = [t["status"] for t in table]
+    assert "stopped" in statuses and "completed" in statuses
+    stopped_results = [e for e in events(exp) if e["event"] == "result" and e["decision"] == "STOP"]
+    assert stopped_results and all(e["result"]["epoch"] in (1, 3) for e in stopped_results)
+    assert result.n_trials == 12
+
+
+def test_promotion_asha_resumes_from_checkpoint_without_retraining(quadratic_script, tmp_path):
+    exp = tmp_path / "exp"
+    space = {"x": uniform(-1.0, 1.0), "epochs": 9, "sleep": 0.05}
+    make_tuner(quadratic_script, exp, method="ASHA-promotion", space=space, stop=StopCriteria(max_trials=9)).run()
+    evs = events(exp)
+    assert any(e["event"] == "trial_resume" for e in evs), "some paused trial was promoted"
+    for trial_dir in (exp / "trials").iterdir():
+        tid = int(trial_dir.name)
+        trained = [int(v) for v in (trial_dir / "trained_epochs.txt").read_text().split()]
+        # decided on, or reported while being paused (decided on if it resumes)
+        reported = [e["result"]["epoch"] for e in evs
+                    if e["event"] in ("result", "result_deferred") and e["trial_id"] == tid]
+        # every epoch trained once, and reported once, in order: the resumed trial continued its curve
+        assert trained == reported == list(range(1, len(trained) + 1))
+
+
+def test_crashing_trials_are_failed_with_stderr_and_tuning_goes_on(tmp_path):
+    script = write_script(tmp_path, """
+        import argparse, sys
+        from tunebench import report
+        p = argparse.ArgumentParser(); p.add_argument("--x", type=float); p.add_argument("--epochs", type=int)
+        a = p.parse_args()
+        report(epoch=1, loss=a.x)
+        if a.x > 0:
+            raise RuntimeError(f"exploded at x={a.x}")
+        report(epoch=2, loss=a.x)
+    """)
+    exp = tmp_path / "exp"
+    result = make_tuner(script, exp, stop=StopCriteria(max_trials=8), max_failures=100).run()
+    fails = [e for e in events(exp) if e["event"] == "trial_fail"]
+    assert result.n_failed == len(fails) > 0
+    assert result.n_completed == 8 - len(fails)
+    assert all("exploded at x=" in e["error"] and "exit code 1" in e["error"] for e in fails)
+    # results reported before the crash are kept
+    failed_ids = {e["trial_id"] for e in fails}
+    df = load_experiment(exp).results
+    assert set(df[df.trial_id.isin(failed_ids)].epoch) == {1}
+
+
+def test_more_failures_than_allowed_ends_tuning_with_clear_error(tmp_path):
+    script = write_script(tmp_path, "import sys\nsys.exit('bad things')\n")
+    exp = tmp_path / "exp"
+    with pytest.raises(TuningError, match=r"3 trials failed \(max_failures=2\).*bad things"):
+        make_tuner(script, exp, stop=StopCriteria(max_trials=20), max_failures=2).run()
+    summary = load_experiment(exp).summary()
+    assert summary["n_failed"] == 3 and summary["finished"]
+
+
+@pytest.mark.parametrize("line, message", [
+    ("report(epoch=1, accuracy=0.3)", "without the metric 'loss'"),
+    ("report(epoch=1, loss=float('nan'))", "not a finite number"),
+    ("report(loss=0.3)", "without the resource 'epoch'"),
+    ("import os; open(os.environ['TUNEBENCH_RESULTS_FILE'], 'a').write('{oops\\n')", "malformed"),
+])
+def test_bad_reports_fail_the_trial(tmp_path, line, message):
+    script = write_script(tmp_path, f"from tunebench import report\n{line}\nimport time; time.sleep(30)\n")
+    exp = tmp_path / "exp"
+    result = make_tuner(script, exp, stop=StopCriteria(max_trials=2), max_failures=5).run()
+    fails = [e for e in events(exp) if e["event"] == "trial_fail"]
+    assert result.n_failed == 2 and len(fails) == 2
+    assert all(message in e["error"] for e in fails)
+    assert result.elapsed_time < 20, "the hanging script was stopped, not waited for"
+
+
+def test_trial_timeout_fails_a_hanging_trial(tmp_path):
+    script = write_script(tmp_path, "import time\nfrom tunebench import report\nreport(epoch=1, loss=1.0)\n"
+                                    "time.sleep(60)\n")
+    exp = tmp_path / "exp"
+    result = make_tuner(script, exp, stop=StopCriteria(max_trials=1), trial_timeout=1.0).run()
+    fails = [e for e in events(exp) if e["event"] == "trial_fail"]
+    assert result.n_failed == 1 and "timed out" in fails[0]["error"]
+    assert len(load_experiment(exp).results) == 1
+
+
+@pytest.mark.parametrize("stop, check", [
+    (StopCriteria(max_results=10), lambda r: r.n_results == 10),
+    (StopCriteria(metric_threshold=10.0), lambda r: r.n_results <= 2 and r.end_reason.startswith("metric_threshold")),
+    (StopCriteria(max_wallclock_time=2.0), lambda r: 2.0 <= r.elapsed_time < 6.0),
+])
+def test_stop_criteria(quadratic_script, tmp_path, stop, check):
+    exp = tmp_path / "exp"
+    space = {"x": uniform(-1.0, 1.0), "epochs": 9, "sleep": 0.05}
+    result = make_tuner(quadratic_script, exp, stop=stop, space=space).run()
+    assert check(result), result
+    assert load_experiment(exp).summary()["finished"]
+
+
+def test_resume_continues_without_reusing_ids_or_losing_results(quadratic_script, tmp_path):
+    exp = tmp_path / "exp"
+    space = {"x": uniform(-1.0, 1.0), "epochs": 9, "sleep": 0.02}
+    first = make_tuner(quadratic_script, exp, method="ASHA", space=space, stop=StopCriteria(max_results=20)).run()
+    before = [(e["trial_id"], e["result"]["epoch"]) for e in events(exp) if e["event"] == "result"]
+    assert len(before) >= 20
+    with pytest.raises(UserError, match="already holds an experiment"):
+        make_tuner(quadratic_script, exp, method="ASHA", space=space).run()
+    second = make_tuner(quadratic_script, exp, method="ASHA", space=space, resume=True,
+                        stop=StopCriteria(max_trials=first.n_trials + 4)).run()
+    evs = events(exp)
+    after = [(e["trial_id"], e["result"]["epoch"]) for e in evs if e["event"] == "result"]
+    assert after[: len(before)] == before
+    assert second.n_trials == first.n_trials + 4
+    starts = [e["trial_id"] for e in evs if e["event"] == "trial_start"]
+    assert len(starts) == len(set(starts)) == second.n_trials
+    # trials interrupted at the end of the first session restarted and never re-reported an epoch
+    assert len(after) == len(set(after))
+    assert [e["seq"] for e in evs] == list(range(len(evs)))
+
+
+def test_callbacks_see_every_step(quadratic_script, tmp_path):
+    seen: dict[str, int] = {}
+
+    class Counter(Callback):
+        def on_tuning_start(self, tuner):
+            seen["tuning_start"] = seen.get("tuning_start", 0) + 1
+
+        def on_trial_start(self, tuner, trial, how):
+            seen[f"trial_{how}"] = seen.get(f"trial_{how}", 0) + 1
+
+        def on_result(self, tuner, trial, result, decision):
+            seen["result"] = seen.get("result", 0) + 1
+
+        def on_trial_end(self, tuner, trial, status):
+            seen[status.value] = seen.get(status.value, 0) + 1
+
+        def on_tuning_end(self, tuner, result):
+            seen["tuning_end"] = seen.get("tuning_end", 0) + 1
+
+    make_tuner(quadratic_script, tmp_path / "exp", stop=StopCriteria(max_trials=3), callbacks=[Counter()]).run()
+    assert seen == {"tuning_start": 1, "trial_start": 3, "result": 27, "completed": 3, "tuning_end": 1}
+
+
+def test_no_pickle_in_the_experiment_folder(quadratic_script, tmp_path):
+    exp = tmp_path / "exp"
+    make_tuner(quadratic_script, exp, stop=StopCriteria(max_trials=2)).run()
+    for path in exp.iterdir():
+        if path.is_file():
+            json.loads(path.read_text()) if path.suffix == ".json" else [
+                json.loads(line) for line in path.read_text().splitlines()]
+    meta = json.loads((exp / "metadata.json").read_text())
+    assert meta["metric"] == "loss" and meta["mode"] == "min"
+    assert meta["config_space"]["x"]["type"] == "uniform"
+    assert "numpy" in meta["versions"]

@@ -1,0 +1,195 @@
+"""From a run specification to a ready :class:`~tunebench.tuner.Tuner` (L4).
+
+A :class:`RunSpec` holds everything needed to (re)build a local tuning run: the script, its
+config space, metric and mode, resources, method, seed, workers and stop criteria. It is stored
+in ``metadata.json`` so that ``tunebench resume PATH`` rebuilds the very same scheduler and
+backend from the experiment folder alone.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tunebench.errors import SpaceError, UserError
+from tunebench.tuner import Callback, StopCriteria, Tuner
+
+#: environment variable naming the default root folder of experiment results
+RESULTS_ENV = "TUNEBENCH_RESULTS"
+
+
+@dataclass
+class RunSpec:
+    """Everything needed to build a tuning run on the local backend (JSON-able)."""
+
+    script: str
+    config_space: dict[str, Any]  #: in JSON form (see :func:`tunebench.space.space_to_json`)
+    metric: str
+    mode: str = "min"
+    resource_attr: str | None = None
+    max_resource_attr: str | None = None
+    max_resource: int | None = None
+    method: str = "ASHA"
+    method_kwargs: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    n_workers: int = 2
+    max_wallclock_time: float | None = None
+    max_trials: int | None = None
+    max_results: int | None = None
+    metric_threshold: float | None = None
+    max_failures: int = 5
+    trial_timeout: float | None = None
+    gpus_per_trial: int = 1
+    benchmark: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def stop_criteria(self) -> StopCriteria:
+        return StopCriteria(max_wallclock_time=self.max_wallclock_time, max_trials=self.max_trials,
+                            max_results=self.max_results, metric_threshold=self.metric_threshold)
+
+
+def script_namespace(script: str | Path) -> dict[str, Any]:
+    """Top-level names of a training script, run with ``__name__ != "__main__"`` (so its training,
+    guarded by ``if __name__ == "__main__":``, does not run). Used to read ``CONFIG_SPACE`` and the
+    optional ``METRIC``, ``MODE``, ``RESOURCE_ATTR``, ``MAX_RESOURCE_ATTR`` defaults."""
+    path = Path(script)
+    if not path.is_file():
+        raise UserError(f"training script '{script}' does not exist; pass --script PATH to an existing file")
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        return runpy.run_path(str(path), run_name="__tunebench_inspect__")
+    except SystemExit as e:
+        raise UserError(f"reading {script} exited ({e}); guard the training code with "
+                        "`if __name__ == \"__main__\":` so tunebench can read CONFIG_SPACE") from e
+    except Exception as e:
+        raise UserError(f"reading {script} to find its CONFIG_SPACE failed: {type(e).__name__}: {e}; "
+                        "fix the script or pass --config-space FILE") from e
+    finally:
+        sys.path.pop(0)
+
+
+def spec_from_script(script: str | Path, *, config_space_file: str | Path | None = None,
+                     metric: str | None = None, mode: str | None = None, resource_attr: str | None = None,
+                     max_resource_attr: str | None = None) -> RunSpec:
+    """A spec for ``script``: its space from ``config_space_file`` or the script's ``CONFIG_SPACE``;
+    metric, mode and resource attributes from the arguments, else from the script's constants."""
+    from tunebench.space import load_space_file, space_to_json, validate_space
+
+    path = Path(script)
+    if not path.is_file():
+        raise UserError(f"training script '{script}' does not exist; pass --script PATH to an existing file")
+    namespace: dict[str, Any] = {}
+    if config_space_file is not None:
+        space = load_space_file(config_space_file)
+        if metric is None or mode is None:
+            namespace = script_namespace(path)
+    else:
+        namespace = script_namespace(path)
+        if "CONFIG_SPACE" not in namespace:
+            raise UserError(f"{script} defines no CONFIG_SPACE; define one in the script or pass "
+                            "--config-space FILE (YAML or JSON)")
+        try:
+            space = validate_space(dict(namespace["CONFIG_SPACE"]))
+        except SpaceError as e:
+            raise SpaceError(f"CONFIG_SPACE of {script}: {e}") from e
+    metric = metric or namespace.get("METRIC")
+    if not metric:
+        raise UserError("no metric given: pass --metric NAME (the name the script reports with report(NAME=...))")
+    mode = mode or namespace.get("MODE") or "min"
+    if mode not in ("min", "max"):
+        raise UserError(f"--mode must be 'min' or 'max', got '{mode}'")
+    return RunSpec(
+        script=str(path.resolve()),
+        config_space=space_to_json(space),
+        metric=metric,
+        mode=mode,
+        resource_attr=resource_attr or namespace.get("RESOURCE_ATTR"),
+        max_resource_attr=max_resource_attr or namespace.get("MAX_RESOURCE_ATTR"),
+    )
+
+
+def spec_from_benchmark(name: str) -> RunSpec:
+    """A spec for the registered benchmark ``name`` with its defaults."""
+    from tunebench.benchmarks import get_benchmark
+    from tunebench.space import space_to_json
+
+    bench = get_benchmark(name)
+    if bench.config_space is not None:
+        spec = RunSpec(script=str(bench.script), config_space=space_to_json(bench.config_space),
+                       metric=bench.metric, mode=bench.mode)
+    else:
+        spec = spec_from_script(bench.script, metric=bench.metric, mode=bench.mode)
+    spec.resource_attr = bench.resource_attr
+    spec.max_resource_attr = bench.max_resource_attr
+    spec.max_resource = bench.max_resource
+    spec.method = bench.method
+    spec.method_kwargs = dict(bench.method_kwargs)
+    spec.n_workers = bench.n_workers
+    spec.max_wallclock_time = bench.max_wallclock_time
+    spec.gpus_per_trial = bench.gpus_per_trial
+    spec.benchmark = name
+    return spec
+
+
+def build_space(spec: RunSpec) -> dict[str, Any]:
+    """The config space of ``spec`` with the maximum resource set as a constant (``--epochs``)."""
+    from tunebench.space import space_from_json
+
+    space = space_from_json(spec.config_space)
+    if spec.max_resource_attr is not None:
+        if spec.max_resource is not None:
+            space[spec.max_resource_attr] = int(spec.max_resource)
+        elif spec.max_resource_attr not in space:
+            raise UserError(f"max resource attribute '{spec.max_resource_attr}' is not in the config space; "
+                            "pass --max-resource N")
+    return space
+
+
+def default_experiment_dir(spec: RunSpec) -> Path:
+    """``$TUNEBENCH_RESULTS`` (default ``~/tunebench-results``) / ``<name>-<method>-<date-time>``."""
+    root = Path(os.environ.get(RESULTS_ENV) or Path.home() / "tunebench-results")
+    name = spec.benchmark or Path(spec.script).stem
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{name}-{spec.method}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{name}-{spec.method}-{stamp}-{n}"
+    return path
+
+
+def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = False,
+                callbacks: list[Callback] | None = None, command_line: list[str] | None = None) -> Tuner:
+    """A tuner for ``spec`` on the local backend, writing to ``experiment_dir``."""
+    from tunebench.backends.local import LocalBackend
+    from tunebench.schedulers import make_scheduler
+
+    space = build_space(spec)
+    scheduler = make_scheduler(
+        spec.method, space, metric=spec.metric, mode=spec.mode, resource_attr=spec.resource_attr,
+        max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=spec.seed, **spec.method_kwargs,
+    )
+    backend = LocalBackend(script=spec.script, trial_timeout=spec.trial_timeout, gpus_per_trial=spec.gpus_per_trial)
+    metadata = {
+        "method": spec.method,
+        "seed": spec.seed,
+        "benchmark": spec.benchmark,
+        "command_line": command_line if command_line is not None else sys.argv,
+        "backend": {"type": "local", "script": spec.script},
+        "run_spec": spec.to_dict(),
+    }
+    return Tuner(backend, scheduler, n_workers=spec.n_workers, stop=spec.stop_criteria(),
+                 experiment_dir=experiment_dir, resume=resume, max_failures=spec.max_failures,
+                 callbacks=callbacks or [], metadata=metadata)

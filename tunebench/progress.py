@@ -1,0 +1,129 @@
+"""Live progress display of a tuning run (a :class:`~tunebench.tuner.Callback`).
+
+On a terminal it shows a rich live panel: elapsed time against the budget, trials running,
+paused, completed, stopped and failed, the number of results, the best value so far and its
+configuration, and the best trials. Elsewhere (a log file, CI) it prints one plain line every
+``interval`` seconds. rich is imported only when a live panel is shown.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO, Any
+
+from tunebench.tuner import Callback, Tuner, TuningResult
+from tunebench.types import Decision, Result, Status, Trial
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _fmt_config(config: dict[str, Any] | None, limit: int = 6) -> str:
+    if not config:
+        return "-"
+    items = [f"{k}={_fmt(v)}" for k, v in list(config.items())[:limit]]
+    if len(config) > limit:
+        items.append("...")
+    return ", ".join(items)
+
+
+class ProgressDisplay(Callback):
+    """Shows how tuning goes. ``live=None`` picks a live panel when ``stream`` is a terminal."""
+
+    def __init__(self, live: bool | None = None, interval: float = 10.0, stream: IO[str] | None = None,
+                 top_k: int = 5) -> None:
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self.interval = interval
+        self.top_k = top_k
+        self._live: Any = None
+        self._tuner: Tuner | None = None
+        self._last_line = 0.0
+
+    # -- rendering -------------------------------------------------------------------------
+
+    def counts(self, tuner: Tuner) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for rec in tuner.trials.values():
+            counts[rec.status.value] += 1
+        return counts
+
+    def line(self, tuner: Tuner) -> str:
+        """One plain-text status line."""
+        c = self.counts(tuner)
+        budget = tuner.stop.max_wallclock_time
+        elapsed = f"{tuner.elapsed():.0f}s" + (f"/{budget:.0f}s" if budget else "")
+        best = "-" if tuner.best_value is None else f"{tuner.best_value:.6g} (trial {tuner.best_trial_id})"
+        return (f"[{elapsed}] trials: {c['running']} running, {c['paused']} paused, {c['completed']} completed, "
+                f"{c['stopped']} stopped, {c['failed']} failed | results: {tuner.n_results} | "
+                f"best {tuner.metric} ({tuner.mode}): {best}")
+
+    def _renderable(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        tuner = self._tuner
+        assert tuner is not None
+        header = Text(self.line(tuner))
+        table = Table(title=f"best trials ({tuner.metric}, {tuner.mode})", expand=False)
+        for col in ("trial", "status", "results", f"best {tuner.metric}", "config"):
+            table.add_column(col)
+        ranked = [rec for rec in tuner.trials.values() if rec.best is not None]
+        ranked.sort(key=lambda r: r.best if tuner.mode == "min" else -r.best)  # type: ignore[operator]
+        for rec in ranked[: self.top_k]:
+            table.add_row(str(rec.trial.trial_id), rec.status.value, str(rec.n_results), _fmt(rec.best),
+                          _fmt_config(rec.trial.config))
+        return Group(header, table)
+
+    def _refresh(self, force: bool = False) -> None:
+        tuner = self._tuner
+        if tuner is None:
+            return
+        if self._live is not None:
+            self._live.update(self._renderable())
+            return
+        now = time.monotonic()
+        if force or now - self._last_line >= self.interval:
+            self._last_line = now
+            print(self.line(tuner), file=self.stream, flush=True)
+
+    # -- callback hooks --------------------------------------------------------------------
+
+    def on_tuning_start(self, tuner: Tuner) -> None:
+        self._tuner = tuner
+        self._last_line = time.monotonic()
+        if self.live:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._renderable(), console=Console(file=self.stream), refresh_per_second=4,
+                              transient=False)
+            self._live.start()
+
+    def on_trial_start(self, tuner: Tuner, trial: Trial, how: str) -> None:
+        self._refresh()
+
+    def on_result(self, tuner: Tuner, trial: Trial, result: Result, decision: Decision) -> None:
+        self._refresh()
+
+    def on_trial_end(self, tuner: Tuner, trial: Trial, status: Status) -> None:
+        self._refresh()
+
+    def on_tuning_end(self, tuner: Tuner, result: TuningResult) -> None:
+        if self._live is not None:
+            self._live.update(self._renderable())
+            self._live.stop()
+            self._live = None
+        else:
+            self._refresh(force=True)
+
+    def close(self) -> None:
+        """Stop the live panel if tuning ended with an exception."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None

@@ -1,0 +1,683 @@
+"""The tuner (L3): the only place that knows both a scheduler and a backend.
+
+It asks the scheduler what to run whenever a worker is free, starts it on the backend, feeds
+every result back to the scheduler and applies its decision at once, and logs everything to the
+experiment store. It never sleeps on a timer: it waits in :meth:`Backend.poll` for the next event.
+
+Crash safety: every scheduler interaction is logged, in order, to the append-only event log
+(flushed per event), and the scheduler state is snapshotted periodically. To resume, the tuner
+loads the last snapshot and replays the scheduler calls logged after it (schedulers are
+deterministic), ingests results trials wrote after the last logged one, and restarts the trials
+that were running from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunebench.backends.base import RESULTS_FILENAME, Backend
+from tunebench.errors import TuningError, UserError
+from tunebench.schedulers.base import Scheduler
+from tunebench.store import ExperimentStore
+from tunebench.types import Config, Decision, Event, EventKind, Result, Status, Suggestion, Trial
+
+logger = logging.getLogger(__name__)
+
+#: keys the tuner adds to results
+RESERVED_RESULT_KEYS = ("trial_id", "time")
+
+
+@dataclass
+class StopCriteria:
+    """When tuning ends (the first criterion met wins; None = no limit).
+
+    Attributes:
+        max_wallclock_time: seconds of tuning (summed over sessions of a resumed experiment).
+        max_trials: number of trials started; once reached no new trial starts and tuning ends
+            when the running ones are done.
+        max_results: number of results received.
+        metric_threshold: end as soon as the best metric reaches this value (<= for ``min``,
+            >= for ``max``).
+    """
+
+    max_wallclock_time: float | None = None
+    max_trials: int | None = None
+    max_results: int | None = None
+    metric_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_wallclock_time", "max_trials", "max_results"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise UserError(f"{name} must be positive, got {value}")
+
+
+@dataclass
+class TrialRecord:
+    """What the tuner knows about one trial."""
+
+    trial: Trial
+    status: Status = Status.RUNNING
+    offset: int = 0  #: bytes of its results file consumed
+    last_resource: float | None = None
+    last_result: Result | None = None
+    n_results: int = 0
+    best: float | None = None
+    error: str | None = None
+    ending: bool = False  #: the tuner asked the backend to end its process (pause/stop/fail)
+    #: results reported while the trial was being paused, decided on when it resumes
+    deferred: list[tuple[Result, int | None]] = field(default_factory=list)
+
+
+@dataclass
+class TuningResult:
+    """What :meth:`Tuner.run` returns."""
+
+    experiment_dir: Path
+    metric: str
+    mode: str
+    best_trial_id: int | None
+    best_config: Config | None
+    best_metric: float | None
+    n_trials: int
+    n_completed: int
+    n_failed: int
+    n_results: int
+    elapsed_time: float
+    end_reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["experiment_dir"] = str(self.experiment_dir)
+        return d
+
+
+class Callback:
+    """Hooks called by the tuner's loop (all optional; override what you need).
+
+    Callbacks observe; they must not change the tuner. Exceptions they raise end tuning.
+    """
+
+    def on_tuning_start(self, tuner: "Tuner") -> None:
+        """Called once, after the experiment folder is ready and before any trial starts."""
+
+    def on_trial_start(self, tuner: "Tuner", trial: Trial, how: str) -> None:
+        """Called when a trial is launched; ``how`` is ``"start"``, ``"resume"`` or ``"restart"``."""
+
+    def on_result(self, tuner: "Tuner", trial: Trial, result: Result, decision: Decision) -> None:
+        """Called after the scheduler decided on a result."""
+
+    def on_trial_end(self, tuner: "Tuner", trial: Trial, status: Status) -> None:
+        """Called when a trial leaves the running state (completed, paused, stopped, failed)."""
+
+    def on_tuning_end(self, tuner: "Tuner", result: TuningResult) -> None:
+        """Called once at the end, after every process has ended."""
+
+
+class Tuner:
+    """Runs a scheduler against a backend, logging everything to an experiment folder.
+
+    Args:
+        backend: where trials run (local processes, Ray, simulator).
+        scheduler: what runs and when (see :func:`tunebench.make_scheduler`).
+        n_workers: trials running at the same time.
+        stop: when to end.
+        experiment_dir: the experiment folder (created; must not hold another experiment unless
+            ``resume=True``).
+        resume: continue the experiment in ``experiment_dir`` (the scheduler must be built with
+            the same arguments as the first time; ``tunebench resume`` does that from metadata).
+        max_failures: tuning ends with :class:`TuningError` once more trials than this failed.
+        callbacks: observers (a progress display is one).
+        metadata: extra JSON-able facts stored in ``metadata.json`` (method name, command line...).
+        snapshot_interval: seconds of real time between scheduler snapshots.
+        shutdown_timeout: seconds to wait at the end for trials to exit after being stopped.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        scheduler: Scheduler,
+        *,
+        n_workers: int = 4,
+        stop: StopCriteria | None = None,
+        experiment_dir: str | Path,
+        resume: bool = False,
+        max_failures: int = 5,
+        callbacks: list[Callback] | tuple[Callback, ...] = (),
+        metadata: dict[str, Any] | None = None,
+        snapshot_interval: float = 5.0,
+        shutdown_timeout: float = 30.0,
+    ) -> None:
+        if n_workers < 1:
+            raise UserError(f"n_workers must be >= 1, got {n_workers}")
+        if max_failures < 0:
+            raise UserError(f"max_failures must be >= 0, got {max_failures}")
+        self.backend = backend
+        self.scheduler = scheduler
+        self.n_workers = n_workers
+        self.stop = stop or StopCriteria()
+        self.experiment_dir = Path(experiment_dir)
+        self.resume = resume
+        self.max_failures = max_failures
+        self.callbacks = list(callbacks)
+        self.metadata = dict(metadata or {})
+        self.snapshot_interval = snapshot_interval
+        self.shutdown_timeout = shutdown_timeout
+
+        self.trials: dict[int, TrialRecord] = {}
+        self.next_trial_id = 0
+        self.n_started = 0
+        self.n_results = 0
+        self.n_failed = 0
+        self.best_value: float | None = None  # in the scheduler's mode
+        self.best_trial_id: int | None = None
+        self._restart_queue: deque[int] = deque()
+        self._store: ExperimentStore | None = None
+        self._time_offset = 0.0  # tuning time of earlier sessions
+        self._t0 = 0.0
+        self._last_snapshot = 0.0
+        self._searcher_exhausted = False
+        self._failure_error: str | None = None
+
+    # -- public -----------------------------------------------------------------------------
+
+    @property
+    def metric(self) -> str:
+        return self.scheduler.metric
+
+    @property
+    def mode(self) -> str:
+        return self.scheduler.mode
+
+    def elapsed(self) -> float:
+        """Seconds of tuning so far (earlier sessions of a resumed experiment included)."""
+        return self._time_offset + self.backend.clock.time() - self._t0
+
+    def count(self, status: Status) -> int:
+        return sum(1 for rec in self.trials.values() if rec.status is status)
+
+    def run(self) -> TuningResult:
+        """Tune until a stop criterion is met; returns the best configuration found.
+
+        Raises :class:`TuningError` when more than ``max_failures`` trials failed (everything
+        recorded so far stays in the experiment folder).
+        """
+        self._open()
+        reason = "unknown"
+        try:
+            for cb in self.callbacks:
+                cb.on_tuning_start(self)
+            reason = self._loop()
+        except KeyboardInterrupt:
+            reason = "interrupted"
+            logger.warning("interrupted: resume with `tunebench resume %s`", self.experiment_dir)
+            raise
+        except BaseException as e:
+            reason = f"error: {type(e).__name__}: {e}"
+            raise
+        finally:
+            self._finish(reason)
+        result = self._result(reason)
+        for cb in self.callbacks:
+            cb.on_tuning_end(self, result)
+        if self._failure_error is not None:
+            raise TuningError(self._failure_error)
+        return result
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        meta = {
+            **self.metadata,
+            "metric": self.metric,
+            "mode": self.mode,
+            "resource_attr": self.scheduler.resource_attr,
+            "max_resource_attr": self.scheduler.max_resource_attr,
+            "n_workers": self.n_workers,
+            "stop": asdict(self.stop),
+            "max_failures": self.max_failures,
+        }
+        if "config_space" not in meta:
+            from tunebench.space import space_to_json
+
+            meta["config_space"] = space_to_json(self.scheduler.config_space)
+        meta.setdefault("versions", _versions())
+        self._t0 = self.backend.clock.time()
+        if self.resume:
+            self._store, events = ExperimentStore.reopen(self.experiment_dir)
+            self._restore(events)
+            self._store.update_metadata(meta)
+        else:
+            meta["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            self._store = ExperimentStore.create(self.experiment_dir, meta)
+        self._log({"event": "session_start", "resumed": self.resume})
+        self._last_snapshot = time.monotonic()
+
+    def _log(self, event: dict[str, Any]) -> None:
+        assert self._store is not None
+        event["time"] = round(self.elapsed(), 6)
+        self._store.append(event)
+
+    # -- main loop --------------------------------------------------------------------------
+
+    def _loop(self) -> str:
+        backend = self.backend
+        while True:
+            reason = self._stop_reason()
+            if reason is not None:
+                return reason
+            self._fill_workers()
+            if backend.n_busy == 0:
+                if self.stop.max_trials is not None and self.n_started >= self.stop.max_trials:
+                    return f"max_trials={self.stop.max_trials} reached"
+                return "no more trials to run"
+            events = backend.poll(self._poll_timeout())
+            for event in events:
+                self._handle(event)
+            if self._failure_error is not None:
+                return "too many failures"
+            self._maybe_snapshot()
+
+    def _poll_timeout(self) -> float:
+        if self.stop.max_wallclock_time is None:
+            return 3600.0
+        return max(0.0, self.stop.max_wallclock_time - self.elapsed())
+
+    def _stop_reason(self) -> str | None:
+        s = self.stop
+        if s.max_wallclock_time is not None and self.elapsed() >= s.max_wallclock_time:
+            return f"max_wallclock_time={s.max_wallclock_time:g}s reached"
+        if s.max_results is not None and self.n_results >= s.max_results:
+            return f"max_results={s.max_results} reached"
+        if s.metric_threshold is not None and self.best_value is not None:
+            reached = (self.best_value <= s.metric_threshold) if self.mode == "min" else (
+                self.best_value >= s.metric_threshold)
+            if reached:
+                return f"metric_threshold={s.metric_threshold:g} reached"
+        return None
+
+    def _fill_workers(self) -> None:
+        backend = self.backend
+        while backend.n_busy < self.n_workers:
+            if self._restart_queue:
+                self._restart(self._restart_queue.popleft())
+                continue
+            if self.stop.max_trials is not None and self.n_started >= self.stop.max_trials:
+                return
+            suggestion = self.scheduler.suggest(self.next_trial_id)
+            if suggestion is None:
+                return
+            self._apply_suggestion(suggestion, self.next_trial_id)
+
+    def _apply_suggestion(self, suggestion: Suggestion, suggest_id: int) -> None:
+        if suggestion.is_resume:
+            tid = suggestion.resume_trial_id
+            rec = self.trials.get(tid)  # type: ignore[arg-type]
+            if rec is None or rec.status is not Status.PAUSED:
+                raise RuntimeError(f"scheduler asked to resume trial {tid}, which is not paused")
+            if suggestion.config is not None:
+                rec.trial = Trial(rec.trial.trial_id, suggestion.config)
+            rec.status = Status.RUNNING
+            rec.ending = False
+            self._log({"event": "trial_resume", "trial_id": tid, "suggest_id": suggest_id,
+                       "config": suggestion.config})
+            self.backend.resume(tid, suggestion.config)  # type: ignore[arg-type]
+            for cb in self.callbacks:
+                cb.on_trial_start(self, rec.trial, "resume")
+            deferred, rec.deferred = rec.deferred, []
+            for result, offset in deferred:
+                if rec.status is Status.RUNNING and not rec.ending:
+                    self._on_result(rec, result, offset)
+            return
+        trial = Trial(suggest_id, dict(suggestion.config or {}))
+        self.next_trial_id = suggest_id + 1
+        self.n_started += 1
+        rec = TrialRecord(trial)
+        self.trials[trial.trial_id] = rec
+        self._log({"event": "trial_start", "trial_id": trial.trial_id, "config": trial.config})
+        assert self._store is not None
+        self.backend.start(trial, self._store.trial_dir(trial.trial_id))
+        for cb in self.callbacks:
+            cb.on_trial_start(self, trial, "start")
+
+    def _restart(self, trial_id: int) -> None:
+        rec = self.trials[trial_id]
+        rec.status = Status.RUNNING
+        rec.ending = False
+        self._log({"event": "trial_restart", "trial_id": trial_id, "offset": rec.offset})
+        assert self._store is not None
+        self.backend.start(rec.trial, self._store.trial_dir(trial_id), results_offset=rec.offset)
+        for cb in self.callbacks:
+            cb.on_trial_start(self, rec.trial, "restart")
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _handle(self, event: Event) -> None:
+        rec = self.trials.get(event.trial_id)
+        if rec is None:
+            logger.warning("event for unknown trial %s ignored", event.trial_id)
+            return
+        kind = event.kind
+        if kind is EventKind.RESULT:
+            assert event.result is not None
+            self._on_result(rec, event.result, event.offset)
+        elif kind is EventKind.COMPLETED:
+            if rec.status is Status.RUNNING and not rec.ending:
+                self.scheduler.on_complete(rec.trial, rec.last_result)
+                rec.status = Status.COMPLETED
+                self._log({"event": "trial_complete", "trial_id": rec.trial.trial_id})
+                self._trial_ended(rec)
+        elif kind is EventKind.FAILED:
+            if rec.status is Status.RUNNING and not rec.ending:
+                self._fail(rec, event.error or "failed", stop_process=False)
+        # PAUSED / STOPPED: the process is gone; the status was set when the decision was taken
+
+    def _on_result(self, rec: TrialRecord, result: Result, offset: int | None, has_process: bool = True) -> None:
+        """Decide on one result and apply the decision (``has_process=False``: the result was
+        written by a process that died with the previous tuner, so there is nothing to pause/stop)."""
+        tid = rec.trial.trial_id
+        if rec.status is Status.PAUSED:
+            # reported between the PAUSE decision and the process ending: the checkpoint may
+            # already hold this epoch, so the scheduler gets the result when the trial resumes
+            rec.deferred.append((result, offset))
+            self._log({"event": "result_deferred", "trial_id": tid, "result": result, "offset": offset})
+            if offset is not None:
+                rec.offset = offset
+            return
+        if rec.status is not Status.RUNNING or rec.ending:
+            # reported after the tuner asked the process to end: kept in the log, not decided on
+            self._log({"event": "result_ignored", "trial_id": tid, "result": result, "offset": offset,
+                       "reason": f"trial is {rec.status.value}"})
+            if offset is not None:
+                rec.offset = offset
+            return
+        problem = self._check_result(result)
+        if problem is not None:
+            if offset is not None:
+                rec.offset = offset
+            self._fail(rec, problem, stop_process=has_process)
+            return
+        resource_attr = self.scheduler.resource_attr
+        if resource_attr is not None:
+            resource = result[resource_attr]
+            if rec.last_resource is not None and resource <= rec.last_resource:
+                # re-reported after a restart without (or with an older) checkpoint
+                self._log({"event": "result_ignored", "trial_id": tid, "result": result, "offset": offset,
+                           "reason": f"{resource_attr}={resource} already reported"})
+                if offset is not None:
+                    rec.offset = offset
+                return
+            rec.last_resource = resource
+        result["trial_id"] = tid
+        decision = self.scheduler.on_result(rec.trial, result)
+        self.n_results += 1
+        rec.n_results += 1
+        rec.last_result = result
+        if offset is not None:
+            rec.offset = offset
+        self._log({"event": "result", "trial_id": tid, "result": result, "decision": decision.value,
+                   "offset": offset})
+        self._update_best(rec, result)
+        for cb in self.callbacks:
+            cb.on_result(self, rec.trial, result, decision)
+        if decision is Decision.PAUSE:
+            rec.status, rec.ending = Status.PAUSED, has_process
+            if has_process:
+                self.backend.pause(tid)
+            self._trial_ended(rec)
+        elif decision is Decision.STOP:
+            rec.status, rec.ending = Status.STOPPED, has_process
+            if has_process:
+                self.backend.stop(tid)
+            self._trial_ended(rec)
+
+    def _check_result(self, result: Result) -> str | None:
+        metric = self.metric
+        if metric not in result:
+            shown = {k: v for k, v in result.items() if not k.startswith("_")}
+            return (f"reported {shown} without the metric '{metric}': call report({metric}=...) in the "
+                    f"script, or pass the metric it reports with --metric")
+        value = result[metric]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"reported {metric}={value!r}, which is not a number"
+        if not math.isfinite(value):
+            return f"reported {metric}={value}, which is not a finite number"
+        resource_attr = self.scheduler.resource_attr
+        if resource_attr is not None:
+            resource = result.get(resource_attr)
+            if resource is None:
+                return (f"reported {metric} without the resource '{resource_attr}': call "
+                        f"report({resource_attr}=..., {metric}=...), or pass --resource-attr")
+            if isinstance(resource, bool) or not isinstance(resource, (int, float)):
+                return f"reported {resource_attr}={resource!r}, which is not a number"
+        for key in RESERVED_RESULT_KEYS:
+            if key in result:
+                return f"reported the reserved key '{key}'; rename that metric"
+        return None
+
+    def _update_best(self, rec: TrialRecord, result: Result) -> None:
+        value = float(result[self.metric])
+        better = (lambda a, b: a < b) if self.mode == "min" else (lambda a, b: a > b)
+        if rec.best is None or better(value, rec.best):
+            rec.best = value
+        if self.best_value is None or better(value, self.best_value):
+            self.best_value = value
+            self.best_trial_id = rec.trial.trial_id
+
+    def _fail(self, rec: TrialRecord, error: str, *, stop_process: bool) -> None:
+        tid = rec.trial.trial_id
+        rec.status, rec.error = Status.FAILED, error
+        self.scheduler.on_error(rec.trial)
+        self.n_failed += 1
+        self._log({"event": "trial_fail", "trial_id": tid, "error": error})
+        logger.warning("trial %d failed: %s", tid, error)
+        if stop_process:
+            rec.ending = True
+            self.backend.stop(tid)
+        self._trial_ended(rec)
+        if self.n_failed > self.max_failures:
+            self._failure_error = (
+                f"{self.n_failed} trials failed (max_failures={self.max_failures}); last: trial {tid}: "
+                f"{_error_gist(error)}. Logs: {self.experiment_dir}/trials/{tid}/stderr.log. "
+                f"Fix the script (or raise --max-failures), then `tunebench resume {self.experiment_dir}`"
+            )
+
+    def _trial_ended(self, rec: TrialRecord) -> None:
+        for cb in self.callbacks:
+            cb.on_trial_end(self, rec.trial, rec.status)
+
+    # -- snapshots, end ---------------------------------------------------------------------
+
+    def _maybe_snapshot(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_snapshot >= self.snapshot_interval:
+            assert self._store is not None
+            self._store.save_scheduler_state(self.scheduler.state_dict())
+            self._last_snapshot = now
+
+    def _finish(self, reason: str) -> None:
+        """Stop what still runs, wait for it, snapshot, log the end. Never raises past a real error."""
+        store = self._store
+        if store is None:
+            return
+        try:
+            running = [rec for rec in self.trials.values() if rec.status is Status.RUNNING and not rec.ending]
+            for rec in running:
+                rec.ending = True
+                self.backend.stop(rec.trial.trial_id)
+                self._log({"event": "trial_interrupt", "trial_id": rec.trial.trial_id, "reason": reason})
+            deadline = time.monotonic() + self.shutdown_timeout
+            while self.backend.n_busy > 0 and time.monotonic() < deadline:
+                for event in self.backend.poll(max(0.0, deadline - time.monotonic())):
+                    if event.kind is EventKind.RESULT and event.trial_id in self.trials:
+                        self._on_result(self.trials[event.trial_id], event.result or {}, event.offset)
+            for rec in running:
+                rec.status = Status.STOPPED
+                self._trial_ended(rec)
+        finally:
+            try:
+                self.backend.shutdown()
+            finally:
+                try:
+                    self._maybe_snapshot(force=True)
+                    self._log({"event": "experiment_end", "reason": reason})
+                finally:
+                    store.close()
+
+    def _result(self, reason: str) -> TuningResult:
+        best = self.trials.get(self.best_trial_id) if self.best_trial_id is not None else None
+        return TuningResult(
+            experiment_dir=self.experiment_dir,
+            metric=self.metric,
+            mode=self.mode,
+            best_trial_id=self.best_trial_id,
+            best_config=dict(best.trial.config) if best else None,
+            best_metric=self.best_value,
+            n_trials=len(self.trials),
+            n_completed=self.count(Status.COMPLETED),
+            n_failed=self.n_failed,
+            n_results=self.n_results,
+            elapsed_time=self.elapsed(),
+            end_reason=reason,
+        )
+
+    # -- resume -----------------------------------------------------------------------------
+
+    def _restore(self, events: list[dict[str, Any]]) -> None:
+        """Rebuild trials and the scheduler from the log; queue interrupted trials for restart."""
+        assert self._store is not None
+        snapshot = self._store.load_scheduler_state()
+        replay_from = 0
+        if snapshot is not None:
+            seq, state = snapshot
+            self.scheduler.load_state_dict(state)
+            replay_from = seq
+        for ev in events:
+            kind = ev.get("event")
+            replay = ev.get("seq", -1) >= replay_from
+            tid = ev.get("trial_id")
+            if kind == "trial_start":
+                trial = Trial(tid, ev["config"])
+                if replay:
+                    self._replay_suggest(tid, Suggestion.start(trial.config))
+                self.trials[tid] = TrialRecord(trial)
+                self.next_trial_id = max(self.next_trial_id, tid + 1)
+                self.n_started += 1
+            elif kind == "trial_resume":
+                rec = self.trials[tid]
+                if replay:
+                    self._replay_suggest(ev.get("suggest_id", self.next_trial_id),
+                                         Suggestion.resume(tid, ev.get("config")))
+                if ev.get("config") is not None:
+                    rec.trial = Trial(tid, ev["config"])
+                rec.status = Status.RUNNING
+                rec.deferred = []  # were decided on right after the resume (logged as results)
+            elif kind == "result":
+                rec = self.trials[tid]
+                result = ev["result"]
+                if replay:
+                    self.scheduler.on_result(rec.trial, result)
+                rec.n_results += 1
+                self.n_results += 1
+                rec.last_result = result
+                if ev.get("offset") is not None:
+                    rec.offset = ev["offset"]
+                if self.scheduler.resource_attr is not None and self.scheduler.resource_attr in result:
+                    rec.last_resource = result[self.scheduler.resource_attr]
+                self._update_best(rec, result)
+                if ev.get("decision") == "PAUSE":
+                    rec.status = Status.PAUSED
+                elif ev.get("decision") == "STOP":
+                    rec.status = Status.STOPPED
+            elif kind == "result_deferred":
+                self.trials[tid].deferred.append((ev["result"], ev.get("offset")))
+                if ev.get("offset") is not None:
+                    self.trials[tid].offset = ev["offset"]
+            elif kind == "result_ignored":
+                if ev.get("offset") is not None and tid in self.trials:
+                    self.trials[tid].offset = ev["offset"]
+            elif kind == "trial_complete":
+                rec = self.trials[tid]
+                if replay:
+                    self.scheduler.on_complete(rec.trial, rec.last_result)
+                rec.status = Status.COMPLETED
+            elif kind == "trial_fail":
+                rec = self.trials[tid]
+                if replay:
+                    self.scheduler.on_error(rec.trial)
+                rec.status, rec.error = Status.FAILED, ev.get("error")
+                self.n_failed += 1
+            if "time" in ev:
+                self._time_offset = max(self._time_offset, float(ev["time"]))
+        # trials running when the last session ended (killed, or stopped by the tuner at its end:
+        # "trial_interrupt" leaves them running in the log) continue from their checkpoints
+        for rec in [rec for rec in self.trials.values() if rec.status is Status.RUNNING]:
+            self._ingest_unlogged_results(rec)
+            if rec.status is Status.RUNNING:
+                self._restart_queue.append(rec.trial.trial_id)
+        logger.info("resumed %s: %d trials, %d results, %d to restart", self.experiment_dir,
+                    len(self.trials), self.n_results, len(self._restart_queue))
+
+    def _replay_suggest(self, suggest_id: int, expected: Suggestion) -> None:
+        got = self.scheduler.suggest(suggest_id)
+        if got != expected:
+            logger.warning(
+                "replaying the log: the scheduler suggested %s where the log has %s; the scheduler "
+                "is not deterministic, continuing with the logged history", got, expected)
+
+    def _ingest_unlogged_results(self, rec: TrialRecord) -> None:
+        """Feed results a trial wrote after the last one the dead tuner logged."""
+        assert self._store is not None
+        path = self._store.trial_dir(rec.trial.trial_id) / RESULTS_FILENAME
+        if not path.exists():
+            return
+        with open(path, "rb") as f:
+            f.seek(rec.offset)
+            data = f.read()
+        start = rec.offset
+        pos = 0
+        while rec.status is Status.RUNNING:
+            end = data.find(b"\n", pos)
+            if end < 0:
+                break
+            line = data[pos:end]
+            pos = end + 1
+            try:
+                result = json.loads(line)
+            except ValueError:
+                self._fail(rec, f"malformed report line in {path}: {line[:200]!r}", stop_process=False)
+                return
+            if not isinstance(result, dict):
+                self._fail(rec, f"report line is not a JSON object in {path}: {line[:200]!r}", stop_process=False)
+                return
+            self._on_result(rec, result, start + pos, has_process=False)
+
+
+def _error_gist(error: str) -> str:
+    """First line of an error, plus its last line (the exception, at the end of a stderr tail)."""
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    if not lines:
+        return "no error message"
+    return lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1].strip()}"
+
+
+def _versions() -> dict[str, str]:
+    import platform
+    import sys
+    from importlib import metadata
+
+    versions = {"python": platform.python_version(), "platform": sys.platform}
+    for pkg in ("tunebench", "numpy", "pandas", "scikit-learn"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
