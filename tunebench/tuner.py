@@ -179,6 +179,7 @@ class Tuner:
         self.best_value: float | None = None  # in the scheduler's mode
         self.best_trial_id: int | None = None
         self._restart_queue: deque[int] = deque()
+        self._launched: set[int] = set()  # trials the backend has run in this session
         self._store: ExperimentStore | None = None
         self._time_offset = 0.0  # tuning time of earlier sessions
         self._t0 = 0.0
@@ -328,7 +329,12 @@ class Tuner:
             rec.ending = False
             self._log({"event": "trial_resume", "trial_id": tid, "suggest_id": suggest_id,
                        "config": suggestion.config})
-            self.backend.resume(tid, suggestion.config)  # type: ignore[arg-type]
+            if tid in self._launched:
+                self.backend.resume(tid, suggestion.config)  # type: ignore[arg-type]
+            else:  # paused in an earlier session of the experiment: unknown to this backend
+                assert self._store is not None
+                self._launched.add(tid)  # type: ignore[arg-type]
+                self.backend.start(rec.trial, self._store.trial_dir(tid), results_offset=rec.offset)  # type: ignore[arg-type]
             for cb in self.callbacks:
                 cb.on_trial_start(self, rec.trial, "resume")
             deferred, rec.deferred = rec.deferred, []
@@ -343,6 +349,7 @@ class Tuner:
         self.trials[trial.trial_id] = rec
         self._log({"event": "trial_start", "trial_id": trial.trial_id, "config": trial.config})
         assert self._store is not None
+        self._launched.add(trial.trial_id)
         self.backend.start(trial, self._store.trial_dir(trial.trial_id))
         for cb in self.callbacks:
             cb.on_trial_start(self, trial, "start")
@@ -353,6 +360,7 @@ class Tuner:
         rec.ending = False
         self._log({"event": "trial_restart", "trial_id": trial_id, "offset": rec.offset})
         assert self._store is not None
+        self._launched.add(trial_id)
         self.backend.start(rec.trial, self._store.trial_dir(trial_id), results_offset=rec.offset)
         for cb in self.callbacks:
             cb.on_trial_start(self, rec.trial, "restart")

@@ -43,8 +43,9 @@ class Backend(ABC):
 
     @abstractmethod
     def resume(self, trial_id: int, config: Config | None = None) -> None:
-        """Called to relaunch a paused trial with the same folder (so it continues from its
-        checkpoint), optionally with a changed ``config``."""
+        """Called to relaunch a trial this backend paused, with the same folder (so it continues
+        from its checkpoint), optionally with a changed ``config``. A trial paused by an earlier
+        tuner process is relaunched with :meth:`start` and its ``results_offset`` instead."""
 
     @abstractmethod
     def stop(self, trial_id: int) -> None:

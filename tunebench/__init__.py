@@ -1,0 +1,48 @@
+"""tunebench: hyperparameter tuning of expensive models, and benchmarking of tuning methods.
+
+``from tunebench import report`` is all a training script needs; it stays light (no numpy,
+pandas, scipy or rich on that import path). Everything else is loaded on first use.
+"""
+
+from __future__ import annotations
+
+from tunebench.reporting import (
+    checkpoint_dir,
+    load_checkpoint,
+    report,
+    save_checkpoint,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Tuner": "tunebench.tuner",
+    "TuningResult": "tunebench.tuner",
+    "StopCriteria": "tunebench.tuner",
+    "load_experiment": "tunebench.store",
+    "make_scheduler": "tunebench.schedulers",
+    "space": "tunebench.space",
+}
+
+__all__ = ["report", "checkpoint_dir", "save_checkpoint", "load_checkpoint", *_LAZY]
+
+TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing costs ~3 ms per trial start)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
+    from tunebench import space
+    from tunebench.schedulers import make_scheduler
+    from tunebench.store import load_experiment
+    from tunebench.tuner import StopCriteria, Tuner, TuningResult
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'tunebench' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(module_name)
+    value = module if module_name.endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value
