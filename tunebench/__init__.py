@@ -24,7 +24,10 @@ _LAZY = {
     "space": "tunebench.space",
 }
 
-__all__ = ["report", "checkpoint_dir", "save_checkpoint", "load_checkpoint", *_LAZY]
+__all__ = [
+    "report", "checkpoint_dir", "save_checkpoint", "load_checkpoint",
+    "Tuner", "TuningResult", "StopCriteria", "load_experiment", "make_scheduler", "space",
+]
 
 TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing costs ~3 ms per trial start)
 if TYPE_CHECKING:  # pragma: no cover
