@@ -32,6 +32,7 @@ test-fast: $(VENV)/.dev-installed
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check tunebench tests benchmarks
 	$(VENV)/bin/lint-imports
 
 ## the speed benchmarks under benchmarks/ (print their figures)

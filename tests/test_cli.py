@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import QUADRATIC, write_script
+
 from tunebench.cli import main
 
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import write_script
+
 from tunebench.backends.local import LocalBackend
 from tunebench.errors import TuningError, UserError
 from tunebench.schedulers import make_scheduler

@@ -192,6 +192,12 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
             display.close()
         print(f"tunebench: tuning stopped: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        if display:
+            display.close()
+        print(f"tunebench: error: cannot write to {experiment_dir}: {e.strerror or e}; free some space (or fix "
+              f"the permissions), then continue with: tunebench resume {experiment_dir}", file=sys.stderr)
+        return 1
     print(f"\ndone ({result.end_reason}): {result.n_trials} trials, {result.n_results} results, "
           f"{result.n_failed} failed, {result.elapsed_time:.1f} s")
     if result.best_config is None:

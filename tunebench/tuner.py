@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunebench.backends.base import RESULTS_FILENAME, Backend
+from tunebench.backends.base import RESULTS_FILENAME, STDERR_FILENAME, Backend
 from tunebench.errors import TuningError, UserError
 from tunebench.schedulers.base import Scheduler
 from tunebench.store import ExperimentStore
@@ -480,7 +480,13 @@ class Tuner:
             self.best_trial_id = rec.trial.trial_id
 
     def _fail(self, rec: TrialRecord, error: str, *, stop_process: bool) -> None:
+        """Mark a trial failed. ``stop_process``: the tuner found the problem (bad report), so
+        it ends the process and quotes the tail of its stderr itself."""
         tid = rec.trial.trial_id
+        if stop_process and self._store is not None:
+            tail = _file_tail(self._store.trial_dir(tid) / STDERR_FILENAME)
+            if tail:
+                error = f"{error}\n--- end of stderr ---\n{tail}"
         rec.status, rec.error = Status.FAILED, error
         self.scheduler.on_error(rec.trial)
         self.n_failed += 1
@@ -536,8 +542,13 @@ class Tuner:
                 try:
                     self._maybe_snapshot(force=True)
                     self._log({"event": "experiment_end", "reason": reason})
+                except OSError as e:  # e.g. disk full: what is logged so far stays valid
+                    logger.error("could not write the end of %s: %s", self.experiment_dir, e)
                 finally:
-                    store.close()
+                    try:
+                        store.close()
+                    except OSError as e:
+                        logger.error("could not close the event log of %s: %s", self.experiment_dir, e)
 
     def _result(self, reason: str) -> TuningResult:
         best = self.trials.get(self.best_trial_id) if self.best_trial_id is not None else None
@@ -666,6 +677,19 @@ class Tuner:
                 self._fail(rec, f"report line is not a JSON object in {path}: {line[:200]!r}", stop_process=False)
                 return
             self._on_result(rec, result, start + pos, has_process=False)
+
+
+def _file_tail(path: Path, n_lines: int = 20, max_bytes: int = 8192) -> str:
+    """The last ``n_lines`` lines of a (log) file, "" if it is absent or empty."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-n_lines:])
 
 
 def _error_gist(error: str) -> str:

@@ -1,0 +1,109 @@
+"""Every registered built-in scheduler passes the scheduler contract suite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tunebench.schedulers import ASHA, FIFOScheduler, Scheduler, make_scheduler
+from tunebench.searchers import RandomSearcher
+from tunebench.testing.scheduler_contract import CONTRACT_CHECKS, check_scheduler_contract, contract_space
+from tunebench.types import Decision, Status, Suggestion, Trial
+
+MAX_T = 27
+SPACE = contract_space(MAX_T)
+
+#: method -> extra options (a small grid so that Grid runs out and suggest() answers None)
+METHODS: dict[str, dict[str, Any]] = {
+    "RS": {},
+    "Grid": {"n_points": 2},
+    "ASHA": {},
+    "ASHA-promotion": {},
+    "HB": {},
+}
+
+
+def maker(method: str, mode: str = "min", **extra: Any):
+    def make(seed: int) -> Scheduler:
+        return make_scheduler(
+            method,
+            SPACE,
+            metric="loss" if mode == "min" else "accuracy",
+            mode=mode,
+            resource_attr="epoch",
+            max_resource_attr="epochs",
+            seed=seed,
+            **{**METHODS[method], **extra},
+        )
+
+    return make
+
+
+@pytest.mark.parametrize("check", list(CONTRACT_CHECKS), ids=list(CONTRACT_CHECKS))
+@pytest.mark.parametrize("method", list(METHODS))
+def test_contract(method: str, check: str) -> None:
+    CONTRACT_CHECKS[check](maker(method), n_trials=60, max_t=MAX_T, seed=0)
+
+
+@pytest.mark.parametrize("method", ["ASHA", "ASHA-promotion", "HB"])
+def test_contract_mode_max_other_seed(method: str) -> None:
+    check_scheduler_contract(maker(method, mode="max"), n_trials=40, max_t=MAX_T, seed=3)
+
+
+def test_contract_asha_without_max_resource_attr() -> None:
+    """Without max_resource_attr, ASHA stops trials at max_t itself (STOP instead of completion)."""
+
+    def make(seed: int) -> Scheduler:
+        return make_scheduler("ASHA-promotion", SPACE, metric="loss", resource_attr="epoch", max_t=MAX_T, seed=seed)
+
+    check_scheduler_contract(make, n_trials=40, max_t=MAX_T)
+
+
+# -- the suite catches broken schedulers ----------------------------------------------------------
+
+
+class _ForgetfulFIFO(FIFOScheduler):
+    """Loses the searcher's RNG state: a resumed run would propose other configs."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class _LaxFIFO(FIFOScheduler):
+    """Decides on results it cannot read."""
+
+    def on_result(self, trial: Trial, result: dict[str, Any]) -> Decision:
+        return Decision.CONTINUE
+
+
+class _ZombieASHA(ASHA):
+    """Resumes trials it stopped."""
+
+    def suggest(self, trial_id: int) -> Suggestion | None:
+        for tid, st in self._trials.items():
+            if st.status is Status.STOPPED:
+                return Suggestion.resume(tid)
+        return super().suggest(trial_id)
+
+
+@pytest.mark.parametrize(
+    "cls, check, message",
+    [
+        (_ForgetfulFIFO, "state_resume", "lost state|answered"),
+        (_LaxFIFO, "missing_metric", "accepted a result without the metric"),
+        (_ZombieASHA, "valid_run", "which is stopped, not paused"),
+    ],
+)
+def test_suite_catches_broken_schedulers(cls: type, check: str, message: str) -> None:
+    def make(seed: int) -> Scheduler:
+        searcher = RandomSearcher(SPACE, "loss", "min", seed=seed)
+        if issubclass(cls, ASHA):
+            return cls(searcher, resource_attr="epoch", max_t=MAX_T, max_resource_attr="epochs")
+        return cls(searcher)
+
+    with pytest.raises(AssertionError, match=message):
+        CONTRACT_CHECKS[check](make, n_trials=30, max_t=MAX_T)

@@ -1,0 +1,444 @@
+"""Asynchronous successive halving (ASHA) and asynchronous Hyperband.
+
+Li, Jamieson, Rostamizadeh, Gonina, Ben-tzur, Hardt, Recht, Talwalkar: "A System for Massively
+Parallel Hyperparameter Tuning", MLSys 2020 (arXiv:1810.05934), Algorithm 2 and Section 3.3.
+
+Trials are evaluated at *rung levels* of the resource (e.g. epochs 1, 3, 9 for ``max_t=27``,
+``grace_period=1``, ``reduction_factor=3``).  At each rung, a trial whose metric is in the top
+``1/eta`` of the values recorded there so far goes on; the others:
+
+* ``type="stopping"``: are stopped at once (the variant Ray Tune and Syne Tune call "stopping"
+  ASHA; no checkpoint needed);
+* ``type="promotion"``: are paused; a paused trial is resumed ("promoted") by a later
+  :meth:`ASHA.suggest` as soon as it is among the top ``1/eta`` of its rung (the paper's
+  algorithm; needs the script to checkpoint).
+
+With ``brackets > 1`` this is asynchronous Hyperband: each new trial is assigned a bracket
+whose first rung is ``grace_period * eta**s``, so fewer trials are stopped very early.
+
+Cost: :meth:`ASHA.on_result` is pure Python with per-rung sorted lists (``bisect``) and dicts
+keyed by trial id; a few microseconds per call with thousands of trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from bisect import bisect_left, bisect_right, insort
+from typing import Any, Literal
+
+import numpy as np
+
+from tunebench.schedulers.base import Scheduler
+from tunebench.schedulers.fifo import metric_to_minimize, result_resource
+from tunebench.searchers.base import Searcher
+from tunebench.types import Decision, Result, Status, Suggestion, Trial
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ASHA", "HyperbandScheduler", "default_rung_levels", "hyperband_bracket_weights"]
+
+_CONTINUE = Decision.CONTINUE
+_PAUSE = Decision.PAUSE
+_STOP = Decision.STOP
+_RUNNING = Status.RUNNING
+_PAUSED = Status.PAUSED
+
+
+def default_rung_levels(grace_period: float, reduction_factor: float, max_t: float) -> list[int]:
+    """Rung levels ``round(grace_period * eta**k)`` for k = 0, 1, ... that lie below ``max_t``.
+
+    ``max_t`` itself is not a rung: it is where a trial ends. E.g. ``(1, 3, 27) -> [1, 3, 9]``.
+    """
+    levels: list[int] = []
+    k = 0
+    while True:
+        level = int(round(grace_period * reduction_factor**k))
+        if level >= max_t:
+            return levels
+        if not levels or level > levels[-1]:
+            levels.append(level)
+        k += 1
+
+
+def hyperband_bracket_weights(n_brackets: int, reduction_factor: float) -> list[int]:
+    """Number of trials each bracket gets in one round of synchronous Hyperband.
+
+    Li, Jamieson, DeSalvo, Rostamizadeh, Talwalkar, "Hyperband", JMLR 2018, Algorithm 1:
+    bracket ``s`` in ``s_max, ..., 0`` (``s`` = number of halvings) starts
+    ``n = ceil((s_max + 1) / (s + 1) * eta**s)`` trials.  Our bracket ``b = s_max - s`` (bracket 0
+    has every rung), with ``S = s_max + 1`` brackets:
+    ``n_b = ceil(S / (S - b) * eta**(S - 1 - b))``.  Asynchronous Hyperband samples the bracket of
+    each new trial with probabilities proportional to these counts (as Syne Tune's default
+    bracket distribution does).  E.g. ``(4, 3) -> [27, 12, 6, 4]``.
+    """
+    S = n_brackets
+    return [math.ceil(S / (S - b) * reduction_factor ** (S - 1 - b) - 1e-9) for b in range(S)]
+
+
+class _Rung:
+    """Results recorded at one rung level of one bracket."""
+
+    __slots__ = ("level", "entries", "promoted")
+
+    def __init__(self, level: float):
+        self.level = level
+        #: (metric to minimize, trial id), sorted
+        self.entries: list[tuple[float, int]] = []
+        #: trials that went on past this rung (promoted, or continued at once)
+        self.promoted: set[int] = set()
+
+
+class _TrialState:
+    __slots__ = ("bracket", "last", "next_rung", "next_level", "status")
+
+    def __init__(self, bracket: int, first_level: float):
+        self.bracket = bracket
+        self.last: float = -math.inf  #: last resource seen
+        self.next_rung = 0  #: index (within the bracket) of the next rung to reach
+        self.next_level = first_level  #: its level (inf past the last rung); derived, not saved
+        self.status = _RUNNING
+
+
+class ASHA(Scheduler):
+    """Asynchronous successive halving (and asynchronous Hyperband with ``brackets > 1``).
+
+    Args:
+        searcher: proposes new configurations; its ``config_space``, ``metric`` and ``mode`` are
+            the scheduler's.
+        resource_attr: name of the reported resource (e.g. ``"epoch"``), increasing within a trial.
+        max_t: resource at which a trial ends.  A result with resource ``>= max_t`` gets STOP
+            (so a script that would go on is ended), unless ``max_resource_attr`` is set: then the
+            script ends by itself and the decision is CONTINUE, so the trial ends *completed*.
+        grace_period: first rung level (minimum resource before a trial can be stopped).
+        reduction_factor: ``eta``; the top ``1/eta`` of a rung go on.
+        rung_levels: explicit increasing rung levels in ``(0, max_t)``; by default
+            ``grace_period * eta**k`` below ``max_t``.
+        type: ``"stopping"`` (stop the others at once) or ``"promotion"`` (pause them; resume
+            when they become promotable).
+        max_resource_attr: name of the config entry the script reads its maximum resource
+            from (e.g. ``"epochs"``).
+        brackets: number of Hyperband brackets (1 = plain ASHA; ``"all"`` or ``None`` = as many as
+            there are rungs + 1, i.e. full Hyperband; capped at that number).
+        seed: seed of the scheduler's own RNG (bracket draws); by default derived from the
+            searcher's seed.
+
+    Raises:
+        ValueError: invalid arguments (the message names the argument).
+    """
+
+    def __init__(
+        self,
+        searcher: Searcher,
+        *,
+        resource_attr: str,
+        max_t: int,
+        grace_period: int = 1,
+        reduction_factor: float = 3,
+        rung_levels: list[int] | None = None,
+        type: Literal["stopping", "promotion"] = "stopping",
+        max_resource_attr: str | None = None,
+        brackets: int | Literal["all"] | None = 1,
+        seed: int | None = None,
+    ):
+        if not resource_attr or not isinstance(resource_attr, str):
+            raise ValueError(f"resource_attr must be the name of the reported resource, got {resource_attr!r}")
+        if max_t is None or not max_t > 0:
+            raise ValueError(f"max_t must be > 0, got {max_t!r}")
+        if not grace_period >= 1:
+            raise ValueError(f"grace_period must be >= 1, got {grace_period!r}")
+        if grace_period > max_t:
+            raise ValueError(f"grace_period ({grace_period}) must be <= max_t ({max_t})")
+        if not reduction_factor >= 2:
+            raise ValueError(f"reduction_factor must be >= 2, got {reduction_factor!r}")
+        if type not in ("stopping", "promotion"):
+            raise ValueError(f"type must be 'stopping' or 'promotion', got {type!r}")
+        if rung_levels is None:
+            levels = default_rung_levels(grace_period, reduction_factor, max_t)
+        else:
+            levels = list(rung_levels)
+            if any(not isinstance(x, (int, float)) or isinstance(x, bool) for x in levels):
+                raise ValueError(f"rung_levels must be numbers, got {rung_levels!r}")
+            if any(b <= a for a, b in zip(levels, levels[1:], strict=False)):
+                raise ValueError(f"rung_levels must be strictly increasing, got {rung_levels!r}")
+            if levels and (levels[0] <= 0 or levels[-1] >= max_t):
+                raise ValueError(
+                    f"rung_levels must lie within (0, max_t={max_t}) (max_t is the end, not a rung), "
+                    f"got {rung_levels!r}"
+                )
+        max_brackets = len(levels) + 1
+        if brackets is None or brackets == "all":
+            brackets = max_brackets
+        if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
+            raise ValueError(f"brackets must be an integer >= 1 or 'all', got {brackets!r}")
+        if brackets > max_brackets:
+            logger.info("brackets=%d capped at %d (number of rungs + 1)", brackets, max_brackets)
+            brackets = max_brackets
+
+        self.searcher = searcher
+        self.config_space = searcher.config_space
+        self.metric = searcher.metric
+        self.mode = searcher.mode
+        self.resource_attr = resource_attr
+        self.max_resource_attr = max_resource_attr
+        self.max_t = max_t
+        self.grace_period = grace_period
+        self.reduction_factor = reduction_factor
+        self.type = type
+        self.brackets = brackets
+        self.rung_levels: list[int] = levels  #: rung levels of bracket 0 (all rungs)
+        self._promotion = type == "promotion"
+        self._stop_at_max_t = max_resource_attr is None
+        self._rungs: list[list[_Rung]] = [[_Rung(x) for x in levels[b:]] for b in range(brackets)]
+        # promotion search order: highest level first, then lowest bracket
+        self._rung_order = sorted(
+            ((rung.level, b, rung) for b, rungs in enumerate(self._rungs) for rung in rungs),
+            key=lambda item: (-item[0], item[1]),
+        )
+        #: per bracket: rung levels followed by inf (so ``_levels[b][0]`` always exists)
+        self._levels = [[rung.level for rung in rungs] + [math.inf] for rungs in self._rungs]
+        self._negate = self.mode == "max"
+        # skip the call when the searcher keeps the base class's no-op (saves time per report)
+        self._searcher_on_result = (
+            None if searcher.__class__.on_result is Searcher.on_result else searcher.on_result
+        )
+        self._trials: dict[int, _TrialState] = {}
+        if seed is None:
+            seed_seq = np.random.SeedSequence([int(searcher.seed), 0x5A5A])
+            self._rng = np.random.Generator(np.random.PCG64(seed_seq))
+        else:
+            self._rng = np.random.default_rng(seed)
+        weights = hyperband_bracket_weights(brackets, reduction_factor)
+        self._cum_weights = [sum(weights[: i + 1]) for i in range(brackets)]
+
+    # -- introspection -------------------------------------------------------------------------
+
+    def bracket_levels(self, bracket: int) -> list[float]:
+        """Rung levels of ``bracket`` (bracket ``s`` starts at the ``s``-th rung level)."""
+        return [rung.level for rung in self._rungs[bracket]]
+
+    @property
+    def bracket_probabilities(self) -> list[float]:
+        """Probability of each bracket for a new trial (see :func:`hyperband_bracket_weights`)."""
+        total = self._cum_weights[-1]
+        prev = 0
+        probs = []
+        for c in self._cum_weights:
+            probs.append((c - prev) / total)
+            prev = c
+        return probs
+
+    def trial_bracket(self, trial_id: int) -> int:
+        """Bracket a known trial was assigned to."""
+        return self._trials[trial_id].bracket
+
+    def rung_results(self, bracket: int = 0) -> dict[float, list[tuple[float, int]]]:
+        """Rung level -> sorted (metric to minimize, trial id) recorded there (a copy)."""
+        return {rung.level: list(rung.entries) for rung in self._rungs[bracket]}
+
+    # -- contract ------------------------------------------------------------------------------
+
+    def suggest(self, trial_id: int) -> Suggestion | None:
+        """Called when a worker is free.
+
+        Promotion type: resumes the best promotable paused trial first (highest rung first, the
+        best of a rung first), marking it promoted.  Otherwise asks the searcher for a new
+        configuration (``None`` if it has none; then nothing changes) and assigns the new trial
+        a bracket.
+        """
+        if self._promotion:
+            found = self._find_promotable()
+            if found is not None:
+                rung, tid = found
+                rung.promoted.add(tid)
+                self._trials[tid].status = _RUNNING
+                return Suggestion.resume(tid)
+        config = self.searcher.suggest(trial_id)
+        if config is None:
+            return None
+        bracket = self._draw_bracket()
+        self._trials[trial_id] = _TrialState(bracket, self._levels[bracket][0])
+        return Suggestion.start(config)
+
+    def on_result(self, trial: Trial, result: Result) -> Decision:
+        """Called for each result of a running trial; records it at a rung when the trial
+        reaches one and decides.
+
+        Returns CONTINUE between rungs; at a rung CONTINUE if the trial is in the top
+        ``1/eta`` there, else STOP (stopping type) or PAUSE (promotion type).  A result whose
+        resource is not above the last one seen for the trial (re-reported after a restart
+        without checkpoint) is ignored: CONTINUE, nothing recorded.
+
+        Raises:
+            UserError: the result lacks the metric or the resource.
+        """
+        # hot path: no numpy, no allocation, few calls (see the module docstring)
+        tid = trial.trial_id
+        try:
+            value = float(result[self.metric])
+            r = result[self.resource_attr]
+        except (KeyError, TypeError, ValueError):
+            metric_to_minimize(result, self.metric, self.mode, tid)  # raises a clear UserError
+            result_resource(result, self.resource_attr, tid)  # type: ignore[arg-type]
+            raise
+        st = self._trials.get(tid)
+        if st is None:  # a trial this scheduler did not start (e.g. added by hand)
+            st = self._trials[tid] = _TrialState(0, self._levels[0][0])
+        if st.status is not _RUNNING:
+            return _PAUSE if st.status is _PAUSED else _STOP
+        try:
+            if r <= st.last:
+                return _CONTINUE  # re-reported after a restart without checkpoint
+        except TypeError:
+            result_resource(result, self.resource_attr, tid)  # type: ignore[arg-type]
+            raise
+        st.last = r
+        if self._searcher_on_result is not None:
+            self._searcher_on_result(tid, trial.config, result)
+        if r >= st.next_level:
+            if self._negate:
+                value = -value
+            if value != value:  # NaN: the worst value
+                value = math.inf
+            return self._on_rung(st, tid, value, r, self._rungs[st.bracket])
+        if r >= self.max_t and self._stop_at_max_t:
+            st.status = Status.STOPPED
+            return _STOP
+        return _CONTINUE
+
+    def _on_rung(self, st: _TrialState, tid: int, value: float, r: float, rungs: list[_Rung]) -> Decision:
+        eta = self.reduction_factor
+        k = st.next_rung
+        n_rungs = len(rungs)
+        entry = (value, tid)
+        while True:
+            rung = rungs[k]
+            entries = rung.entries
+            insort(entries, entry)
+            k += 1
+            st.next_rung = k
+            st.next_level = rungs[k].level if k < n_rungs else math.inf
+            rank = bisect_left(entries, (value,))  # number of strictly better values
+            if not self._promotion:
+                if rank >= max(1, int(len(entries) / eta)):
+                    st.status = Status.STOPPED
+                    return _STOP
+            elif k < n_rungs and r >= rungs[k].level:
+                rung.promoted.add(tid)  # skipped past this rung: it went on already
+                continue
+            elif rank < int(len(entries) / eta):
+                rung.promoted.add(tid)  # promotable at once: no need to pause and resume
+            else:
+                st.status = _PAUSED
+                return _PAUSE
+            if k >= n_rungs or r < rungs[k].level:
+                break
+        if r >= self.max_t and self._stop_at_max_t:
+            st.status = Status.STOPPED
+            return _STOP
+        return _CONTINUE
+
+    def _find_promotable(self) -> tuple[_Rung, int] | None:
+        eta = self.reduction_factor
+        trials = self._trials
+        for _, _, rung in self._rung_order:
+            entries = rung.entries
+            c = int(len(entries) / eta)
+            if c == 0:
+                continue
+            promoted = rung.promoted
+            cutoff_value = entries[c - 1][0]
+            for j, (value, tid) in enumerate(entries):
+                if j >= c and value != cutoff_value:
+                    break  # beyond the top c (ties with the c-th value count as top: rank < c)
+                if tid not in promoted and trials[tid].status is _PAUSED:
+                    return rung, tid
+        return None
+
+    def _draw_bracket(self) -> int:
+        if self.brackets == 1:
+            return 0
+        u = int(self._rng.integers(self._cum_weights[-1]))
+        return bisect_right(self._cum_weights, u)
+
+    def on_complete(self, trial: Trial, result: Result | None) -> None:
+        """Called once when the trial's script exits normally; it is never promoted after."""
+        st = self._trials.get(trial.trial_id)
+        if st is not None:
+            st.status = Status.COMPLETED
+        self.searcher.on_complete(trial.trial_id, trial.config, result)
+
+    def on_error(self, trial: Trial) -> None:
+        """Called once when the trial failed: it is removed from the rungs (its results no
+        longer count) and never promoted."""
+        tid = trial.trial_id
+        st = self._trials.get(tid)
+        if st is not None:
+            st.status = Status.FAILED
+            for rung in self._rungs[st.bracket]:
+                entries = rung.entries
+                for i, (_, t) in enumerate(entries):
+                    if t == tid:
+                        del entries[i]
+                        break
+                rung.promoted.discard(tid)
+        self.searcher.on_error(tid, trial.config)
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able snapshot: rungs, per-trial state, RNG and searcher state."""
+        return {
+            "rungs": [
+                [
+                    {
+                        "level": rung.level,
+                        "entries": [[v, t] for v, t in rung.entries],
+                        "promoted": sorted(rung.promoted),
+                    }
+                    for rung in rungs
+                ]
+                for rungs in self._rungs
+            ],
+            "trials": {
+                str(tid): [st.bracket, None if st.last == -math.inf else st.last, st.next_rung, st.status.value]
+                for tid, st in self._trials.items()
+            },
+            "rng": self._rng.bit_generator.state,
+            "searcher": self.searcher.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a snapshot of :meth:`state_dict` (taken with the same constructor arguments).
+
+        Raises:
+            ValueError: the snapshot's rungs do not match this scheduler's.
+        """
+        saved = state["rungs"]
+        shape = [[r["level"] for r in rungs] for rungs in saved]
+        if shape != [[r.level for r in rungs] for rungs in self._rungs]:
+            raise ValueError(
+                f"scheduler state has rung levels {shape}, but this scheduler has "
+                f"{[[r.level for r in rungs] for rungs in self._rungs]}: build it with the same arguments"
+            )
+        for rungs, saved_rungs in zip(self._rungs, saved, strict=True):
+            for rung, s in zip(rungs, saved_rungs, strict=True):
+                rung.entries = [(float(v), int(t)) for v, t in s["entries"]]
+                rung.promoted = {int(t) for t in s["promoted"]}
+        self._trials = {}
+        for key, (bracket, last, next_rung, status) in state["trials"].items():
+            st = _TrialState(int(bracket), math.inf)
+            st.last = -math.inf if last is None else last
+            st.next_rung = int(next_rung)
+            levels = self._levels[st.bracket]
+            st.next_level = levels[st.next_rung] if st.next_rung < len(levels) else math.inf
+            st.status = Status(status)
+            self._trials[int(key)] = st
+        self._rng.bit_generator.state = state["rng"]
+        self.searcher.load_state_dict(state["searcher"])
+
+
+class HyperbandScheduler(ASHA):
+    """Asynchronous Hyperband (Li et al. 2020, Section 3.3): :class:`ASHA` with every bracket
+    by default (``brackets="all"`` -> number of rungs + 1); same arguments as :class:`ASHA`."""
+
+    def __init__(self, searcher: Searcher, *, brackets: int | Literal["all"] | None = "all", **kwargs: Any):
+        super().__init__(searcher, brackets=brackets, **kwargs)

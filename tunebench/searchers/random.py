@@ -1,0 +1,115 @@
+"""Random search: configurations drawn independently from the config space."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+
+from tunebench.searchers.base import Searcher
+from tunebench.space import default_config, sample_config, validate_space
+from tunebench.types import Config
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RandomSearcher", "canonical_config", "complete_config"]
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars (np.float64, np.int64, np.bool_) -> python scalars
+    item = getattr(value, "item", None)
+    if item is not None:
+        return item()
+    return repr(value)
+
+
+def canonical_config(config: Config) -> str:
+    """A canonical JSON string of ``config`` (sorted keys), used to detect duplicate configs."""
+    return json.dumps(config, sort_keys=True, default=_json_default)
+
+
+def complete_config(config_space: dict[str, Any], point: Config) -> Config:
+    """``point`` completed with the default values (constants included) of the missing keys.
+
+    Raises:
+        ValueError: ``point`` has keys that are not in ``config_space``.
+    """
+    unknown = sorted(set(point) - set(config_space))
+    if unknown:
+        raise ValueError(
+            f"point to evaluate {point!r} has keys not in the config space: {', '.join(unknown)}"
+            f" (the space has: {', '.join(sorted(config_space))})"
+        )
+    full = default_config(config_space)
+    full.update(point)
+    return {name: full[name] for name in config_space}
+
+
+class RandomSearcher(Searcher):
+    """Proposes ``points_to_evaluate`` first, then configurations sampled uniformly at random
+    (each domain with its own distribution, e.g. log-uniform for ``loguniform``).
+
+    A sampled configuration identical to one proposed before is re-drawn (at most
+    ``max_retries`` times, after which the duplicate is accepted: small discrete spaces
+    can be exhausted). ``points_to_evaluate`` are always proposed as given, even if they repeat.
+
+    Args:
+        config_space: name -> domain or constant.
+        metric: name of the metric (unused by random search, kept for the common interface).
+        mode: ``"min"`` or ``"max"``.
+        seed: seed of the random number generator.
+        points_to_evaluate: configurations to propose first, in order; missing keys take the
+            space's default values.
+        max_retries: how many times a duplicate sample is re-drawn before being accepted.
+    """
+
+    def __init__(
+        self,
+        config_space: dict[str, Any],
+        metric: str,
+        mode: str = "min",
+        seed: int = 0,
+        points_to_evaluate: list[Config] | None = None,
+        max_retries: int = 100,
+    ):
+        super().__init__(config_space, metric, mode, seed)
+        validate_space(config_space)
+        self.max_retries = max_retries
+        self._points = [complete_config(config_space, p) for p in points_to_evaluate or []]
+        self._next_point = 0
+        self._rng = np.random.default_rng(seed)
+        self._seen: set[str] = set()
+
+    def suggest(self, trial_id: int) -> Config:
+        """Called for each new trial: returns the next point to evaluate, else a fresh random
+        configuration (never ``None``)."""
+        if self._next_point < len(self._points):
+            config = dict(self._points[self._next_point])
+            self._next_point += 1
+            self._seen.add(canonical_config(config))
+            return config
+        for _ in range(self.max_retries + 1):
+            config = sample_config(self.config_space, self._rng)
+            key = canonical_config(config)
+            if key not in self._seen:
+                break
+        else:
+            logger.debug("no new configuration after %d draws, proposing a duplicate", self.max_retries)
+        self._seen.add(key)
+        return config
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able state: RNG state, position in ``points_to_evaluate``, configs proposed."""
+        return {
+            "rng": self._rng.bit_generator.state,
+            "next_point": self._next_point,
+            "seen": sorted(self._seen),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the state returned by :meth:`state_dict`."""
+        self._rng.bit_generator.state = state["rng"]
+        self._next_point = int(state["next_point"])
+        self._seen = set(state["seen"])

@@ -1,0 +1,486 @@
+"""Contract test suite that every scheduler runs (plain functions; pytest is not needed).
+
+Usage, in a test module::
+
+    from tunebench.testing.scheduler_contract import CONTRACT_CHECKS, contract_space
+
+    SPACE = contract_space(max_t=27)
+
+    def make(seed):
+        return make_scheduler("ASHA", SPACE, metric="loss", mode="min",
+                              resource_attr="epoch", max_resource_attr="epochs", seed=seed)
+
+    @pytest.mark.parametrize("check", CONTRACT_CHECKS.values(), ids=CONTRACT_CHECKS.keys())
+    def test_contract(check):
+        check(make)
+
+or simply ``check_scheduler_contract(make)`` which runs every check.  ``make(seed)`` must build a
+fresh scheduler, always with the same arguments apart from the seed.  The scheduler's
+``config_space`` should be :func:`contract_space` (other spaces work, with a hashed learning
+curve instead of a meaningful one).
+
+The workload is simulated (:class:`ContractSimulation`): no backend, no processes.  ``n_workers``
+workers; each trial's metric follows a synthetic learning curve derived from its config and is
+reported once per epoch under ``scheduler.metric`` (as a loss for ``mode="min"``, as ``1 - loss``
+for ``"max"``) with the resource under ``scheduler.resource_attr`` (or ``"epoch"``); events are
+ordered by simulated time like a real asynchronous run.  CONTINUE / PAUSE / STOP are honoured,
+trials complete at ``max_t`` (``on_complete``), some fail at their second epoch (``on_error``), and
+some resumed trials restart without checkpoint and re-report old epochs.
+
+Contract checked (see each ``check_*``):
+
+* ``suggest`` returns ``None`` or a :class:`Suggestion`; a new config has exactly the space's keys,
+  each value inside its domain (constants equal); a resume names a currently paused trial (never
+  a stopped, completed or failed one); ``suggest`` returning ``None`` leaves ``state_dict()``
+  unchanged;
+* ``on_result`` returns a :class:`Decision` member;
+* same seed -> identical sequence of suggestions and decisions;
+* ``json.dumps(state_dict())`` works; ``load_state_dict(json.loads(...))`` on a fresh scheduler
+  gives back the same state and, mid-run, exactly the same later answers (crash-resume);
+* a result without the metric (or, for multi-fidelity schedulers, without the resource) raises
+  ``KeyError`` or ``ValueError`` (``tunebench.errors.UserError`` is one) whose message names the
+  missing key: schedulers never silently decide on a result they cannot read;
+* sanity: the best trials found (by reported metric at the largest resource) have a better true
+  quality than the average trial.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunebench.schedulers.base import Scheduler
+from tunebench.types import Decision, Result, Suggestion, Trial
+
+__all__ = [
+    "CONTRACT_CHECKS",
+    "Call",
+    "ContractSimulation",
+    "check_deterministic",
+    "check_missing_metric",
+    "check_sanity",
+    "check_scheduler_contract",
+    "check_state_resume",
+    "check_valid_run",
+    "contract_space",
+    "learning_curve",
+    "true_quality",
+]
+
+MakeScheduler = Callable[[int], Scheduler]
+
+
+def contract_space(max_t: int = 27) -> dict[str, Any]:
+    """The config space the contract workload knows a meaningful learning curve for; the
+    constant ``epochs`` holds ``max_t`` (use it as ``max_resource_attr``)."""
+    from tunebench.space import choice, loguniform, randint, uniform
+
+    return {
+        "lr": loguniform(1e-4, 1e-1),
+        "width": randint(8, 128),
+        "act": choice(["relu", "gelu", "tanh"]),
+        "dropout": uniform(0.0, 0.5),
+        "epochs": max_t,
+    }
+
+
+def _hash01(*parts: Any) -> float:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return zlib.crc32(text.encode()) / 2**32
+
+
+_ACT = {"relu": 0.0, "gelu": 0.1, "tanh": 0.4}
+
+
+def true_quality(config: dict[str, Any]) -> float:
+    """Asymptotic loss of ``config`` in [0, 1] (lower is better): a smooth function of the
+    :func:`contract_space` hyperparameters, or a hash of the config for other spaces."""
+    terms = []
+    if isinstance(config.get("lr"), (int, float)) and config["lr"] > 0:
+        terms.append(min(1.0, (math.log10(config["lr"]) + 2.5) ** 2 / 2.25))
+    if isinstance(config.get("width"), (int, float)) and config["width"] > 0:
+        terms.append(min(1.0, (math.log2(config["width"]) - 6.0) ** 2 / 9.0))
+    if config.get("act") in _ACT:
+        terms.append(_ACT[config["act"]])
+    if isinstance(config.get("dropout"), (int, float)):
+        terms.append(min(1.0, (config["dropout"] - 0.1) ** 2 / 0.16))
+    if not terms:
+        return _hash01(config)
+    return sum(terms) / len(terms)
+
+
+def learning_curve(config: dict[str, Any], epoch: int) -> float:
+    """Loss of ``config`` after ``epoch`` epochs: decreases towards :func:`true_quality`, with a
+    config-dependent speed and small deterministic noise."""
+    q = true_quality(config)
+    speed = 0.3 + 0.4 * _hash01("speed", config)
+    noise = 0.01 * (_hash01("noise", config, epoch) - 0.5)
+    return q + speed / math.sqrt(epoch) + noise
+
+
+@dataclass
+class Call:
+    """One call the simulation made to the scheduler, its arguments and its (normalized) answer."""
+
+    kind: str  #: "suggest", "result", "complete" or "error"
+    trial_id: int
+    trial: Trial | None = None
+    result: Result | None = None
+    answer: Any = None
+
+
+@dataclass
+class _SimTrial:
+    trial: Trial
+    epoch: int = 0  #: last epoch reported (training progress)
+    status: str = "running"  #: running, paused, stopped, completed, failed
+    failed_once: bool = False
+    restarts: int = 0
+    last_result: Result | None = None
+    best_at: dict[int, float] = field(default_factory=dict)  #: epoch -> loss reported
+
+
+def _space_check(space: dict[str, Any], config: dict[str, Any], what: str) -> None:
+    from tunebench.space import hyperparameters
+
+    assert isinstance(config, dict), f"{what}: config must be a dict, got {type(config).__name__}"
+    assert set(config) == set(space), (
+        f"{what}: config keys {sorted(config)} differ from the space's {sorted(space)}"
+    )
+    domains = hyperparameters(space)
+    for name, value in space.items():
+        if name in domains:
+            assert domains[name].contains(config[name]), f"{what}: {name}={config[name]!r} is outside {value!r}"
+        else:
+            assert config[name] == value, f"{what}: constant {name}={config[name]!r}, expected {value!r}"
+    json.dumps(config)  # configs are logged as JSON
+
+
+def _normalize(answer: Suggestion | Decision | None) -> Any:
+    if answer is None:
+        return None
+    if isinstance(answer, Decision):
+        return answer.value
+    if answer.is_resume:
+        return ("resume", answer.resume_trial_id, json.dumps(answer.config, sort_keys=True))
+    return ("start", json.dumps(answer.config, sort_keys=True))
+
+
+def _state_json(scheduler: Scheduler) -> str:
+    return json.dumps(scheduler.state_dict(), sort_keys=True)
+
+
+class ContractSimulation:
+    """Drives a scheduler with a deterministic simulated asynchronous workload (see the module
+    docstring), asserting the per-call contract as it goes.
+
+    Args:
+        scheduler: the scheduler under test.
+        n_trials: budget of new trials; once reached, ``suggest`` is still called for free
+            workers while it answers resumes, and the first new trial it answers after that
+            (trial ``n_trials``) is the last one started.
+        max_t: epochs after which a trial's script exits by itself (``on_complete``).
+        resource_attr: key of the epoch in results when the scheduler has no ``resource_attr``.
+        n_workers: trials running at once.
+        fail_every: trials with ``trial_id % fail_every == fail_every - 1`` fail at epoch 2
+            (0 = no failures).
+        restart_fraction: fraction of resumes (drawn by a hash of trial id and resume count)
+            after which the script restarts without checkpoint and re-reports epochs from 1.
+        check_none_state: compare ``state_dict()`` before and after a ``suggest`` returning ``None``.
+        snapshot_at: call indices (0-based, counting every scheduler call) before which a JSON
+            snapshot of ``state_dict()`` is taken (kept in :attr:`snapshots`).
+        wrap: optional ``f(kind, callable, *args)`` through which every scheduler call is made
+            (timing in benchmarks).
+        validate: check every new config against the space (off in benchmarks).
+        record: keep every call in :attr:`calls` (off in benchmarks, to keep memory flat).
+    """
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        *,
+        n_trials: int = 60,
+        max_t: int = 27,
+        resource_attr: str = "epoch",
+        n_workers: int = 4,
+        fail_every: int = 11,
+        restart_fraction: float = 0.5,
+        check_none_state: bool = True,
+        snapshot_at: set[int] | None = None,
+        wrap: Callable[..., Any] | None = None,
+        validate: bool = True,
+        record: bool = True,
+    ):
+        self.scheduler = scheduler
+        self.n_trials = n_trials
+        self.max_t = max_t
+        self.metric = scheduler.metric
+        self.mode = scheduler.mode
+        self.resource_attr = scheduler.resource_attr or resource_attr
+        self.n_workers = n_workers
+        self.fail_every = fail_every
+        self.restart_fraction = restart_fraction
+        self.check_none_state = check_none_state
+        self.snapshot_at = snapshot_at or set()
+        self.snapshots: dict[int, str] = {}
+        self.validate = validate
+        self.record = record
+        self._wrap = wrap
+        self.calls: list[Call] = []
+        self.trials: dict[int, _SimTrial] = {}
+        self.time = 0.0
+        self._events: list[tuple[float, int, int]] = []  # (time, seq, trial_id)
+        self._seq = 0
+        self._next_id = 0
+        self._closed = n_trials <= 0
+        self.n_events = 0
+        self.n_calls = 0
+
+    # -- scheduler calls -------------------------------------------------------------------------
+
+    def _call(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
+        if self.n_calls in self.snapshot_at:
+            self.snapshots[self.n_calls] = _state_json(self.scheduler)
+        self.n_calls += 1
+        if self._wrap is not None:
+            return self._wrap(kind, fn, *args)
+        return fn(*args)
+
+    def _suggest(self, trial_id: int) -> Suggestion | None:
+        before = _state_json(self.scheduler) if self.check_none_state else None
+        answer = self._call("suggest", self.scheduler.suggest, trial_id)
+        if self.record:
+            self.calls.append(Call("suggest", trial_id, answer=_normalize(answer)))
+        if answer is None:
+            if before is not None:
+                assert _state_json(self.scheduler) == before, "suggest() returned None but changed state_dict()"
+            return None
+        assert isinstance(answer, Suggestion), f"suggest() returned {answer!r}, not a Suggestion or None"
+        return answer
+
+    def _on_result(self, st: _SimTrial, result: Result) -> Decision:
+        sent = dict(result)
+        decision = self._call("result", self.scheduler.on_result, st.trial, sent)
+        if self.record:
+            self.calls.append(Call("result", st.trial.trial_id, st.trial, dict(result), answer=_normalize(decision)))
+        assert isinstance(decision, Decision), f"on_result() returned {decision!r}, not a Decision member"
+        return decision
+
+    # -- simulation ------------------------------------------------------------------------------
+
+    def _duration(self, trial: Trial) -> float:
+        return 1.0 + _hash01("duration", trial.config)
+
+    def _schedule(self, st: _SimTrial) -> None:
+        self._seq += 1
+        heapq.heappush(self._events, (self.time + self._duration(st.trial), self._seq, st.trial.trial_id))
+
+    def _fill_workers(self) -> None:
+        running = len(self._events)  # each running trial has exactly one pending event
+        while running < self.n_workers and not self._closed:
+            s = self._suggest(self._next_id)
+            if s is None:
+                return
+            if s.is_resume:
+                tid = s.resume_trial_id
+                st = self.trials.get(tid)  # type: ignore[arg-type]
+                assert st is not None, f"suggest() resumes unknown trial {tid}"
+                assert st.status == "paused", f"suggest() resumes trial {tid}, which is {st.status}, not paused"
+                if s.config is not None:
+                    if self.validate:
+                        _space_check(self.scheduler.config_space, s.config, f"resume of trial {tid}")
+                    st.trial = Trial(tid, dict(s.config))
+                st.status = "running"
+                st.restarts += 1
+                if _hash01("restart", tid, st.restarts) < self.restart_fraction:
+                    st.epoch = 0  # no checkpoint: the script starts over and re-reports old epochs
+            else:
+                tid = self._next_id
+                if self.validate:
+                    _space_check(self.scheduler.config_space, s.config, f"new trial {tid}")  # type: ignore[arg-type]
+                st = _SimTrial(Trial(tid, dict(s.config)))  # type: ignore[arg-type]
+                self.trials[tid] = st
+                self._next_id += 1
+                # past the budget, suggest is still called while it resumes paused trials;
+                # the first new trial after the budget is the last one
+                self._closed = self._next_id > self.n_trials
+            self._schedule(st)
+            running += 1
+
+    def _result(self, st: _SimTrial) -> Result:
+        loss = learning_curve(st.trial.config, st.epoch)
+        st.best_at[st.epoch] = loss
+        value = loss if self.mode == "min" else 1.0 - loss
+        return {self.metric: value, self.resource_attr: st.epoch, "trial_id": st.trial.trial_id}
+
+    def run(self) -> list[Call]:
+        """Run to the end (every trial started and ended or paused); returns the calls made."""
+        max_events = self.n_trials * self.max_t * 4 + 1000
+        self._fill_workers()
+        while self._events:
+            self.n_events += 1
+            assert self.n_events <= max_events, "the run does not end: trials are resumed over and over"
+            self.time, _, tid = heapq.heappop(self._events)
+            st = self.trials[tid]
+            st.epoch += 1
+            fails = self.fail_every and tid % self.fail_every == self.fail_every - 1
+            if fails and st.epoch == 2 and not st.failed_once:
+                st.failed_once = True
+                st.status = "failed"
+                self._call("error", self.scheduler.on_error, st.trial)
+                if self.record:
+                    self.calls.append(Call("error", tid, st.trial))
+            else:
+                result = self._result(st)
+                st.last_result = result
+                decision = self._on_result(st, result)
+                if decision is Decision.STOP:
+                    st.status = "stopped"
+                elif decision is Decision.PAUSE:
+                    st.status = "paused"
+                elif st.epoch >= self.max_t:
+                    st.status = "completed"
+                    self._call("complete", self.scheduler.on_complete, st.trial, dict(result))
+                    if self.record:
+                        self.calls.append(Call("complete", tid, st.trial, dict(result)))
+                else:
+                    self._schedule(st)
+            self._fill_workers()
+        return self.calls
+
+
+def _replay(scheduler: Scheduler, calls: list[Call]) -> list[Any]:
+    answers: list[Any] = []
+    for call in calls:
+        if call.kind == "suggest":
+            answers.append(_normalize(scheduler.suggest(call.trial_id)))
+        elif call.kind == "result":
+            answers.append(_normalize(scheduler.on_result(call.trial, dict(call.result))))  # type: ignore[arg-type]
+        elif call.kind == "complete":
+            scheduler.on_complete(call.trial, dict(call.result) if call.result else None)  # type: ignore[arg-type]
+            answers.append(None)
+        else:
+            scheduler.on_error(call.trial)  # type: ignore[arg-type]
+            answers.append(None)
+    return answers
+
+
+def _run(make: MakeScheduler, seed: int, **kwargs: Any) -> ContractSimulation:
+    sim = ContractSimulation(make(seed), **kwargs)
+    sim.run()
+    return sim
+
+
+# -- checks -------------------------------------------------------------------------------------
+
+
+def check_valid_run(make: MakeScheduler, *, n_trials: int = 60, max_t: int = 27, resource_attr: str = "epoch",
+                    seed: int = 0) -> None:
+    """A whole simulated run: valid suggestions and decisions, resumes only of paused trials,
+    ``suggest`` returning ``None`` keeps the state, and the run ends."""
+    sim = _run(make, seed, n_trials=n_trials, max_t=max_t, resource_attr=resource_attr)
+    assert sim.trials, "the scheduler started no trial"
+    n_results = sum(1 for c in sim.calls if c.kind == "result")
+    assert n_results > 0, "no result was reported"
+    json.dumps(sim.scheduler.state_dict())
+
+
+def check_deterministic(make: MakeScheduler, *, n_trials: int = 60, max_t: int = 27, resource_attr: str = "epoch",
+                        seed: int = 0) -> None:
+    """Two runs with the same seed make exactly the same suggestions and decisions."""
+    a = _run(make, seed, n_trials=n_trials, max_t=max_t, resource_attr=resource_attr, check_none_state=False)
+    b = _run(make, seed, n_trials=n_trials, max_t=max_t, resource_attr=resource_attr, check_none_state=False)
+    answers_a = [(c.kind, c.trial_id, c.answer) for c in a.calls]
+    answers_b = [(c.kind, c.trial_id, c.answer) for c in b.calls]
+    for i, (x, y) in enumerate(zip(answers_a, answers_b, strict=False)):
+        assert x == y, f"same seed, different answers at call {i}: {x} vs {y}"
+    assert len(answers_a) == len(answers_b), "same seed, runs of different lengths"
+
+
+def check_state_resume(make: MakeScheduler, *, n_trials: int = 60, max_t: int = 27, resource_attr: str = "epoch",
+                       seed: int = 0, n_snapshots: int = 5) -> None:
+    """Snapshots taken mid-run survive ``json.dumps`` / ``json.loads``; a fresh scheduler that
+    loads one has the same state and answers every later call exactly as the original did."""
+    ref = _run(make, seed, n_trials=n_trials, max_t=max_t, resource_attr=resource_attr, check_none_state=False)
+    n = len(ref.calls)
+    points = {0, n} | {n * k // (n_snapshots + 1) for k in range(1, n_snapshots + 1)}
+    sim = ContractSimulation(make(seed), n_trials=n_trials, max_t=max_t, resource_attr=resource_attr,
+                             check_none_state=False, snapshot_at=points)
+    sim.run()
+    sim.snapshots[n] = _state_json(sim.scheduler)
+    assert [c.answer for c in sim.calls] == [c.answer for c in ref.calls], "taking state_dict() changed the answers"
+    for at, snapshot in sorted(sim.snapshots.items()):
+        fresh = make(seed)
+        fresh.load_state_dict(json.loads(snapshot))
+        assert _state_json(fresh) == snapshot, f"load_state_dict(state_dict()) lost state (snapshot at call {at})"
+        expected = [c.answer for c in sim.calls[at:]]
+        got = _replay(fresh, sim.calls[at:])
+        for i, (x, y) in enumerate(zip(expected, got, strict=True)):
+            assert x == y, (
+                f"after loading the snapshot taken at call {at}, call {at + i} ({sim.calls[at + i].kind} "
+                f"of trial {sim.calls[at + i].trial_id}) answered {y}, the uninterrupted run {x}"
+            )
+        assert _state_json(fresh) == _state_json(sim.scheduler), f"final state differs (snapshot at call {at})"
+
+
+def check_missing_metric(make: MakeScheduler, *, n_trials: int = 60, max_t: int = 27, resource_attr: str = "epoch",
+                         seed: int = 0) -> None:
+    """A result without the metric (or without the resource, for multi-fidelity schedulers)
+    raises ``KeyError`` or ``ValueError`` naming it."""
+    scheduler = make(seed)
+    suggestion = scheduler.suggest(0)
+    assert suggestion is not None and suggestion.config is not None
+    trial = Trial(0, suggestion.config)
+    res_attr = scheduler.resource_attr or resource_attr
+    result = {"some_other_value": 1.0, res_attr: 1}
+    try:
+        scheduler.on_result(trial, result)
+    except (KeyError, ValueError) as exc:
+        assert scheduler.metric in str(exc), f"the error does not name the metric {scheduler.metric!r}: {exc}"
+    else:
+        raise AssertionError(f"on_result() accepted a result without the metric {scheduler.metric!r}")
+    if scheduler.resource_attr is not None:
+        try:
+            scheduler.on_result(trial, {scheduler.metric: 1.0})
+        except (KeyError, ValueError) as exc:
+            assert scheduler.resource_attr in str(exc), f"the error does not name {scheduler.resource_attr!r}: {exc}"
+        else:
+            raise AssertionError(f"on_result() accepted a result without the resource {scheduler.resource_attr!r}")
+
+
+def check_sanity(make: MakeScheduler, *, n_trials: int = 60, max_t: int = 27, resource_attr: str = "epoch",
+                 seed: int = 0) -> None:
+    """The 3 best trials (by loss at the largest epoch reached) have a better true quality, on
+    average, than the trials started."""
+    sim = _run(make, seed, n_trials=n_trials, max_t=max_t, resource_attr=resource_attr, check_none_state=False)
+    reported = [st for st in sim.trials.values() if st.best_at]
+    top_epoch = max(max(st.best_at) for st in reported)
+    finalists = sorted((st.best_at[top_epoch], st.trial.trial_id) for st in reported if top_epoch in st.best_at)
+    best = [true_quality(sim.trials[tid].trial.config) for _, tid in finalists[:3]]
+    everyone = [true_quality(st.trial.config) for st in sim.trials.values()]
+    mean_best, mean_all = sum(best) / len(best), sum(everyone) / len(everyone)
+    assert mean_best < mean_all, (
+        f"the best trials found have mean true loss {mean_best:.3f}, not better than all trials' {mean_all:.3f}"
+    )
+
+
+#: name -> check, each called as ``check(make, n_trials=..., max_t=..., resource_attr=..., seed=...)``
+CONTRACT_CHECKS: dict[str, Callable[..., None]] = {
+    "valid_run": check_valid_run,
+    "deterministic": check_deterministic,
+    "state_resume": check_state_resume,
+    "missing_metric": check_missing_metric,
+    "sanity": check_sanity,
+}
+
+
+def check_scheduler_contract(make: MakeScheduler, *, n_trials: int = 60, max_t: int = 27,
+                             resource_attr: str = "epoch", seed: int = 0) -> None:
+    """Run every check of :data:`CONTRACT_CHECKS`; raises ``AssertionError`` on the first failure."""
+    for check in CONTRACT_CHECKS.values():
+        check(make, n_trials=n_trials, max_t=max_t, resource_attr=resource_attr, seed=seed)
