@@ -40,6 +40,7 @@ bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/scheduler_overhead.py
 	$(PY) benchmarks/import_time.py
 	$(PY) benchmarks/local_backend_throughput.py
+	$(PY) benchmarks/tuner_throughput.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

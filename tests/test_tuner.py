@@ -201,3 +201,35 @@ def test_no_pickle_in_the_experiment_folder(quadratic_script, tmp_path):
     assert meta["metric"] == "loss" and meta["mode"] == "min"
     assert meta["config_space"]["x"]["type"] == "uniform"
     assert "numpy" in meta["versions"]
+
+
+def test_resume_replays_the_whole_log_when_the_snapshot_is_lost(quadratic_script, tmp_path, caplog):
+    exp = tmp_path / "exp"
+    space = {"x": uniform(-1.0, 1.0), "epochs": 9}
+    make_tuner(quadratic_script, exp, method="ASHA-promotion", space=space, stop=StopCriteria(max_trials=8)).run()
+    (exp / "scheduler_state.json").unlink()
+    caplog.set_level("WARNING", logger="tunebench")
+    tuner = make_tuner(quadratic_script, exp, method="ASHA-promotion", space=space, resume=True,
+                       stop=StopCriteria(max_trials=12))
+    result = tuner.run()
+    assert "not deterministic" not in caplog.text, "replaying the log rebuilt the same scheduler"
+    assert result.n_trials == 12
+    # the rebuilt scheduler knows the old trials: their rung results were replayed into it
+    rung_ids = {tid for rung in tuner.scheduler.rung_results().values() for _, tid in rung}
+    assert set(range(8)) <= rung_ids
+
+
+def test_progress_display_shows_counts_and_best(quadratic_script, tmp_path):
+    import io
+
+    from tunebench.progress import ProgressDisplay
+
+    for live in (True, False):
+        out = io.StringIO()
+        display = ProgressDisplay(live=live, stream=out, interval=0.0)
+        make_tuner(quadratic_script, tmp_path / f"exp{live}", stop=StopCriteria(max_trials=3),
+                   callbacks=[display]).run()
+        text = out.getvalue()
+        assert "3 completed" in text and "0 failed" in text and "best loss (min)" in text
+        if live:
+            assert "best trials" in text and "x=" in text
