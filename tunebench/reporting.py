@@ -31,6 +31,7 @@ from pathlib import Path
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs milliseconds
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "ENV_RESULTS_FILE",
     "ENV_TRIAL_ID",
     "add_checkpoint_argument",
+    "atomic_write",
     "checkpoint_dir",
     "load_checkpoint",
     "report",
@@ -234,24 +236,35 @@ def save_checkpoint(
     folder = _resolve(directory)
     if folder is None:
         return None
+    folder.mkdir(parents=True, exist_ok=True)
+    fmt = _format_of(filename)
+
+    def write(f: Any) -> None:
+        if fmt == "json":
+            f.write(json.dumps(state).encode())
+        elif fmt == "torch":
+            import torch
+
+            torch.save(state, f)
+        else:
+            import pickle
+
+            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    return atomic_write(folder / filename, write)
+
+
+def atomic_write(target: Path, write: Callable[[Any], None]) -> Path:
+    """Write a file atomically: ``write(f)`` fills a temporary binary file in the same folder,
+    which is flushed, fsync'ed and renamed over ``target``. If ``write`` raises, the temporary
+    file is removed and ``target`` keeps its old content. Returns ``target``."""
     import tempfile
 
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / filename
-    fmt = _format_of(filename)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".tmp")
+    folder = target.parent
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            if fmt == "json":
-                f.write(json.dumps(state).encode())
-            elif fmt == "torch":
-                import torch
-
-                torch.save(state, f)
-            else:
-                import pickle
-
-                pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, target)

@@ -175,12 +175,7 @@ class ASHA(Scheduler):
             logger.info("brackets=%d capped at %d (number of rungs + 1)", brackets, max_brackets)
             brackets = max_brackets
 
-        self.searcher = searcher
-        self.config_space = searcher.config_space
-        self.metric = searcher.metric
-        self.mode = searcher.mode
-        self.resource_attr = resource_attr
-        self.max_resource_attr = max_resource_attr
+        self._use_searcher(searcher, resource_attr, max_resource_attr)
         self.max_t = max_t
         self.grace_period = grace_period
         self.reduction_factor = reduction_factor

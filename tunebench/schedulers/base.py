@@ -73,6 +73,16 @@ class Scheduler(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a snapshot taken by :meth:`state_dict` on a scheduler built with the same arguments."""
 
+    def _use_searcher(self, searcher: Searcher, resource_attr: str | None, max_resource_attr: str | None) -> None:
+        """Take ``config_space``, ``metric`` and ``mode`` from ``searcher`` (for schedulers that
+        delegate *what* to run to a searcher)."""
+        self.searcher = searcher
+        self.config_space = searcher.config_space
+        self.metric = searcher.metric
+        self.mode = searcher.mode
+        self.resource_attr = resource_attr
+        self.max_resource_attr = max_resource_attr
+
     def metric_value(self, result: Result) -> float:
         """The result's metric as a float to *minimize* (negated for ``mode="max"``)."""
         value = float(result[self.metric])

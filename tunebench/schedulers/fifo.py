@@ -76,12 +76,7 @@ class FIFOScheduler(Scheduler):
         resource_attr: str | None = None,
         max_resource_attr: str | None = None,
     ):
-        self.searcher = searcher
-        self.config_space = searcher.config_space
-        self.metric = searcher.metric
-        self.mode = searcher.mode
-        self.resource_attr = resource_attr
-        self.max_resource_attr = max_resource_attr
+        self._use_searcher(searcher, resource_attr, max_resource_attr)
         # skip the call when the searcher keeps the base class's no-op (saves time per report)
         self._searcher_on_result = (
             None if type(searcher).on_result is Searcher.on_result else searcher.on_result
