@@ -19,7 +19,9 @@ def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--method", "NOPE"], "unknown method 'NOPE'; known methods: RS, Grid, ASHA"),
-    (["run", "--benchmark", "nope"], "unknown benchmark 'nope'; known benchmarks: mlp_digits"),
+    (["run", "--benchmark", "nope"], "unknown benchmark 'nope'; known benchmarks: branin"),
+    (["run", "--benchmark", "lcbench-1"], "unknown benchmark 'lcbench-1'; lcbench-<...> takes one of: 126025, 126026"),
+    (["run", "--benchmark", "branni"], "unknown benchmark 'branni' (did you mean branin?)"),
     (["run", "--script", "missing.py", "--metric", "loss"], "training script 'missing.py' does not exist"),
     (["show", "."], "is not a tunebench experiment folder"),
     (["resume", "."], "is not a tunebench experiment folder"),

@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                      help="method option, e.g. reduction_factor=2 (repeatable; VALUE parsed as JSON)")
     how.add_argument("--seed", type=int, help="random seed (default 0)")
+    how.add_argument("--backend", choices=["local", "simulator"],
+                     help="where trials run: real processes (local) or simulated time (simulator); default: "
+                          "local for scripts, simulator for simulated benchmarks")
+    how.add_argument("--data-dir", help="benchmark data folder (default: $TUNEBENCH_DATA)")
+    how.add_argument("--no-charge-decision-time", action="store_true",
+                     help="simulator: do not add the scheduler's real decision time to simulated time")
     how.add_argument("--gpus-per-trial", type=_positive_int, help="GPUs per trial where there are GPUs")
     run.add_argument("--experiment-dir", help="experiment folder (default: $TUNEBENCH_RESULTS or "
                                               "~/tunebench-results, then <name>-<method>-<time>)")
@@ -138,15 +144,23 @@ def _make_spec(args: argparse.Namespace) -> Any:
     else:
         if args.config_space:
             raise UserError("--config-space goes with --script")
-        spec = spec_from_benchmark(args.benchmark or DEFAULT_BENCHMARK)
+        spec = spec_from_benchmark(args.benchmark or DEFAULT_BENCHMARK, data_dir=args.data_dir)
         if args.metric and args.metric != spec.metric:
-            raise UserError(f"benchmark '{spec.benchmark}' reports '{spec.metric}'; drop --metric")
+            if spec.backend != "simulator":
+                raise UserError(f"benchmark '{spec.benchmark}' reports '{spec.metric}'; drop --metric")
+            spec.metric = args.metric  # another objective of the blackbox (checked when it is loaded)
         if args.mode:
             spec.mode = args.mode
         if args.resource_attr:
             spec.resource_attr = args.resource_attr
         if args.max_resource_attr:
             spec.max_resource_attr = args.max_resource_attr
+    if args.backend is not None:
+        spec.backend = args.backend
+    if args.data_dir is not None:
+        spec.data_dir = args.data_dir
+    if args.no_charge_decision_time:
+        spec.charge_decision_time = False
     if args.max_resource is not None:
         spec.max_resource = args.max_resource
     if args.method:
@@ -177,8 +191,9 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
     display = ProgressDisplay() if progress else None
     tuner = build_tuner(spec, experiment_dir, resume=resume, callbacks=[display] if display else [],
                         command_line=["tunebench", *argv])
+    where = "simulated time" if spec.backend == "simulator" else "local processes"
     print(f"{'resuming' if resume else 'tuning'} {spec.benchmark or spec.script} with {spec.method} "
-          f"({spec.n_workers} workers); experiment folder: {experiment_dir}", flush=True)
+          f"({spec.n_workers} workers, {where}); experiment folder: {experiment_dir}", flush=True)
     try:
         result = tuner.run()
     except KeyboardInterrupt:
@@ -212,9 +227,11 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from tunebench.launch import build_space, default_experiment_dir
+    from tunebench.launch import build_backend, build_space, default_experiment_dir
 
     spec = _make_spec(args)
+    if spec.backend == "simulator" or not spec.script:
+        build_backend(spec)  # fail early: a real benchmark on the simulator, or the reverse
     spec.method = _canonical_method(spec.method)
     build_space(spec)  # fail early on a bad space or a missing --max-resource
     experiment_dir = Path(args.experiment_dir) if args.experiment_dir else default_experiment_dir(spec)
@@ -264,7 +281,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tunebench.benchmarks import benchmark_names, get_benchmark
+    from tunebench.benchmarks import SimulatedBenchmark, benchmark_names, get_benchmark
     from tunebench.schedulers import describe_methods
 
     both = not args.methods and not args.benchmarks
@@ -276,8 +293,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("benchmarks (--benchmark):")
         for name in benchmark_names():
             b = get_benchmark(name)
-            print(f"  {name}: {b.description} [metric {b.metric} ({b.mode}), resource {b.resource_attr} "
-                  f"up to {b.max_resource}, {b.n_workers} workers, {b.max_wallclock_time:g} s, {b.method}]")
+            if isinstance(b, SimulatedBenchmark):
+                print(f"  {name}: {b.description} [simulator; metric {b.metric} ({b.mode}), {b.resource_attr} "
+                      f"{b.min_resource}-{b.max_resource}, {b.n_workers} workers, {b.max_wallclock_time:g} "
+                      f"simulated s, {b.method}]")
+            else:
+                print(f"  {name}: {b.description} [local; metric {b.metric} ({b.mode}), {b.resource_attr} "
+                      f"up to {b.max_resource}, {b.n_workers} workers, {b.max_wallclock_time:g} s, {b.method}]")
     return 0
 
 

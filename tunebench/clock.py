@@ -20,3 +20,33 @@ class RealClock:
 
     def time(self) -> float:
         return time.time()
+
+
+class SimulatedClock:
+    """Simulated time, moved forward only by the simulator backend (and by charging the
+    tuner's real decision time to it, when ``charge_decision_time`` is on).
+
+    Attributes:
+        simulated: always True; the tuner then also records real time in its event log.
+        charge_decision_time: whether the tuner adds the real time its scheduler spends deciding
+            to the simulated clock (a fair comparison of slow and fast methods).
+    """
+
+    simulated = True
+
+    def __init__(self, start: float = 0.0, charge_decision_time: bool = True) -> None:
+        self._now = float(start)
+        self.charge_decision_time = charge_decision_time
+
+    def time(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` (>= 0)."""
+        if seconds > 0:
+            self._now += seconds
+
+    def advance_to(self, t: float) -> None:
+        """Move time forward to ``t`` (never backwards)."""
+        if t > self._now:
+            self._now = t

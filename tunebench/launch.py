@@ -46,6 +46,9 @@ class RunSpec:
     trial_timeout: float | None = None
     gpus_per_trial: int = 1
     benchmark: str | None = None
+    backend: str = "local"  #: "local" (real processes) or "simulator" (a simulated benchmark)
+    data_dir: str | None = None  #: benchmark data folder (default: $TUNEBENCH_DATA)
+    charge_decision_time: bool = True  #: simulator: add scheduler decision time to simulated time
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,12 +123,22 @@ def spec_from_script(script: str | Path, *, config_space_file: str | Path | None
     )
 
 
-def spec_from_benchmark(name: str) -> RunSpec:
-    """A spec for the registered benchmark ``name`` with its defaults."""
-    from tunebench.benchmarks import get_benchmark
+def spec_from_benchmark(name: str, data_dir: str | Path | None = None) -> RunSpec:
+    """A spec for the registered benchmark ``name`` with its defaults (a simulated benchmark
+    loads its blackbox from ``data_dir`` to read its config space)."""
+    from tunebench.benchmarks import SimulatedBenchmark, get_benchmark
     from tunebench.space import space_to_json
 
     bench = get_benchmark(name)
+    if isinstance(bench, SimulatedBenchmark):
+        blackbox = bench.load_blackbox(data_dir)
+        return RunSpec(
+            script="", config_space=space_to_json(blackbox.config_space), metric=bench.metric, mode=bench.mode,
+            resource_attr=bench.resource_attr, max_resource=int(blackbox.fidelity_values[-1]), method=bench.method,
+            method_kwargs=dict(bench.method_kwargs), n_workers=bench.n_workers,
+            max_wallclock_time=bench.max_wallclock_time, benchmark=name, backend="simulator",
+            data_dir=str(data_dir) if data_dir is not None else None,
+        )
     if bench.config_space is not None:
         spec = RunSpec(script=str(bench.script), config_space=space_to_json(bench.config_space),
                        metric=bench.metric, mode=bench.mode)
@@ -170,10 +183,39 @@ def default_experiment_dir(spec: RunSpec) -> Path:
     return path
 
 
+BACKENDS = ("local", "simulator")
+
+
+def build_backend(spec: RunSpec) -> Any:
+    """The backend ``spec`` asks for: local processes of its script, or the simulator over the
+    blackbox of its (simulated) benchmark."""
+    if spec.backend == "local":
+        from tunebench.backends.local import LocalBackend
+
+        if not spec.script:
+            raise UserError(f"benchmark '{spec.benchmark}' is simulated: run it with --backend simulator")
+        return LocalBackend(script=spec.script, trial_timeout=spec.trial_timeout, gpus_per_trial=spec.gpus_per_trial)
+    if spec.backend == "simulator":
+        from tunebench.backends.simulator import SimulatorBackend
+        from tunebench.benchmarks import SimulatedBenchmark, get_benchmark
+
+        bench = get_benchmark(spec.benchmark) if spec.benchmark else None
+        if not isinstance(bench, SimulatedBenchmark):
+            raise UserError(f"'{spec.benchmark or spec.script}' runs real training scripts; the simulator needs a "
+                            "simulated benchmark (see `tunebench list --benchmarks`), or use --backend local")
+        blackbox = bench.load_blackbox(spec.data_dir)
+        if spec.metric not in blackbox.objectives:
+            raise UserError(f"{spec.benchmark} has no objective '{spec.metric}'; pass --metric with one of "
+                            f"{', '.join(blackbox.objectives)}")
+        return SimulatorBackend(blackbox, seed=None if blackbox.n_seeds > 1 else 0, rng_seed=spec.seed,
+                                resource_attr=spec.resource_attr, max_resource_attr=spec.max_resource_attr,
+                                charge_decision_time=spec.charge_decision_time)
+    raise UserError(f"unknown backend '{spec.backend}'; known backends: {', '.join(BACKENDS)}")
+
+
 def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = False,
                 callbacks: list[Callback] | None = None, command_line: list[str] | None = None) -> Tuner:
     """A tuner for ``spec`` on the local backend, writing to ``experiment_dir``."""
-    from tunebench.backends.local import LocalBackend
     from tunebench.schedulers import make_scheduler
 
     space = build_space(spec)
@@ -181,13 +223,14 @@ def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = Fal
         spec.method, space, metric=spec.metric, mode=spec.mode, resource_attr=spec.resource_attr,
         max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=spec.seed, **spec.method_kwargs,
     )
-    backend = LocalBackend(script=spec.script, trial_timeout=spec.trial_timeout, gpus_per_trial=spec.gpus_per_trial)
+    backend = build_backend(spec)
     metadata = {
         "method": spec.method,
         "seed": spec.seed,
         "benchmark": spec.benchmark,
         "command_line": command_line if command_line is not None else sys.argv,
-        "backend": {"type": "local", "script": spec.script},
+        "backend": {"type": spec.backend, "script": spec.script} if spec.backend == "local" else {
+            "type": spec.backend, "blackbox": repr(getattr(backend, "blackbox", None))},
         "run_spec": spec.to_dict(),
     }
     return Tuner(backend, scheduler, n_workers=spec.n_workers, stop=spec.stop_criteria(),

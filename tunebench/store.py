@@ -81,8 +81,11 @@ class ExperimentStore:
     def __init__(self, path: Path, n_events: int) -> None:
         self.path = path
         self.n_events = n_events
-        self._events = open(path / EVENTS_FILE, "a", encoding="utf-8")
+        self._events = open(path / EVENTS_FILE, "a", encoding="utf-8")  # noqa: SIM115 (closed by close())
         self._last_fsync = time.monotonic()
+        #: flush every event to the OS (survives the tuner being killed); off: flushed by
+        #: :meth:`flush`, before each scheduler snapshot and at :meth:`close`
+        self.flush_each = True
 
     @classmethod
     def create(cls, path: str | Path, metadata: dict[str, Any]) -> "ExperimentStore":
@@ -134,16 +137,23 @@ class ExperimentStore:
         event["seq"] = self.n_events
         line = json.dumps(event, allow_nan=True, separators=(",", ":")) + "\n"
         self._events.write(line)
-        self._events.flush()
         self.n_events += 1
-        now = time.monotonic()
-        if now - self._last_fsync > FSYNC_INTERVAL:
-            os.fsync(self._events.fileno())
-            self._last_fsync = now
+        if self.flush_each:
+            self._events.flush()
+            now = time.monotonic()
+            if now - self._last_fsync > FSYNC_INTERVAL:
+                os.fsync(self._events.fileno())
+                self._last_fsync = now
         return self.n_events - 1
 
+    def flush(self) -> None:
+        """Flush buffered events to the OS."""
+        self._events.flush()
+
     def save_scheduler_state(self, state: dict[str, Any]) -> None:
-        """Snapshot the scheduler state, valid after the events logged so far."""
+        """Snapshot the scheduler state, valid after the events logged so far (which are
+        flushed first, so the snapshot is never ahead of the log)."""
+        self._events.flush()
         atomic_write_json(self.path / STATE_FILE, {"seq": self.n_events, "state": state})
 
     def update_metadata(self, metadata: dict[str, Any]) -> None:
@@ -214,7 +224,8 @@ class Experiment:
     @property
     def results(self) -> "pd.DataFrame":
         """One row per result the scheduler saw: ``trial_id``, the reported metrics, ``decision``,
-        ``time`` (tuner seconds since the start), and the configuration as ``config_<name>``."""
+        ``tuner_time`` (tuner seconds since the start: simulated seconds in a simulation, which
+        also has ``tuner_real_time``), and the configuration as ``config_<name>``."""
         import pandas as pd
 
         configs = self._configs()
@@ -222,7 +233,10 @@ class Experiment:
         for ev in self.events:
             if ev.get("event") != "result":
                 continue
-            row = {"trial_id": ev["trial_id"], **ev["result"], "decision": ev.get("decision"), "time": ev.get("time")}
+            row = {"trial_id": ev["trial_id"], **ev["result"], "decision": ev.get("decision"),
+                   "tuner_time": ev.get("time")}
+            if "real_time" in ev:
+                row["tuner_real_time"] = ev["real_time"]
             for k, v in configs.get(ev["trial_id"], {}).items():
                 row[f"config_{k}"] = v
             rows.append(row)

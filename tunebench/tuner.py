@@ -31,7 +31,7 @@ from tunebench.types import Config, Decision, Event, EventKind, Result, Status, 
 logger = logging.getLogger(__name__)
 
 #: keys the tuner adds to results
-RESERVED_RESULT_KEYS = ("trial_id", "time")
+RESERVED_RESULT_KEYS = ("trial_id",)
 
 
 @dataclass
@@ -180,6 +180,12 @@ class Tuner:
         self.best_trial_id: int | None = None
         self._restart_queue: deque[int] = deque()
         self._launched: set[int] = set()  # trials the backend has run in this session
+        clock = backend.clock
+        #: simulated time: real time is logged too, and decision time may be charged to the clock
+        self._simulated = bool(getattr(clock, "simulated", False))
+        self._charging = self._simulated and bool(getattr(clock, "charge_decision_time", False))
+        self._real_t0 = time.perf_counter()
+        self._real_offset = 0.0  # real time of earlier sessions
         self._store: ExperimentStore | None = None
         self._time_offset = 0.0  # tuning time of earlier sessions
         self._t0 = 0.0
@@ -258,13 +264,27 @@ class Tuner:
         else:
             meta["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             self._store = ExperimentStore.create(self.experiment_dir, meta)
+        # a simulation is cheap to redo: buffer its log (flushed at snapshots and at the end)
+        self._store.flush_each = not self._simulated
         self._log({"event": "session_start", "resumed": self.resume})
         self._last_snapshot = time.monotonic()
 
     def _log(self, event: dict[str, Any]) -> None:
         assert self._store is not None
         event["time"] = round(self.elapsed(), 6)
+        if self._simulated:
+            event["real_time"] = round(time.perf_counter() - self._real_t0 + self._real_offset, 6)
         self._store.append(event)
+
+    def _trial_dir(self, trial_id: int) -> Path:
+        assert self._store is not None
+        if self.backend.uses_trial_dirs:
+            return self._store.trial_dir(trial_id)
+        return self._store.path / "trials" / str(trial_id)  # not created: a simulated trial has no files
+
+    def _charge(self, t0: float) -> None:
+        """Add the real time since ``t0`` (a scheduler decision) to a simulated clock."""
+        self.backend.clock.advance(time.perf_counter() - t0)  # type: ignore[attr-defined]
 
     # -- main loop --------------------------------------------------------------------------
 
@@ -312,7 +332,12 @@ class Tuner:
                 continue
             if self.stop.max_trials is not None and self.n_started >= self.stop.max_trials:
                 return
-            suggestion = self.scheduler.suggest(self.next_trial_id)
+            if self._charging:
+                t0 = time.perf_counter()
+                suggestion = self.scheduler.suggest(self.next_trial_id)
+                self._charge(t0)
+            else:
+                suggestion = self.scheduler.suggest(self.next_trial_id)
             if suggestion is None:
                 return
             self._apply_suggestion(suggestion, self.next_trial_id)
@@ -334,7 +359,7 @@ class Tuner:
             else:  # paused in an earlier session of the experiment: unknown to this backend
                 assert self._store is not None
                 self._launched.add(tid)  # type: ignore[arg-type]
-                self.backend.start(rec.trial, self._store.trial_dir(tid), results_offset=rec.offset)  # type: ignore[arg-type]
+                self.backend.start(rec.trial, self._trial_dir(tid), results_offset=rec.offset)  # type: ignore[arg-type]
             for cb in self.callbacks:
                 cb.on_trial_start(self, rec.trial, "resume")
             deferred, rec.deferred = rec.deferred, []
@@ -350,7 +375,7 @@ class Tuner:
         self._log({"event": "trial_start", "trial_id": trial.trial_id, "config": trial.config})
         assert self._store is not None
         self._launched.add(trial.trial_id)
-        self.backend.start(trial, self._store.trial_dir(trial.trial_id))
+        self.backend.start(trial, self._trial_dir(trial.trial_id))
         for cb in self.callbacks:
             cb.on_trial_start(self, trial, "start")
 
@@ -361,7 +386,7 @@ class Tuner:
         self._log({"event": "trial_restart", "trial_id": trial_id, "offset": rec.offset})
         assert self._store is not None
         self._launched.add(trial_id)
-        self.backend.start(rec.trial, self._store.trial_dir(trial_id), results_offset=rec.offset)
+        self.backend.start(rec.trial, self._trial_dir(trial_id), results_offset=rec.offset)
         for cb in self.callbacks:
             cb.on_trial_start(self, rec.trial, "restart")
 
@@ -378,7 +403,10 @@ class Tuner:
             self._on_result(rec, event.result, event.offset)
         elif kind is EventKind.COMPLETED:
             if rec.status is Status.RUNNING and not rec.ending:
+                t0 = time.perf_counter()
                 self.scheduler.on_complete(rec.trial, rec.last_result)
+                if self._charging:
+                    self._charge(t0)
                 rec.status = Status.COMPLETED
                 self._log({"event": "trial_complete", "trial_id": rec.trial.trial_id})
                 self._trial_ended(rec)
@@ -424,7 +452,12 @@ class Tuner:
                 return
             rec.last_resource = resource
         result["trial_id"] = tid
-        decision = self.scheduler.on_result(rec.trial, result)
+        if self._charging:
+            t0 = time.perf_counter()
+            decision = self.scheduler.on_result(rec.trial, result)
+            self._charge(t0)
+        else:
+            decision = self.scheduler.on_result(rec.trial, result)
         self.n_results += 1
         rec.n_results += 1
         rec.last_result = result
@@ -488,7 +521,10 @@ class Tuner:
             if tail:
                 error = f"{error}\n--- end of stderr ---\n{tail}"
         rec.status, rec.error = Status.FAILED, error
+        t0 = time.perf_counter()
         self.scheduler.on_error(rec.trial)
+        if self._charging:
+            self._charge(t0)
         self.n_failed += 1
         self._log({"event": "trial_fail", "trial_id": tid, "error": error})
         logger.warning("trial %d failed: %s", tid, error)
@@ -625,7 +661,10 @@ class Tuner:
             elif kind == "trial_complete":
                 rec = self.trials[tid]
                 if replay:
-                    self.scheduler.on_complete(rec.trial, rec.last_result)
+                    t0 = time.perf_counter()
+                self.scheduler.on_complete(rec.trial, rec.last_result)
+                if self._charging:
+                    self._charge(t0)
                 rec.status = Status.COMPLETED
             elif kind == "trial_fail":
                 rec = self.trials[tid]
@@ -635,6 +674,8 @@ class Tuner:
                 self.n_failed += 1
             if "time" in ev:
                 self._time_offset = max(self._time_offset, float(ev["time"]))
+            if "real_time" in ev:
+                self._real_offset = max(self._real_offset, float(ev["real_time"]))
         # trials running when the last session ended (killed, or stopped by the tuner at its end:
         # "trial_interrupt" leaves them running in the log) continue from their checkpoints
         for rec in [rec for rec in self.trials.values() if rec.status is Status.RUNNING]:

@@ -25,6 +25,8 @@ class Backend(ABC):
 
     #: the clock the tuner reads; a simulated backend supplies simulated time
     clock: Clock = RealClock()
+    #: whether trials need their folder on disk (a simulator's trials have no files)
+    uses_trial_dirs: bool = True
 
     @abstractmethod
     def start(self, trial: Trial, trial_dir: Path, results_offset: int = 0) -> None:

@@ -1,0 +1,227 @@
+"""Simulator backend (L2): replays a blackbox in simulated time, no processes at all.
+
+When a trial starts, its whole learning curve is looked up in the blackbox in one call; its
+results are then scheduled on an event heap at the simulated times the blackbox's elapsed-time
+objective gives (the cumulative training time at each fidelity). :meth:`SimulatorBackend.poll`
+pops the next event and moves the :class:`~tunebench.clock.SimulatedClock` to it, so the tuner
+(which reads this backend's clock) never sleeps and the very same scheduler code runs as on real
+trials.
+
+* Only the *next* result of each running trial sits on the heap: a trial stopped after its first
+  rung costs one heap entry, not a whole curve.
+* Pause keeps the trial's position: a resumed trial continues from the fidelity it was paused at,
+  and its next result comes after the *remaining* training time (elapsed time differences).
+* A trial restarted by a new tuner process (``start`` of a known id) begins again from its first
+  fidelity, as a real script without a checkpoint would; the tuner ignores the repeated results.
+* The trial's maximum fidelity is ``config[max_resource_attr]`` when that is set, else the
+  blackbox's largest fidelity.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunebench.backends.base import Backend
+from tunebench.blackboxes.base import Blackbox
+from tunebench.clock import SimulatedClock
+from tunebench.errors import UserError
+from tunebench.types import Config, Event, EventKind, Trial
+
+logger = logging.getLogger(__name__)
+
+_RESULT, _COMPLETED, _FAILED, _PAUSED, _STOPPED = (
+    EventKind.RESULT, EventKind.COMPLETED, EventKind.FAILED, EventKind.PAUSED, EventKind.STOPPED)
+
+
+class _SimTrial:
+    __slots__ = ("trial", "rows", "elapsed", "pos", "last", "generation", "running", "base")
+
+    def __init__(self, trial: Trial, rows: list[list[float]], elapsed: np.ndarray, last: int) -> None:
+        self.trial = trial
+        self.rows = rows  # objective values per fidelity (python floats)
+        self.elapsed = elapsed  # cumulative training time per fidelity
+        self.pos = 0  # index of the next fidelity to report
+        self.last = last  # index of the trial's maximum fidelity
+        self.generation = 0  # bumped on pause/stop: heap entries of older generations are stale
+        self.running = False
+        self.base = 0.0  # simulated time the trial (re)started, minus the training already done
+
+
+class SimulatorBackend(Backend):
+    """Runs trials as lookups in ``blackbox`` on a simulated clock.
+
+    Args:
+        blackbox: what to replay (tabular, surrogate, synthetic, YAHPO...).
+        seed: which of the blackbox's seeds (repetitions) to replay (``None``: a random seed
+            per trial drawn with ``rng_seed``).
+        elapsed_time_attr: the objective holding cumulative training time; default the
+            blackbox's ``elapsed_time_attr``.
+        resource_attr: the key results report the fidelity under; default the blackbox's
+            ``fidelity_name``.
+        max_resource_attr: config entry capping a trial's fidelity (e.g. ``"epochs"``).
+        charge_decision_time: add the scheduler's real decision time to the simulated clock.
+        rng_seed: seed of the per-trial seed draws (when ``seed`` is None).
+        check_configs: check each trial's config against the blackbox's space (a trial with a
+            config outside it FAILS with the reason).
+    """
+
+    uses_trial_dirs = False
+
+    def __init__(self, blackbox: Blackbox, *, seed: int | None = 0, elapsed_time_attr: str | None = None,
+                 resource_attr: str | None = None, max_resource_attr: str | None = None,
+                 charge_decision_time: bool = True, rng_seed: int = 0, check_configs: bool = True) -> None:
+        self.blackbox = blackbox
+        self.check_configs = check_configs
+        self.clock = SimulatedClock(charge_decision_time=charge_decision_time)
+        elapsed_time_attr = elapsed_time_attr or blackbox.elapsed_time_attr
+        if elapsed_time_attr is None:
+            raise UserError(f"blackbox {blackbox.name} has no elapsed-time objective; the simulator needs one "
+                            "to advance time (pass elapsed_time_attr=...)")
+        self._elapsed_index = blackbox.objective_index(elapsed_time_attr)
+        self.resource_attr = resource_attr or blackbox.fidelity_name or "epoch"
+        self.max_resource_attr = max_resource_attr
+        if seed is not None and not 0 <= seed < blackbox.n_seeds:
+            raise UserError(f"seed {seed} is out of range for {blackbox.name} ({blackbox.n_seeds} seeds)")
+        self.seed = seed
+        self._rng = np.random.default_rng(rng_seed)
+        self._objectives = list(blackbox.objectives)
+        fv = blackbox.fidelity_values
+        self._fidelities: list[Any] = [int(v) if float(v).is_integer() else float(v) for v in fv]
+        self._fidelity_array = np.asarray(fv, dtype=float)
+        self._trials: dict[int, _SimTrial] = {}
+        self._heap: list[tuple[float, int, int, int]] = []  # (time, seq, trial id, generation)
+        self._seq = 0
+        self._pending: list[Event] = []
+        self._n_running = 0
+
+    # -- the Backend contract ---------------------------------------------------------------
+
+    @property
+    def n_busy(self) -> int:
+        return self._n_running
+
+    def start(self, trial: Trial, trial_dir: Path, results_offset: int = 0) -> None:
+        """Called to launch ``trial``: looks its curve up and schedules its first result."""
+        tid = trial.trial_id
+        old = self._trials.get(tid)
+        if old is not None and old.running:
+            raise ValueError(f"trial {tid} is already running")
+        seed = self.seed if self.seed is not None else int(self._rng.integers(self.blackbox.n_seeds))
+        try:
+            curve = self.blackbox.evaluate([trial.config], seed=seed, check=self.check_configs)[0]
+        except UserError as e:
+            self._pending.append(Event(_FAILED, tid, self.clock.time(), error=str(e)))
+            return
+        last = len(self._fidelities) - 1
+        if self.max_resource_attr is not None and self.max_resource_attr in trial.config:
+            cap = float(trial.config[self.max_resource_attr])
+            last = int(np.searchsorted(self._fidelity_array, cap, side="right")) - 1
+            if last < 0:
+                self._pending.append(Event(_FAILED, tid, self.clock.time(), error=(
+                    f"{self.max_resource_attr}={cap:g} is below the smallest fidelity "
+                    f"{self._fidelities[0]} of {self.blackbox.name}")))
+                return
+        elapsed = np.maximum.accumulate(curve[:, self._elapsed_index])
+        sim = _SimTrial(trial, curve.tolist(), elapsed, last)
+        if old is not None:  # restarted: heap entries of its earlier runs must stay stale
+            sim.generation = old.generation + 1
+        self._trials[tid] = sim
+        self._launch(sim, 0)
+
+    def pause(self, trial_id: int) -> None:
+        """Called on a PAUSE decision: its future results are dropped; it keeps its position."""
+        self._end(trial_id, _PAUSED)
+
+    def stop(self, trial_id: int) -> None:
+        """Called on a STOP decision (or at the end of tuning)."""
+        self._end(trial_id, _STOPPED)
+
+    def resume(self, trial_id: int, config: Config | None = None) -> None:
+        """Called to continue a paused trial from the fidelity it was paused at."""
+        sim = self._trials.get(trial_id)
+        if sim is None or sim.running:
+            raise ValueError(f"cannot resume trial {trial_id}: it is not paused")
+        if config is not None and config != sim.trial.config:
+            # a changed config (PBT): continue with the new config's curve from the same fidelity
+            curve = self.blackbox.evaluate([config], seed=self.seed or 0)[0]
+            sim.rows = curve.tolist()
+            sim.elapsed = np.maximum.accumulate(curve[:, self._elapsed_index])
+            sim.trial = Trial(trial_id, dict(config))
+        self._launch(sim, sim.pos)
+
+    def poll(self, timeout: float) -> list[Event]:
+        """Pops the next event, moving the simulated clock to it; if it lies more than
+        ``timeout`` simulated seconds ahead, moves the clock by ``timeout`` and returns []."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            return pending
+        heap = self._heap
+        trials = self._trials
+        clock = self.clock
+        while heap:
+            t, _, tid, gen = heap[0]
+            sim = trials[tid]
+            if gen != sim.generation:
+                heapq.heappop(heap)  # the trial was paused or stopped since
+                continue
+            now = clock.time()
+            if t > now + timeout:
+                clock.advance_to(now + timeout)
+                return []
+            heapq.heappop(heap)
+            clock.advance_to(t)
+            pos = sim.pos
+            result = dict(zip(self._objectives, sim.rows[pos], strict=True))
+            result[self.resource_attr] = self._fidelities[pos]
+            events = [Event(_RESULT, tid, t, result=result)]
+            sim.pos = pos + 1
+            if pos >= sim.last:
+                sim.running = False
+                self._n_running -= 1
+                events.append(Event(_COMPLETED, tid, t))
+            else:
+                self._push(sim, sim.base + float(sim.elapsed[pos + 1]))
+            return events
+        return []
+
+    def shutdown(self) -> None:
+        """Called at the end: every running trial is stopped."""
+        for tid, sim in self._trials.items():
+            if sim.running:
+                self._end(tid, _STOPPED)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _launch(self, sim: _SimTrial, pos: int) -> None:
+        done = float(sim.elapsed[pos - 1]) if pos > 0 else 0.0
+        sim.pos = pos
+        sim.base = self.clock.time() - done
+        sim.running = True
+        self._n_running += 1
+        if pos > sim.last:  # nothing left to train: completes at once
+            sim.running = False
+            self._n_running -= 1
+            self._pending.append(Event(_COMPLETED, sim.trial.trial_id, self.clock.time()))
+            return
+        self._push(sim, sim.base + float(sim.elapsed[pos]))
+
+    def _push(self, sim: _SimTrial, t: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, self._seq, sim.trial.trial_id, sim.generation))
+
+    def _end(self, trial_id: int, kind: EventKind) -> None:
+        sim = self._trials.get(trial_id)
+        if sim is None:
+            return
+        if sim.running:
+            sim.running = False
+            sim.generation += 1
+            self._n_running -= 1
+            self._pending.append(Event(kind, trial_id, self.clock.time()))
+        elif kind is _STOPPED and sim.pos <= sim.last:
+            sim.generation += 1
