@@ -123,3 +123,17 @@ def test_max_mode_best(tmp_path):
     fill(store)
     store.close()
     assert load_experiment(tmp_path / "e").best()[2] == 2.0
+
+
+def test_event_lines_keep_nan_and_infinity_exactly(tmp_path):
+    import math
+
+    from tunebench.store import dumps_line, loads_line
+
+    for obj in ({"a": 1.5, "b": None, "c": [1, 2]}, {"r": {"x": float("nan"), "y": math.inf, "z": None}}):
+        line = dumps_line(obj)
+        assert line.endswith(b"\n") and line.count(b"\n") == 1
+        back = loads_line(line)
+        assert json.dumps(back, allow_nan=True) == json.dumps(obj, allow_nan=True)
+    assert b"NaN" in dumps_line({"x": float("nan")}) and b"Infinity" in dumps_line({"x": -math.inf})
+    assert loads_line(b'{"x": 0.30000000000000004}') == {"x": 0.1 + 0.2}

@@ -45,9 +45,46 @@ TRIALS_DIR = "trials"
 FSYNC_INTERVAL = 2.0
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
+try:  # a fast JSON library (~10x the standard one): the event log is on the simulator's hot path
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; stay correct without it
+    _orjson = None
+
+
+def _has_nonfinite(obj: Any) -> bool:
+    if isinstance(obj, float):
+        return obj != obj or obj in (math.inf, -math.inf)
+    if isinstance(obj, dict):
+        return any(_has_nonfinite(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_has_nonfinite(v) for v in obj)
+    return False
+
+
+def dumps_line(obj: Any) -> bytes:
+    """One compact JSON line (with its newline). NaN and infinities are kept as the standard
+    library writes them (``NaN``, ``Infinity``), never turned into ``null``."""
+    if _orjson is not None:
+        data = _orjson.dumps(obj)
+        # orjson writes non-finite floats as null: redo those rare lines with the standard library
+        if b"null" not in data or not _has_nonfinite(obj):
+            return data + b"\n"
+    return (json.dumps(obj, allow_nan=True, separators=(",", ":")) + "\n").encode()
+
+
+def loads_line(raw: bytes) -> Any:
+    """Parse one JSON line written by :func:`dumps_line` (or by ``report``)."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(raw)
+        except _orjson.JSONDecodeError:
+            pass  # NaN/Infinity, or not JSON: the standard library decides
+    return json.loads(raw)
+
+
+def atomic_write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (temporary file + fsync + rename)."""
-    data = json.dumps(obj, indent=1, allow_nan=True).encode()  # fails before touching the file
+    data = json.dumps(obj, indent=indent, allow_nan=True).encode()  # fails before touching the file
     atomic_write(Path(path), lambda f: f.write(data))
 
 
@@ -65,7 +102,7 @@ def read_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 logger.warning("%s: ignoring a torn last line (%d bytes)", path, len(raw))
                 break
             try:
-                obj = json.loads(raw)
+                obj = loads_line(raw)
             except ValueError:
                 logger.warning("%s: line %d is not valid JSON; skipped", path, lineno)
                 continue
@@ -80,8 +117,9 @@ class ExperimentStore:
 
     def __init__(self, path: Path, n_events: int) -> None:
         self.path = path
+        self.trials_path = path / TRIALS_DIR
         self.n_events = n_events
-        self._events = open(path / EVENTS_FILE, "a", encoding="utf-8")  # noqa: SIM115 (closed by close())
+        self._events = open(path / EVENTS_FILE, "ab")  # noqa: SIM115 (closed by close())
         self._last_fsync = time.monotonic()
         #: flush every event to the OS (survives the tuner being killed); off: flushed by
         #: :meth:`flush`, before each scheduler snapshot and at :meth:`close`
@@ -135,8 +173,7 @@ class ExperimentStore:
         complete line.
         """
         event["seq"] = self.n_events
-        line = json.dumps(event, allow_nan=True, separators=(",", ":")) + "\n"
-        self._events.write(line)
+        self._events.write(dumps_line(event))
         self.n_events += 1
         if self.flush_each:
             self._events.flush()
@@ -154,14 +191,15 @@ class ExperimentStore:
         """Snapshot the scheduler state, valid after the events logged so far (which are
         flushed first, so the snapshot is never ahead of the log)."""
         self._events.flush()
-        atomic_write_json(self.path / STATE_FILE, {"seq": self.n_events, "state": state})
+        # compact: a large state (thousands of trials) is written by the C encoder in milliseconds
+        atomic_write_json(self.path / STATE_FILE, {"seq": self.n_events, "state": state}, indent=None)
 
     def update_metadata(self, metadata: dict[str, Any]) -> None:
         atomic_write_json(self.path / METADATA_FILE, metadata)
 
     def trial_dir(self, trial_id: int) -> Path:
         """Folder of trial ``trial_id`` (created)."""
-        d = self.path / TRIALS_DIR / str(trial_id)
+        d = self.trials_path / str(trial_id)
         d.mkdir(parents=True, exist_ok=True)
         return d
 

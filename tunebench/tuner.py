@@ -271,16 +271,16 @@ class Tuner:
 
     def _log(self, event: dict[str, Any]) -> None:
         assert self._store is not None
-        event["time"] = round(self.elapsed(), 6)
+        event["time"] = self.elapsed()
         if self._simulated:
-            event["real_time"] = round(time.perf_counter() - self._real_t0 + self._real_offset, 6)
+            event["real_time"] = time.perf_counter() - self._real_t0 + self._real_offset
         self._store.append(event)
 
     def _trial_dir(self, trial_id: int) -> Path:
         assert self._store is not None
         if self.backend.uses_trial_dirs:
             return self._store.trial_dir(trial_id)
-        return self._store.path / "trials" / str(trial_id)  # not created: a simulated trial has no files
+        return self._store.trials_path / str(trial_id)  # not created: a simulated trial has no files
 
     def _charge(self, t0: float) -> None:
         """Add the real time since ``t0`` (a scheduler decision) to a simulated clock."""
@@ -463,8 +463,10 @@ class Tuner:
         rec.last_result = result
         if offset is not None:
             rec.offset = offset
-        self._log({"event": "result", "trial_id": tid, "result": result, "decision": decision.value,
-                   "offset": offset})
+        event = {"event": "result", "trial_id": tid, "result": result, "decision": decision.value}
+        if offset is not None:
+            event["offset"] = offset
+        self._log(event)
         self._update_best(rec, result)
         for cb in self.callbacks:
             cb.on_result(self, rec.trial, result, decision)
@@ -480,7 +482,14 @@ class Tuner:
             self._trial_ended(rec)
 
     def _check_result(self, result: Result) -> str | None:
+        """None if ``result`` can be decided on, else what is wrong with it."""
         metric = self.metric
+        # fast path (every result of a well-behaved script): finite float metric and numeric resource
+        value = result.get(metric)
+        resource_attr = self.scheduler.resource_attr
+        if (type(value) is float and value - value == 0.0 and "trial_id" not in result
+                and (resource_attr is None or type(result.get(resource_attr)) in (int, float))):
+            return None
         if metric not in result:
             shown = {k: v for k, v in result.items() if not k.startswith("_")}
             return (f"reported {shown} without the metric '{metric}': call report({metric}=...) in the "
@@ -505,12 +514,16 @@ class Tuner:
 
     def _update_best(self, rec: TrialRecord, result: Result) -> None:
         value = float(result[self.metric])
-        better = (lambda a, b: a < b) if self.mode == "min" else (lambda a, b: a > b)
-        if rec.best is None or better(value, rec.best):
-            rec.best = value
-        if self.best_value is None or better(value, self.best_value):
-            self.best_value = value
-            self.best_trial_id = rec.trial.trial_id
+        if self.mode == "min":
+            if rec.best is None or value < rec.best:
+                rec.best = value
+            if self.best_value is None or value < self.best_value:
+                self.best_value, self.best_trial_id = value, rec.trial.trial_id
+        else:
+            if rec.best is None or value > rec.best:
+                rec.best = value
+            if self.best_value is None or value > self.best_value:
+                self.best_value, self.best_trial_id = value, rec.trial.trial_id
 
     def _fail(self, rec: TrialRecord, error: str, *, stop_process: bool) -> None:
         """Mark a trial failed. ``stop_process``: the tuner found the problem (bad report), so

@@ -87,9 +87,10 @@ class EventKind(str, Enum):
     STOPPED = "stopped"  #: the process of a trial asked to stop has ended
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """Something that happened to a trial, as reported by a backend."""
+    """Something that happened to a trial, as reported by a backend (not frozen: a simulator
+    creates one per result, and a frozen dataclass costs three times as much to build)."""
 
     kind: EventKind
     trial_id: int

@@ -25,9 +25,23 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+try:  # ~20x faster than the standard library for this (one call per suggested config)
+    import orjson as _orjson
+
+    _SORTED = _orjson.OPT_SORT_KEYS | _orjson.OPT_SERIALIZE_NUMPY | _orjson.OPT_NON_STR_KEYS
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _orjson = None
+
+
 def canonical_config(config: Config) -> str:
-    """A canonical JSON string of ``config`` (sorted keys), used to detect duplicate configs."""
-    return json.dumps(config, sort_keys=True, default=_json_default)
+    """A canonical compact JSON string of ``config`` (sorted keys), used to detect duplicates
+    (the same string with or without orjson)."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(config, option=_SORTED, default=_json_default).decode()
+        except TypeError:
+            pass
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
 
 
 def complete_config(config_space: dict[str, Any], point: Config) -> Config:
