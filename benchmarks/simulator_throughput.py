@@ -66,7 +66,7 @@ def simulate(blackbox, method: str, metric: str, mode: str, n_trials: int, root:
         blackbox._evaluate = bb_timer.__call__  # type: ignore[method-assign]
         sched = Timed(scheduler, ("suggest", "on_result", "on_complete", "on_error", "state_dict"))
     tuner = Tuner(backend, sched, n_workers=4, stop=StopCriteria(max_trials=n_trials),  # type: ignore[arg-type]
-                  experiment_dir=root / f"{blackbox.name}-{method}-{n_trials}")
+                  experiment_dir=root / f"{blackbox.name}-{method}-{n_trials}-{time.monotonic_ns()}")
     t0 = time.perf_counter()
     result = tuner.run()
     wall = time.perf_counter() - t0

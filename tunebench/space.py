@@ -264,6 +264,17 @@ class Domain:
     #: Number of columns of the unit-cube encoding.
     encoded_dim: int = 1
 
+    @property
+    def cardinality(self) -> int | None:
+        """Number of distinct values, None for a continuous domain."""
+        if isinstance(self, Float):
+            return None
+        if isinstance(self, Integer):
+            return self.high - self.low + 1
+        if isinstance(self, FiniteRange):
+            return self.size
+        return len(self.categories)  # type: ignore[attr-defined]
+
     # -- subclass interface ------------------------------------------------
     @property
     def type_name(self) -> str:
@@ -954,6 +965,17 @@ def hyperparameters(space: Mapping[str, Any]) -> dict[str, Domain]:
 def constants(space: Mapping[str, Any]) -> dict[str, Any]:
     """The entries of ``space`` that are constants (in key order)."""
     return {k: v for k, v in space.items() if not isinstance(v, Domain)}
+
+
+def space_cardinality(space: Mapping[str, Any]) -> int | None:
+    """Number of distinct configurations of ``space``, None if a domain is continuous."""
+    total = 1
+    for domain in hyperparameters(space).values():
+        n = domain.cardinality
+        if n is None:
+            return None
+        total *= n
+    return total
 
 
 def sample_config(space: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:

@@ -30,6 +30,18 @@ from tunebench.types import Config, Decision, Event, EventKind, Result, Status, 
 
 logger = logging.getLogger(__name__)
 
+# enum members as module constants: attribute access on an Enum class is slow on the hot path
+_RUNNING = Status.RUNNING
+_PAUSED = Status.PAUSED
+_COMPLETED = Status.COMPLETED
+_STOPPED = Status.STOPPED
+_FAILED = Status.FAILED
+_PAUSE = Decision.PAUSE
+_STOP = Decision.STOP
+_EV_RESULT = EventKind.RESULT
+_EV_COMPLETED = EventKind.COMPLETED
+_EV_FAILED = EventKind.FAILED
+
 #: keys the tuner adds to results
 RESERVED_RESULT_KEYS = ("trial_id",)
 
@@ -64,7 +76,7 @@ class TrialRecord:
     """What the tuner knows about one trial."""
 
     trial: Trial
-    status: Status = Status.RUNNING
+    status: Status = _RUNNING
     offset: int = 0  #: bytes of its results file consumed
     last_resource: float | None = None
     last_result: Result | None = None
@@ -346,11 +358,11 @@ class Tuner:
         if suggestion.is_resume:
             tid = suggestion.resume_trial_id
             rec = self.trials.get(tid)  # type: ignore[arg-type]
-            if rec is None or rec.status is not Status.PAUSED:
+            if rec is None or rec.status is not _PAUSED:
                 raise RuntimeError(f"scheduler asked to resume trial {tid}, which is not paused")
             if suggestion.config is not None:
                 rec.trial = Trial(rec.trial.trial_id, suggestion.config)
-            rec.status = Status.RUNNING
+            rec.status = _RUNNING
             rec.ending = False
             self._log({"event": "trial_resume", "trial_id": tid, "suggest_id": suggest_id,
                        "config": suggestion.config})
@@ -364,7 +376,7 @@ class Tuner:
                 cb.on_trial_start(self, rec.trial, "resume")
             deferred, rec.deferred = rec.deferred, []
             for result, offset in deferred:
-                if rec.status is Status.RUNNING and not rec.ending:
+                if rec.status is _RUNNING and not rec.ending:
                     self._on_result(rec, result, offset)
             return
         trial = Trial(suggest_id, dict(suggestion.config or {}))
@@ -381,7 +393,7 @@ class Tuner:
 
     def _restart(self, trial_id: int) -> None:
         rec = self.trials[trial_id]
-        rec.status = Status.RUNNING
+        rec.status = _RUNNING
         rec.ending = False
         self._log({"event": "trial_restart", "trial_id": trial_id, "offset": rec.offset})
         assert self._store is not None
@@ -398,20 +410,20 @@ class Tuner:
             logger.warning("event for unknown trial %s ignored", event.trial_id)
             return
         kind = event.kind
-        if kind is EventKind.RESULT:
+        if kind is _EV_RESULT:
             assert event.result is not None
             self._on_result(rec, event.result, event.offset)
-        elif kind is EventKind.COMPLETED:
-            if rec.status is Status.RUNNING and not rec.ending:
+        elif kind is _EV_COMPLETED:
+            if rec.status is _RUNNING and not rec.ending:
                 t0 = time.perf_counter()
                 self.scheduler.on_complete(rec.trial, rec.last_result)
                 if self._charging:
                     self._charge(t0)
-                rec.status = Status.COMPLETED
+                rec.status = _COMPLETED
                 self._log({"event": "trial_complete", "trial_id": rec.trial.trial_id})
                 self._trial_ended(rec)
-        elif kind is EventKind.FAILED:
-            if rec.status is Status.RUNNING and not rec.ending:
+        elif kind is _EV_FAILED:
+            if rec.status is _RUNNING and not rec.ending:
                 self._fail(rec, event.error or "failed", stop_process=False)
         # PAUSED / STOPPED: the process is gone; the status was set when the decision was taken
 
@@ -419,7 +431,7 @@ class Tuner:
         """Decide on one result and apply the decision (``has_process=False``: the result was
         written by a process that died with the previous tuner, so there is nothing to pause/stop)."""
         tid = rec.trial.trial_id
-        if rec.status is Status.PAUSED:
+        if rec.status is _PAUSED:
             # reported between the PAUSE decision and the process ending: the checkpoint may
             # already hold this epoch, so the scheduler gets the result when the trial resumes
             rec.deferred.append((result, offset))
@@ -427,7 +439,7 @@ class Tuner:
             if offset is not None:
                 rec.offset = offset
             return
-        if rec.status is not Status.RUNNING or rec.ending:
+        if rec.status is not _RUNNING or rec.ending:
             # reported after the tuner asked the process to end: kept in the log, not decided on
             self._log({"event": "result_ignored", "trial_id": tid, "result": result, "offset": offset,
                        "reason": f"trial is {rec.status.value}"})
@@ -470,13 +482,13 @@ class Tuner:
         self._update_best(rec, result)
         for cb in self.callbacks:
             cb.on_result(self, rec.trial, result, decision)
-        if decision is Decision.PAUSE:
-            rec.status, rec.ending = Status.PAUSED, has_process
+        if decision is _PAUSE:
+            rec.status, rec.ending = _PAUSED, has_process
             if has_process:
                 self.backend.pause(tid)
             self._trial_ended(rec)
-        elif decision is Decision.STOP:
-            rec.status, rec.ending = Status.STOPPED, has_process
+        elif decision is _STOP:
+            rec.status, rec.ending = _STOPPED, has_process
             if has_process:
                 self.backend.stop(tid)
             self._trial_ended(rec)
@@ -533,7 +545,7 @@ class Tuner:
             tail = _file_tail(self._store.trial_dir(tid) / STDERR_FILENAME)
             if tail:
                 error = f"{error}\n--- end of stderr ---\n{tail}"
-        rec.status, rec.error = Status.FAILED, error
+        rec.status, rec.error = _FAILED, error
         t0 = time.perf_counter()
         self.scheduler.on_error(rec.trial)
         if self._charging:
@@ -571,7 +583,7 @@ class Tuner:
         if store is None:
             return
         try:
-            running = [rec for rec in self.trials.values() if rec.status is Status.RUNNING and not rec.ending]
+            running = [rec for rec in self.trials.values() if rec.status is _RUNNING and not rec.ending]
             for rec in running:
                 rec.ending = True
                 self.backend.stop(rec.trial.trial_id)
@@ -579,10 +591,10 @@ class Tuner:
             deadline = time.monotonic() + self.shutdown_timeout
             while self.backend.n_busy > 0 and time.monotonic() < deadline:
                 for event in self.backend.poll(max(0.0, deadline - time.monotonic())):
-                    if event.kind is EventKind.RESULT and event.trial_id in self.trials:
+                    if event.kind is _EV_RESULT and event.trial_id in self.trials:
                         self._on_result(self.trials[event.trial_id], event.result or {}, event.offset)
             for rec in running:
-                rec.status = Status.STOPPED
+                rec.status = _STOPPED
                 self._trial_ended(rec)
         finally:
             try:
@@ -609,7 +621,7 @@ class Tuner:
             best_config=dict(best.trial.config) if best else None,
             best_metric=self.best_value,
             n_trials=len(self.trials),
-            n_completed=self.count(Status.COMPLETED),
+            n_completed=self.count(_COMPLETED),
             n_failed=self.n_failed,
             n_results=self.n_results,
             elapsed_time=self.elapsed(),
@@ -645,7 +657,7 @@ class Tuner:
                                          Suggestion.resume(tid, ev.get("config")))
                 if ev.get("config") is not None:
                     rec.trial = Trial(tid, ev["config"])
-                rec.status = Status.RUNNING
+                rec.status = _RUNNING
                 rec.deferred = []  # were decided on right after the resume (logged as results)
             elif kind == "result":
                 rec = self.trials[tid]
@@ -661,9 +673,9 @@ class Tuner:
                     rec.last_resource = result[self.scheduler.resource_attr]
                 self._update_best(rec, result)
                 if ev.get("decision") == "PAUSE":
-                    rec.status = Status.PAUSED
+                    rec.status = _PAUSED
                 elif ev.get("decision") == "STOP":
-                    rec.status = Status.STOPPED
+                    rec.status = _STOPPED
             elif kind == "result_deferred":
                 self.trials[tid].deferred.append((ev["result"], ev.get("offset")))
                 if ev.get("offset") is not None:
@@ -678,12 +690,12 @@ class Tuner:
                 self.scheduler.on_complete(rec.trial, rec.last_result)
                 if self._charging:
                     self._charge(t0)
-                rec.status = Status.COMPLETED
+                rec.status = _COMPLETED
             elif kind == "trial_fail":
                 rec = self.trials[tid]
                 if replay:
                     self.scheduler.on_error(rec.trial)
-                rec.status, rec.error = Status.FAILED, ev.get("error")
+                rec.status, rec.error = _FAILED, ev.get("error")
                 self.n_failed += 1
             if "time" in ev:
                 self._time_offset = max(self._time_offset, float(ev["time"]))
@@ -691,9 +703,9 @@ class Tuner:
                 self._real_offset = max(self._real_offset, float(ev["real_time"]))
         # trials running when the last session ended (killed, or stopped by the tuner at its end:
         # "trial_interrupt" leaves them running in the log) continue from their checkpoints
-        for rec in [rec for rec in self.trials.values() if rec.status is Status.RUNNING]:
+        for rec in [rec for rec in self.trials.values() if rec.status is _RUNNING]:
             self._ingest_unlogged_results(rec)
-            if rec.status is Status.RUNNING:
+            if rec.status is _RUNNING:
                 self._restart_queue.append(rec.trial.trial_id)
         logger.info("resumed %s: %d trials, %d results, %d to restart", self.experiment_dir,
                     len(self.trials), self.n_results, len(self._restart_queue))
@@ -716,7 +728,7 @@ class Tuner:
             data = f.read()
         start = rec.offset
         pos = 0
-        while rec.status is Status.RUNNING:
+        while rec.status is _RUNNING:
             end = data.find(b"\n", pos)
             if end < 0:
                 break

@@ -41,9 +41,9 @@ _RESULT, _COMPLETED, _FAILED, _PAUSED, _STOPPED = (
 class _SimTrial:
     __slots__ = ("trial", "rows", "elapsed", "pos", "last", "generation", "running", "base")
 
-    def __init__(self, trial: Trial, rows: list[list[float]], elapsed: np.ndarray, last: int) -> None:
+    def __init__(self, trial: Trial, rows: np.ndarray, elapsed: list[float], last: int) -> None:
         self.trial = trial
-        self.rows = rows  # objective values per fidelity (python floats)
+        self.rows = rows  # objective values per fidelity (converted row by row: most are never reported)
         self.elapsed = elapsed  # cumulative training time per fidelity
         self.pos = 0  # index of the next fidelity to report
         self.last = last  # index of the trial's maximum fidelity
@@ -126,8 +126,8 @@ class SimulatorBackend(Backend):
                     f"{self.max_resource_attr}={cap:g} is below the smallest fidelity "
                     f"{self._fidelities[0]} of {self.blackbox.name}")))
                 return
-        elapsed = np.maximum.accumulate(curve[:, self._elapsed_index])
-        sim = _SimTrial(trial, curve.tolist(), elapsed, last)
+        elapsed = np.maximum.accumulate(curve[:, self._elapsed_index]).tolist()
+        sim = _SimTrial(trial, curve, elapsed, last)
         if old is not None:  # restarted: heap entries of its earlier runs must stay stale
             sim.generation = old.generation + 1
         self._trials[tid] = sim
@@ -149,8 +149,8 @@ class SimulatorBackend(Backend):
         if config is not None and config != sim.trial.config:
             # a changed config (PBT): continue with the new config's curve from the same fidelity
             curve = self.blackbox.evaluate([config], seed=self.seed or 0)[0]
-            sim.rows = curve.tolist()
-            sim.elapsed = np.maximum.accumulate(curve[:, self._elapsed_index])
+            sim.rows = curve
+            sim.elapsed = np.maximum.accumulate(curve[:, self._elapsed_index]).tolist()
             sim.trial = Trial(trial_id, dict(config))
         self._launch(sim, sim.pos)
 
@@ -176,7 +176,7 @@ class SimulatorBackend(Backend):
             heapq.heappop(heap)
             clock.advance_to(t)
             pos = sim.pos
-            result = dict(zip(self._objectives, sim.rows[pos], strict=True))
+            result = dict(zip(self._objectives, sim.rows[pos].tolist(), strict=True))
             result[self.resource_attr] = self._fidelities[pos]
             events = [Event(_RESULT, tid, t, result=result)]
             sim.pos = pos + 1
@@ -185,7 +185,7 @@ class SimulatorBackend(Backend):
                 self._n_running -= 1
                 events.append(Event(_COMPLETED, tid, t))
             else:
-                self._push(sim, sim.base + float(sim.elapsed[pos + 1]))
+                self._push(sim, sim.base + sim.elapsed[pos + 1])
             return events
         return []
 
@@ -198,7 +198,7 @@ class SimulatorBackend(Backend):
     # -- internals ------------------------------------------------------------------------
 
     def _launch(self, sim: _SimTrial, pos: int) -> None:
-        done = float(sim.elapsed[pos - 1]) if pos > 0 else 0.0
+        done = sim.elapsed[pos - 1] if pos > 0 else 0.0
         sim.pos = pos
         sim.base = self.clock.time() - done
         sim.running = True
@@ -208,7 +208,7 @@ class SimulatorBackend(Backend):
             self._n_running -= 1
             self._pending.append(Event(_COMPLETED, sim.trial.trial_id, self.clock.time()))
             return
-        self._push(sim, sim.base + float(sim.elapsed[pos]))
+        self._push(sim, sim.base + sim.elapsed[pos])
 
     def _push(self, sim: _SimTrial, t: float) -> None:
         self._seq += 1

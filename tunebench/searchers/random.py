@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from tunebench.searchers.base import Searcher
-from tunebench.space import default_config, sample_config, validate_space
+from tunebench.space import default_config, sample_config, space_cardinality, validate_space
 from tunebench.types import Config
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ class RandomSearcher(Searcher):
         self._next_point = 0
         self._rng = np.random.default_rng(seed)
         self._seen: set[str] = set()
+        self._cardinality = space_cardinality(config_space)
 
     def suggest(self, trial_id: int) -> Config:
         """Called for each new trial: returns the next point to evaluate, else a fresh random
@@ -104,7 +105,10 @@ class RandomSearcher(Searcher):
             self._next_point += 1
             self._seen.add(canonical_config(config))
             return config
-        for _ in range(self.max_retries + 1):
+        retries = self.max_retries
+        if self._cardinality is not None and len(self._seen) >= self._cardinality:
+            retries = 0  # every configuration was proposed already: duplicates it is
+        for _ in range(retries + 1):
             config = sample_config(self.config_space, self._rng)
             key = canonical_config(config)
             if key not in self._seen:
