@@ -192,6 +192,7 @@ class Tuner:
         self.best_trial_id: int | None = None
         self._restart_queue: deque[int] = deque()
         self._launched: set[int] = set()  # trials the backend has run in this session
+        self._events_since_check = 0
         clock = backend.clock
         #: simulated time: real time is logged too, and decision time may be charged to the clock
         self._simulated = bool(getattr(clock, "simulated", False))
@@ -288,11 +289,11 @@ class Tuner:
             event["real_time"] = time.perf_counter() - self._real_t0 + self._real_offset
         self._store.append(event)
 
-    def _trial_dir(self, trial_id: int) -> Path:
+    def _trial_dir(self, trial_id: int) -> Path | None:
         assert self._store is not None
         if self.backend.uses_trial_dirs:
             return self._store.trial_dir(trial_id)
-        return self._store.trials_path / str(trial_id)  # not created: a simulated trial has no files
+        return None  # a simulated trial has no files
 
     def _charge(self, t0: float) -> None:
         """Add the real time since ``t0`` (a scheduler decision) to a simulated clock."""
@@ -316,7 +317,10 @@ class Tuner:
                 self._handle(event)
             if self._failure_error is not None:
                 return "too many failures"
-            self._maybe_snapshot()
+            self._events_since_check += len(events)
+            if self._events_since_check >= 64:  # reading the clock per event would show in simulations
+                self._events_since_check = 0
+                self._maybe_snapshot()
 
     def _poll_timeout(self) -> float:
         if self.stop.max_wallclock_time is None:
@@ -541,7 +545,7 @@ class Tuner:
         """Mark a trial failed. ``stop_process``: the tuner found the problem (bad report), so
         it ends the process and quotes the tail of its stderr itself."""
         tid = rec.trial.trial_id
-        if stop_process and self._store is not None:
+        if stop_process and self._store is not None and self.backend.uses_trial_dirs:
             tail = _file_tail(self._store.trial_dir(tid) / STDERR_FILENAME)
             if tail:
                 error = f"{error}\n--- end of stderr ---\n{tail}"
@@ -720,6 +724,8 @@ class Tuner:
     def _ingest_unlogged_results(self, rec: TrialRecord) -> None:
         """Feed results a trial wrote after the last one the dead tuner logged."""
         assert self._store is not None
+        if not self.backend.uses_trial_dirs:
+            return
         path = self._store.trial_dir(rec.trial.trial_id) / RESULTS_FILENAME
         if not path.exists():
             return

@@ -29,10 +29,11 @@ class Backend(ABC):
     uses_trial_dirs: bool = True
 
     @abstractmethod
-    def start(self, trial: Trial, trial_dir: Path, results_offset: int = 0) -> None:
+    def start(self, trial: Trial, trial_dir: Path | None, results_offset: int = 0) -> None:
         """Called to launch ``trial``; returns at once.
 
-        ``trial_dir`` is the trial's folder (created by the caller). ``results_offset`` is the byte
+        ``trial_dir`` is the trial's folder (created by the caller); None for a backend whose
+        :attr:`uses_trial_dirs` is False. ``results_offset`` is the byte
         offset in its results file up to which results were already consumed: non-zero when the
         tuner restarts a trial that was running when a previous tuner process died (the script
         then resumes from its checkpoint folder if it has one).

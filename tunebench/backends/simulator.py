@@ -105,7 +105,7 @@ class SimulatorBackend(Backend):
     def n_busy(self) -> int:
         return self._n_running
 
-    def start(self, trial: Trial, trial_dir: Path, results_offset: int = 0) -> None:
+    def start(self, trial: Trial, trial_dir: Path | None, results_offset: int = 0) -> None:
         """Called to launch ``trial``: looks its curve up and schedules its first result."""
         tid = trial.trial_id
         old = self._trials.get(tid)
