@@ -193,6 +193,7 @@ class Tuner:
         self._restart_queue: deque[int] = deque()
         self._launched: set[int] = set()  # trials the backend has run in this session
         self._events_since_check = 0
+        self._snapshot_every = snapshot_interval
         clock = backend.clock
         #: simulated time: real time is logged too, and decision time may be charged to the clock
         self._simulated = bool(getattr(clock, "simulated", False))
@@ -479,7 +480,7 @@ class Tuner:
         rec.last_result = result
         if offset is not None:
             rec.offset = offset
-        event = {"event": "result", "trial_id": tid, "result": result, "decision": decision.value}
+        event = {"event": "result", "trial_id": tid, "result": result, "decision": decision}  # str enum
         if offset is not None:
             event["offset"] = offset
         self._log(event)
@@ -576,10 +577,13 @@ class Tuner:
 
     def _maybe_snapshot(self, force: bool = False) -> None:
         now = time.monotonic()
-        if force or now - self._last_snapshot >= self.snapshot_interval:
+        if force or now - self._last_snapshot >= self._snapshot_every:
             assert self._store is not None
             self._store.save_scheduler_state(self.scheduler.state_dict())
-            self._last_snapshot = now
+            self._last_snapshot = time.monotonic()
+            # a big state (a simulation of 100,000 trials) takes a while to write: keep snapshots
+            # under 5% of the time; the log replay after the snapshot covers the rest
+            self._snapshot_every = max(self.snapshot_interval, 20 * (self._last_snapshot - now))
 
     def _finish(self, reason: str) -> None:
         """Stop what still runs, wait for it, snapshot, log the end. Never raises past a real error."""

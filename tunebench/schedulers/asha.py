@@ -44,6 +44,7 @@ _PAUSE = Decision.PAUSE
 _STOP = Decision.STOP
 _RUNNING = Status.RUNNING
 _PAUSED = Status.PAUSED
+_STOPPED = Status.STOPPED
 
 
 def default_rung_levels(grace_period: float, reduction_factor: float, max_t: float) -> list[int]:
@@ -301,7 +302,7 @@ class ASHA(Scheduler):
                 value = math.inf
             return self._on_rung(st, tid, value, r, self._rungs[st.bracket])
         if r >= self.max_t and self._stop_at_max_t:
-            st.status = Status.STOPPED
+            st.status = _STOPPED
             return _STOP
         return _CONTINUE
 
@@ -320,7 +321,7 @@ class ASHA(Scheduler):
             rank = entries.bisect_left((value,))  # number of strictly better values
             if not self._promotion:
                 if rank >= max(1, int(len(entries) / eta)):
-                    st.status = Status.STOPPED
+                    st.status = _STOPPED
                     return _STOP
             elif k < n_rungs and r >= rungs[k].level:
                 rung.promoted.add(tid)  # skipped past this rung: it went on already
@@ -333,7 +334,7 @@ class ASHA(Scheduler):
             if k >= n_rungs or r < rungs[k].level:
                 break
         if r >= self.max_t and self._stop_at_max_t:
-            st.status = Status.STOPPED
+            st.status = _STOPPED
             return _STOP
         return _CONTINUE
 
