@@ -89,3 +89,25 @@ def test_killed_tuner_resumes_without_losing_results(tmp_path):
     # trials running at the kill were restarted (from their checkpoints) under their own ids
     restarts = [e for e in after[session_starts[1]:] if e.get("event") == "trial_restart"]
     assert restarts and all(e["trial_id"] in reported for e in restarts)
+
+
+def test_lcbench_on_the_simulator_from_the_cli(tmp_path, shared_data):
+    pytest.importorskip("onnxruntime", reason="the yahpo extra (onnxruntime) is not installed")
+    exp = tmp_path / "exp"
+    env = {**os.environ, "TUNEBENCH_DATA": str(shared_data), "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
+    t0 = time.time()
+    run = tunebench("run", "--benchmark", "lcbench-3945", "--method", "ASHA", "--n-workers", "4",
+                    "--max-wallclock-time", "7200", "--experiment-dir", str(exp), "--no-progress", env=env)
+    assert run.returncode == 0, run.stderr
+    assert time.time() - t0 < 120, "7200 simulated seconds take far less real time"
+    summary = json.loads(tunebench("show", str(exp), "--json").stdout)
+    assert summary["finished"] and summary["end_reason"].startswith("max_wallclock_time=7200")
+    assert summary["n_trials"] > 100 and summary["mode"] == "max" and summary["metric"] == "val_accuracy"
+    evs = events(exp)
+    results = [e for e in evs if e.get("event") == "result"]
+    assert all("real_time" in e and e["time"] <= 7200 for e in results), "simulated and real time recorded"
+    assert max(e["time"] for e in results) > 10 * max(e["real_time"] for e in results)
+    stops = {e["result"]["epoch"] for e in results if e["decision"] == "STOP"}
+    assert stops and stops <= {1, 3, 9, 27}, "ASHA stops trials at its rungs only"
+    # the same results folder as a real run: metadata, event log, scheduler snapshot
+    assert {p.name for p in exp.iterdir()} >= {"metadata.json", "events.jsonl", "scheduler_state.json"}

@@ -132,9 +132,13 @@ def spec_from_benchmark(name: str, data_dir: str | Path | None = None) -> RunSpe
     bench = get_benchmark(name)
     if isinstance(bench, SimulatedBenchmark):
         blackbox = bench.load_blackbox(data_dir)
+        # the maximum fidelity travels in the config, as --epochs does for a script: schedulers then
+        # let trials end by themselves there, and --max-resource caps the simulated curves
+        max_attr = "epochs" if "epochs" not in blackbox.config_space else f"max_{bench.resource_attr}"
         return RunSpec(
             script="", config_space=space_to_json(blackbox.config_space), metric=bench.metric, mode=bench.mode,
-            resource_attr=bench.resource_attr, max_resource=int(blackbox.fidelity_values[-1]), method=bench.method,
+            resource_attr=bench.resource_attr, max_resource_attr=max_attr,
+            max_resource=int(blackbox.fidelity_values[-1]), method=bench.method,
             method_kwargs=dict(bench.method_kwargs), n_workers=bench.n_workers,
             max_wallclock_time=bench.max_wallclock_time, benchmark=name, backend="simulator",
             data_dir=str(data_dir) if data_dir is not None else None,
@@ -204,6 +208,10 @@ def build_backend(spec: RunSpec) -> Any:
             raise UserError(f"'{spec.benchmark or spec.script}' runs real training scripts; the simulator needs a "
                             "simulated benchmark (see `tunebench list --benchmarks`), or use --backend local")
         blackbox = bench.load_blackbox(spec.data_dir)
+        top = blackbox.fidelity_values[-1]
+        if spec.max_resource is not None and not blackbox.fidelity_values[0] <= spec.max_resource <= top:
+            raise UserError(f"{spec.benchmark} has {spec.resource_attr} {blackbox.fidelity_values[0]:g}..{top:g}; "
+                            f"pass --max-resource within that range (got {spec.max_resource})")
         if spec.metric not in blackbox.objectives:
             raise UserError(f"{spec.benchmark} has no objective '{spec.metric}'; pass --metric with one of "
                             f"{', '.join(blackbox.objectives)}")
