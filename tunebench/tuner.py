@@ -384,7 +384,7 @@ class Tuner:
                 if rec.status is _RUNNING and not rec.ending:
                     self._on_result(rec, result, offset)
             return
-        trial = Trial(suggest_id, dict(suggestion.config or {}))
+        trial = Trial(suggest_id, suggestion.config)  # type: ignore[arg-type]
         self.next_trial_id = suggest_id + 1
         self.n_started += 1
         rec = TrialRecord(trial)

@@ -94,6 +94,7 @@ class SimulatorBackend(Backend):
         self._fidelities: list[Any] = [int(v) if float(v).is_integer() else float(v) for v in fv]
         self._fidelity_array = np.asarray(fv, dtype=float)
         self._trials: dict[int, _SimTrial] = {}
+        self._last_index: dict[Any, int] = {}  # maximum resource -> index of the last fidelity
         self._heap: list[tuple[float, int, int, int]] = []  # (time, seq, trial id, generation)
         self._seq = 0
         self._pending: list[Event] = []
@@ -119,8 +120,11 @@ class SimulatorBackend(Backend):
             return
         last = len(self._fidelities) - 1
         if self.max_resource_attr is not None and self.max_resource_attr in trial.config:
-            cap = float(trial.config[self.max_resource_attr])
-            last = int(np.searchsorted(self._fidelity_array, cap, side="right")) - 1
+            cap = trial.config[self.max_resource_attr]
+            last = self._last_index.get(cap)
+            if last is None:
+                last = self._last_index[cap] = int(
+                    np.searchsorted(self._fidelity_array, float(cap), side="right")) - 1
             if last < 0:
                 self._pending.append(Event(_FAILED, tid, self.clock.time(), error=(
                     f"{self.max_resource_attr}={cap:g} is below the smallest fidelity "
