@@ -304,29 +304,34 @@ class Tuner:
 
     def _loop(self) -> str:
         backend = self.backend
+        clock = backend.clock
+        handle = self._handle
+        n_workers = self.n_workers
+        max_time = self.stop.max_wallclock_time
+        # seconds of this session's clock at which the wallclock budget is spent
+        deadline = math.inf if max_time is None else max_time + self._t0 - self._time_offset
+        other_limits = self.stop.max_results is not None or self.stop.metric_threshold is not None
         while True:
-            reason = self._stop_reason()
-            if reason is not None:
-                return reason
-            self._fill_workers()
-            if backend.n_busy == 0:
-                if self.stop.max_trials is not None and self.n_started >= self.stop.max_trials:
-                    return f"max_trials={self.stop.max_trials} reached"
-                return "no more trials to run"
-            events = backend.poll(self._poll_timeout())
+            now = clock.time()
+            if now >= deadline or other_limits:
+                reason = self._stop_reason()
+                if reason is not None:
+                    return reason
+            if backend.n_busy < n_workers:
+                self._fill_workers()
+                if backend.n_busy == 0:
+                    if self.stop.max_trials is not None and self.n_started >= self.stop.max_trials:
+                        return f"max_trials={self.stop.max_trials} reached"
+                    return "no more trials to run"
+            events = backend.poll(3600.0 if max_time is None else max(0.0, deadline - clock.time()))
             for event in events:
-                self._handle(event)
+                handle(event)
             if self._failure_error is not None:
                 return "too many failures"
             self._events_since_check += len(events)
             if self._events_since_check >= 64:  # reading the clock per event would show in simulations
                 self._events_since_check = 0
                 self._maybe_snapshot()
-
-    def _poll_timeout(self) -> float:
-        if self.stop.max_wallclock_time is None:
-            return 3600.0
-        return max(0.0, self.stop.max_wallclock_time - self.elapsed())
 
     def _stop_reason(self) -> str | None:
         s = self.stop
