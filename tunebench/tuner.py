@@ -13,6 +13,7 @@ that were running from their checkpoints.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -332,6 +333,10 @@ class Tuner:
             if self._events_since_check >= 64:  # reading the clock per event would show in simulations
                 self._events_since_check = 0
                 self._maybe_snapshot()
+                # the tuner's long-lived objects (trial records, scheduler state) would otherwise be
+                # scanned again and again by the cyclic garbage collector: a third of the time of a
+                # 100,000-trial simulation. They hold no reference cycles; unfrozen at the end.
+                gc.freeze()
 
     def _stop_reason(self) -> str | None:
         s = self.stop
@@ -592,6 +597,7 @@ class Tuner:
 
     def _finish(self, reason: str) -> None:
         """Stop what still runs, wait for it, snapshot, log the end. Never raises past a real error."""
+        gc.unfreeze()
         store = self._store
         if store is None:
             return
