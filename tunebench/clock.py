@@ -33,6 +33,7 @@ class SimulatedClock:
     """
 
     simulated = True
+    __slots__ = ("_now", "charge_decision_time")
 
     def __init__(self, start: float = 0.0, charge_decision_time: bool = True) -> None:
         self._now = float(start)

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 from tunebench.backends.base import RESULTS_FILENAME, STDERR_FILENAME, Backend
@@ -193,6 +194,8 @@ class Tuner:
         self.best_trial_id: int | None = None
         self._restart_queue: deque[int] = deque()
         self._launched: set[int] = set()  # trials the backend has run in this session
+        self._metric: str = scheduler.metric
+        self._mode: str = scheduler.mode
         self._events_since_check = 0
         self._snapshot_every = snapshot_interval
         clock = backend.clock
@@ -212,11 +215,11 @@ class Tuner:
 
     @property
     def metric(self) -> str:
-        return self.scheduler.metric
+        return self._metric
 
     @property
     def mode(self) -> str:
-        return self.scheduler.mode
+        return self._mode
 
     def elapsed(self) -> float:
         """Seconds of tuning so far (earlier sessions of a resumed experiment included)."""
@@ -285,11 +288,10 @@ class Tuner:
         self._last_snapshot = time.monotonic()
 
     def _log(self, event: dict[str, Any]) -> None:
-        assert self._store is not None
-        event["time"] = self.elapsed()
+        event["time"] = self._time_offset + self.backend.clock.time() - self._t0
         if self._simulated:
-            event["real_time"] = time.perf_counter() - self._real_t0 + self._real_offset
-        self._store.append(event)
+            event["real_time"] = perf_counter() - self._real_t0 + self._real_offset
+        self._store.append(event)  # type: ignore[union-attr]
 
     def _trial_dir(self, trial_id: int) -> Path | None:
         assert self._store is not None
@@ -480,9 +482,9 @@ class Tuner:
             rec.last_resource = resource
         result["trial_id"] = tid
         if self._charging:
-            t0 = time.perf_counter()
+            t0 = perf_counter()
             decision = self.scheduler.on_result(rec.trial, result)
-            self._charge(t0)
+            self.backend.clock.advance(perf_counter() - t0)  # type: ignore[attr-defined]
         else:
             decision = self.scheduler.on_result(rec.trial, result)
         self.n_results += 1
@@ -510,7 +512,7 @@ class Tuner:
 
     def _check_result(self, result: Result) -> str | None:
         """None if ``result`` can be decided on, else what is wrong with it."""
-        metric = self.metric
+        metric = self._metric
         # fast path (every result of a well-behaved script): finite float metric and numeric resource
         value = result.get(metric)
         resource_attr = self.scheduler.resource_attr
@@ -540,8 +542,8 @@ class Tuner:
         return None
 
     def _update_best(self, rec: TrialRecord, result: Result) -> None:
-        value = float(result[self.metric])
-        if self.mode == "min":
+        value = float(result[self._metric])
+        if self._mode == "min":
             if rec.best is None or value < rec.best:
                 rec.best = value
             if self.best_value is None or value < self.best_value:

@@ -5,7 +5,7 @@ Nothing here imports numpy or any other tunebench module, so every layer may use
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -98,4 +98,4 @@ class Event:
     result: Result | None = None  #: for RESULT
     offset: int | None = None  #: for RESULT: byte offset in the results file just after this line
     error: str | None = None  #: for FAILED: what went wrong, with the tail of stderr
-    info: dict[str, Any] = field(default_factory=dict)  #: backend-specific extras (e.g. exit code)
+    info: dict[str, Any] | None = None  #: backend-specific extras (e.g. exit code)

@@ -355,7 +355,7 @@ class LocalBackend(Backend):
             if ended is not None and ended.final is EventKind.PAUSED:
                 ended.final = EventKind.STOPPED
                 self._pending.append(
-                    Event(EventKind.STOPPED, trial_id, self.clock.time(), info=dict(ended.info))
+                    Event(EventKind.STOPPED, trial_id, self.clock.time(), info=dict(ended.info or {}))
                 )
             else:
                 logger.debug("stop(%s): no live process, nothing to do", trial_id)

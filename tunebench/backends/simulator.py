@@ -19,8 +19,8 @@ trials.
 
 from __future__ import annotations
 
-import heapq
 import logging
+from heapq import heappop, heappush
 from pathlib import Path
 from typing import Any
 
@@ -171,26 +171,26 @@ class SimulatorBackend(Backend):
             t, _, tid, gen = heap[0]
             sim = trials[tid]
             if gen != sim.generation:
-                heapq.heappop(heap)  # the trial was paused or stopped since
+                heappop(heap)  # the trial was paused or stopped since
                 continue
-            now = clock.time()
+            now = clock._now
             if t > now + timeout:
-                clock.advance_to(now + timeout)
+                clock._now = now + timeout
                 return []
-            heapq.heappop(heap)
-            clock.advance_to(t)
+            heappop(heap)
+            if t > now:
+                clock._now = t
             pos = sim.pos
             result = dict(zip(self._objectives, sim.rows[pos].tolist(), strict=True))
             result[self.resource_attr] = self._fidelities[pos]
-            events = [Event(_RESULT, tid, t, result=result)]
             sim.pos = pos + 1
             if pos >= sim.last:
                 sim.running = False
                 self._n_running -= 1
-                events.append(Event(_COMPLETED, tid, t))
-            else:
-                self._push(sim, sim.base + sim.elapsed[pos + 1])
-            return events
+                return [Event(_RESULT, tid, t, result), Event(_COMPLETED, tid, t)]
+            self._seq += 1
+            heappush(heap, (sim.base + sim.elapsed[pos + 1], self._seq, tid, gen))
+            return [Event(_RESULT, tid, t, result)]
         return []
 
     def shutdown(self) -> None:
@@ -216,7 +216,7 @@ class SimulatorBackend(Backend):
 
     def _push(self, sim: _SimTrial, t: float) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (t, self._seq, sim.trial.trial_id, sim.generation))
+        heappush(self._heap, (t, self._seq, sim.trial.trial_id, sim.generation))
 
     def _end(self, trial_id: int, kind: EventKind) -> None:
         sim = self._trials.get(trial_id)
