@@ -43,6 +43,8 @@ class ProgressDisplay(Callback):
         self._live: Any = None
         self._tuner: Tuner | None = None
         self._last_line = 0.0
+        self._last_render = 0.0
+        self.live_interval = 0.25
 
     # -- rendering -------------------------------------------------------------------------
 
@@ -84,10 +86,14 @@ class ProgressDisplay(Callback):
         tuner = self._tuner
         if tuner is None:
             return
-        if self._live is not None:
-            self._live.update(self._renderable())
-            return
         now = time.monotonic()
+        if self._live is not None:
+            # rebuilding the panel sorts every trial: at most a few times a second, not per event
+            # (a simulation produces tens of thousands of events a second)
+            if force or now - self._last_render >= self.live_interval:
+                self._last_render = now
+                self._live.update(self._renderable())
+            return
         if force or now - self._last_line >= self.interval:
             self._last_line = now
             print(self.line(tuner), file=self.stream, flush=True)
@@ -116,7 +122,7 @@ class ProgressDisplay(Callback):
 
     def on_tuning_end(self, tuner: Tuner, result: TuningResult) -> None:
         if self._live is not None:
-            self._live.update(self._renderable())
+            self._refresh(force=True)
             self._live.stop()
             self._live = None
         else:
