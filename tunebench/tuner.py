@@ -195,10 +195,12 @@ class Tuner:
         self._restart_queue: deque[int] = deque()
         self._launched: set[int] = set()  # trials the backend has run in this session
         self._metric: str = scheduler.metric
+        self._resource_attr: str | None = scheduler.resource_attr
         self._mode: str = scheduler.mode
         self._events_since_check = 0
         self._snapshot_every = snapshot_interval
         clock = backend.clock
+        self._clock_time = clock.time  # bound once: read for every logged event
         #: simulated time: real time is logged too, and decision time may be charged to the clock
         self._simulated = bool(getattr(clock, "simulated", False))
         self._charging = self._simulated and bool(getattr(clock, "charge_decision_time", False))
@@ -288,7 +290,7 @@ class Tuner:
         self._last_snapshot = time.monotonic()
 
     def _log(self, event: dict[str, Any]) -> None:
-        event["time"] = self._time_offset + self.backend.clock.time() - self._t0
+        event["time"] = self._time_offset + self._clock_time() - self._t0
         if self._simulated:
             event["real_time"] = perf_counter() - self._real_t0 + self._real_offset
         self._store.append(event)  # type: ignore[union-attr]
@@ -469,7 +471,7 @@ class Tuner:
                 rec.offset = offset
             self._fail(rec, problem, stop_process=has_process)
             return
-        resource_attr = self.scheduler.resource_attr
+        resource_attr = self._resource_attr
         if resource_attr is not None:
             resource = result[resource_attr]
             if rec.last_resource is not None and resource <= rec.last_resource:
@@ -515,7 +517,7 @@ class Tuner:
         metric = self._metric
         # fast path (every result of a well-behaved script): finite float metric and numeric resource
         value = result.get(metric)
-        resource_attr = self.scheduler.resource_attr
+        resource_attr = self._resource_attr
         if (type(value) is float and value - value == 0.0 and "trial_id" not in result
                 and (resource_attr is None or type(result.get(resource_attr)) in (int, float))):
             return None

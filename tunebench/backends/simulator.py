@@ -38,13 +38,32 @@ _RESULT, _COMPLETED, _FAILED, _PAUSED, _STOPPED = (
     EventKind.RESULT, EventKind.COMPLETED, EventKind.FAILED, EventKind.PAUSED, EventKind.STOPPED)
 
 
-class _SimTrial:
-    __slots__ = ("trial", "rows", "elapsed", "pos", "last", "generation", "running", "base")
+#: curves of tabulated configurations kept at most (a bound on memory for huge tables)
+CURVE_CACHE_SIZE = 20_000
 
-    def __init__(self, trial: Trial, rows: np.ndarray, elapsed: list[float], last: int) -> None:
+
+class _Curve:
+    """A learning curve: objective values and cumulative training time per fidelity, and the
+    result dicts reported from it. The trials of one table row share one (see
+    :meth:`SimulatorBackend._curve`): its conversions to Python objects are done once, not per trial."""
+
+    __slots__ = ("values", "elapsed", "results")
+
+    def __init__(self, values: np.ndarray, elapsed_index: int) -> None:
+        self.values = values  # (fidelities, objectives)
+        self.elapsed: list[float] = np.maximum.accumulate(values[:, elapsed_index]).tolist()
+        #: result per fidelity, built when first reported (most trials report only a few);
+        #: callers get a copy (the tuner adds keys to it)
+        self.results: list[dict[str, Any] | None] = [None] * len(self.elapsed)
+
+
+class _SimTrial:
+    __slots__ = ("trial", "curve", "elapsed", "pos", "last", "generation", "running", "base")
+
+    def __init__(self, trial: Trial, curve: _Curve, last: int) -> None:
         self.trial = trial
-        self.rows = rows  # objective values per fidelity (converted row by row: most are never reported)
-        self.elapsed = elapsed  # cumulative training time per fidelity
+        self.curve = curve
+        self.elapsed = curve.elapsed  # cumulative training time per fidelity
         self.pos = 0  # index of the next fidelity to report
         self.last = last  # index of the trial's maximum fidelity
         self.generation = 0  # bumped on pause/stop: heap entries of older generations are stale
@@ -99,6 +118,9 @@ class SimulatorBackend(Backend):
         self._seq = 0
         self._pending: list[Event] = []
         self._n_running = 0
+        #: tabulated curves by (table row, seed); only for blackboxes that tell a config's row
+        self._exact_row = getattr(blackbox, "exact_row", None)
+        self._curves: dict[tuple[int, int], _Curve] = {}
 
     # -- the Backend contract ---------------------------------------------------------------
 
@@ -114,7 +136,7 @@ class SimulatorBackend(Backend):
             raise ValueError(f"trial {tid} is already running")
         seed = self.seed if self.seed is not None else int(self._rng.integers(self.blackbox.n_seeds))
         try:
-            curve = self.blackbox.evaluate([trial.config], seed=seed, check=self.check_configs)[0]
+            curve = self._curve(trial.config, seed, self.check_configs)
         except UserError as e:
             self._pending.append(Event(_FAILED, tid, self.clock.time(), error=str(e)))
             return
@@ -130,8 +152,7 @@ class SimulatorBackend(Backend):
                     f"{self.max_resource_attr}={cap:g} is below the smallest fidelity "
                     f"{self._fidelities[0]} of {self.blackbox.name}")))
                 return
-        elapsed = np.maximum.accumulate(curve[:, self._elapsed_index]).tolist()
-        sim = _SimTrial(trial, curve, elapsed, last)
+        sim = _SimTrial(trial, curve, last)
         if old is not None:  # restarted: heap entries of its earlier runs must stay stale
             sim.generation = old.generation + 1
         self._trials[tid] = sim
@@ -152,9 +173,8 @@ class SimulatorBackend(Backend):
             raise ValueError(f"cannot resume trial {trial_id}: it is not paused")
         if config is not None and config != sim.trial.config:
             # a changed config (PBT): continue with the new config's curve from the same fidelity
-            curve = self.blackbox.evaluate([config], seed=self.seed or 0)[0]
-            sim.rows = curve
-            sim.elapsed = np.maximum.accumulate(curve[:, self._elapsed_index]).tolist()
+            sim.curve = self._curve(config, self.seed or 0, True)
+            sim.elapsed = sim.curve.elapsed
             sim.trial = Trial(trial_id, dict(config))
         self._launch(sim, sim.pos)
 
@@ -181,8 +201,10 @@ class SimulatorBackend(Backend):
             if t > now:
                 clock._now = t
             pos = sim.pos
-            result = dict(zip(self._objectives, sim.rows[pos].tolist(), strict=True))
-            result[self.resource_attr] = self._fidelities[pos]
+            template = sim.curve.results[pos]
+            if template is None:
+                template = self._result(sim.curve, pos)
+            result = template.copy()
             sim.pos = pos + 1
             if pos >= sim.last:
                 sim.running = False
@@ -200,6 +222,28 @@ class SimulatorBackend(Backend):
                 self._end(tid, _STOPPED)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _curve(self, config: Config, seed: int, check: bool) -> _Curve:
+        """The learning curve of ``config``: shared by the trials of a table row (the common case
+        of a tabular benchmark: its configs are drawn from the table), else looked up anew."""
+        row = self._exact_row(config) if self._exact_row is not None else None
+        if row is None:
+            return _Curve(self.blackbox.evaluate([config], seed=seed, check=check)[0], self._elapsed_index)
+        curve = self._curves.get((row, seed))
+        if curve is None:
+            if len(self._curves) >= CURVE_CACHE_SIZE:
+                self._curves.clear()
+            # a tabulated config needs no check: evaluate would skip it too
+            values = self.blackbox.evaluate([config], seed=seed, check=False)[0]
+            curve = self._curves[(row, seed)] = _Curve(values, self._elapsed_index)
+        return curve
+
+    def _result(self, curve: _Curve, pos: int) -> dict[str, Any]:
+        """The result at fidelity index ``pos`` of ``curve`` (built once, kept in the curve)."""
+        result = dict(zip(self._objectives, curve.values[pos].tolist(), strict=True))
+        result[self.resource_attr] = self._fidelities[pos]
+        curve.results[pos] = result
+        return result
 
     def _launch(self, sim: _SimTrial, pos: int) -> None:
         done = sim.elapsed[pos - 1] if pos > 0 else 0.0

@@ -484,6 +484,15 @@ class TabularBlackbox(Blackbox):
                 return np.array(self.values[row, seed], dtype=np.float64)[None]
         return super().evaluate(configs, fidelities, seed, check)
 
+    def exact_row(self, config: Config) -> int | None:
+        """Row of ``config`` when its values are exactly those of a table row, else None (no
+        7-digit matching, unlike :meth:`row_of`). ``evaluate([config], seed=s)`` of such a config
+        is ``values[row, s]``: the simulator caches curves per row with this."""
+        try:
+            return self._rows.get(self._key(config))
+        except (KeyError, TypeError):
+            return None
+
     def check_config(self, config: Config) -> None:
         """As :meth:`Blackbox.check_config`; a tabulated configuration passes at once."""
         try:

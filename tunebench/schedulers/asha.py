@@ -45,6 +45,8 @@ _STOP = Decision.STOP
 _RUNNING = Status.RUNNING
 _PAUSED = Status.PAUSED
 _STOPPED = Status.STOPPED
+_STATUS_VALUE = {status: status.value for status in Status}
+_NO_RESOURCE = -math.inf  #: last resource of a trial that reported none
 
 
 def default_rung_levels(grace_period: float, reduction_factor: float, max_t: float) -> list[int]:
@@ -81,17 +83,51 @@ def hyperband_bracket_weights(n_brackets: int, reduction_factor: float) -> list[
 class _Rung:
     """Results recorded at one rung level of one bracket."""
 
-    __slots__ = ("level", "entries", "promoted")
+    __slots__ = ("level", "values", "_entries", "_sorted", "promoted")
 
     def __init__(self, level: float):
         self.level = level
-        #: (metric to minimize, trial id), sorted
-        #: (metric to minimize, trial id), sorted: insertion and rank queries in O(log n), so a
-        #: rung of 100,000 trials costs no more per report than one of 100 (a plain list's insort
-        #: moves the whole list)
-        self.entries: SortedList = SortedList()
+        #: the metric values recorded (to minimize), sorted, for rank queries: insertion and rank
+        #: in O(log n), so a rung of 100,000 trials costs no more per report than one of 100 (a
+        #: plain list's insort moves the whole list). Floats, not (value, trial id) pairs: floats
+        #: compare several times faster, and the rank needs only the values.
+        self.values: SortedList = SortedList()
+        #: (value, trial id) in arrival order, sorted only when read (see :attr:`entries`)
+        self._entries: list[tuple[float, int]] = []
+        self._sorted = True
         #: trials that went on past this rung (promoted, or continued at once)
         self.promoted: set[int] = set()
+
+    def add(self, value: float, tid: int) -> int:
+        """Record ``value`` of trial ``tid``; returns its rank (number of strictly better values)."""
+        values = self.values
+        values.add(value)
+        self._entries.append((value, tid))
+        self._sorted = False
+        return values.bisect_left(value)
+
+    @property
+    def entries(self) -> list[tuple[float, int]]:
+        """(value, trial id) sorted (best first, ties by trial id). Sorting on read is cheap:
+        everything but the entries added since the last read is in order already."""
+        if not self._sorted:
+            self._entries.sort()
+            self._sorted = True
+        return self._entries
+
+    def load(self, entries: list[tuple[float, int]]) -> None:
+        """Replace the entries (those of a snapshot)."""
+        self._entries = sorted(entries)
+        self._sorted = True
+        self.values = SortedList(v for v, _ in self._entries)
+
+    def remove(self, tid: int) -> None:
+        """Forget the entry of trial ``tid`` (if any)."""
+        for i, (value, t) in enumerate(self._entries):
+            if t == tid:
+                del self._entries[i]
+                self.values.remove(value)
+                return
 
 
 class _TrialState:
@@ -310,23 +346,21 @@ class ASHA(Scheduler):
         eta = self.reduction_factor
         k = st.next_rung
         n_rungs = len(rungs)
-        entry = (value, tid)
         while True:
             rung = rungs[k]
-            entries = rung.entries
-            entries.add(entry)
+            rank = rung.add(value, tid)  # number of strictly better values
+            n = len(rung.values)
             k += 1
             st.next_rung = k
             st.next_level = rungs[k].level if k < n_rungs else math.inf
-            rank = entries.bisect_left((value,))  # number of strictly better values
             if not self._promotion:
-                if rank >= max(1, int(len(entries) / eta)):
+                if rank >= max(1, int(n / eta)):
                     st.status = _STOPPED
                     return _STOP
             elif k < n_rungs and r >= rungs[k].level:
                 rung.promoted.add(tid)  # skipped past this rung: it went on already
                 continue
-            elif rank < int(len(entries) / eta):
+            elif rank < int(n / eta):
                 rung.promoted.add(tid)  # promotable at once: no need to pause and resume
             else:
                 st.status = _PAUSED
@@ -342,10 +376,10 @@ class ASHA(Scheduler):
         eta = self.reduction_factor
         trials = self._trials
         for _, _, rung in self._rung_order:
-            entries = rung.entries
-            c = int(len(entries) / eta)
+            c = int(len(rung.values) / eta)
             if c == 0:
                 continue
+            entries = rung.entries
             promoted = rung.promoted
             cutoff_value = entries[c - 1][0]
             for j, (value, tid) in enumerate(entries):
@@ -376,11 +410,7 @@ class ASHA(Scheduler):
         if st is not None:
             st.status = Status.FAILED
             for rung in self._rungs[st.bracket]:
-                entries = rung.entries
-                for i, (_, t) in enumerate(entries):
-                    if t == tid:
-                        del entries[i]
-                        break
+                rung.remove(tid)
                 rung.promoted.discard(tid)
         self.searcher.on_error(tid, trial.config)
 
@@ -391,15 +421,18 @@ class ASHA(Scheduler):
                 [
                     {
                         "level": rung.level,
-                        "entries": [[v, t] for v, t in rung.entries],
+                        "entries": list(map(list, rung.entries)),
                         "promoted": sorted(rung.promoted),
                     }
                     for rung in rungs
                 ]
                 for rungs in self._rungs
             ],
+            # a comprehension over every trial (100,000 in a big simulation): no per-trial enum
+            # attribute lookups or function calls
             "trials": {
-                str(tid): [st.bracket, None if st.last == -math.inf else st.last, st.next_rung, st.status.value]
+                str(tid): [st.bracket, None if st.last == _NO_RESOURCE else st.last, st.next_rung,
+                           _STATUS_VALUE[st.status]]
                 for tid, st in self._trials.items()
             },
             "rng": self._rng.bit_generator.state,
@@ -421,7 +454,7 @@ class ASHA(Scheduler):
             )
         for rungs, saved_rungs in zip(self._rungs, saved, strict=True):
             for rung, s in zip(rungs, saved_rungs, strict=True):
-                rung.entries = SortedList((float(v), int(t)) for v, t in s["entries"])
+                rung.load([(float(v), int(t)) for v, t in s["entries"]])
                 rung.promoted = {int(t) for t in s["promoted"]}
         self._trials = {}
         for key, (bracket, last, next_rung, status) in state["trials"].items():
