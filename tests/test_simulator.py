@@ -223,3 +223,14 @@ def test_bad_input_to_the_simulator(tmp_path):
                    stop=StopCriteria(max_trials=10), experiment_dir=exp, max_failures=10).run()
     fails = [e for e in events(exp) if e["event"] == "trial_fail"]
     assert result.n_failed == len(fails) > 0 and all("outside its domain" in e["error"] for e in fails)
+
+
+def test_trials_that_cannot_start_end_tuning_at_max_failures(tmp_path):
+    from tunebench.errors import TuningError
+
+    scheduler = make_scheduler("RS", {"x": uniform(2.0, 3.0), "epochs": 9}, metric="loss", mode="min", seed=0)
+    tuner = Tuner(SimulatorBackend(QuadraticBlackbox(), max_resource_attr="epochs"), scheduler, n_workers=4,
+                  stop=StopCriteria(max_wallclock_time=3600), experiment_dir=tmp_path / "exp", max_failures=3)
+    with pytest.raises(TuningError, match="trials failed .max_failures=3.*outside its domain"):
+        tuner.run()
+    assert tuner.n_failed <= 3 + 4  # stopped at the first poll past the limit, not after endless starts

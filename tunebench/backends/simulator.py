@@ -118,6 +118,7 @@ class SimulatorBackend(Backend):
         self._seq = 0
         self._pending: list[Event] = []
         self._n_running = 0
+        self._failing = 0  # trials whose start failed, not yet reported
         #: tabulated curves by (table row, seed); only for blackboxes that tell a config's row
         self._exact_row = getattr(blackbox, "exact_row", None)
         self._curves: dict[tuple[int, int], _Curve] = {}
@@ -138,7 +139,7 @@ class SimulatorBackend(Backend):
         try:
             curve = self._curve(trial.config, seed, self.check_configs)
         except UserError as e:
-            self._pending.append(Event(_FAILED, tid, self.clock.time(), error=str(e)))
+            self._fail_start(tid, str(e))
             return
         last = len(self._fidelities) - 1
         if self.max_resource_attr is not None and self.max_resource_attr in trial.config:
@@ -148,9 +149,8 @@ class SimulatorBackend(Backend):
                 last = self._last_index[cap] = int(
                     np.searchsorted(self._fidelity_array, float(cap), side="right")) - 1
             if last < 0:
-                self._pending.append(Event(_FAILED, tid, self.clock.time(), error=(
-                    f"{self.max_resource_attr}={cap:g} is below the smallest fidelity "
-                    f"{self._fidelities[0]} of {self.blackbox.name}")))
+                self._fail_start(tid, f"{self.max_resource_attr}={cap:g} is below the smallest fidelity "
+                                      f"{self._fidelities[0]} of {self.blackbox.name}")
                 return
         sim = _SimTrial(trial, curve, last)
         if old is not None:  # restarted: heap entries of its earlier runs must stay stale
@@ -181,9 +181,17 @@ class SimulatorBackend(Backend):
     def poll(self, timeout: float) -> list[Event]:
         """Pops the next event, moving the simulated clock to it; if it lies more than
         ``timeout`` simulated seconds ahead, moves the clock by ``timeout`` and returns []."""
+        events: list[Event] = []
         if self._pending:
-            pending, self._pending = self._pending, []
-            return pending
+            events, self._pending = self._pending, []
+            if self._failing:
+                # trials that could not start held their worker until now: let the tuner refill
+                # them before anything else happens
+                self._n_running -= self._failing
+                self._failing = 0
+                return events
+            # PAUSED/STOPPED: their workers were freed when the decision was taken, so these go
+            # out with the next result (one round of the tuner's loop instead of two)
         heap = self._heap
         trials = self._trials
         clock = self.clock
@@ -195,8 +203,9 @@ class SimulatorBackend(Backend):
                 continue
             now = clock._now
             if t > now + timeout:
-                clock._now = now + timeout
-                return []
+                if not events:
+                    clock._now = now + timeout
+                return events
             heappop(heap)
             if t > now:
                 clock._now = t
@@ -209,11 +218,14 @@ class SimulatorBackend(Backend):
             if pos >= sim.last:
                 sim.running = False
                 self._n_running -= 1
-                return [Event(_RESULT, tid, t, result), Event(_COMPLETED, tid, t)]
+                events.append(Event(_RESULT, tid, t, result))
+                events.append(Event(_COMPLETED, tid, t))
+                return events
             self._seq += 1
             heappush(heap, (sim.base + sim.elapsed[pos + 1], self._seq, tid, gen))
-            return [Event(_RESULT, tid, t, result)]
-        return []
+            events.append(Event(_RESULT, tid, t, result))
+            return events
+        return events
 
     def shutdown(self) -> None:
         """Called at the end: every running trial is stopped."""
@@ -222,6 +234,13 @@ class SimulatorBackend(Backend):
                 self._end(tid, _STOPPED)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _fail_start(self, trial_id: int, error: str) -> None:
+        """A trial that cannot start: FAILED at the next poll, holding a worker until then (so the
+        tuner does not start trial after trial before it hears of the failures)."""
+        self._pending.append(Event(_FAILED, trial_id, self.clock.time(), error=error))
+        self._n_running += 1
+        self._failing += 1
 
     def _curve(self, config: Config, seed: int, check: bool) -> _Curve:
         """The learning curve of ``config``: shared by the trials of a table row (the common case
