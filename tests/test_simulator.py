@@ -194,10 +194,12 @@ def test_decision_time_is_charged_to_the_simulated_clock(tmp_path):
     assert charged - free == pytest.approx(4 * 0.05, abs=0.08)
 
 
-def test_simulated_experiment_resumes(tmp_path):
+@pytest.mark.parametrize("charge", [False, True])
+def test_simulated_experiment_resumes(tmp_path, charge):
     exp = tmp_path / "exp"
-    first = sim_tuner(exp, method="ASHA", n_workers=4, stop=StopCriteria(max_results=50)).run()
-    again = sim_tuner(exp, method="ASHA", n_workers=4, stop=StopCriteria(max_trials=first.n_trials + 10))
+    first = sim_tuner(exp, method="ASHA", n_workers=4, charge=charge, stop=StopCriteria(max_results=50)).run()
+    again = sim_tuner(exp, method="ASHA", n_workers=4, charge=charge,
+                      stop=StopCriteria(max_trials=first.n_trials + 10))
     again.resume = True
     second = again.run()
     evs = events(exp)

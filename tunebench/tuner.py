@@ -709,10 +709,7 @@ class Tuner:
             elif kind == "trial_complete":
                 rec = self.trials[tid]
                 if replay:
-                    t0 = time.perf_counter()
-                self.scheduler.on_complete(rec.trial, rec.last_result)
-                if self._charging:
-                    self._charge(t0)
+                    self.scheduler.on_complete(rec.trial, rec.last_result)
                 rec.status = _COMPLETED
             elif kind == "trial_fail":
                 rec = self.trials[tid]
