@@ -1,6 +1,7 @@
 """Simulator throughput: results and trials per real second, and where the real time goes.
 
-Runs the Tuner with the simulator backend (4 workers) for random search and ASHA on
+Runs the Tuner with the simulator backend (4 workers) for random search and ASHA (plus
+ASHA-promotion and Hyperband on the synthetic table, to catch scaling regressions) on
 (a) the synthetic tabular blackbox of 1000 configurations x 27 epochs and (b) YAHPO lcbench
 (task 3945; skipped with a reason when the data folder or the yahpo extra is missing), and
 prints results/s, trials/s and the share of real time spent in the blackbox, in the scheduler,
@@ -107,8 +108,8 @@ def main() -> None:
         table = synthetic_tabular_blackbox(n_configs=1000, max_fidelity=27)
         print(f"synthetic tabular blackbox 1000 x 27 built in {time.perf_counter() - t0:.2f} s; 4 workers")
         metric = table.objectives[0]
-        for method in ("RS", "ASHA"):
-            n = args.trials if method == "ASHA" else max(1, args.trials // 10)
+        for method in ("RS", "ASHA", "ASHA-promotion", "HB"):
+            n = max(1, args.trials // 10) if method == "RS" else args.trials
             report(f"synthetic-tabular {method}", simulate(table, method, metric, "min", n, root))
         asha = simulate(table, "ASHA", metric, "min", args.trials, root, timed=False)
         rate = asha["results"] / asha["wall"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 from bisect import bisect_right
+from heapq import heapify, heappop, heappush
 from typing import Any, Literal
 
 import numpy as np
@@ -83,7 +84,7 @@ def hyperband_bracket_weights(n_brackets: int, reduction_factor: float) -> list[
 class _Rung:
     """Results recorded at one rung level of one bracket."""
 
-    __slots__ = ("level", "values", "_entries", "_sorted", "promoted")
+    __slots__ = ("level", "values", "_entries", "_sorted", "promoted", "candidates")
 
     def __init__(self, level: float):
         self.level = level
@@ -97,6 +98,10 @@ class _Rung:
         self._sorted = True
         #: trials that went on past this rung (promoted, or continued at once)
         self.promoted: set[int] = set()
+        #: min-heap of (value, trial id) of the trials paused here: the promotion candidates.
+        #: Entries that stopped being candidates (promoted, stopped, failed) are dropped when they
+        #: reach the top, so finding the best candidate costs O(log n), not a scan of the rung.
+        self.candidates: list[tuple[float, int]] = []
 
     def add(self, value: float, tid: int) -> int:
         """Record ``value`` of trial ``tid``; returns its rank (number of strictly better values)."""
@@ -364,6 +369,7 @@ class ASHA(Scheduler):
                 rung.promoted.add(tid)  # promotable at once: no need to pause and resume
             else:
                 st.status = _PAUSED
+                heappush(rung.candidates, (value, tid))
                 return _PAUSE
             if k >= n_rungs or r < rungs[k].level:
                 break
@@ -373,20 +379,22 @@ class ASHA(Scheduler):
         return _CONTINUE
 
     def _find_promotable(self) -> tuple[_Rung, int] | None:
+        """The paused trial to promote: highest rung first; in a rung, the best candidate if its
+        rank (number of strictly better values) is below floor(n / eta). If the best candidate
+        of a rung is not promotable, no worse one is."""
         eta = self.reduction_factor
         trials = self._trials
         for _, _, rung in self._rung_order:
-            c = int(len(rung.values) / eta)
-            if c == 0:
-                continue
-            entries = rung.entries
+            heap = rung.candidates
             promoted = rung.promoted
-            cutoff_value = entries[c - 1][0]
-            for j, (value, tid) in enumerate(entries):
-                if j >= c and value != cutoff_value:
-                    break  # beyond the top c (ties with the c-th value count as top: rank < c)
-                if tid not in promoted and trials[tid].status is _PAUSED:
+            while heap:
+                value, tid = heap[0]
+                if tid in promoted or trials[tid].status is not _PAUSED:
+                    heappop(heap)  # no longer a candidate (and never again)
+                    continue
+                if rung.values.bisect_left(value) < int(len(rung.values) / eta):
                     return rung, tid
+                break
         return None
 
     def _draw_bracket(self) -> int:
@@ -465,6 +473,11 @@ class ASHA(Scheduler):
             st.next_level = levels[st.next_rung] if st.next_rung < len(levels) else math.inf
             st.status = Status(status)
             self._trials[int(key)] = st
+        for rungs in self._rungs:  # promotion candidates: the paused trials not promoted yet
+            for rung in rungs:
+                rung.candidates = [(v, t) for v, t in rung.entries
+                                   if t not in rung.promoted and self._trials[t].status is _PAUSED]
+                heapify(rung.candidates)
         self._rng.bit_generator.state = state["rng"]
         self.searcher.load_state_dict(state["searcher"])
 
