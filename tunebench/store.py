@@ -84,7 +84,12 @@ def loads_line(raw: bytes) -> Any:
 
 def atomic_write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (temporary file + fsync + rename)."""
-    data = json.dumps(obj, indent=indent, allow_nan=True).encode()  # fails before touching the file
+    # fails before touching the file; compact and without the circular-reference walk when not
+    # indented (the scheduler snapshot of a big simulation is megabytes)
+    if indent is None:
+        data = json.dumps(obj, allow_nan=True, separators=(",", ":"), check_circular=False).encode()
+    else:
+        data = json.dumps(obj, indent=indent, allow_nan=True).encode()
     atomic_write(Path(path), lambda f: f.write(data))
 
 
