@@ -73,7 +73,7 @@ class StopCriteria:
                 raise UserError(f"{name} must be positive, got {value}")
 
 
-@dataclass
+@dataclass(slots=True)
 class TrialRecord:
     """What the tuner knows about one trial."""
 
