@@ -178,15 +178,7 @@ class ExperimentStore:
         complete line.
         """
         event["seq"] = self.n_events
-        if _orjson is not None:  # dumps_line, inlined: this runs for every event
-            data = _orjson.dumps(event)
-            if b"null" in data and _has_nonfinite(event):
-                data = dumps_line(event)
-            else:
-                data += b"\n"
-        else:
-            data = dumps_line(event)
-        self._events.write(data)
+        self._events.write(dumps_line(event))
         self.n_events += 1
         if self.flush_each:
             self._events.flush()

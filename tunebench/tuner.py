@@ -204,7 +204,7 @@ class Tuner:
         #: simulated time: real time is logged too, and decision time may be charged to the clock
         self._simulated = bool(getattr(clock, "simulated", False))
         self._charging = self._simulated and bool(getattr(clock, "charge_decision_time", False))
-        self._real_t0 = time.perf_counter()
+        self._real_t0 = perf_counter()
         self._real_offset = 0.0  # real time of earlier sessions
         self._store: ExperimentStore | None = None
         self._time_offset = 0.0  # tuning time of earlier sessions
@@ -303,7 +303,7 @@ class Tuner:
 
     def _charge(self, t0: float) -> None:
         """Add the real time since ``t0`` (a scheduler decision) to a simulated clock."""
-        self.backend.clock.advance(time.perf_counter() - t0)  # type: ignore[attr-defined]
+        self.backend.clock.advance(perf_counter() - t0)  # type: ignore[attr-defined]
 
     # -- main loop --------------------------------------------------------------------------
 
@@ -364,7 +364,7 @@ class Tuner:
             if self.stop.max_trials is not None and self.n_started >= self.stop.max_trials:
                 return
             if self._charging:
-                t0 = time.perf_counter()
+                t0 = perf_counter()
                 suggestion = self.scheduler.suggest(self.next_trial_id)
                 self._charge(t0)
             else:
@@ -434,7 +434,7 @@ class Tuner:
             self._on_result(rec, event.result, event.offset)
         elif kind is _EV_COMPLETED:
             if rec.status is _RUNNING and not rec.ending:
-                t0 = time.perf_counter()
+                t0 = perf_counter()
                 self.scheduler.on_complete(rec.trial, rec.last_result)
                 if self._charging:
                     self._charge(t0)
@@ -486,7 +486,7 @@ class Tuner:
         if self._charging:
             t0 = perf_counter()
             decision = self.scheduler.on_result(rec.trial, result)
-            self.backend.clock.advance(perf_counter() - t0)  # type: ignore[attr-defined]
+            self._charge(t0)
         else:
             decision = self.scheduler.on_result(rec.trial, result)
         self.n_results += 1
@@ -565,7 +565,7 @@ class Tuner:
             if tail:
                 error = f"{error}\n--- end of stderr ---\n{tail}"
         rec.status, rec.error = _FAILED, error
-        t0 = time.perf_counter()
+        t0 = perf_counter()
         self.scheduler.on_error(rec.trial)
         if self._charging:
             self._charge(t0)
