@@ -243,6 +243,12 @@ class ASHA(Scheduler):
         self._searcher_on_result = (
             None if searcher.__class__.on_result is Searcher.on_result else searcher.on_result
         )
+        self._searcher_on_stop = (
+            None if searcher.__class__.on_stop is Searcher.on_stop else searcher.on_stop
+        )
+        self._searcher_on_resume = (
+            None if searcher.__class__.on_resume is Searcher.on_resume else searcher.on_resume
+        )
         self._trials: dict[int, _TrialState] = {}
         if seed is None:
             seed_seq = np.random.SeedSequence([int(searcher.seed), 0x5A5A])
@@ -293,6 +299,8 @@ class ASHA(Scheduler):
                 rung, tid = found
                 rung.promoted.add(tid)
                 self._trials[tid].status = _RUNNING
+                if self._searcher_on_resume is not None:
+                    self._searcher_on_resume(tid)
                 return Suggestion.resume(tid)
         config = self.searcher.suggest(trial_id)
         if config is None:
@@ -341,9 +349,14 @@ class ASHA(Scheduler):
                 value = -value
             if value != value:  # NaN: the worst value
                 value = math.inf
-            return self._on_rung(st, tid, value, r, self._rungs[st.bracket])
+            decision = self._on_rung(st, tid, value, r, self._rungs[st.bracket])
+            if decision is not _CONTINUE and self._searcher_on_stop is not None:
+                self._searcher_on_stop(tid, trial.config, decision is _PAUSE)
+            return decision
         if r >= self.max_t and self._stop_at_max_t:
             st.status = _STOPPED
+            if self._searcher_on_stop is not None:
+                self._searcher_on_stop(tid, trial.config, False)
             return _STOP
         return _CONTINUE
 

@@ -55,6 +55,17 @@ class Searcher(ABC):
     def on_error(self, trial_id: int, config: Config) -> None:
         """Called once when a trial failed. Default: nothing."""
 
+    def on_stop(self, trial_id: int, config: Config, paused: bool) -> None:
+        """Called when the scheduler decides to stop (``paused=False``) or pause
+        (``paused=True``) a trial this searcher proposed, right after the result that led to the
+        decision: the trial reports nothing more unless it is resumed (then :meth:`on_resume`).
+        Model-based searchers use it to drop the trial from their pending evaluations.
+        Default: nothing."""
+
+    def on_resume(self, trial_id: int) -> None:
+        """Called when the scheduler resumes a paused trial (promotion) of this searcher; the
+        searcher knows its config from :meth:`suggest`. Default: nothing."""
+
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state (RNG state included). Default: empty."""
         return {}
