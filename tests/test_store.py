@@ -137,3 +137,30 @@ def test_event_lines_keep_nan_and_infinity_exactly(tmp_path):
         assert json.dumps(back, allow_nan=True) == json.dumps(obj, allow_nan=True)
     assert b"NaN" in dumps_line({"x": float("nan")}) and b"Infinity" in dumps_line({"x": -math.inf})
     assert loads_line(b'{"x": 0.30000000000000004}') == {"x": 0.1 + 0.2}
+
+
+def test_compact_json_keeps_big_integers_and_non_finite_floats_exactly():
+    import math
+
+    import numpy as np
+
+    from tunebench.store import dumps_compact
+
+    state = {
+        "values": [0.1, math.inf, -math.inf, 2.5],
+        "nan": [float("nan")],
+        "rng": np.random.default_rng(7).bit_generator.state,  # 128-bit integers
+        "nested": {"none": None, "big": [2**80, 3], "text": "null"},
+        "int_keys": {1: "a"},
+        "plain": {"x": [1, 2, 3]},
+    }
+    back = json.loads(dumps_compact(state))
+    assert back["values"] == [0.1, math.inf, -math.inf, 2.5]
+    assert math.isnan(back["nan"][0])
+    assert back["rng"] == state["rng"]
+    assert back["nested"] == {"none": None, "big": [2**80, 3], "text": "null"}
+    assert back["int_keys"] == {"1": "a"}
+    assert back["plain"] == {"x": [1, 2, 3]}
+    rng = np.random.default_rng()
+    rng.bit_generator.state = back["rng"]
+    assert rng.random() == np.random.default_rng(7).random()

@@ -82,12 +82,38 @@ def loads_line(raw: bytes) -> Any:
     return json.loads(raw)
 
 
+def dumps_compact(obj: Any) -> bytes:
+    """Compact JSON of ``obj`` (dict keys as strings), NaN and infinities kept as the standard
+    library writes them, integers of any size. Written by orjson (about ten times faster than the
+    standard library on the megabytes of a big scheduler snapshot) wherever it can: the parts it
+    cannot write exactly (integers beyond 64 bits such as a random generator's state, non-finite
+    floats, which it would write as ``null``) are found by descending into the dicts that
+    contain them and written by the standard library."""
+    if _orjson is not None and isinstance(obj, dict):
+        try:
+            data = _orjson.dumps(obj)
+        except TypeError:  # orjson.JSONEncodeError: a big integer, a non-str key, an odd type
+            data = None
+        if data is not None and (b"null" not in data or not _has_nonfinite(obj)):
+            return data
+        if all(isinstance(k, str) for k in obj):
+            return b"{" + b",".join(_orjson.dumps(k) + b":" + dumps_compact(v) for k, v in obj.items()) + b"}"
+    if _orjson is not None and isinstance(obj, list):
+        try:
+            data = _orjson.dumps(obj)
+        except TypeError:
+            data = None
+        if data is not None and (b"null" not in data or not _has_nonfinite(obj)):
+            return data
+    return json.dumps(obj, allow_nan=True, separators=(",", ":"), check_circular=False).encode()
+
+
 def atomic_write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (temporary file + fsync + rename)."""
-    # fails before touching the file; compact and without the circular-reference walk when not
-    # indented (the scheduler snapshot of a big simulation is megabytes)
+    # fails before touching the file; compact through orjson when not indented (the scheduler
+    # snapshot of a big simulation is megabytes)
     if indent is None:
-        data = json.dumps(obj, allow_nan=True, separators=(",", ":"), check_circular=False).encode()
+        data = dumps_compact(obj)
     else:
         data = json.dumps(obj, indent=indent, allow_nan=True).encode()
     atomic_write(Path(path), lambda f: f.write(data))

@@ -601,9 +601,9 @@ class Tuner:
 
     def _finish(self, reason: str) -> None:
         """Stop what still runs, wait for it, snapshot, log the end. Never raises past a real error."""
-        gc.unfreeze()
         store = self._store
         if store is None:
+            gc.unfreeze()
             return
         try:
             running = [rec for rec in self.trials.values() if rec.status is _RUNNING and not rec.ending]
@@ -629,6 +629,9 @@ class Tuner:
                 except OSError as e:  # e.g. disk full: what is logged so far stays valid
                     logger.error("could not write the end of %s: %s", self.experiment_dir, e)
                 finally:
+                    # unfrozen only now: the final snapshot allocates one object per trial, and
+                    # each garbage collection it triggers would scan every unfrozen object
+                    gc.unfreeze()
                     try:
                         store.close()
                     except OSError as e:
