@@ -164,3 +164,28 @@ def test_compact_json_keeps_big_integers_and_non_finite_floats_exactly():
     rng = np.random.default_rng()
     rng.bit_generator.state = back["rng"]
     assert rng.random() == np.random.default_rng(7).random()
+
+
+def test_batched_event_log_of_simulations_writes_every_event_exactly(tmp_path):
+    """With flush_each off (simulations) events are encoded in batches: all of them reach the file
+    in order, non-finite floats stay exact, and a snapshot is never ahead of the log."""
+    import math
+
+    from tunebench.store import EVENTS_FILE, PENDING_BATCH, ExperimentStore, read_json_lines
+
+    store = ExperimentStore.create(tmp_path / "exp", {"metric": "loss"})
+    store.flush_each = False
+    n = 2 * PENDING_BATCH + 7
+    for i in range(n):
+        loss = math.nan if i == PENDING_BATCH + 3 else (math.inf if i == 5 else i / 10)
+        store.append({"event": "result", "trial_id": i, "result": {"loss": loss, "note": None}})
+        if i == PENDING_BATCH + 10:
+            store.save_scheduler_state({"n": i})
+            logged = [obj for _, obj in read_json_lines(tmp_path / "exp" / EVENTS_FILE)]
+            assert len(logged) == i + 1 == store.load_scheduler_state()[0]
+    store.close()
+    logged = [obj for _, obj in read_json_lines(tmp_path / "exp" / EVENTS_FILE)]
+    assert [e["seq"] for e in logged] == list(range(n))
+    assert logged[5]["result"]["loss"] == math.inf
+    assert math.isnan(logged[PENDING_BATCH + 3]["result"]["loss"])
+    assert logged[7]["result"] == {"loss": 0.7, "note": None}

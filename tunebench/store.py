@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 METADATA_FILE = "metadata.json"
 EVENTS_FILE = "events.jsonl"
 STATE_FILE = "scheduler_state.json"
+#: events encoded and written at once when not flushed one by one (simulations)
+PENDING_BATCH = 512
 TRIALS_DIR = "trials"
 
 #: seconds between two fsyncs of the event log (each event is flushed to the OS at once,
@@ -152,9 +154,11 @@ class ExperimentStore:
         self.n_events = n_events
         self._events = open(path / EVENTS_FILE, "ab")  # noqa: SIM115 (closed by close())
         self._last_fsync = time.monotonic()
-        #: flush every event to the OS (survives the tuner being killed); off: flushed by
-        #: :meth:`flush`, before each scheduler snapshot and at :meth:`close`
+        #: flush every event to the OS (survives the tuner being killed); off: events are
+        #: encoded and written in batches, flushed by :meth:`flush`, before each scheduler snapshot
+        #: and at :meth:`close`
         self.flush_each = True
+        self._pending: list[dict[str, Any]] = []  #: events not encoded yet (``flush_each`` off)
 
     @classmethod
     def create(cls, path: str | Path, metadata: dict[str, Any]) -> "ExperimentStore":
@@ -203,25 +207,49 @@ class ExperimentStore:
         Raises OSError (e.g. disk full) after which the log is still valid up to the last
         complete line.
         """
-        event["seq"] = self.n_events
-        self._events.write(dumps_line(event))
-        self.n_events += 1
+        seq = event["seq"] = self.n_events
+        self.n_events = seq + 1
         if self.flush_each:
+            self._events.write(dumps_line(event))
             self._events.flush()
             now = time.monotonic()
             if now - self._last_fsync > FSYNC_INTERVAL:
                 os.fsync(self._events.fileno())
                 self._last_fsync = now
-        return self.n_events - 1
+        else:
+            # a simulation logs tens of thousands of events a second: encoded a batch at a time
+            # (one orjson call per event from C, one write per batch)
+            pending = self._pending
+            pending.append(event)
+            if len(pending) >= PENDING_BATCH:
+                self._write_pending()
+        return seq
+
+    def _write_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        data = None
+        if _orjson is not None:
+            try:
+                data = b"\n".join(map(_orjson.dumps, pending)) + b"\n"
+            except TypeError:
+                data = None
+            if data is not None and b"null" in data:
+                data = None  # maybe a non-finite float orjson wrote as null: line by line
+        if data is None:
+            data = b"".join(map(dumps_line, pending))
+        self._events.write(data)
 
     def flush(self) -> None:
-        """Flush buffered events to the OS."""
+        """Write and flush buffered events to the OS."""
+        self._write_pending()
         self._events.flush()
 
     def save_scheduler_state(self, state: dict[str, Any]) -> None:
         """Snapshot the scheduler state, valid after the events logged so far (which are
         flushed first, so the snapshot is never ahead of the log)."""
-        self._events.flush()
+        self.flush()
         # compact: a large state (thousands of trials) is written by the C encoder in milliseconds
         atomic_write_json(self.path / STATE_FILE, {"seq": self.n_events, "state": state}, indent=None)
 
@@ -237,6 +265,7 @@ class ExperimentStore:
     def close(self) -> None:
         if not self._events.closed:
             try:
+                self._write_pending()
                 self._events.flush()
                 os.fsync(self._events.fileno())
             finally:
