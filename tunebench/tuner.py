@@ -792,15 +792,21 @@ def _error_gist(error: str) -> str:
 
 
 def _versions() -> dict[str, str]:
+    """Versions of Python, tunebench, numpy and of the other packages the run has imported
+    (from their ``__version__``: reading installed package metadata takes tens of milliseconds,
+    which shows in short simulations)."""
     import platform
     import sys
-    from importlib import metadata
 
-    versions = {"python": platform.python_version(), "platform": sys.platform}
-    for pkg in ("tunebench", "numpy", "pandas", "scikit-learn"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
+    import tunebench
+
+    versions = {"python": platform.python_version(), "platform": sys.platform,
+                "tunebench": tunebench.__version__}
+    for pkg, module in (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "sklearn"), ("scipy", "scipy"),
+                        ("torch", "torch"), ("onnxruntime", "onnxruntime"), ("ray", "ray")):
+        mod = sys.modules.get(module)
+        version = getattr(mod, "__version__", None)
+        if isinstance(version, str):
+            versions[pkg] = version
     return versions
 
