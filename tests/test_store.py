@@ -166,12 +166,14 @@ def test_compact_json_keeps_big_integers_and_non_finite_floats_exactly():
     assert rng.random() == np.random.default_rng(7).random()
 
 
-def test_batched_event_log_of_simulations_writes_every_event_exactly(tmp_path):
-    """With flush_each off (simulations) events are encoded in batches: all of them reach the file
-    in order, non-finite floats stay exact, and a snapshot is never ahead of the log."""
+def test_buffered_event_log_of_simulations_writes_every_event_exactly(tmp_path):
+    """With flush_each off (simulations) events are buffered: all of them reach the file in order,
+    non-finite floats stay exact, and a snapshot is never ahead of the log."""
     import math
 
-    from tunebench.store import EVENTS_FILE, PENDING_BATCH, ExperimentStore, read_json_lines
+    from tunebench.store import EVENTS_FILE, ExperimentStore, read_json_lines
+
+    PENDING_BATCH = 512
 
     store = ExperimentStore.create(tmp_path / "exp", {"metric": "loss"})
     store.flush_each = False

@@ -38,8 +38,6 @@ logger = logging.getLogger(__name__)
 METADATA_FILE = "metadata.json"
 EVENTS_FILE = "events.jsonl"
 STATE_FILE = "scheduler_state.json"
-#: events encoded and written at once when not flushed one by one (simulations)
-PENDING_BATCH = 512
 TRIALS_DIR = "trials"
 
 #: seconds between two fsyncs of the event log (each event is flushed to the OS at once,
@@ -49,6 +47,8 @@ FSYNC_INTERVAL = 2.0
 
 try:  # a fast JSON library (~10x the standard one): the event log is on the simulator's hot path
     import orjson as _orjson
+
+    _NEWLINE = _orjson.OPT_APPEND_NEWLINE
 except ImportError:  # pragma: no cover - orjson is a dependency; stay correct without it
     _orjson = None
 
@@ -67,10 +67,12 @@ def dumps_line(obj: Any) -> bytes:
     """One compact JSON line (with its newline). NaN and infinities are kept as the standard
     library writes them (``NaN``, ``Infinity``), never turned into ``null``."""
     if _orjson is not None:
-        data = _orjson.dumps(obj)
+        # encoded and written one at a time: each encoded line is freed at once and its memory
+        # reused (holding a batch of them costs more than encoding them)
+        data = _orjson.dumps(obj, option=_NEWLINE)
         # orjson writes non-finite floats as null: redo those rare lines with the standard library
         if b"null" not in data or not _has_nonfinite(obj):
-            return data + b"\n"
+            return data
     return (json.dumps(obj, allow_nan=True, separators=(",", ":")) + "\n").encode()
 
 
@@ -154,11 +156,9 @@ class ExperimentStore:
         self.n_events = n_events
         self._events = open(path / EVENTS_FILE, "ab")  # noqa: SIM115 (closed by close())
         self._last_fsync = time.monotonic()
-        #: flush every event to the OS (survives the tuner being killed); off: events are
-        #: encoded and written in batches, flushed by :meth:`flush`, before each scheduler snapshot
-        #: and at :meth:`close`
+        #: flush every event to the OS (survives the tuner being killed); off: flushed by
+        #: :meth:`flush`, before each scheduler snapshot and at :meth:`close`
         self.flush_each = True
-        self._pending: list[dict[str, Any]] = []  #: events not encoded yet (``flush_each`` off)
 
     @classmethod
     def create(cls, path: str | Path, metadata: dict[str, Any]) -> "ExperimentStore":
@@ -217,33 +217,11 @@ class ExperimentStore:
                 os.fsync(self._events.fileno())
                 self._last_fsync = now
         else:
-            # a simulation logs tens of thousands of events a second: encoded a batch at a time
-            # (one orjson call per event from C, one write per batch)
-            pending = self._pending
-            pending.append(event)
-            if len(pending) >= PENDING_BATCH:
-                self._write_pending()
+            self._events.write(dumps_line(event))
         return seq
 
-    def _write_pending(self) -> None:
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        data = None
-        if _orjson is not None:
-            try:
-                data = b"\n".join(map(_orjson.dumps, pending)) + b"\n"
-            except TypeError:
-                data = None
-            if data is not None and b"null" in data:
-                data = None  # maybe a non-finite float orjson wrote as null: line by line
-        if data is None:
-            data = b"".join(map(dumps_line, pending))
-        self._events.write(data)
-
     def flush(self) -> None:
-        """Write and flush buffered events to the OS."""
-        self._write_pending()
+        """Flush buffered events to the OS."""
         self._events.flush()
 
     def save_scheduler_state(self, state: dict[str, Any]) -> None:
@@ -265,7 +243,6 @@ class ExperimentStore:
     def close(self) -> None:
         if not self._events.closed:
             try:
-                self._write_pending()
                 self._events.flush()
                 os.fsync(self._events.fileno())
             finally:
