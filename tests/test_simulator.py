@@ -236,3 +236,42 @@ def test_trials_that_cannot_start_end_tuning_at_max_failures(tmp_path):
     with pytest.raises(TuningError, match="trials failed .max_failures=3.*outside its domain"):
         tuner.run()
     assert tuner.n_failed <= 3 + 4  # stopped at the first poll past the limit, not after endless starts
+
+
+class _CountingQuadratic(QuadraticBlackbox):
+    """QuadraticBlackbox with noisy, non-monotone per-epoch times; counts the rows evaluated."""
+
+    def __init__(self, lazy: bool) -> None:
+        super().__init__(max_epoch=30)
+        self.cost_per_fidelity = lazy
+        self.rows = 0
+
+    def _evaluate(self, configs, fidelity_index, seed):
+        self.rows += len(configs) * len(fidelity_index)
+        values = super()._evaluate(configs, fidelity_index, seed)
+        x = np.array([c["x"] for c in configs])[:, None]
+        wobble = np.sin(7 * self.fidelity_values[fidelity_index][None, :] + 10 * x)  # time goes down at times
+        values[:, :, 1] += 3 * wobble
+        return values
+
+
+@pytest.mark.parametrize("method", ["ASHA", "ASHA-promotion", "RS"])
+def test_curves_evaluated_piece_by_piece_give_the_same_run(tmp_path, method):
+    """A blackbox with cost_per_fidelity is evaluated only as far as trials get; the run (results,
+    simulated times, decisions) is exactly the one of whole-curve evaluation."""
+    runs = {}
+    for lazy in (False, True):
+        bb = _CountingQuadratic(lazy)
+        scheduler = make_scheduler(method, {**bb.config_space, "epochs": 30}, metric="loss", mode="min",
+                                   resource_attr="epoch", max_resource_attr="epochs", seed=3)
+        backend = SimulatorBackend(bb, charge_decision_time=False, max_resource_attr="epochs")
+        exp = tmp_path / f"{method}-{lazy}"
+        Tuner(backend, scheduler, n_workers=3, stop=StopCriteria(max_trials=40), experiment_dir=exp).run()
+        logged = [(e["event"], e.get("trial_id"), e["time"], e.get("result"), e.get("decision"))
+                  for e in events(exp) if e["event"] not in ("session_start", "experiment_end")]
+        runs[lazy] = (logged, bb.rows)
+    assert runs[True][0] == runs[False][0]
+    if method == "RS":  # every trial runs to the end: pieces cost at most 8 rows more per trial
+        assert runs[True][1] <= runs[False][1] + 40 * 8
+    else:  # most trials stop early: far fewer rows evaluated
+        assert runs[True][1] < 0.5 * runs[False][1]

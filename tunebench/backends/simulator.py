@@ -40,21 +40,33 @@ _RESULT, _COMPLETED, _FAILED, _PAUSED, _STOPPED = (
 
 #: curves of tabulated configurations kept at most (a bound on memory for huge tables)
 CURVE_CACHE_SIZE = 20_000
+#: a ``cost_per_fidelity`` blackbox's curve is evaluated in three pieces: fidelities up to
+#: FIRST_PIECE (the first result and the time of the second: most trials of an early-stopping
+#: method end there), up to SECOND_PIECE, then the rest
+FIRST_PIECE = 2
+SECOND_PIECE = 8
 
 
 class _Curve:
     """A learning curve: objective values and cumulative training time per fidelity, and the
     result dicts reported from it. The trials of one table row share one (see
-    :meth:`SimulatorBackend._curve`): its conversions to Python objects are done once, not per trial."""
+    :meth:`SimulatorBackend._curve`): its conversions to Python objects are done once, not per trial.
 
-    __slots__ = ("values", "elapsed", "results")
+    A curve of a blackbox with ``cost_per_fidelity`` is known only up to the fidelities the trial
+    has needed so far (``len(elapsed)`` of them) and extended by :meth:`SimulatorBackend._extend`:
+    most trials of an early-stopping method end after a fidelity or two.
+    """
 
-    def __init__(self, values: np.ndarray, elapsed_index: int) -> None:
-        self.values = values  # (fidelities, objectives)
+    __slots__ = ("values", "elapsed", "results", "config", "seed")
+
+    def __init__(self, values: np.ndarray, elapsed_index: int, config: Config | None = None, seed: int = 0) -> None:
+        self.values = values  # (fidelities known, objectives)
         self.elapsed: list[float] = np.maximum.accumulate(values[:, elapsed_index]).tolist()
         #: result per fidelity, built when first reported (most trials report only a few);
         #: callers get a copy (the tuner adds keys to it)
         self.results: list[dict[str, Any] | None] = [None] * len(self.elapsed)
+        self.config = config  #: set while the curve is partial: what to evaluate further
+        self.seed = seed
 
 
 class _SimTrial:
@@ -121,6 +133,7 @@ class SimulatorBackend(Backend):
         self._failing = 0  # trials whose start failed, not yet reported
         #: tabulated curves by (table row, seed); only for blackboxes that tell a config's row
         self._exact_row = getattr(blackbox, "exact_row", None)
+        self._lazy = bool(getattr(blackbox, "cost_per_fidelity", False))
         self._curves: dict[tuple[int, int], _Curve] = {}
 
     # -- the Backend contract ---------------------------------------------------------------
@@ -222,6 +235,8 @@ class SimulatorBackend(Backend):
                 events.append(Event(_COMPLETED, tid, t))
                 return events
             self._seq += 1
+            if pos + 1 >= len(sim.elapsed):
+                self._extend(sim.curve, pos + 1)
             heappush(heap, (sim.base + sim.elapsed[pos + 1], self._seq, tid, gen))
             events.append(Event(_RESULT, tid, t, result))
             return events
@@ -247,6 +262,10 @@ class SimulatorBackend(Backend):
         of a tabular benchmark: its configs are drawn from the table), else looked up anew."""
         row = self._exact_row(config) if self._exact_row is not None else None
         if row is None:
+            if self._lazy:
+                n = min(FIRST_PIECE, len(self._fidelities))
+                values = self.blackbox.evaluate([config], fidelities=self._fidelities[:n], seed=seed, check=check)[0]
+                return _Curve(values, self._elapsed_index, config if n < len(self._fidelities) else None, seed)
             return _Curve(self.blackbox.evaluate([config], seed=seed, check=check)[0], self._elapsed_index)
         curve = self._curves.get((row, seed))
         if curve is None:
@@ -257,6 +276,21 @@ class SimulatorBackend(Backend):
             curve = self._curves[(row, seed)] = _Curve(values, self._elapsed_index)
         return curve
 
+    def _extend(self, curve: _Curve, pos: int) -> None:
+        """Evaluate the partial ``curve`` further, to at least fidelity index ``pos``: to
+        SECOND_PIECE, then to the end (a trial that got that far often goes on)."""
+        known = len(curve.elapsed)
+        total = len(self._fidelities)
+        stop = total if known >= SECOND_PIECE else min(total, max(pos + 1, SECOND_PIECE))
+        more = self.blackbox.evaluate([curve.config], fidelities=self._fidelities[known:stop], seed=curve.seed,
+                                      check=False)[0]
+        elapsed = np.maximum.accumulate(np.maximum(more[:, self._elapsed_index], curve.elapsed[-1]))
+        curve.values = np.concatenate([curve.values, more], axis=0)
+        curve.elapsed.extend(elapsed.tolist())  # in place: the trial holds this list
+        curve.results.extend([None] * (stop - known))
+        if stop == total:
+            curve.config = None
+
     def _result(self, curve: _Curve, pos: int) -> dict[str, Any]:
         """The result at fidelity index ``pos`` of ``curve`` (built once, kept in the curve)."""
         result = dict(zip(self._objectives, curve.values[pos].tolist(), strict=True))
@@ -265,6 +299,8 @@ class SimulatorBackend(Backend):
         return result
 
     def _launch(self, sim: _SimTrial, pos: int) -> None:
+        if pos < len(self._fidelities) and pos >= len(sim.elapsed):
+            self._extend(sim.curve, pos)
         done = sim.elapsed[pos - 1] if pos > 0 else 0.0
         sim.pos = pos
         sim.base = self.clock.time() - done

@@ -32,6 +32,10 @@ class Blackbox(ABC):
             fidelity (monotone non-decreasing along the fidelities), or None.
         n_seeds: number of seeds (repetitions) available; ``seed`` ranges over ``0..n_seeds-1``.
         optimum: known best value of some objectives (over configs, at the highest fidelity).
+        cost_per_fidelity: evaluating the first ``k`` fidelities costs markedly less than the
+            whole curve (a neural surrogate evaluates one input row per fidelity), and a value at
+            a fidelity does not depend on which other fidelities are evaluated with it; the
+            simulator then evaluates a trial's curve piece by piece, as far as the trial gets.
     """
 
     name: str = "blackbox"
@@ -42,6 +46,7 @@ class Blackbox(ABC):
     elapsed_time_attr: str | None = None
     n_seeds: int = 1
     optimum: dict[str, float] | None = None
+    cost_per_fidelity: bool = False
 
     @abstractmethod
     def _evaluate(self, configs: Sequence[Config], fidelity_index: np.ndarray, seed: int) -> np.ndarray:

@@ -220,7 +220,9 @@ class YahpoBlackbox(Blackbox):
         instance: the instance (for ``lcbench``: an OpenML task id, see :func:`lcbench_instances`;
             an int is accepted).
         data_dir: the benchmark data folder holding ``yahpo/`` (default: ``$TUNEBENCH_DATA``).
-        threads: onnxruntime intra-op threads (default: onnxruntime's choice, all cores).
+        threads: onnxruntime intra-op threads (default 1: the surrogate is evaluated a few rows at
+            a time, where one thread uses half the CPU time of two; parallel simulations each
+            take a core). ``None``: onnxruntime's choice (all cores).
 
     Attributes (besides those of :class:`Blackbox`): ``scenario``, ``instance``, ``modes``
     (objective -> ``"min"``/``"max"``), ``citation`` (what to cite), ``data_path``.
@@ -237,9 +239,10 @@ class YahpoBlackbox(Blackbox):
     """
 
     n_seeds = 1
+    cost_per_fidelity = True  # one surrogate input row per fidelity
 
     def __init__(self, scenario: str = "lcbench", instance: str | int | None = None,
-                 data_dir: str | os.PathLike[str] | None = None, *, threads: int | None = None) -> None:
+                 data_dir: str | os.PathLike[str] | None = None, *, threads: int | None = 1) -> None:
         if scenario not in SCENARIOS:
             raise UserError(f"unknown or unsupported YAHPO scenario {scenario!r}; supported: "
                             f"{', '.join(SCENARIOS)} (tunebench blackboxes need a flat space and one integer "
