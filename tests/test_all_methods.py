@@ -1,0 +1,103 @@
+"""Every registered method runs end to end: on the simulator (a synthetic blackbox and lcbench),
+on the local backend with real trial processes, and resumes a simulated experiment after a
+crash. Methods come from the registry, so a newly registered one is covered at once."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunebench.backends.local import LocalBackend
+from tunebench.backends.simulator import SimulatorBackend
+from tunebench.blackboxes.synthetic import branin_blackbox
+from tunebench.launch import build_tuner, spec_from_benchmark
+from tunebench.schedulers import METHODS, make_scheduler, method_names
+from tunebench.space import uniform
+from tunebench.store import EVENTS_FILE, load_experiment
+from tunebench.tuner import StopCriteria, Tuner
+
+#: options that keep a method's run small (a grid that runs out, ...)
+OPTIONS: dict[str, dict[str, Any]] = {"Grid": {"n_points": 5}}
+
+ALL = method_names()
+
+
+def _events(exp: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (exp / EVENTS_FILE).read_text().splitlines()]
+
+
+def _branin_tuner(exp: Path, method: str, max_trials: int, resume: bool = False, seed: int = 0) -> Tuner:
+    bb = branin_blackbox()
+    max_t = int(bb.fidelity_values[-1])
+    space = {**bb.config_space, "epochs": max_t}
+    scheduler = make_scheduler(method, space, metric="loss", mode="min", resource_attr=bb.fidelity_name,
+                               max_resource_attr="epochs", seed=seed, **OPTIONS.get(method, {}))
+    backend = SimulatorBackend(bb, charge_decision_time=False, max_resource_attr="epochs")
+    return Tuner(backend, scheduler, n_workers=4, stop=StopCriteria(max_trials=max_trials), experiment_dir=exp,
+                 resume=resume)
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_every_method_runs_on_the_simulator(tmp_path: Path, method: str) -> None:
+    result = _branin_tuner(tmp_path / "exp", method, max_trials=30).run()
+    df = load_experiment(tmp_path / "exp").results
+    assert result.n_failed == 0
+    assert result.n_trials >= (25 if method == "Grid" else 30)
+    assert len(df) == result.n_results > 0
+    assert result.best_metric is not None and math.isfinite(result.best_metric)
+    assert result.best_metric == pytest.approx(df["loss"].min())
+    if METHODS[method].multi_fidelity:
+        # multi-fidelity methods do not train every trial to the end
+        per_trial = df.groupby("trial_id")["epoch"].max()
+        assert (per_trial < per_trial.max()).any()
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_every_method_resumes_a_simulated_experiment(tmp_path: Path, method: str) -> None:
+    """Stopped after 12 trials (as by a crash: running trials interrupted), resumed to 24: the
+    resumed scheduler (snapshot + replayed log) goes on, and no result of the first part is lost."""
+    exp = tmp_path / "exp"
+    first = _branin_tuner(exp, method, max_trials=12).run()
+    logged_before = [e for e in _events(exp) if e["event"] == "result"]
+    second = _branin_tuner(exp, method, max_trials=24, resume=True).run()
+    logged_after = [e for e in _events(exp) if e["event"] == "result"]
+    assert logged_after[: len(logged_before)] == logged_before
+    assert second.n_results > first.n_results
+    assert second.n_trials >= 24
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_every_method_runs_on_lcbench(tmp_path: Path, method: str, shared_data: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="lcbench needs the yahpo extra (onnxruntime)")
+    spec = spec_from_benchmark("lcbench-3945", data_dir=shared_data)
+    spec.method, spec.method_kwargs = method, dict(OPTIONS.get(method, {}))
+    spec.max_wallclock_time, spec.max_trials, spec.charge_decision_time = None, 25, False
+    result = build_tuner(spec, tmp_path / "exp").run()
+    assert result.n_failed == 0 and result.n_results > 0
+    assert 0 < result.best_metric <= 100  # val_accuracy in percent
+
+
+QUADRATIC_SPACE = {"x": uniform(-1.0, 1.0), "epochs": 9}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ALL)
+def test_every_method_runs_on_the_local_backend(tmp_path: Path, method: str, quadratic_script: Path) -> None:
+    """Real trial processes (the quadratic script, which checkpoints every epoch)."""
+    scheduler = make_scheduler(method, QUADRATIC_SPACE, metric="loss", mode="min", resource_attr="epoch",
+                               max_resource_attr="epochs", seed=1, **OPTIONS.get(method, {}))
+    exp = tmp_path / "exp"
+    result = Tuner(LocalBackend(script=quadratic_script), scheduler, n_workers=2, stop=StopCriteria(max_trials=8),
+                   experiment_dir=exp).run()
+    assert result.n_failed == 0
+    df = load_experiment(exp).results
+    assert len(df) == result.n_results > 0
+    # the reported losses are the script's: ((x - 0.3)^2 + 0.05) * (1 + 2 / epoch)
+    configs = {e["trial_id"]: e["config"] for e in _events(exp) if e["event"] == "trial_start"}
+    for row in df.itertuples():
+        x = configs[row.trial_id]["x"]
+        assert row.loss == pytest.approx(((x - 0.3) ** 2 + 0.05) * (1 + 2 / row.epoch))
