@@ -61,13 +61,13 @@ def events(exp: Path) -> list[dict]:
 
 
 def sim_tuner(exp: Path, method: str = "RS", n_workers: int = 1, charge: bool = False, seed: int = 0,
-              stop: StopCriteria | None = None, **kw) -> Tuner:
+              stop: StopCriteria | None = None, resume: bool = False, **kw) -> Tuner:
     bb = QuadraticBlackbox()
     scheduler = make_scheduler(method, {**bb.config_space, "epochs": 9}, metric="loss", mode="min",
                                resource_attr="epoch", max_resource_attr="epochs", seed=seed, **kw)
     backend = SimulatorBackend(bb, charge_decision_time=charge, max_resource_attr="epochs")
     return Tuner(backend, scheduler, n_workers=n_workers, stop=stop or StopCriteria(max_trials=5),
-                 experiment_dir=exp)
+                 experiment_dir=exp, resume=resume)
 
 
 def test_results_are_the_blackbox_values_at_the_blackbox_times(tmp_path):
@@ -275,3 +275,23 @@ def test_curves_evaluated_piece_by_piece_give_the_same_run(tmp_path, method):
         assert runs[True][1] <= runs[False][1] + 40 * 8
     else:  # most trials stop early: far fewer rows evaluated
         assert runs[True][1] < 0.5 * runs[False][1]
+
+
+@pytest.mark.parametrize("method", ["SyncSH", "ASHA-promotion"])
+def test_promotions_go_on_after_max_trials_started(tmp_path, method, caplog):
+    """max_trials bounds the trials *started*: paused trials due for promotion still resume
+    (through suggest_resume), and a resumed experiment replays those resumes faithfully."""
+    exp = tmp_path / "exp"
+    result = sim_tuner(exp, method=method, n_workers=2, stop=StopCriteria(max_trials=9)).run()
+    assert result.n_trials == 9
+    logged = events(exp)
+    resumes = [e for e in logged if e["event"] == "trial_resume"]
+    assert resumes and all(e.get("resume_only") for e in resumes if e["seq"] > max(
+        ev["seq"] for ev in logged if ev["event"] == "trial_start"))
+    top_epoch = max(e["result"]["epoch"] for e in logged if e["event"] == "result")
+    assert top_epoch == 9  # the best trial was promoted all the way
+    (exp / "scheduler_state.json").unlink()  # replay the whole log, resume_only events included
+    with caplog.at_level("WARNING", logger="tunebench.tuner"):
+        again = sim_tuner(exp, method=method, n_workers=2, stop=StopCriteria(max_trials=9), resume=True).run()
+    assert "not deterministic" not in caplog.text
+    assert again.n_trials == 9

@@ -362,7 +362,20 @@ class Tuner:
                 self._restart(self._restart_queue.popleft())
                 continue
             if self.stop.max_trials is not None and self.n_started >= self.stop.max_trials:
-                return
+                # no new trial may start, but paused trials due for promotion still resume
+                suggest_resume = getattr(self.scheduler, "suggest_resume", None)  # absent: a duck-typed scheduler
+                if suggest_resume is None:
+                    return
+                t0 = perf_counter()
+                suggestion = suggest_resume(self.next_trial_id)
+                if self._charging:
+                    self._charge(t0)
+                if suggestion is None:
+                    return
+                if not suggestion.is_resume:
+                    raise RuntimeError(f"{type(self.scheduler).__name__}.suggest_resume returned a new trial")
+                self._apply_suggestion(suggestion, self.next_trial_id, resume_only=True)
+                continue
             if self._charging:
                 t0 = perf_counter()
                 suggestion = self.scheduler.suggest(self.next_trial_id)
@@ -373,7 +386,7 @@ class Tuner:
                 return
             self._apply_suggestion(suggestion, self.next_trial_id)
 
-    def _apply_suggestion(self, suggestion: Suggestion, suggest_id: int) -> None:
+    def _apply_suggestion(self, suggestion: Suggestion, suggest_id: int, resume_only: bool = False) -> None:
         if suggestion.is_resume:
             tid = suggestion.resume_trial_id
             rec = self.trials.get(tid)  # type: ignore[arg-type]
@@ -383,8 +396,10 @@ class Tuner:
                 rec.trial = Trial(rec.trial.trial_id, suggestion.config)
             rec.status = _RUNNING
             rec.ending = False
-            self._log({"event": "trial_resume", "trial_id": tid, "suggest_id": suggest_id,
-                       "config": suggestion.config})
+            event = {"event": "trial_resume", "trial_id": tid, "suggest_id": suggest_id, "config": suggestion.config}
+            if resume_only:
+                event["resume_only"] = True  # from suggest_resume (max_trials reached): replayed so
+            self._log(event)
             if tid in self._launched:
                 self.backend.resume(tid, suggestion.config)  # type: ignore[arg-type]
             else:  # paused in an earlier session of the experiment: unknown to this backend
@@ -680,7 +695,7 @@ class Tuner:
                 rec = self.trials[tid]
                 if replay:
                     self._replay_suggest(ev.get("suggest_id", self.next_trial_id),
-                                         Suggestion.resume(tid, ev.get("config")))
+                                         Suggestion.resume(tid, ev.get("config")), ev.get("resume_only", False))
                 if ev.get("config") is not None:
                     rec.trial = Trial(tid, ev["config"])
                 rec.status = _RUNNING
@@ -733,8 +748,8 @@ class Tuner:
         logger.info("resumed %s: %d trials, %d results, %d to restart", self.experiment_dir,
                     len(self.trials), self.n_results, len(self._restart_queue))
 
-    def _replay_suggest(self, suggest_id: int, expected: Suggestion) -> None:
-        got = self.scheduler.suggest(suggest_id)
+    def _replay_suggest(self, suggest_id: int, expected: Suggestion, resume_only: bool = False) -> None:
+        got = (self.scheduler.suggest_resume if resume_only else self.scheduler.suggest)(suggest_id)
         if got != expected:
             logger.warning(
                 "replaying the log: the scheduler suggested %s where the log has %s; the scheduler "

@@ -352,20 +352,30 @@ class ASHA(Scheduler):
         a bracket.
         """
         if self._promotion:
-            found = self._find_promotable()
-            if found is not None:
-                rung, tid = found
-                rung.promoted.add(tid)
-                self._trials[tid].status = _RUNNING
-                if self._searcher_on_resume is not None:
-                    self._searcher_on_resume(tid)
-                return Suggestion.resume(tid)
+            promotion = self.suggest_resume(trial_id)
+            if promotion is not None:
+                return promotion
         config = self.searcher.suggest(trial_id)
         if config is None:
             return None
         bracket = self._draw_bracket()
         self._trials[trial_id] = _TrialState(bracket, self._levels[bracket][0])
         return Suggestion.start(config)
+
+    def suggest_resume(self, trial_id: int) -> Suggestion | None:
+        """Promotion type: resume the best promotable paused trial (highest rung first), marking
+        it promoted; ``None`` if there is none (always for the stopping type)."""
+        if not self._promotion:
+            return None
+        found = self._find_promotable()
+        if found is None:
+            return None
+        rung, tid = found
+        rung.promoted.add(tid)
+        self._trials[tid].status = _RUNNING
+        if self._searcher_on_resume is not None:
+            self._searcher_on_resume(tid)
+        return Suggestion.resume(tid)
 
     def on_result(self, trial: Trial, result: Result) -> Decision:
         """Called for each result of a running trial; records it at a rung when the trial

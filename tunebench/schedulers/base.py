@@ -52,6 +52,13 @@ class Scheduler(ABC):
         paused trial, or ``None`` when there is nothing to run now (then the state must not change).
         """
 
+    def suggest_resume(self, trial_id: int) -> Suggestion | None:
+        """Called instead of :meth:`suggest` when a worker is free but the tuner may start no
+        new trial (its ``max_trials`` are all started): return ``Suggestion.resume(paused_id)``
+        if a paused trial is due to go on now (a promotion), else ``None`` (then the state must
+        not change). Default: ``None`` (schedulers that never pause)."""
+        return None
+
     @abstractmethod
     def on_result(self, trial: Trial, result: Result) -> Decision:
         """Called for each result of a running trial (in the order they were reported).
