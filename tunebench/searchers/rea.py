@@ -1,0 +1,263 @@
+"""Regularized evolution (REA) as a searcher.
+
+Real, Aggarwal, Huang, Le: "Regularized Evolution for Image Classifier Architecture Search",
+AAAI 2019 (arXiv:1802.01548), Algorithm 1, made asynchronous:
+
+* the *population* is the last ``population_size`` evaluated configurations with their values
+  (to minimize); when a new one enters a full population, the **oldest** member dies (not the
+  worst: this is the "regularization" of the paper's title, which favours configurations that
+  stay good when re-evaluated and keeps the search moving);
+* the first ``population_size`` suggestions are random (``points_to_evaluate`` first), and so
+  is any suggestion made while no evaluation has finished yet;
+* afterwards a *tournament* of ``sample_size`` members is drawn at random (without
+  replacement), its best member is the parent, and the child is the parent with exactly one
+  hyperparameter changed (:meth:`REASearcher.mutate`).
+
+The value of a trial is its final result (:meth:`REASearcher.on_complete`), or its last result
+when the scheduler stops or pauses it (:meth:`REASearcher.on_stop`), so REA also works inside
+ASHA (stopped trials enter with their value at the rung they reached).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from tunebench.searchers.base import Searcher
+from tunebench.searchers.random import RandomSearcher
+from tunebench.space import Choice, Domain, hyperparameters, validate_space
+from tunebench.types import Config, Result
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["REASearcher", "mutation_candidates"]
+
+#: draws of a new value before falling back to a neighbouring one (see :meth:`REASearcher.mutate`)
+MAX_MUTATION_TRIES = 32
+
+
+def mutation_candidates(config_space: dict[str, Any]) -> list[str]:
+    """Names of the hyperparameters a mutation can change: the domains with at least two
+    values (constants and one-value domains such as ``uniform(1, 1)`` are left out)."""
+    names = []
+    for name, domain in hyperparameters(config_space).items():
+        n = domain.cardinality
+        if n is None:
+            if domain.low < domain.high:  # type: ignore[attr-defined]
+                names.append(name)
+        elif n > 1:
+            names.append(name)
+    return names
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same type (``True`` is not ``1``)."""
+    return type(a) is type(b) and a == b
+
+
+def _value_to_minimize(result: Result | None, metric: str, mode: str) -> float | None:
+    """``result[metric]`` as a float to minimize (NaN -> +inf), ``None`` if absent or not a number."""
+    if not result:
+        return None
+    try:
+        value = float(result[metric])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if value != value:
+        return math.inf
+    return value if mode == "min" else -value
+
+
+class REASearcher(Searcher):
+    """Regularized evolution: mutate the best of a random tournament of the most recent
+    evaluations (see the module docstring).
+
+    Args:
+        config_space: name -> domain or constant.
+        metric: name of the metric to optimize.
+        mode: ``"min"`` or ``"max"``.
+        seed: seed of the random number generators.
+        population_size: number of most recent evaluations kept (``P``); also the number of
+            random configurations proposed first.
+        sample_size: tournament size (``S``), ``1 <= S <= P``.
+        points_to_evaluate: configurations proposed first (they count among the random ones);
+            missing keys take the space's default values.
+        local_move_prob: probability that the mutation of a numeric hyperparameter is a local
+            move (a Gaussian step in the unit-cube encoding, so a multiplicative one for log
+            domains) rather than a fresh draw from the domain.
+        local_scale: standard deviation of that step, in the unit-cube encoding.
+
+    Raises:
+        ValueError: an argument is out of range (the message names it).
+    """
+
+    def __init__(
+        self,
+        config_space: dict[str, Any],
+        metric: str,
+        mode: str = "min",
+        seed: int = 0,
+        population_size: int = 10,
+        sample_size: int = 5,
+        points_to_evaluate: list[Config] | None = None,
+        local_move_prob: float = 0.5,
+        local_scale: float = 0.1,
+    ):
+        super().__init__(config_space, metric, mode, seed)
+        validate_space(config_space)
+        if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 1:
+            raise ValueError(f"population_size must be an integer >= 1, got {population_size!r}")
+        if isinstance(sample_size, bool) or not isinstance(sample_size, int) or not 1 <= sample_size <= population_size:
+            raise ValueError(
+                f"sample_size must be an integer in [1, population_size={population_size}], got {sample_size!r}"
+            )
+        if not 0.0 <= local_move_prob <= 1.0:
+            raise ValueError(f"local_move_prob must be in [0, 1], got {local_move_prob!r}")
+        if not local_scale > 0:
+            raise ValueError(f"local_scale must be > 0, got {local_scale!r}")
+        self.population_size = population_size
+        self.sample_size = sample_size
+        self.local_move_prob = float(local_move_prob)
+        self.local_scale = float(local_scale)
+        self._random = RandomSearcher(config_space, metric, mode, seed=seed, points_to_evaluate=points_to_evaluate)
+        self._domains: dict[str, Domain] = hyperparameters(config_space)
+        self._mutable = mutation_candidates(config_space)
+        # an independent stream for tournaments and mutations
+        self._rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 0x5EA])))
+        #: (trial id, config, value to minimize), oldest first
+        self._population: deque[tuple[int, Config, float]] = deque()
+        #: last value reported by each trial still running or paused
+        self._last: dict[int, float] = {}
+        self._n_suggested = 0
+
+    # -- introspection ----------------------------------------------------------------------------
+
+    @property
+    def population(self) -> list[tuple[int, Config, float]]:
+        """The population, oldest first: (trial id, config, value to minimize) (a copy)."""
+        return [(tid, dict(c), v) for tid, c, v in self._population]
+
+    # -- contract ---------------------------------------------------------------------------------
+
+    def suggest(self, trial_id: int) -> Config:
+        """Called for each new trial: a random configuration for the first ``population_size``
+        suggestions (``points_to_evaluate`` first) and while no evaluation has finished, else
+        the mutation of a tournament winner (never ``None``)."""
+        self._n_suggested += 1
+        if self._n_suggested <= self.population_size or not self._population:
+            return self._random.suggest(trial_id)
+        parent = self.tournament()
+        return self.mutate(parent[1])
+
+    def tournament(self) -> tuple[int, Config, float]:
+        """Draw ``min(sample_size, len(population))`` distinct members at random and return the
+        best one (lowest value to minimize; the oldest among equals): (trial id, config, value).
+
+        Raises:
+            ValueError: the population is empty.
+        """
+        n = len(self._population)
+        if n == 0:
+            raise ValueError("the population is empty: no evaluation has finished yet")
+        picks = self._rng.choice(n, size=min(self.sample_size, n), replace=False)
+        best = min((self._population[int(i)][2], int(i)) for i in picks)[1]
+        return self._population[best]
+
+    def mutate(self, parent: Config) -> Config:
+        """A copy of ``parent`` with exactly one hyperparameter changed, chosen uniformly among
+        those with at least two values.
+
+        A categorical (``choice``) hyperparameter takes one of its *other* categories; a numeric
+        or ordinal one is, with probability ``local_move_prob``, moved by a Gaussian step of
+        ``local_scale`` in the unit-cube encoding, else drawn afresh from its domain; draws equal
+        to the parent's value are repeated (then a neighbouring value is taken), so the child
+        differs from its parent whenever the space allows it. The value is always inside its
+        domain. A space without such a hyperparameter gives a copy of the parent.
+        """
+        child = dict(parent)
+        if not self._mutable:
+            return child
+        name = self._mutable[int(self._rng.integers(len(self._mutable)))]
+        child[name] = self._mutate_value(self._domains[name], parent[name])
+        return child
+
+    def _mutate_value(self, domain: Domain, value: Any) -> Any:
+        rng = self._rng
+        if isinstance(domain, Choice):
+            k = len(domain.categories)
+            i = int(np.argmax(domain.encode([value])[0]))
+            return domain.categories[(i + 1 + int(rng.integers(k - 1))) % k]
+        x = float(domain.encode([value])[0, 0])
+        for _ in range(MAX_MUTATION_TRIES):
+            if rng.random() < self.local_move_prob:
+                new = domain.decode(np.array([[x + self.local_scale * rng.standard_normal()]]))[0]
+            else:
+                new = domain.sample(rng, 1)[0]
+            if not _same(new, value):
+                return new
+        # (practically never reached) the neighbouring value on the unit interval
+        n = domain.cardinality or 1_000_000
+        for step in (1.0 / n, -1.0 / n):
+            new = domain.decode(np.array([[x + step]]))[0]
+            if not _same(new, value):
+                return new
+        logger.debug("no other value of %r found for a mutation of %r", domain, value)
+        return value
+
+    def on_result(self, trial_id: int, config: Config, result: Result) -> None:
+        """Called for each result: remembers the trial's last value (used by :meth:`on_stop`)."""
+        value = _value_to_minimize(result, self.metric, self.mode)
+        if value is not None:
+            self._last[trial_id] = value
+
+    def on_complete(self, trial_id: int, config: Config, result: Result | None) -> None:
+        """Called when the trial ends normally: it joins the population with its final value
+        (that of ``result``, else its last reported one; no value, no entry)."""
+        value = _value_to_minimize(result, self.metric, self.mode)
+        last = self._last.pop(trial_id, None)
+        self._add(trial_id, config, value if value is not None else last)
+
+    def on_stop(self, trial_id: int, config: Config, paused: bool) -> None:
+        """Called when the scheduler stops or pauses the trial: it joins the population with its
+        last reported value (a paused trial that is resumed joins again when it ends)."""
+        self._add(trial_id, config, self._last.pop(trial_id, None))
+
+    def on_error(self, trial_id: int, config: Config) -> None:
+        """Called when the trial failed: it does not join the population."""
+        self._last.pop(trial_id, None)
+
+    def _add(self, trial_id: int, config: Config, value: float | None) -> None:
+        if value is None:
+            return
+        self._population.append((trial_id, dict(config), value))
+        if len(self._population) > self.population_size:
+            self._population.popleft()  # the oldest dies
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able state: population, last values, counters, RNG states (infinite values as strings)."""
+        return {
+            "population": [[tid, c, _encode_value(v)] for tid, c, v in self._population],
+            "last": {str(tid): _encode_value(v) for tid, v in self._last.items()},
+            "n_suggested": self._n_suggested,
+            "rng": self._rng.bit_generator.state,
+            "random": self._random.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the state returned by :meth:`state_dict`."""
+        self._population = deque(
+            (int(tid), dict(c), float(v)) for tid, c, v in state["population"]
+        )
+        self._last = {int(tid): float(v) for tid, v in state["last"].items()}
+        self._n_suggested = int(state["n_suggested"])
+        self._rng.bit_generator.state = state["rng"]
+        self._random.load_state_dict(state["random"])
+
+
+def _encode_value(value: float) -> float | str:
+    """A float for JSON: infinities as the strings ``"inf"`` / ``"-inf"`` (read back by ``float``)."""
+    return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
