@@ -298,8 +298,9 @@ register_method(
 # methods of the model-based, synchronous and evolutionary families live in their own modules
 from tunebench.schedulers import methods_misc as _methods_misc  # noqa: E402
 from tunebench.schedulers import methods_model as _methods_model  # noqa: E402
+from tunebench.schedulers import methods_model_mf as _methods_model_mf  # noqa: E402
 from tunebench.schedulers import methods_sync as _methods_sync  # noqa: E402
 
-for _module in (_methods_model, _methods_sync, _methods_misc):
+for _module in (_methods_model, _methods_model_mf, _methods_sync, _methods_misc):
     _module.register(register_method)
 del _module
