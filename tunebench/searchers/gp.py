@@ -1,0 +1,858 @@
+"""Gaussian-process searchers: asynchronous BO (method ``BO``) and MOBSTER's searcher.
+
+* :class:`GPSearcher` (single fidelity, with FIFO): the first ``num_init_random``
+  configurations are ``points_to_evaluate`` then random ones; after that, a GP over the encoded
+  configurations of the finished trials (their final metric) and expected improvement (EI)
+  over the best value observed, with the *pending* trials (suggested, not finished yet)
+  fantasized at the posterior mean, so that asynchronous workers do not all pile onto the same
+  spot.
+
+* :class:`MOBSTERSearcher` (multi-fidelity; with ASHA = MOBSTER, Klein, Tiao, Lienart,
+  Archambeau, Seeger: "Model-based Asynchronous Hyperparameter and Neural Architecture
+  Search", arXiv:2003.10865): one GP over ``(encoded config, normalized resource)`` fitted on
+  every reported result.  A resource ``r`` is normalized as
+  ``log(r / min_resource) / log(max_t / min_resource)`` (rung levels equally spaced), clipped to
+  ``[0, 1]``.  Running trials are pending at their next rung level (the next one above their
+  last result; ``on_stop`` / ``on_resume`` take them out and put them back).  A new config is
+  chosen by EI at a *target resource*: the largest level among the rung levels and ``max_t``
+  that at least ``d`` trials (``d`` = encoded dimension of the config space, as in Syne Tune)
+  have reached, else the lowest rung.  The incumbent for EI is the best value observed at the
+  target (each trial's first result at or above it).  The searcher only relies on the Searcher
+  contract, so a synchronous Hyperband scheduler can use it too.
+
+Both keep their model in a :class:`GPSurrogate`: hyperparameters are refitted when the number
+of observations has grown by ``refit_factor`` (default 10 %, or every ``refit_every`` new
+points), on at most ``max_fit_points`` of them, warm-started; in between, new observations are
+appended to the Cholesky factor (O(n^2) each).  Above ``max_model_points`` observations the model
+is conditioned on a subsample (BO: the best quarter and a random rest; MOBSTER: the latest
+result of each trial, highest resources first, and an even spread of the others), re-drawn
+when it has grown by 10 %.  Decision time stays bounded (about 10 to 20 ms at 1000
+observations, see ``benchmarks/model_decision_time.py``).
+
+Determinism and resume: given the seed and the calls, suggestions are deterministic.
+``state_dict`` holds the observations, RNG state, the GP hyperparameters and which
+observations the model was factorized on in which batches; ``load_state_dict`` rebuilds the
+GP with the same floating-point operations, so a resumed run continues exactly.
+
+BLAS threads: the model's linear algebra runs with ``blas_threads`` BLAS threads (default 1,
+through ``threadpoolctl``, restored after each call): matrices are at most a few hundred rows,
+where one thread is as fast as several and does not collapse when the machine is busy.
+``blas_threads=None`` leaves BLAS alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from tunebench.errors import UserError
+from tunebench.models.acquisition import (
+    AcquisitionOptimizer,
+    log_expected_improvement,
+    lower_confidence_bound,
+    row_keys,
+)
+from tunebench.models.gp import GaussianProcess
+from tunebench.searchers.base import Searcher
+from tunebench.searchers.random import complete_config
+from tunebench.space import Choice, get_encoder, hyperparameters, sample_configs, space_cardinality, validate_space
+from tunebench.types import Config, Result
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["GPSearcher", "GPSurrogate", "MOBSTERSearcher", "geometric_levels"]
+
+_ACQUISITIONS = ("ei", "lcb", "ts")
+
+# -- BLAS threads ---------------------------------------------------------------------------------
+
+_CONTROLLER: Any = None
+_CONTROLLER_FAILED = False
+
+
+@contextlib.contextmanager
+def _blas_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` BLAS threads (no-op if ``n`` is None or threadpoolctl is missing)."""
+    global _CONTROLLER, _CONTROLLER_FAILED
+    if n is None or _CONTROLLER_FAILED:
+        yield
+        return
+    if _CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER = ThreadpoolController()
+        except Exception:  # pragma: no cover - threadpoolctl ships with scikit-learn
+            _CONTROLLER_FAILED = True
+            yield
+            return
+    with _CONTROLLER.limit(limits=n, user_api="blas"):
+        yield
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def geometric_levels(min_resource: float, reduction_factor: float, max_t: float) -> list[float]:
+    """Rung levels ``round(min_resource * eta**k)`` below ``max_t`` (as ASHA's defaults)."""
+    levels: list[float] = []
+    k = 0
+    while True:
+        level = int(round(min_resource * reduction_factor**k))
+        if level >= max_t:
+            return levels
+        if not levels or level > levels[-1]:
+            levels.append(level)
+        k += 1
+
+
+class _Rows:
+    """A growable 2-d float array (amortized O(1) appends)."""
+
+    def __init__(self, dim: int):
+        self._buf = np.empty((16, dim))
+        self.n = 0
+
+    def append(self, row: np.ndarray) -> None:
+        if self.n == self._buf.shape[0]:
+            buf = np.empty((2 * self.n, self._buf.shape[1]))
+            buf[: self.n] = self._buf[: self.n]
+            self._buf = buf
+        self._buf[self.n] = row
+        self.n += 1
+
+    @property
+    def array(self) -> np.ndarray:
+        return self._buf[: self.n]
+
+
+def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+# -- the model keeper -----------------------------------------------------------------------------
+
+#: ``select(n, budget)``: indices (sorted) of at most ``budget`` of the first ``n`` observations
+Selector = Callable[[int, int], np.ndarray]
+
+
+class GPSurrogate:
+    """Keeps a :class:`GaussianProcess` in step with an append-only list of observations.
+
+    Call :meth:`update` with all observations so far (rows never change or move; new ones are
+    appended) each time the model is needed; it refits, resamples or appends as needed and
+    returns the up-to-date GP.
+
+    Args:
+        dim: input columns.
+        warp_dims: columns with input warping (see :class:`GaussianProcess`).
+        refit_factor: refit the hyperparameters when the number of observations reached
+            ``refit_factor`` times the number at the last fit.
+        refit_every: also refit after this many new observations (None: only ``refit_factor``).
+        max_model_points: above this many observations, the model is conditioned on a subsample
+            of this size (chosen by the ``select`` function given to :meth:`update`), re-drawn
+            when appends made it 10 % larger.
+        max_fit_points: hyperparameters are fitted on at most this many observations.
+        noise_floor: see :class:`GaussianProcess`.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        warp_dims: list[int] | None = None,
+        refit_factor: float = 1.1,
+        refit_every: int | None = None,
+        max_model_points: int = 250,
+        max_fit_points: int = 150,
+        noise_floor: float = 1e-6,
+    ) -> None:
+        if not refit_factor > 1.0:
+            raise ValueError(f"refit_factor must be > 1, got {refit_factor!r}")
+        if refit_every is not None:
+            refit_every = _check_positive_int("refit_every", refit_every)
+        self.max_model_points = _check_positive_int("max_model_points", max_model_points, 2)
+        self.max_fit_points = _check_positive_int("max_fit_points", max_fit_points, 2)
+        self.refit_factor = float(refit_factor)
+        self.refit_every = refit_every
+        self.gp = GaussianProcess(dim, warp_dims=warp_dims, noise_floor=noise_floor)
+        self._fitted = False
+        self.last_fit_n = 0  #: observations at the last hyperparameter fit
+        self._base: list[int] = []  #: observations the model was last factorized on from scratch
+        self._base_seen = 0  #: observations known at that factorization
+        self._seen = 0  #: observations the model includes (base + every one in [base_seen, seen))
+        self.n_fits = 0
+
+    def _refit_due(self, n: int) -> bool:
+        if not self._fitted:
+            return True
+        if n <= self.last_fit_n:
+            return False
+        if n >= self.last_fit_n * self.refit_factor:
+            return True
+        return self.refit_every is not None and n - self.last_fit_n >= self.refit_every
+
+    def update(self, X: np.ndarray, y: np.ndarray, select: Selector) -> GaussianProcess:
+        """Bring the model up to date with the observations ``(X, y)`` (all of them so far)
+        and return it.  ``select(n, budget)`` picks the subsample when there are more than
+        ``max_model_points`` (or ``max_fit_points`` for the fit)."""
+        n = X.shape[0]
+        if n == 0:
+            raise ValueError("the surrogate needs at least one observation")
+        if self._refit_due(n):
+            base = np.arange(n) if n <= self.max_model_points else np.asarray(select(n, self.max_model_points))
+            fit_idx = self._fit_positions(y[base]) if len(base) > self.max_fit_points else None
+            self.gp.fit(X[base], y[base], fit_indices=fit_idx, restart_from_default=n <= 100)
+            self._fitted = True
+            self.last_fit_n = n
+            self.n_fits += 1
+            self._set_base(base, n)
+        elif n > self._seen:
+            size = len(self._base) + n - self._base_seen
+            if size > 1.1 * self.max_model_points:
+                base = np.asarray(select(n, self.max_model_points))
+                self.gp.set_data(X[base], y[base])
+                self._set_base(base, n)
+            else:
+                self.gp.add_points(X[self._seen:n], y[self._seen:n])
+                self._seen = n
+        return self.gp
+
+    def _fit_positions(self, y: np.ndarray) -> np.ndarray:
+        """Positions of the rows the hyperparameters are fitted on: the best quarter of
+        ``max_fit_points`` by value, then an even spread of the others (in arrival order)."""
+        k = self.max_fit_points
+        n_top = k // 4
+        top = np.argsort(y, kind="stable")[:n_top]
+        rest = np.setdiff1d(np.arange(len(y)), top, assume_unique=True)
+        picks = np.unique(np.round(np.linspace(0, len(rest) - 1, k - n_top)).astype(np.intp))
+        return np.sort(np.concatenate([top, rest[picks]]))
+
+    def _set_base(self, base: np.ndarray, n: int) -> None:
+        self._base = [int(i) for i in base]
+        self._base_seen = n
+        self._seen = n
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able: GP hyperparameters and factorization batches, and which observations the
+        model holds (the observations themselves are the searcher's)."""
+        if not self._fitted:
+            return {"fitted": False}
+        return {
+            "fitted": True,
+            "gp": self.gp.state_dict(include_data=False),
+            "last_fit_n": self.last_fit_n,
+            "n_fits": self.n_fits,
+            "base": self._base,
+            "base_seen": self._base_seen,
+            "seen": self._seen,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], X: np.ndarray, y: np.ndarray) -> None:
+        """Rebuild the model from :meth:`state_dict` and the same observations: the same
+        factorization and appends as the original, so its predictions are bitwise equal."""
+        if not state.get("fitted"):
+            self._fitted = False
+            self.last_fit_n = 0
+            self._base, self._base_seen, self._seen = [], 0, 0
+            self.n_fits = 0
+            return
+        self._fitted = True
+        self.last_fit_n = int(state["last_fit_n"])
+        self.n_fits = int(state["n_fits"])
+        self._base = [int(i) for i in state["base"]]
+        self._base_seen = int(state["base_seen"])
+        self._seen = int(state["seen"])
+        rows = np.concatenate([np.asarray(self._base, dtype=np.intp), np.arange(self._base_seen, self._seen)])
+        self.gp.load_state_dict(state["gp"], X[rows], y[rows])
+
+
+# -- searchers ------------------------------------------------------------------------------------
+
+
+class _GPSearcherBase(Searcher):
+    """What :class:`GPSearcher` and :class:`MOBSTERSearcher` share: the initial random phase,
+    bookkeeping of suggested configs, the surrogate and the acquisition optimizer, state."""
+
+    #: extra input columns after the encoded config (MOBSTER: the resource)
+    _extra_dims = 0
+    acquisition = "ei"
+    kappa = 2.0
+
+    def __init__(
+        self,
+        config_space: dict[str, Any],
+        metric: str,
+        mode: str = "min",
+        seed: int = 0,
+        *,
+        points_to_evaluate: list[Config] | None = None,
+        num_init_random: int | None = None,
+        input_warping: bool = False,
+        refit_factor: float = 1.1,
+        refit_every: int | None = None,
+        max_model_points: int = 250,
+        max_fit_points: int = 150,
+        n_candidates: int = 200,
+        n_starts: int = 2,
+        max_steps: int = 8,
+        blas_threads: int | None = 1,
+    ) -> None:
+        super().__init__(config_space, metric, mode, seed)
+        validate_space(config_space)
+        if not isinstance(metric, str) or not metric:
+            raise ValueError(f"metric must be the name of the reported metric, got {metric!r}")
+        self._encoder = get_encoder(config_space)
+        if self._encoder.encoded_dim == 0:
+            raise UserError("the config space has no hyperparameter to search (only constants)")
+        self._points = [complete_config(config_space, p) for p in points_to_evaluate or []]
+        n_hp = len(hyperparameters(config_space))
+        if num_init_random is None:
+            num_init_random = max(5, n_hp + 1)
+        self.num_init_random = _check_positive_int("num_init_random", num_init_random, 0)
+        if blas_threads is not None:
+            blas_threads = _check_positive_int("blas_threads", blas_threads)
+        self.blas_threads = blas_threads
+        self.input_warping = bool(input_warping)
+        self._optimizer = AcquisitionOptimizer(
+            config_space, n_candidates=n_candidates, n_starts=n_starts, max_steps=max_steps
+        )
+        dim = self._encoder.encoded_dim + self._extra_dims
+        warp = None
+        if self.input_warping:  # every column but one-hot ones
+            warp = [j for name in self._encoder.names if not isinstance(config_space[name], Choice)
+                    for j in range(self._encoder.slices[name].start, self._encoder.slices[name].stop)]
+            warp += list(range(self._encoder.encoded_dim, dim))
+        self._surrogate = GPSurrogate(
+            dim,
+            warp_dims=warp,
+            refit_factor=refit_factor,
+            refit_every=refit_every,
+            max_model_points=max_model_points,
+            max_fit_points=max_fit_points,
+        )
+        self._cardinality = space_cardinality(config_space)
+        self._rng = np.random.default_rng(seed)
+        self._next_point = 0
+        self._configs: dict[int, Config] = {}  #: every config suggested, by trial id
+        self._rows: dict[int, np.ndarray] = {}  #: their encodings
+        self._keys: set[bytes] = set()  #: row_keys of every config suggested
+
+    # -- subclass interface --------------------------------------------------------------------
+
+    def _n_observations(self) -> int:
+        raise NotImplementedError
+
+    def _model_based_config(self) -> Config | None:
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------------------------------
+
+    def _value(self, result: Result) -> float:
+        """The result's metric to minimize; NaN -> inf.
+
+        Raises:
+            UserError: the result has no such metric, or it is not a number.
+        """
+        try:
+            value = float(result[self.metric])
+        except KeyError:
+            raise UserError(
+                f"the result has no metric '{self.metric}' (reported keys: {', '.join(sorted(result))})"
+            ) from None
+        except (TypeError, ValueError):
+            raise UserError(f"metric '{self.metric}' = {result[self.metric]!r} is not a number") from None
+        if value != value:
+            return math.inf
+        return value if self.mode == "min" else -value
+
+    def _register(self, trial_id: int, config: Config) -> None:
+        row = self._encoder.encode([config])[0]
+        self._configs[trial_id] = config
+        self._rows[trial_id] = row
+        self._keys.add(row_keys(row[None, :])[0])
+
+    def _row(self, trial_id: int, config: Config | None) -> np.ndarray:
+        row = self._rows.get(trial_id)
+        if row is None:  # a trial this searcher did not suggest (added by hand)
+            if config is None:
+                raise ValueError(f"trial {trial_id} is unknown to the searcher and came without its config")
+            self._register(trial_id, dict(config))
+            row = self._rows[trial_id]
+        return row
+
+    def _random_config(self) -> Config:
+        """A random config not suggested before (up to 100 draws; then a duplicate)."""
+        exhausted = self._cardinality is not None and len(self._keys) >= self._cardinality
+        config = sample_configs(self.config_space, self._rng, 1)[0]
+        if exhausted:
+            return config
+        for _ in range(100):
+            key = row_keys(self._encoder.encode([config]))[0]
+            if key not in self._keys:
+                break
+            config = sample_configs(self.config_space, self._rng, 1)[0]
+        return config
+
+    def suggest(self, trial_id: int) -> Config:
+        """Called for each new trial: the next of ``points_to_evaluate``, else a random config
+        during the first ``num_init_random`` suggestions (or while fewer than 2 observations
+        are in), else the config maximizing the acquisition.  Never ``None``."""
+        if self._next_point < len(self._points):
+            config = dict(self._points[self._next_point])
+            self._next_point += 1
+        elif len(self._configs) < self.num_init_random or self._n_observations() < 2:
+            config = self._random_config()
+        else:
+            with _blas_threads(self.blas_threads):
+                config = self._model_based_config()
+            if config is None:
+                config = self._random_config()
+        self._register(trial_id, config)
+        self._on_suggested(trial_id)
+        return dict(config)
+
+    def _on_suggested(self, trial_id: int) -> None:
+        """Hook: the trial was just registered."""
+
+    def _acquire(self, gp: GaussianProcess, best: float, starts: np.ndarray | None,
+                 extra: np.ndarray | None) -> Config | None:
+        """Maximize the acquisition of ``gp`` over configs (``extra``: columns appended to each
+        encoded config, e.g. the target resource) and decode the winner."""
+        extra_row = None if extra is None else np.asarray(extra, dtype=float)[None, :]
+
+        def inputs(C: np.ndarray) -> np.ndarray:
+            if extra_row is None:
+                return C
+            return np.concatenate([C, np.repeat(extra_row, C.shape[0], axis=0)], axis=1)
+
+        kind = self.acquisition
+        if kind == "ts":
+            C = self._optimizer.sample(self._rng, self._optimizer.n_candidates)
+            sample = gp.sample_posterior(inputs(C), 1, self._rng)[0]
+            for i in np.argsort(sample, kind="stable"):
+                if row_keys(C[i:i + 1])[0] not in self._keys:
+                    return self._optimizer.decode(C[i:i + 1])[0]
+            return None
+        if kind == "lcb":
+            kappa = self.kappa
+
+            def score(C: np.ndarray) -> np.ndarray:
+                mean, var = gp.predict(inputs(C))
+                return -lower_confidence_bound(mean, var, kappa)
+        else:
+
+            def score(C: np.ndarray) -> np.ndarray:
+                mean, var = gp.predict(inputs(C))
+                return log_expected_improvement(mean, var, best)
+
+        found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=starts)
+        if found is None:
+            return None
+        return self._optimizer.decode(found[0][None, :])[0]
+
+    def _sub_rng(self, *salt: int) -> np.random.Generator:
+        """A generator determined by the seed and ``salt`` (subsampling; does not touch the
+        main RNG, so subsampling decisions can be replayed)."""
+        return np.random.default_rng([int(self.seed) & 0xFFFFFFFF, *[int(s) for s in salt]])
+
+    def _base_state(self) -> dict[str, Any]:
+        return {
+            "rng": self._rng.bit_generator.state,
+            "next_point": self._next_point,
+            "configs": {str(tid): c for tid, c in self._configs.items()},
+            "surrogate": self._surrogate.state_dict(),
+        }
+
+    def _load_base_state(self, state: dict[str, Any]) -> None:
+        self._rng.bit_generator.state = state["rng"]
+        self._next_point = int(state["next_point"])
+        self._configs, self._rows, self._keys = {}, {}, set()
+        tids = [int(key) for key in state["configs"]]
+        configs = [dict(config) for config in state["configs"].values()]
+        if configs:
+            rows = self._encoder.encode(configs)  # one batch: the same values as one at a time
+            for tid, config, row, key in zip(tids, configs, rows, row_keys(rows), strict=True):
+                self._configs[tid] = config
+                self._rows[tid] = row
+                self._keys.add(key)
+
+
+class GPSearcher(_GPSearcherBase):
+    """Asynchronous single-fidelity Bayesian optimization with a GP (method ``BO``).
+
+    The objective of a trial is its final result: the result passed to :meth:`on_complete`
+    (or the last one seen, when :meth:`on_stop` ends it early).  See the module docstring.
+
+    Args:
+        config_space: name -> domain or constant.
+        metric: the metric to optimize.
+        mode: ``"min"`` or ``"max"``.
+        seed: seed of the random number generator.
+        points_to_evaluate: configs proposed first (missing keys take the space's defaults).
+        num_init_random: suggestions (``points_to_evaluate`` included) before the model is used;
+            default ``max(5, number of hyperparameters + 1)``.
+        acquisition: ``"ei"`` (expected improvement, default), ``"lcb"`` (lower confidence
+            bound ``mean - kappa * sd``) or ``"ts"`` (Thompson sampling over ``n_candidates``
+            random configs).
+        kappa: exploration weight of ``"lcb"``.
+        input_warping: learn a Kumaraswamy warping of each non-categorical input.
+        refit_factor, refit_every, max_model_points, max_fit_points: model schedule and sizes
+            (see :class:`GPSurrogate`).
+        n_candidates, n_starts, max_steps: acquisition optimizer (see
+            :class:`tunebench.models.acquisition.AcquisitionOptimizer`).
+        blas_threads: BLAS threads for the model (see the module docstring).
+
+    Raises:
+        ValueError: an invalid argument (the message names it).
+    """
+
+    def __init__(
+        self,
+        config_space: dict[str, Any],
+        metric: str,
+        mode: str = "min",
+        seed: int = 0,
+        *,
+        points_to_evaluate: list[Config] | None = None,
+        num_init_random: int | None = None,
+        acquisition: str = "ei",
+        kappa: float = 2.0,
+        **options: Any,
+    ) -> None:
+        if acquisition not in _ACQUISITIONS:
+            raise ValueError(f"acquisition must be one of {', '.join(_ACQUISITIONS)}, got {acquisition!r}")
+        if not kappa >= 0:
+            raise ValueError(f"kappa must be >= 0, got {kappa!r}")
+        super().__init__(config_space, metric, mode, seed, points_to_evaluate=points_to_evaluate,
+                         num_init_random=num_init_random, **options)
+        self.acquisition = acquisition
+        self.kappa = float(kappa)
+        self._pending: dict[int, None] = {}  #: trials suggested and not finished (ordered set)
+        self._paused: set[int] = set()
+        self._last: dict[int, float] = {}  #: last metric value of running trials
+        self._obs_tid: list[int] = []
+        self._obs_y: list[float] = []  #: targets (non-finite values replaced by the worst finite one)
+        self._X = _Rows(self._encoder.encoded_dim)
+
+    def _n_observations(self) -> int:
+        return len(self._obs_y)
+
+    def _on_suggested(self, trial_id: int) -> None:
+        self._pending[trial_id] = None
+
+    def _observe(self, trial_id: int, config: Config | None, value: float) -> None:
+        if not math.isfinite(value):
+            if not self._obs_y:
+                return  # nothing to compare with yet: left out of the model
+            value = max(self._obs_y)
+        self._X.append(self._row(trial_id, config))
+        self._obs_tid.append(trial_id)
+        self._obs_y.append(float(value))
+
+    def on_result(self, trial_id: int, config: Config, result: Result) -> None:
+        """Called for every result: remembers the trial's last metric value (its objective if
+        the scheduler stops it)."""
+        self._last[trial_id] = self._value(result)
+
+    def on_complete(self, trial_id: int, config: Config, result: Result | None) -> None:
+        """Called when the trial ends normally: its final result becomes an observation."""
+        value = self._value(result) if result is not None else self._last.get(trial_id)
+        self._pending.pop(trial_id, None)
+        self._paused.discard(trial_id)
+        self._last.pop(trial_id, None)
+        if value is not None:
+            self._observe(trial_id, config, value)
+
+    def on_error(self, trial_id: int, config: Config) -> None:
+        """Called when the trial failed: no observation, no longer pending."""
+        self._pending.pop(trial_id, None)
+        self._paused.discard(trial_id)
+        self._last.pop(trial_id, None)
+
+    def on_stop(self, trial_id: int, config: Config, paused: bool) -> None:
+        """Called when the scheduler stops or pauses the trial: its last value becomes an
+        observation; a paused trial may come back (:meth:`on_resume`)."""
+        self._pending.pop(trial_id, None)
+        value = self._last.pop(trial_id, None)
+        if value is not None:
+            self._observe(trial_id, config, value)
+        if paused:
+            self._paused.add(trial_id)
+
+    def on_resume(self, trial_id: int) -> None:
+        """Called when a paused trial is resumed: pending again."""
+        if trial_id in self._paused:
+            self._paused.discard(trial_id)
+            self._pending[trial_id] = None
+
+    def _select(self, n: int, budget: int) -> np.ndarray:
+        """Subsample of the first ``n`` observations: the best quarter of ``budget``, the rest
+        drawn at random (seeded by the seed and ``n``: replayable)."""
+        y = np.asarray(self._obs_y[:n])
+        order = np.argsort(y, kind="stable")
+        n_top = budget // 4
+        top = order[:n_top]
+        rest = order[n_top:]
+        drawn = self._sub_rng(n, budget).choice(len(rest), size=budget - n_top, replace=False)
+        return np.sort(np.concatenate([top, rest[drawn]]))
+
+    def _model_based_config(self) -> Config | None:
+        X = self._X.array
+        y = np.asarray(self._obs_y)
+        gp = self._surrogate.update(X, y, self._select)
+        if self._pending:
+            gp = gp.fantasize(np.stack([self._rows[t] for t in self._pending]))
+        best = float(np.min(y))
+        k = min(len(y), 1)
+        starts = X[np.argsort(y, kind="stable")[:k]]
+        return self._acquire(gp, best, starts, None)
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able state: RNG, configs suggested, pending trials, observations, model."""
+        state = self._base_state()
+        state.update(
+            pending=list(self._pending),
+            paused=sorted(self._paused),
+            last={str(t): (v if math.isfinite(v) else None) for t, v in self._last.items()},
+            observations=[[t, v] for t, v in zip(self._obs_tid, self._obs_y, strict=True)],
+        )
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (on a searcher built with the same arguments); the GP is
+        rebuilt from the observations exactly as it was."""
+        self._load_base_state(state)
+        self._pending = {int(t): None for t in state["pending"]}
+        self._paused = {int(t) for t in state["paused"]}
+        self._last = {int(t): (math.inf if v is None else float(v)) for t, v in state["last"].items()}
+        self._obs_tid, self._obs_y = [], []
+        self._X = _Rows(self._encoder.encoded_dim)
+        for t, v in state["observations"]:
+            self._X.append(self._rows[int(t)])
+            self._obs_tid.append(int(t))
+            self._obs_y.append(float(v))
+        self._surrogate.load_state_dict(state["surrogate"], self._X.array, np.asarray(self._obs_y))
+
+
+class MOBSTERSearcher(_GPSearcherBase):
+    """The searcher of MOBSTER: a GP over (config, resource) and EI at a target resource (see
+    the module docstring).  Use it with :class:`tunebench.schedulers.ASHA` (or any scheduler
+    that calls :meth:`on_result` for every result and :meth:`on_stop` / :meth:`on_resume`).
+
+    Args:
+        config_space, metric, mode, seed, points_to_evaluate, num_init_random: as
+            :class:`GPSearcher`.
+        resource_attr: name of the resource in results (e.g. ``"epoch"``).
+        max_t: maximum resource.
+        rung_levels: resources at which the scheduler decides (pending trials are modelled at
+            the next one); default ``min_resource * reduction_factor**k`` below ``max_t``.
+        min_resource: smallest resource (the grace period), for the normalization.
+        reduction_factor: for the default ``rung_levels``.
+        input_warping, refit_factor, refit_every, max_model_points, max_fit_points,
+        n_candidates, n_starts, max_steps, blas_threads: as :class:`GPSearcher`.
+
+    Raises:
+        ValueError: an invalid argument (the message names it).
+    """
+
+    _extra_dims = 1
+
+    def __init__(
+        self,
+        config_space: dict[str, Any],
+        metric: str,
+        mode: str = "min",
+        seed: int = 0,
+        *,
+        resource_attr: str,
+        max_t: float,
+        rung_levels: list[float] | None = None,
+        min_resource: float = 1,
+        reduction_factor: float = 3,
+        points_to_evaluate: list[Config] | None = None,
+        num_init_random: int | None = None,
+        **options: Any,
+    ) -> None:
+        if not resource_attr or not isinstance(resource_attr, str):
+            raise ValueError(f"resource_attr must be the name of the reported resource, got {resource_attr!r}")
+        if max_t is None or isinstance(max_t, bool) or not isinstance(max_t, (int, float)) or not max_t > 0:
+            raise ValueError(f"max_t must be a number > 0, got {max_t!r}")
+        if not (isinstance(min_resource, (int, float)) and 0 < min_resource <= max_t):
+            raise ValueError(f"min_resource must be in (0, max_t={max_t}], got {min_resource!r}")
+        if rung_levels is None:
+            if not reduction_factor >= 2:
+                raise ValueError(f"reduction_factor must be >= 2, got {reduction_factor!r}")
+            rung_levels = geometric_levels(min_resource, reduction_factor, max_t)
+        levels = sorted({float(r) for r in rung_levels if 0 < r < max_t})
+        super().__init__(config_space, metric, mode, seed, points_to_evaluate=points_to_evaluate,
+                         num_init_random=num_init_random, **options)
+        self.resource_attr = resource_attr
+        self.max_t = max_t
+        self.min_resource = min_resource
+        self.levels = levels + [float(max_t)]  #: rung levels and max_t, increasing
+        self._log_span = math.log(max_t / min_resource) if max_t > min_resource else 0.0
+        self.target_threshold = self._encoder.encoded_dim
+        self._running: dict[int, None] = {}  #: trials that will report more (ordered set)
+        self._last_r: dict[int, float] = {}  #: last resource reported, per trial
+        self._obs_tid: list[int] = []
+        self._obs_r: list[float] = []
+        self._obs_y: list[float] = []
+        self._X = _Rows(self._encoder.encoded_dim + 1)
+
+    def normalize_resource(self, r: float) -> float:
+        """Resource -> model input in [0, 1] (log scale between ``min_resource`` and ``max_t``)."""
+        if self._log_span == 0.0:
+            return 1.0
+        if r <= 0:
+            return 0.0
+        return min(1.0, max(0.0, math.log(r / self.min_resource) / self._log_span))
+
+    def _n_observations(self) -> int:
+        return len(self._obs_y)
+
+    def _on_suggested(self, trial_id: int) -> None:
+        self._running[trial_id] = None
+
+    def on_result(self, trial_id: int, config: Config, result: Result) -> None:
+        """Called for every result: becomes an observation at its resource (a result at a
+        resource not above the trial's last one, re-reported after a restart, is ignored)."""
+        try:
+            r = result[self.resource_attr]
+        except KeyError:
+            raise UserError(
+                f"the result has no resource '{self.resource_attr}' (reported keys: {', '.join(sorted(result))})"
+            ) from None
+        if isinstance(r, bool) or not isinstance(r, (int, float)):
+            raise UserError(f"resource '{self.resource_attr}' = {r!r} is not a number")
+        value = self._value(result)
+        row = self._row(trial_id, config)
+        last = self._last_r.get(trial_id)
+        if last is not None and r <= last:
+            return
+        self._last_r[trial_id] = r
+        if not math.isfinite(value):
+            if not self._obs_y:
+                return
+            value = max(self._obs_y)
+        x = np.empty(row.shape[0] + 1)
+        x[:-1] = row
+        x[-1] = self.normalize_resource(r)
+        self._X.append(x)
+        self._obs_tid.append(trial_id)
+        self._obs_r.append(r)
+        self._obs_y.append(float(value))
+
+    def on_complete(self, trial_id: int, config: Config, result: Result | None) -> None:
+        """Called when the trial ends normally: no longer pending."""
+        self._running.pop(trial_id, None)
+
+    def on_error(self, trial_id: int, config: Config) -> None:
+        """Called when the trial failed: no longer pending (its results stay observations)."""
+        self._running.pop(trial_id, None)
+
+    def on_stop(self, trial_id: int, config: Config, paused: bool) -> None:
+        """Called when the scheduler stops or pauses the trial: no longer pending."""
+        self._running.pop(trial_id, None)
+
+    def on_resume(self, trial_id: int) -> None:
+        """Called when a paused trial is resumed: pending again, at its next rung level."""
+        if trial_id in self._configs:
+            self._running[trial_id] = None
+
+    def _next_level(self, trial_id: int) -> float:
+        last = self._last_r.get(trial_id)
+        if last is None:
+            return self.levels[0]
+        for level in self.levels:
+            if level > last:
+                return level
+        return self.levels[-1]
+
+    def _select(self, n: int, budget: int) -> np.ndarray:
+        """Subsample of the first ``n`` observations: each trial's latest result (highest
+        resources first, then best values), then an even spread of the others (ordered by
+        resource, highest first).  Deterministic."""
+        tid = np.asarray(self._obs_tid[:n])
+        r = np.asarray(self._obs_r[:n], dtype=float)
+        y = np.asarray(self._obs_y[:n])
+        # latest result of each trial: the last occurrence of each trial id
+        rev_first = np.unique(tid[::-1], return_index=True)[1]
+        latest = n - 1 - rev_first
+        latest = latest[np.lexsort((y[latest], -r[latest]))]
+        if len(latest) >= budget:
+            return np.sort(latest[:budget])
+        others = np.setdiff1d(np.arange(n), latest, assume_unique=True)
+        others = others[np.lexsort((others, -r[others]))]
+        k = budget - len(latest)
+        picks = np.unique(np.round(np.linspace(0, len(others) - 1, k)).astype(np.intp))
+        return np.sort(np.concatenate([latest, others[picks]]))
+
+    def _target_level(self) -> float:
+        reached = np.asarray(list(self._last_r.values()), dtype=float)
+        for level in reversed(self.levels):
+            if np.count_nonzero(reached >= level) >= self.target_threshold:
+                return level
+        return self.levels[0]
+
+    def _model_based_config(self) -> Config | None:
+        X = self._X.array
+        y = np.asarray(self._obs_y)
+        gp = self._surrogate.update(X, y, self._select)
+        pending = [t for t in self._running if t in self._rows]
+        if pending:
+            P = np.empty((len(pending), X.shape[1]))
+            for i, t in enumerate(pending):
+                P[i, :-1] = self._rows[t]
+                P[i, -1] = self.normalize_resource(self._next_level(t))
+            gp = gp.fantasize(P)
+        target = self._target_level()
+        # incumbent: each trial's first result at or above the target, best of them
+        tid = np.asarray(self._obs_tid)
+        r = np.asarray(self._obs_r, dtype=float)
+        at = np.flatnonzero(r >= target)
+        starts = None
+        if len(at):
+            at = at[np.lexsort((r[at], tid[at]))]
+            first = at[np.unique(tid[at], return_index=True)[1]]
+            first = first[np.argsort(y[first], kind="stable")]
+            best = float(y[first[0]])
+            starts = np.stack([self._rows[int(t)] for t in tid[first[:1]]])
+        else:
+            best = float(np.min(y))
+        return self._acquire(gp, best, starts, np.array([self.normalize_resource(target)]))
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able state: RNG, configs suggested, running trials, observations, model."""
+        state = self._base_state()
+        state.update(
+            running=list(self._running),
+            last_r={str(t): r for t, r in self._last_r.items()},
+            observations=[[t, r, v] for t, r, v in zip(self._obs_tid, self._obs_r, self._obs_y, strict=True)],
+        )
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (on a searcher built with the same arguments); the GP is
+        rebuilt from the observations exactly as it was."""
+        self._load_base_state(state)
+        self._running = {int(t): None for t in state["running"]}
+        self._last_r = {int(t): r for t, r in state["last_r"].items()}
+        self._obs_tid, self._obs_r, self._obs_y = [], [], []
+        self._X = _Rows(self._encoder.encoded_dim + 1)
+        for t, r, v in state["observations"]:
+            x = np.empty(self._encoder.encoded_dim + 1)
+            x[:-1] = self._rows[int(t)]
+            x[-1] = self.normalize_resource(r)
+            self._X.append(x)
+            self._obs_tid.append(int(t))
+            self._obs_r.append(r)
+            self._obs_y.append(float(v))
+        self._surrogate.load_state_dict(state["surrogate"], self._X.array, np.asarray(self._obs_y))
