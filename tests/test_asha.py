@@ -323,7 +323,7 @@ def test_method_registry_builds_the_builtins() -> None:
     lines = describe_methods()
     assert lines[0].startswith("RS: Random search") and "multi-fidelity" not in lines[0]
     assert lines[1].endswith("[n_points=5, shuffle=False]")
-    assert lines[2].startswith("ASHA: ") and lines[2].endswith("[multi-fidelity; grace_period=1, reduction_factor=3]")
+    assert lines[2].startswith("ASHA: ") and lines[2].endswith("[asynchronous; grace_period=1, reduction_factor=3]")
     assert METHODS["HB"].defaults["brackets"] == "all" and METHODS["HB"].multi_fidelity
     common = {"metric": "loss", "mode": "min", "resource_attr": "epoch", "max_t": 27}
     assert isinstance(make_scheduler("RS", SPACE, **common), FIFOScheduler)
@@ -378,3 +378,16 @@ def test_nan_counts_as_worst_in_mode_max() -> None:
     t = start(scheduler, 2)
     assert report(scheduler, t[0], 1, 0.1) == C
     assert report(scheduler, t[1], 1, float("nan")) == S
+
+
+def test_method_groups_sort_methods_by_family():
+    from tunebench.schedulers import METHODS, method_groups
+
+    groups = method_groups()
+    assert {"RS", "BO"} <= set(groups["single-fidelity"])
+    assert {"ASHA", "MOBSTER"} <= set(groups["asynchronous"])
+    assert {"SyncHB", "DEHB"} <= set(groups["synchronous"])
+    assert groups["all"] == list(METHODS)
+    for name, spec in METHODS.items():  # every method in exactly one family
+        assert sum(name in groups[g] for g in ("single-fidelity", "asynchronous", "synchronous")) == 1
+        assert (spec.group == "single-fidelity") == (not spec.multi_fidelity)

@@ -33,6 +33,8 @@ __all__ = [
     "register_method",
     "make_scheduler",
     "method_names",
+    "method_groups",
+    "METHOD_GROUPS",
     "describe_methods",
 ]
 
@@ -50,6 +52,9 @@ class MethodSpec:
     description: str  #: one line, for ``tunebench list``
     defaults: dict[str, Any] = field(default_factory=dict)  #: method options and their defaults
     multi_fidelity: bool = False  #: needs ``resource_attr`` and ``max_t``
+    #: family, for experiment grids and plot panels: "single-fidelity", "asynchronous" or
+    #: "synchronous" (multi-fidelity methods whose rungs wait for all their trials)
+    group: str = "single-fidelity"
 
 
 #: name -> method, in registration order
@@ -63,13 +68,16 @@ def register_method(
     defaults: dict[str, Any] | None = None,
     *,
     multi_fidelity: bool = False,
+    synchronous: bool = False,
     replace: bool = False,
 ) -> MethodSpec:
     """Register a tuning method under ``name`` (matched case-insensitively by :func:`make_scheduler`).
 
     ``factory`` is called as ``factory(config_space, metric=..., mode=..., resource_attr=...,
     max_resource_attr=..., max_t=..., seed=..., **options)`` where ``options`` are ``defaults``
-    updated with the caller's keyword arguments.
+    updated with the caller's keyword arguments. The method's group (see :func:`method_groups`)
+    is "single-fidelity" unless ``multi_fidelity`` ("asynchronous", or "synchronous" with
+    ``synchronous=True``).
 
     Raises:
         ValueError: ``name`` is already registered (case-insensitively) and ``replace`` is false.
@@ -79,9 +87,26 @@ def register_method(
         if not replace:
             raise ValueError(f"method {clash.name!r} is already registered")
         del METHODS[clash.name]
-    spec = MethodSpec(name, factory, description, dict(defaults or {}), multi_fidelity)
+    group = ("synchronous" if synchronous else "asynchronous") if multi_fidelity else "single-fidelity"
+    spec = MethodSpec(name, factory, description, dict(defaults or {}), multi_fidelity, group)
     METHODS[name] = spec
     return spec
+
+
+#: groups of methods by family, for experiment grids (``--method-group``) and plot panels
+METHOD_GROUPS = ("single-fidelity", "asynchronous", "synchronous")
+
+
+def method_groups() -> dict[str, list[str]]:
+    """Group name -> registered methods in it, in registration order; ``"all"`` holds every
+    method and ``"baselines"`` the classic comparison (those of BO, ASHA, MOBSTER, DyHPO, SyncHB,
+    SyncMOBSTER that are registered)."""
+    groups: dict[str, list[str]] = {g: [] for g in METHOD_GROUPS}
+    for spec in METHODS.values():
+        groups.setdefault(spec.group, []).append(spec.name)
+    groups["all"] = list(METHODS)
+    groups["baselines"] = [m for m in ("BO", "ASHA", "MOBSTER", "DyHPO", "SyncHB", "SyncMOBSTER") if m in METHODS]
+    return groups
 
 
 def method_names() -> list[str]:
@@ -90,12 +115,12 @@ def method_names() -> list[str]:
 
 
 def describe_methods() -> list[str]:
-    """One line per method, for ``tunebench list``: name, description, then the multi-fidelity
-    flag and the default options, e.g. ``"ASHA: Asynchronous successive halving ...
-    [multi-fidelity; grace_period=1, reduction_factor=3]"``. Structured data: :data:`METHODS`."""
+    """One line per method, for ``tunebench list``: name, description, then the group of
+    multi-fidelity methods and the default options, e.g. ``"ASHA: Asynchronous successive halving ...
+    [asynchronous; grace_period=1, reduction_factor=3]"``. Structured data: :data:`METHODS`."""
     lines = []
     for spec in METHODS.values():
-        tags = ["multi-fidelity"] if spec.multi_fidelity else []
+        tags = [] if spec.group == "single-fidelity" else [spec.group]
         if spec.defaults:
             tags.append(", ".join(f"{k}={v!r}" for k, v in spec.defaults.items()))
         lines.append(f"{spec.name}: {spec.description}" + (f" [{'; '.join(tags)}]" if tags else ""))

@@ -161,6 +161,7 @@ def register(register_method: Callable[..., Any]) -> None:
         "Synchronous Hyperband (Li et al. 2018): SH brackets in turn, rungs wait for all their trials + random search",
         {"grace_period": 1, "reduction_factor": 3, "brackets": "all"},
         multi_fidelity=True,
+        synchronous=True,
     )
     register_method(
         "SyncSH",
@@ -168,6 +169,7 @@ def register(register_method: Callable[..., Any]) -> None:
         "Synchronous successive halving: the most aggressive Hyperband bracket, repeated + random search",
         {"grace_period": 1, "reduction_factor": 3},
         multi_fidelity=True,
+        synchronous=True,
     )
     register_method(
         "SyncBOHB",
@@ -175,6 +177,7 @@ def register(register_method: Callable[..., Any]) -> None:
         "BOHB as published (Falkner et al. 2018): synchronous Hyperband + TPE-style KDE searcher",
         {"grace_period": 1, "reduction_factor": 3, "brackets": "all"},
         multi_fidelity=True,
+        synchronous=True,
     )
     register_method(
         "BOHB",
@@ -189,4 +192,5 @@ def register(register_method: Callable[..., Any]) -> None:
         "DEHB (Awad et al. 2021): differential evolution on per-level subpopulations in synchronous Hyperband",
         {"grace_period": 1, "reduction_factor": 3, "brackets": "all", "mutation_factor": 0.5, "crossover_prob": 0.5},
         multi_fidelity=True,
+        synchronous=True,
     )
