@@ -1,0 +1,1 @@
+"""Analysis of experiment grids (L4): loading, aggregation over seeds, regret, ranks, tables, plots."""

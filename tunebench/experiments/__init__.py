@@ -1,0 +1,1 @@
+"""Experiment grids (L4): methods x benchmarks x seeds, launched in parallel, resumable."""
