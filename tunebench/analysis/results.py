@@ -1,0 +1,498 @@
+"""Loading an experiment grid for analysis: one row per experiment, one best-so-far curve each.
+
+A grid is the folder tree ``<results root>/<tag>/<benchmark>/<method>/<seed>/`` written by
+``tunebench experiment`` (see :mod:`tunebench.analysis.layout`); each leaf is an ordinary
+experiment folder (:mod:`tunebench.store`). :func:`load_grid` reads only what analysis needs,
+fast: ``metadata.json`` and, from ``events.jsonl``, the ``result`` events (their tuning time and
+metric value), the number of ``trial_start`` events and whether the log ends with
+``experiment_end``. About a thousand folders of a few hundred results load in a second or two
+(``benchmarks/analysis_load.py``).
+
+What is loaded, what is skipped:
+
+* a folder without a readable ``metadata.json`` (no metric/mode), without ``events.jsonl``, or
+  whose log has an undecodable ``result`` line before its last line, is *skipped*: listed in
+  :attr:`Grid.skipped` with the reason (and a logged warning), never an exception;
+* a folder whose log has no final ``experiment_end`` event (still running, or killed) is loaded
+  with ``complete=False``; a torn last line (the writer was killed, or is still writing) is
+  dropped, as the store does when it reopens a log, and noted in the ``note`` column;
+* a run whose metric or mode differs from the other runs of its benchmark is skipped (its
+  curve could not be compared with theirs).
+
+Times are the ``time`` field of the events: tuning time in seconds since the start of the
+experiment (simulated seconds on the simulator backend).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tunebench.analysis.layout import check_tag, results_root
+from tunebench.errors import UserError
+from tunebench.store import EVENTS_FILE, METADATA_FILE, loads_line
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _orjson = None
+
+__all__ = ["Grid", "Curve", "load_grid", "load_run", "best_so_far", "known_optimum", "RUN_COLUMNS"]
+
+logger = logging.getLogger(__name__)
+
+#: (times, best-so-far values in the metric's own units), both 1-d float arrays of equal length
+Curve = tuple[np.ndarray, np.ndarray]
+
+#: columns of :attr:`Grid.runs`, in order
+RUN_COLUMNS = ("benchmark", "method", "seed", "path", "metric", "mode", "budget", "n_trials", "n_results",
+               "best", "first", "last_time", "complete", "end_reason", "note")
+
+_RESULT_KEY = b'"event":"result"'
+_TRIAL_START_KEY = b'"event":"trial_start"'
+_END_KEY = b'"event":"experiment_end"'
+_NUMBERS = (float, int)
+
+
+class _Unreadable(Exception):
+    """An experiment folder analysis cannot use (the message is the reason)."""
+
+
+@dataclass
+class Grid:
+    """The experiments of one grid, as :func:`load_grid` found them.
+
+    Attributes:
+        root: the results root.
+        tag: the experiment tag (folder under the root).
+        runs: one row per loaded experiment, columns :data:`RUN_COLUMNS`: ``benchmark``,
+            ``method``, ``seed`` (int), ``path`` (str), ``metric``, ``mode`` ("min"/"max"),
+            ``budget`` (the wallclock budget in seconds: the run's ``max_wallclock_time``, else
+            the benchmark's, else NaN), ``n_trials``, ``n_results``, ``best`` (best metric value,
+            NaN without results), ``first`` (first result's value), ``last_time`` (time of the
+            last result), ``complete`` (the log ends with ``experiment_end``), ``end_reason``,
+            ``note`` (e.g. a torn last line that was dropped). Sorted by benchmark, method, seed.
+        curves: ``(benchmark, method, seed) -> (times, best_so_far)``: for each result in time
+            order its tuning time and the best metric value so far (metric units; NaN until the
+            first result with a number).
+        skipped: ``(path, reason)`` of the folders that could not be used.
+        optima: benchmark -> known optimum of its metric (None: unknown): the values given to
+            :func:`load_grid`, and those :meth:`optimum` looked up so far.
+        known_optima: whether :meth:`optimum` looks up the optimum of registered benchmarks.
+        data_dir: benchmark data folder for those look-ups (None: ``$TUNEBENCH_DATA``).
+    """
+
+    root: Path
+    tag: str
+    runs: pd.DataFrame
+    curves: dict[tuple[str, str, int], Curve]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    optima: dict[str, float | None] = field(default_factory=dict)
+    known_optima: bool = True
+    data_dir: str | Path | None = None
+
+    def optimum(self, benchmark: str) -> float | None:
+        """Known optimum of ``benchmark``'s metric: from :attr:`optima`, else (when
+        :attr:`known_optima`) from the benchmark registry's blackbox (loaded once, then cached;
+        see :func:`known_optimum`), else None."""
+        if benchmark not in self.optima:
+            self.optima[benchmark] = (known_optimum(benchmark, self.metric(benchmark), self.data_dir)
+                                      if self.known_optima else None)
+        return self.optima[benchmark]
+
+    @property
+    def benchmarks(self) -> list[str]:
+        """Benchmarks with at least one loaded run, sorted."""
+        return sorted(set(self.runs["benchmark"]))
+
+    @property
+    def methods(self) -> list[str]:
+        """Methods with at least one loaded run, in registry order (others after, sorted)."""
+        return _order_methods(set(self.runs["method"]))
+
+    def methods_of(self, benchmark: str) -> list[str]:
+        """Methods run on ``benchmark``, in registry order."""
+        return _order_methods(set(self.runs.loc[self.runs["benchmark"] == benchmark, "method"]))
+
+    def seeds(self, benchmark: str, method: str) -> list[int]:
+        """Seeds loaded for ``(benchmark, method)``, sorted."""
+        rows = self.runs[(self.runs["benchmark"] == benchmark) & (self.runs["method"] == method)]
+        return sorted(int(s) for s in rows["seed"])
+
+    def metric(self, benchmark: str) -> str:
+        """The metric of the runs of ``benchmark`` (one per benchmark: :func:`load_grid` checks)."""
+        return str(self._row(benchmark)["metric"])
+
+    def mode(self, benchmark: str) -> str:
+        """``"min"`` or ``"max"``: the mode of ``benchmark``'s metric."""
+        return str(self._row(benchmark)["mode"])
+
+    def budget(self, benchmark: str) -> float:
+        """The wallclock budget of ``benchmark``'s runs (their largest), else the time of the
+        latest result of any of its runs."""
+        rows = self.runs[self.runs["benchmark"] == benchmark]
+        if rows.empty:
+            raise UserError(f"no runs of benchmark {benchmark!r} in this grid; it has {', '.join(self.benchmarks)}")
+        budget = rows["budget"].max()
+        if np.isfinite(budget) and budget > 0:
+            return float(budget)
+        last = rows["last_time"].max()
+        return float(last) if np.isfinite(last) and last > 0 else 1.0
+
+    def _row(self, benchmark: str) -> Any:
+        rows = self.runs[self.runs["benchmark"] == benchmark]
+        if rows.empty:
+            raise UserError(f"no runs of benchmark {benchmark!r} in this grid; it has {', '.join(self.benchmarks)}")
+        return rows.iloc[0]
+
+
+def _order_methods(names: set[str]) -> list[str]:
+    from tunebench.schedulers import METHODS
+
+    registered = [m for m in METHODS if m in names]
+    return registered + sorted(names - set(registered))
+
+
+def best_so_far(values: np.ndarray, mode: str) -> np.ndarray:
+    """Running best of ``values`` (``"min"``: running minimum, ``"max"``: running maximum);
+    NaN entries are ignored (NaN until the first number)."""
+    values = np.asarray(values, dtype=float)
+    if mode == "min":
+        return np.fmin.accumulate(values) if values.size else values
+    if mode == "max":
+        return np.fmax.accumulate(values) if values.size else values
+    raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    return math.nan
+
+
+def _parse_lines(lines: list[bytes], path: Path) -> list[dict[str, Any]]:
+    """JSON objects of ``lines``: one orjson call over all of them; line by line only if that fails
+    (non-finite numbers, which orjson does not read, or a broken line)."""
+    if not lines:
+        return []
+    if _orjson is not None:
+        try:
+            return _orjson.loads(b"[" + b",".join(lines) + b"]")
+        except _orjson.JSONDecodeError:
+            pass
+    out = []
+    for line in lines:
+        try:
+            out.append(loads_line(line))
+        except ValueError:
+            raise _Unreadable(f"{EVENTS_FILE} has an undecodable line: {line[:80]!r}") from None
+    return out
+
+
+def _read_log(path: Path, metric: str, mode: str) -> dict[str, Any]:
+    """What analysis needs of one event log (see :func:`load_run`)."""
+    try:
+        data = (path / EVENTS_FILE).read_bytes()
+    except FileNotFoundError:
+        raise _Unreadable(f"no {EVENTS_FILE} (the experiment never started)") from None
+    except OSError as e:
+        raise _Unreadable(f"cannot read {EVENTS_FILE}: {e.strerror}") from None
+    note = ""
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
+    if tail.strip():
+        logger.warning("%s: ignoring a torn last line of %s (%d bytes)", path, EVENTS_FILE, len(tail))
+        note = f"torn last line dropped ({len(tail)} bytes)"
+    # the last complete line decides whether the experiment ended
+    last = next((line for line in reversed(lines) if line.strip()), b"")
+    complete, end_reason = False, None
+    if _END_KEY in last:
+        try:
+            obj = loads_line(last)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict) and obj.get("event") == "experiment_end":
+            complete, end_reason = True, obj.get("reason")
+    # a cheap byte test picks the result lines; only those are decoded
+    events = _parse_lines([line for line in lines if _RESULT_KEY in line], path)
+    try:  # fast path: well-formed result events with numbers
+        if any(ev["event"] != "result" for ev in events):
+            raise TypeError
+        raw_times = [ev["time"] for ev in events]
+        raw_values = [ev["result"].get(metric, math.nan) for ev in events]
+        if not all(v.__class__ in _NUMBERS for v in raw_times) or not all(v.__class__ in _NUMBERS
+                                                                            for v in raw_values):
+            raise TypeError  # None, a string, a bool: the careful path decides
+        times = np.array(raw_times, dtype=float)
+        values = np.array(raw_values, dtype=float)
+        n = len(events)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        times = np.empty(len(events))
+        values = np.empty(len(events))
+        n = 0
+        for ev in events:
+            if not isinstance(ev, dict) or ev.get("event") != "result":
+                continue  # the key appeared inside some value: not a result event
+            res = ev.get("result")
+            times[n] = _number(ev.get("time"))
+            values[n] = _number(res.get(metric)) if isinstance(res, dict) else math.nan
+            n += 1
+        times, values = times[:n], values[:n]
+    if n and np.any(np.diff(times) < 0):  # not expected (the log is in time order), but be safe
+        order = np.argsort(times, kind="stable")
+        times, values = times[order], values[order]
+    return {
+        "times": times,
+        "values": values,
+        "n_trials": data.count(_TRIAL_START_KEY),
+        "complete": complete,
+        "end_reason": end_reason,
+        "note": note,
+    }
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    try:
+        raw = (path / METADATA_FILE).read_bytes()
+    except FileNotFoundError:
+        raise _Unreadable(f"no {METADATA_FILE} (half-written or not an experiment folder)") from None
+    except OSError as e:
+        raise _Unreadable(f"cannot read {METADATA_FILE}: {e.strerror}") from None
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        raise _Unreadable(f"{METADATA_FILE} is not valid JSON") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("metric"), str) or meta.get("mode") not in ("min", "max"):
+        raise _Unreadable(f"{METADATA_FILE} lacks the metric or its mode")
+    return meta
+
+
+def _budget(meta: dict[str, Any], benchmark: str, registry_budgets: dict[str, float] | None) -> float:
+    for source in (meta.get("stop"), meta.get("run_spec")):
+        if isinstance(source, dict):
+            value = _number(source.get("max_wallclock_time"))
+            if value > 0:
+                return value
+    if registry_budgets is None:
+        return math.nan
+    if benchmark not in registry_budgets:
+        registry_budgets[benchmark] = _registry_budget(benchmark)
+    return registry_budgets[benchmark]
+
+
+def _registry_budget(benchmark: str) -> float:
+    from tunebench.benchmarks import benchmark_names, get_benchmark
+
+    if benchmark not in benchmark_names():
+        return math.nan
+    return float(get_benchmark(benchmark).max_wallclock_time)
+
+
+def load_run(path: str | Path, *, benchmark: str | None = None, method: str | None = None,
+             seed: int | None = None) -> tuple[dict[str, Any], Curve]:
+    """Read one experiment folder for analysis.
+
+    Returns ``(row, (times, best_so_far))``: ``row`` has the columns of :attr:`Grid.runs`
+    (``benchmark``/``method``/``seed`` from the arguments, else from ``metadata.json``; the
+    budget from the run's stop criteria or run spec only, NaN if neither has one).
+
+    Raises:
+        UserError: the folder cannot be used (no metadata, unreadable log); the message says why.
+    """
+    path = Path(path)
+    try:
+        row, curve = _load_run(path, benchmark, method, seed, None)
+    except _Unreadable as e:
+        raise UserError(f"{path}: {e}") from None
+    return row, curve
+
+
+def _load_run(path: Path, benchmark: str | None, method: str | None, seed: int | None,
+              registry_budgets: dict[str, float] | None) -> tuple[dict[str, Any], Curve]:
+    meta = _read_metadata(path)
+    metric, mode = meta["metric"], meta["mode"]
+    bench = benchmark if benchmark is not None else str(meta.get("benchmark") or "")
+    log = _read_log(path, metric, mode)
+    times, best = log["times"], best_so_far(log["values"], mode)
+    finite = log["values"][np.isfinite(log["values"])]
+    row = {
+        "benchmark": bench,
+        "method": method if method is not None else str(meta.get("method") or ""),
+        "seed": int(seed if seed is not None else meta.get("seed") or 0),
+        "path": str(path),
+        "metric": metric,
+        "mode": mode,
+        "budget": _budget(meta, bench, registry_budgets),
+        "n_trials": log["n_trials"],
+        "n_results": len(times),
+        "best": float(best[-1]) if len(best) else math.nan,
+        "first": float(finite[0]) if len(finite) else math.nan,
+        "last_time": float(times[-1]) if len(times) else math.nan,
+        "complete": log["complete"],
+        "end_reason": log["end_reason"],
+        "note": log["note"],
+    }
+    return row, (times, best)
+
+
+def known_optimum(benchmark: str, metric: str, data_dir: str | Path | None = None) -> float | None:
+    """The known optimum of ``metric`` on the registered benchmark ``benchmark`` (its blackbox's
+    ``optimum``), or None: not a registered simulated benchmark, no known optimum of this
+    metric, or the blackbox cannot be loaded here (data missing; logged at debug level)."""
+    from tunebench.benchmarks import SimulatedBenchmark, benchmark_names, get_benchmark
+
+    if benchmark not in benchmark_names():
+        return None
+    bench = get_benchmark(benchmark)
+    if not isinstance(bench, SimulatedBenchmark):
+        return None
+    try:
+        blackbox = bench.load_blackbox(data_dir)
+    except Exception as e:  # noqa: BLE001 - a missing optional extra or data set: no optimum
+        logger.debug("no optimum for %s: its blackbox does not load (%s: %s)", benchmark, type(e).__name__, e)
+        return None
+    optimum = getattr(blackbox, "optimum", None) or {}
+    value = _number(optimum.get(metric))
+    return value if math.isfinite(value) else None
+
+
+def _subdirs(path: Path) -> list[str]:
+    try:
+        return sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return []
+
+
+def _select(names: list[str], patterns: list[str] | None, what: str, option: str) -> list[str]:
+    """``names`` matching any of ``patterns`` (exact names or shell patterns such as
+    ``lcbench-*``, case-insensitive); UserError for a pattern that matches none."""
+    if patterns is None:
+        return names
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    chosen: set[str] = set()
+    for pattern in patterns:
+        hits = [n for n in names if fnmatch.fnmatchcase(n.lower(), pattern.lower())]
+        if not hits:
+            raise UserError(f"no {what} {pattern!r} in this grid; it has: {', '.join(names) or 'none'} "
+                            f"(fix {option})")
+        chosen.update(hits)
+    return [n for n in names if n in chosen]
+
+
+def load_grid(root: str | Path | None, tag: str, *, benchmarks: list[str] | None = None,
+              methods: list[str] | None = None, optima: dict[str, float] | None = None,
+              known_optima: bool = True, data_dir: str | Path | None = None) -> Grid:
+    """Load the experiments of grid ``tag`` under the results ``root``.
+
+    Args:
+        root: the results root (None: ``$TUNEBENCH_RESULTS``, else ``~/tunebench-results``).
+        tag: the experiment tag (a folder under the root).
+        benchmarks, methods: keep only these (names or shell patterns such as ``lcbench-*``;
+            method names are matched case-insensitively); None keeps all.
+        optima: benchmark -> known optimum of its metric, overriding the registry's.
+        known_optima: look up the optimum of registered simulated benchmarks when needed (by
+            :meth:`Grid.optimum`, for the regret: loads the blackbox once, up to a couple of
+            seconds for a table); False: no known optima but those of ``optima``.
+        data_dir: benchmark data folder for that look-up (default: ``$TUNEBENCH_DATA``).
+
+    Returns:
+        The :class:`Grid`. Unusable folders are in :attr:`Grid.skipped`, with a warning logged.
+
+    Raises:
+        UserError: an empty or unknown tag (the message lists the tags under the root), a
+            benchmark or method filter that matches nothing (it lists those that exist), or no
+            usable experiment at all.
+    """
+    import pandas as pd
+
+    base = results_root(root)
+    if not base.is_dir():
+        raise UserError(f"results root {base} does not exist; pass --results-root or set TUNEBENCH_RESULTS "
+                        "to the folder holding your experiment tags")
+    tags = _subdirs(base)
+    if not tag:
+        raise UserError(f"an experiment tag is needed (--experiment-tag); tags under {base}: "
+                        f"{', '.join(tags) or 'none'}")
+    check_tag(tag)
+    grid_path = base / tag
+    if not grid_path.is_dir():
+        raise UserError(f"no experiment tag {tag!r} under {base}; tags there: {', '.join(tags) or 'none'}")
+    bench_names = _select(_subdirs(grid_path), benchmarks, "benchmark", "--benchmark")
+    if not bench_names:
+        raise UserError(f"experiment tag {tag!r} ({grid_path}) holds no experiments yet; tags under {base}: "
+                        f"{', '.join(tags)}")
+    pairs: list[tuple[str, str]] = []
+    all_methods = sorted({m for b in bench_names for m in _subdirs(grid_path / b)})
+    chosen_methods = set(_select(all_methods, methods, "method", "--method"))
+    for b in bench_names:
+        pairs.extend((b, m) for m in _subdirs(grid_path / b) if m in chosen_methods)
+
+    rows: list[dict[str, Any]] = []
+    curves: dict[tuple[str, str, int], Curve] = {}
+    skipped: list[tuple[Path, str]] = []
+    registry_budgets: dict[str, float] = {}
+    for b, m in pairs:
+        for entry in _subdirs(grid_path / b / m):
+            path = grid_path / b / m / entry
+            try:
+                seed = int(entry)
+            except ValueError:
+                _skip(skipped, path, "not a seed folder (its name is not an integer)")
+                continue
+            try:
+                row, curve = _load_run(path, b, m, seed, registry_budgets)
+            except _Unreadable as e:
+                _skip(skipped, path, str(e))
+                continue
+            rows.append(row)
+            curves[(b, m, seed)] = curve
+    rows = _consistent(rows, curves, skipped)
+    if not rows:
+        detail = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
+        raise UserError(f"no usable experiment under {grid_path}" + (f" ({len(skipped)} skipped: {detail})"
+                                                                     if skipped else ""))
+    runs = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    runs = runs.sort_values(["benchmark", "method", "seed"], kind="stable").reset_index(drop=True)
+    given = {b: (None if v is None else float(v)) for b, v in (optima or {}).items()}
+    grid = Grid(root=base, tag=tag, runs=runs, curves=curves, skipped=skipped, optima=given,
+                known_optima=known_optima, data_dir=data_dir)
+    n_incomplete = int((~runs["complete"]).sum())
+    logger.info("loaded %d experiments of %s (%d unfinished, %d skipped)", len(runs), grid_path, n_incomplete,
+                len(skipped))
+    return grid
+
+
+def _skip(skipped: list[tuple[Path, str]], path: Path, reason: str) -> None:
+    logger.warning("skipping %s: %s", path, reason)
+    skipped.append((path, reason))
+
+
+def _consistent(rows: list[dict[str, Any]], curves: dict[tuple[str, str, int], Curve],
+                skipped: list[tuple[Path, str]]) -> list[dict[str, Any]]:
+    """Drop the runs whose (metric, mode) is not the most common one of their benchmark."""
+    by_bench: dict[str, Counter[tuple[str, str]]] = {}
+    for row in rows:
+        by_bench.setdefault(row["benchmark"], Counter())[(row["metric"], row["mode"])] += 1
+    kept = []
+    for row in rows:
+        (metric, mode), _ = by_bench[row["benchmark"]].most_common(1)[0]
+        if (row["metric"], row["mode"]) != (metric, mode):
+            _skip(skipped, Path(row["path"]), f"its metric {row['metric']} ({row['mode']}) differs from that of the "
+                                              f"other runs of {row['benchmark']}: {metric} ({mode})")
+            del curves[(row["benchmark"], row["method"], row["seed"])]
+            continue
+        kept.append(row)
+    return kept
