@@ -231,6 +231,24 @@ def test_pause_then_resume_continues_from_the_checkpoint(make_backend, tmp_path:
     assert results_of(after)[0]["pid"] != results_of(events)[0]["pid"]
 
 
+def test_resume_right_after_pause_waits_for_the_old_process(make_backend, tmp_path: Path):
+    """A scheduler may resume a trial it paused a moment ago (DyHPO does), before its process
+    has exited: the backend waits for the old process, then relaunches from the checkpoint."""
+    backend = make_backend()
+    folder = trial_dir(tmp_path, 0)
+    backend.start(Trial(0, {"epochs": 200, "sleep": 0.02}), folder)
+    events = collect(backend, lambda ev: len(results_of(ev)) >= 2)
+    backend.pause(0)
+    backend.resume(0, {"epochs": 200, "sleep": 0.0})  # no PAUSED event polled yet
+    events += collect(backend, ended(0))  # the old process's PAUSED
+    events += collect(backend, ended(0))  # the new one's completion
+    kinds = [e.kind for e in events if e.kind is not EventKind.RESULT]
+    assert kinds == [EventKind.PAUSED, EventKind.COMPLETED]
+    epochs = [r["epoch"] for r in results_of(events)]
+    assert epochs[-1] == 200 and len(set(r["pid"] for r in results_of(events))) == 2
+    assert sorted(set(epochs)) == list(range(1, 201))
+
+
 def test_resume_and_stop_of_a_paused_trial(make_backend, tmp_path: Path):
     backend = make_backend("import time; time.sleep(30)", kill_grace_period=0.5)
     with pytest.raises(ValueError, match="not paused"):

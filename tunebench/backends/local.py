@@ -371,6 +371,14 @@ class LocalBackend(Backend):
         tuner paused just as it completed or crashed on its own is paused for the tuner.
         (After a tuner restart, use :meth:`start` with the offset instead.)"""
         self._check_open()
+        live = self._live.get(trial_id)
+        if live is not None and live.state == _PAUSING:
+            # paused a moment ago and its process is still ending (SIGTERM sent, SIGKILL after the
+            # grace period): wait for it; what it reported meanwhile goes out with the next poll
+            while trial_id in self._live:
+                self._pending.extend(self._collect())
+                if trial_id in self._live:
+                    self._wait(_FALLBACK_TICK)
         run = self._ended.pop(trial_id, None)
         if run is None:
             state = "still running" if trial_id in self._live else "unknown to this backend"

@@ -3,6 +3,17 @@ HyperTune, DyHPO, SyncMOBSTER.
 
 :func:`register` is called once at the end of :mod:`tunebench.schedulers`; heavy imports stay
 inside the factories so that ``import tunebench.schedulers`` stays fast.
+
+* ``HyperTune`` (Li et al. 2022): asynchronous Hyperband (stopping type by default,
+  ``type="promotion"`` pauses and resumes) + :class:`tunebench.searchers.hypertune.HyperTuneSearcher`
+  (GP over config and resource, per-level predictions combined with ranking-loss weights) and
+  brackets drawn from the distribution those weights induce
+  (:class:`tunebench.schedulers.hypertune.HyperTuneScheduler`).
+* ``DyHPO`` (Wistuba et al. 2022): :class:`tunebench.schedulers.dyhpo.DyHPO`; trials advance
+  one fidelity step per run, each decision resumes a paused trial or starts a new config by
+  expected improvement at its next step (GP over config and log resource).
+* ``SyncMOBSTER``: synchronous Hyperband (:class:`tunebench.schedulers.synchronous.SynchronousHyperband`)
+  + MOBSTER's searcher (:class:`tunebench.searchers.gp.MOBSTERSearcher`).
 """
 
 from __future__ import annotations
@@ -10,6 +21,204 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tunebench.errors import UserError
+from tunebench.schedulers.base import Scheduler
+
+#: options of the GP searchers passed through (see tunebench.searchers.gp.GPSearcher)
+_GP_OPTIONS = (
+    "input_warping",
+    "refit_factor",
+    "refit_every",
+    "max_model_points",
+    "max_fit_points",
+    "n_candidates",
+    "n_starts",
+    "max_steps",
+    "blas_threads",
+)
+
+
+def _user_errors(build: Callable[[], Scheduler]) -> Scheduler:
+    """``build()``, with a plain ``ValueError`` (a bad option) turned into a ``UserError``."""
+    try:
+        return build()
+    except ValueError as exc:
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(str(exc)) from exc
+
+
+def _hypertune_factory(
+    config_space: dict[str, Any],
+    *,
+    metric: str,
+    mode: str,
+    resource_attr: str,
+    max_resource_attr: str | None,
+    max_t: int,
+    seed: int,
+    grace_period: int = 1,
+    reduction_factor: float = 3,
+    rung_levels: list[int] | None = None,
+    type: str = "stopping",
+    brackets: int | str | None = "all",
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+    num_init_random: int | None = None,
+    min_level_points: int = 6,
+    n_weight_samples: int = 50,
+    max_test_points: int = 100,
+    input_warping: bool = False,
+    refit_factor: float = 1.1,
+    refit_every: int | None = None,
+    max_model_points: int = 250,
+    max_fit_points: int = 150,
+    n_candidates: int = 200,
+    n_starts: int = 2,
+    max_steps: int = 8,
+    blas_threads: int | None = 1,
+) -> Scheduler:
+    """HyperTuneScheduler + HyperTuneSearcher (see :mod:`tunebench.searchers.hypertune`)."""
+    options = dict(locals())
+    gp_options = {k: options[k] for k in _GP_OPTIONS}
+
+    def build() -> Scheduler:
+        from tunebench.schedulers.asha import default_rung_levels
+        from tunebench.schedulers.hypertune import HyperTuneScheduler
+        from tunebench.searchers.hypertune import HyperTuneSearcher
+
+        if rung_levels is None and max_t is not None and grace_period is not None and reduction_factor >= 2:
+            levels = default_rung_levels(grace_period, reduction_factor, max_t)
+        else:
+            levels = rung_levels
+        searcher = HyperTuneSearcher(
+            config_space, metric, mode, seed=seed, resource_attr=resource_attr, max_t=max_t, rung_levels=levels,
+            min_resource=grace_period if not levels else min([grace_period, *levels]),
+            reduction_factor=reduction_factor, points_to_evaluate=points_to_evaluate,
+            num_init_random=num_init_random, min_level_points=min_level_points, n_weight_samples=n_weight_samples,
+            max_test_points=max_test_points, **gp_options,
+        )
+        return HyperTuneScheduler(
+            searcher, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
+            reduction_factor=reduction_factor, rung_levels=rung_levels, type=type,  # type: ignore[arg-type]
+            max_resource_attr=max_resource_attr, brackets=brackets,  # type: ignore[arg-type]
+            seed=None,  # derived from the searcher seed (independent stream)
+        )
+
+    return _user_errors(build)
+
+
+def _dyhpo_factory(
+    config_space: dict[str, Any],
+    *,
+    metric: str,
+    mode: str,
+    resource_attr: str,
+    max_resource_attr: str | None,
+    max_t: int,
+    seed: int,
+    grace_period: int = 1,
+    reduction_factor: float = 3,
+    step: int | None = None,
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+    num_init_random: int | None = None,
+    input_warping: bool = False,
+    refit_factor: float = 1.1,
+    refit_every: int | None = None,
+    max_model_points: int = 250,
+    max_fit_points: int = 150,
+    n_candidates: int = 200,
+    n_starts: int = 2,
+    max_steps: int = 8,
+    blas_threads: int | None = 1,
+) -> Scheduler:
+    """DyHPO (see :class:`tunebench.schedulers.dyhpo.DyHPO` for the options)."""
+    options = dict(locals())
+    gp_options = {k: options[k] for k in _GP_OPTIONS}
+
+    def build() -> Scheduler:
+        from tunebench.schedulers.dyhpo import DyHPO
+
+        return DyHPO(
+            config_space, metric, mode, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
+            reduction_factor=reduction_factor, step=step, max_resource_attr=max_resource_attr, seed=seed,
+            points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, **gp_options,
+        )
+
+    return _user_errors(build)
+
+
+def _sync_mobster_factory(
+    config_space: dict[str, Any],
+    *,
+    metric: str,
+    mode: str,
+    resource_attr: str,
+    max_resource_attr: str | None,
+    max_t: int,
+    seed: int,
+    grace_period: int = 1,
+    reduction_factor: float = 3,
+    brackets: int | str | None = "all",
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+    num_init_random: int | None = None,
+    input_warping: bool = False,
+    refit_factor: float = 1.1,
+    refit_every: int | None = None,
+    max_model_points: int = 250,
+    max_fit_points: int = 150,
+    n_candidates: int = 200,
+    n_starts: int = 2,
+    max_steps: int = 8,
+    blas_threads: int | None = 1,
+) -> Scheduler:
+    """SynchronousHyperband + MOBSTERSearcher (see :mod:`tunebench.searchers.gp`)."""
+    options = dict(locals())
+    gp_options = {k: options[k] for k in _GP_OPTIONS}
+
+    def build() -> Scheduler:
+        from tunebench.schedulers.asha import default_rung_levels
+        from tunebench.schedulers.synchronous import SynchronousHyperband
+        from tunebench.searchers.gp import MOBSTERSearcher
+
+        levels = None
+        if max_t is not None and grace_period is not None and reduction_factor >= 2 and grace_period <= max_t:
+            levels = default_rung_levels(grace_period, reduction_factor, max_t)
+        searcher = MOBSTERSearcher(
+            config_space, metric, mode, seed=seed, resource_attr=resource_attr, max_t=max_t, rung_levels=levels,
+            min_resource=grace_period, reduction_factor=reduction_factor, points_to_evaluate=points_to_evaluate,
+            num_init_random=num_init_random, **gp_options,
+        )
+        return SynchronousHyperband(
+            searcher, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
+            reduction_factor=reduction_factor, brackets=brackets,  # type: ignore[arg-type]
+            max_resource_attr=max_resource_attr,
+        )
+
+    return _user_errors(build)
+
 
 def register(register_method: Callable[..., Any]) -> None:
     """Register this module's methods with ``register_method``."""
+    register_method(
+        "HyperTune",
+        _hypertune_factory,
+        "Hyper-Tune (Li et al. 2022): async Hyperband, GP per-level ensemble with ranking-loss weights, "
+        "learned bracket distribution",
+        {"grace_period": 1, "reduction_factor": 3, "type": "stopping", "brackets": "all"},
+        multi_fidelity=True,
+    )
+    register_method(
+        "DyHPO",
+        _dyhpo_factory,
+        "DyHPO (Wistuba et al. 2022): one fidelity step at a time; resume or start by EI at the next step (GP)",
+        {"grace_period": 1, "reduction_factor": 3, "step": None},
+        multi_fidelity=True,
+    )
+    register_method(
+        "SyncMOBSTER",
+        _sync_mobster_factory,
+        "Synchronous Hyperband + MOBSTER's GP searcher (EI at a rung level over config and resource)",
+        {"grace_period": 1, "reduction_factor": 3, "brackets": "all"},
+        multi_fidelity=True,
+        synchronous=True,
+    )
