@@ -12,22 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tunebench.errors import UserError
+from tunebench.errors import user_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     from tunebench.schedulers.base import Scheduler
 
 __all__ = ["register"]
-
-
-def _user_errors(build: Callable[[], Scheduler]) -> Scheduler:
-    """``build()``, with a ``ValueError`` about the arguments turned into a :class:`UserError`."""
-    try:
-        return build()
-    except ValueError as exc:
-        if isinstance(exc, UserError):
-            raise
-        raise UserError(str(exc)) from exc
 
 
 def _rea(
@@ -52,7 +42,7 @@ def _rea(
                                sample_size=sample_size, points_to_evaluate=points_to_evaluate)
         return FIFOScheduler(searcher, resource_attr=resource_attr, max_resource_attr=max_resource_attr)
 
-    return _user_errors(build)
+    return user_errors(build)
 
 
 def _bore(
@@ -83,7 +73,7 @@ def _bore(
                                 points_to_evaluate=points_to_evaluate)
         return FIFOScheduler(searcher, resource_attr=resource_attr, max_resource_attr=max_resource_attr)
 
-    return _user_errors(build)
+    return user_errors(build)
 
 
 def _pasha(
@@ -112,7 +102,7 @@ def _pasha(
                      reduction_factor=reduction_factor, rung_levels=rung_levels,
                      max_resource_attr=max_resource_attr, epsilon=epsilon, epsilon_percentile=epsilon_percentile)
 
-    return _user_errors(build)
+    return user_errors(build)
 
 
 def register(register_method: Callable[..., Any]) -> None:

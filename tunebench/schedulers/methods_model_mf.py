@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tunebench.errors import UserError
+from tunebench.errors import user_errors
 from tunebench.schedulers.base import Scheduler
 
 #: options of the GP searchers passed through (see tunebench.searchers.gp.GPSearcher)
@@ -36,16 +36,6 @@ _GP_OPTIONS = (
     "max_steps",
     "blas_threads",
 )
-
-
-def _user_errors(build: Callable[[], Scheduler]) -> Scheduler:
-    """``build()``, with a plain ``ValueError`` (a bad option) turned into a ``UserError``."""
-    try:
-        return build()
-    except ValueError as exc:
-        if isinstance(exc, UserError):
-            raise
-        raise UserError(str(exc)) from exc
 
 
 def _hypertune_factory(
@@ -104,7 +94,7 @@ def _hypertune_factory(
             seed=None,  # derived from the searcher seed (independent stream)
         )
 
-    return _user_errors(build)
+    return user_errors(build)
 
 
 def _dyhpo_factory(
@@ -144,7 +134,7 @@ def _dyhpo_factory(
             points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, **gp_options,
         )
 
-    return _user_errors(build)
+    return user_errors(build)
 
 
 def _sync_mobster_factory(
@@ -194,7 +184,7 @@ def _sync_mobster_factory(
             max_resource_attr=max_resource_attr,
         )
 
-    return _user_errors(build)
+    return user_errors(build)
 
 
 def register(register_method: Callable[..., Any]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tunebench.errors import UserError
+from tunebench.errors import UserError, user_errors
 from tunebench.schedulers.base import Scheduler
 
 #: options of the KDE searcher the BOHB factories accept (see tunebench.searchers.kde.KDESearcher)
@@ -23,16 +23,6 @@ _KDE_DEFAULTS: dict[str, Any] = {
     "bandwidth_factor": 3.0,
     "min_points": None,
 }
-
-
-def _user_errors(build: Callable[[], Scheduler]) -> Scheduler:
-    """``build()``, with a plain ``ValueError`` (a bad option) turned into a ``UserError``."""
-    try:
-        return build()
-    except ValueError as exc:
-        if isinstance(exc, UserError):
-            raise
-        raise UserError(str(exc)) from exc
 
 
 def _random_searcher(config_space: dict[str, Any], metric: str, mode: str, seed: int,
@@ -87,7 +77,7 @@ def _sync_factory(searcher_kind: str, one_bracket: bool) -> Callable[..., Schedu
 
         if one_bracket and brackets != 1:
             raise UserError(f"SyncSH runs one bracket; got brackets={brackets!r} (use SyncHB for several)")
-        return _user_errors(build)
+        return user_errors(build)
 
     return factory
 
@@ -126,7 +116,7 @@ def _bohb(
             seed=None,  # derived from the searcher seed (independent stream)
         )
 
-    return _user_errors(build)
+    return user_errors(build)
 
 
 def _dehb(
@@ -146,7 +136,7 @@ def _dehb(
 ) -> Scheduler:
     from tunebench.schedulers.dehb import DEHB
 
-    return _user_errors(lambda: DEHB(
+    return user_errors(lambda: DEHB(
         config_space, metric, mode, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
         reduction_factor=reduction_factor, brackets=brackets, max_resource_attr=max_resource_attr,  # type: ignore[arg-type]
         mutation_factor=mutation_factor, crossover_prob=crossover_prob, seed=seed,
