@@ -1,4 +1,6 @@
-"""The ``tunebench`` command line (L4): ``run``, ``resume``, ``show``, ``list``.
+"""The ``tunebench`` command line (L4): ``run``, ``resume``, ``show``, ``list``, ``experiment``
+(a grid of benchmarks x methods x seeds, see :mod:`tunebench.experiments.grid`), ``plot`` and
+``report`` (analysis of a grid).
 
 User mistakes (a bad option, a missing script, an unknown method) end with one line
 ``tunebench: error: ...`` naming the problem and the fix, and exit status 2; no traceback.
@@ -7,8 +9,10 @@ User mistakes (a bad option, a missing script, an unknown method) end with one l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,13 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                      help="method option, e.g. reduction_factor=2 (repeatable; VALUE parsed as JSON)")
     how.add_argument("--seed", type=int, help="random seed (default 0)")
-    how.add_argument("--backend", choices=["local", "simulator"],
+    _add_benchmark_options(src)
+    how.add_argument("--backend", choices=["local", "simulator", "ray"],
                      help="where trials run: real processes (local) or simulated time (simulator); default: "
-                          "local for scripts, simulator for simulated benchmarks")
+                          "local for scripts, simulator for simulated benchmarks (ray: a later version)")
     how.add_argument("--data-dir", help="benchmark data folder (default: $TUNEBENCH_DATA)")
     how.add_argument("--no-charge-decision-time", action="store_true",
                      help="simulator: do not add the scheduler's real decision time to simulated time")
-    how.add_argument("--gpus-per-trial", type=_positive_int, help="GPUs per trial where there are GPUs")
+    how.add_argument("--gpus-per-trial", type=_nonnegative_int, help="GPUs per trial where there are GPUs")
+    how.add_argument("--cpus-per-trial", type=_positive_int,
+                     help="CPU threads per trial (sets OMP_NUM_THREADS and friends for the trials)")
     run.add_argument("--experiment-dir", help="experiment folder (default: $TUNEBENCH_RESULTS or "
                                               "~/tunebench-results, then <name>-<method>-<time>)")
     _add_run_limits(run)
@@ -99,23 +106,134 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--csv", metavar="FILE", help="also export all results to a CSV file")
     show.add_argument("--parquet", metavar="FILE", help="also export all results to a parquet file")
 
-    lst = sub.add_parser("list", help="list methods and benchmarks")
-    lst.add_argument("--methods", action="store_true", help="only methods")
+    lst = sub.add_parser("list", help="list methods (with their groups and defaults), benchmarks and presets")
+    lst.add_argument("--methods", action="store_true", help="only methods and method groups")
     lst.add_argument("--benchmarks", action="store_true", help="only benchmarks")
+    lst.add_argument("--presets", action="store_true", help="only presets of `tunebench experiment`")
+    lst.add_argument("--benchmark-module", action="append", default=[], metavar="FILE.py",
+                     help="also list what this user module defines (repeatable)")
+
+    _add_experiment_parser(sub)
+    _add_analysis_parsers(sub)
     return parser
 
 
-def _parse_method_args(items: list[str]) -> dict[str, Any]:
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _add_benchmark_options(g: Any) -> None:
+    g.add_argument("--benchmark-module", action="append", default=[], metavar="FILE.py[:FUNCTION]",
+                   help="user module whose benchmark_definitions() (or FUNCTION) returns benchmark definitions; "
+                        "it may also register methods (repeatable)")
+    g.add_argument("--benchmark-arg", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a field of the benchmark definition, e.g. fidelities=[1,3,9,27] or "
+                        "surrogate=knn (repeatable; VALUE parsed as JSON)")
+
+
+def _add_experiment_parser(sub: Any) -> None:
+    exp = sub.add_parser(
+        "experiment", help="run a grid of benchmarks x methods x seeds (parallel, resumable)",
+        description="Run every method on every benchmark for every seed, in parallel processes. Results go "
+                    "to <results root>/<experiment tag>/<benchmark>/<method>/<seed>/. Running the same command "
+                    "again skips complete experiments and resumes interrupted ones.")
+    what = exp.add_argument_group("what to run")
+    what.add_argument("--preset", help="a named grid (see `tunebench list --presets`); options given here win")
+    what.add_argument("--benchmark", action="extend", nargs="+", default=[], metavar="NAME",
+                      help="one or several benchmarks (repeatable, or comma-separated)")
+    _add_benchmark_options(what)
+    what.add_argument("--method", action="extend", nargs="+", default=[], metavar="NAME",
+                      help="one or several methods (default: those of --method-group)")
+    what.add_argument("--method-group", help="run the methods of this group (see `tunebench list --methods`); "
+                                             "default baselines")
+    what.add_argument("--method-arg", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
+                      help="method option: METHOD:KEY=VALUE for one method, KEY=VALUE for every method that "
+                           "takes it (repeatable; VALUE parsed as JSON)")
+    what.add_argument("--num-seeds", type=_positive_int, help="seeds per benchmark and method (default 1)")
+    what.add_argument("--start-seed", type=_nonnegative_int, default=0, help="first seed (default 0)")
+    lim = exp.add_argument_group("limits (default: each benchmark's)")
+    lim.add_argument("--n-workers", type=_positive_int, help="trials running at the same time in each experiment")
+    lim.add_argument("--max-wallclock-time", type=_positive_float, help="(simulated) seconds per experiment")
+    lim.add_argument("--scale-max-wallclock-time", action="store_true",
+                     help="with fewer workers than a benchmark's default, scale its default budget up by "
+                          "default workers / workers (the same total worker time)")
+    lim.add_argument("--max-trials", type=_positive_int, help="trials started per experiment")
+    lim.add_argument("--max-results", type=_positive_int, help="results per experiment")
+    lim.add_argument("--max-resource", type=_positive_int, help="maximum resource (e.g. epochs) of a trial")
+    lim.add_argument("--max-failures", type=_nonnegative_int, help="failed trials tolerated per experiment")
+    how = exp.add_argument_group("how")
+    how.add_argument("--backend", choices=["local", "simulator", "ray"],
+                     help="local (real trials, one experiment at a time by default), simulator (simulated "
+                          "benchmarks), or ray (a later version); default: from each benchmark")
+    how.add_argument("--parallel", type=_positive_int,
+                     help="experiments running at once on this machine (default: the number of cores for "
+                          "simulations, 1 for real trials; more than the cores inflates the decision time "
+                          "charged to simulated time)")
+    how.add_argument("--data-dir", help="benchmark data folder (default: $TUNEBENCH_DATA)")
+    how.add_argument("--no-charge-decision-time", action="store_true",
+                     help="simulator: do not add the scheduler's real decision time to simulated time")
+    how.add_argument("--gpus-per-trial", type=_nonnegative_int, help="GPUs per trial where there are GPUs")
+    how.add_argument("--cpus-per-trial", type=_positive_int, help="CPU threads per trial (real trials)")
+    where = exp.add_argument_group("where")
+    where.add_argument("--experiment-tag", help="name of this grid: a folder under the results root "
+                                                "(default with --preset: the preset's name)")
+    where.add_argument("--results-root", help="results root (default: $TUNEBENCH_RESULTS or ~/tunebench-results)")
+    exp.add_argument("--dry-run", action="store_true", help="show what would be started, resumed, skipped")
+    exp.add_argument("--no-progress", action="store_true", help="no live progress display")
+
+
+def _add_analysis_parsers(sub: Any) -> None:
+    plot = sub.add_parser("plot", help="plot the best value over time of an experiment grid",
+                          description="Best value so far over (simulated) time, averaged over seeds, one panel "
+                                      "per benchmark (see tunebench.analysis.plots).")
+    plot.add_argument("--experiment-tag", help="the grid's tag")
+    plot.add_argument("--benchmark", help="only this benchmark")
+    plot.add_argument("--method-group", action="append", default=None, metavar="GROUP",
+                      help="only/one panel per method group (repeatable)")
+    plot.add_argument("--output", help="image file (default: <tag>[-<benchmark>].png here)")
+    plot.add_argument("--results-root", help="results root (default: $TUNEBENCH_RESULTS or ~/tunebench-results)")
+    rep = sub.add_parser("report", help="print a markdown report of an experiment grid",
+                         description="Tables of the final results, ranks and failures of an experiment grid, "
+                                     "printed as markdown (see tunebench.analysis.report).")
+    rep.add_argument("--experiment-tag", help="the grid's tag")
+    rep.add_argument("--results-root", help="results root (default: $TUNEBENCH_RESULTS or ~/tunebench-results)")
+    rep.add_argument("--output-dir", help="also write the report (and its figures) to this folder")
+
+
+def _parse_method_args(items: list[str], option: str = "--method-arg") -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise UserError(f"--method-arg expects KEY=VALUE, got '{item}'")
+            raise UserError(f"{option} expects KEY=VALUE, got '{item}'")
         key, value = item.split("=", 1)
+        if not key.strip():
+            raise UserError(f"{option} expects KEY=VALUE, got '{item}'")
         try:
             kwargs[key.strip()] = json.loads(value)
         except ValueError:
             kwargs[key.strip()] = value
     return kwargs
+
+
+def _parse_grid_method_args(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``[METHOD:]KEY=VALUE`` items -> method (``"*"``: all) -> options."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        head = item.split("=", 1)[0]
+        method, key = head.split(":", 1) if ":" in head else ("*", head)
+        rest = item[len(head):]
+        out.setdefault(method.strip() or "*", {}).update(_parse_method_args([key + rest]))
+    return out
+
+
+def _split_names(values: list[str]) -> list[str]:
+    return [part.strip() for v in values for part in v.split(",") if part.strip()]
 
 
 def _apply_limits(spec: Any, args: argparse.Namespace) -> None:
@@ -127,11 +245,17 @@ def _apply_limits(spec: Any, args: argparse.Namespace) -> None:
 
 
 def _make_spec(args: argparse.Namespace) -> Any:
-    from tunebench.benchmarks import DEFAULT_BENCHMARK
+    from tunebench.benchmarks import DEFAULT_BENCHMARK, canonical_module_ref, load_benchmark_module
     from tunebench.launch import spec_from_benchmark, spec_from_script
 
     if args.script and args.benchmark:
         raise UserError("give either --script or --benchmark, not both")
+    modules = [canonical_module_ref(ref) for ref in args.benchmark_module]
+    for ref in modules:
+        load_benchmark_module(ref)
+    benchmark_args = _parse_method_args(args.benchmark_arg, "--benchmark-arg")
+    if args.script and benchmark_args:
+        raise UserError("--benchmark-arg goes with --benchmark")
     if args.script:
         spec = spec_from_script(args.script, config_space_file=args.config_space, metric=args.metric,
                                 mode=args.mode, resource_attr=args.resource_attr,
@@ -144,7 +268,8 @@ def _make_spec(args: argparse.Namespace) -> Any:
     else:
         if args.config_space:
             raise UserError("--config-space goes with --script")
-        spec = spec_from_benchmark(args.benchmark or DEFAULT_BENCHMARK, data_dir=args.data_dir)
+        spec = spec_from_benchmark(args.benchmark or DEFAULT_BENCHMARK, data_dir=args.data_dir,
+                                   benchmark_args=benchmark_args, benchmark_modules=modules)
         if args.metric and args.metric != spec.metric:
             if spec.backend != "simulator":
                 raise UserError(f"benchmark '{spec.benchmark}' reports '{spec.metric}'; drop --metric")
@@ -170,6 +295,9 @@ def _make_spec(args: argparse.Namespace) -> Any:
         spec.seed = args.seed
     if args.gpus_per_trial is not None:
         spec.gpus_per_trial = args.gpus_per_trial
+    if args.cpus_per_trial is not None:
+        spec.cpus_per_trial = args.cpus_per_trial
+    spec.benchmark_modules = modules
     _apply_limits(spec, args)
     return spec
 
@@ -227,8 +355,10 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from tunebench.launch import build_backend, build_space, default_experiment_dir
+    from tunebench.launch import build_backend, build_space, check_backend, default_experiment_dir
 
+    if args.backend is not None:
+        check_backend(args.backend)
     spec = _make_spec(args)
     if spec.backend == "simulator" or not spec.script:
         build_backend(spec)  # fail early: a real benchmark on the simulator, or the reverse
@@ -281,25 +411,162 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tunebench.benchmarks import SimulatedBenchmark, benchmark_names, get_benchmark
-    from tunebench.schedulers import describe_methods
+    from tunebench.benchmarks import SimulatedBenchmark, benchmark_names, get_benchmark, load_benchmark_module
+    from tunebench.experiments.presets import PRESETS
+    from tunebench.schedulers import describe_methods, method_groups
 
-    both = not args.methods and not args.benchmarks
-    if args.methods or both:
-        print("methods (--method):")
+    for ref in args.benchmark_module:
+        load_benchmark_module(ref)
+    everything = not args.methods and not args.benchmarks and not args.presets
+    if args.methods or everything:
+        print("methods (--method; [group; default options], override with --method-arg KEY=VALUE):")
         for line in describe_methods():
             print(f"  {line}")
-    if args.benchmarks or both:
+        print("method groups (--method-group of `tunebench experiment`; default baselines):")
+        for group, names in method_groups().items():
+            print(f"  {group}: {', '.join(names) or '-'}")
+    if args.benchmarks or everything:
         print("benchmarks (--benchmark):")
         for name in benchmark_names():
             b = get_benchmark(name)
             if isinstance(b, SimulatedBenchmark):
+                low, high = b.fidelity_range
+                extra = "".join(f", {k} {v}" for k, v in (("surrogate", b.surrogate),) if v)
                 print(f"  {name}: {b.description} [simulator; metric {b.metric} ({b.mode}), {b.resource_attr} "
-                      f"{b.min_resource}-{b.max_resource}, {b.n_workers} workers, {b.max_wallclock_time:g} "
-                      f"simulated s, {b.method}]")
+                      f"{low:g}-{high:g}, {b.n_workers} workers, {b.max_wallclock_time:g} "
+                      f"simulated s, {b.method}{extra}]")
             else:
+                cpus = f", {b.cpus_per_trial} CPUs/trial" if b.cpus_per_trial else ""
                 print(f"  {name}: {b.description} [local; metric {b.metric} ({b.mode}), {b.resource_attr} "
-                      f"up to {b.max_resource}, {b.n_workers} workers, {b.max_wallclock_time:g} s, {b.method}]")
+                      f"up to {b.max_resource}, {b.n_workers} workers, {b.max_wallclock_time:g} s, {b.method}, "
+                      f"{b.gpus_per_trial} GPU/trial where there are GPUs{cpus}]")
+    if args.presets or everything:
+        print("presets (tunebench experiment --preset NAME):")
+        for p in PRESETS.values():
+            methods = ", ".join(p.methods) if p.methods is not None else f"group {p.method_group}"
+            budget = f", {p.max_wallclock_time:g} s" if p.max_wallclock_time else ""
+            workers = f", {p.n_workers} workers" if p.n_workers else ""
+            took = f"; {p.expected_wall_time}" if p.expected_wall_time else ""
+            print(f"  {p.name}: {p.description} [{', '.join(p.benchmarks)} x {methods} x {p.num_seeds} seeds"
+                  f"{workers}{budget}{took}]")
+    return 0
+
+
+def _grid_request(args: argparse.Namespace, argv: list[str]) -> Any:
+    from tunebench.benchmarks import load_benchmark_module
+    from tunebench.experiments.grid import GridRequest, group_methods
+    from tunebench.experiments.presets import get_preset
+
+    for ref in args.benchmark_module:  # they may define presets, methods and groups' members
+        load_benchmark_module(ref)
+    preset = get_preset(args.preset) if args.preset else None
+    benchmarks = _split_names(args.benchmark) or (list(preset.benchmarks) if preset else [])
+    if not benchmarks:
+        raise UserError("no benchmark given: pass --benchmark NAME [NAME ...] or --preset NAME (see `tunebench "
+                        "list --benchmarks` and `tunebench list --presets`)")
+    if args.method:
+        if args.method_group:
+            raise UserError("give either --method or --method-group, not both")
+        methods = _split_names(args.method)
+    elif args.method_group:
+        methods = group_methods(args.method_group)
+    elif preset is not None:
+        methods = preset.resolved_methods()
+    else:
+        methods = group_methods("baselines")
+    num_seeds = args.num_seeds or (preset.num_seeds if preset else 1)
+    tag = args.experiment_tag if args.experiment_tag is not None else (preset.name if preset else None)
+    method_args: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (preset.method_args if preset else {}).items()}
+    for key, options in _parse_grid_method_args(args.method_arg).items():
+        method_args.setdefault(key, {}).update(options)
+    benchmark_args = dict(preset.benchmark_args) if preset else {}
+    benchmark_args.update(_parse_method_args(args.benchmark_arg, "--benchmark-arg"))
+    return GridRequest(
+        benchmarks=benchmarks, methods=methods, seeds=list(range(args.start_seed, args.start_seed + num_seeds)),
+        tag=tag, results_root=args.results_root,
+        n_workers=args.n_workers if args.n_workers is not None else (preset.n_workers if preset else None),
+        max_wallclock_time=args.max_wallclock_time if args.max_wallclock_time is not None else (
+            preset.max_wallclock_time if preset else None),
+        scale_max_wallclock_time=args.scale_max_wallclock_time, max_trials=args.max_trials,
+        max_results=args.max_results, max_resource=args.max_resource, backend=args.backend, data_dir=args.data_dir,
+        charge_decision_time=not args.no_charge_decision_time, method_args=method_args,
+        benchmark_args=benchmark_args, benchmark_modules=list(args.benchmark_module),
+        gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, max_failures=args.max_failures,
+        command_line=["tunebench", *argv])
+
+
+def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
+    from tunebench.analysis.layout import results_root
+    from tunebench.experiments.display import GridDisplay
+    from tunebench.experiments.grid import default_parallel, plan_grid, run_grid, summarize, usable_cores
+    from tunebench.launch import check_backend
+
+    if args.backend is not None:
+        check_backend(args.backend)  # --backend ray: a clear error before anything else
+    request = _grid_request(args, argv)
+    try:
+        jobs = plan_grid(request)
+    except KeyboardInterrupt:
+        print("\ninterrupted before any experiment started", file=sys.stderr)
+        return 130
+    root = results_root(request.results_root)
+    where = root / request.tag
+    parallel = args.parallel or default_parallel(jobs)
+    todo = [j for j in jobs if j.action in ("start", "resume")]
+    if (todo and args.parallel and args.parallel > usable_cores() and request.charge_decision_time
+            and any(j.spec.backend == "simulator" for j in todo)):
+        print(f"warning: --parallel {args.parallel} is more than the {usable_cores()} usable cores: the decision "
+              "time charged to simulated time will be inflated (see --no-charge-decision-time)", file=sys.stderr)
+    print(f"experiment grid '{request.tag}': {len(request.benchmarks)} benchmark(s) x {len(request.methods)} "
+          f"method(s) x {len(request.seeds)} seed(s) -> {where}")
+    if args.dry_run:
+        for job in jobs:
+            note = f" ({job.note})" if job.note else ""
+            print(f"  {job.action:6s} {job.key}{note}")
+        return 0
+    display = GridDisplay(live=False if args.no_progress else None)
+    result = run_grid(jobs, parallel=parallel, observer=display, tag=request.tag,
+                      command_line=request.command_line)
+    summarize(result)
+    hint = "" if args.results_root is None else f" --results-root {args.results_root}"
+    if result.interrupted:
+        print(f"interrupted; run the same command again to resume the grid ({where})", file=sys.stderr)
+        return 130
+    print(f"results: {where}  (tunebench report --experiment-tag {request.tag}{hint})")
+    return 0 if result.ok else 1
+
+
+def _grid_for_analysis(args: argparse.Namespace, benchmark: str | None = None) -> Any:
+    """The loaded grid of ``--experiment-tag`` under ``--results-root`` (load_grid's errors list the
+    tags, benchmarks and methods that exist)."""
+    from tunebench.analysis.layout import check_tag, results_root
+    from tunebench.analysis.results import load_grid
+
+    tag = check_tag(args.experiment_tag)
+    root = results_root(args.results_root)
+    if not root.is_dir():
+        raise UserError(f"the results root {root} does not exist; pass --results-root (or set TUNEBENCH_RESULTS) "
+                        "to where `tunebench experiment` wrote its results")
+    return load_grid(root, tag, benchmarks=[benchmark] if benchmark else None)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from tunebench.analysis.plots import plot_grid
+
+    grid = _grid_for_analysis(args, args.benchmark)
+    output = Path(args.output) if args.output else Path(
+        f"{args.experiment_tag}{'-' + args.benchmark if args.benchmark else ''}.png")
+    paths = plot_grid(grid, output, benchmark=args.benchmark, groups=args.method_group)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tunebench.analysis.report import write_report
+
+    grid = _grid_for_analysis(args)
+    print(write_report(grid, output_dir=args.output_dir))
     return 0
 
 
@@ -333,9 +600,19 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_show(args)
         if command == "list":
             return cmd_list(args)
+        if command == "experiment":
+            return cmd_experiment(args, argv)
+        if command == "plot":
+            return cmd_plot(args)
+        if command == "report":
+            return cmd_report(args)
     except UserError as e:
         print(f"tunebench: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a command that stopped reading (`| head`)
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     parser.error(f"unknown command {command}")
     return 2
 

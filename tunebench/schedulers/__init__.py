@@ -329,3 +329,43 @@ from tunebench.schedulers import methods_sync as _methods_sync  # noqa: E402
 for _module in (_methods_model, _methods_model_mf, _methods_sync, _methods_misc):
     _module.register(register_method)
 del _module
+
+
+# -- registration by decorator ---------------------------------------------------------------------
+
+
+def method(
+    name: str,
+    description: str | None = None,
+    defaults: dict[str, Any] | None = None,
+    *,
+    multi_fidelity: bool = False,
+    synchronous: bool = False,
+    replace: bool = False,
+) -> Callable[[SchedulerFactory], SchedulerFactory]:
+    """Decorator form of :func:`register_method`: registers the decorated factory under ``name``
+    and returns it unchanged. ``description`` defaults to the first line of its docstring::
+
+        @method("MyRS", defaults={"points_to_evaluate": None})
+        def my_random_search(config_space, *, metric, mode, resource_attr, max_resource_attr, max_t,
+                             seed, points_to_evaluate=None):
+            \"\"\"Random search with my twist.\"\"\"
+            ...
+
+    Raises:
+        ValueError: ``name`` is already registered and ``replace`` is false.
+    """
+
+    def register(factory: SchedulerFactory) -> SchedulerFactory:
+        text = description
+        if text is None:
+            doc = inspect.getdoc(factory) or ""
+            text = doc.strip().splitlines()[0] if doc.strip() else name
+        register_method(name, factory, text, defaults, multi_fidelity=multi_fidelity, synchronous=synchronous,
+                        replace=replace)
+        return factory
+
+    return register
+
+
+__all__.append("method")

@@ -1,0 +1,859 @@
+"""Experiment grids: benchmarks x methods x seeds, run in parallel, resumable (L4).
+
+:func:`plan_grid` turns a :class:`GridRequest` (what ``tunebench experiment`` was asked) into
+one :class:`Job` per experiment, each with its folder
+``<results root>/<tag>/<benchmark>/<method>/<seed>/`` (see :mod:`tunebench.analysis.layout`), its
+:class:`~tunebench.launch.RunSpec` and what to do with it, decided from what is on disk:
+
+* **skip**: the folder holds an experiment whose last session ended by a limit (its log ends
+  with ``experiment_end`` and the reason is a budget, trial or result limit, a metric threshold,
+  or a searcher with nothing left to try) at least as large as the one asked for now;
+* **resume**: the experiment was interrupted (killed, Ctrl-C, crashed: no final
+  ``experiment_end`` or another reason), or ended by a smaller limit than the one asked for now;
+  it continues exactly as ``tunebench resume`` would (``build_tuner(..., resume=True)``);
+* **start**: there is no experiment there yet;
+* **busy**: another process is running it right now (it holds the folder's ``grid.lock``).
+
+An existing experiment run with other settings (workers, method options, max resource, ...) is
+an error: a tag names one set of settings, so that its runs can be compared.
+
+:func:`run_grid` runs the jobs in ``parallel`` *worker processes* (``python -m
+tunebench.experiments.worker``), each running one experiment at a time and then the next one it is
+given (so a process loads the blackbox and the libraries once, not once per experiment). A job
+whose worker crashes (killed, out of memory, segfault) is marked failed with what the worker
+wrote to stderr, and a fresh worker takes the next jobs: one experiment cannot bring down the
+grid. Ctrl-C (or SIGTERM) interrupts the running experiments cleanly (their logs end with
+``experiment_end`` "interrupted") and a second Ctrl-C kills them; the next run of the same
+command resumes them. A worker whose parent dies (its stdin closes) interrupts its experiment too.
+
+**Parallel runs and decision time.** On the simulator backend, the real time a scheduler spends
+deciding is added to the simulated clock (``charge_decision_time``), so that a slow method pays
+for its decisions. That time is *wall* time: experiments running at once on fewer cores than
+there are experiments slow each other down and are charged more than they would be alone.
+:func:`default_parallel` therefore runs at most as many simulations at once as there are usable
+cores (and one experiment at a time on the local backend, whose trials use the cores
+themselves), and worker processes get one BLAS/OpenMP thread each. Asking for more with
+``--parallel`` is allowed (with a warning); ``--no-charge-decision-time`` makes results
+independent of the load, at the price of not counting decision time at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import json
+import logging
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunebench.analysis.layout import check_tag, experiment_path, results_root
+from tunebench.errors import UserError
+from tunebench.launch import RunSpec, check_backend, spec_from_benchmark, thread_env
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "GridRequest",
+    "Job",
+    "GridResult",
+    "plan_grid",
+    "run_grid",
+    "experiment_state",
+    "is_limit_reason",
+    "default_parallel",
+    "scaled_wallclock_time",
+    "LOCK_FILE",
+    "ERROR_FILE",
+]
+
+#: file in an experiment folder locked (``flock``) by the process running the experiment
+LOCK_FILE = "grid.lock"
+#: file in an experiment folder where a failed experiment's error and worker output are written
+ERROR_FILE = "error.log"
+
+#: ``experiment_end`` reasons of an experiment that ran to its end (a prefix, or the whole reason)
+_LIMIT_PREFIXES = ("max_wallclock_time=", "max_trials=", "max_results=", "metric_threshold=")
+_EXHAUSTED = "no more trials to run"
+
+#: fields of a run spec that must match between an existing experiment and the grid asking for it
+_IDENTITY_FIELDS = ("benchmark", "method", "seed", "metric", "mode", "resource_attr", "max_resource_attr",
+                    "max_resource", "method_kwargs", "n_workers", "backend", "charge_decision_time",
+                    "benchmark_args")
+_LIMIT_FIELDS = ("max_wallclock_time", "max_trials", "max_results")
+
+
+def is_limit_reason(reason: str | None) -> bool:
+    """True for the end reason of an experiment that ran to its end (a budget, trial or result
+    limit, a metric threshold, or a searcher with nothing left to try)."""
+    if not reason:
+        return False
+    return reason.startswith(_LIMIT_PREFIXES) or reason == _EXHAUSTED
+
+
+def scaled_wallclock_time(default_time: float, default_workers: int, n_workers: int) -> float:
+    """The default budget scaled up when fewer workers than the benchmark's default are used:
+    ``default_time * default_workers / n_workers`` (the same total worker time); unchanged when
+    ``n_workers >= default_workers``."""
+    if n_workers < default_workers:
+        return default_time * default_workers / n_workers
+    return default_time
+
+
+def usable_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_parallel(jobs: Sequence[Job]) -> int:
+    """Experiments to run at once by default: the usable cores for simulations, 1 if any job runs
+    real trials on the local backend (its trials use the cores); never more than the jobs."""
+    todo = [j for j in jobs if j.action in ("start", "resume")]
+    if not todo:
+        return 1
+    if any(j.spec.backend != "simulator" for j in todo):
+        return 1
+    return max(1, min(usable_cores(), len(todo)))
+
+
+# -- the request and its plan --------------------------------------------------------------------
+
+
+@dataclass
+class GridRequest:
+    """What an experiment grid is asked to run (``tunebench experiment``'s options).
+
+    ``None`` for a limit or a resource means: the benchmark's default. ``method_args`` maps a
+    method name (or ``"*"``: every method that takes the option) to options of that method.
+    """
+
+    benchmarks: list[str]
+    methods: list[str]
+    seeds: list[int]
+    tag: str
+    results_root: str | Path | None = None
+    n_workers: int | None = None
+    max_wallclock_time: float | None = None
+    scale_max_wallclock_time: bool = False
+    max_trials: int | None = None
+    max_results: int | None = None
+    max_resource: int | float | None = None
+    backend: str | None = None
+    data_dir: str | None = None
+    charge_decision_time: bool = True
+    method_args: dict[str, dict[str, Any]] = field(default_factory=dict)
+    benchmark_args: dict[str, Any] = field(default_factory=dict)
+    benchmark_modules: list[str] = field(default_factory=list)
+    gpus_per_trial: int | None = None
+    cpus_per_trial: int | None = None
+    max_failures: int | None = None
+    command_line: list[str] | None = None
+
+
+@dataclass
+class Job:
+    """One experiment of a grid.
+
+    Attributes:
+        benchmark, method, seed: what it runs.
+        path: its experiment folder.
+        spec: how to build it (stored limits replaced by the grid's when resuming).
+        action: "start", "resume", "skip" (complete) or "busy" (another process runs it).
+        note: why (the end reason of the existing experiment, ...).
+    """
+
+    benchmark: str
+    method: str
+    seed: int
+    path: Path
+    spec: RunSpec
+    action: str
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.benchmark}/{self.method}/{self.seed}"
+
+
+def _tail_lines(path: Path, max_bytes: int = 1 << 16) -> list[bytes]:
+    """The complete lines at the end of ``path`` (at most ``max_bytes`` read), plus a torn last
+    line if the file does not end with a newline (kept, so callers see the log is torn)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        start = max(0, size - max_bytes)
+        f.seek(start)
+        data = f.read()
+    lines = data.split(b"\n")
+    if start > 0:
+        lines = lines[1:]  # the first piece may be the end of a longer line
+    if lines and lines[-1] == b"":
+        lines.pop()
+    else:
+        lines[-1:] = [lines[-1] + b"\x00torn"] if lines else []
+    return lines
+
+
+def experiment_state(path: str | Path) -> tuple[str, str | None]:
+    """``(state, end reason)`` of the experiment folder ``path``: ``("missing", None)`` (no
+    experiment yet), ``("complete", reason)`` (the log ends with an ``experiment_end`` whose reason
+    is a limit, see :func:`is_limit_reason`), or ``("interrupted", reason or None)``."""
+    from tunebench.store import EVENTS_FILE, METADATA_FILE, loads_line
+
+    path = Path(path)
+    events = path / EVENTS_FILE
+    if not (path / METADATA_FILE).is_file() or not events.is_file():
+        return "missing", None
+    lines = _tail_lines(events)
+    if not lines or lines[-1].endswith(b"\x00torn"):
+        return "interrupted", None
+    try:
+        last = loads_line(lines[-1])
+    except ValueError:
+        return "interrupted", None
+    if not isinstance(last, dict) or last.get("event") != "experiment_end":
+        return "interrupted", None
+    reason = str(last.get("reason"))
+    return ("complete" if is_limit_reason(reason) else "interrupted"), reason
+
+
+def is_locked(path: Path) -> bool:
+    """True if another process runs the experiment in ``path`` (holds its :data:`LOCK_FILE`)."""
+    lock = path / LOCK_FILE
+    if not lock.exists():
+        return False
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+@contextlib.contextmanager
+def experiment_lock(path: Path) -> Iterator[bool]:
+    """Hold the experiment's :data:`LOCK_FILE` (yields False if another process holds it)."""
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _json_norm(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _exceeds(requested: float | None, stored: float | None) -> bool:
+    """True if the limit asked for now is larger than the stored one (None = no limit)."""
+    if requested is None:
+        return stored is not None
+    return stored is not None and requested > stored * (1 + 1e-9)
+
+
+def _decide(job_spec: RunSpec, path: Path) -> tuple[str, str, RunSpec]:
+    """``(action, note, spec)`` for the experiment the grid wants in ``path``."""
+    from tunebench.store import read_metadata
+
+    state, reason = experiment_state(path)
+    if state == "missing":
+        return "start", "", job_spec
+    if is_locked(path):
+        return "busy", "running in another process", job_spec
+    meta = read_metadata(path)
+    stored_dict = meta.get("run_spec")
+    if not isinstance(stored_dict, dict):
+        raise UserError(f"{path} holds an experiment that `tunebench experiment` did not start (no run_spec in "
+                        "its metadata.json); move it away or use another --experiment-tag")
+    stored = RunSpec.from_dict(stored_dict)
+    want, have = _json_norm(job_spec.to_dict()), _json_norm(stored.to_dict())
+    diffs = [f"{name}={have.get(name)!r} (asked: {want.get(name)!r})" for name in _IDENTITY_FIELDS
+             if want.get(name) != have.get(name)]
+    if diffs:
+        raise UserError(f"{path} was run with other settings: {'; '.join(diffs[:3])}; use another --experiment-tag "
+                        "for other settings (or move that folder away)")
+    larger = [name for name in _LIMIT_FIELDS if _exceeds(getattr(job_spec, name), getattr(stored, name))]
+    # resume the stored spec with the limits asked for now (everything else is the same)
+    spec = copy.deepcopy(stored)
+    for name in (*_LIMIT_FIELDS, "metric_threshold", "max_failures", "trial_timeout", "data_dir"):
+        setattr(spec, name, getattr(job_spec, name))
+    spec.benchmark_modules = list(job_spec.benchmark_modules)
+    if state == "complete":
+        if reason == _EXHAUSTED or not larger:
+            return "skip", f"complete ({reason})", spec
+        return "resume", f"ended with {reason}; continuing to the larger {', '.join(larger)}", spec
+    return "resume", f"interrupted ({reason or 'no end in its log'})", spec
+
+
+def _method_accepts(method: str, option: str) -> bool:
+    import inspect
+
+    from tunebench.schedulers import get_method
+
+    params = inspect.signature(get_method(method).factory).parameters
+    return option in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def canonical_methods(names: Sequence[str]) -> list[str]:
+    """Registered names of ``names`` (case-insensitive), without duplicates.
+
+    Raises:
+        UserError: an unknown name (the message lists the methods and the groups).
+    """
+    from tunebench.schedulers import METHODS, get_method, method_groups
+
+    out: list[str] = []
+    for name in names:
+        try:
+            canonical = get_method(name).name
+        except UserError:
+            groups = ", ".join(f"{g} ({len(ms)})" for g, ms in method_groups().items())
+            raise UserError(f"unknown method '{name}'; known methods: {', '.join(METHODS)}; groups for "
+                            f"--method-group: {groups} (see `tunebench list --methods`)") from None
+        if canonical not in out:
+            out.append(canonical)
+    return out
+
+
+def group_methods(group: str) -> list[str]:
+    """Methods of the group ``group`` (see :func:`tunebench.schedulers.method_groups`).
+
+    Raises:
+        UserError: an unknown group (listing the groups) or an empty one.
+    """
+    from tunebench.schedulers import method_groups
+
+    groups = method_groups()
+    if group not in groups:
+        raise UserError(f"unknown method group '{group}'; known groups: {', '.join(groups)} "
+                        "(see `tunebench list --methods`)")
+    if not groups[group]:
+        raise UserError(f"method group '{group}' has no registered method; pass --method NAME")
+    return list(groups[group])
+
+
+def _method_kwargs(request: GridRequest, methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Options of each method: the ``"*"`` options it takes, then its own."""
+    per_method = {m: {} for m in methods}
+    lowered = {m.lower(): m for m in methods}
+    for key, options in request.method_args.items():
+        if key == "*":
+            continue
+        target = lowered.get(key.lower())
+        if target is None:
+            raise UserError(f"--method-arg {key}:...: {key} is not a method of this grid ({', '.join(methods)})")
+        per_method[target].update(options)
+    for option, value in request.method_args.get("*", {}).items():
+        takers = [m for m in methods if _method_accepts(m, option)]
+        if not takers:
+            raise UserError(f"--method-arg {option}=...: no method of this grid ({', '.join(methods)}) takes "
+                            f"option '{option}'")
+        for m in takers:
+            per_method[m].setdefault(option, value)
+    return per_method
+
+
+def _benchmark_spec(request: GridRequest, name: str) -> RunSpec:
+    """The spec of benchmark ``name`` with the grid's overrides (method and seed set later)."""
+    from tunebench.benchmarks import resolve_benchmark
+
+    bench = resolve_benchmark(name, request.benchmark_args, request.benchmark_modules)
+    natural = "simulator" if bench.kind == "simulated" else "local"
+    backend = check_backend(request.backend) if request.backend else natural
+    if backend != natural:
+        raise UserError(f"benchmark '{name}' is {bench.kind}: it runs on the {natural} backend, not {backend} "
+                        f"(drop --backend {backend}, or choose other benchmarks)")
+    spec = spec_from_benchmark(name, request.data_dir, benchmark_args=request.benchmark_args,
+                               benchmark_modules=request.benchmark_modules)
+    spec.backend = backend
+    default_workers, default_time = spec.n_workers, spec.max_wallclock_time
+    if request.n_workers is not None:
+        spec.n_workers = request.n_workers
+    if request.max_wallclock_time is not None:
+        spec.max_wallclock_time = float(request.max_wallclock_time)
+    elif request.scale_max_wallclock_time and default_time is not None:
+        spec.max_wallclock_time = scaled_wallclock_time(default_time, default_workers, spec.n_workers)
+    if request.max_trials is not None:
+        spec.max_trials = request.max_trials
+    if request.max_results is not None:
+        spec.max_results = request.max_results
+    if request.max_resource is not None:
+        spec.max_resource = request.max_resource
+    if request.max_failures is not None:
+        spec.max_failures = request.max_failures
+    if request.gpus_per_trial is not None:
+        spec.gpus_per_trial = request.gpus_per_trial
+    if request.cpus_per_trial is not None:
+        spec.cpus_per_trial = request.cpus_per_trial
+    spec.charge_decision_time = request.charge_decision_time
+    if spec.max_wallclock_time is None and spec.max_trials is None and spec.max_results is None:
+        raise UserError(f"benchmark '{name}' has no budget: pass --max-wallclock-time or --max-trials")
+    return spec
+
+
+def plan_grid(request: GridRequest) -> list[Job]:
+    """One :class:`Job` per (seed, benchmark, method), seed-major (an interrupted grid has every
+    method on its first seeds), with what to do about each (see the module docs).
+
+    Raises:
+        UserError: a bad tag, an unknown benchmark/method/option, a benchmark on the wrong
+            backend, an existing experiment with other settings.
+    """
+    from tunebench.launch import build_space
+    from tunebench.schedulers import make_scheduler
+
+    tag = check_tag(request.tag)
+    if not request.benchmarks:
+        raise UserError("no benchmark given: pass --benchmark NAME (see `tunebench list --benchmarks`)")
+    if not request.seeds:
+        raise UserError("no seed to run: --num-seeds must be >= 1")
+    if request.n_workers is not None and request.n_workers < 1:
+        raise UserError(f"--n-workers must be >= 1, got {request.n_workers}")
+    from tunebench.benchmarks import canonical_module_ref, load_benchmark_module
+
+    request.benchmark_modules = [canonical_module_ref(ref) for ref in request.benchmark_modules]
+    for ref in request.benchmark_modules:
+        load_benchmark_module(ref)
+    methods = canonical_methods(request.methods)
+    if not methods:
+        raise UserError("no method given: pass --method NAME or --method-group GROUP")
+    benchmarks = list(dict.fromkeys(request.benchmarks))
+    kwargs = _method_kwargs(request, methods)
+    base_specs = {b: _benchmark_spec(request, b) for b in benchmarks}
+    specs: dict[tuple[str, str], RunSpec] = {}
+    for b in benchmarks:
+        for m in methods:
+            spec = copy.deepcopy(base_specs[b])
+            bench_default = spec.method
+            spec.method = m
+            spec.method_kwargs = {**(spec.method_kwargs if bench_default.lower() == m.lower() else {}), **kwargs[m]}
+            space = build_space(spec)
+            make_scheduler(m, space, metric=spec.metric, mode=spec.mode, resource_attr=spec.resource_attr,
+                           max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=0,
+                           **spec.method_kwargs)  # fails now, not in a worker, on a bad option
+            specs[(b, m)] = spec
+    root = results_root(request.results_root)
+    jobs: list[Job] = []
+    for seed in request.seeds:
+        for b in benchmarks:
+            for m in methods:
+                spec = copy.deepcopy(specs[(b, m)])
+                spec.seed = int(seed)
+                path = experiment_path(root, tag, b, m, seed)
+                action, note, spec = _decide(spec, path)
+                jobs.append(Job(b, m, int(seed), path, spec, action, note))
+    return jobs
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
+@dataclass
+class JobOutcome:
+    """How one job of a run ended."""
+
+    job: Job
+    status: str  #: "complete", "failed", "interrupted", "busy", "skipped"
+    reason: str = ""
+    error: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GridResult:
+    """What :func:`run_grid` returns."""
+
+    outcomes: list[JobOutcome]
+    interrupted: bool
+    wall_time: float
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(o.status in ("complete", "skipped") for o in self.outcomes)
+
+
+class GridObserver:
+    """Told what happens while a grid runs (a progress display is one). All hooks optional."""
+
+    def on_grid_start(self, jobs: Sequence[Job], parallel: int) -> None:
+        """Called once before any job starts; ``jobs`` includes the skipped ones."""
+
+    def on_job_start(self, job: Job, info: dict[str, Any]) -> None:
+        """A worker began the job (``info``: what the worker says, e.g. ``resumed``, ``elapsed``)."""
+
+    def on_job_progress(self, job: Job, info: dict[str, Any]) -> None:
+        """Progress of a running job: ``elapsed``, ``budget``, ``trials``, ``results``, ``best``, ``metric``."""
+
+    def on_job_end(self, outcome: JobOutcome) -> None:
+        """The job ended (or was found complete/busy)."""
+
+    def on_interrupt(self) -> None:
+        """Ctrl-C: running jobs are being interrupted."""
+
+    def tick(self) -> None:
+        """Called a few times a second while jobs run."""
+
+    def on_grid_end(self, result: GridResult) -> None:
+        """Called once at the end."""
+
+
+class _Worker:
+    """A worker process and what the grid knows of it."""
+
+    def __init__(self, index: int, env: dict[str, str], python: str) -> None:
+        self.index = index
+        self.proc = subprocess.Popen(
+            [python, "-m", "tunebench.experiments.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env, start_new_session=True, bufsize=0)
+        assert self.proc.stdin is not None and self.proc.stdout is not None and self.proc.stderr is not None
+        self.stdin = self.proc.stdin
+        self.job: Job | None = None
+        self.buffers = {"out": b"", "err": b""}
+        self.stderr_tail: deque[str] = deque(maxlen=40)
+        self.ended_jobs = 0
+        self.closed = {"out": False, "err": False}
+        for stream in (self.proc.stdout, self.proc.stderr):
+            os.set_blocking(stream.fileno(), False)
+
+    def send(self, job_id: int, job: Job, tag: str, command_line: list[str] | None) -> None:
+        message = {"id": job_id, "path": str(job.path), "resume": job.action == "resume", "spec": job.spec.to_dict(),
+                   "metadata": {"experiment_tag": tag}, "command_line": command_line}
+        self.job = job
+        self.stderr_tail.clear()
+        self.stdin.write((json.dumps(message) + "\n").encode())
+        self.stdin.flush()
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    def close_stdin(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stdin.close()
+
+
+def _worker_env(jobs: Sequence[Job]) -> dict[str, str]:
+    env = dict(os.environ)
+    # the worker imports this very tunebench (also when it is not installed, e.g. run from a checkout)
+    package_root = str(Path(__file__).resolve().parent.parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    if all(j.spec.backend == "simulator" for j in jobs):
+        for k, v in thread_env(1).items():  # simulations: one core each (see the module docs)
+            env.setdefault(k, v)
+    return env
+
+
+def run_grid(jobs: Sequence[Job], *, parallel: int | None = None, observer: GridObserver | None = None,
+             tag: str = "", command_line: list[str] | None = None, python: str = sys.executable,
+             interrupt_grace: float = 60.0) -> GridResult:
+    """Run the jobs to start or resume, ``parallel`` at once (default :func:`default_parallel`),
+    in worker processes; skipped and busy jobs are reported as such. Returns every job's outcome.
+
+    Ctrl-C (KeyboardInterrupt) or SIGTERM interrupts the running experiments (SIGINT to their
+    workers, which end them cleanly within ``interrupt_grace`` seconds, else are killed) and
+    returns with ``interrupted=True``; a second Ctrl-C kills them at once.
+    """
+    observer = observer or GridObserver()
+    t0 = time.monotonic()
+    parallel = parallel or default_parallel(jobs)
+    outcomes: list[JobOutcome] = []
+    todo: deque[Job] = deque()
+    for job in jobs:
+        if job.action in ("start", "resume"):
+            todo.append(job)
+    observer.on_grid_start(jobs, parallel)
+    for job in jobs:
+        if job.action == "skip":
+            outcome = JobOutcome(job, "skipped", job.note)
+        elif job.action == "busy":
+            outcome = JobOutcome(job, "busy", job.note)
+        else:
+            continue
+        outcomes.append(outcome)
+        observer.on_job_end(outcome)
+    runner = _Runner(todo, parallel, observer, tag, command_line, python, _worker_env(list(todo)), outcomes)
+    interrupted = runner.run(interrupt_grace)
+    result = GridResult(outcomes, interrupted, time.monotonic() - t0)
+    observer.on_grid_end(result)
+    return result
+
+
+class _Runner:
+    """The event loop of :func:`run_grid`."""
+
+    def __init__(self, todo: deque[Job], parallel: int, observer: GridObserver, tag: str,
+                 command_line: list[str] | None, python: str, env: dict[str, str],
+                 outcomes: list[JobOutcome]) -> None:
+        self.todo = todo
+        self.parallel = parallel
+        self.observer = observer
+        self.tag = tag
+        self.command_line = command_line
+        self.python = python
+        self.env = env
+        self.outcomes = outcomes
+        self.workers: list[_Worker] = []
+        self.selector = selectors.DefaultSelector()
+        self.next_index = 0
+        self.next_job_id = 0
+        self.stopping = False
+        self.spawn_failures = 0
+
+    # -- workers ------------------------------------------------------------------------------
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self.next_index, self.env, self.python)
+        self.next_index += 1
+        assert worker.proc.stdout is not None and worker.proc.stderr is not None
+        self.selector.register(worker.proc.stdout, selectors.EVENT_READ, (worker, "out"))
+        self.selector.register(worker.proc.stderr, selectors.EVENT_READ, (worker, "err"))
+        self.workers.append(worker)
+        return worker
+
+    def _retire(self, worker: _Worker) -> None:
+        for stream in (worker.proc.stdout, worker.proc.stderr):
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(stream)
+            with contextlib.suppress(OSError):
+                stream.close()  # type: ignore[union-attr]
+        worker.close_stdin()
+        if worker in self.workers:
+            self.workers.remove(worker)
+
+    def _assign(self) -> None:
+        """Give the next jobs to idle workers, starting workers up to ``parallel``."""
+        while self.todo and not self.stopping:
+            idle = [w for w in self.workers if w.job is None and w.proc.poll() is None]
+            if idle:
+                worker = idle[0]
+            elif len(self.workers) < self.parallel:
+                worker = self._spawn()
+            else:
+                return
+            job = self.todo.popleft()
+            try:
+                worker.send(self.next_job_id, job, self.tag, self.command_line)
+            except OSError:  # the worker died before it got the job: give it to another one
+                self.todo.appendleft(job)
+                worker.job = None
+                self._retire(worker)
+                self.spawn_failures += 1
+                if self.spawn_failures > 3 * self.parallel + 3:
+                    raise RuntimeError("worker processes die at start; run `python -m tunebench.experiments.worker "
+                                       "< /dev/null` to see why") from None
+                continue
+            self.next_job_id += 1
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def _read(self, worker: _Worker, which: str) -> bool:
+        """Read what the worker wrote on one of its pipes; False if nothing is there now."""
+        if worker.closed[which]:
+            return False
+        stream = worker.proc.stdout if which == "out" else worker.proc.stderr
+        assert stream is not None
+        try:
+            chunk = os.read(stream.fileno(), 1 << 16)
+        except BlockingIOError:
+            return False
+        except (OSError, ValueError):
+            chunk = b""
+        if not chunk:
+            worker.closed[which] = True
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(stream)
+            if worker.buffers[which]:
+                self._line(worker, which, worker.buffers[which])
+                worker.buffers[which] = b""
+            return False
+        data = worker.buffers[which] + chunk
+        *lines, rest = data.split(b"\n")
+        worker.buffers[which] = rest
+        for line in lines:
+            self._line(worker, which, line)
+        return True
+
+    def _line(self, worker: _Worker, which: str, raw: bytes) -> None:
+        text = raw.decode(errors="replace").rstrip()
+        if which == "err":
+            if text:
+                worker.stderr_tail.append(text)
+                logger.debug("worker %d: %s", worker.index, text)
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            worker.stderr_tail.append(text)
+            return
+        job = worker.job
+        if job is None or not isinstance(message, dict):
+            return
+        kind = message.get("event")
+        if kind == "start":
+            self.observer.on_job_start(job, message)
+        elif kind == "progress":
+            self.observer.on_job_progress(job, message)
+        elif kind == "end":
+            outcome = JobOutcome(job, str(message.get("status")), str(message.get("reason") or ""),
+                                 str(message.get("error") or ""), message)
+            if outcome.status == "failed":
+                self._write_error(job, outcome.error, worker)
+            worker.job = None
+            worker.ended_jobs += 1
+            self._finish(outcome)
+
+    def _finish(self, outcome: JobOutcome) -> None:
+        self.outcomes.append(outcome)
+        self.observer.on_job_end(outcome)
+
+    def _write_error(self, job: Job, error: str, worker: _Worker) -> None:
+        tail = "\n".join(worker.stderr_tail)
+        with contextlib.suppress(OSError):
+            job.path.mkdir(parents=True, exist_ok=True)
+            with open(job.path / ERROR_FILE, "a") as f:
+                f.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {job.key}\n{error}\n")
+                if tail:
+                    f.write(f"worker stderr (last lines):\n{tail}\n")
+
+    def _reap(self) -> None:
+        """Workers that exited: a job they held failed (crash), unless it was being interrupted."""
+        for worker in list(self.workers):
+            code = worker.proc.poll()
+            if code is None:
+                continue
+            # read what is left in its pipes first (the job's end message may be there)
+            for which in ("out", "err"):
+                while self._read(worker, which):
+                    pass
+            job = worker.job
+            if job is not None:
+                worker.job = None
+                if self.stopping:
+                    outcome = JobOutcome(job, "interrupted", "grid interrupted")
+                else:
+                    how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+                    error = f"worker process {how} while running {job.key}"
+                    last = worker.stderr_tail[-1] if worker.stderr_tail else ""
+                    outcome = JobOutcome(job, "failed", how, error + (f": {last}" if last else ""))
+                    self._write_error(job, error, worker)
+                self._finish(outcome)
+            self._retire(worker)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _pump(self, timeout: float) -> None:
+        for key, _ in self.selector.select(timeout):
+            worker, which = key.data
+            self._read(worker, which)
+        self._reap()
+        self.observer.tick()
+
+    def run(self, interrupt_grace: float) -> bool:
+        """Run every job; True if interrupted."""
+        previous = _install_sigterm()
+        try:
+            try:
+                while self.todo or any(w.job is not None for w in self.workers):
+                    self._assign()
+                    # idle workers with nothing left to do: let them go
+                    if not self.todo:
+                        for w in self.workers:
+                            if w.job is None:
+                                w.close_stdin()
+                    self._pump(0.2)
+                self._shutdown(5.0)
+                return False
+            except KeyboardInterrupt:
+                self._interrupt(interrupt_grace)
+                return True
+        finally:
+            _restore_sigterm(previous)
+            for w in list(self.workers):
+                w.signal(signal.SIGKILL)
+                self._retire(w)
+            self.selector.close()
+
+    def _interrupt(self, grace: float) -> None:
+        self.stopping = True
+        self.todo.clear()
+        self.observer.on_interrupt()
+        for w in self.workers:
+            w.signal(signal.SIGINT)  # each ends its experiment cleanly, then exits (stdin stays open)
+        deadline = time.monotonic() + grace
+        try:
+            while any(w.proc.poll() is None for w in self.workers) and time.monotonic() < deadline:
+                self._pump(0.2)
+        except KeyboardInterrupt:  # a second Ctrl-C: kill them
+            pass
+        for w in self.workers:
+            w.signal(signal.SIGKILL)
+        for w in list(self.workers):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                w.proc.wait(5.0)
+        self._reap()
+
+    def _shutdown(self, timeout: float) -> None:
+        for w in self.workers:
+            w.close_stdin()
+        deadline = time.monotonic() + timeout
+        while self.workers and time.monotonic() < deadline:
+            self._pump(0.1)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _install_sigterm() -> Any:
+    try:
+        return signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread
+        return None
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, previous)
+
+
+def summarize(result: GridResult, write: Callable[[str], Any] = print) -> None:
+    """Write what happened to a grid: counts, then the failed and busy experiments."""
+    n = len(result.outcomes)
+    started = [o for o in result.outcomes if o.status == "complete" and o.job.action == "start"]
+    resumed = [o for o in result.outcomes if o.status == "complete" and o.job.action == "resume"]
+    write(f"{n} experiments: {len(started)} run, {len(resumed)} resumed, {result.count('skipped')} already complete, "
+          f"{result.count('failed')} failed, {result.count('interrupted')} interrupted, {result.count('busy')} running "
+          f"elsewhere ({result.wall_time:.1f} s)")
+    for o in result.outcomes:
+        if o.status == "failed":
+            first = (o.error or o.reason).strip().splitlines()
+            write(f"  failed {o.job.key}: {first[-1] if first else '?'} (see {o.job.path / ERROR_FILE})")
+        elif o.status == "busy":
+            write(f"  running elsewhere: {o.job.key} ({o.job.path})")

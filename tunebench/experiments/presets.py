@@ -1,0 +1,125 @@
+"""Named experiment grids: ``tunebench experiment --preset NAME`` (L4).
+
+A preset gives defaults for a grid (benchmarks, methods, seeds, workers, budget); every option
+given on the command line wins over it. :func:`register_preset` adds one (from a user module
+loaded with ``--benchmark-module``, for example).
+
+The built-in presets reproduce, in simulation, the comparisons of the classic Syne Tune
+tutorials (single-fidelity BO against asynchronous and synchronous multi-fidelity methods, with
+and without a model, 4 workers, 10 seeds) and give quick checks on synthetic benchmarks that need
+no data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunebench.errors import UserError
+
+__all__ = ["Preset", "PRESETS", "register_preset", "get_preset", "preset_names"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Defaults of an experiment grid.
+
+    Attributes:
+        name: ``--preset NAME``; also the default ``--experiment-tag``.
+        description: one line for ``tunebench list --presets``.
+        benchmarks: the benchmarks.
+        methods: the methods; None: those of ``method_group``.
+        method_group: a group of :func:`tunebench.schedulers.method_groups` (when ``methods`` is None).
+        num_seeds: seeds 0..num_seeds-1.
+        n_workers: workers per experiment (None: each benchmark's default).
+        max_wallclock_time: budget per experiment in (simulated) seconds (None: the benchmark's).
+        benchmark_args: overrides of the benchmark definitions (``--benchmark-arg``).
+        method_args: options per method (``"*"``: every method that takes the option).
+        expected_wall_time: rough wall time of the whole grid on 2 cores, for the listing.
+    """
+
+    name: str
+    description: str
+    benchmarks: tuple[str, ...]
+    methods: tuple[str, ...] | None = None
+    method_group: str | None = "baselines"
+    num_seeds: int = 1
+    n_workers: int | None = None
+    max_wallclock_time: float | None = None
+    benchmark_args: dict[str, Any] = field(default_factory=dict)
+    method_args: dict[str, dict[str, Any]] = field(default_factory=dict)
+    expected_wall_time: str = ""
+
+    def resolved_methods(self) -> list[str]:
+        """The preset's methods (those of its group when it names none)."""
+        if self.methods is not None:
+            return list(self.methods)
+        from tunebench.experiments.grid import group_methods
+
+        return group_methods(self.method_group or "baselines")
+
+
+#: name -> preset, in registration order
+PRESETS: dict[str, Preset] = {}
+
+
+def register_preset(preset: Preset, *, replace: bool = False) -> Preset:
+    """Make ``preset`` available as ``--preset preset.name``.
+
+    Raises:
+        ValueError: the name is taken and ``replace`` is false.
+    """
+    if preset.name in PRESETS and not replace:
+        raise ValueError(f"preset {preset.name!r} is already registered")
+    PRESETS[preset.name] = preset
+    return preset
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    """The preset ``name``; a UserError listing the presets otherwise."""
+    preset = PRESETS.get(name)
+    if preset is None:
+        raise UserError(f"unknown preset '{name}'; known presets: {', '.join(PRESETS)} "
+                        "(see `tunebench list --presets`)")
+    return preset
+
+
+BASELINES = ("BO", "ASHA", "MOBSTER", "DyHPO", "SyncHB", "SyncMOBSTER")
+
+register_preset(Preset(
+    name="lcbench-baselines",
+    description="the classic Syne Tune comparison in simulation: BO, ASHA, MOBSTER, DyHPO, SyncHB, SyncMOBSTER "
+                "on lcbench tasks 7593 and 168330, 4 workers, 10 seeds, 3600 simulated seconds each (half the "
+                "benchmarks' default: the GP methods' time grows faster than the number of trials, and the "
+                "default budget takes about 10 minutes on 2 cores); needs TUNEBENCH_DATA",
+    benchmarks=("lcbench-7593", "lcbench-168330"),
+    methods=BASELINES,
+    num_seeds=10,
+    n_workers=4,
+    max_wallclock_time=3600.0,
+    expected_wall_time="about 5.5 minutes on 2 cores",
+))
+register_preset(Preset(
+    name="synthetic-quick",
+    description="smoke test without data: RS and ASHA on Branin, 2 seeds, 4 workers, 300 simulated seconds",
+    benchmarks=("branin",),
+    methods=("RS", "ASHA"),
+    num_seeds=2,
+    n_workers=4,
+    max_wallclock_time=300.0,
+    expected_wall_time="a few seconds",
+))
+register_preset(Preset(
+    name="synthetic-baselines",
+    description="the six baselines (BO, ASHA, MOBSTER, DyHPO, SyncHB, SyncMOBSTER) on Branin and Hartmann6, "
+                "3 seeds, 4 workers, the benchmarks' 600 simulated seconds; no data needed",
+    benchmarks=("branin", "hartmann6"),
+    methods=BASELINES,
+    num_seeds=3,
+    n_workers=4,
+    expected_wall_time="about a minute on 2 cores",
+))
