@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 METADATA_FILE = "metadata.json"
 EVENTS_FILE = "events.jsonl"
 STATE_FILE = "scheduler_state.json"
+EVENTS_BUFFER = 1 << 18  #: bytes of events buffered before a write system call
 TRIALS_DIR = "trials"
 
 #: seconds between two fsyncs of the event log (each event is flushed to the OS at once,
@@ -154,7 +155,9 @@ class ExperimentStore:
         self.path = path
         self.trials_path = path / TRIALS_DIR
         self.n_events = n_events
-        self._events = open(path / EVENTS_FILE, "ab")  # noqa: SIM115 (closed by close())
+        # a large buffer: a simulation writes tens of thousands of events a second, flushed only at
+        # snapshots (real runs flush every event anyway)
+        self._events = open(path / EVENTS_FILE, "ab", buffering=EVENTS_BUFFER)  # noqa: SIM115 (closed by close())
         self._last_fsync = time.monotonic()
         #: flush every event to the OS (survives the tuner being killed); off: flushed by
         #: :meth:`flush`, before each scheduler snapshot and at :meth:`close`

@@ -612,8 +612,10 @@ class Tuner:
             self._store.save_scheduler_state(self.scheduler.state_dict())
             self._last_snapshot = time.monotonic()
             # a big state (a simulation of 100,000 trials) takes a while to write: keep snapshots
-            # under 5% of the time; the log replay after the snapshot covers the rest
-            self._snapshot_every = max(self.snapshot_interval, 20 * (self._last_snapshot - now))
+            # under 5% of the time (2% in a simulation, which is cheap to replay); the log replay
+            # after the snapshot covers the rest
+            factor = 50 if self._simulated else 20
+            self._snapshot_every = max(self.snapshot_interval, factor * (self._last_snapshot - now))
 
     def _finish(self, reason: str) -> None:
         """Stop what still runs, wait for it, snapshot, log the end. Never raises past a real error."""
