@@ -415,3 +415,15 @@ def test_loading_many_runs_is_fast(tmp_path: Path) -> None:
     assert len(grid.runs) == 100 and (grid.runs["n_results"] == 100).all()
     assert elapsed < 2.0, f"100 folders took {elapsed:.2f} s"  # about 0.1 s; benchmarks/analysis_load.py times 1,000
     assert not math.isnan(grid.runs["best"].max())
+
+
+def test_a_tag_without_usable_runs_lists_what_exists(tmp_path):
+    from tunebench.analysis.results import load_grid
+    from tunebench.errors import UserError
+
+    (tmp_path / "empty-tag" / "branin" / "ASHA" / "0").mkdir(parents=True)  # killed before metadata
+    (tmp_path / "other-tag").mkdir()
+    with pytest.raises(UserError) as info:
+        load_grid(tmp_path, "empty-tag")
+    message = str(info.value)
+    assert "branin" in message and "ASHA" in message and "other-tag" in message and "skipped" in message

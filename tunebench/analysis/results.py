@@ -462,8 +462,11 @@ def load_grid(root: str | Path | None, tag: str, *, benchmarks: list[str] | None
     rows = _consistent(rows, curves, skipped)
     if not rows:
         detail = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
-        raise UserError(f"no usable experiment under {grid_path}" + (f" ({len(skipped)} skipped: {detail})"
-                                                                     if skipped else ""))
+        others = [t for t in tags if t != tag]
+        raise UserError(
+            f"no usable experiment under {grid_path} (benchmarks there: {', '.join(bench_names)}; methods: "
+            f"{', '.join(sorted(chosen_methods)) or 'none'}; other tags under {base}: {', '.join(others) or 'none'})"
+            + (f"; {len(skipped)} skipped: {detail}" if skipped else ""))
     runs = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     runs = runs.sort_values(["benchmark", "method", "seed"], kind="stable").reset_index(drop=True)
     given = {b: (None if v is None else float(v)) for b, v in (optima or {}).items()}
