@@ -20,7 +20,7 @@ from tunebench.errors import UserError
 from tunebench.schedulers.base import Scheduler
 
 #: options of the GP searchers that both methods pass through (see ``GPSearcher``)
-_GP_OPTIONS = (
+GP_OPTIONS = (
     "input_warping",
     "refit_factor",
     "refit_every",
@@ -31,6 +31,17 @@ _GP_OPTIONS = (
     "max_steps",
     "blas_threads",
 )
+
+
+def searcher_rung_levels(rung_levels: list[int] | None, grace_period: int, reduction_factor: float,
+                         max_t: int | None) -> list[int] | None:
+    """Rung levels a GP searcher targets: ``rung_levels`` if given, else ASHA's default levels
+    (``None`` when the arguments cannot define them: the scheduler then reports the problem)."""
+    from tunebench.schedulers.asha import default_rung_levels
+
+    if rung_levels is None and max_t is not None and grace_period is not None and reduction_factor >= 2:
+        return default_rung_levels(grace_period, reduction_factor, max_t)
+    return rung_levels
 
 
 def _user_error(exc: ValueError) -> UserError:
@@ -65,7 +76,7 @@ def _bo_factory(
     from tunebench.searchers.gp import GPSearcher
 
     options = dict(locals())
-    gp_options = {k: options[k] for k in _GP_OPTIONS}
+    gp_options = {k: options[k] for k in GP_OPTIONS}
     try:
         searcher = GPSearcher(
             config_space,
@@ -110,16 +121,13 @@ def _mobster_factory(
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """ASHA + MOBSTERSearcher (see :class:`tunebench.searchers.gp.MOBSTERSearcher`)."""
-    from tunebench.schedulers.asha import ASHA, default_rung_levels
+    from tunebench.schedulers.asha import ASHA
     from tunebench.searchers.gp import MOBSTERSearcher
 
     options = dict(locals())
-    gp_options = {k: options[k] for k in _GP_OPTIONS}
+    gp_options = {k: options[k] for k in GP_OPTIONS}
     try:
-        if rung_levels is None and max_t is not None and grace_period is not None and reduction_factor >= 2:
-            levels = default_rung_levels(grace_period, reduction_factor, max_t)
-        else:
-            levels = rung_levels
+        levels = searcher_rung_levels(rung_levels, grace_period, reduction_factor, max_t)
         searcher = MOBSTERSearcher(
             config_space,
             metric,

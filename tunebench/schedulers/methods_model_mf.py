@@ -23,19 +23,7 @@ from typing import Any
 
 from tunebench.errors import user_errors
 from tunebench.schedulers.base import Scheduler
-
-#: options of the GP searchers passed through (see tunebench.searchers.gp.GPSearcher)
-_GP_OPTIONS = (
-    "input_warping",
-    "refit_factor",
-    "refit_every",
-    "max_model_points",
-    "max_fit_points",
-    "n_candidates",
-    "n_starts",
-    "max_steps",
-    "blas_threads",
-)
+from tunebench.schedulers.methods_model import GP_OPTIONS, searcher_rung_levels
 
 
 def _hypertune_factory(
@@ -69,17 +57,13 @@ def _hypertune_factory(
 ) -> Scheduler:
     """HyperTuneScheduler + HyperTuneSearcher (see :mod:`tunebench.searchers.hypertune`)."""
     options = dict(locals())
-    gp_options = {k: options[k] for k in _GP_OPTIONS}
+    gp_options = {k: options[k] for k in GP_OPTIONS}
 
     def build() -> Scheduler:
-        from tunebench.schedulers.asha import default_rung_levels
         from tunebench.schedulers.hypertune import HyperTuneScheduler
         from tunebench.searchers.hypertune import HyperTuneSearcher
 
-        if rung_levels is None and max_t is not None and grace_period is not None and reduction_factor >= 2:
-            levels = default_rung_levels(grace_period, reduction_factor, max_t)
-        else:
-            levels = rung_levels
+        levels = searcher_rung_levels(rung_levels, grace_period, reduction_factor, max_t)
         searcher = HyperTuneSearcher(
             config_space, metric, mode, seed=seed, resource_attr=resource_attr, max_t=max_t, rung_levels=levels,
             min_resource=grace_period if not levels else min([grace_period, *levels]),
@@ -123,7 +107,7 @@ def _dyhpo_factory(
 ) -> Scheduler:
     """DyHPO (see :class:`tunebench.schedulers.dyhpo.DyHPO` for the options)."""
     options = dict(locals())
-    gp_options = {k: options[k] for k in _GP_OPTIONS}
+    gp_options = {k: options[k] for k in GP_OPTIONS}
 
     def build() -> Scheduler:
         from tunebench.schedulers.dyhpo import DyHPO
@@ -163,7 +147,7 @@ def _sync_mobster_factory(
 ) -> Scheduler:
     """SynchronousHyperband + MOBSTERSearcher (see :mod:`tunebench.searchers.gp`)."""
     options = dict(locals())
-    gp_options = {k: options[k] for k in _GP_OPTIONS}
+    gp_options = {k: options[k] for k in GP_OPTIONS}
 
     def build() -> Scheduler:
         from tunebench.schedulers.asha import default_rung_levels
