@@ -389,7 +389,8 @@ class ASHA(Scheduler):
         Raises:
             UserError: the result lacks the metric or the resource.
         """
-        # hot path: no numpy, no allocation, few calls (see the module docstring)
+        # hot path: no numpy, no allocation, few calls (see the module docstring); the reading of
+        # metric and resource is fifo.metric_and_resource, inlined to save a call per report
         tid = trial.trial_id
         try:
             value = float(result[self.metric])

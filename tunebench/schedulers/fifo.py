@@ -10,7 +10,7 @@ from tunebench.schedulers.base import Scheduler
 from tunebench.searchers.base import Searcher
 from tunebench.types import Decision, Result, Suggestion, Trial
 
-__all__ = ["FIFOScheduler", "metric_to_minimize", "result_resource"]
+__all__ = ["FIFOScheduler", "metric_and_resource", "metric_to_minimize", "result_resource"]
 
 _CONTINUE = Decision.CONTINUE
 
@@ -57,6 +57,20 @@ def result_resource(result: Result, resource_attr: str, trial_id: int | None = N
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"resource '{resource_attr}' = {value!r} is not a number")
     return value
+
+
+def metric_and_resource(result: Result, metric: str, mode: str, resource_attr: str, trial_id: int) -> tuple[float, Any]:
+    """``(float(result[metric]), result[resource_attr])``, as reported (not negated, NaN kept).
+
+    Raises:
+        UserError: (a ``ValueError``) the metric or the resource is missing or not a number.
+    """
+    try:
+        return float(result[metric]), result[resource_attr]
+    except (KeyError, TypeError, ValueError):
+        metric_to_minimize(result, metric, mode, trial_id)  # raises a clear UserError
+        result_resource(result, resource_attr, trial_id)
+        raise
 
 
 class FIFOScheduler(Scheduler):

@@ -48,7 +48,7 @@ from typing import Any, Literal
 
 from tunebench.schedulers.asha import default_rung_levels, hyperband_bracket_weights
 from tunebench.schedulers.base import Scheduler
-from tunebench.schedulers.fifo import metric_to_minimize, result_resource
+from tunebench.schedulers.fifo import metric_and_resource, metric_to_minimize, result_resource
 from tunebench.searchers.base import Searcher
 from tunebench.types import Decision, Result, Status, Suggestion, Trial
 
@@ -289,13 +289,7 @@ class SynchronousBracketScheduler(Scheduler):
             UserError: the result lacks the metric or the resource.
         """
         tid = trial.trial_id
-        try:
-            value = float(result[self.metric])
-            r = result[self.resource_attr]
-        except (KeyError, TypeError, ValueError):
-            metric_to_minimize(result, self.metric, self.mode, tid)  # raises a clear UserError
-            result_resource(result, self.resource_attr, tid)  # type: ignore[arg-type]
-            raise
+        value, r = metric_and_resource(result, self.metric, self.mode, self.resource_attr, tid)  # type: ignore[arg-type]
         st = self._trials.get(tid)
         if st is None:  # a trial this scheduler did not start
             self._on_trial_result(trial, result)
