@@ -643,3 +643,18 @@ def test_spawn_failure_is_a_failed_event(make_backend, tmp_path: Path, monkeypat
     assert backend.n_busy == 0
     (event,) = backend.poll(1.0)
     assert event.kind is EventKind.FAILED and "Resource temporarily unavailable" in event.error
+
+
+def test_wakeup_from_another_thread_ends_a_waiting_poll(make_backend, tmp_path: Path):
+    import threading
+
+    backend = make_backend("import time\ntime.sleep(30)\n")
+    backend.start(Trial(0, {}), trial_dir(tmp_path, 0))
+    threading.Timer(0.3, backend.wakeup).start()
+    t0 = time.monotonic()
+    assert backend.poll(20.0) == []
+    assert 0.2 < time.monotonic() - t0 < 5.0, "poll returned on the wakeup, long before its timeout"
+    assert backend.n_busy == 1
+    backend.stop(0)
+    events = collect(backend, ended(0))
+    assert final_of(events).kind is EventKind.STOPPED

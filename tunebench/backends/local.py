@@ -99,6 +99,8 @@ _RESCAN_INTERVAL = 1.0  # seconds between reads of results files inotify cannot 
 _STDERR_TAIL_BYTES = 1 << 16
 _GIVE_UP_AFTER_KILL = 5.0  # shutdown: seconds to wait for processes after SIGKILL
 
+_WAKEUP = "wakeup"  # selector key data of the wakeup pipe
+
 # run states
 _RUNNING = "running"
 _PAUSING = "pausing"
@@ -306,6 +308,12 @@ class LocalBackend(Backend):
         self._watcher = _FileWatcher()
         if self._watcher.fd is not None:
             self._selector.register(self._watcher.fd, selectors.EVENT_READ, None)
+        # self-pipe: another thread's wakeup() makes a waiting poll() return at once
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, _WAKEUP)
+        self._woken = False
         self._closed = False
         if self.gpus:
             logger.info("trials use GPUs %s, %d per trial", ",".join(self.gpus), gpus_per_trial)
@@ -392,7 +400,8 @@ class LocalBackend(Backend):
     def poll(self, timeout: float) -> list[Event]:
         """Called in the tuner's loop: the events since the last call, in order per trial,
         waiting up to ``timeout`` seconds for at least one. Wakes as soon as a trial reports or
-        ends. Returns ``[]`` at once when no process is alive."""
+        ends, or another thread calls :meth:`wakeup`. Returns ``[]`` at once when no process is
+        alive."""
         events = self._pending
         self._pending = []
         events.extend(self._collect())
@@ -407,8 +416,17 @@ class LocalBackend(Backend):
             events = self._collect()
             if events:
                 return events
-            if not self._live:
+            if not self._live or self._woken:
+                self._woken = False
                 return []
+
+    def wakeup(self) -> None:
+        """Make a :meth:`poll` under way in another thread return now (with whatever events
+        there are, maybe none). The only method that may be called from another thread."""
+        try:
+            os.write(self._wake_w, b"\x01")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full (a wakeup is pending anyway) or closed by shutdown
 
     def shutdown(self) -> None:
         """Called once at the end: SIGTERM every trial's process group, SIGKILL those still
@@ -439,6 +457,8 @@ class LocalBackend(Backend):
         self._ended.clear()
         self._selector.close()
         self._watcher.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     # -- launching --------------------------------------------------------------------------
 
@@ -610,6 +630,13 @@ class LocalBackend(Backend):
             run = key.data
             if run is None:
                 self._watcher.drain()
+            elif run is _WAKEUP:
+                self._woken = True
+                try:
+                    while os.read(self._wake_r, 4096):
+                        pass
+                except (BlockingIOError, OSError):
+                    pass
             elif key.fd == run.notify_r:
                 self._drain(run)
 
