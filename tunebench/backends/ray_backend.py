@@ -233,15 +233,17 @@ class _TrialRunner:
         self._run_id = -1  # the run under way (or the last one)
         self._done_up_to = -1  # every run id <= this has ended on this actor
         self._local: Any = None  # LocalBackend of the run under way
+        self._where: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
-        """Where this actor runs (called once when it is created)."""
-        import ray
+        """Where this actor runs: node id and address, host name, pid, GPUs."""
+        if self._where is None:
+            import ray
 
-        ctx = ray.get_runtime_context()
-        return {"node_id": ctx.get_node_id(), "node_ip": ray.util.get_node_ip_address(),
-                "hostname": socket.gethostname(), "pid": os.getpid(),
-                "gpus": [str(g) for g in ray.get_gpu_ids()]}
+            self._where = {"node_id": ray.get_runtime_context().get_node_id(),
+                           "node_ip": ray.util.get_node_ip_address(), "hostname": socket.gethostname(),
+                           "pid": os.getpid(), "gpus": [str(g) for g in ray.get_gpu_ids()]}
+        return dict(self._where)
 
     def control(self, run_id: int, action: str) -> None:
         """Called (concurrently with :meth:`run`) to pause or stop run ``run_id``."""
@@ -257,19 +259,17 @@ class _TrialRunner:
             cold: bool) -> Iterator[list[dict[str, Any]]]:
         """Run one trial until its process ends, yielding lists of event dicts as they come; the
         last message holds the final event. ``how``: start, resume, restart or retry."""
-        import ray
-
         from tunebench.backends.local import LocalBackend
 
         s = self.settings
         storage = _Storage(s["storage"])
-        gpus = [str(g) for g in ray.get_gpu_ids()]
+        node = self.describe()
+        gpus = node["gpus"]
         local = LocalBackend(script=s["script"], python=s["python"], extra_args=s["extra_args"],
                              gpus_per_trial=len(gpus), gpus=gpus, trial_timeout=s["trial_timeout"],
                              kill_grace_period=s["kill_grace_period"], env=s["env"],
                              stderr_tail_lines=s["stderr_tail_lines"], kill_on_parent_death=True)
         work = storage.pull(trial_dir)
-        node = self.describe()
         try:
             work.mkdir(parents=True, exist_ok=True)
             record = {"time": time.time(), "how": how, "warm": not cold, **node}
@@ -773,7 +773,7 @@ class RayBackend(Backend):
         Idle actors keep their resources, so without this such a run could wait for ever.
         Moving a run kills its unplaced actor. Returns the seconds until the next waiting run
         is due to be moved (the caller caps its wait by it), or None."""
-        if not self._idle:
+        if not self._idle or self._closed:
             return None
         cold = self.stats["cold_startup_s"] / self.stats["cold_runs"] if self.stats["cold_runs"] else 0.0
         patience = max(_PLACEMENT_PATIENCE, 3.0 * cold)
