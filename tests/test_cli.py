@@ -139,8 +139,10 @@ def empty_root(tmp_path, monkeypatch):
     (["experiment", "--benchmark", "brannin", "--experiment-tag", "t"], "unknown benchmark 'brannin' (did you mean"),
     (["experiment", "--preset", "nope"], "unknown preset 'nope'; known presets: lcbench-baselines"),
     (["experiment", "--benchmark", "branin", "--backend", "ray", "--experiment-tag", "t"],
-     "--backend ray needs the Ray backend (pip install 'tunebench[ray]'), which is not available in this version"),
-    (["run", "--benchmark", "branin", "--backend", "ray"], "needs the Ray backend"),
+     "benchmark 'branin' is simulated: it runs on the simulator backend, not ray; to run simulations on a Ray "
+     "cluster, use --launch-on-cluster"),
+    (["run", "--benchmark", "branin", "--backend", "ray"],
+     "benchmark 'branin' is simulated: run it with --backend simulator"),
     (["experiment", "--benchmark", "branin", "--method", "RS", "--benchmark-arg", "workers=2",
       "--experiment-tag", "t"], "benchmark 'branin' (simulated) has no field(s) workers; --benchmark-arg takes:"),
     (["experiment", "--benchmark", "branin", "--method", "RS", "--method-arg", "RS:bogus=1", "--experiment-tag", "t"],

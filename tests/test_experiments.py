@@ -250,7 +250,7 @@ def test_plan_errors_list_what_exists(tmp_path):
         plan(tag="")
     with pytest.raises(UserError, match="not a plain folder name"):
         plan(tag="a/b")
-    with pytest.raises(UserError, match="needs the Ray backend .*pip install 'tunebench\\[ray\\]'"):
+    with pytest.raises(UserError, match="is simulated: it runs on the simulator backend, not ray; .*--launch-on-clu"):
         plan(backend="ray")
     with pytest.raises(UserError, match="is simulated: it runs on the simulator backend, not local"):
         plan(backend="local")

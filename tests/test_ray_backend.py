@@ -79,14 +79,18 @@ def test_unreachable_address_is_a_clear_error_before_anything_runs():
 
 @pytest.mark.slow
 def test_resource_requests_no_node_can_hold_are_refused(cluster):
-    with pytest.raises(UserError, match=r"no node of the Ray cluster can hold one trial's resources \{GPU: 1"):
-        RayBackend(script=SCRIPT, num_cpus_per_trial=0, num_gpus_per_trial=1)
+    with pytest.raises(UserError, match=r"no node of the Ray cluster can hold one trial's resources \{CPU: 1, node_b"):
+        RayBackend(script=SCRIPT, resources_per_trial={"node_b": 2})
     with pytest.raises(UserError, match=r"\{CPU: 3\}.*node_a: 1.*--cpus-per-trial"):
         RayBackend(script=SCRIPT, num_cpus_per_trial=3)
     with pytest.raises(UserError, match="node_c"):
         RayBackend(script=SCRIPT, resources_per_trial={"node_c": 1})
     # a request one node can hold is fine, even if the other cannot
     RayBackend(script=SCRIPT, resources_per_trial={"node_b": 1}).shutdown()
+    # GPUs per trial mean "where there are GPUs", as on the local backend: none here
+    backend = RayBackend(script=SCRIPT, num_gpus_per_trial=1)
+    assert backend.num_gpus_per_trial == 0
+    backend.shutdown()
     assert ray.is_initialized(), "a backend does not disconnect a Ray connection it did not make"
 
 
@@ -173,14 +177,16 @@ def test_paused_trials_resume_from_checkpoints_kept_on_a_storage_url(cluster, tm
     for tid in resumed:
         epochs = df[df.trial_id == tid].epoch.tolist()
         assert epochs == list(range(1, len(epochs) + 1)), f"trial {tid} went on from its checkpoint: {epochs}"
-        remote = storage / exp.name / "trials" / str(tid)
+        prefix = json.loads((exp / "ray_storage.json").read_text())["prefix"]
+        assert prefix.startswith(exp.name + "-")
+        remote = storage / prefix / "trials" / str(tid)
         assert (remote / "checkpoint").is_dir() and any((remote / "checkpoint").iterdir())
         lines = (remote / "results.jsonl").read_text().splitlines()
         assert [json.loads(x)["epoch"] for x in lines][-1] == epochs[-1]
         runs = node_runs(remote)
         assert [r["how"] for r in runs][:2] == ["start", "resume"]
         assert not (exp / "trials" / str(tid) / "checkpoint").exists(), "runs work on scratch copies"
-    nodes = {r["node_id"] for tid in resumed for r in node_runs(storage / exp.name / "trials" / str(tid))}
+    nodes = {r["node_id"] for tid in resumed for r in node_runs(storage / prefix / "trials" / str(tid))}
     assert len(nodes) == 2, "the actors of both worker nodes ran parts of the resumed trials"
 
 

@@ -54,6 +54,19 @@ def _add_run_limits(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="no live progress display")
 
 
+def _add_ray_options(p: argparse.ArgumentParser, title: str = "Ray cluster (--backend ray)") -> None:
+    g = p.add_argument_group(title)
+    g.add_argument("--ray-address", metavar="HOST:PORT",
+                   help="the cluster's head (or auto, ray://...); default: $RAY_ADDRESS, else a Ray on this machine")
+    g.add_argument("--warm-pool", action=argparse.BooleanOptionalAction, default=None,
+                   help="reuse trial actors for the next trials (default: yes)")
+    g.add_argument("--storage", metavar="URL",
+                   help="fsspec URL (s3://..., file:///...) holding the trial folders, for nodes without a shared "
+                        "filesystem (default: under the experiment folder)")
+    g.add_argument("--max-retries", type=_nonnegative_int,
+                   help="relaunches of a trial (and, on a cluster grid, of an experiment) whose node died (default 3)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tunebench",
@@ -81,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--seed", type=int, help="random seed (default 0)")
     _add_benchmark_options(src)
     how.add_argument("--backend", choices=["local", "simulator", "ray"],
-                     help="where trials run: real processes (local) or simulated time (simulator); default: "
-                          "local for scripts, simulator for simulated benchmarks (ray: a later version)")
+                     help="where trials run: processes here (local), Ray actors on a cluster (ray), or simulated "
+                          "time (simulator); default: local for scripts, simulator for simulated benchmarks")
     how.add_argument("--data-dir", help="benchmark data folder (default: $TUNEBENCH_DATA)")
     how.add_argument("--no-charge-decision-time", action="store_true",
                      help="simulator: do not add the scheduler's real decision time to simulated time")
@@ -92,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--experiment-dir", help="experiment folder (default: $TUNEBENCH_RESULTS or "
                                               "~/tunebench-results, then <name>-<method>-<time>)")
     _add_run_limits(run)
+    _add_ray_options(run)
 
     res = sub.add_parser("resume", help="continue a stopped or killed experiment",
                          description="Continue the experiment in PATH: completed results are kept, trials "
@@ -99,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "replace the stored ones.")
     res.add_argument("path", help="experiment folder")
     _add_run_limits(res)
+    _add_ray_options(res)
 
     show = sub.add_parser("show", help="summarize an experiment")
     show.add_argument("path", help="experiment folder")
@@ -140,9 +155,10 @@ def _add_benchmark_options(g: Any) -> None:
 def _add_experiment_parser(sub: Any) -> None:
     exp = sub.add_parser(
         "experiment", help="run a grid of benchmarks x methods x seeds (parallel, resumable)",
-        description="Run every method on every benchmark for every seed, in parallel processes. Results go "
-                    "to <results root>/<experiment tag>/<benchmark>/<method>/<seed>/. Running the same command "
-                    "again skips complete experiments and resumes interrupted ones.")
+        description="Run every method on every benchmark for every seed, in parallel processes (or as tasks on a "
+                    "Ray cluster: --launch-on-cluster, --backend ray). Results go to <results root>/<experiment "
+                    "tag>/<benchmark>/<method>/<seed>/. Running the same command again skips complete experiments "
+                    "and resumes interrupted ones.")
     what = exp.add_argument_group("what to run")
     what.add_argument("--preset", help="a named grid (see `tunebench list --presets`); options given here win")
     what.add_argument("--benchmark", action="extend", nargs="+", default=[], metavar="NAME",
@@ -170,11 +186,15 @@ def _add_experiment_parser(sub: Any) -> None:
     how = exp.add_argument_group("how")
     how.add_argument("--backend", choices=["local", "simulator", "ray"],
                      help="local (real trials, one experiment at a time by default), simulator (simulated "
-                          "benchmarks), or ray (a later version); default: from each benchmark")
+                          "benchmarks), or ray (real trials as Ray actors; each experiment a task on the cluster); "
+                          "default: from each benchmark")
+    how.add_argument("--launch-on-cluster", action="store_true",
+                     help="run each experiment as a task on the Ray cluster (--ray-address); real benchmarks then "
+                          "use --backend ray")
     how.add_argument("--parallel", type=_positive_int,
-                     help="experiments running at once on this machine (default: the number of cores for "
-                          "simulations, 1 for real trials; more than the cores inflates the decision time "
-                          "charged to simulated time)")
+                     help="experiments running at once (default: the number of cores for simulations, 1 for real "
+                          "trials; on a cluster: as many as its CPUs hold; more than the cores inflates the "
+                          "decision time charged to simulated time)")
     how.add_argument("--data-dir", help="benchmark data folder (default: $TUNEBENCH_DATA)")
     how.add_argument("--no-charge-decision-time", action="store_true",
                      help="simulator: do not add the scheduler's real decision time to simulated time")
@@ -186,6 +206,7 @@ def _add_experiment_parser(sub: Any) -> None:
     where.add_argument("--results-root", help="results root (default: $TUNEBENCH_RESULTS or ~/tunebench-results)")
     exp.add_argument("--dry-run", action="store_true", help="show what would be started, resumed, skipped")
     exp.add_argument("--no-progress", action="store_true", help="no live progress display")
+    _add_ray_options(exp, "Ray cluster (--backend ray, --launch-on-cluster)")
 
 
 def _add_analysis_parsers(sub: Any) -> None:
@@ -238,10 +259,20 @@ def _split_names(values: list[str]) -> list[str]:
 
 def _apply_limits(spec: Any, args: argparse.Namespace) -> None:
     for name in ("n_workers", "max_wallclock_time", "max_trials", "max_results", "metric_threshold",
-                 "max_failures", "trial_timeout"):
+                 "max_failures", "trial_timeout", "ray_address", "warm_pool", "storage", "max_retries"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(spec, name, value)
+
+
+def _check_ray_options(args: argparse.Namespace, uses_ray: bool, what: str) -> None:
+    """A UserError for Ray options given where nothing runs on Ray."""
+    given = [f"--{name.replace('_', '-')}" for name in ("ray_address", "storage", "max_retries")
+             if getattr(args, name, None) is not None]
+    if getattr(args, "warm_pool", None) is not None:
+        given.append("--warm-pool" if args.warm_pool else "--no-warm-pool")
+    if given and not uses_ray:
+        raise UserError(f"{', '.join(given)} {'go' if len(given) > 1 else 'goes'} with {what}")
 
 
 def _make_spec(args: argparse.Namespace) -> Any:
@@ -319,7 +350,7 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
     display = ProgressDisplay() if progress else None
     tuner = build_tuner(spec, experiment_dir, resume=resume, callbacks=[display] if display else [],
                         command_line=["tunebench", *argv])
-    where = "simulated time" if spec.backend == "simulator" else "local processes"
+    where = {"simulator": "simulated time", "ray": "Ray actors"}.get(spec.backend, "local processes")
     print(f"{'resuming' if resume else 'tuning'} {spec.benchmark or spec.script} with {spec.method} "
           f"({spec.n_workers} workers, {where}); experiment folder: {experiment_dir}", flush=True)
     try:
@@ -360,6 +391,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.backend is not None:
         check_backend(args.backend)
     spec = _make_spec(args)
+    _check_ray_options(args, spec.backend == "ray", "--backend ray")
     if spec.backend == "simulator" or not spec.script:
         build_backend(spec)  # fail early: a real benchmark on the simulator, or the reverse
     spec.method = _canonical_method(spec.method)
@@ -377,6 +409,8 @@ def cmd_resume(args: argparse.Namespace, argv: list[str]) -> int:
         raise UserError(f"{args.path} was not started by `tunebench run`; resume it from Python with "
                         "Tuner(..., experiment_dir=PATH, resume=True)")
     spec = RunSpec.from_dict(meta["run_spec"])
+    _check_ray_options(args, spec.backend == "ray", f"an experiment on the Ray backend ({args.path} ran on "
+                       f"{spec.backend})")
     _apply_limits(spec, args)
     return _tune(spec, Path(args.path), resume=True, progress=not args.no_progress, argv=argv)
 
@@ -492,7 +526,8 @@ def _grid_request(args: argparse.Namespace, argv: list[str]) -> Any:
         charge_decision_time=not args.no_charge_decision_time, method_args=method_args,
         benchmark_args=benchmark_args, benchmark_modules=list(args.benchmark_module),
         gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, max_failures=args.max_failures,
-        command_line=["tunebench", *argv])
+        command_line=["tunebench", *argv], launch_on_cluster=args.launch_on_cluster, ray_address=args.ray_address,
+        warm_pool=args.warm_pool, storage=args.storage, max_retries=args.max_retries)
 
 
 def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
@@ -502,7 +537,11 @@ def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
     from tunebench.launch import check_backend
 
     if args.backend is not None:
-        check_backend(args.backend)  # --backend ray: a clear error before anything else
+        check_backend(args.backend)  # --backend ray without Ray: a clear error before anything else
+    on_cluster = args.launch_on_cluster or args.backend == "ray"
+    _check_ray_options(args, on_cluster, "--launch-on-cluster or --backend ray")
+    if on_cluster:
+        check_backend("ray")
     request = _grid_request(args, argv)
     try:
         jobs = plan_grid(request)
@@ -511,22 +550,33 @@ def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
         return 130
     root = results_root(request.results_root)
     where = root / request.tag
-    parallel = args.parallel or default_parallel(jobs)
     todo = [j for j in jobs if j.action in ("start", "resume")]
-    if (todo and args.parallel and args.parallel > usable_cores() and request.charge_decision_time
-            and any(j.spec.backend == "simulator" for j in todo)):
+    if (todo and not on_cluster and args.parallel and args.parallel > usable_cores()
+            and request.charge_decision_time and any(j.spec.backend == "simulator" for j in todo)):
         print(f"warning: --parallel {args.parallel} is more than the {usable_cores()} usable cores: the decision "
               "time charged to simulated time will be inflated (see --no-charge-decision-time)", file=sys.stderr)
+    cluster = f" on the Ray cluster {args.ray_address or '(default address)'}" if on_cluster else ""
     print(f"experiment grid '{request.tag}': {len(request.benchmarks)} benchmark(s) x {len(request.methods)} "
-          f"method(s) x {len(request.seeds)} seed(s) -> {where}")
+          f"method(s) x {len(request.seeds)} seed(s) -> {where}{cluster}")
     if args.dry_run:
         for job in jobs:
             note = f" ({job.note})" if job.note else ""
             print(f"  {job.action:6s} {job.key}{note}")
         return 0
     display = GridDisplay(live=False if args.no_progress else None)
-    result = run_grid(jobs, parallel=parallel, observer=display, tag=request.tag,
-                      command_line=request.command_line)
+    if on_cluster:
+        from tunebench.experiments.cluster import run_grid_on_cluster
+
+        try:
+            result = run_grid_on_cluster(jobs, address=args.ray_address, parallel=args.parallel, observer=display,
+                                         tag=request.tag, command_line=request.command_line,
+                                         max_retries=3 if args.max_retries is None else args.max_retries)
+        except KeyboardInterrupt:
+            print("\ninterrupted before any experiment started", file=sys.stderr)
+            return 130
+    else:
+        result = run_grid(jobs, parallel=args.parallel or default_parallel(jobs), observer=display,
+                          tag=request.tag, command_line=request.command_line)
     summarize(result)
     hint = "" if args.results_root is None else f" --results-root {args.results_root}"
     if result.interrupted:

@@ -1,7 +1,8 @@
 """From a run specification to a ready :class:`~tunebench.tuner.Tuner` (L4).
 
-A :class:`RunSpec` holds everything needed to (re)build a local tuning run: the script, its
-config space, metric and mode, resources, method, seed, workers and stop criteria. It is stored
+A :class:`RunSpec` holds everything needed to (re)build a tuning run: the script, its config
+space, metric and mode, resources, method, seed, workers, stop criteria and backend (with the Ray
+cluster's address and options for ``backend="ray"``). It is stored
 in ``metadata.json`` so that ``tunebench resume PATH`` rebuilds the very same scheduler and
 backend from the experiment folder alone.
 """
@@ -25,7 +26,7 @@ RESULTS_ENV = "TUNEBENCH_RESULTS"
 
 @dataclass
 class RunSpec:
-    """Everything needed to build a tuning run on the local backend (JSON-able)."""
+    """Everything needed to build a tuning run (JSON-able)."""
 
     script: str
     config_space: dict[str, Any]  #: in JSON form (see :func:`tunebench.space.space_to_json`)
@@ -46,14 +47,18 @@ class RunSpec:
     trial_timeout: float | None = None
     gpus_per_trial: int = 1
     benchmark: str | None = None
-    backend: str = "local"  #: "local" (real processes) or "simulator" (a simulated benchmark)
+    backend: str = "local"  #: "local" (real processes), "ray" (Ray actors) or "simulator" (a simulated benchmark)
     data_dir: str | None = None  #: benchmark data folder (default: $TUNEBENCH_DATA)
     charge_decision_time: bool = True  #: simulator: add scheduler decision time to simulated time
-    cpus_per_trial: int | None = None  #: CPU threads per trial (local backend: OMP_NUM_THREADS etc.)
+    cpus_per_trial: int | None = None  #: CPU threads per trial (OMP_NUM_THREADS etc.; ray: the CPUs its actor holds)
     #: fields of the benchmark definition overridden (``--benchmark-arg FIELD=VALUE``)
     benchmark_args: dict[str, Any] = field(default_factory=dict)
     #: user modules loaded before building (benchmark definitions, methods; absolute file paths)
     benchmark_modules: list[str] = field(default_factory=list)
+    ray_address: str | None = None  #: ray: the cluster (HOST:PORT of its head, "auto", ray://...); None: Ray's default
+    warm_pool: bool = True  #: ray: reuse trial actors across trials
+    storage: str | None = None  #: ray: fsspec URL holding the trial folders (None: under the experiment folder)
+    max_retries: int = 3  #: ray: relaunches of a trial whose actor (node) died
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -224,9 +229,7 @@ def default_experiment_dir(spec: RunSpec) -> Path:
     return path
 
 
-BACKENDS = ("local", "simulator")
-#: backends named on the command line that this version cannot run yet
-PLANNED_BACKENDS = ("ray",)
+BACKENDS = ("local", "simulator", "ray")
 
 #: environment variables that bound the threads of a trial's numerical libraries
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -237,13 +240,15 @@ def check_backend(name: str) -> str:
     """``name`` if this version can run it.
 
     Raises:
-        UserError: ``ray`` (a later version) or an unknown backend, listing the known ones.
+        UserError: ``ray`` without Ray installed, or an unknown backend (listing the known ones).
     """
+    if name == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise UserError("--backend ray needs Ray: pip install 'tunebench[ray]'")
     if name in BACKENDS:
         return name
-    if name == "ray":
-        raise UserError("--backend ray needs the Ray backend (pip install 'tunebench[ray]'), which is not "
-                        f"available in this version; use one of: {', '.join(BACKENDS)}")
     raise UserError(f"unknown backend '{name}'; known backends: {', '.join(BACKENDS)}")
 
 
@@ -260,21 +265,29 @@ def _blackbox_key(spec: RunSpec) -> str:
 
 
 def build_backend(spec: RunSpec, *, blackbox_cache: dict[str, Any] | None = None) -> Any:
-    """The backend ``spec`` asks for: local processes of its script, or the simulator over the
-    blackbox of its (simulated) benchmark.
+    """The backend ``spec`` asks for: local processes of its script, Ray actors running it on a
+    cluster, or the simulator over the blackbox of its (simulated) benchmark.
 
     ``blackbox_cache``: a dict in which loaded blackboxes are kept and reused by later calls (a
     process running many simulations of one benchmark loads its blackbox once).
     """
     check_backend(spec.backend)
+    if spec.backend in ("local", "ray") and not spec.script:
+        hint = (" (`tunebench experiment --launch-on-cluster` runs simulations on a Ray cluster)"
+                if spec.backend == "ray" else "")
+        raise UserError(f"benchmark '{spec.benchmark}' is simulated: run it with --backend simulator{hint}")
+    env = thread_env(spec.cpus_per_trial) if spec.cpus_per_trial else None
     if spec.backend == "local":
         from tunebench.backends.local import LocalBackend
 
-        if not spec.script:
-            raise UserError(f"benchmark '{spec.benchmark}' is simulated: run it with --backend simulator")
-        env = thread_env(spec.cpus_per_trial) if spec.cpus_per_trial else None
         return LocalBackend(script=spec.script, trial_timeout=spec.trial_timeout, gpus_per_trial=spec.gpus_per_trial,
                             env=env)
+    if spec.backend == "ray":
+        from tunebench.backends.ray_backend import RayBackend
+
+        return RayBackend(script=spec.script, address=spec.ray_address, num_cpus_per_trial=spec.cpus_per_trial or 1,
+                          num_gpus_per_trial=spec.gpus_per_trial, warm_pool=spec.warm_pool, storage=spec.storage,
+                          max_retries=spec.max_retries, trial_timeout=spec.trial_timeout, env=env)
     from tunebench.backends.simulator import SimulatorBackend
     from tunebench.benchmarks import SimulatedBenchmark
 
@@ -322,7 +335,7 @@ def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = Fal
         "seed": spec.seed,
         "benchmark": spec.benchmark,
         "command_line": command_line if command_line is not None else sys.argv,
-        "backend": {"type": spec.backend, "script": spec.script} if spec.backend == "local" else {
+        "backend": {"type": spec.backend, "script": spec.script} if spec.backend != "simulator" else {
             "type": spec.backend, "blackbox": repr(getattr(backend, "blackbox", None))},
         "run_spec": spec.to_dict(),
     }

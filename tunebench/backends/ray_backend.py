@@ -29,11 +29,12 @@ Storage
 ``storage=None``: trial folders are where the tuner puts them (under the experiment folder);
 that path must be reachable from every node (true on one machine, or on a shared filesystem
 mounted at the same path everywhere). ``storage="s3://bucket/prefix"`` (any fsspec URL): each run
-works in a scratch folder on its node, filled from ``<storage>/<experiment>/trials/<id>/`` when
-it starts; the folder is copied back to the storage *before* each batch of results is sent to the
-tuner and when the run ends, so every result the tuner has recorded is backed by the results file
-(and the checkpoint the script saved before reporting it) on the storage. A paused trial can
-therefore resume on any node.
+works in a scratch folder on its node, filled from ``<storage>/<experiment id>/trials/<id>/``
+when it starts (the experiment id, the folder's name plus a random suffix, is kept in the
+experiment folder's ``ray_storage.json``); the folder is copied back to the storage *before*
+each batch of results is sent to the tuner and when the run ends, so every result the tuner has
+recorded is backed by the results file (and the checkpoint the script saved before reporting it)
+on the storage. A paused trial can therefore resume on any node.
 
 Fault tolerance
 ---------------
@@ -62,6 +63,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,12 +73,14 @@ from tunebench.backends.base import Backend
 from tunebench.errors import UserError
 from tunebench.types import Config, Event, EventKind, Trial
 
-__all__ = ["RayBackend", "connect", "NODES_FILENAME"]
+__all__ = ["NODES_FILENAME", "STORAGE_MARKER", "RayBackend", "connect"]
 
 logger = logging.getLogger(__name__)
 
 #: one JSON line per run of a trial, written by its actor: where and why it ran
 NODES_FILENAME = "nodes.jsonl"
+#: in an experiment folder whose trials live under a storage URL: their place there
+STORAGE_MARKER = "ray_storage.json"
 
 _CONNECT_TIMEOUT = 5.0  # seconds to reach the head's GCS port before saying it is unreachable
 _PROBE_TIMEOUT = 60.0  # seconds for the per-node script check
@@ -166,17 +170,16 @@ class _Storage:
             self._fs, self._root = fsspec.core.url_to_fs(self.url)
         self._pushed: dict[str, tuple[int, int]] = {}  # relative path -> (size, mtime_ns) pushed
 
-    def remote(self, trial_dir: str) -> str:
-        parts = Path(trial_dir).parts[-3:]  # <experiment>/trials/<id>
-        return "/".join([self._root.rstrip("/"), *parts])
+    def remote(self, rel: str) -> str:
+        return f"{self._root.rstrip('/')}/{rel}"
 
-    def pull(self, trial_dir: str) -> Path:
+    def pull(self, trial_dir: str, rel: str) -> Path:
         """The folder the run works in: ``trial_dir`` itself, or a fresh scratch folder filled
-        with the trial's files from the storage."""
+        with the trial's files from ``<storage>/<rel>``."""
         if self.url is None:
             return Path(trial_dir)
         local = Path(tempfile.mkdtemp(prefix=f"tunebench-trial{Path(trial_dir).name}-"))
-        remote = self.remote(trial_dir)
+        remote = self.remote(rel)
         self._pushed = {}
         if self._fs.exists(remote):
             for path in self._fs.find(remote):
@@ -188,11 +191,11 @@ class _Storage:
                 self._pushed[rel] = (st.st_size, st.st_mtime_ns)
         return local
 
-    def push(self, local: Path, trial_dir: str) -> None:
-        """Copy what changed in ``local`` to the storage (remove what was deleted there)."""
+    def push(self, local: Path, rel: str) -> None:
+        """Copy what changed in ``local`` to ``<storage>/<rel>`` (remove what was deleted here)."""
         if self.url is None:
             return
-        remote = self.remote(trial_dir)
+        remote = self.remote(rel)
         seen: set[str] = set()
         for path in sorted(local.rglob("*")):
             if not path.is_file():
@@ -255,10 +258,11 @@ class _TrialRunner:
         if local is not None:
             local.wakeup()
 
-    def run(self, run_id: int, trial_id: int, config: Config, trial_dir: str, offset: int, how: str,
-            cold: bool) -> Iterator[list[dict[str, Any]]]:
+    def run(self, run_id: int, trial_id: int, config: Config, trial_dir: str, storage_rel: str, offset: int,
+            how: str, cold: bool) -> Iterator[list[dict[str, Any]]]:
         """Run one trial until its process ends, yielding lists of event dicts as they come; the
-        last message holds the final event. ``how``: start, resume, restart or retry."""
+        last message holds the final event. ``storage_rel``: the trial folder's path under the
+        storage URL (unused without one). ``how``: start, resume, restart or retry."""
         from tunebench.backends.local import LocalBackend
 
         s = self.settings
@@ -269,7 +273,7 @@ class _TrialRunner:
                              gpus_per_trial=len(gpus), gpus=gpus, trial_timeout=s["trial_timeout"],
                              kill_grace_period=s["kill_grace_period"], env=s["env"],
                              stderr_tail_lines=s["stderr_tail_lines"], kill_on_parent_death=True)
-        work = storage.pull(trial_dir)
+        work = storage.pull(trial_dir, storage_rel)
         try:
             work.mkdir(parents=True, exist_ok=True)
             record = {"time": time.time(), "how": how, "warm": not cold, **node}
@@ -291,7 +295,7 @@ class _TrialRunner:
                 if not events:
                     continue
                 messages = [_event_to_message(e) for e in events]
-                storage.push(work, trial_dir)  # before the tuner records these results
+                storage.push(work, storage_rel)  # before the tuner records these results
                 yield messages
                 if any(m["kind"] != "result" for m in messages):
                     return
@@ -378,7 +382,8 @@ class RayBackend(Backend):
         address: the cluster (``HOST:PORT`` of the head, ``"auto"``, ``ray://...``); None:
             ``ray.init()``'s defaults. Ignored when Ray is already initialized in this process.
         num_cpus_per_trial, num_gpus_per_trial: resources each trial's actor holds (fractions
-            allowed, as in Ray).
+            allowed, as in Ray). As on the local backend, GPUs per trial are asked for only where
+            there are GPUs: on a cluster without any, trials run without.
         resources_per_trial: custom Ray resources each trial holds (``{"node_a": 1}``).
         warm_pool: reuse actors across trials instead of starting one per trial.
         storage: None (trial folders at their own path, reachable from every node) or an
@@ -456,6 +461,11 @@ class RayBackend(Backend):
         self._ray = _import_ray()
         self._owns_ray = connect(address)
         try:
+            if self.num_gpus_per_trial and not any(n.get("Resources", {}).get("GPU") for n in self._ray.nodes()
+                                                   if n.get("Alive")):
+                # as on the local backend, GPUs per trial means "where there are GPUs"
+                logger.info("the Ray cluster has no GPU: trials run without one")
+                self.num_gpus_per_trial = 0.0
             self._check_resources()
             if check_nodes:
                 self._check_nodes()
@@ -468,6 +478,7 @@ class RayBackend(Backend):
         self._actors: set[_Actor] = set()
         self._pending: list[Event] = []
         self._next_run_id = 0
+        self._prefixes: dict[Path, str] = {}  # experiment folder -> its id under the storage URL
         self._closed = False
         #: counters: runs on cold/warm actors, their start-up latencies, relaunches after deaths
         self.stats: dict[str, float] = {"cold_runs": 0, "warm_runs": 0, "cold_startup_s": 0.0,
@@ -677,12 +688,38 @@ class RayBackend(Backend):
         run.started = False
         run.submitted = time.monotonic()
         run.gen = actor.handle.run.remote(run.run_id, run.trial.trial_id, dict(run.trial.config),
-                                          str(run.trial_dir.resolve()), run.offset, how, run.cold)
+                                          str(run.trial_dir.resolve()), self._storage_rel(run.trial_dir),
+                                          run.offset, how, run.cold)
         self._live[run.trial.trial_id] = run
         if run.state in (_PAUSING, _STOPPING):  # a relaunch after a death, while ending: end it again
             self._control(run, "pause" if run.state == _PAUSING else "stop")
         logger.debug("trial %s: run %s submitted (%s, %s actor)", run.trial.trial_id, run.run_id, how,
                      "cold" if run.cold else "warm")
+
+    def _storage_rel(self, trial_dir: Path) -> str:
+        """``<experiment id>/trials/<trial id>``: where a trial folder lives under the storage URL.
+        The experiment id (``<folder name>-<random hex>``) is made once and kept in the experiment
+        folder (``ray_storage.json``), so it follows the folder when it is moved or resumed
+        elsewhere and two experiments with the same folder name never share a place."""
+        if self.storage is None:
+            return ""
+        trial_dir = trial_dir.resolve()
+        exp = trial_dir.parent.parent
+        prefix = self._prefixes.get(exp)
+        if prefix is None:
+            marker = exp / STORAGE_MARKER
+            try:
+                prefix = json.loads(marker.read_text())["prefix"]
+            except FileNotFoundError:
+                prefix = f"{exp.name}-{uuid.uuid4().hex[:12]}"
+                tmp = marker.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"storage": self.storage, "prefix": prefix}))
+                os.replace(tmp, marker)
+            except (OSError, ValueError, KeyError) as err:
+                raise UserError(f"{marker} is unreadable ({err}): it names this experiment's trial folders under "
+                                f"{self.storage}; restore it or start a new experiment") from err
+            self._prefixes[exp] = prefix
+        return f"{prefix}/{trial_dir.parent.name}/{trial_dir.name}"
 
     def _control(self, run: _RayRun, action: str) -> None:
         assert run.actor is not None

@@ -25,6 +25,8 @@ wrote to stderr, and a fresh worker takes the next jobs: one experiment cannot b
 grid. Ctrl-C (or SIGTERM) interrupts the running experiments cleanly (their logs end with
 ``experiment_end`` "interrupted") and a second Ctrl-C kills them; the next run of the same
 command resumes them. A worker whose parent dies (its stdin closes) interrupts its experiment too.
+:func:`tunebench.experiments.cluster.run_grid_on_cluster` runs the same jobs as Ray tasks on a
+cluster instead (``--launch-on-cluster``, ``--backend ray``), with the same observer and outcomes.
 
 **Parallel runs and decision time.** On the simulator backend, the real time a scheduler spends
 deciding is added to the simulated clock (``charge_decision_time``), so that a slow method pays
@@ -160,6 +162,12 @@ class GridRequest:
     cpus_per_trial: int | None = None
     max_failures: int | None = None
     command_line: list[str] | None = None
+    #: run the experiments as tasks on a Ray cluster; real benchmarks then default to backend "ray"
+    launch_on_cluster: bool = False
+    ray_address: str | None = None  #: backend "ray": the cluster (see RunSpec.ray_address)
+    warm_pool: bool | None = None  #: backend "ray": reuse trial actors (None: RunSpec's default)
+    storage: str | None = None  #: backend "ray": fsspec URL of the trial folders
+    max_retries: int | None = None  #: backend "ray": relaunches of a trial (or experiment) lost with its node
 
 
 @dataclass
@@ -298,7 +306,8 @@ def _decide(job_spec: RunSpec, path: Path) -> tuple[str, str, RunSpec]:
     larger = [name for name in _LIMIT_FIELDS if _exceeds(getattr(job_spec, name), getattr(stored, name))]
     # resume the stored spec with the limits asked for now (everything else is the same)
     spec = copy.deepcopy(stored)
-    for name in (*_LIMIT_FIELDS, "metric_threshold", "max_failures", "trial_timeout", "data_dir"):
+    for name in (*_LIMIT_FIELDS, "metric_threshold", "max_failures", "trial_timeout", "data_dir", "ray_address",
+                 "warm_pool", "storage", "max_retries"):
         setattr(spec, name, getattr(job_spec, name))
     spec.benchmark_modules = list(job_spec.benchmark_modules)
     if state == "complete":
@@ -383,7 +392,12 @@ def _benchmark_spec(request: GridRequest, name: str) -> RunSpec:
     bench = resolve_benchmark(name, request.benchmark_args, request.benchmark_modules)
     natural = "simulator" if bench.kind == "simulated" else "local"
     backend = check_backend(request.backend) if request.backend else natural
-    if backend != natural:
+    if backend == "local" and request.launch_on_cluster and not request.backend:
+        backend = "ray"  # a real benchmark on a cluster: its trials run as Ray actors there
+    if backend == "ray" and natural == "simulator":
+        raise UserError(f"benchmark '{name}' is simulated: it runs on the simulator backend, not ray; to run "
+                        "simulations on a Ray cluster, use --launch-on-cluster (without --backend ray)")
+    if backend != natural and backend != "ray":
         raise UserError(f"benchmark '{name}' is {bench.kind}: it runs on the {natural} backend, not {backend} "
                         f"(drop --backend {backend}, or choose other benchmarks)")
     spec = spec_from_benchmark(name, request.data_dir, benchmark_args=request.benchmark_args,
@@ -409,6 +423,13 @@ def _benchmark_spec(request: GridRequest, name: str) -> RunSpec:
     if request.cpus_per_trial is not None:
         spec.cpus_per_trial = request.cpus_per_trial
     spec.charge_decision_time = request.charge_decision_time
+    if backend == "ray":
+        spec.ray_address = request.ray_address
+        spec.storage = request.storage
+        if request.warm_pool is not None:
+            spec.warm_pool = request.warm_pool
+        if request.max_retries is not None:
+            spec.max_retries = request.max_retries
     if spec.max_wallclock_time is None and spec.max_trials is None and spec.max_results is None:
         raise UserError(f"benchmark '{name}' has no budget: pass --max-wallclock-time or --max-trials")
     return spec
@@ -523,6 +544,32 @@ class GridObserver:
         """Called once at the end."""
 
 
+def settled_outcomes(jobs: Sequence[Job], observer: GridObserver) -> list[JobOutcome]:
+    """The outcomes of the jobs there is nothing to run for (complete: skipped; busy), told to
+    ``observer`` (call after its ``on_grid_start``)."""
+    outcomes = []
+    for job in jobs:
+        if job.action == "skip":
+            outcome = JobOutcome(job, "skipped", job.note)
+        elif job.action == "busy":
+            outcome = JobOutcome(job, "busy", job.note)
+        else:
+            continue
+        outcomes.append(outcome)
+        observer.on_job_end(outcome)
+    return outcomes
+
+
+def write_error(job: Job, error: str, tail: str = "", what: str = "worker stderr") -> None:
+    """Append ``error`` (and ``tail``, the last output of what ran it) to the job's :data:`ERROR_FILE`."""
+    with contextlib.suppress(OSError):
+        job.path.mkdir(parents=True, exist_ok=True)
+        with open(job.path / ERROR_FILE, "a") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {job.key}\n{error}\n")
+            if tail:
+                f.write(f"{what} (last lines):\n{tail}\n")
+
+
 class _Worker:
     """A worker process and what the grid knows of it."""
 
@@ -588,15 +635,7 @@ def run_grid(jobs: Sequence[Job], *, parallel: int | None = None, observer: Grid
         if job.action in ("start", "resume"):
             todo.append(job)
     observer.on_grid_start(jobs, parallel)
-    for job in jobs:
-        if job.action == "skip":
-            outcome = JobOutcome(job, "skipped", job.note)
-        elif job.action == "busy":
-            outcome = JobOutcome(job, "busy", job.note)
-        else:
-            continue
-        outcomes.append(outcome)
-        observer.on_job_end(outcome)
+    outcomes.extend(settled_outcomes(jobs, observer))
     runner = _Runner(todo, parallel, observer, tag, command_line, python, _worker_env(list(todo)), outcomes)
     interrupted = runner.run(interrupt_grace)
     result = GridResult(outcomes, interrupted, time.monotonic() - t0)
@@ -733,13 +772,7 @@ class _Runner:
         self.observer.on_job_end(outcome)
 
     def _write_error(self, job: Job, error: str, worker: _Worker) -> None:
-        tail = "\n".join(worker.stderr_tail)
-        with contextlib.suppress(OSError):
-            job.path.mkdir(parents=True, exist_ok=True)
-            with open(job.path / ERROR_FILE, "a") as f:
-                f.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {job.key}\n{error}\n")
-                if tail:
-                    f.write(f"worker stderr (last lines):\n{tail}\n")
+        write_error(job, error, "\n".join(worker.stderr_tail))
 
     def _reap(self) -> None:
         """Workers that exited: a job they held failed (crash), unless it was being interrupted."""

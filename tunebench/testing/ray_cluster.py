@@ -117,22 +117,30 @@ class LocalRayCluster:
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self) -> LocalRayCluster:
-        """Start every node and wait until all have joined; returns self."""
-        ray = _ray_executable()
-        common = ["--block", "--disable-usage-stats", f"--object-store-memory={self.object_store_memory}"]
-        self._spawn("head", [ray, "start", "--head", f"--port={self.port}", f"--num-cpus={self.head_cpus}",
-                             "--include-dashboard=false",
-                             f"--temp-dir={self.temp_dir}", *common])
-        self._wait_for_nodes(1)
-        for name in self.workers:  # one at a time: nodes joining at once can time out on a busy machine
-            self._spawn_worker(name)
+        """Start every node and wait until all have joined; returns self. On failure, what was
+        started is stopped again."""
+        try:
+            self._spawn("head", [_ray_executable(), "start", "--head", f"--port={self.port}",
+                                 f"--num-cpus={self.head_cpus}", "--include-dashboard=false",
+                                 f"--temp-dir={self.temp_dir}", *self._common_args()])
             self._wait_for_nodes(1)
+            for name in self.workers:  # one at a time: nodes joining at once can time out on a busy machine
+                self._spawn_worker(name)
+                self._wait_for_nodes(1)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
+    def _common_args(self) -> list[str]:
+        # ports chosen by the system, not Ray's fixed defaults (dashboard agent 52365, workers from
+        # 10002): several clusters on one machine (parallel test runs) must not collide
+        return ["--block", "--disable-usage-stats", f"--object-store-memory={self.object_store_memory}",
+                "--min-worker-port=0", "--max-worker-port=0", "--dashboard-agent-listen-port=0"]
+
     def _spawn_worker(self, name: str) -> None:
-        self._spawn(name, [_ray_executable(), "start", "--block", "--disable-usage-stats",
-                           f"--object-store-memory={self.object_store_memory}", f"--address={self.address}",
-                           f"--num-cpus={self.workers[name]}", f"--resources={{\"{name}\": 1}}"])
+        self._spawn(name, [_ray_executable(), "start", f"--address={self.address}", f"--num-cpus={self.workers[name]}",
+                           f"--resources={{\"{name}\": 1}}", *self._common_args()])
 
     def restart_node(self, name: str) -> None:
         """Start worker node ``name`` again (after :meth:`kill_node`), as a new Ray node."""
@@ -143,11 +151,7 @@ class LocalRayCluster:
         self._wait_for_nodes(1)
 
     def __enter__(self) -> LocalRayCluster:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
