@@ -277,6 +277,8 @@ def build_backend(spec: RunSpec, *, blackbox_cache: dict[str, Any] | None = None
                 if spec.backend == "ray" else "")
         raise UserError(f"benchmark '{spec.benchmark}' is simulated: run it with --backend simulator{hint}")
     env = thread_env(spec.cpus_per_trial) if spec.cpus_per_trial else None
+    if spec.data_dir:  # --data-dir reaches real training scripts as the variable they read
+        env = {**(env or {}), "TUNEBENCH_DATA": str(Path(spec.data_dir).resolve())}
     if spec.backend == "local":
         from tunebench.backends.local import LocalBackend
 
