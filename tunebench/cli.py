@@ -226,6 +226,10 @@ def _add_analysis_parsers(sub: Any) -> None:
     rep.add_argument("--results-root", help="results root (default: $TUNEBENCH_RESULTS or ~/tunebench-results)")
     rep.add_argument("--output-dir", help="also write the report (and its figures) to this folder")
 
+    from tunebench.tabulate import add_tabulate_parser
+
+    add_tabulate_parser(sub)
+
 
 def _parse_method_args(items: list[str], option: str = "--method-arg") -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
@@ -277,7 +281,7 @@ def _check_ray_options(args: argparse.Namespace, uses_ray: bool, what: str) -> N
 
 def _make_spec(args: argparse.Namespace) -> Any:
     from tunebench.benchmarks import DEFAULT_BENCHMARK, canonical_module_ref, load_benchmark_module
-    from tunebench.launch import spec_from_benchmark, spec_from_script
+    from tunebench.launch import spec_from_benchmark, spec_from_script, use_backend
 
     if args.script and args.benchmark:
         raise UserError("give either --script or --benchmark, not both")
@@ -312,7 +316,7 @@ def _make_spec(args: argparse.Namespace) -> Any:
         if args.max_resource_attr:
             spec.max_resource_attr = args.max_resource_attr
     if args.backend is not None:
-        spec.backend = args.backend
+        use_backend(spec, args.backend)
     if args.data_dir is not None:
         spec.data_dir = args.data_dir
     if args.no_charge_decision_time:
@@ -656,6 +660,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_plot(args)
         if command == "report":
             return cmd_report(args)
+        if command == "tabulate":
+            from tunebench.tabulate import cmd_tabulate
+
+            return cmd_tabulate(args)
     except UserError as e:
         print(f"tunebench: error: {e}", file=sys.stderr)
         return 2

@@ -196,6 +196,8 @@ def spec_from_benchmark(name: str, data_dir: str | Path | None = None, *,
         spec.max_wallclock_time = float(bench.max_wallclock_time)
         spec.gpus_per_trial = bench.gpus_per_trial
         spec.cpus_per_trial = bench.cpus_per_trial
+        if bench.max_failures is not None:
+            spec.max_failures = bench.max_failures
         spec.benchmark = name
     spec.benchmark_args = args
     spec.benchmark_modules = modules
@@ -230,6 +232,20 @@ def default_experiment_dir(spec: RunSpec) -> Path:
 
 
 BACKENDS = ("local", "simulator", "ray")
+
+
+def use_backend(spec: RunSpec, backend: str) -> None:
+    """Run ``spec`` on ``backend``: for a real benchmark, that backend's defaults of the benchmark
+    definition (workers, budget, CPUs and GPUs per trial: e.g. more workers on a Ray cluster)
+    replace the ones in ``spec``. Called before command-line limits are applied, so they win."""
+    spec.backend = backend
+    if spec.benchmark and spec.script and backend in ("local", "ray"):
+        from tunebench.benchmarks import RealBenchmark, resolve_benchmark
+
+        bench = resolve_benchmark(spec.benchmark, spec.benchmark_args, spec.benchmark_modules)
+        if isinstance(bench, RealBenchmark):
+            for key, value in bench.backend_defaults(backend).items():
+                setattr(spec, key, value)
 
 #: environment variables that bound the threads of a trial's numerical libraries
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",

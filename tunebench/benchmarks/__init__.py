@@ -24,6 +24,14 @@ be overridden from the command line with ``--benchmark-arg FIELD=VALUE`` (see
 :func:`override_benchmark`); the common ones have their own options (``--n-workers``,
 ``--max-wallclock-time``, ``--max-resource``, ...). A blackbox family of one's own is plugged in
 with :func:`register_blackbox`.
+
+A real benchmark has defaults for the local backend and, in its ``ray_*`` fields, for a Ray
+cluster (see :meth:`RealBenchmark.backend_defaults`). ``tunebench tabulate --benchmark NAME``
+(:mod:`tunebench.tabulate`) turns a real benchmark into the simulated benchmark ``NAME-tab``
+(blackbox family ``tabulated``); such tables are found by name along
+:func:`tabulated_search_path` (``$TUNEBENCH_DATA/tabulated``, the blackbox cache, the tables
+shipped in ``tunebench/blackboxes/data`` such as ``mlp_tabular-tab``) and registered when first
+listed or asked for (:func:`discover_tabulated_benchmarks`).
 """
 
 from __future__ import annotations
@@ -59,6 +67,10 @@ __all__ = [
     "load_benchmark_module",
     "load_blackbox",
     "builtin_benchmark_definitions",
+    "tabulated_benchmark",
+    "tabulated_search_path",
+    "find_tabulated",
+    "discover_tabulated_benchmarks",
     "BLACKBOX_FAMILIES",
     "DEFAULT_BENCHMARK",
 ]
@@ -109,6 +121,11 @@ class RealBenchmark:
             backend; CPUs requested per trial on a cluster); None: not limited.
         gpus_per_trial: GPUs per trial where there are GPUs (0: none).
         description: one line for ``tunebench list``.
+        ray_n_workers, ray_max_wallclock_time, ray_cpus_per_trial, ray_gpus_per_trial: the same
+            defaults for the Ray backend (a cluster usually runs more trials at once); None: the
+            local value. :meth:`backend_defaults` gives the four values of a backend.
+        max_failures: failed trials a run tolerates before it ends with an error; None: the
+            run's default (5). Raise it for a space where some configurations diverge.
     """
 
     name: str
@@ -126,19 +143,49 @@ class RealBenchmark:
     description: str = ""
     method_kwargs: dict[str, Any] = field(default_factory=dict)
     cpus_per_trial: int | None = None
+    ray_n_workers: int | None = None
+    ray_max_wallclock_time: float | None = None
+    ray_cpus_per_trial: int | None = None
+    ray_gpus_per_trial: int | None = None
+    max_failures: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "script", Path(self.script))
         _check_common("a real benchmark", self)
-        for name in ("cpus_per_trial", "gpus_per_trial", "max_resource"):
+        for name in ("cpus_per_trial", "gpus_per_trial", "max_resource", "ray_n_workers", "ray_cpus_per_trial",
+                     "ray_gpus_per_trial", "max_failures"):
             value = getattr(self, name)
-            low = 0 if name == "gpus_per_trial" else 1
+            low = 0 if name.endswith("gpus_per_trial") or name == "max_failures" else 1
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise UserError(f"benchmark {self.name!r}: {name} must be an integer >= {low}, got {value!r}")
+        t = self.ray_max_wallclock_time
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0 or math.isinf(t)):
+            raise UserError(f"benchmark {self.name!r}: ray_max_wallclock_time must be a positive number of seconds "
+                            f"(or None: the local max_wallclock_time), got {t!r}")
 
     @property
     def kind(self) -> str:
         return "real"
+
+    def backend_defaults(self, backend: str) -> dict[str, Any]:
+        """The defaults of a run on ``backend`` (``"local"`` or ``"ray"``): ``n_workers``,
+        ``max_wallclock_time``, ``cpus_per_trial`` and ``gpus_per_trial``; the ``ray_*`` fields
+        where they are set for ``"ray"``, the local ones otherwise.
+
+        Raises:
+            UserError: another backend (a real benchmark runs on ``local`` or ``ray``).
+        """
+        if backend not in ("local", "ray"):
+            raise UserError(f"benchmark {self.name!r} runs a real training script: use --backend local or ray, "
+                            f"not {backend!r}")
+        local = {"n_workers": self.n_workers, "max_wallclock_time": float(self.max_wallclock_time),
+                 "cpus_per_trial": self.cpus_per_trial, "gpus_per_trial": self.gpus_per_trial}
+        if backend == "local":
+            return local
+        ray = {"n_workers": self.ray_n_workers, "max_wallclock_time": self.ray_max_wallclock_time,
+               "cpus_per_trial": self.ray_cpus_per_trial, "gpus_per_trial": self.ray_gpus_per_trial}
+        return {k: (float(v) if k == "max_wallclock_time" else v) if v is not None else local[k]
+                for k, v in ray.items()}
 
 
 @dataclass(frozen=True)
@@ -350,8 +397,21 @@ register_blackbox("synthetic-tabular", _synthetic_loader("synthetic_tabular_blac
                                                          max_fidelity=27))
 del _family
 
+
+def _load_tabulated(task: str | None, data_dir: str | Path | None, **kwargs: Any) -> Any:
+    from tunebench.tabulate import load_tabulated
+
+    if task is None:
+        raise UserError("blackbox 'tabulated' needs a task: the name of a tabulated real benchmark (e.g. "
+                        "mlp_tabular) or the folder of its table")
+    return load_tabulated(task, data_dir, **kwargs)
+
+
+register_blackbox("tabulated", _load_tabulated)
+
 #: blackbox families the registry knows (built-in ones; see :func:`blackbox_families` for all)
-BLACKBOX_FAMILIES = ("lcbench", "fcnet", "nb201", "hpobench", "branin", "hartmann6", "synthetic-tabular")
+BLACKBOX_FAMILIES = ("lcbench", "fcnet", "nb201", "hpobench", "branin", "hartmann6", "synthetic-tabular",
+                     "tabulated")
 
 
 def blackbox_families() -> list[str]:
@@ -383,6 +443,121 @@ LCBENCH_TASKS = (
 FCNET_DATASETS = ("protein_structure", "naval_propulsion", "parkinsons_telemonitoring", "slice_localization")
 NB201_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 HPOBENCH_DATASETS = ("australian", "blood_transfusion", "car", "credit_g", "kc1", "phoneme", "segment", "vehicle")
+
+
+# -- tabulated real benchmarks -------------------------------------------------------------------
+
+#: a real benchmark NAME tabulated by ``tunebench tabulate`` becomes the simulated benchmark NAME-tab,
+#: whose table lives in a folder of that name
+TABULATED_SUFFIX = "-tab"
+#: tables shipped inside the package (``tunebench/blackboxes/data/<name>-tab/``)
+PACKAGE_TABLES_DIR = Path(__file__).resolve().parent.parent / "blackboxes" / "data"
+
+
+def tabulated_search_path(data_dir: str | Path | None = None) -> list[Path]:
+    """Folders holding tabulated benchmarks (``<name>-tab/`` folders), searched in this order:
+
+    1. ``<data_dir>/tabulated`` (``data_dir`` default: ``$TUNEBENCH_DATA``; skipped if unset);
+    2. the blackbox cache: ``$TUNEBENCH_CACHE``, else ``$XDG_CACHE_HOME/tunebench/blackboxes``
+       (default ``~/.cache/tunebench/blackboxes``): where ``tunebench tabulate`` writes by default;
+    3. the tables shipped with tunebench (``tunebench/blackboxes/data``).
+    """
+    import os
+
+    from tunebench.blackboxes.hpobench import default_cache_dir
+
+    roots: list[Path] = []
+    data = data_dir if data_dir is not None else os.environ.get("TUNEBENCH_DATA")
+    if data:
+        roots.append(Path(data).expanduser() / "tabulated")
+    roots.append(default_cache_dir())
+    roots.append(PACKAGE_TABLES_DIR)
+    return roots
+
+
+def _tab_folder_name(name: str) -> str:
+    return name if name.endswith(TABULATED_SUFFIX) else f"{name}{TABULATED_SUFFIX}"
+
+
+def find_tabulated(name: str, data_dir: str | Path | None = None) -> Path | None:
+    """The table folder of the tabulated benchmark ``name`` (``mlp_tabular`` or ``mlp_tabular-tab``):
+    the first ``<name>-tab/`` holding a ``meta.json`` along :func:`tabulated_search_path`, or None."""
+    folder_name = _tab_folder_name(name)
+    for root in tabulated_search_path(data_dir):
+        folder = root / folder_name
+        if (folder / "meta.json").is_file():
+            return folder
+    return None
+
+
+def tabulated_benchmark(folder: str | Path, *, name: str | None = None, task: str | None = None) -> SimulatedBenchmark:
+    """A simulated benchmark replaying the table in ``folder`` (written by ``tunebench tabulate``,
+    or any tabular blackbox folder): metric, mode, fidelities and defaults (workers, simulated
+    budget, method) are read from its ``meta.json`` (its ``tabulated`` entry, see
+    ``docs/blackbox-format.md``). ``name`` defaults to the folder's name, ``task`` (what the
+    ``tabulated`` blackbox family loads) to the folder's absolute path.
+
+    Raises:
+        UserError: no ``meta.json`` in ``folder``, or one that is not a JSON object.
+    """
+    import json
+
+    folder = Path(folder).expanduser()
+    path = folder / "meta.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path} cannot be read as a tabular blackbox's meta.json ({e}); pass the folder "
+                        "`tunebench tabulate` wrote") from None
+    if not isinstance(meta, dict) or not meta.get("objectives") or not meta.get("fidelity_values"):
+        raise UserError(f"{path} is not the meta.json of a tabular blackbox (see docs/blackbox-format.md)")
+    info = meta.get("tabulated") if isinstance(meta.get("tabulated"), dict) else {}
+    fidelities = meta["fidelity_values"]
+    n_configs, n_seeds = meta.get("n_configs"), meta.get("n_seeds")
+    source = info.get("benchmark") or folder.name.removesuffix(TABULATED_SUFFIX)
+    unit = meta.get("fidelity_name") or "fidelities"
+    size = f"{n_configs} configurations x {n_seeds} seeds x {len(fidelities)} {unit}s"
+    return SimulatedBenchmark(
+        name=name or folder.name, blackbox="tabulated", task=task or str(folder.resolve()),
+        metric=info.get("metric") or meta["objectives"][0], mode=info.get("mode") or "min",
+        resource_attr=meta.get("fidelity_name") or "epoch", min_resource=fidelities[0], max_resource=fidelities[-1],
+        n_workers=int(info.get("n_workers") or 4), max_wallclock_time=float(info.get("max_wallclock_time") or 3600.0),
+        method=info.get("method") or "ASHA", max_resource_attr=info.get("max_resource_attr") or None,
+        description=f"real runs of {source} tabulated ({size}), replayed in simulated time",
+    )
+
+
+def _tabulated_factory(base: str, fallback: SimulatedBenchmark | None = None) -> Callable[[], Benchmark]:
+    """A registry factory for ``<base>-tab``: the definition read from the folder found at call time."""
+
+    def factory() -> Benchmark:
+        folder = find_tabulated(base)
+        if folder is None:
+            if fallback is not None:
+                return fallback
+            raise UserError(f"the table of {base}{TABULATED_SUFFIX} is gone; make it again with `tunebench tabulate "
+                            f"--benchmark {base} ...` (searched: {', '.join(map(str, tabulated_search_path()))})")
+        return tabulated_benchmark(folder, name=f"{base}{TABULATED_SUFFIX}", task=base)
+
+    return factory
+
+
+def discover_tabulated_benchmarks() -> list[str]:
+    """Register every ``<name>-tab`` folder along :func:`tabulated_search_path` not registered yet
+    (so ``tunebench list`` and ``--benchmark <name>-tab`` know the tables ``tunebench tabulate``
+    wrote). Returns the names registered now. Called by :func:`benchmark_names` and, for an
+    unknown ``*-tab`` name, by :func:`get_benchmark`."""
+    added = []
+    for root in tabulated_search_path():
+        try:
+            entries = sorted(p for p in root.iterdir() if p.name.endswith(TABULATED_SUFFIX))
+        except OSError:
+            continue
+        for folder in entries:
+            if folder.name not in _REGISTRY and (folder / "meta.json").is_file():
+                register_benchmark(folder.name, _tabulated_factory(folder.name[: -len(TABULATED_SUFFIX)]))
+                added.append(folder.name)
+    return added
 
 
 # -- the registry --------------------------------------------------------------------------------
@@ -434,12 +609,22 @@ def register_definitions(definitions: Mapping[str, Benchmark] | Iterable[Benchma
 
 
 def benchmark_names() -> list[str]:
+    """Every registered benchmark name, tables written by ``tunebench tabulate`` included."""
+    discover_tabulated_benchmarks()
     return sorted(_REGISTRY)
 
 
 def get_benchmark(name: str) -> Benchmark:
     """The benchmark called ``name``; a :class:`UserError` listing the known names otherwise."""
     factory = _REGISTRY.get(name)
+    if factory is None and name.endswith(TABULATED_SUFFIX):
+        discover_tabulated_benchmarks()
+        factory = _REGISTRY.get(name)
+        base = name[: -len(TABULATED_SUFFIX)]
+        if factory is None and isinstance(_REGISTRY.get(base, lambda: None)(), RealBenchmark):
+            raise UserError(f"benchmark '{name}' is not tabulated yet: run `tunebench tabulate --benchmark {base} "
+                            f"--num-configs N --seeds S` first (tables are searched in "
+                            f"{', '.join(map(str, tabulated_search_path()))})")
     if factory is None:
         import difflib
 
@@ -609,8 +794,10 @@ def load_benchmark_module(ref: str) -> list[str]:
 
 
 def real_benchmark_definitions() -> dict[str, RealBenchmark]:
-    """The built-in benchmarks that run a real training script."""
-    return {"mlp_digits": RealBenchmark(
+    """The built-in benchmarks that run a real training script (the scripts of
+    ``tunebench/examples``; their config spaces are read from the scripts' ``CONFIG_SPACE`` when
+    a run is built, never here: listing them imports neither the scripts nor torch)."""
+    defs = {"mlp_digits": RealBenchmark(
         name="mlp_digits",
         script=EXAMPLES_DIR / "mlp_digits.py",
         metric="val_error",
@@ -623,6 +810,24 @@ def real_benchmark_definitions() -> dict[str, RealBenchmark]:
         method="ASHA",
         description="numpy MLP on scikit-learn's digits, 27 epochs, validation error (the default of `tunebench run`)",
     )}
+    defs["mlp_tabular"] = RealBenchmark(
+        name="mlp_tabular", script=EXAMPLES_DIR / "mlp_tabular.py", metric="val_error", mode="min",
+        resource_attr="epoch", max_resource_attr="epochs", max_resource=30, n_workers=2, max_wallclock_time=60.0,
+        method="ASHA", cpus_per_trial=1, gpus_per_trial=0, ray_n_workers=8, max_failures=200,
+        description="numpy MLP on scikit-learn's breast cancer data, 30 epochs of milliseconds, validation error; "
+                    "a few % of its configurations diverge (tabulated as mlp_tabular-tab)")
+    defs["resnet_images"] = RealBenchmark(
+        name="resnet_images", script=EXAMPLES_DIR / "resnet_images.py", metric="val_error", mode="min",
+        resource_attr="epoch", max_resource_attr="epochs", max_resource=20, n_workers=2, max_wallclock_time=1800.0,
+        method="ASHA", cpus_per_trial=1, gpus_per_trial=1, ray_n_workers=8,
+        description="PyTorch ResNet on an image dataset, 20 epochs, validation error (needs tunebench[torch])")
+    defs["transformer_wikitext2"] = RealBenchmark(
+        name="transformer_wikitext2", script=EXAMPLES_DIR / "transformer_wikitext2.py", metric="val_ppl",
+        mode="min", resource_attr="epoch", max_resource_attr="epochs", max_resource=20, n_workers=2,
+        max_wallclock_time=3600.0, method="ASHA", cpus_per_trial=1, gpus_per_trial=1, ray_n_workers=8,
+        description="PyTorch Transformer language model on WikiText-2, 20 epochs, validation perplexity (needs "
+                    "tunebench[torch] and TUNEBENCH_DATA)")
+    return defs
 
 
 def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
@@ -658,6 +863,18 @@ def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
     return defs
 
 
+def tabulated_benchmark_definitions() -> dict[str, Callable[[], Benchmark]]:
+    """Factories of the tabulated real benchmarks shipped with tunebench (read from their table
+    folder when asked for; a table of the same name in ``$TUNEBENCH_DATA/tabulated`` or in the
+    blackbox cache takes precedence, see :func:`tabulated_search_path`)."""
+    fallback = SimulatedBenchmark(
+        name="mlp_tabular-tab", blackbox="tabulated", task="mlp_tabular", metric="val_error", mode="min",
+        resource_attr="epoch", min_resource=1, max_resource=30, n_workers=2, max_wallclock_time=10.0,
+        max_resource_attr="epochs",
+        description="mlp_tabular tabulated (its table is missing: make it with benchmarks/make_mlp_tabular_table.py)")
+    return {"mlp_tabular-tab": _tabulated_factory("mlp_tabular", fallback)}
+
+
 def builtin_benchmark_definitions() -> dict[str, Benchmark]:
     """Every built-in definition (real and simulated): what a user's ``benchmark_definitions()``
     returns too."""
@@ -665,4 +882,7 @@ def builtin_benchmark_definitions() -> dict[str, Benchmark]:
 
 
 register_definitions(builtin_benchmark_definitions(), source="tunebench.benchmarks")
+for _name, _factory in tabulated_benchmark_definitions().items():
+    register_benchmark(_name, _factory)
+del _name, _factory
 DEFAULT_BENCHMARK = "mlp_digits"

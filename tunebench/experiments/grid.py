@@ -60,7 +60,7 @@ from typing import Any
 
 from tunebench.analysis.layout import check_tag, experiment_path, results_root
 from tunebench.errors import UserError
-from tunebench.launch import RunSpec, check_backend, spec_from_benchmark, thread_env
+from tunebench.launch import RunSpec, check_backend, spec_from_benchmark, thread_env, use_backend
 
 logger = logging.getLogger(__name__)
 
@@ -402,7 +402,7 @@ def _benchmark_spec(request: GridRequest, name: str) -> RunSpec:
                         f"(drop --backend {backend}, or choose other benchmarks)")
     spec = spec_from_benchmark(name, request.data_dir, benchmark_args=request.benchmark_args,
                                benchmark_modules=request.benchmark_modules)
-    spec.backend = backend
+    use_backend(spec, backend)
     default_workers, default_time = spec.n_workers, spec.max_wallclock_time
     if request.n_workers is not None:
         spec.n_workers = request.n_workers
