@@ -285,3 +285,24 @@ def test_import_is_light():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("damage", [b"", b"garbage, not a pickle", "truncated"])
+def test_a_corrupted_checkpoint_restarts_the_trial_and_says_so(tmp_path: Path, capsys, damage):
+    path = save_checkpoint({"epoch": 5, "weights": np.arange(1000.0)}, tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else damage)
+    assert load_checkpoint(tmp_path) is None
+    err = capsys.readouterr().err
+    assert f"checkpoint {path} is corrupted or unreadable" in err and "starting this trial from scratch" in err
+    assert not path.exists() and (tmp_path / "checkpoint.pkl.corrupted").exists(), "kept aside, not read again"
+    save_checkpoint({"epoch": 1}, tmp_path)  # the restarted trial checkpoints as usual
+    assert load_checkpoint(tmp_path) == {"epoch": 1}
+
+
+def test_a_corrupted_checkpoint_can_raise_instead(tmp_path: Path):
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(ValueError):
+        load_checkpoint(tmp_path, "state.json", on_error="raise")
+    with pytest.raises(ValueError, match="on_error"):
+        load_checkpoint(tmp_path, on_error="ignore")

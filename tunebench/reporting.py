@@ -295,20 +295,43 @@ def _fsync_dir(folder: Path) -> None:
 def load_checkpoint(
     directory: str | os.PathLike[str] | None = None,
     filename: str = "checkpoint.pkl",
+    *,
+    on_error: str = "restart",
 ) -> dict[str, Any] | None:
     """Load the state saved by :func:`save_checkpoint`, or return ``None`` when there is none
     (first run of a trial, or outside a tuner).
 
     Called by the training script at its start, so a resumed trial continues where it paused.
-    Pickle and torch checkpoints execute code when loaded: load only your own checkpoints.
+    A checkpoint that cannot be read (truncated, garbled, written by other code) is, with
+    ``on_error="restart"`` (the default), renamed to ``<filename>.corrupted``, said on stderr (the
+    trial's log), and ``None`` is returned: the trial starts from scratch. ``on_error="raise"``
+    lets the error through instead. Pickle and torch checkpoints execute code when loaded: load
+    only your own checkpoints.
     """
+    if on_error not in ("restart", "raise"):
+        raise ValueError(f"on_error must be 'restart' or 'raise', got {on_error!r}")
     folder = _resolve(directory)
     if folder is None:
         return None
     path = folder / filename
     if not path.is_file():
         return None
-    fmt = _format_of(filename)
+    try:
+        return _read_checkpoint(path, _format_of(filename))
+    except Exception as err:  # noqa: BLE001 - unpickling can raise almost anything
+        if on_error == "raise":
+            raise
+        bad = path.with_name(path.name + ".corrupted")
+        try:
+            os.replace(path, bad)
+        except OSError:
+            bad = path
+        print(f"tunebench: checkpoint {path} is corrupted or unreadable ({type(err).__name__}: {err}); "
+              f"starting this trial from scratch (the file is kept as {bad.name})", file=sys.stderr, flush=True)
+        return None
+
+
+def _read_checkpoint(path: Path, fmt: str) -> Any:
     with open(path, "rb") as f:
         if fmt == "json":
             return json.loads(f.read())
