@@ -226,9 +226,40 @@ def _add_analysis_parsers(sub: Any) -> None:
     rep.add_argument("--results-root", help="results root (default: $TUNEBENCH_RESULTS or ~/tunebench-results)")
     rep.add_argument("--output-dir", help="also write the report (and its figures) to this folder")
 
-    from tunebench.tabulate import add_tabulate_parser
+    _add_tabulate_parser(sub)
 
-    add_tabulate_parser(sub)
+
+def _add_tabulate_parser(subparsers: Any) -> None:
+    """The ``tabulate`` command (run by :func:`cmd_tabulate`)."""
+    p = subparsers.add_parser(
+        "tabulate", help="run a real benchmark over many configurations and seeds into a simulated benchmark",
+        description="Train N configurations of a real benchmark (sampled from its space, after the --config ones) "
+                    "for all epochs and S seeds, then write their learning curves as a tabular blackbox, the "
+                    "simulated benchmark NAME-tab (`tunebench run --benchmark NAME-tab`). Rerunning the same "
+                    "command continues where it stopped.")
+    p.add_argument("--benchmark", required=True, help="a real benchmark (see `tunebench list --benchmarks`)")
+    p.add_argument("--num-configs", type=_nonnegative_int, required=True, help="configurations to sample")
+    p.add_argument("--seeds", type=_positive_int, default=1, help="runs per configuration, seeds 0..S-1 (default 1)")
+    p.add_argument("--config", action="append", default=[], metavar="JSON",
+                   help='a configuration to tabulate too, e.g. \'{"lr": 0.01}\' (repeatable; missing '
+                        "hyperparameters take their defaults)")
+    p.add_argument("--configs-file", metavar="FILE", help="a JSON file with a list of configurations to tabulate too")
+    p.add_argument("--backend", choices=["local", "ray"], default="local", help="where trials run (default local)")
+    p.add_argument("--n-workers", type=_positive_int, help="trials at once (default: the benchmark's)")
+    p.add_argument("--output", metavar="DIR", help="folder of the table (default: $TUNEBENCH_CACHE/NAME-tab, "
+                                                  "else ~/.cache/tunebench/blackboxes/NAME-tab)")
+    p.add_argument("--work-dir", metavar="DIR", help="folder of the runs (default: OUTPUT/run)")
+    p.add_argument("--no-resume", action="store_true", help="refuse to continue the runs of an earlier call")
+    p.add_argument("--seed", type=int, default=0, help="seed of the configuration sampling (default 0)")
+    p.add_argument("--max-resource", type=_positive_int, help="epochs per run (default: the benchmark's)")
+    p.add_argument("--max-wallclock-time", type=float, metavar="SECONDS",
+                   help="stop after this long (what is done is tabulated; rerun to continue)")
+    p.add_argument("--max-failures", type=_nonnegative_int, help="failed trials tolerated (default: all)")
+    p.add_argument("--trial-timeout", type=float, metavar="SECONDS", help="end (and fail) a trial after this long")
+    p.add_argument("--keep-checkpoints", action="store_true", help="keep the checkpoints of finished trials")
+    _add_benchmark_options(p)
+    p.add_argument("--ray-address", help="ray: the cluster's head (default: $RAY_ADDRESS, else a Ray on this machine)")
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
 
 
 def _parse_method_args(items: list[str], option: str = "--method-arg") -> dict[str, Any]:
@@ -636,6 +667,66 @@ def _setup_logging(verbosity: int) -> None:
     logger.setLevel(level)
 
 
+def _parse_configs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    configs: list[dict[str, Any]] = []
+    for i, text in enumerate(args.config, start=1):
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise UserError(f"--config {i}: not JSON ({e}); write it like '{{\"lr\": 0.01}}'") from None
+        if not isinstance(value, dict):
+            raise UserError(f"--config {i}: expected a JSON object, got {text!r}")
+        configs.append(value)
+    if args.configs_file:
+        try:
+            value = json.loads(Path(args.configs_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise UserError(f"--configs-file {args.configs_file}: unreadable ({e})") from None
+        if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
+            raise UserError(f"--configs-file {args.configs_file}: expected a JSON list of objects")
+        configs.extend(value)
+    return configs
+
+
+def cmd_tabulate(args: argparse.Namespace) -> int:
+    """``tunebench tabulate``: runs :func:`tabulate_benchmark` and prints where the table is and
+    how to use it. Returns the exit status (0; UserError propagates to the CLI's handler)."""
+    from tunebench.tabulate import tabulate_benchmark
+
+    callbacks = []
+    if not args.no_progress:
+        from tunebench.progress import ProgressDisplay
+
+        callbacks.append(ProgressDisplay())
+    try:
+        result = tabulate_benchmark(
+            args.benchmark, args.num_configs, args.seeds, configs=_parse_configs(args), backend=args.backend,
+            n_workers=args.n_workers, output_dir=args.output, work_dir=args.work_dir, resume=not args.no_resume,
+            seed=args.seed, max_resource=args.max_resource, max_wallclock_time=args.max_wallclock_time,
+            max_failures=args.max_failures, keep_checkpoints=args.keep_checkpoints,
+            benchmark_args=_parse_method_args(args.benchmark_arg, "--benchmark-arg"),
+            benchmark_modules=args.benchmark_module,
+            ray_address=args.ray_address, trial_timeout=args.trial_timeout, callbacks=callbacks)
+    except KeyboardInterrupt:
+        print("tunebench tabulate: interrupted; run the same command again to continue", file=sys.stderr)
+        return 130
+    print(f"tabulated {args.benchmark}: {result.n_configs} configurations x {result.n_seeds} seeds "
+          f"({result.n_completed} runs completed, {result.n_failed} failed, {result.n_missing} not run yet; "
+          f"{result.n_started} run now, in {result.elapsed:.1f} s)")
+    print(f"table: {result.output_dir}")
+    if result.n_missing:
+        print("rerun the same command to run the rest")
+    from tunebench.benchmarks import find_tabulated
+
+    found = find_tabulated(args.benchmark)
+    if found is not None and found.resolve() == result.output_dir.resolve():
+        print(f"simulate it: tunebench run --benchmark {args.benchmark}-tab --backend simulator")
+    else:
+        print(f"simulate it: put the folder under $TUNEBENCH_DATA/tabulated/ (or the blackbox cache) to use "
+              f"--benchmark {args.benchmark}-tab, or load it with tunebench.benchmarks.tabulated_benchmark(FOLDER)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tunebench`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -661,8 +752,6 @@ def main(argv: list[str] | None = None) -> int:
         if command == "report":
             return cmd_report(args)
         if command == "tabulate":
-            from tunebench.tabulate import cmd_tabulate
-
             return cmd_tabulate(args)
     except UserError as e:
         print(f"tunebench: error: {e}", file=sys.stderr)

@@ -51,13 +51,11 @@ configuration. Pass ``fill_failed=False`` to get the raw table.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import json
 import logging
 import shutil
-import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -81,8 +79,6 @@ __all__ = [
     "load_tabulated",
     "fill_failed_cells",
     "default_output_dir",
-    "add_tabulate_parser",
-    "cmd_tabulate",
     "ELAPSED_TIME",
     "TABULATED_KEY",
 ]
@@ -747,131 +743,3 @@ def _version() -> str:
     import tunebench
 
     return tunebench.__version__
-
-
-# -- command line -------------------------------------------------------------------------------------
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def add_tabulate_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``tabulate`` command to ``subparsers`` (of ``tunebench``'s parser); returns its parser.
-    :func:`cmd_tabulate` runs it."""
-    p = subparsers.add_parser(
-        "tabulate", help="run a real benchmark over many configurations and seeds into a simulated benchmark",
-        description="Train N configurations of a real benchmark (sampled from its space, after the --config ones) "
-                    "for all epochs and S seeds, then write their learning curves as a tabular blackbox, the "
-                    "simulated benchmark NAME-tab (`tunebench run --benchmark NAME-tab`). Rerunning the same "
-                    "command continues where it stopped.")
-    p.add_argument("--benchmark", required=True, help="a real benchmark (see `tunebench list --benchmarks`)")
-    p.add_argument("--num-configs", type=_nonnegative_int, required=True, help="configurations to sample")
-    p.add_argument("--seeds", type=_positive_int, default=1, help="runs per configuration, seeds 0..S-1 (default 1)")
-    p.add_argument("--config", action="append", default=[], metavar="JSON",
-                   help='a configuration to tabulate too, e.g. \'{"lr": 0.01}\' (repeatable; missing '
-                        "hyperparameters take their defaults)")
-    p.add_argument("--configs-file", metavar="FILE", help="a JSON file with a list of configurations to tabulate too")
-    p.add_argument("--backend", choices=["local", "ray"], default="local", help="where trials run (default local)")
-    p.add_argument("--n-workers", type=_positive_int, help="trials at once (default: the benchmark's)")
-    p.add_argument("--output", metavar="DIR", help="folder of the table (default: $TUNEBENCH_CACHE/NAME-tab, "
-                                                  "else ~/.cache/tunebench/blackboxes/NAME-tab)")
-    p.add_argument("--work-dir", metavar="DIR", help="folder of the runs (default: OUTPUT/run)")
-    p.add_argument("--no-resume", action="store_true", help="refuse to continue the runs of an earlier call")
-    p.add_argument("--seed", type=int, default=0, help="seed of the configuration sampling (default 0)")
-    p.add_argument("--max-resource", type=_positive_int, help="epochs per run (default: the benchmark's)")
-    p.add_argument("--max-wallclock-time", type=float, metavar="SECONDS",
-                   help="stop after this long (what is done is tabulated; rerun to continue)")
-    p.add_argument("--max-failures", type=_nonnegative_int, help="failed trials tolerated (default: all)")
-    p.add_argument("--trial-timeout", type=float, metavar="SECONDS", help="end (and fail) a trial after this long")
-    p.add_argument("--keep-checkpoints", action="store_true", help="keep the checkpoints of finished trials")
-    p.add_argument("--benchmark-module", action="append", default=[], metavar="FILE.py[:FUNC]",
-                   help="a Python file (or module) defining benchmarks (repeatable)")
-    p.add_argument("--benchmark-arg", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a field of the benchmark definition (VALUE parsed as JSON; repeatable)")
-    p.add_argument("--ray-address", help="ray: the cluster's head (default: $RAY_ADDRESS, else a Ray on this machine)")
-    p.add_argument("--no-progress", action="store_true", help="no progress display")
-    return p
-
-
-def _parse_configs(args: argparse.Namespace) -> list[dict[str, Any]]:
-    configs: list[dict[str, Any]] = []
-    for i, text in enumerate(args.config, start=1):
-        try:
-            value = json.loads(text)
-        except ValueError as e:
-            raise UserError(f"--config {i}: not JSON ({e}); write it like '{{\"lr\": 0.01}}'") from None
-        if not isinstance(value, dict):
-            raise UserError(f"--config {i}: expected a JSON object, got {text!r}")
-        configs.append(value)
-    if args.configs_file:
-        value = _read_json(Path(args.configs_file))
-        if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
-            raise UserError(f"--configs-file {args.configs_file}: expected a JSON list of objects")
-        configs.extend(value)
-    return configs
-
-
-def _parse_benchmark_args(items: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--benchmark-arg {item!r}: write FIELD=VALUE")
-        try:
-            out[key] = json.loads(text)
-        except ValueError:
-            out[key] = text
-    return out
-
-
-def cmd_tabulate(args: argparse.Namespace) -> int:
-    """``tunebench tabulate``: runs :func:`tabulate_benchmark` and prints where the table is and
-    how to use it. Returns the exit status (0; UserError propagates to the CLI's handler)."""
-    callbacks = []
-    if not args.no_progress:
-        from tunebench.progress import ProgressDisplay
-
-        callbacks.append(ProgressDisplay())
-    try:
-        result = tabulate_benchmark(
-            args.benchmark, args.num_configs, args.seeds, configs=_parse_configs(args), backend=args.backend,
-            n_workers=args.n_workers, output_dir=args.output, work_dir=args.work_dir, resume=not args.no_resume,
-            seed=args.seed, max_resource=args.max_resource, max_wallclock_time=args.max_wallclock_time,
-            max_failures=args.max_failures, keep_checkpoints=args.keep_checkpoints,
-            benchmark_args=_parse_benchmark_args(args.benchmark_arg), benchmark_modules=args.benchmark_module,
-            ray_address=args.ray_address, trial_timeout=args.trial_timeout, callbacks=callbacks)
-    except KeyboardInterrupt:
-        print("tunebench tabulate: interrupted; run the same command again to continue", file=sys.stderr)
-        return 130
-    print(f"tabulated {args.benchmark}: {result.n_configs} configurations x {result.n_seeds} seeds "
-          f"({result.n_completed} runs completed, {result.n_failed} failed, {result.n_missing} not run yet; "
-          f"{result.n_started} run now, in {result.elapsed:.1f} s)")
-    print(f"table: {result.output_dir}")
-    if result.n_missing:
-        print("rerun the same command to run the rest")
-    from tunebench.benchmarks import find_tabulated
-
-    found = find_tabulated(args.benchmark)
-    if found is not None and found.resolve() == result.output_dir.resolve():
-        print(f"simulate it: tunebench run --benchmark {args.benchmark}-tab --backend simulator")
-    else:
-        print(f"simulate it: put the folder under $TUNEBENCH_DATA/tabulated/ (or the blackbox cache) to use "
-              f"--benchmark {args.benchmark}-tab, or load it with tunebench.benchmarks.tabulated_benchmark(FOLDER)")
-    return 0
