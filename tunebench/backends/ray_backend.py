@@ -73,7 +73,8 @@ from tunebench.backends.base import Backend
 from tunebench.errors import UserError
 from tunebench.types import Config, Event, EventKind, Trial
 
-__all__ = ["NODES_FILENAME", "STORAGE_MARKER", "RayBackend", "connect"]
+__all__ = ["NODES_FILENAME", "STORAGE_MARKER", "RayBackend", "alive_nodes", "check_files_on_nodes", "connect",
+           "format_nodes", "format_resources", "has_gpus", "node_fits"]
 
 logger = logging.getLogger(__name__)
 
@@ -320,13 +321,92 @@ def _event_to_message(event: Event) -> dict[str, Any]:
     return message
 
 
-def _probe_node(script: str, python: str) -> dict[str, Any]:
-    """Runs on one node: is the script there, and the interpreter?"""
-    import ray
+# -- the cluster's nodes (also used by the experiment launcher) --------------------------------
 
-    found_python = os.path.exists(python) if os.sep in python else shutil.which(python) is not None
-    return {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
-            "script": os.path.isfile(script), "python": found_python}
+
+def alive_nodes() -> list[dict[str, Any]]:
+    """The alive nodes of the cluster this process is connected to, as ``ray.nodes()`` gives them."""
+    ray = _import_ray()
+    return [n for n in ray.nodes() if n.get("Alive")]
+
+
+def node_fits(node: Mapping[str, Any], request: Mapping[str, float]) -> bool:
+    """Whether ``node`` has at least the resources of ``request`` (in total, busy or not)."""
+    resources = node.get("Resources") or {}
+    return all(resources.get(k, 0.0) >= v for k, v in request.items())
+
+
+def has_gpus(nodes: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether any of ``nodes`` has a GPU."""
+    return any((n.get("Resources") or {}).get("GPU", 0.0) > 0 for n in nodes)
+
+
+def format_resources(resources: Mapping[str, float]) -> str:
+    """``{CPU: 2, GPU: 1, node_a: 1}``: Ray's per-node and memory entries left out."""
+    keep = {k: v for k, v in resources.items()
+            if not k.startswith("node:") and k not in ("memory", "object_store_memory")}
+    return "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(keep.items())) + "}"
+
+
+def format_nodes(nodes: Sequence[Mapping[str, Any]]) -> str:
+    """One line listing ``nodes``: address, short id and resources of each."""
+    return "; ".join(f"{n.get('NodeManagerAddress', '?')} {n['NodeID'][:8]} "
+                     f"{format_resources(n.get('Resources') or {})}" for n in nodes) or "no alive node"
+
+
+def _probe_node(paths: list[str], files: list[str], interpreters: list[str]) -> dict[str, Any]:
+    """Runs on one node: which of ``paths`` (anything), ``files`` (regular files) and
+    ``interpreters`` it lacks, and its tunebench version."""
+
+    def found(exe: str) -> bool:
+        return os.path.exists(exe) if os.sep in exe else shutil.which(exe) is not None
+
+    return {"missing": [p for p in paths if not os.path.exists(p)] + [f for f in files if not os.path.isfile(f)],
+            "missing_interpreters": [exe for exe in interpreters if not found(exe)], "version": _tunebench_version()}
+
+
+def _tunebench_version() -> str | None:
+    """The version of the tunebench package this module belongs to (imported with it, as the
+    parent of every submodule; read from ``sys.modules``, since this layer may not import the
+    package's top, which imports the tuner)."""
+    return getattr(sys.modules.get("tunebench"), "__version__", None)
+
+
+def check_files_on_nodes(nodes: Sequence[Mapping[str, Any]], paths: Sequence[str], *, files: Sequence[str] = (),
+                         interpreters: Sequence[str] = ()) -> list[str]:
+    """Run a tiny task on each of ``nodes`` (nodes of a real cluster share no filesystem by
+    default): ``paths`` must exist, ``files`` be regular files, ``interpreters`` be found (a path,
+    or a name on the PATH). Returns what is wrong, one item per problem (``node ADDRESS (ID) has no PATH``,
+    ``... has no interpreter EXE``, ``... cannot run tunebench (...)``); empty when all is there.
+    Logs nodes that run another tunebench version, and nodes that did not answer in time."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    ray = _import_ray()
+    here = _tunebench_version()
+    probe = ray.remote(num_cpus=0, max_retries=0)(_probe_node)
+    refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+            .remote(list(paths), list(files), list(interpreters)): n for n in nodes}
+    ready, not_ready = ray.wait(list(refs), num_returns=len(refs), timeout=_PROBE_TIMEOUT)
+    for ref in not_ready:
+        ray.cancel(ref, force=True)
+    problems = []
+    for ref in ready:
+        node = refs[ref]
+        name = f"node {node.get('NodeManagerAddress', '?')} ({node['NodeID'][:8]})"
+        try:
+            answer = ray.get(ref)
+        except Exception as err:  # noqa: BLE001 - e.g. tunebench not importable there
+            first = str(err).strip().splitlines()
+            problems.append(f"{name} cannot run tunebench ({type(err).__name__}: {first[-1] if first else ''}); "
+                            "install tunebench on every node")
+            continue
+        problems.extend(f"{name} has no {path}" for path in answer["missing"])
+        problems.extend(f"{name} has no interpreter {exe}" for exe in answer["missing_interpreters"])
+        if answer["version"] != here:
+            logger.warning("%s runs tunebench %s, this machine %s", name, answer["version"], here)
+    if not_ready:
+        logger.warning("%d node(s) did not answer the file check within %g s", len(not_ready), _PROBE_TIMEOUT)
+    return problems
 
 
 _ACTOR_CLASS: Any = None
@@ -461,8 +541,7 @@ class RayBackend(Backend):
         self._ray = _import_ray()
         self._owns_ray = connect(address)
         try:
-            if self.num_gpus_per_trial and not any(n.get("Resources", {}).get("GPU") for n in self._ray.nodes()
-                                                   if n.get("Alive")):
+            if self.num_gpus_per_trial and not has_gpus(alive_nodes()):
                 # as on the local backend, GPUs per trial means "where there are GPUs"
                 logger.info("the Ray cluster has no GPU: trials run without one")
                 self.num_gpus_per_trial = 0.0
@@ -491,57 +570,25 @@ class RayBackend(Backend):
         return {k: v for k, v in request.items() if v > 0}
 
     def _fitting_nodes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        nodes = [n for n in self._ray.nodes() if n.get("Alive")]
+        nodes = alive_nodes()
         request = self._request()
-        fit = [n for n in nodes if all(n.get("Resources", {}).get(k, 0.0) >= v for k, v in request.items())]
-        return fit, nodes
+        return [n for n in nodes if node_fits(n, request)], nodes
 
     def _check_resources(self) -> None:
         fit, nodes = self._fitting_nodes()
-        if fit:
-            return
-        request = self._request()
-
-        def show(resources: Mapping[str, float]) -> str:
-            keep = {k: v for k, v in resources.items()
-                    if not k.startswith("node:") and k not in ("memory", "object_store_memory")}
-            return "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(keep.items())) + "}"
-
-        listing = "; ".join(f"{n.get('NodeManagerHostname', '?')} {n['NodeID'][:8]} {show(n.get('Resources', {}))}"
-                            for n in nodes) or "no alive node"
-        raise UserError(f"no node of the Ray cluster can hold one trial's resources {show(request)} (nodes: "
-                        f"{listing}); lower --cpus-per-trial / --gpus-per-trial or add a node that has them")
+        if not fit:
+            raise UserError(f"no node of the Ray cluster can hold one trial's resources "
+                            f"{format_resources(self._request())} (nodes: {format_nodes(nodes)}); lower "
+                            "--cpus-per-trial / --gpus-per-trial or add a node that has them")
 
     def _check_nodes(self) -> None:
-        """Run a tiny task on every node that could host a trial: the script and the interpreter
-        must be there (nodes of a real cluster do not share a filesystem by default)."""
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        ray = self._ray
+        """The script and the interpreter must be on every node that could host a trial."""
         fit, _ = self._fitting_nodes()
-        probe = ray.remote(num_cpus=0, max_retries=0)(_probe_node)
-        refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-                .remote(str(self.script), self.python) for n in fit]
-        ready, not_ready = ray.wait(refs, num_returns=len(refs), timeout=_PROBE_TIMEOUT)
-        for ref in not_ready:
-            ray.cancel(ref, force=True)
-        missing = []
-        for ref in ready:
-            try:
-                answer = ray.get(ref)
-            except Exception as err:  # noqa: BLE001 - a node that cannot run a task: say which
-                missing.append(f"a node could not run the check ({type(err).__name__}: {err})")
-                continue
-            if not answer["script"]:
-                missing.append(f"{answer['hostname']} ({answer['node_id'][:8]}) has no {self.script}")
-            if not answer["python"]:
-                missing.append(f"{answer['hostname']} ({answer['node_id'][:8]}) has no interpreter {self.python}")
-        if missing:
+        problems = check_files_on_nodes(fit, [], files=[str(self.script)], interpreters=[self.python])
+        if problems:
             raise UserError("the training script must exist at the same path on every node that runs trials: "
-                            + "; ".join(missing) + " (copy it there, e.g. with a shared filesystem or the "
+                            + "; ".join(problems) + " (copy it there, e.g. with a shared filesystem or the "
                             "cluster's file mounts)")
-        if not_ready:
-            logger.warning("%d node(s) did not answer the script check within %g s", len(not_ready), _PROBE_TIMEOUT)
 
     def _disconnect(self) -> None:
         if self._owns_ray:

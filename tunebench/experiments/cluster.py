@@ -72,6 +72,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunebench.backends.ray_backend import (
+    alive_nodes,
+    check_files_on_nodes,
+    connect,
+    format_nodes,
+    format_resources,
+    has_gpus,
+    node_fits,
+)
 from tunebench.errors import UserError
 from tunebench.experiments.grid import (
     LOCK_FILE,
@@ -98,8 +107,6 @@ SIMULATION_CPUS = 1.0
 TUNER_CPUS = 0.5
 #: seconds between two reads of the running experiments' progress
 _PROGRESS_INTERVAL = 0.5
-#: seconds to wait for the per-node check of scripts and user modules
-_PROBE_TIMEOUT = 60.0
 
 #: blackboxes loaded by the tasks run in one Ray worker process (a process runs many experiments)
 _BLACKBOX_CACHE: dict[str, Any] = {}
@@ -153,49 +160,27 @@ def default_cluster_parallel(jobs: Sequence[Job], totals: dict[str, float]) -> i
     return max(1, min([len(todo), *fits]))
 
 
-def _alive_nodes(ray: Any) -> list[dict[str, Any]]:
-    return [n for n in ray.nodes() if n.get("Alive")]
-
-
-def _fits(node: dict[str, Any], request: dict[str, float]) -> bool:
-    resources = node.get("Resources") or {}
-    return all(resources.get(k, 0.0) >= v for k, v in request.items())
-
-
-def _show_nodes(nodes: list[dict[str, Any]]) -> str:
-    def show(resources: dict[str, float]) -> str:
-        keep = {k: v for k, v in resources.items()
-                if k in ("CPU", "GPU") or not (k.startswith("node:") or k in ("memory", "object_store_memory"))}
-        return "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(keep.items())) + "}"
-
-    return "; ".join(f"{n.get('NodeManagerAddress', '?')} {n['NodeID'][:8]} {show(n.get('Resources') or {})}"
-                     for n in nodes) or "no alive node"
-
-
-def _show(request: dict[str, float]) -> str:
-    return "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(request.items())) + "}"
-
-
 def _check_resources(jobs: Sequence[Job], nodes: list[dict[str, Any]], address: str | None) -> None:
     """A UserError unless some node can hold each job's task, and each real job's trial."""
     where = f"the Ray cluster at {address}" if address else "the Ray cluster"
     for job in jobs:
         task = task_resources(job.spec)
-        if not any(_fits(n, task) for n in nodes):
-            raise UserError(f"no node of {where} can run an experiment task: it needs {_show(task)} (nodes: "
-                            f"{_show_nodes(nodes)}); add nodes with CPUs (a head started with --num-cpus=0 runs none)")
+        if not any(node_fits(n, task) for n in nodes):
+            raise UserError(f"no node of {where} can run an experiment task: it needs {format_resources(task)} "
+                            f"(nodes: {format_nodes(nodes)}); add nodes with CPUs (a head started with --num-cpus=0 "
+                            "runs none)")
         if job.spec.backend == "ray":
             trial = _trial_resources(job.spec)
-            if not any(_fits(n, trial) for n in nodes):
-                raise UserError(f"no node of {where} can hold one trial of {job.key}: it needs {_show(trial)} "
-                                f"(nodes: {_show_nodes(nodes)}); lower --cpus-per-trial / --gpus-per-trial or add "
-                                "a node that has them")
+            if not any(node_fits(n, trial) for n in nodes):
+                raise UserError(f"no node of {where} can hold one trial of {job.key}: it needs "
+                                f"{format_resources(trial)} (nodes: {format_nodes(nodes)}); lower --cpus-per-trial / "
+                                "--gpus-per-trial or add a node that has them")
 
 
 def _where_there_are_gpus(jobs: Sequence[Job], nodes: list[dict[str, Any]]) -> None:
     """GPUs per trial count where there are GPUs (as on the local backend): none on a cluster
     without any GPU."""
-    if any((n.get("Resources") or {}).get("GPU", 0.0) > 0 for n in nodes):
+    if has_gpus(nodes):
         return
     for job in jobs:
         if job.spec.backend == "ray" and job.spec.gpus_per_trial:
@@ -221,23 +206,9 @@ def _needed_paths(jobs: Sequence[Job]) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
-def _probe_node(paths: list[str]) -> dict[str, Any]:
-    """Runs on one node: which of ``paths`` it lacks, and its tunebench version."""
-    import ray
-
-    import tunebench
-
-    return {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
-            "missing": [p for p in paths if not os.path.exists(p)], "version": tunebench.__version__}
-
-
-def _check_paths(ray: Any, jobs: Sequence[Job], nodes: list[dict[str, Any]]) -> None:
+def _check_paths(jobs: Sequence[Job], nodes: list[dict[str, Any]]) -> None:
     """A UserError naming the nodes that lack a script, user module or data folder of the grid,
     or cannot run tunebench at all; only the nodes that can run a task or a trial are asked."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    import tunebench
-
     paths = _needed_paths(jobs)
     if not paths:
         return
@@ -245,34 +216,11 @@ def _check_paths(ray: Any, jobs: Sequence[Job], nodes: list[dict[str, Any]]) -> 
     workers = [n for n in nodes if (n.get("Resources") or {}).get("CPU", 0.0) >= need_cpu]
     if not workers:
         return  # _check_resources says why
-    probe = ray.remote(num_cpus=0, max_retries=0)(_probe_node)
-    refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(paths): n
-            for n in workers}
-    ready, not_ready = ray.wait(list(refs), num_returns=len(refs), timeout=_PROBE_TIMEOUT)
-    for ref in not_ready:
-        ray.cancel(ref, force=True)
-    problems = []
-    for ref in ready:
-        node = refs[ref]
-        name = f"{node.get('NodeManagerAddress', '?')} ({node['NodeID'][:8]})"
-        try:
-            answer = ray.get(ref)
-        except Exception as err:  # noqa: BLE001 - e.g. tunebench not importable there
-            first = str(err).strip().splitlines()
-            problems.append(f"node {name} cannot run tunebench ({type(err).__name__}: {first[-1] if first else ''}); "
-                            "install tunebench on every node")
-            continue
-        if answer["missing"]:
-            problems.append(f"node {name} has no {', '.join(answer['missing'])}")
-        if answer["version"] != tunebench.__version__:
-            logger.warning("node %s runs tunebench %s, this machine %s", name, answer["version"],
-                           tunebench.__version__)
+    problems = check_files_on_nodes(workers, paths)
     if problems:
         raise UserError("every node that runs experiments or trials needs the grid's files at the same path: "
                         + "; ".join(problems) + " (copy them there, e.g. with a shared filesystem or the cluster's "
                         "file mounts)")
-    if not_ready:
-        logger.warning("%d node(s) did not answer the file check within %g s", len(not_ready), _PROBE_TIMEOUT)
 
 
 # -- experiment folders as bytes ---------------------------------------------------------------------
@@ -466,17 +414,15 @@ def run_grid_on_cluster(jobs: Sequence[Job], *, address: str | None = None, para
         result = GridResult(outcomes, False, time.monotonic() - t0)
         observer.on_grid_end(result)
         return result
-    from tunebench.backends.ray_backend import connect
-
     owns = connect(address)
     import ray
 
     runner = None
     try:
-        nodes = _alive_nodes(ray)
+        nodes = alive_nodes()
         _where_there_are_gpus(todo, nodes)
         _check_resources(todo, nodes, address)
-        _check_paths(ray, todo, nodes)
+        _check_paths(todo, nodes)
         totals: dict[str, float] = {}
         for n in nodes:
             for k, v in (n.get("Resources") or {}).items():
