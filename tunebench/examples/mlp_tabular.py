@@ -300,12 +300,7 @@ def restore(checkpoint_dir: Path, sizes: list[int], args: argparse.Namespace) ->
     """The checkpoint of this trial if there is a usable one; None (and a line on stderr) if it
     is corrupted or does not fit this configuration: the trial then starts from scratch."""
     path = checkpoint_dir / "checkpoint.pkl"
-    try:
-        state = load_checkpoint(checkpoint_dir)
-    except Exception as e:  # a torn or garbled pickle raises anything from EOFError to UnpicklingError
-        print(f"mlp_tabular: checkpoint {path} is corrupted ({type(e).__name__}: {e}); starting this trial from "
-              "scratch", file=sys.stderr, flush=True)
-        return None
+    state = load_checkpoint(checkpoint_dir)  # None for a torn or garbled file (set aside, said on stderr)
     if state is None:
         return None
     try:
