@@ -541,13 +541,14 @@ class RayBackend(Backend):
         self._ray = _import_ray()
         self._owns_ray = connect(address)
         try:
-            if self.num_gpus_per_trial and not has_gpus(alive_nodes()):
+            nodes = alive_nodes()
+            if self.num_gpus_per_trial and not has_gpus(nodes):
                 # as on the local backend, GPUs per trial means "where there are GPUs"
                 logger.info("the Ray cluster has no GPU: trials run without one")
                 self.num_gpus_per_trial = 0.0
-            self._check_resources()
+            fit = self._check_resources(nodes)
             if check_nodes:
-                self._check_nodes()
+                self._check_nodes(fit)
         except BaseException:
             self._disconnect()
             raise
@@ -569,21 +570,18 @@ class RayBackend(Backend):
         request = {"CPU": self.num_cpus_per_trial, "GPU": self.num_gpus_per_trial, **self.resources_per_trial}
         return {k: v for k, v in request.items() if v > 0}
 
-    def _fitting_nodes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        nodes = alive_nodes()
+    def _check_resources(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The ``nodes`` that can hold one trial; a UserError when none can."""
         request = self._request()
-        return [n for n in nodes if node_fits(n, request)], nodes
-
-    def _check_resources(self) -> None:
-        fit, nodes = self._fitting_nodes()
+        fit = [n for n in nodes if node_fits(n, request)]
         if not fit:
             raise UserError(f"no node of the Ray cluster can hold one trial's resources "
-                            f"{format_resources(self._request())} (nodes: {format_nodes(nodes)}); lower "
+                            f"{format_resources(request)} (nodes: {format_nodes(nodes)}); lower "
                             "--cpus-per-trial / --gpus-per-trial or add a node that has them")
+        return fit
 
-    def _check_nodes(self) -> None:
-        """The script and the interpreter must be on every node that could host a trial."""
-        fit, _ = self._fitting_nodes()
+    def _check_nodes(self, fit: list[dict[str, Any]]) -> None:
+        """The script and the interpreter must be on every node that could host a trial (``fit``)."""
         problems = check_files_on_nodes(fit, [], files=[str(self.script)], interpreters=[self.python])
         if problems:
             raise UserError("the training script must exist at the same path on every node that runs trials: "
@@ -859,8 +857,7 @@ class RayBackend(Backend):
         is due to be moved (the caller caps its wait by it), or None."""
         if not self._idle or self._closed:
             return None
-        cold = self.stats["cold_startup_s"] / self.stats["cold_runs"] if self.stats["cold_runs"] else 0.0
-        patience = max(_PLACEMENT_PATIENCE, 3.0 * cold)
+        patience = max(_PLACEMENT_PATIENCE, 3.0 * (self._mean_startup("cold") or 0.0))
         now = time.monotonic()
         waiting = sorted((r for r in self._live.values() if not r.started and r.cold and r.actor is not None),
                          key=lambda r: r.submitted)
@@ -915,26 +912,25 @@ class RayBackend(Backend):
                            f"time on node {(run.node_id or '?')[:8]}: {why} (max_retries={self.max_retries})"},
                      events)
 
+    def _mean_startup(self, which: str) -> float | None:
+        """Mean seconds from submitting a run to its first message, on ``"cold"`` (new) or
+        ``"warm"`` (reused) actors; None before any such run."""
+        n = self.stats[f"{which}_runs"]
+        return self.stats[f"{which}_startup_s"] / n if n else None
+
     def _log_stats(self) -> None:
-        s = self.stats
-        if not s["cold_runs"] and not s["warm_runs"]:
-            return
-        cold = s["cold_startup_s"] / s["cold_runs"] if s["cold_runs"] else float("nan")
-        warm = s["warm_startup_s"] / s["warm_runs"] if s["warm_runs"] else float("nan")
-        if s["warm_runs"] and s["cold_runs"]:
+        cold, warm = self._mean_startup("cold"), self._mean_startup("warm")
+        n_cold, n_warm = int(self.stats["cold_runs"]), int(self.stats["warm_runs"])
+        if cold is not None and warm is not None:
             logger.info("warm pool: %d of %d runs reused an actor; start-up %.3f s warm vs %.3f s cold, about "
-                        "%.1f s saved", s["warm_runs"], s["warm_runs"] + s["cold_runs"], warm, cold,
-                        s["warm_runs"] * max(0.0, cold - warm))
-        else:
-            logger.info("%d runs, start-up %.3f s each on average", s["cold_runs"] + s["warm_runs"],
-                        cold if s["cold_runs"] else warm)
+                        "%.1f s saved", n_warm, n_warm + n_cold, warm, cold, self.startup_saved())
+        elif cold is not None or warm is not None:
+            logger.info("%d runs, start-up %.3f s each on average", n_cold + n_warm, cold if cold is not None else warm)
 
     def startup_saved(self) -> float:
         """Seconds of actor start-up the warm pool saved so far: warm runs x (mean cold start-up
         - mean warm start-up); 0 without warm runs or without a cold one to compare with."""
-        s = self.stats
-        if not s["warm_runs"] or not s["cold_runs"]:
+        cold, warm = self._mean_startup("cold"), self._mean_startup("warm")
+        if cold is None or warm is None:
             return 0.0
-        cold = s["cold_startup_s"] / s["cold_runs"]
-        warm = s["warm_startup_s"] / s["warm_runs"]
-        return s["warm_runs"] * max(0.0, cold - warm)
+        return self.stats["warm_runs"] * max(0.0, cold - warm)
