@@ -12,8 +12,7 @@ from tunebench.reporting import (
     report,
     save_checkpoint,
 )
-
-__version__ = "0.1.0"
+from tunebench.version import __version__
 
 _LAZY = {
     "Tuner": "tunebench.tuner",
@@ -25,7 +24,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "report", "checkpoint_dir", "save_checkpoint", "load_checkpoint",
+    "__version__", "report", "checkpoint_dir", "save_checkpoint", "load_checkpoint",
     "Tuner", "TuningResult", "StopCriteria", "load_experiment", "make_scheduler", "space",
 ]
 

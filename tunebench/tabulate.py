@@ -19,7 +19,7 @@ jobs) and ``experiment/``, an ordinary experiment folder (``tunebench show`` rea
 trial folders keep the logs. Checkpoints of finished trials are deleted at the end (unless
 ``keep_checkpoints``). Tables are found by name in ``$TUNEBENCH_DATA/tabulated/NAME-tab``, in
 the blackbox cache, then among the tables shipped in ``tunebench/blackboxes/data`` (see
-:func:`tunebench.benchmarks.tabulated_search_path`).
+:func:`tunebench.blackboxes.tabulated.tabulated_search_path`).
 
 Resuming
 --------
@@ -42,37 +42,49 @@ Failed trials
 -------------
 A trial that fails (a diverged run exits non-zero, a crash) keeps the epochs it reported; its
 later epochs are NaN in ``values.npy`` ("missing", as the format says), and ``meta.json`` lists it
-under ``tabulated.failures``. :func:`load_tabulated` (what the simulator uses) fills those cells
-so a replay never meets a NaN: the tuned metric and the other objectives get the worst value of
-the table at that epoch (max for a minimized metric), and the elapsed time goes on at the
-trial's own pace; seeds of a configuration that never ran copy another seed of the same
-configuration. Pass ``fill_failed=False`` to get the raw table.
+under ``tabulated.failures``. :func:`~tunebench.blackboxes.tabulated.load_tabulated` (what the
+simulator uses) fills those cells so a replay never meets a NaN (see
+:mod:`tunebench.blackboxes.tabulated`, the reader of the tables this module writes).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import logging
 import shutil
 import time
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tunebench.errors import UserError
+import numpy as np
+
+from tunebench.backends.base import CHECKPOINT_DIRNAME
+from tunebench.benchmarks import RealBenchmark, canonical_module_ref, resolve_benchmark
+from tunebench.blackboxes.hpobench import default_cache_dir
+from tunebench.blackboxes.tabular import META_FILE, VALUES_FILE, TabularBlackbox
+from tunebench.blackboxes.tabulated import (
+    ELAPSED_TIME,
+    TABULATED_KEY,
+    fill_failed_cells,
+    load_tabulated,
+    quiet_nan_warnings,
+)
+from tunebench.launch import build_backend, check_backend, spec_from_benchmark
+from tunebench.schedulers.fifo import FIFOScheduler
+from tunebench.searchers.base import Searcher
+from tunebench.searchers.random import canonical_config, complete_config
+from tunebench.space import Domain, sample_config, space_from_json
+from tunebench.store import EVENTS_FILE, TRIALS_DIR, atomic_write_json, read_json_lines
+from tunebench.tuner import StopCriteria, Tuner
 from tunebench.types import Config
-
-if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
+from tunebench.version import __version__
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "FixedListSearcher",  # noqa: F822 - built on first access (module __getattr__)
+    "FixedListSearcher",
     "TabulationResult",
     "tabulate_benchmark",
     "build_table",
@@ -83,10 +95,6 @@ __all__ = [
     "TABULATED_KEY",
 ]
 
-#: name of the elapsed-time objective of a tabulated benchmark
-ELAPSED_TIME = "elapsed_time"
-#: entry of ``meta.json`` describing how the table was made
-TABULATED_KEY = "tabulated"
 PLAN_FILE = "plan.json"
 EXPERIMENT_DIRNAME = "experiment"
 #: keys of a result that are not objectives
@@ -96,63 +104,47 @@ _NOT_OBJECTIVES = ("trial_id",)
 # -- the scheduler's searcher ---------------------------------------------------------------------
 
 
-@functools.cache
-def _fixed_list_searcher_class() -> type:
-    """The class :data:`FixedListSearcher`, built on first use: the searchers package imports
-    numpy, which ``tunebench --help`` (whose parser this module extends) need not pay for."""
-    from tunebench.searchers.base import Searcher
+class FixedListSearcher(Searcher):
+    """Proposes the given configurations, in order, then nothing (``None``).
 
-    class FixedListSearcher(Searcher):
-        """Proposes the given configurations, in order, then nothing (``None``).
+    With a :class:`~tunebench.schedulers.fifo.FIFOScheduler` every configuration runs once, to
+    its end. The state is the position in the list, so a tuner resumed with a longer list whose
+    beginning is the same list continues with the new configurations.
 
-        With a :class:`~tunebench.schedulers.fifo.FIFOScheduler` every configuration runs once, to
-        its end. The state is the position in the list, so a tuner resumed with a longer list whose
-        beginning is the same list continues with the new configurations.
+    Args:
+        config_space: the space (for the tuner's metadata; the configurations are not checked).
+        metric, mode: as every searcher.
+        configs: the configurations to propose (copied).
+    """
 
-        Args:
-            config_space: the space (for the tuner's metadata; the configurations are not checked).
-            metric, mode: as every searcher.
-            configs: the configurations to propose (copied).
-        """
+    def __init__(self, config_space: dict[str, Any], metric: str, mode: str = "min", *,
+                 configs: Sequence[Config]) -> None:
+        super().__init__(config_space, metric, mode, seed=0)
+        self.configs = [dict(c) for c in configs]
+        self._next = 0
 
-        def __init__(self, config_space: dict[str, Any], metric: str, mode: str = "min", *,
-                     configs: Sequence[Config]) -> None:
-            super().__init__(config_space, metric, mode, seed=0)
-            self.configs = [dict(c) for c in configs]
-            self._next = 0
+    def suggest(self, trial_id: int) -> Config | None:
+        """Called for each new trial: the next configuration, or ``None`` once all were proposed
+        (the state is then unchanged)."""
+        if self._next >= len(self.configs):
+            return None
+        config = dict(self.configs[self._next])
+        self._next += 1
+        return config
 
-        def suggest(self, trial_id: int) -> Config | None:
-            """Called for each new trial: the next configuration, or ``None`` once all were proposed
-            (the state is then unchanged)."""
-            if self._next >= len(self.configs):
-                return None
-            config = dict(self.configs[self._next])
-            self._next += 1
-            return config
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able state: the position in the list."""
+        return {"next": self._next}
 
-        def state_dict(self) -> dict[str, Any]:
-            """JSON-able state: the position in the list."""
-            return {"next": self._next}
-
-        def load_state_dict(self, state: dict[str, Any]) -> None:
-            """Restore :meth:`state_dict`."""
-            self._next = int(state["next"])
-
-    return FixedListSearcher
-
-
-def __getattr__(name: str) -> Any:  # PEP 562: ``from tunebench.tabulate import FixedListSearcher``
-    if name == "FixedListSearcher":
-        return _fixed_list_searcher_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self._next = int(state["next"])
 
 
 # -- planning ---------------------------------------------------------------------------------------
 
 
 def _key(config: Mapping[str, Any]) -> str:
-    from tunebench.searchers.random import canonical_config
-
     return canonical_config(dict(config))
 
 
@@ -160,11 +152,6 @@ def _plan_configs(hp_space: dict[str, Any], num_configs: int, given: Sequence[Ma
                   seed: int) -> list[Config]:
     """The given configurations (completed with defaults, checked) then ``num_configs`` sampled
     ones, each drawn by its own generator seeded by ``(seed, index)``; duplicates dropped."""
-    import numpy as np
-
-    from tunebench.searchers.random import complete_config
-    from tunebench.space import Domain, sample_config
-
     configs: list[Config] = []
     for i, point in enumerate(given):
         if not isinstance(point, Mapping):
@@ -191,7 +178,6 @@ def _plan_configs(hp_space: dict[str, Any], num_configs: int, given: Sequence[Ma
 
 
 def _read_json(path: Path) -> Any:
-
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -199,8 +185,6 @@ def _read_json(path: Path) -> Any:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    from tunebench.store import atomic_write_json
-
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, obj)
 
@@ -256,8 +240,6 @@ def _read_runs(experiment_dir: Path) -> dict[str, _TrialRun]:
 
 def _elapsed(run: _TrialRun, time_attr: str | None) -> list[float]:
     """Cumulative seconds from the trial's start to each of its results (see the module doc)."""
-    import numpy as np
-
     if not run.results:
         return []
     out = [run.first_latency or 0.0]
@@ -308,10 +290,6 @@ def build_table(experiment_dir: str | Path, configs: Sequence[Config], seeds: Se
     Raises:
         UserError: no job has reported anything.
     """
-    import numpy as np
-
-    from tunebench.blackboxes.tabular import TabularBlackbox
-
     runs = _read_runs(Path(experiment_dir))
     extra = {max_resource_attr: max_resource} if max_resource_attr is not None else {}
     rows: list[tuple[Config, list[_TrialRun | None]]] = []
@@ -354,7 +332,7 @@ def build_table(experiment_dir: str | Path, configs: Sequence[Config], seeds: Se
     fv: list[Any] = [int(f) if float(f).is_integer() else float(f) for f in fidelities]
     last = values[:, :, -1, 0]
     optimum = None
-    with np.errstate(all="ignore"), _quiet_nan_warnings():
+    with np.errstate(all="ignore"), quiet_nan_warnings():
         finite_rows = ~np.all(np.isnan(last), axis=1)
         if finite_rows.any():
             means = np.nanmean(last[finite_rows], axis=1)
@@ -369,122 +347,11 @@ def build_table(experiment_dir: str | Path, configs: Sequence[Config], seeds: Se
     return table, info
 
 
-@contextlib.contextmanager
-def _quiet_nan_warnings() -> Iterator[None]:
-    """Silence numpy's "mean of empty slice" warnings (all-NaN seeds are expected here)."""
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-        yield
-
-
-def fill_failed_cells(values: np.ndarray, objectives: Sequence[str], *, elapsed_time_attr: str | None,
-                      objective_modes: Mapping[str, str] | None = None,
-                      failures: Sequence[Mapping[str, Any]] = ()) -> np.ndarray:
-    """A copy of ``values`` (``(n_configs, n_seeds, n_fidelities, n_objectives)``) without NaN, for
-    a replay: see "Failed trials" in the module doc.
-
-    ``failures`` are the ``tabulated.failures`` of ``meta.json`` (``{"config": row, "seed": j}``);
-    ``objective_modes`` says which objectives are maximized (worst = min); the others are
-    minimized (worst = max).
-    """
-    import numpy as np
-
-    out = np.array(values, dtype=np.float64, copy=True)
-    if not np.isnan(out).any():
-        return out
-    modes = dict(objective_modes or {})
-    failed = {(int(f["config"]), int(f["seed"])) for f in failures}
-    n_configs, n_seeds, n_fid, _ = out.shape
-    e = list(objectives).index(elapsed_time_attr) if elapsed_time_attr in objectives else None
-    # seeds that never ran: another seed of the same configuration (seed j takes seed j mod n of the ran ones)
-    for c in range(n_configs):
-        ran = [s for s in range(n_seeds) if (c, s) in failed or not np.isnan(out[c, s]).all()]
-        for s in range(n_seeds):
-            if ran and s not in ran:
-                out[c, s] = out[c, ran[s % len(ran)]]
-    # the rest (failed runs, epochs never reached): worst value of the table at that fidelity
-    with np.errstate(all="ignore"), _quiet_nan_warnings():
-        for o, name in enumerate(objectives):
-            if o == e:
-                continue
-            column = out[..., o]
-            worst = np.nanmin(column, axis=(0, 1)) if modes.get(name) == "max" else np.nanmax(column, axis=(0, 1))
-            worst = np.where(np.isnan(worst), 0.0, worst)
-            column[:] = np.where(np.isnan(column), worst[None, None, :], column)
-        if e is not None:
-            elapsed = out[..., e]
-            steps = np.diff(elapsed, axis=2)
-            first = np.nanmedian(elapsed[:, :, 0]) if not np.isnan(elapsed[:, :, 0]).all() else 1.0
-            typical = np.nanmedian(steps) if steps.size and not np.isnan(steps).all() else first
-            for c in range(n_configs):
-                for s in range(n_seeds):
-                    curve = elapsed[c, s]
-                    known = np.flatnonzero(~np.isnan(curve))
-                    if len(known) == n_fid:
-                        continue
-                    own = np.diff(curve[known])
-                    step = float(np.mean(own)) if len(own) else float(typical)
-                    t = curve[known[-1]] if len(known) else float(first) - step
-                    for k in range(n_fid):
-                        if np.isnan(curve[k]):
-                            t = t + step
-                            curve[k] = t
-                        else:
-                            t = curve[k]
-    return out
-
-
-def load_tabulated(source: str | Path, data_dir: str | Path | None = None, *, fill_failed: bool = True,
-                   surrogate: Any = "knn", mmap: bool = False) -> Any:
-    """The table of a tabulated benchmark: ``source`` is a folder, or a name (``mlp_tabular`` or
-    ``mlp_tabular-tab``) found along :func:`tunebench.benchmarks.tabulated_search_path`.
-
-    ``fill_failed`` (default) fills the NaN cells of failed and missing runs for a replay (see
-    :func:`fill_failed_cells`). The loader of the ``tabulated`` blackbox family.
-
-    Raises:
-        UserError: no such table (the message lists where it was searched and how to make one).
-    """
-    import numpy as np
-
-    from tunebench.benchmarks import find_tabulated, tabulated_search_path
-    from tunebench.blackboxes.tabular import META_FILE, TabularBlackbox
-
-    path = Path(str(source)).expanduser()
-    if path.is_dir():
-        folder: Path | None = path
-    elif "/" in str(source) or str(source).startswith("."):
-        raise UserError(f"tabulated blackbox folder {source} does not exist")
-    else:
-        folder = find_tabulated(str(source), data_dir)
-    if folder is None:
-        base = str(source).removesuffix("-tab")
-        raise UserError(f"no table of {base}-tab in {', '.join(map(str, tabulated_search_path(data_dir)))}; make it "
-                        f"with `tunebench tabulate --benchmark {base} --num-configs N --seeds S`")
-    table = TabularBlackbox.load(folder, mmap=mmap and not fill_failed, surrogate=surrogate)
-    if not fill_failed:
-        return table
-    meta = _read_json(folder / META_FILE)
-    info = meta.get(TABULATED_KEY) if isinstance(meta.get(TABULATED_KEY), dict) else {}
-    filled = fill_failed_cells(table.values, table.objectives, elapsed_time_attr=table.elapsed_time_attr,
-                               objective_modes=info.get("objective_modes"), failures=info.get("failures") or ())
-    if filled is table.values or np.array_equal(filled, table.values, equal_nan=True):
-        return table
-    return TabularBlackbox(filled, table.configs_dataframe(), table.config_space, objectives=table.objectives,
-                           fidelity_name=table.fidelity_name, fidelity_values=table.fidelity_values,
-                           elapsed_time_attr=table.elapsed_time_attr, name=table.name, optimum=table.optimum,
-                           surrogate=surrogate)
-
-
 # -- tabulating -----------------------------------------------------------------------------------
 
 
 def default_output_dir(name: str) -> Path:
     """``<blackbox cache>/<name>-tab`` (``$TUNEBENCH_CACHE``, else ``~/.cache/tunebench/blackboxes``)."""
-
-    from tunebench.blackboxes.hpobench import default_cache_dir
-
     return default_cache_dir() / f"{name}-tab"
 
 
@@ -564,14 +431,6 @@ def tabulate_benchmark(
         UserError: an unknown or simulated benchmark, a benchmark without resource, bad numbers,
             a ``work_dir`` of another tabulation, or nothing reported at all.
     """
-    from tunebench.backends.base import CHECKPOINT_DIRNAME
-    from tunebench.benchmarks import RealBenchmark, canonical_module_ref, resolve_benchmark
-    from tunebench.launch import build_backend, check_backend, spec_from_benchmark
-    from tunebench.schedulers.fifo import FIFOScheduler
-    from tunebench.space import space_from_json
-    from tunebench.store import EVENTS_FILE, TRIALS_DIR
-    from tunebench.tuner import StopCriteria, Tuner
-
     for what, value, low in (("num_configs", num_configs, 0), ("seeds", seeds, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise UserError(f"{what} must be an integer >= {low}, got {value!r}")
@@ -641,11 +500,9 @@ def tabulate_benchmark(
         exists = (experiment_dir / EVENTS_FILE).exists()
         previous = 0.0
         if exists:
-            from tunebench.store import read_json_lines
-
             previous = max((float(ev.get("time", 0.0)) for _, ev in read_json_lines(experiment_dir / EVENTS_FILE)),
                            default=0.0)
-        searcher = _fixed_list_searcher_class()({**hp_space, max_attr: max_resource}, spec.metric, spec.mode,
+        searcher = FixedListSearcher({**hp_space, max_attr: max_resource}, spec.metric, spec.mode,
                                                 configs=all_jobs)
         scheduler = FIFOScheduler(searcher, resource_attr=resource_attr, max_resource_attr=max_attr)
         stop = StopCriteria(max_wallclock_time=None if max_wallclock_time is None else previous + max_wallclock_time)
@@ -675,7 +532,7 @@ def tabulate_benchmark(
                               max_resource_attr=max_attr, max_resource=max_resource, time_attr=time_attr)
     info.update(_simulation_defaults(bench, table))
     info.update({"script": Path(spec.script).name, "backend": backend, "n_jobs": len(jobs),
-                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tunebench": _version()})
+                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tunebench": __version__})
     _save_table(table, info, out)
     if not keep_checkpoints:
         for run_id in _finished_trial_ids(experiment_dir):
@@ -717,10 +574,8 @@ def _simulation_defaults(bench: Any, table: Any) -> dict[str, Any]:
     """Defaults of the simulated benchmark: the real one's workers and method, and a simulated
     budget of a quarter of the time that training every tabulated configuration to the end
     takes on those workers."""
-    import numpy as np
-
     elapsed = np.asarray(table.values[:, :, -1, table.objective_index(ELAPSED_TIME)], dtype=float)
-    with _quiet_nan_warnings():
+    with quiet_nan_warnings():
         full = float(np.nanmedian(elapsed)) if not np.isnan(elapsed).all() else 1.0
     budget = max(full, full * table.n_configs / (4 * bench.n_workers))
     return {"n_workers": bench.n_workers, "method": bench.method, "max_resource_attr": bench.max_resource_attr,
@@ -729,17 +584,9 @@ def _simulation_defaults(bench: Any, table: Any) -> dict[str, Any]:
 
 def _save_table(table: Any, info: dict[str, Any], folder: Path) -> None:
     """Write the table, then add the ``tabulated`` entry to its ``meta.json``."""
-    from tunebench.blackboxes.tabular import META_FILE, VALUES_FILE
-    from tunebench.store import atomic_write_json
-
     table.save(folder)
     meta = _read_json(folder / META_FILE)
     meta[TABULATED_KEY] = info
     atomic_write_json(folder / META_FILE, meta, indent=2)
     shutil.copymode(folder / VALUES_FILE, folder / META_FILE)  # the temporary file it was written to was private
 
-
-def _version() -> str:
-    import tunebench
-
-    return tunebench.__version__

@@ -816,10 +816,10 @@ def _versions() -> dict[str, str]:
     import platform
     import sys
 
-    import tunebench
+    from tunebench.version import __version__
 
     versions = {"python": platform.python_version(), "platform": sys.platform,
-                "tunebench": tunebench.__version__}
+                "tunebench": __version__}
     for pkg, module in (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "sklearn"), ("scipy", "scipy"),
                         ("torch", "torch"), ("onnxruntime", "onnxruntime"), ("ray", "ray")):
         mod = sys.modules.get(module)

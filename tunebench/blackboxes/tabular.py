@@ -71,14 +71,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tunebench.blackboxes.base import Blackbox
+from tunebench.blackboxes.surrogate import SurrogateBlackbox
 from tunebench.errors import UserError
 from tunebench.space import Domain, hyperparameters, space_from_json, space_to_json, validate_space
 from tunebench.types import Config
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-
-    from tunebench.blackboxes.surrogate import SurrogateBlackbox
 
 logger = logging.getLogger(__name__)
 
@@ -466,8 +465,6 @@ class TabularBlackbox(Blackbox):
                 raise UserError(f"{self.name}: this configuration is not in the table and the table has no "
                                 "surrogate; evaluate tabulated configurations only (see .configs) or build "
                                 "the table with surrogate='knn'")
-            from tunebench.blackboxes.surrogate import SurrogateBlackbox
-
             self._surrogate = SurrogateBlackbox(self, model=self.surrogate)
         return self._surrogate
 

