@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tunebench.backends.registry import LOCAL, RAY, backend_names, get_backend
 from tunebench.errors import TuningError, UserError
 
 logger = logging.getLogger("tunebench")
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="method option, e.g. reduction_factor=2 (repeatable; VALUE parsed as JSON)")
     how.add_argument("--seed", type=int, help="random seed (default 0)")
     _add_benchmark_options(src)
-    how.add_argument("--backend", choices=["local", "simulator", "ray"],
+    how.add_argument("--backend", choices=backend_names(),
                      help="where trials run: processes here (local), Ray actors on a cluster (ray), or simulated "
                           "time (simulator); default: local for scripts, simulator for simulated benchmarks")
     how.add_argument("--data-dir", help="benchmark data folder (default: $TUNEBENCH_DATA)")
@@ -184,7 +185,7 @@ def _add_experiment_parser(sub: Any) -> None:
     lim.add_argument("--max-resource", type=_positive_int, help="maximum resource (e.g. epochs) of a trial")
     lim.add_argument("--max-failures", type=_nonnegative_int, help="failed trials tolerated per experiment")
     how = exp.add_argument_group("how")
-    how.add_argument("--backend", choices=["local", "simulator", "ray"],
+    how.add_argument("--backend", choices=backend_names(),
                      help="local (real trials, one experiment at a time by default), simulator (simulated "
                           "benchmarks), or ray (real trials as Ray actors; each experiment a task on the cluster); "
                           "default: from each benchmark")
@@ -244,7 +245,8 @@ def _add_tabulate_parser(subparsers: Any) -> None:
                    help='a configuration to tabulate too, e.g. \'{"lr": 0.01}\' (repeatable; missing '
                         "hyperparameters take their defaults)")
     p.add_argument("--configs-file", metavar="FILE", help="a JSON file with a list of configurations to tabulate too")
-    p.add_argument("--backend", choices=["local", "ray"], default="local", help="where trials run (default local)")
+    p.add_argument("--backend", choices=backend_names(runs_scripts=True), default=LOCAL,
+                   help=f"where trials run (default {LOCAL})")
     p.add_argument("--n-workers", type=_positive_int, help="trials at once (default: the benchmark's)")
     p.add_argument("--output", metavar="DIR", help="folder of the table (default: $TUNEBENCH_CACHE/NAME-tab, "
                                                   "else ~/.cache/tunebench/blackboxes/NAME-tab)")
@@ -337,7 +339,7 @@ def _make_spec(args: argparse.Namespace) -> Any:
         spec = spec_from_benchmark(args.benchmark or DEFAULT_BENCHMARK, data_dir=args.data_dir,
                                    benchmark_args=benchmark_args, benchmark_modules=modules)
         if args.metric and args.metric != spec.metric:
-            if spec.backend != "simulator":
+            if get_backend(spec.backend).runs_scripts:
                 raise UserError(f"benchmark '{spec.benchmark}' reports '{spec.metric}'; drop --metric")
             spec.metric = args.metric  # another objective of the blackbox (checked when it is loaded)
         if args.mode:
@@ -385,7 +387,7 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
     display = ProgressDisplay() if progress else None
     tuner = build_tuner(spec, experiment_dir, resume=resume, callbacks=[display] if display else [],
                         command_line=["tunebench", *argv])
-    where = {"simulator": "simulated time", "ray": "Ray actors"}.get(spec.backend, "local processes")
+    where = get_backend(spec.backend).trials
     print(f"{'resuming' if resume else 'tuning'} {spec.benchmark or spec.script} with {spec.method} "
           f"({spec.n_workers} workers, {where}); experiment folder: {experiment_dir}", flush=True)
     try:
@@ -426,8 +428,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.backend is not None:
         check_backend(args.backend)
     spec = _make_spec(args)
-    _check_ray_options(args, spec.backend == "ray", "--backend ray")
-    if spec.backend == "simulator" or not spec.script:
+    _check_ray_options(args, get_backend(spec.backend).cluster, "--backend ray")
+    if not get_backend(spec.backend).runs_scripts or not spec.script:
         build_backend(spec)  # fail early: a real benchmark on the simulator, or the reverse
     spec.method = _canonical_method(spec.method)
     build_space(spec)  # fail early on a bad space or a missing --max-resource
@@ -444,7 +446,7 @@ def cmd_resume(args: argparse.Namespace, argv: list[str]) -> int:
         raise UserError(f"{args.path} was not started by `tunebench run`; resume it from Python with "
                         "Tuner(..., experiment_dir=PATH, resume=True)")
     spec = RunSpec.from_dict(meta["run_spec"])
-    _check_ray_options(args, spec.backend == "ray", f"an experiment on the Ray backend ({args.path} ran on "
+    _check_ray_options(args, get_backend(spec.backend).cluster, f"an experiment on the Ray backend ({args.path} ran on "
                        f"{spec.backend})")
     _apply_limits(spec, args)
     return _tune(spec, Path(args.path), resume=True, progress=not args.no_progress, argv=argv)
@@ -573,10 +575,10 @@ def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
 
     if args.backend is not None:
         check_backend(args.backend)  # --backend ray without Ray: a clear error before anything else
-    on_cluster = args.launch_on_cluster or args.backend == "ray"
+    on_cluster = args.launch_on_cluster or (args.backend is not None and get_backend(args.backend).cluster)
     _check_ray_options(args, on_cluster, "--launch-on-cluster or --backend ray")
     if on_cluster:
-        check_backend("ray")
+        check_backend(RAY)
     request = _grid_request(args, argv)
     try:
         jobs = plan_grid(request)
@@ -587,7 +589,7 @@ def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
     where = root / request.tag
     todo = [j for j in jobs if j.action in ("start", "resume")]
     if (todo and not on_cluster and args.parallel and args.parallel > usable_cores()
-            and request.charge_decision_time and any(j.spec.backend == "simulator" for j in todo)):
+            and request.charge_decision_time and any(not get_backend(j.spec.backend).runs_scripts for j in todo)):
         print(f"warning: --parallel {args.parallel} is more than the {usable_cores()} usable cores: the decision "
               "time charged to simulated time will be inflated (see --no-charge-decision-time)", file=sys.stderr)
     cluster = f" on the Ray cluster {args.ray_address or '(default address)'}" if on_cluster else ""

@@ -9,7 +9,7 @@ backend from the experiment folder alone.
 
 from __future__ import annotations
 
-import os
+import json
 import runpy
 import sys
 import time
@@ -17,11 +17,24 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from tunebench.analysis.layout import RESULTS_ENV, results_root
+from tunebench.backends.base import Backend
+from tunebench.backends.registry import LOCAL, SIMULATOR, get_backend
+from tunebench.benchmarks import (
+    Benchmark,
+    RealBenchmark,
+    SimulatedBenchmark,
+    canonical_module_ref,
+    load_benchmark_module,
+    resolve_benchmark,
+)
 from tunebench.errors import SpaceError, UserError
+from tunebench.schedulers import make_scheduler
+from tunebench.space import load_space_file, space_from_json, space_to_json, validate_space
 from tunebench.tuner import Callback, StopCriteria, Tuner
 
-#: environment variable naming the default root folder of experiment results
-RESULTS_ENV = "TUNEBENCH_RESULTS"
+__all__ = ["RunSpec", "RESULTS_ENV", "spec_from_script", "spec_from_benchmark", "build_space", "build_backend",
+           "build_tuner", "use_backend", "check_backend", "thread_env", "default_experiment_dir", "script_namespace"]
 
 
 @dataclass
@@ -47,7 +60,9 @@ class RunSpec:
     trial_timeout: float | None = None
     gpus_per_trial: int = 1
     benchmark: str | None = None
-    backend: str = "local"  #: "local" (real processes), "ray" (Ray actors) or "simulator" (a simulated benchmark)
+    #: a registered backend (:mod:`tunebench.backends.registry`): "local" (real processes), "ray" (Ray actors) or
+    #: "simulator" (a simulated benchmark)
+    backend: str = LOCAL
     data_dir: str | None = None  #: benchmark data folder (default: $TUNEBENCH_DATA)
     charge_decision_time: bool = True  #: simulator: add scheduler decision time to simulated time
     cpus_per_trial: int | None = None  #: CPU threads per trial (OMP_NUM_THREADS etc.; ray: the CPUs its actor holds)
@@ -72,18 +87,13 @@ class RunSpec:
         """Load the user modules of this spec (their benchmarks and methods get registered);
         done by everything that builds from a spec, so a worker process or ``tunebench resume``
         knows them too."""
-        if self.benchmark_modules:
-            from tunebench.benchmarks import load_benchmark_module
+        for ref in self.benchmark_modules:
+            load_benchmark_module(ref)
 
-            for ref in self.benchmark_modules:
-                load_benchmark_module(ref)
-
-    def resolve_benchmark(self) -> Any:
+    def resolve_benchmark(self) -> Benchmark | None:
         """The benchmark definition of this spec (user modules loaded, overrides applied), or None."""
         if not self.benchmark:
             return None
-        from tunebench.benchmarks import resolve_benchmark
-
         return resolve_benchmark(self.benchmark, self.benchmark_args, self.benchmark_modules)
 
     def stop_criteria(self) -> StopCriteria:
@@ -116,8 +126,6 @@ def spec_from_script(script: str | Path, *, config_space_file: str | Path | None
                      max_resource_attr: str | None = None) -> RunSpec:
     """A spec for ``script``: its space from ``config_space_file`` or the script's ``CONFIG_SPACE``;
     metric, mode and resource attributes from the arguments, else from the script's constants."""
-    from tunebench.space import load_space_file, space_to_json, validate_space
-
     path = Path(script)
     if not path.is_file():
         raise UserError(f"training script '{script}' does not exist; pass --script PATH to an existing file")
@@ -160,9 +168,6 @@ def spec_from_benchmark(name: str, data_dir: str | Path | None = None, *,
     ``benchmark_modules`` are user modules defining benchmarks (loaded first; stored in the spec
     as absolute paths), ``benchmark_args`` overrides of the definition's fields (stored too).
     """
-    from tunebench.benchmarks import SimulatedBenchmark, canonical_module_ref, resolve_benchmark
-    from tunebench.space import space_to_json
-
     modules = [canonical_module_ref(ref) for ref in benchmark_modules]
     args = dict(benchmark_args or {})
     bench = resolve_benchmark(name, args, modules)
@@ -178,7 +183,7 @@ def spec_from_benchmark(name: str, data_dir: str | Path | None = None, *,
             resource_attr=bench.resource_attr, max_resource_attr=max_attr,
             max_resource=int(top) if float(top).is_integer() else top, method=bench.method,
             method_kwargs=dict(bench.method_kwargs), n_workers=bench.n_workers,
-            max_wallclock_time=float(bench.max_wallclock_time), benchmark=name, backend="simulator",
+            max_wallclock_time=float(bench.max_wallclock_time), benchmark=name, backend=SIMULATOR,
             data_dir=str(data_dir) if data_dir is not None else None,
         )
     else:
@@ -206,8 +211,6 @@ def spec_from_benchmark(name: str, data_dir: str | Path | None = None, *,
 
 def build_space(spec: RunSpec) -> dict[str, Any]:
     """The config space of ``spec`` with the maximum resource set as a constant (``--epochs``)."""
-    from tunebench.space import space_from_json
-
     space = space_from_json(spec.config_space)
     if spec.max_resource_attr is not None:
         if spec.max_resource is not None:
@@ -220,7 +223,7 @@ def build_space(spec: RunSpec) -> dict[str, Any]:
 
 def default_experiment_dir(spec: RunSpec) -> Path:
     """``$TUNEBENCH_RESULTS`` (default ``~/tunebench-results``) / ``<name>-<method>-<date-time>``."""
-    root = Path(os.environ.get(RESULTS_ENV) or Path.home() / "tunebench-results")
+    root = results_root()
     name = spec.benchmark or Path(spec.script).stem
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = root / f"{name}-{spec.method}-{stamp}"
@@ -231,17 +234,12 @@ def default_experiment_dir(spec: RunSpec) -> Path:
     return path
 
 
-BACKENDS = ("local", "simulator", "ray")
-
-
 def use_backend(spec: RunSpec, backend: str) -> None:
     """Run ``spec`` on ``backend``: for a real benchmark, that backend's defaults of the benchmark
     definition (workers, budget, CPUs and GPUs per trial: e.g. more workers on a Ray cluster)
     replace the ones in ``spec``. Called before command-line limits are applied, so they win."""
     spec.backend = backend
-    if spec.benchmark and spec.script and backend in ("local", "ray"):
-        from tunebench.benchmarks import RealBenchmark, resolve_benchmark
-
+    if spec.benchmark and spec.script and get_backend(backend).runs_scripts:
         bench = resolve_benchmark(spec.benchmark, spec.benchmark_args, spec.benchmark_modules)
         if isinstance(bench, RealBenchmark):
             for key, value in bench.backend_defaults(backend).items():
@@ -253,19 +251,13 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 
 
 def check_backend(name: str) -> str:
-    """``name`` if this version can run it.
+    """``name`` if this installation can run it (see :meth:`BackendEntry.check
+    <tunebench.backends.registry.BackendEntry.check>`).
 
     Raises:
         UserError: ``ray`` without Ray installed, or an unknown backend (listing the known ones).
     """
-    if name == "ray":
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            raise UserError("--backend ray needs Ray: pip install 'tunebench[ray]'")
-    if name in BACKENDS:
-        return name
-    raise UserError(f"unknown backend '{name}'; known backends: {', '.join(BACKENDS)}")
+    return get_backend(name).check().name
 
 
 def thread_env(n_threads: int) -> dict[str, str]:
@@ -274,45 +266,42 @@ def thread_env(n_threads: int) -> dict[str, str]:
 
 
 def _blackbox_key(spec: RunSpec) -> str:
-    import json
-
     return json.dumps([spec.benchmark, spec.benchmark_args, spec.benchmark_modules, spec.data_dir],
                       sort_keys=True, default=str)
 
 
-def build_backend(spec: RunSpec, *, blackbox_cache: dict[str, Any] | None = None) -> Any:
-    """The backend ``spec`` asks for: local processes of its script, Ray actors running it on a
-    cluster, or the simulator over the blackbox of its (simulated) benchmark.
+def build_backend(spec: RunSpec, *, blackbox_cache: dict[str, Any] | None = None) -> Backend:
+    """The backend ``spec`` asks for, built by the factory registered under ``spec.backend``
+    (:mod:`tunebench.backends.registry`) from the options it takes: fields of ``spec``, ``env``
+    (thread limits, ``TUNEBENCH_DATA``) and, for a backend that does not run scripts, the
+    ``blackbox`` of the (simulated) benchmark and its ``elapsed_time_attr``.
 
     ``blackbox_cache``: a dict in which loaded blackboxes are kept and reused by later calls (a
     process running many simulations of one benchmark loads its blackbox once).
     """
-    check_backend(spec.backend)
-    if spec.backend in ("local", "ray") and not spec.script:
-        hint = (" (`tunebench experiment --launch-on-cluster` runs simulations on a Ray cluster)"
-                if spec.backend == "ray" else "")
-        raise UserError(f"benchmark '{spec.benchmark}' is simulated: run it with --backend simulator{hint}")
-    env = thread_env(spec.cpus_per_trial) if spec.cpus_per_trial else None
-    if spec.data_dir:  # --data-dir reaches real training scripts as the variable they read
-        env = {**(env or {}), "TUNEBENCH_DATA": str(Path(spec.data_dir).resolve())}
-    if spec.backend == "local":
-        from tunebench.backends.local import LocalBackend
+    entry = get_backend(spec.backend).check()
+    options: dict[str, Any] = spec.to_dict()
+    if entry.runs_scripts:
+        if not spec.script:
+            hint = (" (`tunebench experiment --launch-on-cluster` runs simulations on a Ray cluster)"
+                    if entry.cluster else "")
+            raise UserError(f"benchmark '{spec.benchmark}' is simulated: run it with --backend {SIMULATOR}{hint}")
+        env = thread_env(spec.cpus_per_trial) if spec.cpus_per_trial else None
+        if spec.data_dir:  # --data-dir reaches real training scripts as the variable they read
+            env = {**(env or {}), "TUNEBENCH_DATA": str(Path(spec.data_dir).resolve())}
+        options["env"] = env
+    else:
+        bench = spec.resolve_benchmark()
+        if not isinstance(bench, SimulatedBenchmark):
+            raise UserError(f"'{spec.benchmark or spec.script}' runs real training scripts; the simulator needs a "
+                            "simulated benchmark (see `tunebench list --benchmarks`), or use --backend local")
+        options["blackbox"] = _simulated_blackbox(spec, bench, blackbox_cache)
+        options["elapsed_time_attr"] = bench.elapsed_time_attr
+    return entry.factory(**{name: options[name] for name in entry.options})
 
-        return LocalBackend(script=spec.script, trial_timeout=spec.trial_timeout, gpus_per_trial=spec.gpus_per_trial,
-                            env=env)
-    if spec.backend == "ray":
-        from tunebench.backends.ray_backend import RayBackend
 
-        return RayBackend(script=spec.script, address=spec.ray_address, num_cpus_per_trial=spec.cpus_per_trial or 1,
-                          num_gpus_per_trial=spec.gpus_per_trial, warm_pool=spec.warm_pool, storage=spec.storage,
-                          max_retries=spec.max_retries, trial_timeout=spec.trial_timeout, env=env)
-    from tunebench.backends.simulator import SimulatorBackend
-    from tunebench.benchmarks import SimulatedBenchmark
-
-    bench = spec.resolve_benchmark()
-    if not isinstance(bench, SimulatedBenchmark):
-        raise UserError(f"'{spec.benchmark or spec.script}' runs real training scripts; the simulator needs a "
-                        "simulated benchmark (see `tunebench list --benchmarks`), or use --backend local")
+def _simulated_blackbox(spec: RunSpec, bench: SimulatedBenchmark, blackbox_cache: dict[str, Any] | None) -> Any:
+    """The blackbox of ``bench`` (from ``blackbox_cache`` when it holds it), checked against ``spec``."""
     key = _blackbox_key(spec)
     blackbox = blackbox_cache.get(key) if blackbox_cache is not None else None
     if blackbox is None:
@@ -326,10 +315,7 @@ def build_backend(spec: RunSpec, *, blackbox_cache: dict[str, Any] | None = None
     if spec.metric not in blackbox.objectives:
         raise UserError(f"{spec.benchmark} has no objective '{spec.metric}'; pass --metric with one of "
                         f"{', '.join(blackbox.objectives)}")
-    return SimulatorBackend(blackbox, seed=None if blackbox.n_seeds > 1 else 0, rng_seed=spec.seed,
-                            elapsed_time_attr=bench.elapsed_time_attr, resource_attr=spec.resource_attr,
-                            max_resource_attr=spec.max_resource_attr,
-                            charge_decision_time=spec.charge_decision_time)
+    return blackbox
 
 
 def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = False,
@@ -338,8 +324,6 @@ def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = Fal
     """A tuner for ``spec`` on its backend, writing to ``experiment_dir`` (``resume``: continue
     the experiment there). ``metadata``: extra facts stored in ``metadata.json`` (an experiment
     grid adds its tag); ``blackbox_cache``: see :func:`build_backend`."""
-    from tunebench.schedulers import make_scheduler
-
     spec.load_modules()  # user methods and benchmarks
     space = build_space(spec)
     scheduler = make_scheduler(
@@ -353,7 +337,7 @@ def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = Fal
         "seed": spec.seed,
         "benchmark": spec.benchmark,
         "command_line": command_line if command_line is not None else sys.argv,
-        "backend": {"type": spec.backend, "script": spec.script} if spec.backend != "simulator" else {
+        "backend": {"type": spec.backend, "script": spec.script} if get_backend(spec.backend).runs_scripts else {
             "type": spec.backend, "blackbox": repr(getattr(backend, "blackbox", None))},
         "run_spec": spec.to_dict(),
     }

@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from tunebench.backends.base import CHECKPOINT_DIRNAME
+from tunebench.backends.registry import LOCAL, backend_names, get_backend
 from tunebench.benchmarks import RealBenchmark, canonical_module_ref, resolve_benchmark
 from tunebench.blackboxes.hpobench import default_cache_dir
 from tunebench.blackboxes.tabular import META_FILE, VALUES_FILE, TabularBlackbox
@@ -71,6 +72,7 @@ from tunebench.blackboxes.tabulated import (
     load_tabulated,
     quiet_nan_warnings,
 )
+from tunebench.errors import UserError
 from tunebench.launch import build_backend, check_backend, spec_from_benchmark
 from tunebench.schedulers.fifo import FIFOScheduler
 from tunebench.searchers.base import Searcher
@@ -381,7 +383,7 @@ def tabulate_benchmark(
     seeds: int,
     *,
     configs: Sequence[Mapping[str, Any]] | None = None,
-    backend: str = "local",
+    backend: str = LOCAL,
     n_workers: int | None = None,
     output_dir: str | Path | None = None,
     work_dir: str | Path | None = None,
@@ -407,7 +409,8 @@ def tabulate_benchmark(
         num_configs: configurations sampled from its config space (after ``configs``).
         seeds: runs per configuration, with ``--seed 0..seeds-1`` (``seed_attr``).
         configs: configurations to tabulate first (missing hyperparameters take their defaults).
-        backend: ``"local"`` (processes here) or ``"ray"`` (a Ray cluster: ``ray_address``).
+        backend: a backend running scripts: ``"local"`` (processes here) or ``"ray"`` (a Ray
+            cluster: ``ray_address``).
         n_workers: trials at once (default: the benchmark's, for that backend).
         output_dir: the table's folder (default :func:`default_output_dir`).
         work_dir: the runs' folder (default ``output_dir/run``).
@@ -443,8 +446,9 @@ def tabulate_benchmark(
     if not isinstance(bench, RealBenchmark):
         raise UserError(f"benchmark '{name}' is already simulated; tabulate a real benchmark (see `tunebench list "
                         "--benchmarks`: the ones marked [local])")
-    if backend not in ("local", "ray"):
-        raise UserError(f"--backend {backend!r}: tabulation runs real trials, use local or ray")
+    if not get_backend(backend).runs_scripts:
+        raise UserError(f"--backend {backend!r}: tabulation runs real trials, use "
+                        f"{' or '.join(backend_names(runs_scripts=True))}")
     check_backend(backend)
     spec = spec_from_benchmark(name, benchmark_args=dict(benchmark_args or {}), benchmark_modules=modules)
     defaults = bench.backend_defaults(backend)

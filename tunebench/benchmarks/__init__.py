@@ -67,6 +67,7 @@ from tunebench.benchmarks.loader import (
     canonical_module_ref,
     load_benchmark_module,
     resolve_benchmark,
+    watch_registry,
 )
 from tunebench.benchmarks.registry import (
     _REGISTRY,
@@ -100,6 +101,7 @@ __all__ = [
     "resolve_benchmark",
     "load_benchmark_module",
     "canonical_module_ref",
+    "watch_registry",
     "load_blackbox",
     "blackbox_families",
     "FidelitySubset",

@@ -81,6 +81,7 @@ from tunebench.backends.ray_backend import (
     has_gpus,
     node_fits,
 )
+from tunebench.backends.registry import LOCAL, get_backend
 from tunebench.errors import UserError
 from tunebench.experiments.grid import (
     LOCK_FILE,
@@ -94,7 +95,8 @@ from tunebench.experiments.grid import (
     settled_outcomes,
     write_error,
 )
-from tunebench.launch import RunSpec
+from tunebench.experiments.worker import _State, run_job
+from tunebench.launch import RunSpec, thread_env
 
 logger = logging.getLogger(__name__)
 
@@ -116,16 +118,17 @@ _BLACKBOX_CACHE: dict[str, Any] = {}
 
 
 def _trial_gpus(spec: RunSpec) -> float:
-    return float(spec.gpus_per_trial or 0) if spec.backend == "ray" else 0.0
+    return float(spec.gpus_per_trial or 0) if get_backend(spec.backend).cluster else 0.0
 
 
 def task_resources(spec: RunSpec) -> dict[str, float]:
     """Ray resources the task of the experiment ``spec`` holds: :data:`TUNER_CPUS` for real trials
     on the Ray backend (they hold their own), the CPUs of all its trials on the local backend
     (they run as processes of the task's node), :data:`SIMULATION_CPUS` for a simulation."""
-    if spec.backend == "ray":
+    entry = get_backend(spec.backend)
+    if entry.cluster:
         return {"CPU": TUNER_CPUS}
-    if spec.backend == "local":
+    if entry.runs_scripts:
         return {"CPU": float(spec.n_workers * (spec.cpus_per_trial or 1))}
     return {"CPU": SIMULATION_CPUS}
 
@@ -139,7 +142,7 @@ def experiment_footprint(spec: RunSpec) -> dict[str, float]:
     """Resources a running experiment takes on the cluster: its task, plus ``n_workers`` trials
     on the Ray backend."""
     out = dict(task_resources(spec))
-    if spec.backend == "ray":
+    if get_backend(spec.backend).cluster:
         for k, v in _trial_resources(spec).items():
             out[k] = out.get(k, 0.0) + spec.n_workers * v
     return out
@@ -169,7 +172,7 @@ def _check_resources(jobs: Sequence[Job], nodes: list[dict[str, Any]], address: 
             raise UserError(f"no node of {where} can run an experiment task: it needs {format_resources(task)} "
                             f"(nodes: {format_nodes(nodes)}); add nodes with CPUs (a head started with --num-cpus=0 "
                             "runs none)")
-        if job.spec.backend == "ray":
+        if get_backend(job.spec.backend).cluster:
             trial = _trial_resources(job.spec)
             if not any(node_fits(n, trial) for n in nodes):
                 raise UserError(f"no node of {where} can hold one trial of {job.key}: it needs "
@@ -183,7 +186,7 @@ def _where_there_are_gpus(jobs: Sequence[Job], nodes: list[dict[str, Any]]) -> N
     if has_gpus(nodes):
         return
     for job in jobs:
-        if job.spec.backend == "ray" and job.spec.gpus_per_trial:
+        if get_backend(job.spec.backend).cluster and job.spec.gpus_per_trial:
             logger.info("%s: the cluster has no GPU; its trials run without one", job.key)
             job.spec.gpus_per_trial = 0
 
@@ -196,7 +199,7 @@ def _needed_paths(jobs: Sequence[Job]) -> list[str]:
     paths: list[str] = []
     for job in jobs:
         spec = job.spec
-        if spec.backend == "ray" and spec.script:
+        if get_backend(spec.backend).cluster and spec.script:
             paths.append(spec.script)
         for ref in spec.benchmark_modules:
             if ref.startswith(os.sep):  # a file (stored absolute, maybe with ":function"), not a module name
@@ -328,8 +331,6 @@ def _run_experiment(payload: dict[str, Any], folder: bytes | None) -> dict[str, 
     resume it), return its end message and the finished folder as bytes."""
     import ray
 
-    from tunebench.experiments.worker import _State, run_job
-
     ctx = ray.get_runtime_context()
     node = {"ray_node_id": ctx.get_node_id(), "ray_node_ip": ray.util.get_node_ip_address()}
     scratch = Path(tempfile.mkdtemp(prefix="tunebench-grid-"))
@@ -337,10 +338,8 @@ def _run_experiment(payload: dict[str, Any], folder: bytes | None) -> dict[str, 
     state = _State()
     protocol = _SinkProtocol(payload["sink"])
     previous = signal.signal(signal.SIGINT, _interrupt_handler(state))
-    simulation = payload["spec"].get("backend") == "simulator"
+    simulation = not get_backend(payload["spec"].get("backend", LOCAL)).runs_scripts
     if simulation:  # one core each, as the local grid's workers (see its docs)
-        from tunebench.launch import thread_env
-
         for k, v in thread_env(1).items():  # libraries loaded later in this (reused) process
             os.environ.setdefault(k, v)
     try:

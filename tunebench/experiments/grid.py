@@ -59,8 +59,12 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.analysis.layout import check_tag, experiment_path, results_root
+from tunebench.backends.registry import LOCAL, RAY, SIMULATOR, get_backend
+from tunebench.benchmarks import SimulatedBenchmark, canonical_module_ref, load_benchmark_module, resolve_benchmark
 from tunebench.errors import UserError
-from tunebench.launch import RunSpec, check_backend, spec_from_benchmark, thread_env, use_backend
+from tunebench.launch import RunSpec, build_space, check_backend, spec_from_benchmark, thread_env, use_backend
+from tunebench.schedulers import make_scheduler
+from tunebench.store import read_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +129,7 @@ def default_parallel(jobs: Sequence[Job]) -> int:
     todo = [j for j in jobs if j.action in ("start", "resume")]
     if not todo:
         return 1
-    if any(j.spec.backend != "simulator" for j in todo):
+    if any(get_backend(j.spec.backend).runs_scripts for j in todo):
         return 1
     return max(1, min(usable_cores(), len(todo)))
 
@@ -284,8 +288,6 @@ def _exceeds(requested: float | None, stored: float | None) -> bool:
 
 def _decide(job_spec: RunSpec, path: Path) -> tuple[str, str, RunSpec]:
     """``(action, note, spec)`` for the experiment the grid wants in ``path``."""
-    from tunebench.store import read_metadata
-
     state, reason = experiment_state(path)
     if state == "missing":
         return "start", "", job_spec
@@ -387,17 +389,17 @@ def _method_kwargs(request: GridRequest, methods: list[str]) -> dict[str, dict[s
 
 def _benchmark_spec(request: GridRequest, name: str) -> RunSpec:
     """The spec of benchmark ``name`` with the grid's overrides (method and seed set later)."""
-    from tunebench.benchmarks import resolve_benchmark
-
     bench = resolve_benchmark(name, request.benchmark_args, request.benchmark_modules)
-    natural = "simulator" if bench.kind == "simulated" else "local"
+    simulated = isinstance(bench, SimulatedBenchmark)
+    natural = SIMULATOR if simulated else LOCAL
     backend = check_backend(request.backend) if request.backend else natural
-    if backend == "local" and request.launch_on_cluster and not request.backend:
-        backend = "ray"  # a real benchmark on a cluster: its trials run as Ray actors there
-    if backend == "ray" and natural == "simulator":
-        raise UserError(f"benchmark '{name}' is simulated: it runs on the simulator backend, not ray; to run "
-                        "simulations on a Ray cluster, use --launch-on-cluster (without --backend ray)")
-    if backend != natural and backend != "ray":
+    if not simulated and request.launch_on_cluster and not request.backend:
+        backend = RAY  # a real benchmark on a cluster: its trials run as Ray actors there
+    entry = get_backend(backend)
+    if simulated and entry.cluster:
+        raise UserError(f"benchmark '{name}' is simulated: it runs on the {natural} backend, not {backend}; to run "
+                        f"simulations on a Ray cluster, use --launch-on-cluster (without --backend {backend})")
+    if entry.runs_scripts == simulated:
         raise UserError(f"benchmark '{name}' is {bench.kind}: it runs on the {natural} backend, not {backend} "
                         f"(drop --backend {backend}, or choose other benchmarks)")
     spec = spec_from_benchmark(name, request.data_dir, benchmark_args=request.benchmark_args,
@@ -423,7 +425,7 @@ def _benchmark_spec(request: GridRequest, name: str) -> RunSpec:
     if request.cpus_per_trial is not None:
         spec.cpus_per_trial = request.cpus_per_trial
     spec.charge_decision_time = request.charge_decision_time
-    if backend == "ray":
+    if entry.cluster:
         spec.ray_address = request.ray_address
         spec.storage = request.storage
         if request.warm_pool is not None:
@@ -443,9 +445,6 @@ def plan_grid(request: GridRequest) -> list[Job]:
         UserError: a bad tag, an unknown benchmark/method/option, a benchmark on the wrong
             backend, an existing experiment with other settings.
     """
-    from tunebench.launch import build_space
-    from tunebench.schedulers import make_scheduler
-
     tag = check_tag(request.tag)
     if not request.benchmarks:
         raise UserError("no benchmark given: pass --benchmark NAME (see `tunebench list --benchmarks`)")
@@ -453,8 +452,6 @@ def plan_grid(request: GridRequest) -> list[Job]:
         raise UserError("no seed to run: --num-seeds must be >= 1")
     if request.n_workers is not None and request.n_workers < 1:
         raise UserError(f"--n-workers must be >= 1, got {request.n_workers}")
-    from tunebench.benchmarks import canonical_module_ref, load_benchmark_module
-
     request.benchmark_modules = [canonical_module_ref(ref) for ref in request.benchmark_modules]
     for ref in request.benchmark_modules:
         load_benchmark_module(ref)
@@ -610,7 +607,7 @@ def _worker_env(jobs: Sequence[Job]) -> dict[str, str]:
     # the worker imports this very tunebench (also when it is not installed, e.g. run from a checkout)
     package_root = str(Path(__file__).resolve().parent.parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
-    if all(j.spec.backend == "simulator" for j in jobs):
+    if all(not get_backend(j.spec.backend).runs_scripts for j in jobs):
         for k, v in thread_env(1).items():  # simulations: one core each (see the module docs)
             env.setdefault(k, v)
     return env

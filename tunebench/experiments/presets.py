@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunebench.benchmarks import watch_registry
 from tunebench.errors import UserError
+from tunebench.experiments.grid import group_methods
 
 __all__ = ["Preset", "PRESETS", "register_preset", "get_preset", "preset_names"]
 
@@ -54,8 +56,6 @@ class Preset:
         """The preset's methods (those of its group when it names none)."""
         if self.methods is not None:
             return list(self.methods)
-        from tunebench.experiments.grid import group_methods
-
         return group_methods(self.method_group or "baselines")
 
 
@@ -123,3 +123,6 @@ register_preset(Preset(
     n_workers=4,
     expected_wall_time="about a minute on 2 cores",
 ))
+
+# a user module that only registers presets is not an empty one (see tunebench.benchmarks.loader)
+watch_registry("preset", preset_names)

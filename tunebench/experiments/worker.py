@@ -32,6 +32,11 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+from tunebench.errors import TuningError, UserError
+from tunebench.experiments.grid import experiment_lock, is_limit_reason
+from tunebench.launch import RunSpec, build_tuner
+from tunebench.tuner import Callback
+
 PROGRESS_INTERVAL = 0.5
 
 logger = logging.getLogger("tunebench.experiments.worker")
@@ -56,40 +61,41 @@ class _Protocol:
                 pass  # the grid went away; the stdin watcher interrupts us
 
 
-def _reporter(protocol: _Protocol, job_id: int) -> Any:
-    from tunebench.tuner import Callback
+class _Progress(Callback):
+    """Sends the tuner's progress of job ``job_id`` to the grid, at most every PROGRESS_INTERVAL
+    seconds."""
 
-    class _Progress(Callback):
-        """Sends the tuner's progress to the grid, at most every PROGRESS_INTERVAL seconds."""
+    def __init__(self, protocol: _Protocol, job_id: int) -> None:
+        self.protocol = protocol
+        self.job_id = job_id
+        self._last = 0.0
+        self._count = 0
 
-        def __init__(self) -> None:
-            self._last = 0.0
-            self._count = 0
+    def _send(self, tuner: Any, force: bool = False) -> None:
+        self._count += 1
+        if not force and self._count % 16:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_INTERVAL:
+            return
+        self._last = now
+        self.protocol.send(event="progress", id=self.job_id, elapsed=tuner.elapsed(),
+                           budget=tuner.stop.max_wallclock_time, trials=len(tuner.trials), results=tuner.n_results,
+                           best=tuner.best_value, failed=tuner.n_failed)
 
-        def _send(self, tuner: Any, force: bool = False) -> None:
-            self._count += 1
-            if not force and self._count % 16:
-                return
-            now = time.monotonic()
-            if not force and now - self._last < PROGRESS_INTERVAL:
-                return
-            self._last = now
-            protocol.send(event="progress", id=job_id, elapsed=tuner.elapsed(), budget=tuner.stop.max_wallclock_time,
-                          trials=len(tuner.trials), results=tuner.n_results, best=tuner.best_value,
-                          failed=tuner.n_failed)
+    def on_tuning_start(self, tuner: Any) -> None:
+        """Called once the tuner starts: sends the job's ``start`` message."""
+        self.protocol.send(event="start", id=self.job_id, resumed=tuner.resume, elapsed=tuner.elapsed(),
+                           budget=tuner.stop.max_wallclock_time, metric=tuner.metric, mode=tuner.mode,
+                           trials=len(tuner.trials))
 
-        def on_tuning_start(self, tuner: Any) -> None:
-            protocol.send(event="start", id=job_id, resumed=tuner.resume, elapsed=tuner.elapsed(),
-                          budget=tuner.stop.max_wallclock_time, metric=tuner.metric, mode=tuner.mode,
-                          trials=len(tuner.trials))
+    def on_result(self, tuner: Any, trial: Any, result: Any, decision: Any) -> None:
+        """Called per result: may send a ``progress`` message."""
+        self._send(tuner)
 
-        def on_result(self, tuner: Any, trial: Any, result: Any, decision: Any) -> None:
-            self._send(tuner)
-
-        def on_trial_end(self, tuner: Any, trial: Any, status: Any) -> None:
-            self._send(tuner)
-
-    return _Progress()
+    def on_trial_end(self, tuner: Any, trial: Any, status: Any) -> None:
+        """Called per ended trial: may send a ``progress`` message."""
+        self._send(tuner)
 
 
 def _write_error(path: Path, text: str) -> None:
@@ -138,10 +144,6 @@ def _watch_stdin(jobs: queue.Queue[dict[str, Any] | None], state: _State) -> Non
 
 def run_job(job: dict[str, Any], protocol: _Protocol, cache: dict[str, Any], state: _State) -> str:
     """Run one job; returns its status (and has sent its ``end`` message)."""
-    from tunebench.errors import TuningError, UserError
-    from tunebench.experiments.grid import experiment_lock, is_limit_reason
-    from tunebench.launch import RunSpec, build_tuner
-
     job_id = job["id"]
     path = Path(job["path"])
     t0 = time.monotonic()
@@ -155,7 +157,7 @@ def run_job(job: dict[str, Any], protocol: _Protocol, cache: dict[str, Any], sta
             state.running = True
             if state.parent_gone:
                 raise KeyboardInterrupt
-            tuner = build_tuner(spec, path, resume=bool(job.get("resume")), callbacks=[_reporter(protocol, job_id)],
+            tuner = build_tuner(spec, path, resume=bool(job.get("resume")), callbacks=[_Progress(protocol, job_id)],
                                 command_line=job.get("command_line") or ["tunebench", "experiment"],
                                 blackbox_cache=cache, metadata=job.get("metadata") or {})
             result = tuner.run()
