@@ -19,6 +19,7 @@ from typing import Any
 
 from tunebench.backends.registry import LOCAL, RAY, backend_names, get_backend
 from tunebench.errors import TuningError, UserError
+from tunebench.store import load_experiment, read_metadata
 
 logger = logging.getLogger("tunebench")
 
@@ -313,6 +314,7 @@ def _check_ray_options(args: argparse.Namespace, uses_ray: bool, what: str) -> N
 
 
 def _make_spec(args: argparse.Namespace) -> Any:
+    # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.benchmarks import DEFAULT_BENCHMARK, canonical_module_ref, load_benchmark_module
     from tunebench.launch import spec_from_benchmark, spec_from_script, use_backend
 
@@ -371,6 +373,7 @@ def _make_spec(args: argparse.Namespace) -> Any:
 
 
 def _canonical_method(name: str) -> str:
+    # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.schedulers import method_names
 
     for known in method_names():
@@ -381,6 +384,7 @@ def _canonical_method(name: str) -> str:
 
 
 def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv: list[str]) -> int:
+    # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.launch import build_tuner
     from tunebench.progress import ProgressDisplay
 
@@ -423,6 +427,7 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.launch import build_backend, build_space, check_backend, default_experiment_dir
 
     if args.backend is not None:
@@ -438,8 +443,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_resume(args: argparse.Namespace, argv: list[str]) -> int:
+    # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.launch import RunSpec
-    from tunebench.store import read_metadata
 
     meta = read_metadata(args.path)
     if "run_spec" not in meta:
@@ -453,8 +458,6 @@ def cmd_resume(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from tunebench.store import load_experiment
-
     exp = load_experiment(args.path)
     summary = exp.summary()
     if args.csv:
@@ -482,6 +485,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.benchmarks import SimulatedBenchmark, benchmark_names, get_benchmark, load_benchmark_module
     from tunebench.experiments.presets import PRESETS
     from tunebench.schedulers import describe_methods, method_groups
@@ -524,6 +528,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _grid_request(args: argparse.Namespace, argv: list[str]) -> Any:
+    # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.benchmarks import load_benchmark_module
     from tunebench.experiments.grid import GridRequest, group_methods
     from tunebench.experiments.presets import get_preset
@@ -568,6 +573,7 @@ def _grid_request(args: argparse.Namespace, argv: list[str]) -> Any:
 
 
 def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
+    # deferred: pandas/matplotlib stay out of the CLI's start-up
     from tunebench.analysis.layout import results_root
     from tunebench.experiments.display import GridDisplay
     from tunebench.experiments.grid import default_parallel, plan_grid, run_grid, summarize, usable_cores
@@ -602,6 +608,7 @@ def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
         return 0
     display = GridDisplay(live=False if args.no_progress else None)
     if on_cluster:
+        # deferred: the cluster launcher, only for --launch-on-cluster (and numpy out of the CLI start-up)
         from tunebench.experiments.cluster import run_grid_on_cluster
 
         try:
@@ -626,6 +633,7 @@ def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
 def _grid_for_analysis(args: argparse.Namespace, benchmark: str | None = None) -> Any:
     """The loaded grid of ``--experiment-tag`` under ``--results-root`` (load_grid's errors list the
     tags, benchmarks and methods that exist)."""
+    # deferred: pandas/matplotlib stay out of the CLI's start-up
     from tunebench.analysis.layout import check_tag, results_root
     from tunebench.analysis.results import load_grid
 
@@ -638,6 +646,7 @@ def _grid_for_analysis(args: argparse.Namespace, benchmark: str | None = None) -
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    # deferred: pandas/matplotlib stay out of the CLI's start-up
     from tunebench.analysis.plots import plot_grid
 
     grid = _grid_for_analysis(args, args.benchmark)
@@ -650,6 +659,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    # deferred: pandas/matplotlib stay out of the CLI's start-up
     from tunebench.analysis.report import write_report
 
     grid = _grid_for_analysis(args)
@@ -693,12 +703,13 @@ def _parse_configs(args: argparse.Namespace) -> list[dict[str, Any]]:
 def cmd_tabulate(args: argparse.Namespace) -> int:
     """``tunebench tabulate``: runs :func:`tabulate_benchmark` and prints where the table is and
     how to use it. Returns the exit status (0; UserError propagates to the CLI's handler)."""
+    # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
+    from tunebench.blackboxes.tabulated import find_tabulated
+    from tunebench.progress import ProgressDisplay
     from tunebench.tabulate import tabulate_benchmark
 
     callbacks = []
     if not args.no_progress:
-        from tunebench.progress import ProgressDisplay
-
         callbacks.append(ProgressDisplay())
     try:
         result = tabulate_benchmark(
@@ -718,8 +729,6 @@ def cmd_tabulate(args: argparse.Namespace) -> int:
     print(f"table: {result.output_dir}")
     if result.n_missing:
         print("rerun the same command to run the rest")
-    from tunebench.benchmarks import find_tabulated
-
     found = find_tabulated(args.benchmark)
     if found is not None and found.resolve() == result.output_dir.resolve():
         print(f"simulate it: tunebench run --benchmark {args.benchmark}-tab --backend simulator")
