@@ -51,10 +51,10 @@ class Table(Protocol):
     config_space: dict[str, Any]
     fidelity_name: str | None
     fidelity_values: np.ndarray
-    objectives: Sequence[str]
+    objectives: tuple[str, ...]
     elapsed_time_attr: str | None
     n_seeds: int
-    optimum: Any
+    optimum: dict[str, float] | None
     values: np.ndarray
 
     @property
