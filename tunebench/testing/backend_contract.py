@@ -38,7 +38,8 @@ the suite). Contract checked (see each ``check_*``), after every call:
 * a trial that completes reports its resource levels in order, then COMPLETED;
 * pause -> PAUSED; resume -> results go on from the level after the last one reported (none
   repeated, none lost), through repeated pause/resume cycles;
-* stop -> STOPPED and nothing more; ``stop`` of a stopped trial is a no-op;
+* stop -> STOPPED and nothing more; ``stop`` of a stopped trial is a no-op; ``stop`` of a paused
+  trial -> STOPPED (with the next polls);
 * a failing trial ends FAILED with a non-empty error text;
 * ``shutdown`` twice is safe; trials running at shutdown end STOPPED (reported by a later
   ``poll``), paused ones report nothing more.
@@ -50,6 +51,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,7 @@ __all__ = [
     "check_pause_resume",
     "check_shutdown",
     "check_stop",
+    "check_stop_paused",
     "script_workload",
 ]
 
@@ -219,7 +222,7 @@ class ContractDriver:
 
     def stop(self, trial_id: int) -> None:
         log = self.trials[trial_id]
-        if log.state in ("running", "pausing"):
+        if log.state in ("running", "pausing", "paused"):
             log.state = "stopping"
         self.backend.stop(trial_id)
         self.check_busy(f"stop({trial_id})")
@@ -265,6 +268,11 @@ class ContractDriver:
         """The trial's last final event, if it has one."""
         finals = [e for e in self.trials[trial_id].events if e.kind in FINAL_KINDS]
         return finals[-1] if finals else None
+
+    def final_kind(self, trial_id: int) -> EventKind | None:
+        """The kind of the trial's last final event, if it has one."""
+        final = self.final(trial_id)
+        return None if final is None else final.kind
 
     def ended(self, trial_id: int) -> Callable[[], bool]:
         return lambda: self.trials[trial_id].state in ("ended", "paused")
@@ -349,6 +357,10 @@ def _run(make: _MakeWorkload, body: Callable[[ContractDriver], None]) -> None:
         driver.backend.shutdown()
 
 
+def _has_results(d: ContractDriver, trial_id: int, n: int) -> bool:
+    return d.n_results(trial_id) >= n
+
+
 def check_completes(make: _MakeWorkload) -> None:
     """A trial reports its resource levels in order, then COMPLETED; then nothing more, and the
     backend is idle."""
@@ -383,9 +395,9 @@ def check_concurrent_trials(make: _MakeWorkload) -> None:
         d.poll_until(d.ended(1), "trial 1 to stop")
         for tid in (0, 3):
             assert d.levels(tid) == list(d.w.finite_levels), f"trial {tid} reported {d.levels(tid)}"
-            assert d.final(tid).kind is EventKind.COMPLETED  # type: ignore[union-attr]
-        assert d.final(2).kind is EventKind.FAILED  # type: ignore[union-attr]
-        assert d.final(1).kind is EventKind.STOPPED  # type: ignore[union-attr]
+            assert d.final_kind(tid) is EventKind.COMPLETED
+        assert d.final_kind(2) is EventKind.FAILED
+        assert d.final_kind(1) is EventKind.STOPPED
         d.drain()
         assert d.backend.n_busy == 0
 
@@ -419,12 +431,12 @@ def check_pause_resume(make: _MakeWorkload, *, n_cycles: int = 2, per_run: int =
         d.start(0, d.w.endless_config)
         for cycle in range(n_cycles + 1):
             target = per_run * (cycle + 1)
-            d.poll_until(lambda t=target: d.n_results(0) >= t, f"{target} results of trial 0")  # type: ignore[misc]
+            d.poll_until(partial(_has_results, d, 0, target), f"{target} results of trial 0")
             if cycle == n_cycles:
                 break
             d.pause(0)
             d.poll_until(d.ended(0), "trial 0 to pause")
-            assert d.final(0).kind is EventKind.PAUSED  # type: ignore[union-attr]
+            assert d.final_kind(0) is EventKind.PAUSED
             d.drain(1)
             d.resume(0)
         d.stop(0)
@@ -448,13 +460,33 @@ def check_stop(make: _MakeWorkload) -> None:
         d.poll_until(lambda: d.n_results(0) >= 1, "a result of trial 0")
         d.stop(0)
         d.poll_until(d.ended(0), "trial 0 to stop")
-        assert d.final(0).kind is EventKind.STOPPED  # type: ignore[union-attr]
+        assert d.final_kind(0) is EventKind.STOPPED
         d.stop(0)
         seen = d.n_results(1)
         d.poll_until(lambda: d.n_results(1) >= seen + 2, "trial 1 to report on")
         assert d.trials[1].state == "running"
         d.stop(1)
         d.poll_until(d.ended(1), "trial 1 to stop")
+        d.drain()
+        assert d.backend.n_busy == 0
+
+    _run(make, body)
+
+
+def check_stop_paused(make: _MakeWorkload) -> None:
+    """``stop`` of a paused trial ends it for good: STOPPED comes with the next ``poll``s (at the
+    latest by the time another trial, started just before, completes)."""
+
+    def body(d: ContractDriver) -> None:
+        d.start(0, d.w.endless_config)
+        d.poll_until(lambda: d.n_results(0) >= 1, "a result of trial 0")
+        d.pause(0)
+        d.poll_until(d.ended(0), "trial 0 to pause")
+        d.start(1, d.w.finite_config)
+        d.stop(0)
+        d.poll_until(d.ended(1), "trial 1 to complete")
+        assert d.final_kind(0) is EventKind.STOPPED, (
+            f"stop() of the paused trial 0: no STOPPED event by the time trial 1 completed ({d.describe()})")
         d.drain()
         assert d.backend.n_busy == 0
 
@@ -497,7 +529,7 @@ def check_shutdown(make: _MakeWorkload) -> None:
             except Exception as exc:
                 raise AssertionError(f"the {call} shutdown() raised {exc!r}") from exc
         d.poll_until(d.ended(0), "the STOPPED event of trial 0, running at shutdown")
-        assert d.final(0).kind is EventKind.STOPPED  # type: ignore[union-attr]
+        assert d.final_kind(0) is EventKind.STOPPED
         d.drain()
         assert d.backend.n_busy == 0, f"n_busy is {d.backend.n_busy} after shutdown"
 
@@ -511,6 +543,7 @@ CONTRACT_CHECKS: dict[str, Callable[[_MakeWorkload], None]] = {
     "busy_count": check_busy_count,
     "pause_resume": check_pause_resume,
     "stop": check_stop,
+    "stop_paused": check_stop_paused,
     "failure": check_failure,
     "shutdown": check_shutdown,
 }

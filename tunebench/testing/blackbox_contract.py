@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -214,7 +215,7 @@ def check_seeds(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0) -> No
         np.testing.assert_array_equal(bb.evaluate(configs, seed=last), other,
                                       err_msg=f"{bb.name}: seed {last} gave other values the second time")
     for bad in (bb.n_seeds, -1):
-        _raises_user_error(lambda b=bad: bb.evaluate(configs[:1], seed=b), f"{bb.name}: evaluate with seed {bad}")
+        _raises_user_error(partial(bb.evaluate, configs[:1], seed=bad), f"{bb.name}: evaluate with seed {bad}")
 
 
 def check_outside(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0, max_params: int = 4) -> None:
@@ -227,10 +228,10 @@ def check_outside(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0, max
     base = configs[0]
     for name, domain in list(hyperparameters(bb.config_space).items())[:max_params]:
         value = outside_value(domain)
-        _raises_user_error(lambda n=name, v=value: bb.evaluate([{**base, n: v}]),
+        _raises_user_error(partial(bb.evaluate, [{**base, name: value}]),
                            f"{bb.name}: evaluate of a config with {name}={value!r}", name)
         missing = {k: v for k, v in base.items() if k != name}
-        _raises_user_error(lambda m=missing: bb.evaluate([m]),
+        _raises_user_error(partial(bb.evaluate, [missing]),
                            f"{bb.name}: evaluate of a config without {name}", name)
     beyond = float(bb.fidelity_values[-1]) + 1.0
     _raises_user_error(lambda: bb.evaluate(configs[:1], fidelities=[beyond]),
