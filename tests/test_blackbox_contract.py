@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tunebench.benchmarks import blackbox_families, load_blackbox
 from tunebench.blackboxes import Blackbox, TabularBlackbox, branin_blackbox, synthetic_tabular_blackbox
+from tunebench.blackboxes.registry import blackbox_families, load_blackbox
 from tunebench.errors import UserError
 from tunebench.testing.blackbox_contract import CONTRACT_CHECKS, check_outside
 from tunebench.types import Config
