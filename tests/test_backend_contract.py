@@ -107,11 +107,6 @@ def test_contract(backend: str, check: str, tmp_path: Path, request: pytest.Fixt
         make = local_maker(tmp_path)
     elif backend == "simulator":
         make = simulator_maker()
-        if check == "stop_paused":
-            request.applymarker(pytest.mark.xfail(strict=True, reason=(
-                "SimulatorBackend.stop() of a paused trial emits no STOPPED event (it only makes the trial "
-                "unresumable), unlike LocalBackend and RayBackend, which follow Backend.stop's 'a STOPPED "
-                "event follows'")))
     else:
         request.getfixturevalue("ray_cluster")
         make = ray_maker(tmp_path)

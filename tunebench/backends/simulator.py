@@ -70,7 +70,7 @@ class _Curve:
 
 
 class _SimTrial:
-    __slots__ = ("trial", "curve", "elapsed", "pos", "last", "generation", "running", "base")
+    __slots__ = ("trial", "curve", "elapsed", "pos", "last", "generation", "running", "stopped", "base")
 
     def __init__(self, trial: Trial, curve: _Curve, last: int) -> None:
         self.trial = trial
@@ -80,6 +80,7 @@ class _SimTrial:
         self.last = last  # index of the trial's maximum fidelity
         self.generation = 0  # bumped on pause/stop: heap entries of older generations are stale
         self.running = False
+        self.stopped = False  # stopped for good: not resumable, a second stop is a no-op
         self.base = 0.0  # simulated time the trial (re)started, minus the training already done
 
 
@@ -182,7 +183,7 @@ class SimulatorBackend(Backend):
     def resume(self, trial_id: int, config: Config | None = None) -> None:
         """Called to continue a paused trial from the fidelity it was paused at."""
         sim = self._trials.get(trial_id)
-        if sim is None or sim.running:
+        if sim is None or sim.running or sim.stopped:
             raise ValueError(f"cannot resume trial {trial_id}: it is not paused")
         if config is not None and config != sim.trial.config:
             # a changed config (PBT): continue with the new config's curve from the same fidelity
@@ -325,6 +326,11 @@ class SimulatorBackend(Backend):
             sim.running = False
             sim.generation += 1
             self._n_running -= 1
+            sim.stopped = kind is _STOPPED
             self._pending.append(Event(kind, trial_id, self.clock.time()))
-        elif kind is _STOPPED and sim.pos <= sim.last:
+        elif kind is _STOPPED and sim.pos <= sim.last and not sim.stopped:
+            # a paused trial stopped for good: STOPPED goes out with the next poll, as on the
+            # other backends (Backend.stop: "a STOPPED event follows")
             sim.generation += 1
+            sim.stopped = True
+            self._pending.append(Event(kind, trial_id, self.clock.time()))
