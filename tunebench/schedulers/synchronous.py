@@ -50,7 +50,7 @@ from tunebench.schedulers.asha import default_rung_levels, hyperband_bracket_wei
 from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.fifo import metric_and_resource, metric_to_minimize, result_resource
 from tunebench.searchers.base import Searcher
-from tunebench.types import Decision, Result, Status, Suggestion, Trial
+from tunebench.types import Decision, Result, Status, Suggestion, Trial, to_minimize
 
 logger = logging.getLogger(__name__)
 
@@ -308,10 +308,7 @@ class SynchronousBracketScheduler(Scheduler):
         self._on_trial_result(trial, result)
         if r < self.levels[st.level]:
             return _CONTINUE
-        if value != value:
-            value = math.inf
-        elif self.mode == "max":
-            value = -value
+        value = to_minimize(value, self.mode)
         self._record(tid, st, value)
         if st.level == self._last_level or r >= self.max_t:
             if self._stop_at_max_t and r >= self.max_t:
