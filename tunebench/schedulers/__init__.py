@@ -25,6 +25,7 @@ from tunebench.schedulers.registry import (
     METHODS,
     MethodContext,
     MethodSpec,
+    canonical_method_names,
     describe_methods,
     get_method,
     make_scheduler,
@@ -53,5 +54,6 @@ __all__ = [
     "method_groups",
     "methods_of_group",
     "METHOD_GROUPS",
+    "canonical_method_names",
     "describe_methods",
 ]
