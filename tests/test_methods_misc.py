@@ -43,14 +43,6 @@ MAX_T = 27
 SPACE = contract_space(MAX_T)
 C, P, S = Decision.CONTINUE, Decision.PAUSE, Decision.STOP
 
-#: method -> (number of trials of the contract run, options); BORE fits a classifier per suggestion
-#: early on: fewer trials and boosting stages keep the contract run fast (the API is the same)
-CONTRACT: dict[str, tuple[int, dict[str, Any]]] = {
-    "REA": (60, {}),
-    "BORE": (30, {"classifier_kwargs": {"n_estimators": 10}}),
-    "PASHA": (60, {}),
-}
-
 
 def maker(method: str, mode: str = "min", **extra: Any) -> Callable[[int], Scheduler]:
     def make(seed: int) -> Scheduler:
@@ -113,13 +105,6 @@ def test_pasha_needs_resource_and_max_t() -> None:
 def test_importing_the_registry_does_not_import_sklearn() -> None:
     code = "import sys, tunebench.schedulers; assert 'sklearn' not in sys.modules, 'sklearn imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-@pytest.mark.parametrize("check", list(CONTRACT_CHECKS), ids=list(CONTRACT_CHECKS))
-@pytest.mark.parametrize("method", list(CONTRACT))
-def test_contract(method: str, check: str) -> None:
-    n_trials, options = CONTRACT[method]
-    CONTRACT_CHECKS[check](maker(method, **options), n_trials=n_trials, max_t=MAX_T, seed=0)
 
 
 @pytest.mark.parametrize("method", ["REA", "PASHA"])

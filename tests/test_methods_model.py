@@ -39,12 +39,6 @@ def maker(method: str, mode: str = "min", **extra: Any):
     return make
 
 
-@pytest.mark.parametrize("check", list(CONTRACT_CHECKS), ids=list(CONTRACT_CHECKS))
-@pytest.mark.parametrize("method", ["BO", "MOBSTER"])
-def test_contract(method: str, check: str) -> None:
-    CONTRACT_CHECKS[check](maker(method), n_trials=40, max_t=MAX_T, seed=0)
-
-
 def test_contract_mobster_promotion_and_mode_max() -> None:
     check_scheduler_contract(maker("MOBSTER", mode="max", type="promotion"), n_trials=30, max_t=MAX_T, seed=3)
 

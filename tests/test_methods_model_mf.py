@@ -57,12 +57,6 @@ def maker(method: str, mode: str = "min", **extra: Any):
 # -- the contract ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("check", list(CONTRACT_CHECKS), ids=list(CONTRACT_CHECKS))
-@pytest.mark.parametrize("method", METHODS)
-def test_contract(method: str, check: str) -> None:
-    CONTRACT_CHECKS[check](maker(method), n_trials=40, max_t=MAX_T, seed=0)
-
-
 def test_contract_hypertune_promotion_mode_max() -> None:
     check_scheduler_contract(maker("HyperTune", mode="max", type="promotion"), n_trials=30, max_t=MAX_T, seed=3)
 

@@ -54,12 +54,6 @@ def maker(method: str, mode: str = "min", **extra: Any):
 # -- the contract ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("check", list(CONTRACT_CHECKS), ids=list(CONTRACT_CHECKS))
-@pytest.mark.parametrize("method", SYNC_METHODS)
-def test_contract(method: str, check: str) -> None:
-    CONTRACT_CHECKS[check](maker(method), n_trials=60, max_t=MAX_T, seed=0)
-
-
 @pytest.mark.parametrize("method", SYNC_METHODS)
 def test_contract_mode_max_other_seed(method: str) -> None:
     check_scheduler_contract(maker(method, mode="max"), n_trials=40, max_t=MAX_T, seed=3)

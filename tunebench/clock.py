@@ -46,8 +46,3 @@ class SimulatedClock:
         """Move time forward by ``seconds`` (>= 0)."""
         if seconds > 0:
             self._now += seconds
-
-    def advance_to(self, t: float) -> None:
-        """Move time forward to ``t`` (never backwards)."""
-        if t > self._now:
-            self._now = t

@@ -1,10 +1,13 @@
-"""Value objects shared by every layer (L0): trials, results, decisions, suggestions.
+"""Value objects shared by every layer (L0): trials, results, decisions, suggestions, and the
+conventions for numbers that schedulers and searchers share (metric to minimize, non-finite
+numbers in JSON state).
 
 Nothing here imports numpy or any other tunebench module, so every layer may use it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -99,3 +102,29 @@ class Event:
     offset: int | None = None  #: for RESULT: byte offset in the results file just after this line
     error: str | None = None  #: for FAILED: what went wrong, with the tail of stderr
     info: dict[str, Any] | None = None  #: backend-specific extras (e.g. exit code)
+
+
+# -- numbers shared by schedulers and searchers ----------------------------------------------------
+
+
+def to_minimize(value: float, mode: str) -> float:
+    """A metric's ``value`` as a value to minimize: negated for ``mode="max"``; NaN (a diverged
+    trial) is the worst value, ``+inf``, in both modes. The hot loop of ASHA inlines it."""
+    if value != value:  # NaN
+        return math.inf
+    return -value if mode == "max" else value
+
+
+def json_float(value: float) -> float | str:
+    """``value`` for JSON scheduler and searcher state: a finite float as is, non-finite ones as
+    the strings ``"inf"``, ``"-inf"``, ``"nan"`` (strict JSON has no such numbers; read back by
+    :func:`float_from_json`)."""
+    if math.isfinite(value):
+        return value
+    return "nan" if value != value else ("inf" if value > 0 else "-inf")
+
+
+def float_from_json(value: float | str | None) -> float:
+    """The float :func:`json_float` wrote; ``None`` (written for ``+inf`` by snapshots of older
+    versions) reads as ``+inf``."""
+    return math.inf if value is None else float(value)

@@ -320,12 +320,9 @@ def _decide(job_spec: RunSpec, path: Path) -> tuple[str, str, RunSpec]:
 
 
 def _method_accepts(method: str, option: str) -> bool:
-    import inspect
-
     from tunebench.schedulers import get_method
 
-    params = inspect.signature(get_method(method).factory).parameters
-    return option in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return get_method(method).accepts(option)
 
 
 def canonical_methods(names: Sequence[str]) -> list[str]:
@@ -334,19 +331,9 @@ def canonical_methods(names: Sequence[str]) -> list[str]:
     Raises:
         UserError: an unknown name (the message lists the methods and the groups).
     """
-    from tunebench.schedulers import METHODS, get_method, method_groups
+    from tunebench.schedulers import canonical_method_names
 
-    out: list[str] = []
-    for name in names:
-        try:
-            canonical = get_method(name).name
-        except UserError:
-            groups = ", ".join(f"{g} ({len(ms)})" for g, ms in method_groups().items())
-            raise UserError(f"unknown method '{name}'; known methods: {', '.join(METHODS)}; groups for "
-                            f"--method-group: {groups} (see `tunebench list --methods`)") from None
-        if canonical not in out:
-            out.append(canonical)
-    return out
+    return canonical_method_names(names)
 
 
 def group_methods(group: str) -> list[str]:
@@ -355,15 +342,9 @@ def group_methods(group: str) -> list[str]:
     Raises:
         UserError: an unknown group (listing the groups) or an empty one.
     """
-    from tunebench.schedulers import method_groups
+    from tunebench.schedulers import methods_of_group
 
-    groups = method_groups()
-    if group not in groups:
-        raise UserError(f"unknown method group '{group}'; known groups: {', '.join(groups)} "
-                        "(see `tunebench list --methods`)")
-    if not groups[group]:
-        raise UserError(f"method group '{group}' has no registered method; pass --method NAME")
-    return list(groups[group])
+    return methods_of_group(group)
 
 
 def _method_kwargs(request: GridRequest, methods: list[str]) -> dict[str, dict[str, Any]]:

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tunebench.schedulers.base import Scheduler
+from tunebench.schedulers.fidelity import FidelityLadder, default_rung_levels, hyperband_bracket_weights
 from tunebench.schedulers.fifo import metric_to_minimize, result_resource
 from tunebench.searchers.base import Searcher
 from tunebench.types import Decision, Result, Status, Suggestion, Trial
@@ -50,37 +51,6 @@ _STATUS_VALUE = {status: status.value for status in Status}
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
 _NO_RESOURCE = -math.inf  #: last resource of a trial that reported none
-
-
-def default_rung_levels(grace_period: float, reduction_factor: float, max_t: float) -> list[int]:
-    """Rung levels ``round(grace_period * eta**k)`` for k = 0, 1, ... that lie below ``max_t``.
-
-    ``max_t`` itself is not a rung: it is where a trial ends. E.g. ``(1, 3, 27) -> [1, 3, 9]``.
-    """
-    levels: list[int] = []
-    k = 0
-    while True:
-        level = int(round(grace_period * reduction_factor**k))
-        if level >= max_t:
-            return levels
-        if not levels or level > levels[-1]:
-            levels.append(level)
-        k += 1
-
-
-def hyperband_bracket_weights(n_brackets: int, reduction_factor: float) -> list[int]:
-    """Number of trials each bracket gets in one round of synchronous Hyperband.
-
-    Li, Jamieson, DeSalvo, Rostamizadeh, Talwalkar, "Hyperband", JMLR 2018, Algorithm 1:
-    bracket ``s`` in ``s_max, ..., 0`` (``s`` = number of halvings) starts
-    ``n = ceil((s_max + 1) / (s + 1) * eta**s)`` trials.  Our bracket ``b = s_max - s`` (bracket 0
-    has every rung), with ``S = s_max + 1`` brackets:
-    ``n_b = ceil(S / (S - b) * eta**(S - 1 - b))``.  Asynchronous Hyperband samples the bracket of
-    each new trial with probabilities proportional to these counts (as Syne Tune's default
-    bracket distribution does).  E.g. ``(4, 3) -> [27, 12, 6, 4]``.
-    """
-    S = n_brackets
-    return [math.ceil(S / (S - b) * reduction_factor ** (S - 1 - b) - 1e-9) for b in range(S)]
 
 
 class _Rung:
@@ -245,37 +215,14 @@ class ASHA(Scheduler):
     ):
         if not resource_attr or not isinstance(resource_attr, str):
             raise ValueError(f"resource_attr must be the name of the reported resource, got {resource_attr!r}")
-        if max_t is None or not max_t > 0:
-            raise ValueError(f"max_t must be > 0, got {max_t!r}")
-        if not grace_period >= 1:
-            raise ValueError(f"grace_period must be >= 1, got {grace_period!r}")
-        if grace_period > max_t:
-            raise ValueError(f"grace_period ({grace_period}) must be <= max_t ({max_t})")
-        if not reduction_factor >= 2:
-            raise ValueError(f"reduction_factor must be >= 2, got {reduction_factor!r}")
         if type not in ("stopping", "promotion"):
             raise ValueError(f"type must be 'stopping' or 'promotion', got {type!r}")
-        if rung_levels is None:
-            levels = default_rung_levels(grace_period, reduction_factor, max_t)
-        else:
-            levels = list(rung_levels)
-            if any(not isinstance(x, (int, float)) or isinstance(x, bool) for x in levels):
-                raise ValueError(f"rung_levels must be numbers, got {rung_levels!r}")
-            if any(b <= a for a, b in zip(levels, levels[1:], strict=False)):
-                raise ValueError(f"rung_levels must be strictly increasing, got {rung_levels!r}")
-            if levels and (levels[0] <= 0 or levels[-1] >= max_t):
-                raise ValueError(
-                    f"rung_levels must lie within (0, max_t={max_t}) (max_t is the end, not a rung), "
-                    f"got {rung_levels!r}"
-                )
-        max_brackets = len(levels) + 1
-        if brackets is None or brackets == "all":
-            brackets = max_brackets
-        if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
-            raise ValueError(f"brackets must be an integer >= 1 or 'all', got {brackets!r}")
-        if brackets > max_brackets:
-            logger.info("brackets=%d capped at %d (number of rungs + 1)", brackets, max_brackets)
-            brackets = max_brackets
+        ladder = FidelityLadder.geometric(max_t, grace_period, reduction_factor, rung_levels=rung_levels,
+                                          brackets=brackets)
+        levels = list(ladder.rung_levels)
+        brackets = ladder.brackets
+        #: the validated fidelity ladder (levels and brackets)
+        self.ladder = ladder
 
         self._use_searcher(searcher, resource_attr, max_resource_attr)
         self.max_t = max_t
@@ -313,7 +260,7 @@ class ASHA(Scheduler):
             self._rng = np.random.Generator(np.random.PCG64(seed_seq))
         else:
             self._rng = np.random.default_rng(seed)
-        weights = hyperband_bracket_weights(brackets, reduction_factor)
+        weights = ladder.bracket_weights()
         self._cum_weights = [sum(weights[: i + 1]) for i in range(brackets)]
 
     # -- introspection -------------------------------------------------------------------------
@@ -549,19 +496,12 @@ class ASHA(Scheduler):
             )
         for rungs, saved_rungs in zip(self._rungs, saved, strict=True):
             for rung, s in zip(rungs, saved_rungs, strict=True):
-                if "entries" in s:  # row format of snapshots taken before version 0.2
-                    rung.load([(float(v), int(t)) for v, t in s["entries"]])
-                else:
-                    rung.load(list(zip(map(float, s["values"]), map(int, s["trials"]), strict=True)))
+                rung.load(list(zip(map(float, s["values"]), map(int, s["trials"]), strict=True)))
                 rung.promoted = {int(t) for t in s["promoted"]}
         self._trials = {}
         trials = state["trials"]
-        if "ids" in trials:
-            rows = zip(trials["ids"], trials["bracket"], trials["last"], trials["has_last"],
-                       trials["next_rung"], trials["status"], strict=True)
-        else:  # row format: id -> [bracket, last or None, next_rung, status]
-            rows = ((key, b, -1 if last is None else last, last is not None, k, status)
-                    for key, (b, last, k, status) in trials.items())
+        rows = zip(trials["ids"], trials["bracket"], trials["last"], trials["has_last"],
+                   trials["next_rung"], trials["status"], strict=True)
         for key, bracket, last, has_last, next_rung, status in rows:
             st = _TrialState(int(bracket), math.inf)
             st.last = last if has_last else _NO_RESOURCE

@@ -89,8 +89,3 @@ class Scheduler(ABC):
         self.mode = searcher.mode
         self.resource_attr = resource_attr
         self.max_resource_attr = max_resource_attr
-
-    def metric_value(self, result: Result) -> float:
-        """The result's metric as a float to *minimize* (negated for ``mode="max"``)."""
-        value = float(result[self.metric])
-        return value if self.mode == "min" else -value

@@ -50,7 +50,7 @@ import numpy as np
 from tunebench.schedulers.synchronous import SynchronousBracketScheduler, _SyncTrial
 from tunebench.searchers.base import check_mode
 from tunebench.space import get_encoder, validate_space
-from tunebench.types import Decision, Result, Status, Suggestion, Trial
+from tunebench.types import Decision, Result, Status, Suggestion, Trial, float_from_json, json_float
 
 logger = logging.getLogger(__name__)
 
@@ -311,7 +311,7 @@ class DEHB(SynchronousBracketScheduler):
         state = super().state_dict()
         state.update({
             "pop": [p.tolist() for p in self._pop],
-            "fit": [[None if v == math.inf else v for v in f.tolist()] for f in self._fit],
+            "fit": [[json_float(v) for v in f.tolist()] for f in self._fit],
             "counter": list(self._counter),
             "promo": [v.tolist() for v in self._promo],
             "jobs": [[tid, level, target, v.tolist()] for tid, (level, target, v) in self._jobs.items()],
@@ -333,7 +333,7 @@ class DEHB(SynchronousBracketScheduler):
         super().load_state_dict(state)
         dim = self._encoder.encoded_dim
         self._pop = [np.asarray(p, dtype=float).reshape(-1, dim) for p in state["pop"]]
-        self._fit = [np.array([math.inf if v is None else v for v in f], dtype=float) for f in state["fit"]]
+        self._fit = [np.array([float_from_json(v) for v in f], dtype=float) for f in state["fit"]]
         self._counter = [int(c) for c in state["counter"]]
         self._promo = [np.asarray(v, dtype=float) for v in state["promo"]]
         self._jobs = {int(tid): (int(level), int(target), np.asarray(v, dtype=float))

@@ -58,8 +58,8 @@ import numpy as np
 from tunebench.errors import UserError
 from tunebench.models.acquisition import AcquisitionOptimizer, log_expected_improvement, row_keys
 from tunebench.models.gp import GaussianProcess
-from tunebench.schedulers.asha import default_rung_levels
 from tunebench.schedulers.base import Scheduler, check_mode
+from tunebench.schedulers.fidelity import FidelityLadder
 from tunebench.schedulers.fifo import metric_to_minimize, result_resource
 from tunebench.searchers.gp import GPSurrogate, _blas_threads
 from tunebench.searchers.random import complete_config
@@ -90,12 +90,18 @@ def fidelity_steps(grace_period: float, reduction_factor: float, max_t: float,
     """The fidelity steps of DyHPO, ``max_t`` last: geometric (``step=None``: Hyperband's rung
     levels ``grace_period * eta**k`` below ``max_t``) or linear (``grace_period``,
     ``grace_period + step``, ... below ``max_t``).  E.g. ``(1, 3, 27) -> [1, 3, 9, 27]``,
-    ``(1, 3, 5, step=2) -> [1, 3, 5]``."""
+    ``(1, 3, 5, step=2) -> [1, 3, 5]``.
+
+    Raises:
+        ValueError: invalid arguments (see :class:`~tunebench.schedulers.fidelity.FidelityLadder`).
+    """
+    return _ladder(grace_period, reduction_factor, max_t, step).levels
+
+
+def _ladder(grace_period: float, reduction_factor: float, max_t: float, step: float | None) -> FidelityLadder:
     if step is None:
-        return [*default_rung_levels(grace_period, reduction_factor, max_t), max_t]
-    count = int(math.ceil((max_t - grace_period) / step - 1e-9))
-    levels = [grace_period + k * step for k in range(max(count, 0))]
-    return [x for x in levels if x < max_t] + [max_t]
+        return FidelityLadder.geometric(max_t, grace_period, reduction_factor)
+    return FidelityLadder.linear(max_t, grace_period, step)
 
 
 class _DyTrial:
@@ -182,18 +188,7 @@ class DyHPO(Scheduler):
             raise ValueError(f"metric must be the name of the reported metric, got {metric!r}")
         if not resource_attr or not isinstance(resource_attr, str):
             raise ValueError(f"resource_attr must be the name of the reported resource, got {resource_attr!r}")
-        if max_t is None or isinstance(max_t, bool) or not isinstance(max_t, (int, float)) or not max_t > 0:
-            raise ValueError(f"max_t must be a number > 0, got {max_t!r}")
-        if isinstance(grace_period, bool) or not isinstance(grace_period, (int, float)) or not grace_period > 0:
-            raise ValueError(f"grace_period must be a number > 0, got {grace_period!r}")
-        if grace_period > max_t:
-            raise ValueError(f"grace_period ({grace_period}) must be <= max_t ({max_t})")
-        if step is None:
-            if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, (int, float)) \
-                    or not reduction_factor >= 2:
-                raise ValueError(f"reduction_factor must be >= 2, got {reduction_factor!r}")
-        elif isinstance(step, bool) or not isinstance(step, (int, float)) or not step > 0:
-            raise ValueError(f"step must be a number > 0 (or None for geometric steps), got {step!r}")
+        ladder = _ladder(grace_period, reduction_factor, max_t, step)
         self.config_space = config_space
         self.metric = metric
         self.mode = check_mode(mode)
@@ -205,7 +200,9 @@ class DyHPO(Scheduler):
         self.step = step
         self.seed = seed
         #: the fidelity steps, ``max_t`` last
-        self.levels: list[float] = fidelity_steps(grace_period, reduction_factor, max_t, step)
+        self.levels: list[float] = ladder.levels
+        #: the validated fidelity ladder
+        self.ladder = ladder
         self._stop_at_max_t = max_resource_attr is None
         self._encoder = get_encoder(config_space)
         if self._encoder.encoded_dim == 0:

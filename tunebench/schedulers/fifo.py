@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from tunebench.errors import UserError
 from tunebench.schedulers.base import Scheduler
 from tunebench.searchers.base import Searcher
-from tunebench.types import Decision, Result, Suggestion, Trial
+from tunebench.types import Decision, Result, Suggestion, Trial, to_minimize
 
 __all__ = ["FIFOScheduler", "metric_and_resource", "metric_to_minimize", "result_resource"]
 
@@ -35,9 +34,7 @@ def metric_to_minimize(result: Result, metric: str, mode: str, trial_id: int | N
         ) from None
     except (TypeError, ValueError):
         raise UserError(f"metric '{metric}' = {result[metric]!r} is not a number") from None
-    if value != value:  # NaN
-        return math.inf
-    return value if mode == "min" else -value
+    return to_minimize(value, mode)
 
 
 def result_resource(result: Result, resource_attr: str, trial_id: int | None = None) -> float:

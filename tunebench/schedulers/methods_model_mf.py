@@ -1,8 +1,8 @@
-"""Registration of the multi-fidelity model-based methods built on the GP searchers:
-HyperTune, DyHPO, SyncMOBSTER.
+"""The multi-fidelity model-based methods built on the GP searchers: ``HyperTune``, ``DyHPO``,
+``SyncMOBSTER``; importing this module registers them (see :mod:`tunebench.schedulers.registry`).
 
-:func:`register` is called once at the end of :mod:`tunebench.schedulers`; heavy imports stay
-inside the factories so that ``import tunebench.schedulers`` stays fast.
+Heavy imports (scipy, the GP, the schedulers built on them) stay inside the factories so that
+``import tunebench.schedulers`` stays fast.
 
 * ``HyperTune`` (Li et al. 2022): asynchronous Hyperband (stopping type by default,
   ``type="promotion"`` pauses and resumes) + :class:`tunebench.searchers.hypertune.HyperTuneSearcher`
@@ -18,23 +18,25 @@ inside the factories so that ``import tunebench.schedulers`` stays fast.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from tunebench.errors import user_errors
 from tunebench.schedulers.base import Scheduler
-from tunebench.schedulers.methods_model import GP_OPTIONS, searcher_rung_levels
+from tunebench.schedulers.fidelity import FidelityLadder
+from tunebench.schedulers.methods_model import GP_OPTIONS, GP_QUICK, searcher_rung_levels
+from tunebench.schedulers.registry import MethodContext, method
+from tunebench.schedulers.synchronous import SynchronousHyperband
+
+__all__: list[str] = []
 
 
+@method("HyperTune",
+        "Hyper-Tune (Li et al. 2022): async Hyperband, GP per-level ensemble with ranking-loss weights, "
+        "learned bracket distribution",
+        listed=("grace_period", "reduction_factor", "type", "brackets"), multi_fidelity=True,
+        quick_options=GP_QUICK, quick_trials=40)
 def _hypertune_factory(
-    config_space: dict[str, Any],
+    ctx: MethodContext,
     *,
-    metric: str,
-    mode: str,
-    resource_attr: str,
-    max_resource_attr: str | None,
-    max_t: int,
-    seed: int,
     grace_period: int = 1,
     reduction_factor: float = 3,
     rung_levels: list[int] | None = None,
@@ -58,38 +60,33 @@ def _hypertune_factory(
     """HyperTuneScheduler + HyperTuneSearcher (see :mod:`tunebench.searchers.hypertune`)."""
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
+    # the GP and scipy: deferred for import speed
+    from tunebench.schedulers.hypertune import HyperTuneScheduler
+    from tunebench.searchers.hypertune import HyperTuneSearcher
 
-    def build() -> Scheduler:
-        from tunebench.schedulers.hypertune import HyperTuneScheduler
-        from tunebench.searchers.hypertune import HyperTuneSearcher
-
-        levels = searcher_rung_levels(rung_levels, grace_period, reduction_factor, max_t)
-        searcher = HyperTuneSearcher(
-            config_space, metric, mode, seed=seed, resource_attr=resource_attr, max_t=max_t, rung_levels=levels,
-            min_resource=grace_period if not levels else min([grace_period, *levels]),
-            reduction_factor=reduction_factor, points_to_evaluate=points_to_evaluate,
-            num_init_random=num_init_random, min_level_points=min_level_points, n_weight_samples=n_weight_samples,
-            max_test_points=max_test_points, **gp_options,
-        )
-        return HyperTuneScheduler(
-            searcher, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
-            reduction_factor=reduction_factor, rung_levels=rung_levels, type=type,  # type: ignore[arg-type]
-            max_resource_attr=max_resource_attr, brackets=brackets,  # type: ignore[arg-type]
-            seed=None,  # derived from the searcher seed (independent stream)
-        )
-
-    return user_errors(build)
+    levels = searcher_rung_levels(rung_levels, grace_period, reduction_factor, ctx.max_t)
+    searcher = HyperTuneSearcher(
+        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
+        rung_levels=levels, min_resource=grace_period if not levels else min([grace_period, *levels]),
+        reduction_factor=reduction_factor, points_to_evaluate=points_to_evaluate,
+        num_init_random=num_init_random, min_level_points=min_level_points, n_weight_samples=n_weight_samples,
+        max_test_points=max_test_points, **gp_options,
+    )
+    return HyperTuneScheduler(
+        searcher, resource_attr=ctx.resource_attr, max_t=ctx.max_t, grace_period=grace_period,
+        reduction_factor=reduction_factor, rung_levels=rung_levels, type=type,  # type: ignore[arg-type]
+        max_resource_attr=ctx.max_resource_attr, brackets=brackets,  # type: ignore[arg-type]
+        seed=None,  # derived from the searcher seed (independent stream)
+    )
 
 
+@method("DyHPO",
+        "DyHPO (Wistuba et al. 2022): one fidelity step at a time; resume or start by EI at the next step (GP)",
+        listed=("grace_period", "reduction_factor", "step"), multi_fidelity=True,
+        quick_options=GP_QUICK, quick_trials=40)
 def _dyhpo_factory(
-    config_space: dict[str, Any],
+    ctx: MethodContext,
     *,
-    metric: str,
-    mode: str,
-    resource_attr: str,
-    max_resource_attr: str | None,
-    max_t: int,
-    seed: int,
     grace_period: int = 1,
     reduction_factor: float = 3,
     step: int | None = None,
@@ -108,28 +105,22 @@ def _dyhpo_factory(
     """DyHPO (see :class:`tunebench.schedulers.dyhpo.DyHPO` for the options)."""
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
+    from tunebench.schedulers.dyhpo import DyHPO  # the GP and scipy: deferred for import speed
 
-    def build() -> Scheduler:
-        from tunebench.schedulers.dyhpo import DyHPO
-
-        return DyHPO(
-            config_space, metric, mode, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
-            reduction_factor=reduction_factor, step=step, max_resource_attr=max_resource_attr, seed=seed,
-            points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, **gp_options,
-        )
-
-    return user_errors(build)
+    return DyHPO(
+        ctx.config_space, ctx.metric, ctx.mode, resource_attr=ctx.resource_attr,  # type: ignore[arg-type]
+        max_t=ctx.max_t, grace_period=grace_period, reduction_factor=reduction_factor, step=step,
+        max_resource_attr=ctx.max_resource_attr, seed=ctx.seed, points_to_evaluate=points_to_evaluate,
+        num_init_random=num_init_random, **gp_options,
+    )
 
 
+@method("SyncMOBSTER", "Synchronous Hyperband + MOBSTER's GP searcher (EI at a rung level over config and resource)",
+        listed=("grace_period", "reduction_factor", "brackets"), multi_fidelity=True, synchronous=True,
+        quick_options=GP_QUICK, quick_trials=40)
 def _sync_mobster_factory(
-    config_space: dict[str, Any],
+    ctx: MethodContext,
     *,
-    metric: str,
-    mode: str,
-    resource_attr: str,
-    max_resource_attr: str | None,
-    max_t: int,
-    seed: int,
     grace_period: int = 1,
     reduction_factor: float = 3,
     brackets: int | str | None = "all",
@@ -148,51 +139,15 @@ def _sync_mobster_factory(
     """SynchronousHyperband + MOBSTERSearcher (see :mod:`tunebench.searchers.gp`)."""
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
+    from tunebench.searchers.gp import MOBSTERSearcher  # the GP and scipy: deferred for import speed
 
-    def build() -> Scheduler:
-        from tunebench.schedulers.asha import default_rung_levels
-        from tunebench.schedulers.synchronous import SynchronousHyperband
-        from tunebench.searchers.gp import MOBSTERSearcher
-
-        levels = None
-        if max_t is not None and grace_period is not None and reduction_factor >= 2 and grace_period <= max_t:
-            levels = default_rung_levels(grace_period, reduction_factor, max_t)
-        searcher = MOBSTERSearcher(
-            config_space, metric, mode, seed=seed, resource_attr=resource_attr, max_t=max_t, rung_levels=levels,
-            min_resource=grace_period, reduction_factor=reduction_factor, points_to_evaluate=points_to_evaluate,
-            num_init_random=num_init_random, **gp_options,
-        )
-        return SynchronousHyperband(
-            searcher, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
-            reduction_factor=reduction_factor, brackets=brackets,  # type: ignore[arg-type]
-            max_resource_attr=max_resource_attr,
-        )
-
-    return user_errors(build)
-
-
-def register(register_method: Callable[..., Any]) -> None:
-    """Register this module's methods with ``register_method``."""
-    register_method(
-        "HyperTune",
-        _hypertune_factory,
-        "Hyper-Tune (Li et al. 2022): async Hyperband, GP per-level ensemble with ranking-loss weights, "
-        "learned bracket distribution",
-        {"grace_period": 1, "reduction_factor": 3, "type": "stopping", "brackets": "all"},
-        multi_fidelity=True,
+    # the ladder is validated here, before the searcher, so that a bad option is reported as such
+    ladder = FidelityLadder.geometric(ctx.max_t, grace_period, reduction_factor, brackets=brackets)
+    searcher = MOBSTERSearcher(
+        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
+        rung_levels=list(ladder.rung_levels), min_resource=grace_period, reduction_factor=reduction_factor,
+        points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, **gp_options,
     )
-    register_method(
-        "DyHPO",
-        _dyhpo_factory,
-        "DyHPO (Wistuba et al. 2022): one fidelity step at a time; resume or start by EI at the next step (GP)",
-        {"grace_period": 1, "reduction_factor": 3, "step": None},
-        multi_fidelity=True,
-    )
-    register_method(
-        "SyncMOBSTER",
-        _sync_mobster_factory,
-        "Synchronous Hyperband + MOBSTER's GP searcher (EI at a rung level over config and resource)",
-        {"grace_period": 1, "reduction_factor": 3, "brackets": "all"},
-        multi_fidelity=True,
-        synchronous=True,
-    )
+    return SynchronousHyperband(searcher, resource_attr=ctx.resource_attr,  # type: ignore[arg-type]
+                                max_t=ctx.max_t, grace_period=grace_period, reduction_factor=reduction_factor,
+                                brackets=brackets, max_resource_attr=ctx.max_resource_attr)  # type: ignore[arg-type]

@@ -48,7 +48,7 @@ import numpy as np
 
 from tunebench.schedulers.asha import ASHA, _Rung, _TrialState
 from tunebench.searchers.base import Searcher
-from tunebench.types import Decision, Result, Status, Trial
+from tunebench.types import Decision, Result, Status, Trial, json_float, to_minimize
 
 logger = logging.getLogger(__name__)
 
@@ -199,11 +199,7 @@ class PASHA(ASHA):
         if not accepted_before or st.last == last_before:
             return decision  # ignored by ASHA (paused/stopped trial, or an old resource re-reported)
         r = st.last
-        value = float(result[self.metric])
-        if self._negate:
-            value = -value
-        if value != value:
-            value = math.inf
+        value = to_minimize(float(result[self.metric]), self.mode)
         if self._auto and self._top < len(self.rung_levels):  # the noise estimate is still needed
             self._update_noise(tid, r, value)
             if decision is _STOP:
@@ -310,7 +306,7 @@ class PASHA(ASHA):
         state = super().state_dict()
         state["pasha"] = {
             "top": self._top,
-            "last_report": {str(tid): [r, _enc(v)] for tid, (r, v) in self._last_report.items()},
+            "last_report": {str(tid): [r, json_float(v)] for tid, (r, v) in self._last_report.items()},
             "windows": [[r0, r, [[a0, a] for a0, a in w]] for (r0, r), w in self._windows.items()],
             "crossings": list(self._crossings),
         }
@@ -330,6 +326,3 @@ class PASHA(ASHA):
         self._eps_cache = None if self._auto else float(self.epsilon)  # type: ignore[arg-type]
         self._update_deviation()
 
-
-def _enc(value: float) -> float | str:
-    return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")

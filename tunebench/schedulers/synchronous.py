@@ -46,11 +46,11 @@ import logging
 import math
 from typing import Any, Literal
 
-from tunebench.schedulers.asha import default_rung_levels, hyperband_bracket_weights
 from tunebench.schedulers.base import Scheduler
+from tunebench.schedulers.fidelity import FidelityLadder, hyperband_brackets
 from tunebench.schedulers.fifo import metric_and_resource, metric_to_minimize, result_resource
 from tunebench.searchers.base import Searcher
-from tunebench.types import Decision, Result, Status, Suggestion, Trial
+from tunebench.types import Decision, Result, Status, Suggestion, Trial, to_minimize
 
 logger = logging.getLogger(__name__)
 
@@ -69,20 +69,6 @@ _PAUSED = Status.PAUSED
 _STOPPED = Status.STOPPED
 _COMPLETED = Status.COMPLETED
 _FAILED = Status.FAILED
-
-
-def hyperband_brackets(levels: list[float], reduction_factor: float) -> list[list[int]]:
-    """Rung sizes of every Hyperband bracket over ``levels`` (the last one is ``max_t``).
-
-    Bracket ``b`` has a rung at each of ``levels[b:]``; its sizes are
-    ``floor(n_b / eta**k)`` with ``n_b`` from
-    :func:`tunebench.schedulers.asha.hyperband_bracket_weights`. E.g. ``([1, 3, 9, 27], 3) ->
-    [[27, 9, 3, 1], [12, 4, 1], [6, 2], [4]]``.
-    """
-    S = len(levels)
-    weights = hyperband_bracket_weights(S, reduction_factor)
-    return [[max(1, math.floor(n / reduction_factor**k + 1e-9)) for k in range(S - b)]
-            for b, n in enumerate(weights)]
 
 
 class _SyncTrial:
@@ -136,24 +122,12 @@ class SynchronousBracketScheduler(Scheduler):
     ):
         if not resource_attr or not isinstance(resource_attr, str):
             raise ValueError(f"resource_attr must be the name of the reported resource, got {resource_attr!r}")
-        if max_t is None or isinstance(max_t, bool) or not isinstance(max_t, (int, float)) or not max_t > 0:
-            raise ValueError(f"max_t must be a number > 0, got {max_t!r}")
-        if isinstance(grace_period, bool) or not isinstance(grace_period, (int, float)) or not grace_period >= 1:
-            raise ValueError(f"grace_period must be >= 1, got {grace_period!r}")
-        if grace_period > max_t:
-            raise ValueError(f"grace_period ({grace_period}) must be <= max_t ({max_t})")
-        if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, (int, float)) \
-                or not reduction_factor >= 2:
-            raise ValueError(f"reduction_factor must be >= 2, got {reduction_factor!r}")
-        levels: list[float] = [*default_rung_levels(grace_period, reduction_factor, max_t), max_t]
+        ladder = FidelityLadder.geometric(max_t, grace_period, reduction_factor, brackets=brackets)
+        levels: list[float] = ladder.levels
         S = len(levels)
-        if brackets is None or brackets == "all":
-            brackets = S
-        if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
-            raise ValueError(f"brackets must be an integer >= 1 or 'all', got {brackets!r}")
-        if brackets > S:
-            logger.info("brackets=%d capped at %d (number of resource levels)", brackets, S)
-            brackets = S
+        brackets = ladder.brackets
+        #: the validated fidelity ladder (levels and brackets)
+        self.ladder = ladder
         self.resource_attr = resource_attr
         self.max_resource_attr = max_resource_attr
         self.max_t = max_t
@@ -163,7 +137,7 @@ class SynchronousBracketScheduler(Scheduler):
         #: resource levels, ``max_t`` last
         self.levels = levels
         #: rung sizes of each bracket (see :func:`hyperband_brackets`)
-        self.bracket_sizes = hyperband_brackets(levels, reduction_factor)[:brackets]
+        self.bracket_sizes = ladder.bracket_sizes()
         self._stop_at_max_t = max_resource_attr is None
         self._last_level = S - 1
         self._trials: dict[int, _SyncTrial] = {}
@@ -308,10 +282,7 @@ class SynchronousBracketScheduler(Scheduler):
         self._on_trial_result(trial, result)
         if r < self.levels[st.level]:
             return _CONTINUE
-        if value != value:
-            value = math.inf
-        elif self.mode == "max":
-            value = -value
+        value = to_minimize(value, self.mode)
         self._record(tid, st, value)
         if st.level == self._last_level or r >= self.max_t:
             if self._stop_at_max_t and r >= self.max_t:

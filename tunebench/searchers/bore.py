@@ -54,7 +54,7 @@ import numpy as np
 from tunebench.searchers.base import Searcher
 from tunebench.searchers.random import RandomSearcher, canonical_config
 from tunebench.space import SpaceEncoder, sample_configs, validate_space
-from tunebench.types import Config, Result
+from tunebench.types import Config, Result, float_from_json, json_float, to_minimize
 
 logger = logging.getLogger(__name__)
 
@@ -106,13 +106,7 @@ def _value_to_minimize(result: Result | None, metric: str, mode: str) -> float |
         value = float(result[metric])
     except (KeyError, TypeError, ValueError):
         return None
-    if value != value:  # NaN: the worst value
-        return math.inf
-    return value if mode == "min" else -value
-
-
-def _encode_value(value: float) -> float | str:
-    return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    return to_minimize(value, mode)
 
 
 class BORESearcher(Searcher):
@@ -367,8 +361,8 @@ class BORESearcher(Searcher):
         and the number of observations the model was fitted on (the model is refitted on load)."""
         return {
             "configs": self._configs,
-            "values": [_encode_value(v) for v in self._values],
-            "last": {str(tid): _encode_value(v) for tid, v in self._last.items()},
+            "values": [json_float(v) for v in self._values],
+            "last": {str(tid): json_float(v) for tid, v in self._last.items()},
             "seen": sorted(self._seen),
             "n_suggested": self._n_suggested,
             "fit_n": self._fit_n,
@@ -379,10 +373,10 @@ class BORESearcher(Searcher):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the state returned by :meth:`state_dict`; the model is refitted lazily."""
         self._configs = [dict(c) for c in state["configs"]]
-        self._values = [float(v) for v in state["values"]]
+        self._values = [float_from_json(v) for v in state["values"]]
         X = self._encoder.encode(self._configs)
         self._X_buf = np.vstack([X, np.empty((max(16, len(X)), X.shape[1]))])
-        self._last = {int(tid): float(v) for tid, v in state["last"].items()}
+        self._last = {int(tid): float_from_json(v) for tid, v in state["last"].items()}
         self._seen = set(state["seen"])
         self._n_suggested = int(state["n_suggested"])
         self._fit_n = int(state["fit_n"])

@@ -61,7 +61,7 @@ from tunebench.models.gp import GaussianProcess
 from tunebench.searchers.base import Searcher
 from tunebench.searchers.random import complete_config
 from tunebench.space import Choice, get_encoder, hyperparameters, sample_configs, space_cardinality, validate_space
-from tunebench.types import Config, Result
+from tunebench.types import Config, Result, float_from_json, json_float, to_minimize
 
 logger = logging.getLogger(__name__)
 
@@ -369,9 +369,7 @@ class _GPSearcherBase(Searcher):
             ) from None
         except (TypeError, ValueError):
             raise UserError(f"metric '{self.metric}' = {result[self.metric]!r} is not a number") from None
-        if value != value:
-            return math.inf
-        return value if self.mode == "min" else -value
+        return to_minimize(value, self.mode)
 
     def _register(self, trial_id: int, config: Config) -> None:
         row = self._encoder.encode([config])[0]
@@ -621,7 +619,7 @@ class GPSearcher(_GPSearcherBase):
         state.update(
             pending=list(self._pending),
             paused=sorted(self._paused),
-            last={str(t): (v if math.isfinite(v) else None) for t, v in self._last.items()},
+            last={str(t): json_float(v) for t, v in self._last.items()},
             observations=[[t, v] for t, v in zip(self._obs_tid, self._obs_y, strict=True)],
         )
         return state
@@ -632,7 +630,7 @@ class GPSearcher(_GPSearcherBase):
         self._load_base_state(state)
         self._pending = {int(t): None for t in state["pending"]}
         self._paused = {int(t) for t in state["paused"]}
-        self._last = {int(t): (math.inf if v is None else float(v)) for t, v in state["last"].items()}
+        self._last = {int(t): float_from_json(v) for t, v in state["last"].items()}
         self._obs_tid, self._obs_y = [], []
         self._X = _Rows(self._encoder.encoded_dim)
         for t, v in state["observations"]:

@@ -28,7 +28,6 @@ candidates in one vectorized pass (about a millisecond with a few hundred observ
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
@@ -37,7 +36,7 @@ from tunebench.models.kde import DEFAULT_MIN_BANDWIDTH, ProductKDE
 from tunebench.searchers.base import Searcher
 from tunebench.searchers.random import RandomSearcher, complete_config
 from tunebench.space import Choice, get_encoder, validate_space
-from tunebench.types import Config, Result
+from tunebench.types import Config, Result, float_from_json, json_float, to_minimize
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +114,6 @@ class KDESearcher(Searcher):
         self.n_candidates = n_candidates
         self.bandwidth_factor = float(bandwidth_factor)
         self.min_bandwidth = float(min_bandwidth)
-        self._negate = self.mode == "max"
 
         # model rows: one column per hyperparameter; a choice is its category index
         self._n_categories = np.array(
@@ -269,10 +267,7 @@ class KDESearcher(Searcher):
             value = float(result[self.metric])
         except (KeyError, TypeError, ValueError):
             return
-        if value != value:
-            value = math.inf
-        elif self._negate:
-            value = -value
+        value = to_minimize(value, self.mode)
         if self.resource_attr is None:
             level = _SINGLE_LEVEL
         else:
@@ -302,9 +297,7 @@ class KDESearcher(Searcher):
         trials and the observations per level (the densities are refitted from them)."""
         obs = []
         for level, values in self._obs.items():
-            vals = list(values.values())
-            if math.inf in vals:
-                vals = [None if v == math.inf else v for v in vals]
+            vals = [json_float(v) for v in values.values()]
             obs.append([level, list(values), vals, self._changes[level]])
         return {
             "rng": self._rng.bit_generator.state,
@@ -330,7 +323,7 @@ class KDESearcher(Searcher):
         self._obs = {}
         self._changes = {}
         for level, tids, vals, count in state["obs"]:
-            self._obs[level] = {int(t): math.inf if v is None else float(v) for t, v in zip(tids, vals, strict=True)}
+            self._obs[level] = {int(t): float_from_json(v) for t, v in zip(tids, vals, strict=True)}
             self._changes[level] = int(count)
         self._levels_desc = sorted(self._obs, reverse=True)
         self._floor = state["floor"]

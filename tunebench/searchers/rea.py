@@ -21,7 +21,6 @@ ASHA (stopped trials enter with their value at the rung they reached).
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from typing import Any
 
@@ -30,7 +29,7 @@ import numpy as np
 from tunebench.searchers.base import Searcher
 from tunebench.searchers.random import RandomSearcher
 from tunebench.space import Choice, Domain, hyperparameters, validate_space
-from tunebench.types import Config, Result
+from tunebench.types import Config, Result, float_from_json, json_float, to_minimize
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +66,7 @@ def _value_to_minimize(result: Result | None, metric: str, mode: str) -> float |
         value = float(result[metric])
     except (KeyError, TypeError, ValueError):
         return None
-    if value != value:
-        return math.inf
-    return value if mode == "min" else -value
+    return to_minimize(value, mode)
 
 
 class REASearcher(Searcher):
@@ -240,8 +237,8 @@ class REASearcher(Searcher):
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state: population, last values, counters, RNG states (infinite values as strings)."""
         return {
-            "population": [[tid, c, _encode_value(v)] for tid, c, v in self._population],
-            "last": {str(tid): _encode_value(v) for tid, v in self._last.items()},
+            "population": [[tid, c, json_float(v)] for tid, c, v in self._population],
+            "last": {str(tid): json_float(v) for tid, v in self._last.items()},
             "n_suggested": self._n_suggested,
             "rng": self._rng.bit_generator.state,
             "random": self._random.state_dict(),
@@ -250,14 +247,10 @@ class REASearcher(Searcher):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the state returned by :meth:`state_dict`."""
         self._population = deque(
-            (int(tid), dict(c), float(v)) for tid, c, v in state["population"]
+            (int(tid), dict(c), float_from_json(v)) for tid, c, v in state["population"]
         )
-        self._last = {int(tid): float(v) for tid, v in state["last"].items()}
+        self._last = {int(tid): float_from_json(v) for tid, v in state["last"].items()}
         self._n_suggested = int(state["n_suggested"])
         self._rng.bit_generator.state = state["rng"]
         self._random.load_state_dict(state["random"])
 
-
-def _encode_value(value: float) -> float | str:
-    """A float for JSON: infinities as the strings ``"inf"`` / ``"-inf"`` (read back by ``float``)."""
-    return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")

@@ -14,7 +14,15 @@ Usage, in a test module::
     def test_contract(check):
         check(make)
 
-or simply ``check_scheduler_contract(make)`` which runs every check.  ``make(seed)`` must build a
+or simply ``check_scheduler_contract(make)`` which runs every check.  :func:`method_maker` builds
+``make`` for a registered method (with the quick options it is registered with), so a suite
+parametrized over :func:`tunebench.schedulers.method_names` covers every method, new ones included::
+
+    @pytest.mark.parametrize("check", CONTRACT_CHECKS, ids=CONTRACT_CHECKS.keys())
+    @pytest.mark.parametrize("method", method_names())
+    def test_contract(method, check):
+        CONTRACT_CHECKS[check](method_maker(method), n_trials=METHODS[method].quick_trials)
+  ``make(seed)`` must build a
 fresh scheduler, always with the same arguments apart from the seed.  The scheduler's
 ``config_space`` should be :func:`contract_space` (other spaces work, with a hashed learning
 curve instead of a meaningful one).
@@ -55,6 +63,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunebench.schedulers.base import Scheduler
+from tunebench.schedulers.registry import get_method, make_scheduler
 from tunebench.types import Decision, Result, Suggestion, Trial
 
 __all__ = [
@@ -69,6 +78,7 @@ __all__ = [
     "check_valid_run",
     "contract_space",
     "learning_curve",
+    "method_maker",
     "true_quality",
 ]
 
@@ -87,6 +97,26 @@ def contract_space(max_t: int = 27) -> dict[str, Any]:
         "dropout": uniform(0.0, 0.5),
         "epochs": max_t,
     }
+
+
+def method_maker(method: str, *, mode: str = "min", max_t: int = 27, **options: Any) -> MakeScheduler:
+    """``make(seed)`` building the registered ``method`` on :func:`contract_space` (``max_t``
+    epochs, ``max_resource_attr="epochs"``, ``resource_attr="epoch"``), metric ``"loss"`` for
+    ``mode="min"``, ``"accuracy"`` for ``"max"``, with the method's ``quick_options`` (see
+    :class:`tunebench.schedulers.MethodSpec`) updated with ``options``.
+
+    Raises:
+        UserError: unknown method.
+    """
+    spec = get_method(method)
+    space = contract_space(max_t)
+    merged = {**spec.quick_options, **options}
+
+    def make(seed: int) -> Scheduler:
+        return make_scheduler(spec.name, space, metric="loss" if mode == "min" else "accuracy", mode=mode,
+                              resource_attr="epoch", max_resource_attr="epochs", seed=seed, **merged)
+
+    return make
 
 
 def _hash01(*parts: Any) -> float:

@@ -1,0 +1,79 @@
+"""The basic methods: random search, grid search, ASHA (stopping and promotion types) and
+asynchronous Hyperband: ``RS``, ``Grid``, ``ASHA``, ``ASHA-promotion``, ``HB``.
+
+Importing this module registers them (see :mod:`tunebench.schedulers.registry`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunebench.schedulers.asha import ASHA
+from tunebench.schedulers.base import Scheduler
+from tunebench.schedulers.fifo import FIFOScheduler
+from tunebench.schedulers.registry import MethodContext, SchedulerFactory, method
+from tunebench.searchers import GridSearcher, RandomSearcher
+
+__all__: list[str] = []
+
+
+@method("RS", "Random search: every trial runs to the end (FIFO)")
+def _random_search(ctx: MethodContext, *, points_to_evaluate: list[dict[str, Any]] | None = None) -> Scheduler:
+    searcher = RandomSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed,
+                              points_to_evaluate=points_to_evaluate)
+    return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr)
+
+
+@method("Grid", "Grid search over the space, then stop", listed=("n_points", "shuffle"),
+        quick_options={"n_points": 2})  # a small grid: it runs out and suggest() answers None
+def _grid_search(ctx: MethodContext, *, n_points: int = 5, shuffle: bool = False) -> Scheduler:
+    searcher = GridSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, n_points=n_points, shuffle=shuffle)
+    return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr)
+
+
+def _asha_factory(type: str, hyperband: bool) -> SchedulerFactory:
+    def factory(
+        ctx: MethodContext,
+        *,
+        grace_period: int = 1,
+        reduction_factor: float = 3,
+        rung_levels: list[int] | None = None,
+        brackets: int | str | None = "all" if hyperband else 1,
+        points_to_evaluate: list[dict[str, Any]] | None = None,
+    ) -> Scheduler:
+        searcher = RandomSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed,
+                                  points_to_evaluate=points_to_evaluate)
+        return ASHA(
+            searcher,
+            resource_attr=ctx.resource_attr,  # type: ignore[arg-type]  # multi-fidelity: never None
+            max_t=ctx.max_t,
+            grace_period=grace_period,
+            reduction_factor=reduction_factor,
+            rung_levels=rung_levels,
+            type=type,  # type: ignore[arg-type]
+            max_resource_attr=ctx.max_resource_attr,
+            brackets=brackets,  # type: ignore[arg-type]
+            seed=None,  # derived from the searcher seed (independent stream)
+        )
+
+    return factory
+
+
+method(
+    "ASHA",
+    "Asynchronous successive halving, stopping type (Li et al. 2020) + random search",
+    listed=("grace_period", "reduction_factor"),
+    multi_fidelity=True,
+)(_asha_factory("stopping", False))
+method(
+    "ASHA-promotion",
+    "ASHA, promotion type: pause at rungs, resume the best (needs checkpoints) + random search",
+    listed=("grace_period", "reduction_factor"),
+    multi_fidelity=True,
+)(_asha_factory("promotion", False))
+method(
+    "HB",
+    "Asynchronous Hyperband (ASHA over brackets, stopping type) + random search",
+    listed=("grace_period", "reduction_factor", "brackets"),
+    multi_fidelity=True,
+)(_asha_factory("stopping", True))

@@ -1,0 +1,375 @@
+"""The registry of tuning methods (L1).
+
+A *method* is a named recipe that builds a scheduler (with its searcher) from a config space
+and a few common options; ``tunebench list`` shows them and experiments refer to them by name::
+
+    scheduler = make_scheduler("ASHA", space, metric="loss", mode="min",
+                               resource_attr="epoch", max_t=27)
+
+Every method, built-in or not, is registered with the :func:`method` decorator (or its
+function form :func:`register_method`). A factory takes the common options either
+
+* as one :class:`MethodContext` (its first parameter, annotated ``MethodContext``), followed by
+  its own keyword-only options with their defaults: the form of the built-in methods::
+
+      @method("MyASHA", listed=("grace_period",), multi_fidelity=True)
+      def my_asha(ctx: MethodContext, *, grace_period: int = 1) -> Scheduler:
+          \"\"\"ASHA with my twist.\"\"\"
+          ...
+
+* or as the seven keyword arguments ``config_space`` (positional), ``metric``, ``mode``,
+  ``resource_attr``, ``max_resource_attr``, ``max_t``, ``seed`` (the original form, kept for
+  user factories).
+
+The defaults of a method's options are those of its factory's signature; ``listed`` names the
+ones ``tunebench list`` shows. A ``ValueError`` raised while a factory builds its scheduler (a
+constructor rejecting an option) reaches the caller of :func:`make_scheduler` as a
+:class:`~tunebench.errors.UserError` with the same message.
+
+Methods are grouped by family (:func:`method_groups`) for experiment grids
+(``--method-group``) and plot panels.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunebench.errors import UserError
+from tunebench.schedulers.base import Scheduler
+
+__all__ = [
+    "METHODS",
+    "METHOD_GROUPS",
+    "MethodContext",
+    "MethodSpec",
+    "canonical_method_names",
+    "describe_methods",
+    "get_method",
+    "make_scheduler",
+    "method",
+    "method_groups",
+    "method_names",
+    "methods_of_group",
+    "register_method",
+]
+
+#: ``factory(ctx: MethodContext, **options) -> Scheduler``, or (user factories of the original
+#: form) ``factory(config_space, *, metric, mode, resource_attr, max_resource_attr, max_t, seed,
+#: **options) -> Scheduler``
+SchedulerFactory = Callable[..., Scheduler]
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """The options every method receives (see :func:`make_scheduler`)."""
+
+    config_space: dict[str, Any]
+    metric: str
+    mode: str = "min"
+    resource_attr: str | None = None  #: reported resource (multi-fidelity methods always have one)
+    max_resource_attr: str | None = None  #: config entry with the maximum resource, if any
+    max_t: Any = None  #: maximum resource (multi-fidelity methods always have one)
+    seed: int = 0
+
+
+#: the fields of :class:`MethodContext`: the keyword arguments of a factory of the original form
+_COMMON = ("config_space", "metric", "mode", "resource_attr", "max_resource_attr", "max_t", "seed")
+
+#: groups of methods by family, for experiment grids (``--method-group``) and plot panels
+METHOD_GROUPS = ("single-fidelity", "asynchronous", "synchronous")
+
+#: the classic comparison (``--method-group baselines``), those of them that are registered
+_BASELINES = ("BO", "ASHA", "MOBSTER", "DyHPO", "SyncHB", "SyncMOBSTER")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered tuning method."""
+
+    name: str
+    factory: SchedulerFactory
+    description: str  #: one line, for ``tunebench list``
+    #: options shown by ``tunebench list`` with their defaults (those of the factory's signature,
+    #: or given at registration); they are passed to the factory unless the caller overrides them
+    defaults: dict[str, Any] = field(default_factory=dict)
+    multi_fidelity: bool = False  #: needs ``resource_attr`` and ``max_t``
+    #: family, for experiment grids and plot panels: "single-fidelity", "asynchronous" or
+    #: "synchronous" (multi-fidelity methods whose rungs wait for all their trials)
+    group: str = "single-fidelity"
+    #: the factory takes a :class:`MethodContext` (else the seven common keyword arguments)
+    takes_context: bool = False
+    #: names of the options the factory takes (its parameters past the common ones); ``None``
+    #: when it takes any (``**kwargs``)
+    options: tuple[str, ...] | None = ()
+    #: options that keep a short run cheap (a small grid, small models), and that run's number of
+    #: trials: what the scheduler contract suite (:mod:`tunebench.testing.scheduler_contract`)
+    #: runs every method with
+    quick_options: dict[str, Any] = field(default_factory=dict)
+    quick_trials: int = 60
+
+    def accepts(self, option: str) -> bool:
+        """Whether ``option`` is an option of this method."""
+        return self.options is None or option in self.options
+
+    def build(self, ctx: MethodContext, options: dict[str, Any]) -> Scheduler:
+        """The factory's scheduler for ``ctx`` and ``options`` (no checks, no conversion)."""
+        if self.takes_context:
+            return self.factory(ctx, **options)
+        return self.factory(ctx.config_space, metric=ctx.metric, mode=ctx.mode, resource_attr=ctx.resource_attr,
+                            max_resource_attr=ctx.max_resource_attr, max_t=ctx.max_t, seed=ctx.seed, **options)
+
+
+#: name -> method, in registration order
+METHODS: dict[str, MethodSpec] = {}
+
+
+def _takes_context(params: list[inspect.Parameter]) -> bool:
+    if not params or params[0].kind not in (inspect.Parameter.POSITIONAL_ONLY,
+                                            inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        return False
+    annotation = params[0].annotation
+    return annotation is MethodContext or annotation == "MethodContext"
+
+
+def register_method(
+    name: str,
+    factory: SchedulerFactory,
+    description: str,
+    defaults: dict[str, Any] | None = None,
+    *,
+    listed: Sequence[str] = (),
+    multi_fidelity: bool = False,
+    synchronous: bool = False,
+    replace: bool = False,
+    quick_options: dict[str, Any] | None = None,
+    quick_trials: int = 60,
+) -> MethodSpec:
+    """Register a tuning method under ``name`` (matched case-insensitively by :func:`make_scheduler`).
+
+    ``factory`` is called (see the module docstring) with the options ``defaults`` updated with
+    the caller's keyword arguments. ``listed`` names options whose signature defaults ``tunebench
+    list`` shows (with those of ``defaults``). The method's group (see :func:`method_groups`) is
+    "single-fidelity" unless ``multi_fidelity`` ("asynchronous", or "synchronous" with
+    ``synchronous=True``). ``quick_options`` and ``quick_trials``: see :class:`MethodSpec`.
+
+    Raises:
+        ValueError: ``name`` is already registered (case-insensitively) and ``replace`` is false,
+            or ``listed`` names an option without a default in the factory's signature.
+    """
+    clash = _lookup(name)
+    if clash is not None:
+        if not replace:
+            raise ValueError(f"method {clash.name!r} is already registered")
+        del METHODS[clash.name]
+    params = list(inspect.signature(factory).parameters.values())
+    takes_context = _takes_context(params)
+    own = params[1:] if takes_context else [p for p in params if p.name not in _COMMON]
+    options: tuple[str, ...] | None = tuple(p.name for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in own):
+        options = None
+    by_name = {p.name: p for p in own}
+    shown: dict[str, Any] = {}
+    for option in listed:
+        param = by_name.get(option)
+        if param is None or param.default is inspect.Parameter.empty:
+            raise ValueError(f"method {name!r}: listed option {option!r} has no default in the factory's signature")
+        shown[option] = param.default
+    shown.update(defaults or {})
+    group = ("synchronous" if synchronous else "asynchronous") if multi_fidelity else "single-fidelity"
+    spec = MethodSpec(name, factory, description, shown, multi_fidelity, group, takes_context, options,
+                      dict(quick_options or {}), quick_trials)
+    METHODS[name] = spec
+    return spec
+
+
+def method(
+    name: str,
+    description: str | None = None,
+    defaults: dict[str, Any] | None = None,
+    *,
+    listed: Sequence[str] = (),
+    multi_fidelity: bool = False,
+    synchronous: bool = False,
+    replace: bool = False,
+    quick_options: dict[str, Any] | None = None,
+    quick_trials: int = 60,
+) -> Callable[[SchedulerFactory], SchedulerFactory]:
+    """Decorator form of :func:`register_method`: registers the decorated factory under ``name``
+    and returns it unchanged. ``description`` defaults to the first line of its docstring::
+
+        @method("MyRS", listed=("points_to_evaluate",))
+        def my_random_search(ctx: MethodContext, *, points_to_evaluate=None):
+            \"\"\"Random search with my twist.\"\"\"
+            ...
+
+    Raises:
+        ValueError: ``name`` is already registered and ``replace`` is false.
+    """
+
+    def register(factory: SchedulerFactory) -> SchedulerFactory:
+        text = description
+        if text is None:
+            doc = inspect.getdoc(factory) or ""
+            text = doc.strip().splitlines()[0] if doc.strip() else name
+        register_method(name, factory, text, defaults, listed=listed, multi_fidelity=multi_fidelity,
+                        synchronous=synchronous, replace=replace, quick_options=quick_options,
+                        quick_trials=quick_trials)
+        return factory
+
+    return register
+
+
+def method_groups() -> dict[str, list[str]]:
+    """Group name -> registered methods in it, in registration order; ``"all"`` holds every
+    method and ``"baselines"`` the classic comparison (those of BO, ASHA, MOBSTER, DyHPO, SyncHB,
+    SyncMOBSTER that are registered)."""
+    groups: dict[str, list[str]] = {g: [] for g in METHOD_GROUPS}
+    for spec in METHODS.values():
+        groups.setdefault(spec.group, []).append(spec.name)
+    groups["all"] = list(METHODS)
+    groups["baselines"] = [m for m in _BASELINES if m in METHODS]
+    return groups
+
+
+def methods_of_group(group: str) -> list[str]:
+    """Methods of the group ``group`` (see :func:`method_groups`).
+
+    Raises:
+        UserError: an unknown group (listing the groups) or an empty one.
+    """
+    groups = method_groups()
+    if group not in groups:
+        raise UserError(f"unknown method group '{group}'; known groups: {', '.join(groups)} "
+                        "(see `tunebench list --methods`)")
+    if not groups[group]:
+        raise UserError(f"method group '{group}' has no registered method; pass --method NAME")
+    return list(groups[group])
+
+
+def method_names() -> list[str]:
+    """Names of the registered methods, in registration order."""
+    return list(METHODS)
+
+
+def describe_methods() -> list[str]:
+    """One line per method, for ``tunebench list``: name, description, then the group of
+    multi-fidelity methods and the default options, e.g. ``"ASHA: Asynchronous successive halving ...
+    [asynchronous; grace_period=1, reduction_factor=3]"``. Structured data: :data:`METHODS`."""
+    lines = []
+    for spec in METHODS.values():
+        tags = [] if spec.group == "single-fidelity" else [spec.group]
+        if spec.defaults:
+            tags.append(", ".join(f"{k}={v!r}" for k, v in spec.defaults.items()))
+        lines.append(f"{spec.name}: {spec.description}" + (f" [{'; '.join(tags)}]" if tags else ""))
+    return lines
+
+
+def _lookup(name: str) -> MethodSpec | None:
+    spec = METHODS.get(name)
+    if spec is not None:
+        return spec
+    lowered = name.lower()
+    for key, spec in METHODS.items():
+        if key.lower() == lowered:
+            return spec
+    return None
+
+
+def get_method(name: str) -> MethodSpec:
+    """The method registered as ``name`` (case-insensitive).
+
+    Raises:
+        UserError: unknown name (the message lists the known ones).
+    """
+    spec = _lookup(name)
+    if spec is None:
+        raise UserError(f"unknown method {name!r}; known methods: {', '.join(METHODS)}")
+    return spec
+
+
+def canonical_method_names(names: Sequence[str]) -> list[str]:
+    """Registered names of ``names`` (case-insensitive), without duplicates.
+
+    Raises:
+        UserError: an unknown name (the message lists the methods and the groups).
+    """
+    out: list[str] = []
+    for name in names:
+        spec = _lookup(name)
+        if spec is None:
+            groups = ", ".join(f"{g} ({len(ms)})" for g, ms in method_groups().items())
+            raise UserError(f"unknown method '{name}'; known methods: {', '.join(METHODS)}; groups for "
+                            f"--method-group: {groups} (see `tunebench list --methods`)")
+        if spec.name not in out:
+            out.append(spec.name)
+    return out
+
+
+def _max_t_from_space(config_space: dict[str, Any], max_resource_attr: str) -> Any:
+    from tunebench.space import hyperparameters
+
+    if max_resource_attr not in config_space:
+        return None
+    if max_resource_attr in hyperparameters(config_space):
+        raise UserError(
+            f"max_resource_attr '{max_resource_attr}' is a hyperparameter of the config space, not a "
+            f"constant: pass the maximum resource with --max-resource"
+        )
+    return config_space[max_resource_attr]
+
+
+def make_scheduler(
+    method: str,
+    config_space: dict[str, Any],
+    *,
+    metric: str,
+    mode: str = "min",
+    resource_attr: str | None = None,
+    max_resource_attr: str | None = None,
+    max_t: int | None = None,
+    seed: int = 0,
+    **kwargs: Any,
+) -> Scheduler:
+    """Build the scheduler of the registered ``method`` (see :func:`method_names`).
+
+    ``kwargs`` override the method's defaults.  If ``max_t`` is ``None`` and
+    ``max_resource_attr`` names a constant of ``config_space``, that constant is ``max_t``.
+
+    Raises:
+        UserError: unknown method, unknown option for it, a multi-fidelity method without
+            ``resource_attr`` / ``max_t`` (the message says which command-line option to pass),
+            or an option the method rejects (any ``ValueError`` of its factory, same message).
+    """
+    spec = get_method(method)
+    if max_t is None and max_resource_attr is not None:
+        max_t = _max_t_from_space(config_space, max_resource_attr)
+    if spec.multi_fidelity:
+        if resource_attr is None:
+            raise UserError(
+                f"method {spec.name!r} is multi-fidelity: pass --resource-attr, the name of the resource "
+                f"the script reports with its metric (e.g. epoch)"
+            )
+        if max_t is None:
+            raise UserError(
+                f"method {spec.name!r} is multi-fidelity: pass --max-resource, the resource at which a "
+                f"trial ends (e.g. the number of epochs), or --max-resource-attr naming a constant of "
+                f"the config space"
+            )
+    options = {**spec.defaults, **kwargs}
+    if spec.options is not None:
+        unknown = sorted(set(options) - set(spec.options))
+        if unknown:
+            raise UserError(
+                f"method {spec.name!r} does not take option(s) {', '.join(unknown)}; "
+                f"its options: {', '.join(sorted(spec.options)) or 'none'}"
+            )
+    ctx = MethodContext(config_space, metric, mode, resource_attr, max_resource_attr, max_t, seed)
+    try:
+        return spec.build(ctx, options)
+    except ValueError as exc:  # a constructor rejecting an option: the user's mistake, in one line
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(str(exc)) from exc
