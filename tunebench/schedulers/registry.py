@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunebench.errors import UserError
+from tunebench.errors import UserError, user_errors
 from tunebench.schedulers.base import Scheduler
 
 __all__ = [
@@ -367,9 +367,5 @@ def make_scheduler(
                 f"its options: {', '.join(sorted(spec.options)) or 'none'}"
             )
     ctx = MethodContext(config_space, metric, mode, resource_attr, max_resource_attr, max_t, seed)
-    try:
-        return spec.build(ctx, options)
-    except ValueError as exc:  # a constructor rejecting an option: the user's mistake, in one line
-        if isinstance(exc, UserError):
-            raise
-        raise UserError(str(exc)) from exc
+    # a constructor rejecting an option is the user's mistake: one line, not a traceback
+    return user_errors(lambda: spec.build(ctx, options))
