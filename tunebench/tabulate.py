@@ -64,7 +64,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import UserError
-from tunebench.types import Config
+from tunebench.events import LogKind, fold, iter_events
+from tunebench.types import Config, Status
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -223,33 +224,33 @@ class _TrialRun:
 
 def _read_runs(experiment_dir: Path) -> dict[str, _TrialRun]:
     """Job key -> what happened to its trial, from the experiment's event log."""
-    from tunebench.store import EVENTS_FILE, read_json_lines
+    from tunebench.store import EVENTS_FILE
 
     path = experiment_dir / EVENTS_FILE
     by_id: dict[int, _TrialRun] = {}
     if not path.exists():
         return {}
-    for _, ev in read_json_lines(path):
+    for _, ev in iter_events(path):
         kind, tid = ev.get("event"), ev.get("trial_id")
-        if kind == "trial_start":
+        if kind == LogKind.TRIAL_START:
             by_id[tid] = _TrialRun(config=ev["config"], launched_at=float(ev.get("time", 0.0)))
             continue
         run = by_id.get(tid)
         if run is None:
             continue
-        if kind in ("trial_restart", "trial_resume"):
+        if kind in (LogKind.TRIAL_RESTART, LogKind.TRIAL_RESUME):
             run.launched_at = float(ev.get("time", 0.0))
             run._restart_pending = True
             run.status = "running"
-        elif kind == "result":
+        elif kind == LogKind.RESULT:
             run.results.append(ev["result"])
             run.restarted.append(run._restart_pending)
             if run.first_latency is None:
                 run.first_latency = max(0.0, float(ev.get("time", 0.0)) - run.launched_at)
             run._restart_pending = False
-        elif kind == "trial_complete":
+        elif kind == LogKind.TRIAL_COMPLETE:
             run.status = "completed"
-        elif kind == "trial_fail":
+        elif kind == LogKind.TRIAL_FAIL:
             run.status, run.error = "failed", ev.get("error")
     return {_key(run.config): run for run in by_id.values()}
 
@@ -691,26 +692,19 @@ def tabulate_benchmark(
 
 def _launches_of_last_session(experiment_dir: Path) -> int:
     """Trials started or restarted by the last tuner session of ``experiment_dir``."""
-    from tunebench.store import EVENTS_FILE, read_json_lines
+    from tunebench.store import EVENTS_FILE
 
-    n = 0
-    for _, ev in read_json_lines(experiment_dir / EVENTS_FILE):
-        kind = ev.get("event")
-        if kind == "session_start":
-            n = 0
-        elif kind in ("trial_start", "trial_restart"):
-            n += 1
-    return n
+    return fold(ev for _, ev in iter_events(experiment_dir / EVENTS_FILE)).launches_in_last_session
 
 
 def _finished_trial_ids(experiment_dir: Path) -> list[int]:
-    from tunebench.store import EVENTS_FILE, read_json_lines
+    from tunebench.store import EVENTS_FILE
 
     path = experiment_dir / EVENTS_FILE
     if not path.exists():
         return []
-    return [int(ev["trial_id"]) for _, ev in read_json_lines(path)
-            if ev.get("event") in ("trial_complete", "trial_fail")]
+    trials = fold(ev for _, ev in iter_events(path)).trials
+    return [tid for tid, rec in trials.items() if rec.status in (Status.COMPLETED, Status.FAILED)]
 
 
 def _simulation_defaults(bench: Any, table: Any) -> dict[str, Any]:
