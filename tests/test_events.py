@@ -23,7 +23,7 @@ from tunebench.events import (
 )
 from tunebench.schedulers import make_scheduler
 from tunebench.space import choice, uniform
-from tunebench.types import Decision, Status
+from tunebench.types import Decision, Status, Trial
 
 SPACE = {"x": uniform(0.0, 1.0), "opt": choice(["sgd", "adam"]), "epochs": 8}
 
@@ -37,7 +37,8 @@ def write(path: Path, *lines: bytes) -> Path:
 
 
 def test_torn_last_line_is_dropped_with_a_warning(tmp_path, caplog):
-    path = write(tmp_path / "e.jsonl", b'{"event":"session_start","seq":0}\n', b'{"event":"trial_start","seq":1,"trial_id":0,"con')
+    path = write(tmp_path / "e.jsonl", b'{"event":"session_start","seq":0}\n',
+                 b'{"event":"trial_start","seq":1,"trial_id":0,"con')
     with caplog.at_level(logging.WARNING, logger="tunebench.events"):
         got = list(iter_events(path))
     assert got == [(34, {"event": "session_start", "seq": 0})]
@@ -197,8 +198,6 @@ def _drive(scheduler: Any, n_trials: int) -> tuple[list[dict[str, Any]], dict[in
             tid, next_id = next_id, next_id + 1
             configs[tid], epochs[tid] = suggestion.config, 0
             append({"event": "trial_start", "trial_id": tid, "config": suggestion.config})
-        from tunebench.types import Trial
-
         trial = Trial(tid, configs[tid])
         result: dict[str, Any] | None = None
         while epochs[tid] < SPACE["epochs"]:
@@ -255,6 +254,6 @@ def test_replayed_decision_that_differs_from_the_logged_one_is_reported(caplog):
         state = replay(_scheduler("ASHA"), log)
     [record] = [r for r in caplog.records if "decided" in r.getMessage()]
     assert record.levelno == logging.WARNING
-    assert record.getMessage().startswith(
-        f"replaying the log: the scheduler decided STOP on result {n} of trial {ev['trial_id']} where the log has CONTINUE")
+    assert record.getMessage().startswith(f"replaying the log: the scheduler decided STOP on result {n} of trial "
+                                          f"{ev['trial_id']} where the log has CONTINUE")
     assert state.trials[ev["trial_id"]].status is Status.RUNNING  # the logged history is kept
