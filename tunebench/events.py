@@ -47,7 +47,7 @@ try:  # a fast JSON library (~10x the standard one): the event log is on the sim
 
     _NEWLINE = _orjson.OPT_APPEND_NEWLINE
 except ImportError:  # pragma: no cover - orjson is a dependency; stay correct without it
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]  # a module or None: checked before each use
 
 
 class LogKind(str, Enum):
@@ -276,7 +276,7 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
     t = ev.get("real_time")
     if isinstance(t, (int, float)) and t > state.real_time:
         state.real_time = float(t)
-    tid = ev.get("trial_id")
+    tid: Any = ev.get("trial_id")
     if kind == _TRIAL_START:
         state.trials[tid] = TrialState(Trial(tid, ev["config"]))
         state.next_trial_id = max(state.next_trial_id, tid + 1)
@@ -291,7 +291,7 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
         return
     if kind == _RESULT:
         state.results.append(ev)
-    rec = state.trials.get(tid)  # type: ignore[arg-type]
+    rec = state.trials.get(tid)
     if rec is None:
         return
     offset = ev.get("offset")
@@ -307,7 +307,7 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
             rec.status = _STOPPED
     elif kind == _TRIAL_RESUME:
         if ev.get("config") is not None:
-            rec.trial = Trial(tid, ev["config"])  # type: ignore[arg-type]
+            rec.trial = Trial(tid, ev["config"])
         rec.status, rec.interrupted = _RUNNING, False
         rec.deferred = []  # decided on right after the resume (logged as results)
     elif kind == _TRIAL_RESTART:
@@ -361,11 +361,11 @@ def replay(scheduler: Scheduler, events: Iterable[dict[str, Any]], from_seq: int
 def _replay_call(scheduler: Scheduler, state: ExperimentState, ev: dict[str, Any]) -> None:
     """Make the scheduler call ``ev`` records (before ``ev`` is folded into ``state``)."""
     kind = ev.get("event")
-    tid = ev.get("trial_id")
+    tid: Any = ev.get("trial_id")
     if kind == _TRIAL_START:
-        _replay_suggest(scheduler, tid, Suggestion.start(ev["config"]), False)  # type: ignore[arg-type]
+        _replay_suggest(scheduler, tid, Suggestion.start(ev["config"]), False)
         return
-    rec = state.trials.get(tid)  # type: ignore[arg-type]
+    rec = state.trials.get(tid)
     if rec is None:
         return
     if kind == _RESULT:
@@ -378,7 +378,7 @@ def _replay_call(scheduler: Scheduler, state: ExperimentState, ev: dict[str, Any
                 _decision_name(decision), rec.n_results + 1, tid, logged)
     elif kind == _TRIAL_RESUME:
         _replay_suggest(scheduler, ev.get("suggest_id", state.next_trial_id),
-                        Suggestion.resume(tid, ev.get("config")), bool(ev.get("resume_only", False)))  # type: ignore[arg-type]
+                        Suggestion.resume(tid, ev.get("config")), bool(ev.get("resume_only", False)))
     elif kind == _TRIAL_COMPLETE:
         scheduler.on_complete(rec.trial, rec.last_result)
     elif kind == _TRIAL_FAIL:

@@ -15,7 +15,7 @@ What is loaded, what is skipped:
   :attr:`Grid.skipped` with the reason (and a logged warning), never an exception;
 * a folder whose log has no final ``experiment_end`` event (still running, or killed) is loaded
   with ``complete=False``; a torn last line (the writer was killed, or is still writing) is
-  dropped, as the store does when it reopens a log, and noted in the ``note`` column;
+  dropped (the rule of :mod:`tunebench.events`) and noted in the ``note`` column;
 * a run whose metric or mode differs from the other runs of its benchmark is skipped (its
   curve could not be compared with theirs).
 
