@@ -23,12 +23,20 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import UserError
+from tunebench.events import (  # noqa: F401 (loads_line: also importable from here, where it was)
+    ExperimentState,
+    dumps_line,
+    fold,
+    has_nonfinite,
+    iter_events,
+    loads_line,
+)
 from tunebench.reporting import atomic_write
+from tunebench.types import Status
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -46,45 +54,13 @@ TRIALS_DIR = "trials"
 FSYNC_INTERVAL = 2.0
 
 
-try:  # a fast JSON library (~10x the standard one): the event log is on the simulator's hot path
+try:  # a fast JSON library: a big scheduler snapshot is megabytes
     import orjson as _orjson
-
-    _NEWLINE = _orjson.OPT_APPEND_NEWLINE
 except ImportError:  # pragma: no cover - orjson is a dependency; stay correct without it
     _orjson = None
 
-
-def _has_nonfinite(obj: Any) -> bool:
-    if isinstance(obj, float):
-        return obj != obj or obj in (math.inf, -math.inf)
-    if isinstance(obj, dict):
-        return any(_has_nonfinite(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return any(_has_nonfinite(v) for v in obj)
-    return False
-
-
-def dumps_line(obj: Any) -> bytes:
-    """One compact JSON line (with its newline). NaN and infinities are kept as the standard
-    library writes them (``NaN``, ``Infinity``), never turned into ``null``."""
-    if _orjson is not None:
-        # encoded and written one at a time: each encoded line is freed at once and its memory
-        # reused (holding a batch of them costs more than encoding them)
-        data = _orjson.dumps(obj, option=_NEWLINE)
-        # orjson writes non-finite floats as null: redo those rare lines with the standard library
-        if b"null" not in data or not _has_nonfinite(obj):
-            return data
-    return (json.dumps(obj, allow_nan=True, separators=(",", ":")) + "\n").encode()
-
-
-def loads_line(raw: bytes) -> Any:
-    """Parse one JSON line written by :func:`dumps_line` (or by ``report``)."""
-    if _orjson is not None:
-        try:
-            return _orjson.loads(raw)
-        except _orjson.JSONDecodeError:
-            pass  # NaN/Infinity, or not JSON: the standard library decides
-    return json.loads(raw)
+#: the reader of the event log under its former name
+read_json_lines = iter_events
 
 
 def dumps_compact(obj: Any) -> bytes:
@@ -99,7 +75,7 @@ def dumps_compact(obj: Any) -> bytes:
             data = _orjson.dumps(obj)
         except TypeError:  # orjson.JSONEncodeError: a big integer, a non-str key, an odd type
             data = None
-        if data is not None and (b"null" not in data or not _has_nonfinite(obj)):
+        if data is not None and (b"null" not in data or not has_nonfinite(obj)):
             return data
         if all(isinstance(k, str) for k in obj):
             return b"{" + b",".join(_orjson.dumps(k) + b":" + dumps_compact(v) for k, v in obj.items()) + b"}"
@@ -108,7 +84,7 @@ def dumps_compact(obj: Any) -> bytes:
             data = _orjson.dumps(obj)
         except TypeError:
             data = None
-        if data is not None and (b"null" not in data or not _has_nonfinite(obj)):
+        if data is not None and (b"null" not in data or not has_nonfinite(obj)):
             return data
     return json.dumps(obj, allow_nan=True, separators=(",", ":"), check_circular=False).encode()
 
@@ -122,27 +98,6 @@ def atomic_write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
     else:
         data = json.dumps(obj, indent=indent, allow_nan=True).encode()
     atomic_write(Path(path), lambda f: f.write(data))
-
-
-def read_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(byte offset after the line, object)`` for each complete line of a JSON-lines file.
-
-    A last line without its newline (torn by a crash) and undecodable lines are skipped with a
-    warning; everything else is yielded.
-    """
-    offset = 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            offset += len(raw)
-            if not raw.endswith(b"\n"):
-                logger.warning("%s: ignoring a torn last line (%d bytes)", path, len(raw))
-                break
-            try:
-                obj = loads_line(raw)
-            except ValueError:
-                logger.warning("%s: line %d is not valid JSON; skipped", path, lineno)
-                continue
-            yield offset, obj
 
 
 class ExperimentStore:
@@ -194,7 +149,7 @@ class ExperimentStore:
             raise UserError(f"{path} is not a tunebench experiment folder (no {METADATA_FILE} / {EVENTS_FILE})")
         events: list[dict[str, Any]] = []
         good_end = 0
-        for offset, obj in read_json_lines(events_path):
+        for offset, obj in iter_events(events_path):
             events.append(obj)
             good_end = offset
         if events_path.stat().st_size != good_end:
@@ -281,15 +236,23 @@ def _is_better(a: float, b: float | None, mode: str) -> bool:
 
 
 class Experiment:
-    """A finished or running experiment read back from its folder (for analysis)."""
+    """A finished or running experiment read back from its folder (for analysis).
+
+    Attributes:
+        path: the folder.
+        metadata: its ``metadata.json``.
+        events: the events of its log (read by :func:`tunebench.events.iter_events`).
+        state: those events folded (:func:`tunebench.events.fold`).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.metadata = read_metadata(self.path)
         events_path = self.path / EVENTS_FILE
         self.events: list[dict[str, Any]] = (
-            [obj for _, obj in read_json_lines(events_path)] if events_path.exists() else []
+            [obj for _, obj in iter_events(events_path)] if events_path.exists() else []
         )
+        self.state: ExperimentState = fold(self.events)
 
     @property
     def metric(self) -> str:
@@ -308,9 +271,7 @@ class Experiment:
 
         configs = self._configs()
         rows = []
-        for ev in self.events:
-            if ev.get("event") != "result":
-                continue
+        for ev in self.state.results:
             row = {"trial_id": ev["trial_id"], **ev["result"], "decision": ev.get("decision"),
                    "tuner_time": ev.get("time")}
             if "real_time" in ev:
@@ -321,52 +282,29 @@ class Experiment:
         return pd.DataFrame(rows)
 
     def _configs(self) -> dict[int, dict[str, Any]]:
-        configs: dict[int, dict[str, Any]] = {}
-        for ev in self.events:
-            if ev.get("event") in ("trial_start", "trial_resume") and ev.get("config") is not None:
-                configs[ev["trial_id"]] = ev["config"]
-        return configs
+        """Trial id -> its configuration (the last one it ran with)."""
+        return {tid: rec.trial.config for tid, rec in self.state.trials.items()}
 
     def trial_table(self) -> list[dict[str, Any]]:
-        """One dict per trial: id, status, config, number of results, best and last metric, error."""
+        """One dict per trial: id, status, config, number of results, best and last metric, error.
+        A trial the tuner stopped as its last session ended shows as ``stopped``."""
         metric, mode = self.metric, self.mode
-        trials: dict[int, dict[str, Any]] = {}
-        for ev in self.events:
-            kind = ev.get("event")
-            tid = ev.get("trial_id")
-            if kind == "trial_start":
-                trials[tid] = {"trial_id": tid, "status": "running", "config": ev["config"], "n_results": 0,
-                               "best": None, "last": None, "error": None}
-                continue
-            rec = trials.get(tid)
-            if rec is None:
-                continue
-            if kind == "trial_resume":
-                rec["status"] = "running"
-                if ev.get("config") is not None:
-                    rec["config"] = ev["config"]
-            elif kind == "trial_restart":
-                rec["status"] = "running"
-            elif kind == "result":
-                rec["n_results"] += 1
-                value = ev["result"].get(metric)
-                if isinstance(value, (int, float)) and not math.isnan(value):
-                    rec["last"] = value
-                    if _is_better(value, rec["best"], mode):
-                        rec["best"] = value
-                decision = ev.get("decision")
-                if decision == "PAUSE":
-                    rec["status"] = "paused"
-                elif decision == "STOP":
-                    rec["status"] = "stopped"
-            elif kind == "trial_complete":
-                rec["status"] = "completed"
-            elif kind == "trial_fail":
-                rec["status"] = "failed"
-                rec["error"] = ev.get("error")
-            elif kind == "trial_interrupt":
-                rec["status"] = "stopped"
-        return list(trials.values())
+        best: dict[int, float] = {}
+        last: dict[int, float] = {}
+        for ev in self.state.results:
+            tid = ev["trial_id"]
+            value = ev["result"].get(metric)
+            if isinstance(value, (int, float)) and not math.isnan(value):
+                last[tid] = value
+                if _is_better(value, best.get(tid), mode):
+                    best[tid] = value
+        table = []
+        for tid, rec in self.state.trials.items():
+            status = Status.STOPPED if rec.interrupted and rec.status is Status.RUNNING else rec.status
+            table.append({"trial_id": tid, "status": status.value, "config": rec.trial.config,
+                          "n_results": rec.n_results, "best": best.get(tid), "last": last.get(tid),
+                          "error": rec.error})
+        return table
 
     @property
     def trials(self) -> "pd.DataFrame":
@@ -396,9 +334,7 @@ class Experiment:
         for rec in table:
             counts[rec["status"]] = counts.get(rec["status"], 0) + 1
         best_id, best_config, best_value = self.best()
-        end = [ev for ev in self.events if ev.get("event") == "experiment_end"]
-        n_results = sum(1 for ev in self.events if ev.get("event") == "result")
-        last_time = max((ev.get("time", 0.0) for ev in self.events), default=0.0)
+        state = self.state
         return {
             "path": str(self.path),
             "method": self.metadata.get("method"),
@@ -410,13 +346,13 @@ class Experiment:
             "n_stopped": counts.get("stopped", 0),
             "n_paused": counts.get("paused", 0),
             "n_running": counts.get("running", 0),
-            "n_results": n_results,
+            "n_results": state.n_results,
             "best_trial_id": best_id,
             "best_config": best_config,
             "best_metric": best_value,
-            "elapsed_time": last_time,
-            "finished": bool(end) and end[-1].get("seq", -1) == self.events[-1].get("seq"),
-            "end_reason": end[-1].get("reason") if end else None,
+            "elapsed_time": state.time,
+            "finished": state.finished,
+            "end_reason": state.end_reason,
         }
 
     def to_csv(self, path: str | Path) -> Path:

@@ -73,14 +73,15 @@ from tunebench.blackboxes.tabulated import (
     quiet_nan_warnings,
 )
 from tunebench.errors import UserError
+from tunebench.events import LogKind, fold, iter_events
 from tunebench.launch import build_backend, check_backend, spec_from_benchmark
 from tunebench.schedulers.fifo import FIFOScheduler
 from tunebench.searchers.base import Searcher
 from tunebench.searchers.random import canonical_config, complete_config
 from tunebench.space import Domain, sample_config, space_from_json
-from tunebench.store import EVENTS_FILE, TRIALS_DIR, atomic_write_json, read_json_lines
+from tunebench.store import EVENTS_FILE, TRIALS_DIR, atomic_write_json
 from tunebench.tuner import StopCriteria, Tuner
-from tunebench.types import Config
+from tunebench.types import Config, Status
 from tunebench.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -209,33 +210,33 @@ class _TrialRun:
 
 def _read_runs(experiment_dir: Path) -> dict[str, _TrialRun]:
     """Job key -> what happened to its trial, from the experiment's event log."""
-    from tunebench.store import EVENTS_FILE, read_json_lines
+    from tunebench.store import EVENTS_FILE
 
     path = experiment_dir / EVENTS_FILE
     by_id: dict[int, _TrialRun] = {}
     if not path.exists():
         return {}
-    for _, ev in read_json_lines(path):
+    for _, ev in iter_events(path):
         kind, tid = ev.get("event"), ev.get("trial_id")
-        if kind == "trial_start":
+        if kind == LogKind.TRIAL_START:
             by_id[tid] = _TrialRun(config=ev["config"], launched_at=float(ev.get("time", 0.0)))
             continue
         run = by_id.get(tid)
         if run is None:
             continue
-        if kind in ("trial_restart", "trial_resume"):
+        if kind in (LogKind.TRIAL_RESTART, LogKind.TRIAL_RESUME):
             run.launched_at = float(ev.get("time", 0.0))
             run._restart_pending = True
             run.status = "running"
-        elif kind == "result":
+        elif kind == LogKind.RESULT:
             run.results.append(ev["result"])
             run.restarted.append(run._restart_pending)
             if run.first_latency is None:
                 run.first_latency = max(0.0, float(ev.get("time", 0.0)) - run.launched_at)
             run._restart_pending = False
-        elif kind == "trial_complete":
+        elif kind == LogKind.TRIAL_COMPLETE:
             run.status = "completed"
-        elif kind == "trial_fail":
+        elif kind == LogKind.TRIAL_FAIL:
             run.status, run.error = "failed", ev.get("error")
     return {_key(run.config): run for run in by_id.values()}
 
@@ -504,7 +505,7 @@ def tabulate_benchmark(
         exists = (experiment_dir / EVENTS_FILE).exists()
         previous = 0.0
         if exists:
-            previous = max((float(ev.get("time", 0.0)) for _, ev in read_json_lines(experiment_dir / EVENTS_FILE)),
+            previous = max((float(ev.get("time", 0.0)) for _, ev in iter_events(experiment_dir / EVENTS_FILE)),
                            default=0.0)
         searcher = FixedListSearcher({**hp_space, max_attr: max_resource}, spec.metric, spec.mode,
                                                 configs=all_jobs)
@@ -552,26 +553,19 @@ def tabulate_benchmark(
 
 def _launches_of_last_session(experiment_dir: Path) -> int:
     """Trials started or restarted by the last tuner session of ``experiment_dir``."""
-    from tunebench.store import EVENTS_FILE, read_json_lines
+    from tunebench.store import EVENTS_FILE
 
-    n = 0
-    for _, ev in read_json_lines(experiment_dir / EVENTS_FILE):
-        kind = ev.get("event")
-        if kind == "session_start":
-            n = 0
-        elif kind in ("trial_start", "trial_restart"):
-            n += 1
-    return n
+    return fold(ev for _, ev in iter_events(experiment_dir / EVENTS_FILE)).launches_in_last_session
 
 
 def _finished_trial_ids(experiment_dir: Path) -> list[int]:
-    from tunebench.store import EVENTS_FILE, read_json_lines
+    from tunebench.store import EVENTS_FILE
 
     path = experiment_dir / EVENTS_FILE
     if not path.exists():
         return []
-    return [int(ev["trial_id"]) for _, ev in read_json_lines(path)
-            if ev.get("event") in ("trial_complete", "trial_fail")]
+    trials = fold(ev for _, ev in iter_events(path)).trials
+    return [tid for tid, rec in trials.items() if rec.status in (Status.COMPLETED, Status.FAILED)]
 
 
 def _simulation_defaults(bench: Any, table: Any) -> dict[str, Any]:

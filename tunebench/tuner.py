@@ -14,7 +14,6 @@ that were running from their checkpoints.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import math
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 from tunebench.backends.base import RESULTS_FILENAME, STDERR_FILENAME, Backend
 from tunebench.errors import TuningError, UserError
+from tunebench.events import LogKind, parse_result_line, replay
 from tunebench.schedulers.base import Scheduler
 from tunebench.store import ExperimentStore
 from tunebench.types import Config, Decision, Event, EventKind, Result, Status, Suggestion, Trial
@@ -43,6 +43,18 @@ _STOP = Decision.STOP
 _EV_RESULT = EventKind.RESULT
 _EV_COMPLETED = EventKind.COMPLETED
 _EV_FAILED = EventKind.FAILED
+# the kinds of the event log as plain strings: the members would cost their encoding per event
+_LOG_SESSION_START = LogKind.SESSION_START.value
+_LOG_TRIAL_START = LogKind.TRIAL_START.value
+_LOG_TRIAL_RESUME = LogKind.TRIAL_RESUME.value
+_LOG_TRIAL_RESTART = LogKind.TRIAL_RESTART.value
+_LOG_RESULT = LogKind.RESULT.value
+_LOG_RESULT_DEFERRED = LogKind.RESULT_DEFERRED.value
+_LOG_RESULT_IGNORED = LogKind.RESULT_IGNORED.value
+_LOG_TRIAL_COMPLETE = LogKind.TRIAL_COMPLETE.value
+_LOG_TRIAL_FAIL = LogKind.TRIAL_FAIL.value
+_LOG_TRIAL_INTERRUPT = LogKind.TRIAL_INTERRUPT.value
+_LOG_EXPERIMENT_END = LogKind.EXPERIMENT_END.value
 
 #: keys the tuner adds to results
 RESERVED_RESULT_KEYS = ("trial_id",)
@@ -287,7 +299,7 @@ class Tuner:
             self._store = ExperimentStore.create(self.experiment_dir, meta)
         # a simulation is cheap to redo: buffer its log (flushed at snapshots and at the end)
         self._store.flush_each = not self._simulated
-        self._log({"event": "session_start", "resumed": self.resume})
+        self._log({"event": _LOG_SESSION_START, "resumed": self.resume})
         self._last_snapshot = time.monotonic()
 
     def _log(self, event: dict[str, Any]) -> None:
@@ -397,7 +409,7 @@ class Tuner:
                 rec.trial = Trial(rec.trial.trial_id, suggestion.config)
             rec.status = _RUNNING
             rec.ending = False
-            event = {"event": "trial_resume", "trial_id": tid, "suggest_id": suggest_id, "config": suggestion.config}
+            event = {"event": _LOG_TRIAL_RESUME, "trial_id": tid, "suggest_id": suggest_id, "config": suggestion.config}
             if resume_only:
                 event["resume_only"] = True  # from suggest_resume (max_trials reached): replayed so
             self._log(event)
@@ -419,7 +431,7 @@ class Tuner:
         self.n_started += 1
         rec = TrialRecord(trial)
         self.trials[trial.trial_id] = rec
-        self._log({"event": "trial_start", "trial_id": trial.trial_id, "config": trial.config})
+        self._log({"event": _LOG_TRIAL_START, "trial_id": trial.trial_id, "config": trial.config})
         assert self._store is not None
         self._launched.add(trial.trial_id)
         self.backend.start(trial, self._trial_dir(trial.trial_id))
@@ -430,7 +442,7 @@ class Tuner:
         rec = self.trials[trial_id]
         rec.status = _RUNNING
         rec.ending = False
-        self._log({"event": "trial_restart", "trial_id": trial_id, "offset": rec.offset})
+        self._log({"event": _LOG_TRIAL_RESTART, "trial_id": trial_id, "offset": rec.offset})
         assert self._store is not None
         self._launched.add(trial_id)
         self.backend.start(rec.trial, self._trial_dir(trial_id), results_offset=rec.offset)
@@ -455,7 +467,7 @@ class Tuner:
                 if self._charging:
                     self._charge(t0)
                 rec.status = _COMPLETED
-                self._log({"event": "trial_complete", "trial_id": rec.trial.trial_id})
+                self._log({"event": _LOG_TRIAL_COMPLETE, "trial_id": rec.trial.trial_id})
                 self._trial_ended(rec)
         elif kind is _EV_FAILED:
             if rec.status is _RUNNING and not rec.ending:
@@ -470,13 +482,13 @@ class Tuner:
             # reported between the PAUSE decision and the process ending: the checkpoint may
             # already hold this epoch, so the scheduler gets the result when the trial resumes
             rec.deferred.append((result, offset))
-            self._log({"event": "result_deferred", "trial_id": tid, "result": result, "offset": offset})
+            self._log({"event": _LOG_RESULT_DEFERRED, "trial_id": tid, "result": result, "offset": offset})
             if offset is not None:
                 rec.offset = offset
             return
         if rec.status is not _RUNNING or rec.ending:
             # reported after the tuner asked the process to end: kept in the log, not decided on
-            self._log({"event": "result_ignored", "trial_id": tid, "result": result, "offset": offset,
+            self._log({"event": _LOG_RESULT_IGNORED, "trial_id": tid, "result": result, "offset": offset,
                        "reason": f"trial is {rec.status.value}"})
             if offset is not None:
                 rec.offset = offset
@@ -492,7 +504,7 @@ class Tuner:
             resource = result[resource_attr]
             if rec.last_resource is not None and resource <= rec.last_resource:
                 # re-reported after a restart without (or with an older) checkpoint
-                self._log({"event": "result_ignored", "trial_id": tid, "result": result, "offset": offset,
+                self._log({"event": _LOG_RESULT_IGNORED, "trial_id": tid, "result": result, "offset": offset,
                            "reason": f"{resource_attr}={resource} already reported"})
                 if offset is not None:
                     rec.offset = offset
@@ -510,7 +522,7 @@ class Tuner:
         rec.last_result = result
         if offset is not None:
             rec.offset = offset
-        event = {"event": "result", "trial_id": tid, "result": result, "decision": decision}  # str enum
+        event = {"event": _LOG_RESULT, "trial_id": tid, "result": result, "decision": decision}  # str enum
         if offset is not None:
             event["offset"] = offset
         self._log(event)
@@ -586,7 +598,7 @@ class Tuner:
         if self._charging:
             self._charge(t0)
         self.n_failed += 1
-        self._log({"event": "trial_fail", "trial_id": tid, "error": error})
+        self._log({"event": _LOG_TRIAL_FAIL, "trial_id": tid, "error": error})
         logger.warning("trial %d failed: %s", tid, error)
         if stop_process:
             rec.ending = True
@@ -628,7 +640,7 @@ class Tuner:
             for rec in running:
                 rec.ending = True
                 self.backend.stop(rec.trial.trial_id)
-                self._log({"event": "trial_interrupt", "trial_id": rec.trial.trial_id, "reason": reason})
+                self._log({"event": _LOG_TRIAL_INTERRUPT, "trial_id": rec.trial.trial_id, "reason": reason})
             deadline = time.monotonic() + self.shutdown_timeout
             while self.backend.n_busy > 0 and time.monotonic() < deadline:
                 for event in self.backend.poll(max(0.0, deadline - time.monotonic())):
@@ -643,7 +655,7 @@ class Tuner:
             finally:
                 try:
                     self._maybe_snapshot(force=True)
-                    self._log({"event": "experiment_end", "reason": reason})
+                    self._log({"event": _LOG_EXPERIMENT_END, "reason": reason})
                 except OSError as e:  # e.g. disk full: what is logged so far stays valid
                     logger.error("could not write the end of %s: %s", self.experiment_dir, e)
                 finally:
@@ -683,65 +695,25 @@ class Tuner:
             seq, state = snapshot
             self.scheduler.load_state_dict(state)
             replay_from = seq
-        for ev in events:
-            kind = ev.get("event")
-            replay = ev.get("seq", -1) >= replay_from
-            tid = ev.get("trial_id")
-            if kind == "trial_start":
-                trial = Trial(tid, ev["config"])
-                if replay:
-                    self._replay_suggest(tid, Suggestion.start(trial.config))
-                self.trials[tid] = TrialRecord(trial)
-                self.next_trial_id = max(self.next_trial_id, tid + 1)
-                self.n_started += 1
-            elif kind == "trial_resume":
-                rec = self.trials[tid]
-                if replay:
-                    self._replay_suggest(ev.get("suggest_id", self.next_trial_id),
-                                         Suggestion.resume(tid, ev.get("config")), ev.get("resume_only", False))
-                if ev.get("config") is not None:
-                    rec.trial = Trial(tid, ev["config"])
-                rec.status = _RUNNING
-                rec.deferred = []  # were decided on right after the resume (logged as results)
-            elif kind == "result":
-                rec = self.trials[tid]
-                result = ev["result"]
-                if replay:
-                    self.scheduler.on_result(rec.trial, result)
-                rec.n_results += 1
-                self.n_results += 1
-                rec.last_result = result
-                if ev.get("offset") is not None:
-                    rec.offset = ev["offset"]
-                if self.scheduler.resource_attr is not None and self.scheduler.resource_attr in result:
-                    rec.last_resource = result[self.scheduler.resource_attr]
-                self._update_best(rec, result)
-                if ev.get("decision") == "PAUSE":
-                    rec.status = _PAUSED
-                elif ev.get("decision") == "STOP":
-                    rec.status = _STOPPED
-            elif kind == "result_deferred":
-                self.trials[tid].deferred.append((ev["result"], ev.get("offset")))
-                if ev.get("offset") is not None:
-                    self.trials[tid].offset = ev["offset"]
-            elif kind == "result_ignored":
-                if ev.get("offset") is not None and tid in self.trials:
-                    self.trials[tid].offset = ev["offset"]
-            elif kind == "trial_complete":
-                rec = self.trials[tid]
-                if replay:
-                    self.scheduler.on_complete(rec.trial, rec.last_result)
-                rec.status = _COMPLETED
-            elif kind == "trial_fail":
-                rec = self.trials[tid]
-                if replay:
-                    self.scheduler.on_error(rec.trial)
-                rec.status, rec.error = _FAILED, ev.get("error")
-                self.n_failed += 1
-            if "time" in ev:
-                self._time_offset = max(self._time_offset, float(ev["time"]))
-            if "real_time" in ev:
-                self._real_offset = max(self._real_offset, float(ev["real_time"]))
+        logged = replay(self.scheduler, events, from_seq=replay_from)
+        for tid, ts in logged.trials.items():
+            self.trials[tid] = TrialRecord(ts.trial, status=ts.status, offset=ts.offset, last_result=ts.last_result,
+                                           n_results=ts.n_results, error=ts.error, deferred=list(ts.deferred))
+        resource_attr = self.scheduler.resource_attr
+        for ev in logged.results:
+            rec = self.trials.get(ev["trial_id"])
+            if rec is None:
+                continue
+            result = ev["result"]
+            if resource_attr is not None and resource_attr in result:
+                rec.last_resource = result[resource_attr]
+            self._update_best(rec, result)
+        self.next_trial_id = logged.next_trial_id
+        self.n_started = len(logged.trials)
+        self.n_results = logged.n_results
+        self.n_failed = logged.n_failed
+        self._time_offset = logged.time
+        self._real_offset = logged.real_time
         # trials running when the last session ended (killed, or stopped by the tuner at its end:
         # "trial_interrupt" leaves them running in the log) continue from their checkpoints
         for rec in [rec for rec in self.trials.values() if rec.status is _RUNNING]:
@@ -750,13 +722,6 @@ class Tuner:
                 self._restart_queue.append(rec.trial.trial_id)
         logger.info("resumed %s: %d trials, %d results, %d to restart", self.experiment_dir,
                     len(self.trials), self.n_results, len(self._restart_queue))
-
-    def _replay_suggest(self, suggest_id: int, expected: Suggestion, resume_only: bool = False) -> None:
-        got = (self.scheduler.suggest_resume if resume_only else self.scheduler.suggest)(suggest_id)
-        if got != expected:
-            logger.warning(
-                "replaying the log: the scheduler suggested %s where the log has %s; the scheduler "
-                "is not deterministic, continuing with the logged history", got, expected)
 
     def _ingest_unlogged_results(self, rec: TrialRecord) -> None:
         """Feed results a trial wrote after the last one the dead tuner logged."""
@@ -778,14 +743,12 @@ class Tuner:
             line = data[pos:end]
             pos = end + 1
             try:
-                result = json.loads(line)
-            except ValueError:
-                self._fail(rec, f"malformed report line in {path}: {line[:200]!r}", stop_process=False)
+                result = parse_result_line(line)
+            except ValueError as err:
+                self._fail(rec, f"malformed report line in {path}: {line[:200]!r} ({err})", stop_process=False)
                 return
-            if not isinstance(result, dict):
-                self._fail(rec, f"report line is not a JSON object in {path}: {line[:200]!r}", stop_process=False)
-                return
-            self._on_result(rec, result, start + pos, has_process=False)
+            if result is not None:
+                self._on_result(rec, result, start + pos, has_process=False)
 
 
 def _file_tail(path: Path, n_lines: int = 20, max_bytes: int = 8192) -> str:

@@ -15,7 +15,7 @@ What is loaded, what is skipped:
   :attr:`Grid.skipped` with the reason (and a logged warning), never an exception;
 * a folder whose log has no final ``experiment_end`` event (still running, or killed) is loaded
   with ``complete=False``; a torn last line (the writer was killed, or is still writing) is
-  dropped, as the store does when it reopens a log, and noted in the ``note`` column;
+  dropped (the rule of :mod:`tunebench.events`) and noted in the ``note`` column;
 * a run whose metric or mode differs from the other runs of its benchmark is skipped (its
   curve could not be compared with theirs).
 
@@ -39,7 +39,8 @@ import numpy as np
 
 from tunebench.analysis.layout import check_tag, results_root
 from tunebench.errors import UserError
-from tunebench.store import EVENTS_FILE, METADATA_FILE, loads_line
+from tunebench.events import LogKind, loads_line, split_lines
+from tunebench.store import EVENTS_FILE, METADATA_FILE
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -60,9 +61,12 @@ Curve = tuple[np.ndarray, np.ndarray]
 RUN_COLUMNS = ("benchmark", "method", "seed", "path", "metric", "mode", "budget", "n_trials", "n_results",
                "best", "first", "last_time", "complete", "end_reason", "note")
 
-_RESULT_KEY = b'"event":"result"'
-_TRIAL_START_KEY = b'"event":"trial_start"'
-_END_KEY = b'"event":"experiment_end"'
+# the byte tests that pick the lines worth decoding: only the result lines are decoded (in one
+# call), which is what keeps a grid of a thousand logs loading in a second or two
+_RESULT_KEY = LogKind.RESULT.key
+_TRIAL_START_KEY = LogKind.TRIAL_START.key
+_END_KEY = LogKind.EXPERIMENT_END.key
+_RESULT = LogKind.RESULT.value
 _NUMBERS = (float, int)
 
 
@@ -210,8 +214,7 @@ def _read_log(path: Path, metric: str, mode: str) -> dict[str, Any]:
     except OSError as e:
         raise _Unreadable(f"cannot read {EVENTS_FILE}: {e.strerror}") from None
     note = ""
-    lines = data.split(b"\n")
-    tail = lines.pop()  # b"" when the file ends with a newline
+    lines, tail = split_lines(data)  # the log's rule: a torn last line is dropped
     if tail.strip():
         logger.warning("%s: ignoring a torn last line of %s (%d bytes)", path, EVENTS_FILE, len(tail))
         note = f"torn last line dropped ({len(tail)} bytes)"
@@ -223,12 +226,12 @@ def _read_log(path: Path, metric: str, mode: str) -> dict[str, Any]:
             obj = loads_line(last)
         except ValueError:
             obj = None
-        if isinstance(obj, dict) and obj.get("event") == "experiment_end":
+        if isinstance(obj, dict) and obj.get("event") == LogKind.EXPERIMENT_END:
             complete, end_reason = True, obj.get("reason")
     # a cheap byte test picks the result lines; only those are decoded
     events = _parse_lines([line for line in lines if _RESULT_KEY in line], path)
     try:  # fast path: well-formed result events with numbers
-        if any(ev["event"] != "result" for ev in events):
+        if any(ev["event"] != _RESULT for ev in events):
             raise TypeError
         raw_times = [ev["time"] for ev in events]
         raw_values = [ev["result"].get(metric, math.nan) for ev in events]
@@ -243,7 +246,7 @@ def _read_log(path: Path, metric: str, mode: str) -> dict[str, Any]:
         values = np.empty(len(events))
         n = 0
         for ev in events:
-            if not isinstance(ev, dict) or ev.get("event") != "result":
+            if not isinstance(ev, dict) or ev.get("event") != _RESULT:
                 continue  # the key appeared inside some value: not a result event
             res = ev.get("result")
             times[n] = _number(ev.get("time"))

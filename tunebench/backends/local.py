@@ -62,7 +62,6 @@ Decisions documented here
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -85,6 +84,7 @@ from tunebench.backends.base import (
     Backend,
 )
 from tunebench.errors import UserError
+from tunebench.events import parse_result_line
 from tunebench.reporting import ENV_CHECKPOINT_DIR, ENV_NOTIFY_FD, ENV_RESULTS_FILE, ENV_TRIAL_ID
 from tunebench.space import config_to_argv
 from tunebench.types import Config, Event, EventKind, Trial
@@ -721,19 +721,17 @@ class LocalBackend(Backend):
                 break
             line = data[start:newline]
             end_offset = run.offset + newline + 1 - start
-            if line.strip():
-                try:
-                    result = json.loads(line)
-                    if not isinstance(result, dict):
-                        raise ValueError(f"a JSON {type(result).__name__}, not an object")
-                except ValueError as err:  # JSONDecodeError and UnicodeDecodeError included
-                    if end_offset == run.torn_end:
-                        logger.warning("trial %s: skipped the torn line %r", tid, line[:200])
-                    else:
-                        self._malformed(run, line, err)
-                        run.buffer = b""
-                        return
+            try:
+                result = parse_result_line(line)
+            except ValueError as err:  # JSONDecodeError and UnicodeDecodeError included
+                if end_offset == run.torn_end:
+                    logger.warning("trial %s: skipped the torn line %r", tid, line[:200])
                 else:
+                    self._malformed(run, line, err)
+                    run.buffer = b""
+                    return
+            else:
+                if result is not None:  # None: a blank line
                     stamp = result.get("_timestamp")
                     when = float(stamp) if isinstance(stamp, (int, float)) else self.clock.time()
                     events.append(Event(EventKind.RESULT, tid, when, result=result, offset=end_offset))

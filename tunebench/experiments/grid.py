@@ -62,6 +62,7 @@ from tunebench.analysis.layout import check_tag, experiment_path, results_root
 from tunebench.backends.registry import LOCAL, RAY, SIMULATOR, get_backend
 from tunebench.benchmarks import SimulatedBenchmark, canonical_module_ref, load_benchmark_module, resolve_benchmark
 from tunebench.errors import UserError
+from tunebench.events import LogKind, read_last_event
 from tunebench.launch import RunSpec, build_space, check_backend, spec_from_benchmark, thread_env, use_backend
 from tunebench.schedulers import make_scheduler
 from tunebench.store import read_metadata
@@ -199,43 +200,18 @@ class Job:
         return f"{self.benchmark}/{self.method}/{self.seed}"
 
 
-def _tail_lines(path: Path, max_bytes: int = 1 << 16) -> list[bytes]:
-    """The complete lines at the end of ``path`` (at most ``max_bytes`` read), plus a torn last
-    line if the file does not end with a newline (kept, so callers see the log is torn)."""
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        start = max(0, size - max_bytes)
-        f.seek(start)
-        data = f.read()
-    lines = data.split(b"\n")
-    if start > 0:
-        lines = lines[1:]  # the first piece may be the end of a longer line
-    if lines and lines[-1] == b"":
-        lines.pop()
-    else:
-        lines[-1:] = [lines[-1] + b"\x00torn"] if lines else []
-    return lines
-
-
 def experiment_state(path: str | Path) -> tuple[str, str | None]:
     """``(state, end reason)`` of the experiment folder ``path``: ``("missing", None)`` (no
     experiment yet), ``("complete", reason)`` (the log ends with an ``experiment_end`` whose reason
     is a limit, see :func:`is_limit_reason`), or ``("interrupted", reason or None)``."""
-    from tunebench.store import EVENTS_FILE, METADATA_FILE, loads_line
+    from tunebench.store import EVENTS_FILE, METADATA_FILE
 
     path = Path(path)
     events = path / EVENTS_FILE
     if not (path / METADATA_FILE).is_file() or not events.is_file():
         return "missing", None
-    lines = _tail_lines(events)
-    if not lines or lines[-1].endswith(b"\x00torn"):
-        return "interrupted", None
-    try:
-        last = loads_line(lines[-1])
-    except ValueError:
-        return "interrupted", None
-    if not isinstance(last, dict) or last.get("event") != "experiment_end":
+    last = read_last_event(events)  # None: empty, torn or unreadable at its end
+    if last is None or last.get("event") != LogKind.EXPERIMENT_END:
         return "interrupted", None
     reason = str(last.get("reason"))
     return ("complete" if is_limit_reason(reason) else "interrupted"), reason

@@ -1,0 +1,398 @@
+"""The experiment event log (L1 persistence): its kinds, its line format, one reader, one fold.
+
+``events.jsonl`` holds one JSON object per line, appended by the tuner through
+:class:`tunebench.store.ExperimentStore`. Every event has ``event`` (a :class:`LogKind` value),
+``seq`` (its position in the log, from 0), ``time`` (tuning seconds since the start of the
+experiment, earlier sessions included: simulated seconds on the simulator backend) and, in a
+simulation, ``real_time``. The other fields depend on the kind (see :class:`LogKind`).
+
+This module owns, once for every reader (resume, :func:`tunebench.store.load_experiment`,
+analysis, experiment grids, tabulation):
+
+* the line format: :func:`dumps_line` / :func:`loads_line` (also the format of the results lines
+  a training script appends, read by :func:`parse_result_line`);
+* the reading rules, in :func:`iter_events` and :func:`read_last_event`: a last line without its
+  newline was torn by a crash (the writer died, or is still writing) and is dropped; a complete
+  line that is not a JSON object is skipped with a warning;
+* the fold of events into the experiment's state (:func:`fold`, :class:`ExperimentState`);
+* resume's replay of the logged scheduler calls into a fresh scheduler (:func:`replay`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunebench.types import Decision, Result, Status, Suggestion, Trial
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tunebench.schedulers.base import Scheduler
+
+__all__ = [
+    "LogKind", "TrialState", "ExperimentState", "dumps_line", "loads_line", "has_nonfinite", "split_lines",
+    "iter_events", "read_last_event", "fold", "replay", "parse_result_line",
+]
+
+logger = logging.getLogger(__name__)
+
+try:  # a fast JSON library (~10x the standard one): the event log is on the simulator's hot path
+    import orjson as _orjson
+
+    _NEWLINE = _orjson.OPT_APPEND_NEWLINE
+except ImportError:  # pragma: no cover - orjson is a dependency; stay correct without it
+    _orjson = None  # type: ignore[assignment]  # a module or None: checked before each use
+
+
+class LogKind(str, Enum):
+    """Kinds of the events of the log (the ``event`` field), with the fields each carries besides
+    ``event``, ``seq``, ``time`` and ``real_time``."""
+
+    #: a tuner session began: ``resumed`` (bool)
+    SESSION_START = "session_start"
+    #: a new trial was suggested and launched: ``trial_id``, ``config``
+    TRIAL_START = "trial_start"
+    #: a paused trial was suggested again and relaunched: ``trial_id``, ``suggest_id`` (the id
+    #: passed to ``suggest``), ``config`` (None: unchanged), ``resume_only`` (True when it came
+    #: from ``suggest_resume``; absent otherwise)
+    TRIAL_RESUME = "trial_resume"
+    #: a trial running when an earlier session ended was relaunched from its checkpoint (no
+    #: scheduler call): ``trial_id``, ``offset`` (bytes of its results file already consumed)
+    TRIAL_RESTART = "trial_restart"
+    #: the scheduler decided on a result: ``trial_id``, ``result``, ``decision`` (a
+    #: :class:`~tunebench.types.Decision` value), ``offset`` (absent without a results file)
+    RESULT = "result"
+    #: reported by a trial being paused; decided on when it resumes: ``trial_id``, ``result``, ``offset``
+    RESULT_DEFERRED = "result_deferred"
+    #: reported but not decided on: ``trial_id``, ``result``, ``offset``, ``reason``
+    RESULT_IGNORED = "result_ignored"
+    #: the trial's script exited normally: ``trial_id``
+    TRIAL_COMPLETE = "trial_complete"
+    #: the trial failed: ``trial_id``, ``error``
+    TRIAL_FAIL = "trial_fail"
+    #: the tuner stopped a running trial as it ended; it restarts when the experiment resumes:
+    #: ``trial_id``, ``reason``
+    TRIAL_INTERRUPT = "trial_interrupt"
+    #: the session ended: ``reason``
+    EXPERIMENT_END = "experiment_end"
+
+    @property
+    def key(self) -> bytes:
+        """The bytes that announce this kind in a line written by :func:`dumps_line` (compact
+        JSON): a cheap test that picks lines to decode."""
+        return b'"event":"' + self.value.encode() + b'"'
+
+
+# plain strings, compared with the ``event`` field of decoded events (faster than the members)
+_SESSION_START = LogKind.SESSION_START.value
+_TRIAL_START = LogKind.TRIAL_START.value
+_TRIAL_RESUME = LogKind.TRIAL_RESUME.value
+_TRIAL_RESTART = LogKind.TRIAL_RESTART.value
+_RESULT = LogKind.RESULT.value
+_RESULT_DEFERRED = LogKind.RESULT_DEFERRED.value
+_RESULT_IGNORED = LogKind.RESULT_IGNORED.value
+_TRIAL_COMPLETE = LogKind.TRIAL_COMPLETE.value
+_TRIAL_FAIL = LogKind.TRIAL_FAIL.value
+_TRIAL_INTERRUPT = LogKind.TRIAL_INTERRUPT.value
+_EXPERIMENT_END = LogKind.EXPERIMENT_END.value
+_RUNNING, _PAUSED, _STOPPED = Status.RUNNING, Status.PAUSED, Status.STOPPED
+_COMPLETED, _FAILED = Status.COMPLETED, Status.FAILED
+
+
+# -- the line format ----------------------------------------------------------------------------
+
+
+def has_nonfinite(obj: Any) -> bool:
+    """True if ``obj`` (JSON-able: dicts, lists, numbers...) holds a NaN or an infinity."""
+    if isinstance(obj, float):
+        return obj != obj or obj in (math.inf, -math.inf)
+    if isinstance(obj, dict):
+        return any(has_nonfinite(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(has_nonfinite(v) for v in obj)
+    return False
+
+
+def dumps_line(obj: Any) -> bytes:
+    """One compact JSON line (with its newline). NaN and infinities are kept as the standard
+    library writes them (``NaN``, ``Infinity``), never turned into ``null``."""
+    if _orjson is not None:
+        # encoded and written one at a time: each encoded line is freed at once and its memory
+        # reused (holding a batch of them costs more than encoding them)
+        data = _orjson.dumps(obj, option=_NEWLINE)
+        # orjson writes non-finite floats as null: redo those rare lines with the standard library
+        if b"null" not in data or not has_nonfinite(obj):
+            return data
+    return (json.dumps(obj, allow_nan=True, separators=(",", ":")) + "\n").encode()
+
+
+def loads_line(raw: bytes) -> Any:
+    """Parse one JSON line written by :func:`dumps_line` (or by ``report``); ValueError if it is
+    not JSON."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(raw)
+        except _orjson.JSONDecodeError:
+            pass  # NaN/Infinity, or not JSON: the standard library decides
+    return json.loads(raw)
+
+
+def parse_result_line(line: bytes) -> Result | None:
+    """The metrics of one line of a trial's results file (written by
+    :func:`tunebench.reporting.report`), None for a blank line.
+
+    Called by the backends as they tail a results file, and by the tuner on resume for the lines
+    written after the last result it logged. Raises ValueError (its message says what is wrong)
+    if the line is not JSON or not a JSON object.
+    """
+    if not line.strip():
+        return None
+    result = loads_line(line)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    if not isinstance(result, dict):
+        raise ValueError(f"a JSON {type(result).__name__}, not an object")
+    return result
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def split_lines(data: bytes) -> tuple[list[bytes], bytes]:
+    """``(complete lines without their newlines, torn tail)`` of bytes read from a log at a line
+    boundary; the tail is ``b""`` when ``data`` ends with a newline (or is empty)."""
+    lines = data.split(b"\n")
+    return lines, lines.pop()
+
+
+def iter_events(path: str | Path, offset: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(byte offset just after the line, event)`` for each event of the log ``path``,
+    reading from byte ``offset`` (0, or an offset this function yielded: a line boundary).
+
+    The reading rules of the log: a last line without its newline (torn by a crash, or still
+    being written) is dropped with a warning, and so is (skipped, reading goes on) a complete
+    line that is not a JSON object; blank lines are skipped silently. Resuming a read from the
+    last offset yielded gives the events appended since.
+    """
+    with open(path, "rb") as f:
+        if offset:
+            f.seek(offset)
+        data = f.read()
+    lines, torn = split_lines(data)
+    end = offset
+    for raw in lines:
+        end += len(raw) + 1
+        if not raw.strip():
+            continue
+        try:
+            obj = loads_line(raw)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict):
+            logger.warning("%s: the line ending at byte %d is not a JSON object; skipped", path, end)
+            continue
+        yield end, obj
+    if torn:
+        logger.warning("%s: ignoring a torn last line (%d bytes)", path, len(torn))
+
+
+def read_last_event(path: str | Path, max_bytes: int = 1 << 16) -> dict[str, Any] | None:
+    """The last event of the log ``path``, read from its last ``max_bytes`` bytes; None if the
+    log is empty, ends with a torn line, or its last line is not a JSON object (the rules of
+    :func:`iter_events`, applied to the end of the file only: a long log is not read whole)."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        start = max(0, size - max_bytes)
+        f.seek(start)
+        data = f.read()
+    lines, torn = split_lines(data)
+    if torn or not lines or (start > 0 and len(lines) == 1):  # torn, empty, or one cut line
+        return None
+    try:
+        obj = loads_line(lines[-1])
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+# -- folding ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TrialState:
+    """One trial as the log tells it (built by :func:`fold`)."""
+
+    trial: Trial  #: its id and its current configuration (changed by a resume with a new config)
+    status: Status = _RUNNING
+    #: the tuner stopped it as a session ended (``trial_interrupt``); its status stays RUNNING:
+    #: it restarts from its checkpoint when the experiment resumes
+    interrupted: bool = False
+    n_results: int = 0  #: results decided on
+    last_result: Result | None = None  #: the last result decided on
+    offset: int = 0  #: bytes of its results file consumed (results decided on, deferred or ignored)
+    error: str | None = None  #: why it failed
+    #: results reported while it was being paused, not yet decided on: ``(result, offset)``
+    deferred: list[tuple[Result, int | None]] = field(default_factory=list)
+
+    @property
+    def trial_id(self) -> int:
+        return self.trial.trial_id
+
+
+@dataclass(slots=True)
+class ExperimentState:
+    """An experiment as its event log tells it (built by :func:`fold` or :func:`replay`)."""
+
+    trials: dict[int, TrialState] = field(default_factory=dict)  #: by id, in order of start
+    #: the ``result`` events (results the scheduler decided on), in log order, whatever their trial
+    results: list[dict[str, Any]] = field(default_factory=list)
+    n_events: int = 0
+    next_trial_id: int = 0  #: one more than the largest trial id started
+    n_failed: int = 0
+    time: float = 0.0  #: the latest ``time`` of an event (tuning seconds, all sessions)
+    real_time: float = 0.0  #: the latest ``real_time`` (simulations), else 0
+    n_sessions: int = 0
+    launches_in_last_session: int = 0  #: trials started or restarted since the last ``session_start``
+    end_reason: str | None = None  #: ``reason`` of the last ``experiment_end``
+    finished: bool = False  #: the last event is an ``experiment_end``
+
+    @property
+    def n_results(self) -> int:
+        return len(self.results)
+
+
+def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
+    """Fold one event into ``state`` (events of unknown trials change only the counters)."""
+    kind = ev.get("event")
+    state.n_events += 1
+    state.finished = kind == _EXPERIMENT_END
+    t = ev.get("time")
+    if isinstance(t, (int, float)) and t > state.time:
+        state.time = float(t)
+    t = ev.get("real_time")
+    if isinstance(t, (int, float)) and t > state.real_time:
+        state.real_time = float(t)
+    tid: Any = ev.get("trial_id")
+    if kind == _TRIAL_START:
+        state.trials[tid] = TrialState(Trial(tid, ev["config"]))
+        state.next_trial_id = max(state.next_trial_id, tid + 1)
+        state.launches_in_last_session += 1
+        return
+    if kind == _SESSION_START:
+        state.n_sessions += 1
+        state.launches_in_last_session = 0
+        return
+    if kind == _EXPERIMENT_END:
+        state.end_reason = ev.get("reason")
+        return
+    if kind == _RESULT:
+        state.results.append(ev)
+    rec = state.trials.get(tid)
+    if rec is None:
+        return
+    offset = ev.get("offset")
+    if kind == _RESULT:
+        rec.n_results += 1
+        rec.last_result = ev["result"]
+        if offset is not None:
+            rec.offset = offset
+        decision = ev.get("decision")
+        if decision == "PAUSE":
+            rec.status = _PAUSED
+        elif decision == "STOP":
+            rec.status = _STOPPED
+    elif kind == _TRIAL_RESUME:
+        if ev.get("config") is not None:
+            rec.trial = Trial(tid, ev["config"])
+        rec.status, rec.interrupted = _RUNNING, False
+        rec.deferred = []  # decided on right after the resume (logged as results)
+    elif kind == _TRIAL_RESTART:
+        rec.status, rec.interrupted = _RUNNING, False
+        state.launches_in_last_session += 1
+    elif kind == _RESULT_DEFERRED:
+        rec.deferred.append((ev["result"], offset))
+        if offset is not None:
+            rec.offset = offset
+    elif kind == _RESULT_IGNORED:
+        if offset is not None:
+            rec.offset = offset
+    elif kind == _TRIAL_COMPLETE:
+        rec.status = _COMPLETED
+    elif kind == _TRIAL_FAIL:
+        rec.status, rec.error = _FAILED, ev.get("error")
+        state.n_failed += 1
+    elif kind == _TRIAL_INTERRUPT:
+        rec.interrupted = True
+
+
+def fold(events: Iterable[dict[str, Any]], state: ExperimentState | None = None) -> ExperimentState:
+    """The experiment's state after ``events`` (folded into ``state`` when given, else into a
+    new one). Pure: reads nothing, calls nothing."""
+    state = ExperimentState() if state is None else state
+    for ev in events:
+        _apply(state, ev)
+    return state
+
+
+def replay(scheduler: Scheduler, events: Iterable[dict[str, Any]], from_seq: int = 0) -> ExperimentState:
+    """Fold ``events`` and replay into ``scheduler`` the calls logged from sequence number
+    ``from_seq`` on (0: all of them, into a fresh scheduler; a snapshot's ``seq``: those after
+    the snapshot the scheduler was loaded from).
+
+    Called by the tuner when it resumes an experiment. Each ``trial_start`` / ``trial_resume``
+    replays ``suggest`` (``suggest_resume`` for a resume logged with ``resume_only``), each
+    ``result`` replays ``on_result``, each ``trial_complete`` ``on_complete``, each ``trial_fail``
+    ``on_error``. Schedulers are deterministic, so the answers should be the logged ones: a
+    suggestion or a decision that differs is reported as a warning naming the trial and both
+    answers, and the logged history is kept. Returns the folded state.
+    """
+    state = ExperimentState()
+    for ev in events:
+        if ev.get("seq", -1) >= from_seq:
+            _replay_call(scheduler, state, ev)
+        _apply(state, ev)
+    return state
+
+
+def _replay_call(scheduler: Scheduler, state: ExperimentState, ev: dict[str, Any]) -> None:
+    """Make the scheduler call ``ev`` records (before ``ev`` is folded into ``state``)."""
+    kind = ev.get("event")
+    tid: Any = ev.get("trial_id")
+    if kind == _TRIAL_START:
+        _replay_suggest(scheduler, tid, Suggestion.start(ev["config"]), False)
+        return
+    rec = state.trials.get(tid)
+    if rec is None:
+        return
+    if kind == _RESULT:
+        decision = scheduler.on_result(rec.trial, ev["result"])
+        logged = ev.get("decision")
+        if logged is not None and decision != logged:
+            logger.warning(
+                "replaying the log: the scheduler decided %s on result %d of trial %d where the log has %s; "
+                "the scheduler is not deterministic, continuing with the logged history",
+                _decision_name(decision), rec.n_results + 1, tid, logged)
+    elif kind == _TRIAL_RESUME:
+        _replay_suggest(scheduler, ev.get("suggest_id", state.next_trial_id),
+                        Suggestion.resume(tid, ev.get("config")), bool(ev.get("resume_only", False)))
+    elif kind == _TRIAL_COMPLETE:
+        scheduler.on_complete(rec.trial, rec.last_result)
+    elif kind == _TRIAL_FAIL:
+        scheduler.on_error(rec.trial)
+
+
+def _decision_name(decision: Any) -> str:
+    return decision.value if isinstance(decision, Decision) else repr(decision)
+
+
+def _replay_suggest(scheduler: Scheduler, suggest_id: int, expected: Suggestion, resume_only: bool) -> None:
+    got = (scheduler.suggest_resume if resume_only else scheduler.suggest)(suggest_id)
+    if got != expected:
+        logger.warning(
+            "replaying the log: the scheduler suggested %s where the log has %s; the scheduler "
+            "is not deterministic, continuing with the logged history", got, expected)
+
