@@ -53,7 +53,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ from tunebench.blackboxes.tabulated import (
     quiet_nan_warnings,
 )
 from tunebench.errors import UserError
-from tunebench.events import LogKind, fold, iter_events
+from tunebench.events import ExperimentState, LogKind, fold, iter_events
 from tunebench.launch import build_backend, check_backend, spec_from_benchmark
 from tunebench.schedulers.fifo import FIFOScheduler
 from tunebench.searchers.base import Searcher
@@ -208,15 +208,25 @@ class _TrialRun:
     _restart_pending: bool = False
 
 
+def _read_log(experiment_dir: Path) -> tuple[dict[str, _TrialRun], ExperimentState]:
+    """Job key -> what happened to its trial, and the experiment's folded state, from one read of
+    the experiment's event log."""
+    path = experiment_dir / EVENTS_FILE
+    if not path.exists():
+        return {}, ExperimentState()
+    events = [ev for _, ev in iter_events(path)]
+    return _runs(events), fold(events)
+
+
 def _read_runs(experiment_dir: Path) -> dict[str, _TrialRun]:
     """Job key -> what happened to its trial, from the experiment's event log."""
-    from tunebench.store import EVENTS_FILE
+    return _read_log(experiment_dir)[0]
 
-    path = experiment_dir / EVENTS_FILE
+
+def _runs(events: Iterable[dict[str, Any]]) -> dict[str, _TrialRun]:
+    """Job key -> its trial's results with their timing (which the fold does not keep)."""
     by_id: dict[int, _TrialRun] = {}
-    if not path.exists():
-        return {}
-    for _, ev in iter_events(path):
+    for ev in events:
         kind, tid = ev.get("event"), ev.get("trial_id")
         if kind == LogKind.TRIAL_START:
             by_id[tid] = _TrialRun(config=ev["config"], launched_at=float(ev.get("time", 0.0)))
@@ -282,7 +292,8 @@ def _gist(error: str | None) -> str:
 def build_table(experiment_dir: str | Path, configs: Sequence[Config], seeds: Sequence[int], *,
                 hp_space: dict[str, Any], name: str, metric: str, mode: str, resource_attr: str,
                 seed_attr: str = "seed", max_resource_attr: str | None = None, max_resource: int | None = None,
-                time_attr: str | None = "epoch_time") -> tuple[Any, dict[str, Any]]:
+                time_attr: str | None = "epoch_time",
+                runs: Mapping[str, _TrialRun] | None = None) -> tuple[Any, dict[str, Any]]:
     """The tabular blackbox of the runs in ``experiment_dir`` for ``configs`` x ``seeds``, and the
     ``tabulated`` entry of its ``meta.json`` (without the benchmark's defaults).
 
@@ -290,10 +301,13 @@ def build_table(experiment_dir: str | Path, configs: Sequence[Config], seeds: Se
     ``j`` is the script's seed ``seeds[j]``. Objectives: ``metric``, then the other numbers every
     result reports (sorted), then :data:`ELAPSED_TIME`. Fidelities: the resource values reported.
 
+    ``runs``: the runs of ``experiment_dir`` when the caller has just read its log (else read here).
+
     Raises:
         UserError: no job has reported anything.
     """
-    runs = _read_runs(Path(experiment_dir))
+    if runs is None:
+        runs = _read_runs(Path(experiment_dir))
     extra = {max_resource_attr: max_resource} if max_resource_attr is not None else {}
     rows: list[tuple[Config, list[_TrialRun | None]]] = []
     for config in configs:
@@ -498,15 +512,12 @@ def tabulate_benchmark(
     _write_json(plan_path, {"benchmark": name, "max_resource": max_resource, "resource_attr": resource_attr,
                             "max_resource_attr": max_attr, "seed_attr": seed_attr, "jobs": all_jobs})
 
-    runs = _read_runs(experiment_dir)
+    runs, state = _read_log(experiment_dir)
     todo = [j for j in all_jobs if runs.get(_key(j)) is None or runs[_key(j)].status not in ("completed", "failed")]
     n_started, elapsed = 0, 0.0
     if todo:
         exists = (experiment_dir / EVENTS_FILE).exists()
-        previous = 0.0
-        if exists:
-            previous = max((float(ev.get("time", 0.0)) for _, ev in iter_events(experiment_dir / EVENTS_FILE)),
-                           default=0.0)
+        previous = state.time
         searcher = FixedListSearcher({**hp_space, max_attr: max_resource}, spec.metric, spec.mode,
                                                 configs=all_jobs)
         scheduler = FIFOScheduler(searcher, resource_attr=resource_attr, max_resource_attr=max_attr)
@@ -521,8 +532,8 @@ def tabulate_benchmark(
         t0 = time.monotonic()
         tuner.run()
         elapsed = time.monotonic() - t0
-        n_started = _launches_of_last_session(experiment_dir)
-        runs = _read_runs(experiment_dir)
+        runs, state = _read_log(experiment_dir)
+        n_started = state.launches_in_last_session
 
     statuses = [runs[_key(j)].status if _key(j) in runs else "missing" for j in jobs]
     n_done = statuses.count("completed") + statuses.count("failed")
@@ -534,13 +545,15 @@ def tabulate_benchmark(
                                 n_started=n_started, elapsed=elapsed)
     table, info = build_table(experiment_dir, table_configs, seed_values, hp_space=hp_space, name=name,
                               metric=spec.metric, mode=spec.mode, resource_attr=resource_attr, seed_attr=seed_attr,
-                              max_resource_attr=max_attr, max_resource=max_resource, time_attr=time_attr)
+                              max_resource_attr=max_attr, max_resource=max_resource, time_attr=time_attr,
+                              runs=runs)
     info.update(_simulation_defaults(bench, table))
     info.update({"script": Path(spec.script).name, "backend": backend, "n_jobs": len(jobs),
                  "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tunebench": __version__})
     _save_table(table, info, out)
     if not keep_checkpoints:
-        for run_id in _finished_trial_ids(experiment_dir):
+        finished = [tid for tid, t in state.trials.items() if t.status in (Status.COMPLETED, Status.FAILED)]
+        for run_id in finished:
             shutil.rmtree(experiment_dir / TRIALS_DIR / str(run_id) / CHECKPOINT_DIRNAME, ignore_errors=True)
     result = TabulationResult(
         output_dir=out, experiment_dir=experiment_dir, n_configs=table.n_configs, n_seeds=seeds, n_jobs=len(jobs),
@@ -549,23 +562,6 @@ def tabulate_benchmark(
     logger.info("tabulated %s: %d configurations x %d seeds in %s (%d failed, %d missing)", name, result.n_configs,
                 seeds, out, result.n_failed, result.n_missing)
     return result
-
-
-def _launches_of_last_session(experiment_dir: Path) -> int:
-    """Trials started or restarted by the last tuner session of ``experiment_dir``."""
-    from tunebench.store import EVENTS_FILE
-
-    return fold(ev for _, ev in iter_events(experiment_dir / EVENTS_FILE)).launches_in_last_session
-
-
-def _finished_trial_ids(experiment_dir: Path) -> list[int]:
-    from tunebench.store import EVENTS_FILE
-
-    path = experiment_dir / EVENTS_FILE
-    if not path.exists():
-        return []
-    trials = fold(ev for _, ev in iter_events(path)).trials
-    return [tid for tid, rec in trials.items() if rec.status in (Status.COMPLETED, Status.FAILED)]
 
 
 def _simulation_defaults(bench: Any, table: Any) -> dict[str, Any]:
