@@ -16,7 +16,7 @@ from tunebench.space.domains import Domain
 from tunebench.space.validation import validate_space
 
 if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
+    from tunebench.space.unit_cube import Generator
 
 __all__ = ["MAX_GRID_SIZE", "sample_config", "sample_configs", "default_config", "grid_configs", "rows"]
 
@@ -31,13 +31,13 @@ def rows(names: list[str], columns: list[Iterable[Any]], n: int) -> list[dict[st
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=False)]
 
 
-def sample_config(space: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+def sample_config(space: Mapping[str, Any], rng: Generator) -> dict[str, Any]:
     """One random configuration (constants included, in the space's key order)."""
     return {k: v._sample_one(rng) if isinstance(v, Domain) else v for k, v in space.items()}
 
 
 def sample_configs(
-    space: Mapping[str, Any], rng: np.random.Generator, n: int
+    space: Mapping[str, Any], rng: Generator, n: int
 ) -> list[dict[str, Any]]:
     """``n`` random configurations, drawn with one vectorized call per domain."""
     names = list(space)

@@ -22,6 +22,9 @@ from tunebench.space.values import dedupe
 FloatArray = npt.NDArray[np.float64]
 #: Indices into a domain's values.
 IndexArray = npt.NDArray[np.intp]
+#: The random generator the domains sample with (the numpy type, named here for the modules
+#: that only annotate with it and must not import numpy).
+Generator = np.random.Generator
 
 T = TypeVar("T")
 
