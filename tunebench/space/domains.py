@@ -31,9 +31,7 @@ from tunebench.space.values import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
-
-    from tunebench.space.unit_cube import FloatArray
+    from tunebench.space.unit_cube import FloatArray, Generator
 
 __all__ = [
     "DOMAIN_TYPES",
@@ -104,11 +102,11 @@ class Domain:
         """What equality and hashing compare (type-aware: ``True`` differs from ``1``)."""
         return (self.type_name, *self._args())
 
-    def _sample_one(self, rng: np.random.Generator) -> Any:
+    def _sample_one(self, rng: Generator) -> Any:
         """One draw: the same value as ``sample(rng, 1)[0]``, without building arrays."""
         return self.sample(rng, 1)[0]
 
-    def sample(self, rng: np.random.Generator, size: int) -> list[Any]:
+    def sample(self, rng: Generator, size: int) -> list[Any]:
         """``size`` independent draws, as a list of Python-native values."""
         raise NotImplementedError
 
@@ -234,13 +232,13 @@ class Float(Domain):
 
         return float_from_unit(x, self.low, self.high, self._a, self._span, self.log)
 
-    def _sample_one(self, rng: np.random.Generator) -> float:
+    def _sample_one(self, rng: Generator) -> float:
         v = self._a + self._span * rng.random()
         if self.log:
             v = math.exp(v)
         return min(max(v, self.low), self.high)
 
-    def sample(self, rng: np.random.Generator, size: int) -> list[float]:
+    def sample(self, rng: Generator, size: int) -> list[float]:
         return self._from_unit(rng.random(size))
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
@@ -330,7 +328,7 @@ class Integer(Domain):
 
         return int_from_unit(x, self.low, self.high, self._n, self._a, self._span, self.log)
 
-    def _sample_one(self, rng: np.random.Generator) -> int:
+    def _sample_one(self, rng: Generator) -> int:
         u = rng.random()
         if self.log:
             v = math.floor(math.exp(self._a + u * self._span))
@@ -338,7 +336,7 @@ class Integer(Domain):
             v = self.low + math.floor(u * self._n)
         return min(max(v, self.low), self.high)
 
-    def sample(self, rng: np.random.Generator, size: int) -> list[int]:
+    def sample(self, rng: Generator, size: int) -> list[int]:
         return self._from_unit(rng.random(size))
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
@@ -485,11 +483,11 @@ class _Categories(Domain):
         except TypeError:
             return False
 
-    def _sample_one(self, rng: np.random.Generator) -> Any:
+    def _sample_one(self, rng: Generator) -> Any:
         k = len(self.categories)
         return self.categories[min(int(rng.random() * k), k - 1)]
 
-    def sample(self, rng: np.random.Generator, size: int) -> list[Any]:
+    def sample(self, rng: Generator, size: int) -> list[Any]:
         # deferred: keeps numpy off the training-script import path
         from tunebench.space.unit_cube import pick
 
@@ -690,10 +688,10 @@ class FiniteRange(Domain):
         left = right - 1
         return self.values[left if abs(t - srt[left]) <= abs(srt[right] - t) else right]
 
-    def _sample_one(self, rng: np.random.Generator) -> Any:
+    def _sample_one(self, rng: Generator) -> Any:
         return self.values[min(int(rng.random() * self.size), self.size - 1)]
 
-    def sample(self, rng: np.random.Generator, size: int) -> list[Any]:
+    def sample(self, rng: Generator, size: int) -> list[Any]:
         # deferred: keeps numpy off the training-script import path
         from tunebench.space.unit_cube import pick
 
