@@ -120,9 +120,9 @@ class Domain:
         Points outside ``[0, 1]`` are clipped, so any finite array decodes to valid values.
         """
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import unit_matrix
+        import tunebench.space.unit_cube as unit_cube
 
-        return self._decode(unit_matrix(self.type_name, X, self.encoded_dim))
+        return self._decode(unit_cube.unit_matrix(self.type_name, X, self.encoded_dim))
 
     def _decode(self, X: FloatArray) -> list[Any]:
         """:meth:`decode` of an array already checked: finite, shape ``(n, encoded_dim)``."""
@@ -228,9 +228,9 @@ class Float(Domain):
 
     def _from_unit(self, x: FloatArray) -> list[float]:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import float_from_unit
+        import tunebench.space.unit_cube as unit_cube
 
-        return float_from_unit(x, self.low, self.high, self._a, self._span, self.log)
+        return unit_cube.float_from_unit(x, self.low, self.high, self._a, self._span, self.log)
 
     def _sample_one(self, rng: Generator) -> float:
         v = self._a + self._span * rng.random()
@@ -243,9 +243,9 @@ class Float(Domain):
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import float_to_unit
+        import tunebench.space.unit_cube as unit_cube
 
-        return float_to_unit(values, self.low, self.high, self._a, self._span, self.log)
+        return unit_cube.float_to_unit(values, self.low, self.high, self._a, self._span, self.log)
 
     def _decode(self, X: FloatArray) -> list[float]:
         return self._from_unit(X[:, 0])
@@ -262,9 +262,9 @@ class Float(Domain):
         if n == 1:
             return [self.default()]
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import float_grid
+        import tunebench.space.unit_cube as unit_cube
 
-        return float_grid(n, self.low, self.high, self._a, self._span, self.log)
+        return unit_cube.float_grid(n, self.low, self.high, self._a, self._span, self.log)
 
     def default(self) -> float:
         if self.log:
@@ -324,9 +324,9 @@ class Integer(Domain):
 
     def _from_unit(self, x: FloatArray) -> list[int]:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import int_from_unit
+        import tunebench.space.unit_cube as unit_cube
 
-        return int_from_unit(x, self.low, self.high, self._n, self._a, self._span, self.log)
+        return unit_cube.int_from_unit(x, self.low, self.high, self._n, self._a, self._span, self.log)
 
     def _sample_one(self, rng: Generator) -> int:
         u = rng.random()
@@ -341,9 +341,9 @@ class Integer(Domain):
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import int_to_unit
+        import tunebench.space.unit_cube as unit_cube
 
-        return int_to_unit(values, self.low, self.high, self._n, self._a, self._span, self.log)
+        return unit_cube.int_to_unit(values, self.low, self.high, self._n, self._a, self._span, self.log)
 
     def _decode(self, X: FloatArray) -> list[int]:
         return self._from_unit(X[:, 0])
@@ -364,9 +364,9 @@ class Integer(Domain):
         if n == 1:
             return [self.default()]
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import int_grid
+        import tunebench.space.unit_cube as unit_cube
 
-        return int_grid(n, self.low, self.high, self.log)
+        return unit_cube.int_grid(n, self.low, self.high, self.log)
 
     def default(self) -> int:
         mid = math.sqrt(self.low) * math.sqrt(self.high) if self.log else (self.low + self.high) / 2
@@ -489,9 +489,9 @@ class _Categories(Domain):
 
     def sample(self, rng: Generator, size: int) -> list[Any]:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import pick
+        import tunebench.space.unit_cube as unit_cube
 
-        return pick(self.categories, rng.random(size))
+        return unit_cube.pick(self.categories, rng.random(size))
 
     def contains(self, value: Any) -> bool:
         value = native(value)
@@ -549,15 +549,15 @@ class Choice(_Categories):
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import one_hot
+        import tunebench.space.unit_cube as unit_cube
 
-        return one_hot(self._indices(values), len(self.categories))
+        return unit_cube.one_hot(self._indices(values), len(self.categories))
 
     def _decode(self, X: FloatArray) -> list[Any]:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import pick_argmax
+        import tunebench.space.unit_cube as unit_cube
 
-        return pick_argmax(self.categories, X)
+        return unit_cube.pick_argmax(self.categories, X)
 
     def default(self) -> Any:
         return self.categories[0]
@@ -571,15 +571,15 @@ class Ordinal(_Categories):
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import index_centres
+        import tunebench.space.unit_cube as unit_cube
 
-        return index_centres(self._indices(values), len(self.categories))
+        return unit_cube.index_centres(self._indices(values), len(self.categories))
 
     def _decode(self, X: FloatArray) -> list[Any]:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import pick
+        import tunebench.space.unit_cube as unit_cube
 
-        return pick(self.categories, X[:, 0])
+        return unit_cube.pick(self.categories, X[:, 0])
 
     def default(self) -> Any:
         return self.categories[(len(self.categories) - 1) // 2]
@@ -693,29 +693,29 @@ class FiniteRange(Domain):
 
     def sample(self, rng: Generator, size: int) -> list[Any]:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import pick
+        import tunebench.space.unit_cube as unit_cube
 
-        return pick(self.values, rng.random(size))
+        return unit_cube.pick(self.values, rng.random(size))
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import as_points, index_centres, nearest_index
+        import tunebench.space.unit_cube as unit_cube
 
         points = self._sorted_array
         if points is None:
-            points = as_points(self._sorted)
+            points = unit_cube.as_points(self._sorted)
             object.__setattr__(self, "_sorted_array", points)
         try:
-            idx = nearest_index(values, self.low, self.high, points, self.log)
+            idx = unit_cube.nearest_index(values, self.low, self.high, points, self.log)
         except (TypeError, ValueError):
             raise SpaceError(f"{self!r}: cannot encode non-numeric values {values!r}") from None
-        return index_centres(idx, self.size)
+        return unit_cube.index_centres(idx, self.size)
 
     def _decode(self, X: FloatArray) -> list[Any]:
         # deferred: keeps numpy off the training-script import path
-        from tunebench.space.unit_cube import pick
+        import tunebench.space.unit_cube as unit_cube
 
-        return pick(self.values, X[:, 0])
+        return unit_cube.pick(self.values, X[:, 0])
 
     def contains(self, value: Any) -> bool:
         value = native(value)
