@@ -10,8 +10,11 @@ does not pay for importing it. The batch methods (:meth:`Domain.sample`, :meth:`
 from __future__ import annotations
 
 import bisect
+import importlib.util
 import math
+import sys
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import SpaceError
@@ -31,6 +34,7 @@ from tunebench.space.values import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from tunebench.space import unit_cube
     from tunebench.space.unit_cube import FloatArray, Generator
 
 __all__ = [
@@ -63,6 +67,29 @@ DOMAIN_TYPES = (
     "logfinrange",
     "constant",
 )
+
+
+def _lazy_module(name: str) -> ModuleType:
+    """The module ``name``, executed (with its imports) on the first access to one of its
+    attributes, and an ordinary module from then on (:class:`importlib.util.LazyLoader`)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:  # pragma: no cover - part of this package
+        raise ImportError(f"cannot find {name}")
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+if not TYPE_CHECKING:
+    # deferred: keeps numpy off the training-script import path. The batch methods (sample,
+    # encode, decode, grid) call the array kernels of unit_cube, which is executed, and numpy
+    # imported, on their first call; later calls are plain attribute lookups.
+    unit_cube = _lazy_module("tunebench.space.unit_cube")
 
 
 class Domain:
@@ -119,9 +146,6 @@ class Domain:
 
         Points outside ``[0, 1]`` are clipped, so any finite array decodes to valid values.
         """
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return self._decode(unit_cube.unit_matrix(self.type_name, X, self.encoded_dim))
 
     def _decode(self, X: FloatArray) -> list[Any]:
@@ -227,9 +251,6 @@ class Float(Domain):
         return (self.low, self.high, self.log)
 
     def _from_unit(self, x: FloatArray) -> list[float]:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.float_from_unit(x, self.low, self.high, self._a, self._span, self.log)
 
     def _sample_one(self, rng: Generator) -> float:
@@ -242,9 +263,6 @@ class Float(Domain):
         return self._from_unit(rng.random(size))
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.float_to_unit(values, self.low, self.high, self._a, self._span, self.log)
 
     def _decode(self, X: FloatArray) -> list[float]:
@@ -261,9 +279,6 @@ class Float(Domain):
         self._check_grid_n(n)
         if n == 1:
             return [self.default()]
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.float_grid(n, self.low, self.high, self._a, self._span, self.log)
 
     def default(self) -> float:
@@ -323,9 +338,6 @@ class Integer(Domain):
         return (self.low, self.high, self.log)
 
     def _from_unit(self, x: FloatArray) -> list[int]:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.int_from_unit(x, self.low, self.high, self._n, self._a, self._span, self.log)
 
     def _sample_one(self, rng: Generator) -> int:
@@ -340,9 +352,6 @@ class Integer(Domain):
         return self._from_unit(rng.random(size))
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.int_to_unit(values, self.low, self.high, self._n, self._a, self._span, self.log)
 
     def _decode(self, X: FloatArray) -> list[int]:
@@ -363,9 +372,6 @@ class Integer(Domain):
             return list(range(self.low, self.high + 1))
         if n == 1:
             return [self.default()]
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.int_grid(n, self.low, self.high, self.log)
 
     def default(self) -> int:
@@ -488,9 +494,6 @@ class _Categories(Domain):
         return self.categories[min(int(rng.random() * k), k - 1)]
 
     def sample(self, rng: Generator, size: int) -> list[Any]:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.pick(self.categories, rng.random(size))
 
     def contains(self, value: Any) -> bool:
@@ -548,15 +551,9 @@ class Choice(_Categories):
         return len(self.categories)
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.one_hot(self._indices(values), len(self.categories))
 
     def _decode(self, X: FloatArray) -> list[Any]:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.pick_argmax(self.categories, X)
 
     def default(self) -> Any:
@@ -570,15 +567,9 @@ class Ordinal(_Categories):
     _kind = "ordinal"
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.index_centres(self._indices(values), len(self.categories))
 
     def _decode(self, X: FloatArray) -> list[Any]:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.pick(self.categories, X[:, 0])
 
     def default(self) -> Any:
@@ -692,15 +683,9 @@ class FiniteRange(Domain):
         return self.values[min(int(rng.random() * self.size), self.size - 1)]
 
     def sample(self, rng: Generator, size: int) -> list[Any]:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.pick(self.values, rng.random(size))
 
     def encode(self, values: Sequence[Any]) -> FloatArray:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         points = self._sorted_array
         if points is None:
             points = unit_cube.as_points(self._sorted)
@@ -712,9 +697,6 @@ class FiniteRange(Domain):
         return unit_cube.index_centres(idx, self.size)
 
     def _decode(self, X: FloatArray) -> list[Any]:
-        # deferred: keeps numpy off the training-script import path
-        import tunebench.space.unit_cube as unit_cube
-
         return unit_cube.pick(self.values, X[:, 0])
 
     def contains(self, value: Any) -> bool:
