@@ -6,7 +6,10 @@ import argparse
 import copy
 import json
 import math
+import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -769,3 +772,80 @@ def test_hyperparameters_and_constants_partition_the_space():
     assert const == CONSTANTS and list(const) == list(CONSTANTS)
     assert all(isinstance(v, Domain) for v in hp.values())
     assert isinstance(DOMAINS["randint"], Integer) and isinstance(DOMAINS["finrange"], FiniteRange)
+
+
+# --------------------------------------------------------------------------- package layout
+
+
+# What a training script runs to parse its arguments: every constructor, add_to_argparse, the
+# checks, JSON and the defaults, and then numpy must still be unloaded.
+TRAINING_SCRIPT = """
+import argparse, sys
+from tunebench.space import (add_to_argparse, choice, config_to_argv, default_config, finrange,
+    logfinrange, lograndint, loguniform, ordinal, randint, space_from_json, space_to_json, uniform,
+    validate_space)
+space = {"lr": loguniform(1e-4, 1e-1), "drop": uniform(0, 0.5), "units": lograndint(16, 512),
+         "layers": randint(1, 4), "act": choice(["relu", "tanh"]), "bs": ordinal([32, 64, 128]),
+         "mom": finrange(0.5, 0.9, 5), "wd": logfinrange(1e-5, 1e-1, 5), "epochs": 27}
+space = space_from_json(space_to_json(validate_space(space)))
+parser = argparse.ArgumentParser()
+add_to_argparse(parser, space)
+argv = config_to_argv({"lr": 0.01, "units": 64, "act": "tanh", "bs": 128, "mom": 0.6, "wd": 1e-3})
+args = parser.parse_args(argv)
+assert (args.lr, args.units, args.act, args.bs, args.mom, args.epochs) == (0.01, 64, "tanh", 128, 0.6, 27), args
+assert args.wd == space["wd"].values[2] and space["wd"].contains(args.wd), args.wd
+assert vars(parser.parse_args([])) == default_config(space)
+assert "numpy" not in sys.modules, "numpy was imported"
+print("ok")
+"""
+
+
+def test_training_script_path_imports_no_numpy():
+    proc = subprocess.run([sys.executable, "-c", TRAINING_SCRIPT], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_array_names_are_loaded_on_first_use():
+    import tunebench.space as space
+    from tunebench.space import encoding
+
+    assert space.SpaceEncoder is encoding.SpaceEncoder and space.get_encoder is encoding.get_encoder
+    for name in space.__all__:
+        assert getattr(space, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        space.nothing_here  # noqa: B018
+
+
+def test_finrange_values_are_those_of_numpy_spacing():
+    """Built without numpy, the values are numpy.linspace's (exactly) and, for logfinrange, the
+    exponentials of its log-spaced points (to the last bit, up to the exp implementation)."""
+    for low, high, size in [(0.0, 1.0, 5), (-3.3, 7.1, 9), (0.5, 0.99, 4), (2.0, 2.0, 1), (1e-5, 0.1, 50)]:
+        expected = np.linspace(low, high, size)
+        expected[0], expected[-1] = low, high
+        assert finrange(low, high, size).values == tuple(expected.tolist())
+    for low, high, size in [(1e-4, 1e-1, 10), (1.0, 1000.0, 4), (0.02, 9000.0, 44)]:
+        expected = np.exp(np.linspace(math.log(low), math.log(high), size))
+        expected[0], expected[-1] = low, high
+        values = np.array(logfinrange(low, high, size).values)
+        assert np.all(np.abs(values - expected) <= np.spacing(expected))
+    assert finrange(0, 10, 4, cast_int=True).values == (0, 3, 7, 10)  # 3.33, 6.67 rounded
+    assert finrange(0, 5, 3, cast_int=True).values == (0, 2, 5)  # 2.5 rounds half to even
+
+
+@pytest.mark.parametrize("dom", [finrange(-1.0, 1.0, 7), logfinrange(1e-3, 10.0, 9),
+                                 finrange(0, 100, 11, cast_int=True), finrange(2.0, 2.0, 1)], ids=repr)
+def test_finrange_nearest_value_one_at_a_time_matches_batches(dom):
+    """cast/contains (plain Python, one value) and encode (numpy, a batch) snap to the same value:
+    the nearest one (in log space for logfinrange), the lower one on a tie."""
+    xs = np.random.default_rng(3).uniform(dom.low, dom.high, 400).tolist()
+    xs += list(dom.values) + [dom.low - 1.0, dom.high + 1.0]
+    if len(dom.values) > 1 and not dom.log:
+        xs.append((dom.values[0] + dom.values[1]) / 2)  # a tie
+    t = math.log if dom.log else float
+    batch = dom.decode(dom.encode(xs))
+    for x, got in zip(xs, batch, strict=True):
+        clipped = min(max(x, dom.low), dom.high)
+        ref = min(dom.values, key=lambda v: (abs(t(clipped) - t(v)), v))
+        assert got == ref and dom._nearest_value(x) == ref, (x, got, ref)
+        assert dom.cast(ref) == ref and dom.contains(ref)

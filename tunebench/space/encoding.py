@@ -1,0 +1,104 @@
+"""Configurations to rows of the unit cube and back, in batches (models work on arrays).
+
+The encoding of each domain is documented in :mod:`tunebench.space`; this module puts the
+columns of a whole space side by side and caches one encoder per space.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tunebench.errors import SpaceError
+from tunebench.space.domains import Domain
+from tunebench.space.sampling import rows
+from tunebench.space.unit_cube import FloatArray, unit_matrix
+from tunebench.space.validation import validate_space
+
+__all__ = ["SpaceEncoder", "get_encoder", "encoded_dim", "encode_configs", "decode_configs"]
+
+
+class SpaceEncoder:
+    """Encodes configurations of one space to rows of the unit cube and back.
+
+    Attributes:
+        space: a snapshot of the space.
+        names: the hyperparameters, in key order (constants take no columns).
+        slices: parameter name -> its columns in the encoding.
+        encoded_dim: total number of columns.
+    """
+
+    def __init__(self, space: Mapping[str, Any]) -> None:
+        validate_space(space)
+        self.space: dict[str, Any] = dict(space)
+        self.names = [k for k, v in self.space.items() if isinstance(v, Domain)]
+        self.slices: dict[str, slice] = {}
+        start = 0
+        for name in self.names:
+            dim = self.space[name].encoded_dim
+            self.slices[name] = slice(start, start + dim)
+            start += dim
+        self.encoded_dim = start
+
+    def encode(self, configs: Sequence[Mapping[str, Any]]) -> FloatArray:
+        """Configs -> array of shape ``(len(configs), encoded_dim)``; extra keys are ignored."""
+        X = np.empty((len(configs), self.encoded_dim))
+        for name in self.names:
+            try:
+                column = [c[name] for c in configs]
+            except KeyError:
+                i = next(i for i, c in enumerate(configs) if name not in c)
+                raise SpaceError(f"config {i} has no value for parameter {name!r}") from None
+            try:
+                X[:, self.slices[name]] = self.space[name].encode(column)
+            except SpaceError as e:
+                raise SpaceError(f"parameter {name!r}: {e}") from None
+            except (TypeError, ValueError) as e:
+                raise SpaceError(f"parameter {name!r}: cannot encode its values ({e})") from None
+        return X
+
+    def decode(self, X: Any) -> list[dict[str, Any]]:
+        """Array of shape ``(n, encoded_dim)`` -> ``n`` configs (constants added back)."""
+        M = unit_matrix("config space", X, self.encoded_dim)
+        n = M.shape[0]
+        names = list(self.space)
+        columns: list[Iterable[Any]] = [
+            v._decode(M[:, self.slices[k]]) if isinstance(v, Domain) else itertools.repeat(v, n)
+            for k, v in self.space.items()
+        ]
+        return rows(names, columns, n)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_encoder(key: tuple[Any, ...]) -> SpaceEncoder:
+    return SpaceEncoder({name: value for name, _, value in key})
+
+
+def get_encoder(space: Mapping[str, Any]) -> SpaceEncoder:
+    """The :class:`SpaceEncoder` of ``space``, cached for equal spaces."""
+    try:
+        key = tuple((k, type(v), v) for k, v in space.items())
+        hash(key)
+    except (TypeError, AttributeError):
+        validate_space(space)  # raises the precise error
+        return SpaceEncoder(space)  # pragma: no cover - validate_space raised already
+    return _cached_encoder(key)
+
+
+def encoded_dim(space: Mapping[str, Any]) -> int:
+    """Number of columns of the encoding of ``space`` (constants take none)."""
+    return get_encoder(space).encoded_dim
+
+
+def encode_configs(space: Mapping[str, Any], configs: Sequence[Mapping[str, Any]]) -> FloatArray:
+    """Configs -> array of shape ``(len(configs), encoded_dim(space))`` in ``[0, 1]``."""
+    return get_encoder(space).encode(configs)
+
+
+def decode_configs(space: Mapping[str, Any], X: Any) -> list[dict[str, Any]]:
+    """Rows of the unit cube -> configs (values clipped into range, constants added)."""
+    return get_encoder(space).decode(X)
