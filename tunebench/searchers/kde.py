@@ -119,7 +119,10 @@ class KDESearcher(Searcher):
 
         # model rows: one column per hyperparameter; a choice is its category index
         self._n_categories = np.array(
-            [len(d.categories) if isinstance(d, Choice) else 0 for d in domains], dtype=np.int64
+            # space.Choice declares categories in __slots__ only, until the space package of issue 12
+            # annotates them (then this ignore is reported unused: remove it)
+            [len(d.categories) if isinstance(d, Choice) else 0 for d in domains],  # type: ignore[attr-defined]
+            dtype=np.int64
         )
         self._slices = [encoder.slices[name] for name in encoder.names]
         #: (model column, domain) of the discrete one-column domains: candidates are snapped to
@@ -182,11 +185,10 @@ class KDESearcher(Searcher):
             config = dict(self._points[self._next_point])
             self._next_point += 1
         else:
-            config = None
+            found = None
             if len(self._slices) and self._rng.random() >= self.random_fraction:
-                config = self._model_suggest()
-            if config is None:
-                config = self._random_config(trial_id)
+                found = self._model_suggest()
+            config = found if found is not None else self._random_config(trial_id)
         self._add_row(trial_id, config)
         return config
 
@@ -302,7 +304,7 @@ class KDESearcher(Searcher):
         trials and the observations per level (the densities are refitted from them)."""
         obs = []
         for level, values in self._obs.items():
-            vals = list(values.values())
+            vals: list[float | None] = list(values.values())
             if math.inf in vals:
                 vals = [None if v == math.inf else v for v in vals]
             obs.append([level, list(values), vals, self._changes[level]])
