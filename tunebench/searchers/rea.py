@@ -47,6 +47,7 @@ def mutation_candidates(config_space: dict[str, Any]) -> list[str]:
     for name, domain in hyperparameters(config_space).items():
         n = domain.cardinality
         if n is None:
+            # no count: a continuous domain (Float), which has bounds; the Domain base class has none
             if domain.low < domain.high:  # type: ignore[attr-defined]
                 names.append(name)
         elif n > 1:
