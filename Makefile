@@ -31,16 +31,20 @@ test: $(VENV)/.dev-installed lint
 test-fast: $(VENV)/.dev-installed
 	$(PY) -m pytest -q
 
+## style, import layers, types (mypy: strict on L0-L3, settings in pyproject.toml)
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check tunebench tests benchmarks
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy tunebench
 
-## the speed benchmarks under benchmarks/ (print their figures)
+## every benchmark under benchmarks/ (benchmarks/run_all.py); figures printed and kept in
+## benchmarks/results/<version>/. One or some: make bench BENCH="scheduler_overhead import_time";
+## smaller sizes, printed only: make bench QUICK=1; more options: make bench BENCH_ARGS="--note ..."
+BENCH ?=
+QUICK ?=
+BENCH_ARGS ?=
 bench: $(VENV)/.dev-installed
-	$(PY) benchmarks/scheduler_overhead.py
-	$(PY) benchmarks/import_time.py
-	$(PY) benchmarks/local_backend_throughput.py
-	$(PY) benchmarks/tuner_throughput.py
+	$(PY) benchmarks/run_all.py $(if $(BENCH),--only $(BENCH)) $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

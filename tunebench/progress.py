@@ -75,8 +75,10 @@ class ProgressDisplay(Callback):
         table = Table(title=f"best trials ({tuner.metric}, {tuner.mode})", expand=False)
         for col in ("trial", "status", "results", f"best {tuner.metric}", "config"):
             table.add_column(col)
-        ranked = [rec for rec in tuner.trials.values() if rec.best is not None]
-        ranked.sort(key=lambda r: r.best if tuner.mode == "min" else -r.best)  # type: ignore[operator]
+        sign = 1.0 if tuner.mode == "min" else -1.0
+        scored = [(sign * rec.best, rec) for rec in tuner.trials.values() if rec.best is not None]
+        scored.sort(key=lambda pair: pair[0])  # stable: ties keep the trials' order
+        ranked = [rec for _, rec in scored]
         for rec in ranked[: self.top_k]:
             table.add_row(str(rec.trial.trial_id), rec.status.value, str(rec.n_results), _fmt(rec.best),
                           _fmt_config(rec.trial.config))

@@ -317,7 +317,8 @@ def load_checkpoint(
     if not path.is_file():
         return None
     try:
-        return _read_checkpoint(path, _format_of(filename))
+        state: dict[str, Any] | None = _read_checkpoint(path, _format_of(filename))
+        return state
     except Exception as err:  # noqa: BLE001 - unpickling can raise almost anything
         if on_error == "raise":
             raise

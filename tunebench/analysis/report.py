@@ -10,9 +10,9 @@ the definitions.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from tunebench.analysis.aggregate import ALL, summarize
 from tunebench.analysis.results import Grid
@@ -27,7 +27,7 @@ __all__ = ["write_report", "report_markdown"]
 _MAX_LISTED = 20
 
 
-def _num(x: float, digits: int = 3) -> str:
+def _num(x: float | None, digits: int = 3) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{x:.{digits}g}"
 
 
@@ -45,7 +45,8 @@ def _table(rows: pd.DataFrame, fractions: Sequence[float], metric: str | None, c
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     best_at = {f: rows.loc[rows["fraction"] == f, "regret_iqm"].min() for f in fractions}
     for method, sub in rows.groupby("method", sort=False):
-        by_f = {float(r.fraction): r for r in sub.itertuples()}
+        # a row's fields are its columns, of mixed types: read as Any
+        by_f: dict[float, Any] = {float(r.fraction): r for r in cast("Iterable[Any]", sub.itertuples())}
         cells = [str(method)]
         for f in fractions:
             r = by_f[f]

@@ -103,6 +103,7 @@ class SimulatorBackend(Backend):
     """
 
     uses_trial_dirs = False
+    clock: SimulatedClock  # moved by this backend (it sets the clock's time directly, for speed)
 
     def __init__(self, blackbox: Blackbox, *, seed: int | None = 0, elapsed_time_attr: str | None = None,
                  resource_attr: str | None = None, max_resource_attr: str | None = None,
@@ -158,10 +159,11 @@ class SimulatorBackend(Backend):
         last = len(self._fidelities) - 1
         if self.max_resource_attr is not None and self.max_resource_attr in trial.config:
             cap = trial.config[self.max_resource_attr]
-            last = self._last_index.get(cap)
-            if last is None:
-                last = self._last_index[cap] = int(
+            cached = self._last_index.get(cap)
+            if cached is None:
+                cached = self._last_index[cap] = int(
                     np.searchsorted(self._fidelity_array, float(cap), side="right")) - 1
+            last = cached
             if last < 0:
                 self._fail_start(tid, f"{self.max_resource_attr}={cap:g} is below the smallest fidelity "
                                       f"{self._fidelities[0]} of {self.blackbox.name}")
@@ -280,6 +282,7 @@ class SimulatorBackend(Backend):
     def _extend(self, curve: _Curve, pos: int) -> None:
         """Evaluate the partial ``curve`` further, to at least fidelity index ``pos``: to
         SECOND_PIECE, then to the end (a trial that got that far often goes on)."""
+        assert curve.config is not None  # a partial curve keeps its config (see _curve)
         known = len(curve.elapsed)
         total = len(self._fidelities)
         stop = total if known >= SECOND_PIECE else min(total, max(pos + 1, SECOND_PIECE))

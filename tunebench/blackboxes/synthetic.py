@@ -92,7 +92,7 @@ def _loss_curves(final: np.ndarray, a: np.ndarray, b: np.ndarray, dlog: np.ndarr
                  factor: np.ndarray | None) -> np.ndarray:
     """``final + a (f^-b - F^-b) * factor`` of shape (n, k) from per-config (n,) ``final, a, b`` and
     ``dlog = log F - log f`` (k,). Written ``a F^-b expm1(b (log F - log f))``: exactly 0 at ``f = F``."""
-    gap = (a * np.exp(-b * log_max_f))[:, None] * np.expm1(np.multiply.outer(b, dlog))
+    gap: np.ndarray = (a * np.exp(-b * log_max_f))[:, None] * np.expm1(np.multiply.outer(b, dlog))
     if factor is not None:
         gap *= factor
     gap += final[:, None]
@@ -104,7 +104,8 @@ def branin(X: np.ndarray) -> np.ndarray:
     (9.42478, 2.475)."""
     x1, x2 = X[:, 0], X[:, 1]
     b, c, t = 5.1 / (4.0 * math.pi**2), 5.0 / math.pi, 1.0 / (8.0 * math.pi)
-    return (x2 - b * x1**2 + c * x1 - 6.0) ** 2 + 10.0 * (1.0 - t) * np.cos(x1) + 10.0
+    value: np.ndarray = (x2 - b * x1**2 + c * x1 - 6.0) ** 2 + 10.0 * (1.0 - t) * np.cos(x1) + 10.0
+    return value
 
 
 _H6_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
@@ -118,7 +119,8 @@ def hartmann6(X: np.ndarray) -> np.ndarray:
     """Hartmann 6-d function on rows in ``[0, 1]^6``; minimum -3.32237 at
     (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573)."""
     inner = np.einsum("ij,nij->ni", _H6_A, (X[:, None, :] - _H6_P[None, :, :]) ** 2)
-    return -np.exp(-inner) @ _H6_ALPHA
+    value: np.ndarray = -np.exp(-inner) @ _H6_ALPHA
+    return value
 
 
 def _check_common(name: str, max_fidelity: int, noise: float, n_seeds: int) -> None:

@@ -176,11 +176,11 @@ def _read_json(path: Path) -> Any:
 
 def _clean_float(x: Any) -> float:
     """``x`` without the float noise of YAHPO's JSON bounds (0.00010000000000000009 -> 1e-4)."""
-    x = float(x)
-    if x == 0.0 or not math.isfinite(x):
-        return x
-    rounded = float(f"{x:.10g}")
-    return rounded if abs(rounded - x) <= 1e-12 * abs(x) else x
+    value = float(x)
+    if value == 0.0 or not math.isfinite(value):
+        return value
+    rounded = float(f"{value:.10g}")
+    return rounded if abs(rounded - value) <= 1e-12 * abs(value) else value
 
 
 def _convert_space(spec: dict[str, Any], where: str) -> dict[str, Any]:
@@ -287,7 +287,9 @@ class YahpoBlackbox(Blackbox):
         self.config_space = validate_space({k: v for k, v in full_space.items()
                                             if k != fidelity and k != instance_param})
         self.fidelity_name = fidelity
-        self.fidelity_values = np.arange(fdomain.low, fdomain.high + 1, dtype=float)
+        # space.Integer declares low/high in __slots__ only, until the space package of issue 12
+        # annotates them (then this ignore is reported unused: remove it)
+        self.fidelity_values = np.arange(fdomain.low, fdomain.high + 1, dtype=float)  # type: ignore[attr-defined]
         self.objectives = tuple(meta["targets"])
         self.modes = {n: "min" if m else "max" for n, m in zip(self.objectives, meta["minimize"], strict=True)}
         self.elapsed_time_attr = meta["runtime"]
@@ -315,6 +317,8 @@ class YahpoBlackbox(Blackbox):
                                              providers=["CPUExecutionProvider"])
         inputs = [i.name for i in self._session.get_inputs()]
         # YAHPO feeds (x_cat, x_cont) to the first and second input
+        self._input_cat: str
+        self._input_cont: str
         self._input_cat, self._input_cont = ("x_cat", "x_cont") if {"x_cat", "x_cont"} <= set(inputs) \
             else (inputs[0], inputs[1])
         self._output = self._session.get_outputs()[0].name

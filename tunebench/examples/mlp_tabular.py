@@ -165,7 +165,8 @@ def load_dataset(name: str, data_dir: Path | None) -> dict[str, np.ndarray]:
         data = _read_cache(path)  # prepared by another process while this one waited
         if data is None:
             data = prepare_dataset(name)
-            atomic_write(path, lambda f: np.savez(f, **data))
+            arrays: dict[str, Any] = data  # Any: mypy would match savez's allow_pickle flag with them
+            atomic_write(path, lambda f: np.savez(f, **arrays))
     return data
 
 
@@ -183,7 +184,8 @@ def init_params(rng: np.random.Generator, sizes: list[int]) -> list[np.ndarray]:
 def forward(params: list[np.ndarray], x: np.ndarray, dropout: float = 0.0,
             rng: np.random.Generator | None = None) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """Output, the inputs of each layer, and the dropout masks (inverted dropout when training)."""
-    acts, masks = [x], []
+    acts = [x]
+    masks: list[np.ndarray] = []
     n_layers = len(params) // 2
     for i in range(n_layers):
         z = acts[-1] @ params[2 * i] + params[2 * i + 1]
@@ -303,6 +305,7 @@ def restore(checkpoint_dir: Path, sizes: list[int], args: argparse.Namespace) ->
     state = load_checkpoint(checkpoint_dir)  # None for a torn or garbled file (set aside, said on stderr)
     if state is None:
         return None
+    shapes: list[Any] | str
     try:
         shapes = [p.shape for p in state["params"]]
         expected = [s for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)

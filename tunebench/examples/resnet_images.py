@@ -51,6 +51,7 @@ import pickle
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -212,7 +213,7 @@ def _missing(what: str, where: Path | None) -> DataError:
                      f"holding {MNIST_FOLDER}/ (or {CIFAR_FOLDER}/)")
 
 
-def load_dataset(name: str, data_dir: Path | None) -> dict[str, object]:
+def load_dataset(name: str, data_dir: Path | None) -> dict[str, Any]:
     """The dataset ``--dataset`` asks for, split: a dict with ``name``, ``x_train``, ``y_train``,
     ``x_val``, ``y_val``, ``x_test``/``y_test`` (or None) as uint8 images / int64 labels, and
     ``scale`` (the largest pixel value). A folder given with ``--data-dir`` must exist."""

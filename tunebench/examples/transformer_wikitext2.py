@@ -171,6 +171,8 @@ def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
 class TransformerLM(nn.Module):
     """Causal transformer over windows of at most ``max_len`` tokens with an adaptive softmax."""
 
+    positions: torch.Tensor  # a buffer (register_buffer in __init__)
+
     def __init__(self, vocab_size: int, d_model: int, n_layers: int, dropout: float, max_len: int,
                  nhead: int = 4) -> None:
         super().__init__()

@@ -151,7 +151,9 @@ def check_finite(value: Any, what: str = "training loss", *, epoch: int | None =
 
 
 def _rng_states() -> dict[str, Any]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = np.random.get_state()
+    assert isinstance(state, tuple)  # the global RandomState's MT19937 state, in the legacy form
+    name, keys, pos, has_gauss, cached = state
     return {
         "python": random.getstate(),
         # as plain lists: weights_only loading refuses numpy arrays
@@ -409,7 +411,8 @@ def cached_arrays(
                 return _read_npz(target)
             except Exception:
                 pass
-        arrays = {key: np.asarray(value) for key, value in build().items()}
+        # Any: mypy would match savez's allow_pickle flag with the arrays
+        arrays: dict[str, Any] = {key: np.asarray(value) for key, value in build().items()}
         atomic_write(target, lambda f: np.savez(f, **arrays))
         logger.info("prepared %s and cached it in %s", name, target)
         return arrays

@@ -49,7 +49,8 @@ ScoreFn = Callable[[np.ndarray], np.ndarray]
 
 
 def _sd(var: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.maximum(np.asarray(var, dtype=float), 1e-300))
+    sd: np.ndarray = np.sqrt(np.maximum(np.asarray(var, dtype=float), 1e-300))
+    return sd
 
 
 def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.ndarray:
@@ -58,7 +59,8 @@ def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.n
     mean = np.asarray(mean, dtype=float)
     sd = _sd(var)
     z = (best - mean) / sd
-    return sd * (z * ndtr(z) + _INV_SQRT_2PI * np.exp(-0.5 * z * z))
+    ei: np.ndarray = sd * (z * ndtr(z) + _INV_SQRT_2PI * np.exp(-0.5 * z * z))
+    return ei
 
 
 def log_expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.ndarray:
@@ -74,23 +76,26 @@ def log_expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> 
     zl = np.clip(z, -1e4, -1.0)
     low = np.log1p(zl * (_SQRT_HALF_PI * erfcx(-_SQRT_HALF * zl)))
     low -= 0.5 * zl * zl + _LOG_SQRT_2PI
-    out = np.where(z > -1.0, high, low)
+    out: np.ndarray = np.where(z > -1.0, high, low)
     tail = z < -1e4
     if np.any(tail):
         out = np.where(tail, -0.5 * z * z - _LOG_SQRT_2PI - 2.0 * np.log(np.maximum(-z, 1.0)), out)
-    return out + np.log(sd)
+    out += np.log(sd)
+    return out
 
 
 def lower_confidence_bound(mean: np.ndarray, var: np.ndarray, kappa: float = 2.0) -> np.ndarray:
     """``mean - kappa * sd`` (lower is better; use its negation as a score)."""
-    return np.asarray(mean, dtype=float) - kappa * _sd(var)
+    lcb: np.ndarray = np.asarray(mean, dtype=float) - kappa * _sd(var)
+    return lcb
 
 
 def thompson_sample(model: Any, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One joint posterior sample of ``f`` at the rows of ``X`` (shape ``(m,)``); ``model``
     has ``sample_posterior(X, n_samples, rng)`` (a :class:`tunebench.models.gp.GaussianProcess`).
     Its argmin is the Thompson-sampling choice among the candidates."""
-    return model.sample_posterior(X, 1, rng)[0]
+    sample: np.ndarray = model.sample_posterior(X, 1, rng)[0]
+    return sample
 
 
 def row_keys(X: np.ndarray) -> list[bytes]:
@@ -125,7 +130,9 @@ class _Param:
             k = domain.cardinality
             if k <= _MAX_TABLE:
                 if isinstance(domain, Integer):
-                    values: list[Any] = list(range(domain.low, domain.high + 1))
+                    # space.Integer declares low/high in __slots__ only, until the space package of
+                    # issue 12 annotates them (then this ignore is reported unused: remove it)
+                    values: list[Any] = list(range(domain.low, domain.high + 1))  # type: ignore[attr-defined]
                 else:
                     values = list(getattr(domain, "categories", None) or domain.values)
                 self.table = domain.encode(values)[:, 0]
@@ -133,6 +140,7 @@ class _Param:
     def index(self, x: np.ndarray) -> np.ndarray:
         """Index in :attr:`table` of the value nearest to each encoded ``x`` (any shape)."""
         table = self.table
+        assert table is not None  # called by moves() for tabled parameters only
         if len(table) == 1:
             return np.zeros(x.shape, dtype=np.intp)
         j = np.searchsorted(table, x)
@@ -237,12 +245,12 @@ class AcquisitionOptimizer:
         q = len(tabled)
         self._ord_cols = np.array([p.start for p in tabled], dtype=np.intp)
         self._ord_shift = 2.0 * np.arange(q)
-        sizes = np.array([len(p.table) for p in tabled], dtype=np.intp)  # type: ignore[arg-type]
+        tables = [p.table for p in tabled if p.table is not None]  # all of them
+        sizes = np.array([len(t) for t in tables], dtype=np.intp)
         self._ord_lo = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp) if q else sizes
         self._ord_hi = self._ord_lo + sizes - 1
-        self._ord_values = np.concatenate([p.table for p in tabled]) if q else np.empty(0)  # type: ignore[misc]
-        self._ord_sorted = (np.concatenate([p.table + 2.0 * i for i, p in enumerate(tabled)])  # type: ignore[operator]
-                            if q else np.empty(0))
+        self._ord_values = np.concatenate(tables) if q else np.empty(0)
+        self._ord_sorted = np.concatenate([t + 2.0 * i for i, t in enumerate(tables)]) if q else np.empty(0)
         self._ord_moves = [k + 4 * np.arange(q) + m for m in range(4)]
         k += 4 * q
         self._other: list[tuple[_Param, int]] = []  # ordered without a table (huge integer ranges)

@@ -53,7 +53,7 @@ import copy
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 from scipy.linalg import lapack
@@ -73,7 +73,7 @@ def matern52(sqdist: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     (``overwrite=True`` computes it in place of ``sqdist``: large temporaries are slow)."""
     r5 = np.multiply(sqdist, 5.0)
     np.sqrt(r5, out=r5)
-    K = sqdist if overwrite else sqdist.copy()
+    K: np.ndarray = sqdist if overwrite else sqdist.copy()
     K *= 5.0 / 3.0
     K += 1.0
     K += r5
@@ -93,7 +93,7 @@ def _sqdist(A: np.ndarray, B: np.ndarray, a2: np.ndarray | None = None, b2: np.n
         a2 = np.einsum("ij,ij->i", A, A)
     if b2 is None:
         b2 = np.einsum("ij,ij->i", B, B)
-    D = A @ B.T
+    D: np.ndarray = A @ B.T
     D *= -2.0
     D += a2[:, None]
     D += b2[None, :]
@@ -180,7 +180,8 @@ class GaussianProcess:
 
     @property
     def lengthscales(self) -> np.ndarray:
-        return np.exp(self.theta[: self.dim])
+        scales: np.ndarray = np.exp(self.theta[: self.dim])
+        return scales
 
     @property
     def signal_variance(self) -> float:
@@ -205,10 +206,10 @@ class GaussianProcess:
     def set_theta(self, theta: Sequence[float]) -> None:
         """Set the hyperparameter vector (clipped into the bounds). Drops the data: call
         :meth:`set_data` after."""
-        theta = np.asarray(theta, dtype=float).reshape(-1)
-        if theta.shape != (self.n_params,):
-            raise ValueError(f"theta must have {self.n_params} entries, got {theta.shape[0]}")
-        self.theta = np.clip(theta, self.bounds[:, 0], self.bounds[:, 1])
+        values = np.asarray(theta, dtype=float).reshape(-1)
+        if values.shape != (self.n_params,):
+            raise ValueError(f"theta must have {self.n_params} entries, got {values.shape[0]}")
+        self.theta = np.clip(values, self.bounds[:, 0], self.bounds[:, 1])
         self._clear_data()
 
     # -- data ----------------------------------------------------------------------------------
@@ -242,24 +243,26 @@ class GaussianProcess:
         self._batches: list[int] = []
 
     def _check_X(self, X: Any, what: str = "X") -> np.ndarray:
-        X = np.asarray(X, dtype=float)
-        if X.ndim == 1 and self.dim == 1:
-            X = X[:, None]
-        if X.ndim != 2 or X.shape[1] != self.dim:
-            raise ValueError(f"{what} must have shape (n, {self.dim}), got {X.shape}")
-        if not np.isfinite(X).all():
+        arr: np.ndarray = np.asarray(X, dtype=float)
+        if arr.ndim == 1 and self.dim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[1] != self.dim:
+            raise ValueError(f"{what} must have shape (n, {self.dim}), got {arr.shape}")
+        if not np.isfinite(arr).all():
             raise ValueError(f"{what} has non-finite values")
-        return X
+        return arr
 
     def _check_y(self, y: Any, n: int) -> np.ndarray:
-        y = np.asarray(y, dtype=float).reshape(-1)
-        if y.shape[0] != n:
-            raise ValueError(f"y must have {n} values (one per row of X), got {y.shape[0]}")
-        if not np.isfinite(y).all():
+        arr: np.ndarray = np.asarray(y, dtype=float).reshape(-1)
+        if arr.shape[0] != n:
+            raise ValueError(f"y must have {n} values (one per row of X), got {arr.shape[0]}")
+        if not np.isfinite(arr).all():
             raise ValueError("y has non-finite values; replace them (e.g. by the worst finite value) first")
-        return y
+        return arr
 
-    def _warp(self, X: np.ndarray, theta: np.ndarray, grad: bool = False):
+    def _warp(
+        self, X: np.ndarray, theta: np.ndarray, grad: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Warped inputs, and (with ``grad``) d w / d log a, d w / d log b of the warped columns."""
         if not len(self.warp_dims):
             return X, None, None
@@ -279,7 +282,8 @@ class GaussianProcess:
 
     def _scaled(self, X: np.ndarray, theta: np.ndarray) -> np.ndarray:
         Xw, _, _ = self._warp(X, theta)
-        return Xw / np.exp(theta[: self.dim])
+        scaled: np.ndarray = Xw / np.exp(theta[: self.dim])
+        return scaled
 
     def fit(
         self,
@@ -389,6 +393,7 @@ class GaussianProcess:
         noise = math.exp(theta[self._i_noise])
         Xs_new = self._scaled(X_new, theta)
         sq_new = np.einsum("ij,ij->i", Xs_new, Xs_new)
+        assert self._Xs is not None and self._Li is not None  # set with self._X
         Kx = _matern_fresh(_sqdist(self._Xs, Xs_new, self._sq, sq_new))
         Kx *= s2
         B = self._Li @ Kx
@@ -448,10 +453,23 @@ class GaussianProcess:
         """Scaled query rows and the cross-covariances (m, n) (standardized units)."""
         theta = self.theta
         Xqs = self._scaled(Xq, theta)
+        assert self._Xs is not None  # called with data only
         Kq = _matern_fresh(_sqdist(Xqs, self._Xs, None, self._sq))
         Kq *= math.exp(theta[self._i_s2])
         return Xqs, Kq
 
+    @overload
+    def predict(
+        self, Xq: Any, *, return_var: Literal[True] = True, include_noise: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+    @overload
+    def predict(
+        self, Xq: Any, *, return_var: Literal[False], include_noise: bool = False
+    ) -> tuple[np.ndarray, None]: ...
+    @overload
+    def predict(
+        self, Xq: Any, *, return_var: bool, include_noise: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]: ...
     def predict(
         self, Xq: Any, *, return_var: bool = True, include_noise: bool = False
     ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -470,6 +488,7 @@ class GaussianProcess:
             mean = np.full(m, self.mean_constant * self.y_scale + self.y_mean)
             var = np.full(m, (s2 + extra) * self.y_scale**2) if return_var else None
             return mean, var
+        assert self._alpha is not None and self._Li is not None  # set with self._X
         _, Kq = self._kq(Xq)
         mean = Kq @ self._alpha
         mean += self.mean_constant
@@ -496,6 +515,7 @@ class GaussianProcess:
             mean = np.full(Xq.shape[0], self.mean_constant)
             cov = Kqq
         else:
+            assert self._Xs is not None and self._alpha is not None and self._Li is not None  # set with self._X
             Kq = _matern_fresh(_sqdist(Xqs, self._Xs, None, self._sq)) * s2
             mean = Kq @ self._alpha + self.mean_constant
             V = Kq @ self._Li.T
@@ -520,7 +540,8 @@ class GaussianProcess:
         if info != 0:  # give up on correlations: independent marginals
             L = np.diag(np.sqrt(np.maximum(np.diag(cov), 0.0)))
         Z = rng.standard_normal((n_samples, m))
-        return mean[None, :] + Z @ L.T
+        samples: np.ndarray = mean[None, :] + Z @ L.T
+        return samples
 
     # -- marginal likelihood -------------------------------------------------------------------
 
@@ -599,6 +620,7 @@ class GaussianProcess:
         g[:d] = -np.einsum("ij,ij->j", G, Xs)
         if len(self.warp_dims):
             Gw = G[:, self.warp_dims] / ls[self.warp_dims]
+            assert dw_a is not None and dw_b is not None  # _warp with grad=True and warped columns
             g[self._sl_a] = np.einsum("ij,ij->j", Gw, dw_a)
             g[self._sl_b] = np.einsum("ij,ij->j", Gw, dw_b)
         return value, g

@@ -60,7 +60,7 @@ class ProductKDE:
     def __init__(
         self,
         data: np.ndarray,
-        n_categories: Sequence[int],
+        n_categories: Sequence[int] | np.ndarray,
         *,
         min_bandwidth: float = DEFAULT_MIN_BANDWIDTH,
         bandwidths: Sequence[float] | np.ndarray | None = None,
@@ -106,8 +106,8 @@ class ProductKDE:
                 raise ValueError(f"bandwidths must be {p} finite numbers, got {bandwidths!r}")
         bw = np.maximum(bw, self.min_bandwidth)
         if self._cat.size:
-            k = kinds[self._cat].astype(float)
-            bw[self._cat] = np.minimum(bw[self._cat], (k - 1.0) / np.maximum(k, 1.0))
+            ks = kinds[self._cat].astype(float)
+            bw[self._cat] = np.minimum(bw[self._cat], (ks - 1.0) / np.maximum(ks, 1.0))
         self.bandwidths = bw
 
         # continuous kernels: sum over columns of the log of each datum's normalizer (truncated
@@ -127,9 +127,9 @@ class ProductKDE:
         onehot = np.zeros((n, int(offsets[-1])))
         rows = np.arange(n)
         for j, col in enumerate(self._cat_cols):
-            k = float(kinds[col])
+            kf = float(kinds[col])
             lam = bw[col]
-            log_same, log_other = math.log1p(-lam), math.log(lam / (k - 1.0))
+            log_same, log_other = math.log1p(-lam), math.log(lam / (kf - 1.0))
             onehot[rows, offsets[j] + data[:, col].astype(np.int64)] = log_same - log_other
             self._log_norm += log_other
         self._onehot_t = onehot.T.copy()
@@ -137,7 +137,7 @@ class ProductKDE:
     @property
     def n(self) -> int:
         """Number of data points."""
-        return self.data.shape[0]
+        return int(self.data.shape[0])
 
     def log_pdf(self, X: np.ndarray) -> np.ndarray:
         """Log-density at each row of ``X`` (shape ``(m, p)``, same column layout as the data);
@@ -170,11 +170,13 @@ class ProductKDE:
         top = total.max(axis=1)
         total -= top[:, None]
         np.exp(total, out=total)
-        return np.log(total.sum(axis=1)) + top - math.log(self.n)
+        log_density: np.ndarray = np.log(total.sum(axis=1)) + top - math.log(self.n)
+        return log_density
 
     def pdf(self, X: np.ndarray) -> np.ndarray:
         """Density at each row of ``X`` (see :meth:`log_pdf`)."""
-        return np.exp(self.log_pdf(X))
+        density: np.ndarray = np.exp(self.log_pdf(X))
+        return density
 
     def sample(self, rng: np.random.Generator, size: int, bandwidth_factor: float = 1.0) -> np.ndarray:
         """``size`` draws from the density with every bandwidth multiplied by
@@ -184,7 +186,7 @@ class ProductKDE:
         if not bandwidth_factor > 0:
             raise ValueError(f"bandwidth_factor must be > 0, got {bandwidth_factor!r}")
         idx = rng.integers(self.n, size=size)
-        out = self.data[idx].copy()
+        out: np.ndarray = self.data[idx].copy()
         if self._cont.size:
             centres = out[:, self._cont]
             h = self.bandwidths[self._cont] * bandwidth_factor

@@ -283,7 +283,8 @@ class BORESearcher(Searcher):
 
     def _proba(self, X: np.ndarray) -> np.ndarray:
         classes = list(self._model.classes_)
-        return self._model.predict_proba(X)[:, classes.index(1)]
+        proba: np.ndarray = self._model.predict_proba(X)[:, classes.index(1)]
+        return proba
 
     # -- contract ---------------------------------------------------------------------------------
 
@@ -307,18 +308,20 @@ class BORESearcher(Searcher):
         self._ensure_model()
         rng = self._rng
         encoder = self._encoder
-        candidates = sample_configs(self.config_space, rng, self.num_candidates)
+        candidates: list[Config] = sample_configs(self.config_space, rng, self.num_candidates)
         X = encoder.encode(candidates)
         n_parents = min(self.num_local_parents, len(self._values))
         if self.num_local and n_parents:
             best = np.argsort(np.asarray(self._values), kind="stable")[:n_parents]
             parents = self._X[best[rng.integers(n_parents, size=self.num_local)]]
-            local = encoder.decode(np.clip(parents + self.local_scale * rng.standard_normal(parents.shape), 0.0, 1.0))
+            moved = np.clip(parents + self.local_scale * rng.standard_normal(parents.shape), 0.0, 1.0)
+            local: list[Config] = encoder.decode(moved)
             # local moves first: among equal scores (trees give plateaus) the first is taken
             candidates = local + candidates
             X = np.vstack([encoder.encode(local), X])
         scores = self._proba(X)
-        for i in np.argsort(-scores, kind="stable").tolist():
+        order: list[int] = np.argsort(-scores, kind="stable").tolist()
+        for i in order:
             if canonical_config(candidates[i]) not in self._seen:
                 return candidates[i]
         logger.debug("every BORE candidate was proposed before: a random configuration instead")

@@ -410,9 +410,8 @@ class _GPSearcherBase(Searcher):
             config = self._random_config()
         else:
             with _blas_threads(self.blas_threads):
-                config = self._model_based_config()
-            if config is None:
-                config = self._random_config()
+                found = self._model_based_config()
+            config = found if found is not None else self._random_config()
         self._register(trial_id, config)
         self._on_suggested(trial_id)
         return dict(config)

@@ -100,7 +100,8 @@ def ranking_losses(samples: np.ndarray, targets: np.ndarray) -> np.ndarray:
     iu, ju = np.triu_indices(m, k=1)
     y_less = y[iu] < y[ju]
     s_less = samples[:, iu] < samples[:, ju]
-    return np.count_nonzero(s_less != y_less[None, :], axis=1) / len(iu)
+    errors: np.ndarray = np.count_nonzero(s_less != y_less[None, :], axis=1) / len(iu)
+    return errors
 
 
 def learned_bracket_distribution(
@@ -305,7 +306,8 @@ class HyperTuneSearcher(MOBSTERSearcher):
         best = losses.min(axis=0, keepdims=True)
         wins = (losses <= best + 1e-12).astype(float)
         wins /= wins.sum(axis=0, keepdims=True)
-        return wins.mean(axis=1)
+        weights: np.ndarray = wins.mean(axis=1)
+        return weights
 
     def _update_weights(self, gp: GaussianProcess) -> None:
         """Recompute the weights if the top supported level or its data changed."""

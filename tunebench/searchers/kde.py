@@ -117,7 +117,10 @@ class KDESearcher(Searcher):
 
         # model rows: one column per hyperparameter; a choice is its category index
         self._n_categories = np.array(
-            [len(d.categories) if isinstance(d, Choice) else 0 for d in domains], dtype=np.int64
+            # space.Choice declares categories in __slots__ only, until the space package of issue 12
+            # annotates them (then this ignore is reported unused: remove it)
+            [len(d.categories) if isinstance(d, Choice) else 0 for d in domains],  # type: ignore[attr-defined]
+            dtype=np.int64
         )
         self._slices = [encoder.slices[name] for name in encoder.names]
         #: (model column, domain) of the discrete one-column domains: candidates are snapped to
@@ -180,11 +183,10 @@ class KDESearcher(Searcher):
             config = dict(self._points[self._next_point])
             self._next_point += 1
         else:
-            config = None
+            found = None
             if len(self._slices) and self._rng.random() >= self.random_fraction:
-                config = self._model_suggest()
-            if config is None:
-                config = self._random_config(trial_id)
+                found = self._model_suggest()
+            config = found if found is not None else self._random_config(trial_id)
         self._add_row(trial_id, config)
         return config
 

@@ -33,7 +33,8 @@ try:  # ~20x faster than the standard library for this (one call per suggested c
 
     _SORTED = _orjson.OPT_SORT_KEYS | _orjson.OPT_SERIALIZE_NUMPY | _orjson.OPT_NON_STR_KEYS
 except ImportError:  # pragma: no cover - orjson is a dependency
-    _orjson = None
+    # the module or None (then canonical_config uses json): mypy types the name as the module
+    _orjson = None  # type: ignore[assignment]
 
 
 def canonical_config(config: Config) -> str:

@@ -46,6 +46,7 @@ def mutation_candidates(config_space: dict[str, Any]) -> list[str]:
     for name, domain in hyperparameters(config_space).items():
         n = domain.cardinality
         if n is None:
+            # no count: a continuous domain (Float), which has bounds; the Domain base class has none
             if domain.low < domain.high:  # type: ignore[attr-defined]
                 names.append(name)
         elif n > 1:
@@ -185,9 +186,12 @@ class REASearcher(Searcher):
     def _mutate_value(self, domain: Domain, value: Any) -> Any:
         rng = self._rng
         if isinstance(domain, Choice):
-            k = len(domain.categories)
+            # space.Choice declares categories in __slots__ only, until the space package of issue 12
+            # annotates them (then this ignore is reported unused: remove it)
+            categories: list[Any] = domain.categories  # type: ignore[attr-defined]
+            k = len(categories)
             i = int(np.argmax(domain.encode([value])[0]))
-            return domain.categories[(i + 1 + int(rng.integers(k - 1))) % k]
+            return categories[(i + 1 + int(rng.integers(k - 1))) % k]
         x = float(domain.encode([value])[0, 0])
         for _ in range(MAX_MUTATION_TRIES):
             if rng.random() < self.local_move_prob:
