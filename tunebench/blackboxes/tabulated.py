@@ -127,7 +127,8 @@ def fill_failed_cells(values: np.ndarray, objectives: Sequence[str], *, elapsed_
     modes = dict(objective_modes or {})
     failed = {(int(f["config"]), int(f["seed"])) for f in failures}
     n_configs, n_seeds, n_fid, _ = out.shape
-    e = list(objectives).index(elapsed_time_attr) if elapsed_time_attr in objectives else None
+    names = list(objectives)
+    e = names.index(elapsed_time_attr) if elapsed_time_attr is not None and elapsed_time_attr in names else None
     # seeds that never ran: another seed of the same configuration (seed j takes seed j mod n of the ran ones)
     for c in range(n_configs):
         ran = [s for s in range(n_seeds) if (c, s) in failed or not np.isnan(out[c, s]).all()]

@@ -287,9 +287,7 @@ class YahpoBlackbox(Blackbox):
         self.config_space = validate_space({k: v for k, v in full_space.items()
                                             if k != fidelity and k != instance_param})
         self.fidelity_name = fidelity
-        # space.Integer declares low/high in __slots__ only, until the space package of issue 12
-        # annotates them (then this ignore is reported unused: remove it)
-        self.fidelity_values = np.arange(fdomain.low, fdomain.high + 1, dtype=float)  # type: ignore[attr-defined]
+        self.fidelity_values = np.arange(fdomain.low, fdomain.high + 1, dtype=float)
         self.objectives = tuple(meta["targets"])
         self.modes = {n: "min" if m else "max" for n, m in zip(self.objectives, meta["minimize"], strict=True)}
         self.elapsed_time_attr = meta["runtime"]

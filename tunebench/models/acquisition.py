@@ -130,9 +130,7 @@ class _Param:
             k = domain.cardinality
             if k <= _MAX_TABLE:
                 if isinstance(domain, Integer):
-                    # space.Integer declares low/high in __slots__ only, until the space package of
-                    # issue 12 annotates them (then this ignore is reported unused: remove it)
-                    values: list[Any] = list(range(domain.low, domain.high + 1))  # type: ignore[attr-defined]
+                    values: list[Any] = list(range(domain.low, domain.high + 1))
                 else:
                     values = list(getattr(domain, "categories", None) or domain.values)
                 self.table = domain.encode(values)[:, 0]

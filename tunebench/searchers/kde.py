@@ -117,9 +117,7 @@ class KDESearcher(Searcher):
 
         # model rows: one column per hyperparameter; a choice is its category index
         self._n_categories = np.array(
-            # space.Choice declares categories in __slots__ only, until the space package of issue 12
-            # annotates them (then this ignore is reported unused: remove it)
-            [len(d.categories) if isinstance(d, Choice) else 0 for d in domains],  # type: ignore[attr-defined]
+            [len(d.categories) if isinstance(d, Choice) else 0 for d in domains],
             dtype=np.int64
         )
         self._slices = [encoder.slices[name] for name in encoder.names]

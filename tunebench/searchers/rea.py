@@ -186,9 +186,7 @@ class REASearcher(Searcher):
     def _mutate_value(self, domain: Domain, value: Any) -> Any:
         rng = self._rng
         if isinstance(domain, Choice):
-            # space.Choice declares categories in __slots__ only, until the space package of issue 12
-            # annotates them (then this ignore is reported unused: remove it)
-            categories: list[Any] = domain.categories  # type: ignore[attr-defined]
+            categories = domain.categories
             k = len(categories)
             i = int(np.argmax(domain.encode([value])[0]))
             return categories[(i + 1 + int(rng.integers(k - 1))) % k]
