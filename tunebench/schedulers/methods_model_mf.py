@@ -21,8 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunebench.schedulers.base import Scheduler
-from tunebench.schedulers.fidelity import FidelityLadder
-from tunebench.schedulers.methods_model import GP_OPTIONS, GP_QUICK, searcher_rung_levels
+from tunebench.schedulers.methods_model import GP_OPTIONS, GP_QUICK
 from tunebench.schedulers.registry import MethodContext, method
 from tunebench.schedulers.synchronous import SynchronousHyperband
 
@@ -64,11 +63,11 @@ def _hypertune_factory(
     from tunebench.schedulers.hypertune import HyperTuneScheduler
     from tunebench.searchers.hypertune import HyperTuneSearcher
 
-    levels = searcher_rung_levels(rung_levels, grace_period, reduction_factor, ctx.max_t)
+    # the searcher validates the ladder as the scheduler does (same rules, same messages)
     searcher = HyperTuneSearcher(
         ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
-        rung_levels=levels, min_resource=grace_period if not levels else min([grace_period, *levels]),
-        reduction_factor=reduction_factor, points_to_evaluate=points_to_evaluate,
+        grace_period=grace_period, reduction_factor=reduction_factor, rung_levels=rung_levels,
+        points_to_evaluate=points_to_evaluate,
         num_init_random=num_init_random, min_level_points=min_level_points, n_weight_samples=n_weight_samples,
         max_test_points=max_test_points, **gp_options,
     )
@@ -141,11 +140,10 @@ def _sync_mobster_factory(
     gp_options = {k: options[k] for k in GP_OPTIONS}
     from tunebench.searchers.gp import MOBSTERSearcher  # the GP and scipy: deferred for import speed
 
-    # the ladder is validated here, before the searcher, so that a bad option is reported as such
-    ladder = FidelityLadder.geometric(ctx.max_t, grace_period, reduction_factor, brackets=brackets)
+    # the searcher validates the ladder as the scheduler does (same rules, same messages)
     searcher = MOBSTERSearcher(
         ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
-        rung_levels=list(ladder.rung_levels), min_resource=grace_period, reduction_factor=reduction_factor,
+        grace_period=grace_period, reduction_factor=reduction_factor,
         points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, **gp_options,
     )
     return SynchronousHyperband(searcher, resource_attr=ctx.resource_attr,  # type: ignore[arg-type]

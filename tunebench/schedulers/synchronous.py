@@ -46,8 +46,8 @@ import logging
 import math
 from typing import Any, Literal
 
+from tunebench.fidelity import FidelityLadder, hyperband_brackets
 from tunebench.schedulers.base import Scheduler
-from tunebench.schedulers.fidelity import FidelityLadder, hyperband_brackets
 from tunebench.schedulers.fifo import metric_and_resource, metric_to_minimize, result_resource
 from tunebench.searchers.base import Searcher
 from tunebench.types import Decision, Result, Status, Suggestion, Trial, to_minimize

@@ -142,7 +142,7 @@ class HyperTuneSearcher(MOBSTERSearcher):
     distribution (see the module docstring).
 
     Args:
-        config_space, metric, mode, seed, resource_attr, max_t, rung_levels, min_resource,
+        config_space, metric, mode, seed, resource_attr, max_t, rung_levels, grace_period,
             reduction_factor, points_to_evaluate, num_init_random: as
             :class:`~tunebench.searchers.gp.MOBSTERSearcher` (``rung_levels`` must be the
             scheduler's, so that level ``b`` is where bracket ``b`` starts).
