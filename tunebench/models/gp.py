@@ -638,6 +638,7 @@ class GaussianProcess:
         return -value, -g
 
     def _optimize(self, X: np.ndarray, y: np.ndarray, restart_from_default: bool) -> np.ndarray:
+        # deferred: scipy.optimize (heavier than scipy.linalg), only when hyperparameters are fitted
         from scipy.optimize import minimize
 
         starts = [np.clip(self.theta, self.bounds[:, 0], self.bounds[:, 1])]

@@ -61,7 +61,7 @@ def _bo_factory(
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """FIFO + GPSearcher (see :class:`tunebench.searchers.gp.GPSearcher` for the options)."""
-    from tunebench.searchers.gp import GPSearcher  # scipy and the GP: deferred for import speed
+    from tunebench.searchers.gp import GPSearcher  # deferred: scipy and the GP (import tunebench.schedulers)
 
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
@@ -96,7 +96,7 @@ def _mobster_factory(
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """ASHA + MOBSTERSearcher (see :class:`tunebench.searchers.gp.MOBSTERSearcher`)."""
-    from tunebench.searchers.gp import MOBSTERSearcher  # scipy and the GP: deferred for import speed
+    from tunebench.searchers.gp import MOBSTERSearcher  # deferred: scipy and the GP (import tunebench.schedulers)
 
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}

@@ -59,7 +59,7 @@ def _hypertune_factory(
     """HyperTuneScheduler + HyperTuneSearcher (see :mod:`tunebench.searchers.hypertune`)."""
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
-    # the GP and scipy: deferred for import speed
+    # deferred: scipy and the GP stay out of `import tunebench.schedulers`
     from tunebench.schedulers.hypertune import HyperTuneScheduler
     from tunebench.searchers.hypertune import HyperTuneSearcher
 
@@ -104,7 +104,7 @@ def _dyhpo_factory(
     """DyHPO (see :class:`tunebench.schedulers.dyhpo.DyHPO` for the options)."""
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
-    from tunebench.schedulers.dyhpo import DyHPO  # the GP and scipy: deferred for import speed
+    from tunebench.schedulers.dyhpo import DyHPO  # deferred: scipy and the GP (import tunebench.schedulers)
 
     return DyHPO(
         ctx.config_space, ctx.metric, ctx.mode, resource_attr=ctx.resource_attr,  # type: ignore[arg-type]
@@ -138,7 +138,7 @@ def _sync_mobster_factory(
     """SynchronousHyperband + MOBSTERSearcher (see :mod:`tunebench.searchers.gp`)."""
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
-    from tunebench.searchers.gp import MOBSTERSearcher  # the GP and scipy: deferred for import speed
+    from tunebench.searchers.gp import MOBSTERSearcher  # deferred: scipy and the GP (import tunebench.schedulers)
 
     # the searcher validates the ladder as the scheduler does (same rules, same messages)
     searcher = MOBSTERSearcher(

@@ -30,7 +30,7 @@ KDE_OPTIONS = ("gamma", "random_fraction", "n_candidates", "bandwidth_factor", "
 def _kde_searcher(ctx: MethodContext, points_to_evaluate: list[dict[str, Any]] | None,
                   options: dict[str, Any]) -> Any:
     """KDESearcher with the KDE options of ``options`` that are not ``None``."""
-    from tunebench.searchers.kde import KDESearcher  # deferred: scipy (import tunebench.schedulers stays light)
+    from tunebench.searchers.kde import KDESearcher  # deferred: scipy (import tunebench.schedulers)
 
     kde = {k: options[k] for k in KDE_OPTIONS if options[k] is not None}
     return KDESearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr,

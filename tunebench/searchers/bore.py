@@ -71,6 +71,7 @@ def make_classifier(name: str, random_state: int, **kwargs: Any) -> Any:
     Raises:
         ValueError: unknown ``name`` (the message lists :data:`CLASSIFIERS`).
     """
+    # deferred: scikit-learn (heavy): each branch imports its classifier's module when it builds one
     if name == "gb":
         from sklearn.ensemble import GradientBoostingClassifier
 
@@ -253,7 +254,7 @@ class BORESearcher(Searcher):
         model = make_classifier(self.classifier, random_state, **self.classifier_kwargs)
         if self.classifier == "knn":  # no more neighbours than training points
             model.set_params(n_neighbors=min(model.n_neighbors, len(z)))
-        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.exceptions import ConvergenceWarning  # deferred: scikit-learn (heavy), as make_classifier
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # (MLP) the probabilities are usable

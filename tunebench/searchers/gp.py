@@ -86,6 +86,7 @@ def _blas_threads(n: int | None) -> Iterator[None]:
         return
     if _CONTROLLER is None:
         try:
+            # deferred: threadpoolctl, only when BLAS threads are limited
             from threadpoolctl import ThreadpoolController
 
             _CONTROLLER = ThreadpoolController()
