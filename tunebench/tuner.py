@@ -227,7 +227,6 @@ class Tuner:
         self._time_offset = 0.0  # tuning time of earlier sessions
         self._t0 = 0.0
         self._last_snapshot = 0.0
-        self._searcher_exhausted = False
         self._failure_error: str | None = None
 
     # -- public -----------------------------------------------------------------------------

@@ -507,7 +507,6 @@ class _Worker:
         self.job: Job | None = None
         self.buffers = {"out": b"", "err": b""}
         self.stderr_tail: deque[str] = deque(maxlen=40)
-        self.ended_jobs = 0
         self.closed = {"out": False, "err": False}
         for stream in (self.proc.stdout, self.proc.stderr):
             os.set_blocking(stream.fileno(), False)
@@ -688,7 +687,6 @@ class _Runner:
             if outcome.status == "failed":
                 self._write_error(job, outcome.error, worker)
             worker.job = None
-            worker.ended_jobs += 1
             self._finish(outcome)
 
     def _finish(self, outcome: JobOutcome) -> None:

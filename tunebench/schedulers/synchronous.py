@@ -455,10 +455,6 @@ class SynchronousHyperband(SynchronousBracketScheduler):
         super().on_error(trial)
         self.searcher.on_error(trial.trial_id, trial.config)
 
-    def promotion_queue(self) -> list[int]:
-        """Trials promoted to the current rung and not resumed yet, best first (a copy)."""
-        return list(self._queue)
-
     def state_dict(self) -> dict[str, Any]:
         """JSON-able snapshot: brackets, trials, promotion queue and the searcher's state."""
         state = super().state_dict()

@@ -210,11 +210,6 @@ class BORESearcher(Searcher):
     # -- model ------------------------------------------------------------------------------------
 
     @property
-    def n_observations(self) -> int:
-        """Number of observations (trials that ended with a value)."""
-        return len(self._values)
-
-    @property
     def n_fitted(self) -> int:
         """Number of observations the current model was fitted on (0: no model yet)."""
         return self._fit_n

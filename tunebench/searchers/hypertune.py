@@ -205,10 +205,6 @@ class HyperTuneSearcher(MOBSTERSearcher):
         if len(self._obs_y) > n:
             self._index_level_obs(n)
 
-    def level_counts(self) -> list[int]:
-        """Number of trials observed at each level (rung levels, then ``max_t``)."""
-        return [len(d) for d in self._level_obs]
-
     def supported_top_level(self) -> int:
         """Index of the highest level with at least ``min_level_points`` trials, or -1."""
         top = -1
