@@ -530,8 +530,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _grid_request(args: argparse.Namespace, argv: list[str]) -> Any:
     # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.benchmarks import load_benchmark_module
-    from tunebench.experiments.grid import GridRequest, group_methods
+    from tunebench.experiments.grid import GridRequest
     from tunebench.experiments.presets import get_preset
+    from tunebench.schedulers import methods_of_group
 
     for ref in args.benchmark_module:  # they may define presets, methods and groups' members
         load_benchmark_module(ref)
@@ -545,11 +546,11 @@ def _grid_request(args: argparse.Namespace, argv: list[str]) -> Any:
             raise UserError("give either --method or --method-group, not both")
         methods = _split_names(args.method)
     elif args.method_group:
-        methods = group_methods(args.method_group)
+        methods = methods_of_group(args.method_group)
     elif preset is not None:
         methods = preset.resolved_methods()
     else:
-        methods = group_methods("baselines")
+        methods = methods_of_group("baselines")
     num_seeds = args.num_seeds or (preset.num_seeds if preset else 1)
     tag = args.experiment_tag if args.experiment_tag is not None else (preset.name if preset else None)
     method_args: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (preset.method_args if preset else {}).items()}

@@ -65,7 +65,7 @@ class ProgressDisplay(Callback):
                 f"best {tuner.metric} ({tuner.mode}): {best}")
 
     def _renderable(self) -> Any:
-        from rich.console import Group
+        from rich.console import Group  # deferred: rich, only when the live display is shown
         from rich.table import Table
         from rich.text import Text
 
@@ -106,7 +106,7 @@ class ProgressDisplay(Callback):
         self._tuner = tuner
         self._last_line = time.monotonic()
         if self.live:
-            from rich.console import Console
+            from rich.console import Console  # deferred: rich, only when the live display is shown
             from rich.live import Live
 
             self._live = Live(self._renderable(), console=Console(file=self.stream), refresh_per_second=4,

@@ -243,6 +243,7 @@ def save_checkpoint(
         if fmt == "json":
             f.write(json.dumps(state).encode())
         elif fmt == "torch":
+            # deferred: torch (optional, heavy), only for torch objects; reporting stays standard-library only
             import torch
 
             torch.save(state, f)
@@ -337,6 +338,7 @@ def _read_checkpoint(path: Path, fmt: str) -> Any:
         if fmt == "json":
             return json.loads(f.read())
         if fmt == "torch":
+            # deferred: torch (optional, heavy), only for torch objects; reporting stays standard-library only
             import torch
 
             try:

@@ -267,7 +267,7 @@ class Experiment:
         """One row per result the scheduler saw: ``trial_id``, the reported metrics, ``decision``,
         ``tuner_time`` (tuner seconds since the start: simulated seconds in a simulation, which
         also has ``tuner_real_time``), and the configuration as ``config_<name>``."""
-        import pandas as pd
+        import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
         configs = self._configs()
         rows = []
@@ -309,7 +309,7 @@ class Experiment:
     @property
     def trials(self) -> "pd.DataFrame":
         """The :meth:`trial_table` as a DataFrame (config flattened into ``config_<name>``)."""
-        import pandas as pd
+        import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
         rows = []
         for rec in self.trial_table():
@@ -363,6 +363,7 @@ class Experiment:
     def to_parquet(self, path: str | Path) -> Path:
         """Write :attr:`results` to a parquet file (needs pyarrow: ``pip install tunebench[parquet]``)."""
         try:
+            # deferred: pyarrow (optional), only to export parquet
             import pyarrow  # noqa: F401
         except ImportError as e:
             raise UserError("parquet export needs pyarrow: pip install 'tunebench[parquet]'") from e

@@ -16,6 +16,8 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import platform
+import sys
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -27,8 +29,10 @@ from tunebench.backends.base import RESULTS_FILENAME, STDERR_FILENAME, Backend
 from tunebench.errors import TuningError, UserError
 from tunebench.events import LogKind, parse_result_line, replay
 from tunebench.schedulers.base import Scheduler
+from tunebench.space import space_to_json
 from tunebench.store import ExperimentStore
 from tunebench.types import Config, Decision, Event, EventKind, Result, Status, Suggestion, Trial
+from tunebench.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +227,6 @@ class Tuner:
         self._time_offset = 0.0  # tuning time of earlier sessions
         self._t0 = 0.0
         self._last_snapshot = 0.0
-        self._searcher_exhausted = False
         self._failure_error: str | None = None
 
     # -- public -----------------------------------------------------------------------------
@@ -285,8 +288,6 @@ class Tuner:
             "max_failures": self.max_failures,
         }
         if "config_space" not in meta:
-            from tunebench.space import space_to_json
-
             meta["config_space"] = space_to_json(self.scheduler.config_space)
         meta.setdefault("versions", _versions())
         self._t0 = self.backend.clock.time()
@@ -776,11 +777,6 @@ def _versions() -> dict[str, str]:
     """Versions of Python, tunebench, numpy and of the other packages the run has imported
     (from their ``__version__``: reading installed package metadata takes tens of milliseconds,
     which shows in short simulations)."""
-    import platform
-    import sys
-
-    from tunebench.version import __version__
-
     versions = {"python": platform.python_version(), "platform": sys.platform,
                 "tunebench": __version__}
     for pkg, module in (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "sklearn"), ("scipy", "scipy"),

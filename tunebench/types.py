@@ -38,10 +38,6 @@ class Status(str, Enum):
     STOPPED = "stopped"  #: stopped by the scheduler or at the end of tuning
     FAILED = "failed"
 
-    @property
-    def is_final(self) -> bool:
-        return self in (Status.COMPLETED, Status.STOPPED, Status.FAILED)
-
 
 @dataclass(frozen=True, slots=True)
 class Trial:

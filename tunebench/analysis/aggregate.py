@@ -267,7 +267,7 @@ def rank_curves(grid: Grid, benchmark: str, times: Any, methods: Sequence[str] |
     at ``times``, per seed: returns ``(methods, seeds, ranks)`` with ``ranks`` of shape
     ``(n_seeds, n_methods, n_times)`` (1 = best, ties averaged, no result yet = last). Seeds are
     those every method has; UserError if there are none."""
-    from scipy.stats import rankdata
+    from scipy.stats import rankdata  # deferred: scipy.stats, only where ranks are computed
 
     methods = list(methods) if methods is not None else grid.methods_of(benchmark)
     missing = [m for m in methods if not grid.seeds(benchmark, m)]
@@ -289,7 +289,7 @@ def average_ranks(grid: Grid, fractions: Any, *, benchmarks: Sequence[str] | Non
     """Average rank of each method at each fraction of the budget, over seeds and then over
     ``benchmarks`` (default: all). Compared are ``methods`` (default: those run on every one of
     the benchmarks). Returns a DataFrame indexed by fraction, one column per method."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
     benchmarks = list(benchmarks) if benchmarks is not None else grid.benchmarks
     if methods is None:
@@ -321,7 +321,7 @@ def summarize(grid: Grid, fractions: Sequence[float] = (0.25, 0.5, 1.0), *, n_bo
     units; NaN for ALL), ``rank`` (average rank among the benchmark's methods; for ALL among the
     methods run on every benchmark).
     """
-    import pandas as pd
+    import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
     fr = np.asarray(fractions, dtype=float)
     if fr.ndim != 1 or not len(fr) or np.any(fr <= 0):

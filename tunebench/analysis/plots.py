@@ -42,7 +42,7 @@ _STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.f
 
 def _matplotlib() -> Any:
     try:
-        import matplotlib
+        import matplotlib  # deferred: matplotlib (heavy), only when plotting
     except ImportError as e:
         raise UserError("plots need matplotlib: pip install 'tunebench[plot]'") from e
     return matplotlib
@@ -52,6 +52,7 @@ def default_groups(methods: Sequence[str]) -> dict[str, list[str]]:
     """Panels of ``methods`` by their registry group: ``"asynchronous"`` (asynchronous
     multi-fidelity methods, single-fidelity ones and unregistered names) and ``"synchronous"``;
     empty groups are left out."""
+    # deferred: the method registry (~0.1 s with benchmarks) stays out of `import tunebench.analysis`
     from tunebench.schedulers import METHODS
 
     groups: dict[str, list[str]] = {"asynchronous": [], "synchronous": []}
@@ -63,7 +64,7 @@ def default_groups(methods: Sequence[str]) -> dict[str, list[str]]:
 
 def method_colors(methods: Sequence[str]) -> dict[str, Any]:
     """A distinct color per method (tab10, or tab20 beyond ten methods), in the given order."""
-    import matplotlib as mpl
+    import matplotlib as mpl  # deferred: matplotlib (heavy), only when plotting
 
     cmap = mpl.colormaps["tab10" if len(methods) <= 10 else "tab20"]
     return {m: cmap(i % cmap.N) for i, m in enumerate(methods)}
@@ -112,6 +113,7 @@ def resolve_groups(groups: Mapping[str, Sequence[str]] | Sequence[str] | None) -
         return {str(k): list(v) for k, v in groups.items()}
     if isinstance(groups, str):
         groups = [groups]
+    # deferred: the method registry (~0.1 s with benchmarks) stays out of `import tunebench.analysis`
     from tunebench.schedulers import method_groups
 
     known = method_groups()
@@ -124,6 +126,7 @@ def resolve_groups(groups: Mapping[str, Sequence[str]] | Sequence[str] | None) -
 def _panels(grid: Grid, benchmark: str, groups: dict[str, list[str]] | None) -> list[tuple[str, list[str]]]:
     present = grid.methods_of(benchmark)
     if groups is None:
+        # deferred: the method registry (~0.1 s with benchmarks) stays out of `import tunebench.analysis`
         from tunebench.schedulers import METHODS
 
         panels = []
@@ -179,7 +182,7 @@ def plot_grid(grid: Grid, output: str | Path, *, benchmark: str | None = None,
             or groups that hold none of the benchmark's methods.
     """
     mpl = _matplotlib()
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib (heavy), only when plotting
 
     if statistic not in _STAT_LABEL:
         raise UserError(f"unknown statistic {statistic!r}; choose one of {', '.join(_STAT_LABEL)}")
@@ -271,7 +274,7 @@ def _seed_text(grid: Grid, benchmark: str) -> str:
 
 def _ranks_figure(grid: Grid, benchmarks: Sequence[str], colors: dict[str, Any], styles: dict[str, Any],
                   n_points: int) -> Any:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib (heavy), only when plotting
 
     fractions, log_x = fraction_grid(grid, benchmarks, n_points)
     table = average_ranks(grid, fractions, benchmarks=benchmarks)

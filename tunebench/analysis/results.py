@@ -163,6 +163,7 @@ class Grid:
 
 
 def _order_methods(names: set[str]) -> list[str]:
+    # deferred: the method registry (~0.1 s with benchmarks) stays out of `import tunebench.analysis`
     from tunebench.schedulers import METHODS
 
     registered = [m for m in METHODS if m in names]
@@ -296,6 +297,7 @@ def _budget(meta: dict[str, Any], benchmark: str, registry_budgets: dict[str, fl
 
 
 def _registry_budget(benchmark: str) -> float:
+    # deferred: benchmarks (~0.1 s with the method registry) stay out of `import tunebench.analysis`
     from tunebench.benchmarks import benchmark_names, get_benchmark
 
     if benchmark not in benchmark_names():
@@ -354,6 +356,7 @@ def known_optimum(benchmark: str, metric: str, data_dir: str | Path | None = Non
     """The known optimum of ``metric`` on the registered benchmark ``benchmark`` (its blackbox's
     ``optimum``), or None: not a registered simulated benchmark, no known optimum of this
     metric, or the blackbox cannot be loaded here (data missing; logged at debug level)."""
+    # deferred: benchmarks (~0.1 s with the method registry) stay out of `import tunebench.analysis`
     from tunebench.benchmarks import SimulatedBenchmark, benchmark_names, get_benchmark
 
     if benchmark not in benchmark_names():
@@ -419,7 +422,7 @@ def load_grid(root: str | Path | None, tag: str, *, benchmarks: list[str] | None
             benchmark or method filter that matches nothing (it lists those that exist), or no
             usable experiment at all.
     """
-    import pandas as pd
+    import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
     base = results_root(root)
     if not base.is_dir():

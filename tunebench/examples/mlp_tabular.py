@@ -119,7 +119,7 @@ def file_lock(path: Path) -> Iterator[None]:
 def prepare_dataset(name: str) -> dict[str, np.ndarray]:
     """Load ``name`` with scikit-learn, split it 80/20 (fixed permutation) and standardize it
     with the training statistics (the regression target too)."""
-    import sklearn.datasets
+    import sklearn.datasets  # deferred: scikit-learn (heavy), only when its model is built
 
     loader, task = DATASETS[name]
     x, y = getattr(sklearn.datasets, loader)(return_X_y=True)

@@ -294,7 +294,7 @@ class _SinkProtocol:
         self.end: dict[str, Any] | None = None
 
     def send(self, **message: Any) -> None:
-        import ray
+        import ray  # deferred: ray (optional extra, heavy), only on the Ray path
 
         if message.get("event") == "end":
             self.end = message
@@ -321,7 +321,7 @@ def _interrupt_handler(state: Any) -> Any:
 
 def _one_thread() -> Any:
     """Numerical libraries already loaded in this process limited to one thread (a context)."""
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # deferred: threadpoolctl, only when BLAS threads are limited
 
     return threadpool_limits(limits=1)
 
@@ -329,7 +329,7 @@ def _one_thread() -> Any:
 def _run_experiment(payload: dict[str, Any], folder: bytes | None) -> dict[str, Any]:
     """The Ray task of one experiment: run it in a scratch folder (unpacked from ``folder`` to
     resume it), return its end message and the finished folder as bytes."""
-    import ray
+    import ray  # deferred: ray (optional extra, heavy), only on the Ray path
 
     ctx = ray.get_runtime_context()
     node = {"ray_node_id": ctx.get_node_id(), "ray_node_ip": ray.util.get_node_ip_address()}
@@ -414,7 +414,7 @@ def run_grid_on_cluster(jobs: Sequence[Job], *, address: str | None = None, para
         observer.on_grid_end(result)
         return result
     owns = connect(address)
-    import ray
+    import ray  # deferred: ray (optional extra, heavy), only on the Ray path
 
     runner = None
     try:
@@ -471,6 +471,7 @@ class _ClusterRunner:
         self._last_progress = 0.0
         self._drain: Any = None  # the sink's drain call under way
         # the progress sink lives on the driver's node (soft: anywhere if that node cannot host it)
+        # deferred: ray (optional extra, heavy), only on the Ray path
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here = ray.get_runtime_context().get_node_id()

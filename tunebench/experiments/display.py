@@ -77,7 +77,7 @@ class GridDisplay(GridObserver):
             print(text, file=self.stream, flush=True)
 
     def _renderable(self) -> Any:
-        from rich.console import Group
+        from rich.console import Group  # deferred: rich, only when the live display is shown
         from rich.progress_bar import ProgressBar
         from rich.table import Table
         from rich.text import Text
@@ -116,7 +116,7 @@ class GridDisplay(GridObserver):
         print(f"{self.total} experiments: {self.to_run - resume} to start, {resume} to resume, {skipped} already "
               f"complete; {parallel} at a time", file=self.stream, flush=True)
         if self.live and self.to_run:
-            from rich.console import Console
+            from rich.console import Console  # deferred: rich, only when the live display is shown
             from rich.live import Live
 
             self._live = Live(self._renderable(), console=Console(file=self.stream), refresh_per_second=4,

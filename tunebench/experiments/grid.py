@@ -64,8 +64,8 @@ from tunebench.benchmarks import SimulatedBenchmark, canonical_module_ref, load_
 from tunebench.errors import UserError
 from tunebench.events import LogKind, read_last_event
 from tunebench.launch import RunSpec, build_space, check_backend, spec_from_benchmark, thread_env, use_backend
-from tunebench.schedulers import make_scheduler
-from tunebench.store import read_metadata
+from tunebench.schedulers import canonical_method_names, get_method, make_scheduler
+from tunebench.store import EVENTS_FILE, METADATA_FILE, read_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -204,8 +204,6 @@ def experiment_state(path: str | Path) -> tuple[str, str | None]:
     """``(state, end reason)`` of the experiment folder ``path``: ``("missing", None)`` (no
     experiment yet), ``("complete", reason)`` (the log ends with an ``experiment_end`` whose reason
     is a limit, see :func:`is_limit_reason`), or ``("interrupted", reason or None)``."""
-    from tunebench.store import EVENTS_FILE, METADATA_FILE
-
     path = Path(path)
     events = path / EVENTS_FILE
     if not (path / METADATA_FILE).is_file() or not events.is_file():
@@ -295,34 +293,6 @@ def _decide(job_spec: RunSpec, path: Path) -> tuple[str, str, RunSpec]:
     return "resume", f"interrupted ({reason or 'no end in its log'})", spec
 
 
-def _method_accepts(method: str, option: str) -> bool:
-    from tunebench.schedulers import get_method
-
-    return get_method(method).accepts(option)
-
-
-def canonical_methods(names: Sequence[str]) -> list[str]:
-    """Registered names of ``names`` (case-insensitive), without duplicates.
-
-    Raises:
-        UserError: an unknown name (the message lists the methods and the groups).
-    """
-    from tunebench.schedulers import canonical_method_names
-
-    return canonical_method_names(names)
-
-
-def group_methods(group: str) -> list[str]:
-    """Methods of the group ``group`` (see :func:`tunebench.schedulers.method_groups`).
-
-    Raises:
-        UserError: an unknown group (listing the groups) or an empty one.
-    """
-    from tunebench.schedulers import methods_of_group
-
-    return methods_of_group(group)
-
-
 def _method_kwargs(request: GridRequest, methods: list[str]) -> dict[str, dict[str, Any]]:
     """Options of each method: the ``"*"`` options it takes, then its own."""
     per_method = {m: {} for m in methods}
@@ -335,7 +305,7 @@ def _method_kwargs(request: GridRequest, methods: list[str]) -> dict[str, dict[s
             raise UserError(f"--method-arg {key}:...: {key} is not a method of this grid ({', '.join(methods)})")
         per_method[target].update(options)
     for option, value in request.method_args.get("*", {}).items():
-        takers = [m for m in methods if _method_accepts(m, option)]
+        takers = [m for m in methods if get_method(m).accepts(option)]
         if not takers:
             raise UserError(f"--method-arg {option}=...: no method of this grid ({', '.join(methods)}) takes "
                             f"option '{option}'")
@@ -412,7 +382,7 @@ def plan_grid(request: GridRequest) -> list[Job]:
     request.benchmark_modules = [canonical_module_ref(ref) for ref in request.benchmark_modules]
     for ref in request.benchmark_modules:
         load_benchmark_module(ref)
-    methods = canonical_methods(request.methods)
+    methods = canonical_method_names(request.methods)
     if not methods:
         raise UserError("no method given: pass --method NAME or --method-group GROUP")
     benchmarks = list(dict.fromkeys(request.benchmarks))
@@ -537,7 +507,6 @@ class _Worker:
         self.job: Job | None = None
         self.buffers = {"out": b"", "err": b""}
         self.stderr_tail: deque[str] = deque(maxlen=40)
-        self.ended_jobs = 0
         self.closed = {"out": False, "err": False}
         for stream in (self.proc.stdout, self.proc.stderr):
             os.set_blocking(stream.fileno(), False)
@@ -718,7 +687,6 @@ class _Runner:
             if outcome.status == "failed":
                 self._write_error(job, outcome.error, worker)
             worker.job = None
-            worker.ended_jobs += 1
             self._finish(outcome)
 
     def _finish(self, outcome: JobOutcome) -> None:

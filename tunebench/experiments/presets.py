@@ -17,7 +17,7 @@ from typing import Any
 
 from tunebench.benchmarks import watch_registry
 from tunebench.errors import UserError
-from tunebench.experiments.grid import group_methods
+from tunebench.schedulers import methods_of_group
 
 __all__ = ["Preset", "PRESETS", "register_preset", "get_preset", "preset_names"]
 
@@ -56,7 +56,7 @@ class Preset:
         """The preset's methods (those of its group when it names none)."""
         if self.methods is not None:
             return list(self.methods)
-        return group_methods(self.method_group or "baselines")
+        return methods_of_group(self.method_group or "baselines")
 
 
 #: name -> preset, in registration order

@@ -62,7 +62,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["GaussianProcess", "matern52"]
 
-_SQRT5 = math.sqrt(5.0)
 _LOG_2PI = math.log(2.0 * math.pi)
 _WARP_EPS = 1e-6  #: inputs are clipped to [eps, 1 - eps] before warping (finite derivatives)
 _MAX_JITTER_TRIES = 6
@@ -638,6 +637,7 @@ class GaussianProcess:
         return -value, -g
 
     def _optimize(self, X: np.ndarray, y: np.ndarray, restart_from_default: bool) -> np.ndarray:
+        # deferred: scipy.optimize (heavier than scipy.linalg), only when hyperparameters are fitted
         from scipy.optimize import minimize
 
         starts = [np.clip(self.theta, self.bounds[:, 0], self.bounds[:, 1])]

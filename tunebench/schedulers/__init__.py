@@ -2,9 +2,9 @@
 
 Importing the package registers the built-in methods, in this order: the basic ones, the
 model-based ones, the multi-fidelity model-based ones, the synchronous Hyperband family, then
-REA, BORE and PASHA. Each ``methods_*`` module imports its scheduler and searcher modules (and
-scipy, scikit-learn, the GP) inside its factories, so that ``import tunebench.schedulers`` stays
-fast.
+REA, BORE and PASHA. The searcher and scheduler modules that need scipy (the GP, the KDE) are
+imported inside the factories that use them, and scikit-learn inside BORE's searcher, so that
+``import tunebench.schedulers`` stays fast.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tunebench.fidelity import FidelityLadder, default_rung_levels, hyperband_bracket_weights
 from tunebench.schedulers.base import Scheduler
-from tunebench.schedulers.fidelity import FidelityLadder, default_rung_levels, hyperband_bracket_weights
 from tunebench.schedulers.fifo import metric_to_minimize, result_resource
 from tunebench.searchers.base import Searcher
 from tunebench.types import Decision, Result, Status, Suggestion, Trial

@@ -56,10 +56,10 @@ from typing import Any
 import numpy as np
 
 from tunebench.errors import UserError
+from tunebench.fidelity import FidelityLadder
 from tunebench.models.acquisition import AcquisitionOptimizer, log_expected_improvement, row_keys
 from tunebench.models.gp import GaussianProcess
 from tunebench.schedulers.base import Scheduler, check_mode
-from tunebench.schedulers.fidelity import FidelityLadder
 from tunebench.schedulers.fifo import metric_to_minimize, result_resource
 from tunebench.searchers.gp import GPSurrogate, _blas_threads
 from tunebench.searchers.random import complete_config
@@ -93,7 +93,7 @@ def fidelity_steps(grace_period: float, reduction_factor: float, max_t: float,
     ``(1, 3, 5, step=2) -> [1, 3, 5]``.
 
     Raises:
-        ValueError: invalid arguments (see :class:`~tunebench.schedulers.fidelity.FidelityLadder`).
+        ValueError: invalid arguments (see :class:`~tunebench.fidelity.FidelityLadder`).
     """
     return _ladder(grace_period, reduction_factor, max_t, step).levels
 

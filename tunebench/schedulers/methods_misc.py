@@ -1,7 +1,7 @@
 """The evolutionary, density-ratio and progressive methods ``REA``, ``BORE`` and ``PASHA``;
 importing this module registers them (see :mod:`tunebench.schedulers.registry`).
 
-BORE's searcher (scikit-learn) is imported inside its factory so that
+BORE's searcher module imports scikit-learn only when it builds a classifier, so that
 ``import tunebench.schedulers`` stays fast.
 """
 
@@ -13,6 +13,7 @@ from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.fifo import FIFOScheduler
 from tunebench.schedulers.pasha import PASHA
 from tunebench.schedulers.registry import MethodContext, method
+from tunebench.searchers.bore import BORESearcher
 from tunebench.searchers.random import RandomSearcher
 from tunebench.searchers.rea import REASearcher
 
@@ -53,8 +54,6 @@ def _bore(
     points_to_evaluate: list[dict[str, Any]] | None = None,
 ) -> Scheduler:
     """BORE (single fidelity): FIFO + :class:`~tunebench.searchers.bore.BORESearcher`."""
-    from tunebench.searchers.bore import BORESearcher  # scikit-learn: deferred for import speed
-
     searcher = BORESearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, gamma=gamma,
                             classifier=classifier, num_init_random=num_init_random,
                             random_fraction=random_fraction, classifier_kwargs=classifier_kwargs,

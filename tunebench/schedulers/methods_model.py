@@ -17,11 +17,10 @@ from typing import Any
 
 from tunebench.schedulers.asha import ASHA
 from tunebench.schedulers.base import Scheduler
-from tunebench.schedulers.fidelity import default_rung_levels
 from tunebench.schedulers.fifo import FIFOScheduler
 from tunebench.schedulers.registry import MethodContext, method
 
-__all__ = ["GP_OPTIONS", "GP_QUICK", "searcher_rung_levels"]
+__all__ = ["GP_OPTIONS", "GP_QUICK"]
 
 #: options of the GP searchers that the GP-based methods pass through (see ``GPSearcher``)
 GP_OPTIONS = (
@@ -40,15 +39,6 @@ GP_OPTIONS = (
 #: below the number of observations, so that subsampling and re-drawing it are exercised too
 GP_QUICK: dict[str, Any] = {"refit_factor": 2.0, "n_candidates": 32, "max_steps": 3, "max_model_points": 40,
                             "max_fit_points": 20}
-
-
-def searcher_rung_levels(rung_levels: list[int] | None, grace_period: int, reduction_factor: float,
-                         max_t: int | None) -> list[int] | None:
-    """Rung levels a GP searcher targets: ``rung_levels`` if given, else ASHA's default levels
-    (``None`` when the arguments cannot define them: the scheduler then reports the problem)."""
-    if rung_levels is None and max_t is not None and grace_period is not None and reduction_factor >= 2:
-        return default_rung_levels(grace_period, reduction_factor, max_t)
-    return rung_levels
 
 
 @method("BO", "Bayesian optimization: GP + expected improvement, pending trials fantasized (FIFO)",
@@ -71,7 +61,7 @@ def _bo_factory(
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """FIFO + GPSearcher (see :class:`tunebench.searchers.gp.GPSearcher` for the options)."""
-    from tunebench.searchers.gp import GPSearcher  # scipy and the GP: deferred for import speed
+    from tunebench.searchers.gp import GPSearcher  # deferred: scipy and the GP (import tunebench.schedulers)
 
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
@@ -106,16 +96,15 @@ def _mobster_factory(
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """ASHA + MOBSTERSearcher (see :class:`tunebench.searchers.gp.MOBSTERSearcher`)."""
-    from tunebench.searchers.gp import MOBSTERSearcher  # scipy and the GP: deferred for import speed
+    from tunebench.searchers.gp import MOBSTERSearcher  # deferred: scipy and the GP (import tunebench.schedulers)
 
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
-    levels = searcher_rung_levels(rung_levels, grace_period, reduction_factor, ctx.max_t)
+    # the searcher validates the ladder as ASHA does (same rules, same messages)
     searcher = MOBSTERSearcher(
         ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
-        rung_levels=levels, min_resource=grace_period if levels is None else min([grace_period, *levels]),
-        reduction_factor=reduction_factor, points_to_evaluate=points_to_evaluate,
-        num_init_random=num_init_random, **gp_options,
+        grace_period=grace_period, reduction_factor=reduction_factor, rung_levels=rung_levels,
+        points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, **gp_options,
     )
     return ASHA(
         searcher, resource_attr=ctx.resource_attr, max_t=ctx.max_t,  # type: ignore[arg-type]  # multi-fidelity

@@ -21,8 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunebench.schedulers.base import Scheduler
-from tunebench.schedulers.fidelity import FidelityLadder
-from tunebench.schedulers.methods_model import GP_OPTIONS, GP_QUICK, searcher_rung_levels
+from tunebench.schedulers.methods_model import GP_OPTIONS, GP_QUICK
 from tunebench.schedulers.registry import MethodContext, method
 from tunebench.schedulers.synchronous import SynchronousHyperband
 
@@ -60,15 +59,15 @@ def _hypertune_factory(
     """HyperTuneScheduler + HyperTuneSearcher (see :mod:`tunebench.searchers.hypertune`)."""
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
-    # the GP and scipy: deferred for import speed
+    # deferred: scipy and the GP stay out of `import tunebench.schedulers`
     from tunebench.schedulers.hypertune import HyperTuneScheduler
     from tunebench.searchers.hypertune import HyperTuneSearcher
 
-    levels = searcher_rung_levels(rung_levels, grace_period, reduction_factor, ctx.max_t)
+    # the searcher validates the ladder as the scheduler does (same rules, same messages)
     searcher = HyperTuneSearcher(
         ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
-        rung_levels=levels, min_resource=grace_period if not levels else min([grace_period, *levels]),
-        reduction_factor=reduction_factor, points_to_evaluate=points_to_evaluate,
+        grace_period=grace_period, reduction_factor=reduction_factor, rung_levels=rung_levels,
+        points_to_evaluate=points_to_evaluate,
         num_init_random=num_init_random, min_level_points=min_level_points, n_weight_samples=n_weight_samples,
         max_test_points=max_test_points, **gp_options,
     )
@@ -105,7 +104,7 @@ def _dyhpo_factory(
     """DyHPO (see :class:`tunebench.schedulers.dyhpo.DyHPO` for the options)."""
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
-    from tunebench.schedulers.dyhpo import DyHPO  # the GP and scipy: deferred for import speed
+    from tunebench.schedulers.dyhpo import DyHPO  # deferred: scipy and the GP (import tunebench.schedulers)
 
     return DyHPO(
         ctx.config_space, ctx.metric, ctx.mode, resource_attr=ctx.resource_attr,  # type: ignore[arg-type]
@@ -139,13 +138,12 @@ def _sync_mobster_factory(
     """SynchronousHyperband + MOBSTERSearcher (see :mod:`tunebench.searchers.gp`)."""
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
-    from tunebench.searchers.gp import MOBSTERSearcher  # the GP and scipy: deferred for import speed
+    from tunebench.searchers.gp import MOBSTERSearcher  # deferred: scipy and the GP (import tunebench.schedulers)
 
-    # the ladder is validated here, before the searcher, so that a bad option is reported as such
-    ladder = FidelityLadder.geometric(ctx.max_t, grace_period, reduction_factor, brackets=brackets)
+    # the searcher validates the ladder as the scheduler does (same rules, same messages)
     searcher = MOBSTERSearcher(
         ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
-        rung_levels=list(ladder.rung_levels), min_resource=grace_period, reduction_factor=reduction_factor,
+        grace_period=grace_period, reduction_factor=reduction_factor,
         points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, **gp_options,
     )
     return SynchronousHyperband(searcher, resource_attr=ctx.resource_attr,  # type: ignore[arg-type]

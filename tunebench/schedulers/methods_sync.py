@@ -3,7 +3,9 @@
 (see :mod:`tunebench.schedulers.registry`).
 
 The KDE searcher (scipy) is imported inside the factory so that
-``import tunebench.schedulers`` stays fast.
+``import tunebench.schedulers`` stays fast. The KDE-based methods (``SyncBOHB``, ``BOHB``) take the
+options of :data:`KDE_OPTIONS`; their defaults are those of
+:class:`~tunebench.searchers.kde.KDESearcher`'s signature (the factories' ``None`` leaves them).
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ from tunebench.schedulers.registry import MethodContext, SchedulerFactory, metho
 from tunebench.schedulers.synchronous import SynchronousHyperband
 from tunebench.searchers.random import RandomSearcher
 
-__all__: list[str] = []
+__all__ = ["KDE_OPTIONS"]
+
+#: options of the KDE searcher that the KDE-based methods pass through (see ``KDESearcher``); in
+#: the factories' signatures their default is ``None``: KDESearcher's own default (its one owner)
+KDE_OPTIONS = ("gamma", "random_fraction", "n_candidates", "bandwidth_factor", "min_points")
 
 
-def _kde_searcher(ctx: MethodContext, points_to_evaluate: list[dict[str, Any]] | None, **kde: Any) -> Any:
-    from tunebench.searchers.kde import KDESearcher  # scipy: deferred for import speed
+def _kde_searcher(ctx: MethodContext, points_to_evaluate: list[dict[str, Any]] | None,
+                  options: dict[str, Any]) -> Any:
+    """KDESearcher with the KDE options of ``options`` that are not ``None``."""
+    from tunebench.searchers.kde import KDESearcher  # deferred: scipy (import tunebench.schedulers)
 
+    kde = {k: options[k] for k in KDE_OPTIONS if options[k] is not None}
     return KDESearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr,
                        points_to_evaluate=points_to_evaluate, **kde)
 
@@ -36,18 +45,16 @@ def _sync_factory(searcher_kind: str, one_bracket: bool) -> SchedulerFactory:
         reduction_factor: float = 3,
         brackets: int | str | None = 1 if one_bracket else "all",
         points_to_evaluate: list[dict[str, Any]] | None = None,
-        gamma: float = 0.15,
-        random_fraction: float = 1.0 / 3.0,
-        n_candidates: int = 64,
-        bandwidth_factor: float = 3.0,
+        gamma: float | None = None,
+        random_fraction: float | None = None,
+        n_candidates: int | None = None,
+        bandwidth_factor: float | None = None,
         min_points: int | None = None,
     ) -> Scheduler:
         if one_bracket and brackets != 1:
             raise UserError(f"SyncSH runs one bracket; got brackets={brackets!r} (use SyncHB for several)")
         if searcher_kind == "kde":
-            searcher = _kde_searcher(ctx, points_to_evaluate, gamma=gamma, random_fraction=random_fraction,
-                                     n_candidates=n_candidates, bandwidth_factor=bandwidth_factor,
-                                     min_points=min_points)
+            searcher = _kde_searcher(ctx, points_to_evaluate, locals())
         else:
             searcher = RandomSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed,
                                       points_to_evaluate=points_to_evaluate)
@@ -94,14 +101,13 @@ def _bohb(
     type: str = "stopping",
     rung_levels: list[int] | None = None,
     points_to_evaluate: list[dict[str, Any]] | None = None,
-    gamma: float = 0.15,
-    random_fraction: float = 1.0 / 3.0,
-    n_candidates: int = 64,
-    bandwidth_factor: float = 3.0,
+    gamma: float | None = None,
+    random_fraction: float | None = None,
+    n_candidates: int | None = None,
+    bandwidth_factor: float | None = None,
     min_points: int | None = None,
 ) -> Scheduler:
-    searcher = _kde_searcher(ctx, points_to_evaluate, gamma=gamma, random_fraction=random_fraction,
-                             n_candidates=n_candidates, bandwidth_factor=bandwidth_factor, min_points=min_points)
+    searcher = _kde_searcher(ctx, points_to_evaluate, locals())
     return HyperbandScheduler(
         searcher, resource_attr=ctx.resource_attr, max_t=ctx.max_t, grace_period=grace_period,
         reduction_factor=reduction_factor, rung_levels=rung_levels, type=type,  # type: ignore[arg-type]

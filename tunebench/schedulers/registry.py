@@ -39,6 +39,7 @@ from typing import Any
 
 from tunebench.errors import UserError, user_errors
 from tunebench.schedulers.base import Scheduler
+from tunebench.space import hyperparameters
 
 __all__ = [
     "METHODS",
@@ -309,8 +310,6 @@ def canonical_method_names(names: Sequence[str]) -> list[str]:
 
 
 def _max_t_from_space(config_space: dict[str, Any], max_resource_attr: str) -> Any:
-    from tunebench.space import hyperparameters
-
     if max_resource_attr not in config_space:
         return None
     if max_resource_attr in hyperparameters(config_space):

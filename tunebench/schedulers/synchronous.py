@@ -46,8 +46,8 @@ import logging
 import math
 from typing import Any, Literal
 
+from tunebench.fidelity import FidelityLadder, hyperband_brackets
 from tunebench.schedulers.base import Scheduler
-from tunebench.schedulers.fidelity import FidelityLadder, hyperband_brackets
 from tunebench.schedulers.fifo import metric_and_resource, metric_to_minimize, result_resource
 from tunebench.searchers.base import Searcher
 from tunebench.types import Decision, Result, Status, Suggestion, Trial, to_minimize
@@ -454,10 +454,6 @@ class SynchronousHyperband(SynchronousBracketScheduler):
         """Called once when the trial failed (see the base class); tells the searcher."""
         super().on_error(trial)
         self.searcher.on_error(trial.trial_id, trial.config)
-
-    def promotion_queue(self) -> list[int]:
-        """Trials promoted to the current rung and not resumed yet, best first (a copy)."""
-        return list(self._queue)
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able snapshot: brackets, trials, promotion queue and the searcher's state."""

@@ -71,6 +71,7 @@ def make_classifier(name: str, random_state: int, **kwargs: Any) -> Any:
     Raises:
         ValueError: unknown ``name`` (the message lists :data:`CLASSIFIERS`).
     """
+    # deferred: scikit-learn (heavy): each branch imports its classifier's module when it builds one
     if name == "gb":
         from sklearn.ensemble import GradientBoostingClassifier
 
@@ -209,11 +210,6 @@ class BORESearcher(Searcher):
     # -- model ------------------------------------------------------------------------------------
 
     @property
-    def n_observations(self) -> int:
-        """Number of observations (trials that ended with a value)."""
-        return len(self._values)
-
-    @property
     def n_fitted(self) -> int:
         """Number of observations the current model was fitted on (0: no model yet)."""
         return self._fit_n
@@ -253,7 +249,7 @@ class BORESearcher(Searcher):
         model = make_classifier(self.classifier, random_state, **self.classifier_kwargs)
         if self.classifier == "knn":  # no more neighbours than training points
             model.set_params(n_neighbors=min(model.n_neighbors, len(z)))
-        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.exceptions import ConvergenceWarning  # deferred: scikit-learn (heavy), as make_classifier
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # (MLP) the probabilities are usable

@@ -11,14 +11,15 @@
   Archambeau, Seeger: "Model-based Asynchronous Hyperparameter and Neural Architecture
   Search", arXiv:2003.10865): one GP over ``(encoded config, normalized resource)`` fitted on
   every reported result.  A resource ``r`` is normalized as
-  ``log(r / min_resource) / log(max_t / min_resource)`` (rung levels equally spaced), clipped to
-  ``[0, 1]``.  Running trials are pending at their next rung level (the next one above their
-  last result; ``on_stop`` / ``on_resume`` take them out and put them back).  A new config is
-  chosen by EI at a *target resource*: the largest level among the rung levels and ``max_t``
-  that at least ``d`` trials (``d`` = encoded dimension of the config space, as in Syne Tune)
-  have reached, else the lowest rung.  The incumbent for EI is the best value observed at the
-  target (each trial's first result at or above it).  The searcher only relies on the Searcher
-  contract, so a synchronous Hyperband scheduler can use it too.
+  ``log(r / min_resource) / log(max_t / min_resource)`` (rung levels equally spaced;
+  ``min_resource``: the smallest of the grace period and the rung levels), clipped to ``[0, 1]``.
+  Running trials are pending at their next rung level (the next one above their last result;
+  ``on_stop`` / ``on_resume`` take them out and put them back).  A new config is chosen by EI
+  at a *target resource*: the largest level among the rung levels and ``max_t`` that at least
+  ``d`` trials (``d`` = encoded dimension of the config space, as in Syne Tune) have reached,
+  else the lowest rung.  The incumbent for EI is the best value observed at the target (each
+  trial's first result at or above it).  The searcher only relies on the Searcher contract, so
+  a synchronous Hyperband scheduler can use it too.
 
 Both keep their model in a :class:`GPSurrogate`: hyperparameters are refitted when the number
 of observations has grown by ``refit_factor`` (default 10 %, or every ``refit_every`` new
@@ -51,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from tunebench.errors import UserError
+from tunebench.fidelity import FidelityLadder
 from tunebench.models.acquisition import (
     AcquisitionOptimizer,
     log_expected_improvement,
@@ -65,7 +67,7 @@ from tunebench.types import Config, Result, float_from_json, json_float, to_mini
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GPSearcher", "GPSurrogate", "MOBSTERSearcher", "geometric_levels"]
+__all__ = ["GPSearcher", "GPSurrogate", "MOBSTERSearcher"]
 
 _ACQUISITIONS = ("ei", "lcb", "ts")
 
@@ -84,6 +86,7 @@ def _blas_threads(n: int | None) -> Iterator[None]:
         return
     if _CONTROLLER is None:
         try:
+            # deferred: threadpoolctl, only when BLAS threads are limited
             from threadpoolctl import ThreadpoolController
 
             _CONTROLLER = ThreadpoolController()
@@ -96,19 +99,6 @@ def _blas_threads(n: int | None) -> Iterator[None]:
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def geometric_levels(min_resource: float, reduction_factor: float, max_t: float) -> list[float]:
-    """Rung levels ``round(min_resource * eta**k)`` below ``max_t`` (as ASHA's defaults)."""
-    levels: list[float] = []
-    k = 0
-    while True:
-        level = int(round(min_resource * reduction_factor**k))
-        if level >= max_t:
-            return levels
-        if not levels or level > levels[-1]:
-            levels.append(level)
-        k += 1
 
 
 class _Rows:
@@ -648,11 +638,12 @@ class MOBSTERSearcher(_GPSearcherBase):
         config_space, metric, mode, seed, points_to_evaluate, num_init_random: as
             :class:`GPSearcher`.
         resource_attr: name of the resource in results (e.g. ``"epoch"``).
-        max_t: maximum resource.
-        rung_levels: resources at which the scheduler decides (pending trials are modelled at
-            the next one); default ``min_resource * reduction_factor**k`` below ``max_t``.
-        min_resource: smallest resource (the grace period), for the normalization.
-        reduction_factor: for the default ``rung_levels``.
+        max_t, grace_period, reduction_factor, rung_levels: the scheduler's fidelity ladder
+            (validated as :class:`~tunebench.fidelity.FidelityLadder` does: same rules, same
+            messages); the rung levels are where the scheduler decides (pending trials are
+            modelled at the next one), by default ``grace_period * reduction_factor**k`` below
+            ``max_t``; the smallest of ``grace_period`` and the rung levels is the low end of
+            the log-resource scale.
         input_warping, refit_factor, refit_every, max_model_points, max_fit_points,
         n_candidates, n_starts, max_steps, blas_threads: as :class:`GPSearcher`.
 
@@ -672,7 +663,7 @@ class MOBSTERSearcher(_GPSearcherBase):
         resource_attr: str,
         max_t: float,
         rung_levels: list[float] | None = None,
-        min_resource: float = 1,
+        grace_period: float = 1,
         reduction_factor: float = 3,
         points_to_evaluate: list[Config] | None = None,
         num_init_random: int | None = None,
@@ -680,21 +671,14 @@ class MOBSTERSearcher(_GPSearcherBase):
     ) -> None:
         if not resource_attr or not isinstance(resource_attr, str):
             raise ValueError(f"resource_attr must be the name of the reported resource, got {resource_attr!r}")
-        if max_t is None or isinstance(max_t, bool) or not isinstance(max_t, (int, float)) or not max_t > 0:
-            raise ValueError(f"max_t must be a number > 0, got {max_t!r}")
-        if not (isinstance(min_resource, (int, float)) and 0 < min_resource <= max_t):
-            raise ValueError(f"min_resource must be in (0, max_t={max_t}], got {min_resource!r}")
-        if rung_levels is None:
-            if not reduction_factor >= 2:
-                raise ValueError(f"reduction_factor must be >= 2, got {reduction_factor!r}")
-            rung_levels = geometric_levels(min_resource, reduction_factor, max_t)
-        levels = sorted({float(r) for r in rung_levels if 0 < r < max_t})
+        ladder = FidelityLadder.geometric(max_t, grace_period, reduction_factor, rung_levels=rung_levels)
+        min_resource = ladder.min_resource
         super().__init__(config_space, metric, mode, seed, points_to_evaluate=points_to_evaluate,
                          num_init_random=num_init_random, **options)
         self.resource_attr = resource_attr
         self.max_t = max_t
         self.min_resource = min_resource
-        self.levels = levels + [float(max_t)]  #: rung levels and max_t, increasing
+        self.levels = [float(r) for r in ladder.levels]  #: rung levels and max_t, increasing
         self._log_span = math.log(max_t / min_resource) if max_t > min_resource else 0.0
         self.target_threshold = self._encoder.encoded_dim
         self._running: dict[int, None] = {}  #: trials that will report more (ordered set)

@@ -142,7 +142,7 @@ class HyperTuneSearcher(MOBSTERSearcher):
     distribution (see the module docstring).
 
     Args:
-        config_space, metric, mode, seed, resource_attr, max_t, rung_levels, min_resource,
+        config_space, metric, mode, seed, resource_attr, max_t, rung_levels, grace_period,
             reduction_factor, points_to_evaluate, num_init_random: as
             :class:`~tunebench.searchers.gp.MOBSTERSearcher` (``rung_levels`` must be the
             scheduler's, so that level ``b`` is where bracket ``b`` starts).
@@ -204,10 +204,6 @@ class HyperTuneSearcher(MOBSTERSearcher):
         super().on_result(trial_id, config, result)
         if len(self._obs_y) > n:
             self._index_level_obs(n)
-
-    def level_counts(self) -> list[int]:
-        """Number of trials observed at each level (rung levels, then ``max_t``)."""
-        return [len(d) for d in self._level_obs]
 
     def supported_top_level(self) -> int:
         """Index of the highest level with at least ``min_level_points`` trials, or -1."""

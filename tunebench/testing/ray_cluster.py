@@ -222,7 +222,7 @@ def _end_tree(proc: subprocess.Popen[bytes], *, graceful: bool, timeout: float =
     raylet, GCS, agents, workers) and every descendant that left the group (training scripts
     run in sessions of their own). ``graceful``: SIGTERM first, SIGKILL after ``timeout``.
     Returns the number of processes signalled."""
-    import psutil
+    import psutil  # deferred: psutil (optional), only at teardown
 
     def members() -> list[psutil.Process]:
         found: dict[int, psutil.Process] = {}

@@ -64,6 +64,7 @@ from typing import Any
 
 from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.registry import get_method, make_scheduler
+from tunebench.space import choice, hyperparameters, loguniform, randint, uniform
 from tunebench.types import Decision, Result, Suggestion, Trial
 
 __all__ = [
@@ -88,8 +89,6 @@ MakeScheduler = Callable[[int], Scheduler]
 def contract_space(max_t: int = 27) -> dict[str, Any]:
     """The config space the contract workload knows a meaningful learning curve for; the
     constant ``epochs`` holds ``max_t`` (use it as ``max_resource_attr``)."""
-    from tunebench.space import choice, loguniform, randint, uniform
-
     return {
         "lr": loguniform(1e-4, 1e-1),
         "width": randint(8, 128),
@@ -176,8 +175,6 @@ class _SimTrial:
 
 
 def _space_check(space: dict[str, Any], config: dict[str, Any], what: str) -> None:
-    from tunebench.space import hyperparameters
-
     assert isinstance(config, dict), f"{what}: config must be a dict, got {type(config).__name__}"
     assert set(config) == set(space), (
         f"{what}: config keys {sorted(config)} differ from the space's {sorted(space)}"

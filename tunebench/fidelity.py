@@ -1,11 +1,13 @@
-"""The fidelity ladder of multi-fidelity schedulers (L1): maximum resource, grace period,
-reduction factor, rung levels and Hyperband brackets, validated once.
+"""The fidelity ladder (L0): maximum resource, grace period, reduction factor, rung levels and
+Hyperband brackets, validated once.
 
 Every multi-fidelity scheduler (ASHA and asynchronous Hyperband, synchronous Hyperband and DEHB,
-PASHA, HyperTune, DyHPO) builds a :class:`FidelityLadder` from its arguments, so they accept and
-reject the same values with the same messages (booleans are rejected wherever a number is
-expected), and the Hyperband bracket sizes come from one formula
-(:func:`hyperband_bracket_weights`).
+PASHA, HyperTune, DyHPO) and the multi-fidelity GP searchers (MOBSTER's, Hyper-Tune's) build a
+:class:`FidelityLadder` from their arguments, so they accept and reject the same values with the
+same messages (booleans are rejected wherever a number is expected); the rung levels come from one
+formula (:func:`default_rung_levels`) and the Hyperband bracket sizes from another
+(:func:`hyperband_bracket_weights`). It sits below the schedulers and the searchers so that both
+can import it.
 """
 
 from __future__ import annotations
@@ -152,6 +154,12 @@ class FidelityLadder:
         count = int(math.ceil((max_t - grace_period) / step - 1e-9))
         levels = [grace_period + k * step for k in range(max(count, 0))]
         return cls(max_t, grace_period, 3, tuple(x for x in levels if x < max_t), 1, step)
+
+    @property
+    def min_resource(self) -> float:
+        """The smallest level: the grace period, or the first rung level where explicit rung levels
+        start below it (the low end of the GP searchers' log-resource scale)."""
+        return min(self.grace_period, *self.rung_levels)
 
     @property
     def levels(self) -> list[float]:
