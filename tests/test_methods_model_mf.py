@@ -119,6 +119,16 @@ def test_registry() -> None:
         make_scheduler("SyncMOBSTER", SPACE, metric="loss", resource_attr="epoch", max_t=MAX_T, step=2)
 
 
+def test_fidelity_ladder_errors_are_the_same_for_every_multi_fidelity_method() -> None:
+    # one ladder validates for schedulers and GP searchers alike (MOBSTER's own rung formula once
+    # looped forever on grace_period=0); booleans are refused, not read as 0/1
+    for method in ("ASHA", "MOBSTER", "HyperTune", "SyncMOBSTER", "SyncHB", "DyHPO"):
+        with pytest.raises(UserError, match="grace_period must be >= 1, got 0"):
+            make_scheduler(method, SPACE, metric="loss", resource_attr="epoch", max_t=MAX_T, grace_period=0)
+        with pytest.raises(UserError, match="max_t"):
+            make_scheduler(method, SPACE, metric="loss", resource_attr="epoch", max_t=True)
+
+
 # -- HyperTune: weights and the learned bracket distribution -------------------------------------
 
 
