@@ -158,6 +158,8 @@ class DyHPO(Scheduler):
         ValueError: an invalid argument (the message names it).
     """
 
+    resource_attr: str  #: always set (a constructor argument): narrows the base class's ``str | None``
+
     def __init__(
         self,
         config_space: dict[str, Any],

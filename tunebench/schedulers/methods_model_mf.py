@@ -18,7 +18,7 @@ Heavy imports (scipy, the GP, the schedulers built on them) stay inside the fact
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.fidelity import FidelityLadder
@@ -40,8 +40,8 @@ def _hypertune_factory(
     grace_period: int = 1,
     reduction_factor: float = 3,
     rung_levels: list[int] | None = None,
-    type: str = "stopping",
-    brackets: int | str | None = "all",
+    type: Literal["stopping", "promotion"] = "stopping",
+    brackets: int | Literal["all"] | None = "all",
     points_to_evaluate: list[dict[str, Any]] | None = None,
     num_init_random: int | None = None,
     min_level_points: int = 6,
@@ -64,18 +64,19 @@ def _hypertune_factory(
     from tunebench.schedulers.hypertune import HyperTuneScheduler
     from tunebench.searchers.hypertune import HyperTuneSearcher
 
-    levels = searcher_rung_levels(rung_levels, grace_period, reduction_factor, ctx.max_t)
+    resource_attr, max_t = ctx.resource_and_max_t()
+    levels = searcher_rung_levels(rung_levels, grace_period, reduction_factor, max_t)
     searcher = HyperTuneSearcher(
-        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
+        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=resource_attr, max_t=max_t,
         rung_levels=levels, min_resource=grace_period if not levels else min([grace_period, *levels]),
         reduction_factor=reduction_factor, points_to_evaluate=points_to_evaluate,
         num_init_random=num_init_random, min_level_points=min_level_points, n_weight_samples=n_weight_samples,
         max_test_points=max_test_points, **gp_options,
     )
     return HyperTuneScheduler(
-        searcher, resource_attr=ctx.resource_attr, max_t=ctx.max_t, grace_period=grace_period,
-        reduction_factor=reduction_factor, rung_levels=rung_levels, type=type,  # type: ignore[arg-type]
-        max_resource_attr=ctx.max_resource_attr, brackets=brackets,  # type: ignore[arg-type]
+        searcher, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
+        reduction_factor=reduction_factor, rung_levels=rung_levels, type=type,
+        max_resource_attr=ctx.max_resource_attr, brackets=brackets,
         seed=None,  # derived from the searcher seed (independent stream)
     )
 
@@ -107,9 +108,10 @@ def _dyhpo_factory(
     gp_options = {k: options[k] for k in GP_OPTIONS}
     from tunebench.schedulers.dyhpo import DyHPO  # the GP and scipy: deferred for import speed
 
+    resource_attr, max_t = ctx.resource_and_max_t()
     return DyHPO(
-        ctx.config_space, ctx.metric, ctx.mode, resource_attr=ctx.resource_attr,  # type: ignore[arg-type]
-        max_t=ctx.max_t, grace_period=grace_period, reduction_factor=reduction_factor, step=step,
+        ctx.config_space, ctx.metric, ctx.mode, resource_attr=resource_attr,
+        max_t=max_t, grace_period=grace_period, reduction_factor=reduction_factor, step=step,
         max_resource_attr=ctx.max_resource_attr, seed=ctx.seed, points_to_evaluate=points_to_evaluate,
         num_init_random=num_init_random, **gp_options,
     )
@@ -123,7 +125,7 @@ def _sync_mobster_factory(
     *,
     grace_period: int = 1,
     reduction_factor: float = 3,
-    brackets: int | str | None = "all",
+    brackets: int | Literal["all"] | None = "all",
     points_to_evaluate: list[dict[str, Any]] | None = None,
     num_init_random: int | None = None,
     input_warping: bool = False,
@@ -142,12 +144,13 @@ def _sync_mobster_factory(
     from tunebench.searchers.gp import MOBSTERSearcher  # the GP and scipy: deferred for import speed
 
     # the ladder is validated here, before the searcher, so that a bad option is reported as such
-    ladder = FidelityLadder.geometric(ctx.max_t, grace_period, reduction_factor, brackets=brackets)
+    resource_attr, max_t = ctx.resource_and_max_t()
+    ladder = FidelityLadder.geometric(max_t, grace_period, reduction_factor, brackets=brackets)
     searcher = MOBSTERSearcher(
-        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
+        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=resource_attr, max_t=max_t,
         rung_levels=list(ladder.rung_levels), min_resource=grace_period, reduction_factor=reduction_factor,
         points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, **gp_options,
     )
-    return SynchronousHyperband(searcher, resource_attr=ctx.resource_attr,  # type: ignore[arg-type]
-                                max_t=ctx.max_t, grace_period=grace_period, reduction_factor=reduction_factor,
-                                brackets=brackets, max_resource_attr=ctx.max_resource_attr)  # type: ignore[arg-type]
+    return SynchronousHyperband(searcher, resource_attr=resource_attr,
+                                max_t=max_t, grace_period=grace_period, reduction_factor=reduction_factor,
+                                brackets=brackets, max_resource_attr=ctx.max_resource_attr)

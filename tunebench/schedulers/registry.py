@@ -74,6 +74,18 @@ class MethodContext:
     max_t: Any = None  #: maximum resource (multi-fidelity methods always have one)
     seed: int = 0
 
+    def resource_and_max_t(self) -> tuple[str, int]:
+        """``(resource_attr, max_t)``, both set: what the factory of a multi-fidelity method
+        reads (:func:`make_scheduler` checks that they are set before it calls one).
+
+        Raises:
+            ValueError: either is ``None`` (a factory called directly without them).
+        """
+        if self.resource_attr is None or self.max_t is None:
+            raise ValueError(f"a multi-fidelity method needs resource_attr and max_t, got "
+                             f"resource_attr={self.resource_attr!r}, max_t={self.max_t!r}")
+        return self.resource_attr, self.max_t
+
 
 #: the fields of :class:`MethodContext`: the keyword arguments of a factory of the original form
 _COMMON = ("config_space", "metric", "mode", "resource_attr", "max_resource_attr", "max_t", "seed")
