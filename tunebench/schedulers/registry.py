@@ -15,6 +15,7 @@ function form :func:`register_method`). A factory takes the common options eithe
       @method("MyASHA", listed=("grace_period",), multi_fidelity=True)
       def my_asha(ctx: MethodContext, *, grace_period: int = 1) -> Scheduler:
           \"\"\"ASHA with my twist.\"\"\"
+          resource_attr, max_t = ctx.resource_and_max_t()  # both set for a multi-fidelity method
           ...
 
 * or as the seven keyword arguments ``config_space`` (positional), ``metric``, ``mode``,
