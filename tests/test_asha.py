@@ -14,6 +14,7 @@ from tunebench.schedulers import (
     METHODS,
     FIFOScheduler,
     HyperbandScheduler,
+    MethodContext,
     describe_methods,
     make_scheduler,
     method_names,
@@ -354,6 +355,15 @@ def test_make_scheduler_errors() -> None:
         make_scheduler("RS", SPACE, metric="loss", reduction_factor=3)
     with pytest.raises(UserError, match="grace_period"):
         make_scheduler("ASHA", SPACE, metric="loss", resource_attr="epoch", max_t=27, grace_period=0)
+
+
+def test_method_context_gives_a_multi_fidelity_factory_its_resource_and_max_t() -> None:
+    assert MethodContext(SPACE, "loss", resource_attr="epoch", max_t=27).resource_and_max_t() == ("epoch", 27)
+    # a multi-fidelity factory called without make_scheduler's checks: a ValueError naming what is missing
+    with pytest.raises(ValueError, match="resource_attr=None, max_t=27"):
+        METHODS["ASHA"].build(MethodContext(SPACE, "loss", max_t=27), {})
+    with pytest.raises(ValueError, match="resource_attr='epoch', max_t=None"):
+        METHODS["SyncHB"].build(MethodContext(SPACE, "loss", resource_attr="epoch"), {})
 
 
 def test_register_method() -> None:

@@ -674,7 +674,7 @@ def _setup_logging(verbosity: int) -> None:
         logger.setLevel(level)
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler._tunebench_cli = True  # type: ignore[attr-defined]
+    handler._tunebench_cli = True  # type: ignore[attr-defined]  # our marker, found by the getattr above
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level)

@@ -57,7 +57,7 @@ FSYNC_INTERVAL = 2.0
 try:  # a fast JSON library: a big scheduler snapshot is megabytes
     import orjson as _orjson
 except ImportError:  # pragma: no cover - orjson is a dependency; stay correct without it
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]  # a module or None: checked before each use
 
 #: the reader of the event log under its former name
 read_json_lines = iter_events
@@ -226,7 +226,8 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     p = Path(path) / METADATA_FILE
     if not p.exists():
         raise UserError(f"{path} is not a tunebench experiment folder (no {METADATA_FILE})")
-    return json.loads(p.read_text())
+    metadata: dict[str, Any] = json.loads(p.read_text())
+    return metadata
 
 
 def _is_better(a: float, b: float | None, mode: str) -> bool:
@@ -256,11 +257,13 @@ class Experiment:
 
     @property
     def metric(self) -> str:
-        return self.metadata["metric"]
+        metric: str = self.metadata["metric"]
+        return metric
 
     @property
     def mode(self) -> str:
-        return self.metadata["mode"]
+        mode: str = self.metadata["mode"]
+        return mode
 
     @property
     def results(self) -> "pd.DataFrame":
@@ -279,7 +282,8 @@ class Experiment:
             for k, v in configs.get(ev["trial_id"], {}).items():
                 row[f"config_{k}"] = v
             rows.append(row)
-        return pd.DataFrame(rows)
+        frame: pd.DataFrame = pd.DataFrame(rows)
+        return frame
 
     def _configs(self) -> dict[int, dict[str, Any]]:
         """Trial id -> its configuration (the last one it ran with)."""
@@ -316,7 +320,8 @@ class Experiment:
             row = {k: v for k, v in rec.items() if k != "config"}
             row.update({f"config_{k}": v for k, v in rec["config"].items()})
             rows.append(row)
-        return pd.DataFrame(rows)
+        frame: pd.DataFrame = pd.DataFrame(rows)
+        return frame
 
     def best(self) -> tuple[int | None, dict[str, Any] | None, float | None]:
         """``(trial_id, config, metric)`` of the best result over all results (None if none)."""

@@ -56,7 +56,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -227,7 +227,8 @@ def _runs(events: Iterable[dict[str, Any]]) -> dict[str, _TrialRun]:
     """Job key -> its trial's results with their timing (which the fold does not keep)."""
     by_id: dict[int, _TrialRun] = {}
     for ev in events:
-        kind, tid = ev.get("event"), ev.get("trial_id")
+        kind = ev.get("event")
+        tid: Any = ev.get("trial_id")
         if kind == LogKind.TRIAL_START:
             by_id[tid] = _TrialRun(config=ev["config"], launched_at=float(ev.get("time", 0.0)))
             continue
@@ -274,7 +275,7 @@ def _elapsed(run: _TrialRun, time_attr: str | None) -> list[float]:
     return out
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -321,6 +322,7 @@ def build_table(experiment_dir: str | Path, configs: Sequence[Config], seeds: Se
     fidelities = sorted({r[resource_attr] for run in used for r in run.results if _is_number(r.get(resource_attr))})
     reference = [run for run in used if run.status == "completed"] or [run for run in used if run.results]
     common: set[str] | None = None
+    run: _TrialRun | None
     for run in reference:
         for r in run.results:
             keys = {k for k, v in r.items() if _is_number(v) and not k.startswith("_")}

@@ -20,12 +20,14 @@ import platform
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 from tunebench.backends.base import RESULTS_FILENAME, STDERR_FILENAME, Backend
+from tunebench.clock import SimulatedClock
 from tunebench.errors import TuningError, UserError
 from tunebench.events import LogKind, parse_result_line, replay
 from tunebench.schedulers.base import Scheduler
@@ -220,7 +222,11 @@ class Tuner:
         #: simulated time: real time is logged too, and decision time may be charged to the clock
         self._simulated = bool(getattr(clock, "simulated", False))
         self._charging = self._simulated and bool(getattr(clock, "charge_decision_time", False))
-        self._advance_clock = clock.advance if self._charging else None  # bound once: per decision
+        #: bound once (per decision): a charged clock is simulated, with ``advance(seconds)``;
+        #: never called when not charging
+        self._advance_clock: Callable[[float], None] = (
+            cast(SimulatedClock, clock).advance if self._charging else lambda seconds: None
+        )
         self._real_t0 = perf_counter()
         self._real_offset = 0.0  # real time of earlier sessions
         self._store: ExperimentStore | None = None
@@ -307,7 +313,7 @@ class Tuner:
         event["time"] = self._time_offset + self._clock_time() - self._t0
         if self._simulated:
             event["real_time"] = perf_counter() - self._real_t0 + self._real_offset
-        self._store.append(event)  # type: ignore[union-attr]
+        self._store.append(event)  # type: ignore[union-attr]  # opened before the first event; no check per event
 
     def _trial_dir(self, trial_id: int) -> Path | None:
         assert self._store is not None
@@ -317,7 +323,7 @@ class Tuner:
 
     def _charge(self, t0: float) -> None:
         """Add the real time since ``t0`` (a scheduler decision) to a simulated clock."""
-        self._advance_clock(perf_counter() - t0)  # type: ignore[misc]
+        self._advance_clock(perf_counter() - t0)
 
     # -- main loop --------------------------------------------------------------------------
 
@@ -401,9 +407,9 @@ class Tuner:
             self._apply_suggestion(suggestion, self.next_trial_id)
 
     def _apply_suggestion(self, suggestion: Suggestion, suggest_id: int, resume_only: bool = False) -> None:
-        if suggestion.is_resume:
-            tid = suggestion.resume_trial_id
-            rec = self.trials.get(tid)  # type: ignore[arg-type]
+        tid = suggestion.resume_trial_id
+        if tid is not None:  # suggestion.is_resume
+            rec = self.trials.get(tid)
             if rec is None or rec.status is not _PAUSED:
                 raise RuntimeError(f"scheduler asked to resume trial {tid}, which is not paused")
             if suggestion.config is not None:
@@ -415,11 +421,11 @@ class Tuner:
                 event["resume_only"] = True  # from suggest_resume (max_trials reached): replayed so
             self._log(event)
             if tid in self._launched:
-                self.backend.resume(tid, suggestion.config)  # type: ignore[arg-type]
+                self.backend.resume(tid, suggestion.config)
             else:  # paused in an earlier session of the experiment: unknown to this backend
                 assert self._store is not None
-                self._launched.add(tid)  # type: ignore[arg-type]
-                self.backend.start(rec.trial, self._trial_dir(tid), results_offset=rec.offset)  # type: ignore[arg-type]
+                self._launched.add(tid)
+                self.backend.start(rec.trial, self._trial_dir(tid), results_offset=rec.offset)
             for cb in self.callbacks:
                 cb.on_trial_start(self, rec.trial, "resume")
             deferred, rec.deferred = rec.deferred, []
@@ -427,7 +433,8 @@ class Tuner:
                 if rec.status is _RUNNING and not rec.ending:
                     self._on_result(rec, result, offset)
             return
-        trial = Trial(suggest_id, suggestion.config)  # type: ignore[arg-type]
+        assert suggestion.config is not None  # a Suggestion that is no resume has a config (checked at creation)
+        trial = Trial(suggest_id, suggestion.config)
         self.next_trial_id = suggest_id + 1
         self.n_started += 1
         rec = TrialRecord(trial)

@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
 try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover - orjson is a dependency
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]  # a module or None: checked before each use
 
 __all__ = ["Grid", "Curve", "load_grid", "load_run", "best_so_far", "known_optimum", "RUN_COLUMNS"]
 
@@ -475,7 +475,7 @@ def load_grid(root: str | Path | None, tag: str, *, benchmarks: list[str] | None
             + (f"; {len(skipped)} skipped: {detail}" if skipped else ""))
     runs = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     runs = runs.sort_values(["benchmark", "method", "seed"], kind="stable").reset_index(drop=True)
-    given = {b: (None if v is None else float(v)) for b, v in (optima or {}).items()}
+    given: dict[str, float | None] = {b: (None if v is None else float(v)) for b, v in (optima or {}).items()}
     grid = Grid(root=base, tag=tag, runs=runs, curves=curves, skipped=skipped, optima=given,
                 known_optima=known_optima, data_dir=data_dir)
     n_incomplete = int((~runs["complete"]).sum())

@@ -74,7 +74,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunebench.backends.base import (
     CHECKPOINT_DIRNAME,
@@ -88,6 +88,9 @@ from tunebench.events import parse_result_line
 from tunebench.reporting import ENV_CHECKPOINT_DIR, ENV_NOTIFY_FD, ENV_RESULTS_FILE, ENV_TRIAL_ID
 from tunebench.space import config_to_argv
 from tunebench.types import Config, Event, EventKind, Trial
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ctypes import _NamedFuncPointer  # the type of a C library function (typeshed only)
 
 __all__ = ["LocalBackend", "detect_gpus"]
 
@@ -131,14 +134,15 @@ def detect_gpus(timeout: float = 5.0) -> list[str]:
     return re.findall(r"^GPU (\d+):", out, flags=re.MULTILINE)
 
 
-def _libc_function(name: str) -> Callable[..., int] | None:
+def _libc_function(name: str) -> _NamedFuncPointer | None:
     """A function of the C library (Linux only), or ``None``."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         import ctypes
 
-        return getattr(ctypes.CDLL(None, use_errno=True), name)
+        function: _NamedFuncPointer = getattr(ctypes.CDLL(None, use_errno=True), name)
+        return function
     except (OSError, AttributeError, ImportError):
         return None
 
@@ -325,7 +329,7 @@ class LocalBackend(Backend):
         """Trials whose process has not been reported gone yet (running, or asked to end)."""
         return len(self._live)
 
-    def start(self, trial: Trial, trial_dir: Path, results_offset: int = 0) -> None:
+    def start(self, trial: Trial, trial_dir: Path | None, results_offset: int = 0) -> None:
         """Called by the tuner to launch ``trial`` in ``trial_dir``; returns once the process is
         spawned. Results are tailed from byte ``results_offset`` of ``trial_dir/results.jsonl``
         (non-zero when a restarted tuner relaunches a trial of a dead one). A failure to spawn
@@ -334,10 +338,11 @@ class LocalBackend(Backend):
         tid = trial.trial_id
         if tid in self._live or tid in self._ended:
             raise ValueError(f"trial {tid} was already started by this backend")
+        if trial_dir is None:
+            raise ValueError("the local backend needs a trial folder")
         if results_offset < 0:
             raise ValueError(f"results_offset must be >= 0, got {results_offset}")
-        trial_dir = Path(trial_dir)
-        run = _Run(trial=trial, trial_dir=trial_dir, offset=results_offset)
+        run = _Run(trial=trial, trial_dir=Path(trial_dir), offset=results_offset)
         self._launch(run)
 
     def pause(self, trial_id: int) -> None:
@@ -561,7 +566,7 @@ class LocalBackend(Backend):
         run.info = {"pid": popen.pid, "gpus": list(run.gpus)}
         self._selector.register(notify_r, selectors.EVENT_READ, run)
         try:
-            run.pidfd = os.pidfd_open(popen.pid)  # type: ignore[attr-defined]
+            run.pidfd = os.pidfd_open(popen.pid)  # type: ignore[attr-defined,unused-ignore]  # Linux only
         except (AttributeError, OSError):
             run.pidfd = None
         if run.pidfd is not None:

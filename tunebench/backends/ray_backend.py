@@ -246,7 +246,8 @@ class _TrialRunner:
             import ray  # deferred: ray (optional extra, heavy), only on the Ray path
 
             self._where = {"node_id": ray.get_runtime_context().get_node_id(),
-                           "node_ip": ray.util.get_node_ip_address(), "hostname": socket.gethostname(),
+                           "node_ip": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]  # ray: unannotated
+                           "hostname": socket.gethostname(),
                            "pid": os.getpid(), "gpus": [str(g) for g in ray.get_gpu_ids()]}
         return dict(self._where)
 

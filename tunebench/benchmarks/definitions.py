@@ -270,7 +270,9 @@ def tabulated_benchmark(folder: str | Path, *, name: str | None = None, task: st
                         "`tunebench tabulate` wrote") from None
     if not isinstance(meta, dict) or not meta.get("objectives") or not meta.get("fidelity_values"):
         raise UserError(f"{path} is not the meta.json of a tabular blackbox (see docs/blackbox-format.md)")
-    info = meta.get("tabulated") if isinstance(meta.get("tabulated"), dict) else {}
+    info = meta.get("tabulated")
+    if not isinstance(info, dict):
+        info = {}
     fidelities = meta["fidelity_values"]
     n_configs, n_seeds = meta.get("n_configs"), meta.get("n_seeds")
     source = info.get("benchmark") or folder.name.removesuffix(TABULATED_SUFFIX)

@@ -10,7 +10,7 @@ simulator backend uses it to advance simulated time.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -92,7 +92,7 @@ class Blackbox(ABC):
                             f"({len(self.fidelity_values)} values)")
         return index_clipped
 
-    def check_config(self, config: Config) -> None:
+    def check_config(self, config: Mapping[str, Any]) -> None:
         """UserError if ``config`` lacks a hyperparameter or has a value outside its domain."""
         for name, domain in hyperparameters(self.config_space).items():
             if name not in config:

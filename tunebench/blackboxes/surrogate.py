@@ -170,9 +170,11 @@ class SurrogateBlackbox(Blackbox):
             X_train, sq_norms, Y, k = self._knn
             distances = sq_norms - 2.0 * (X @ X_train.T)
             if k == 1:
-                return Y[np.argmin(distances, axis=1)]
+                predicted: np.ndarray = Y[np.argmin(distances, axis=1)]
+                return predicted
             nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
-            return Y[nearest].mean(axis=1)
+            predicted = Y[nearest].mean(axis=1)
+            return predicted
         return np.asarray(self.model.predict(X), dtype=np.float64)
 
     def _evaluate(self, configs: Sequence[Config], fidelity_index: np.ndarray, seed: int) -> np.ndarray:

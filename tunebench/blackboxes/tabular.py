@@ -141,7 +141,7 @@ def _key_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any
     if len(names) == 1:
         only = names[0]
         return lambda config: (config[only],)
-    return operator.itemgetter(*names)  # type: ignore[return-value]
+    return operator.itemgetter(*names)
 
 
 def _as_float_array(name: str, values: Any) -> np.ndarray:
@@ -401,7 +401,8 @@ class TabularBlackbox(Blackbox):
         """The tabulated configurations as a DataFrame, one column per hyperparameter."""
         import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
-        return pd.DataFrame({n: self._columns[n] for n in self._names}, index=range(self.n_configs))
+        frame: pd.DataFrame = pd.DataFrame({n: self._columns[n] for n in self._names}, index=range(self.n_configs))
+        return frame
 
     def to_dataframe(self) -> pd.DataFrame:
         """The table in long format (the inverse of :meth:`from_dataframe`).
@@ -423,7 +424,8 @@ class TabularBlackbox(Blackbox):
         flat = np.asarray(self.values, dtype=np.float64).reshape(-1, len(self.objectives))
         for i, o in enumerate(self.objectives):
             out[o] = flat[:, i]
-        return pd.DataFrame(out)
+        frame: pd.DataFrame = pd.DataFrame(out)
+        return frame
 
     def row_of(self, config: Mapping[str, Any]) -> int | None:
         """Row of ``config`` in the table, or None when it is not tabulated.
@@ -490,7 +492,7 @@ class TabularBlackbox(Blackbox):
         except (KeyError, TypeError):
             return None
 
-    def check_config(self, config: Config) -> None:
+    def check_config(self, config: Mapping[str, Any]) -> None:
         """As :meth:`Blackbox.check_config`; a tabulated configuration passes at once."""
         try:
             if self._key(config) in self._rows:

@@ -532,13 +532,12 @@ class _ClusterRunner:
             if answer is None:
                 outcome = JobOutcome(job, "interrupted", "grid interrupted")
             elif isinstance(answer, Exception):
-                err = answer
                 if self.stopping:
                     outcome = JobOutcome(job, "interrupted", "grid interrupted")
                 else:
-                    lines = str(err).strip().splitlines()
-                    error = f"the experiment's Ray task failed ({type(err).__name__}; retries: {self.max_retries})"
-                    outcome = JobOutcome(job, "failed", type(err).__name__,
+                    lines = str(answer).strip().splitlines()
+                    error = f"the experiment's Ray task failed ({type(answer).__name__}; retries: {self.max_retries})"
+                    outcome = JobOutcome(job, "failed", type(answer).__name__,
                                          f"{error}: {lines[-1] if lines else ''}")
                     write_error(job, error, "\n".join(lines[-40:]), what="Ray error")
             else:
@@ -585,7 +584,8 @@ class _ClusterRunner:
 
     def _dispatch(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:
-            flight = self.by_id.get(message.get("id"))  # type: ignore[arg-type]
+            job_id: Any = message.get("id")  # a JSON value from the task (None: none)
+            flight = self.by_id.get(job_id)
             if flight is None:
                 continue  # its task has ended meanwhile
             if message.get("event") == "start":

@@ -149,14 +149,14 @@ class GridRequest:
     benchmarks: list[str]
     methods: list[str]
     seeds: list[int]
-    tag: str
+    tag: str | None  #: checked by the grid (None: the error that asks for one)
     results_root: str | Path | None = None
     n_workers: int | None = None
     max_wallclock_time: float | None = None
     scale_max_wallclock_time: bool = False
     max_trials: int | None = None
     max_results: int | None = None
-    max_resource: int | float | None = None
+    max_resource: int | None = None
     backend: str | None = None
     data_dir: str | None = None
     charge_decision_time: bool = True
@@ -295,7 +295,7 @@ def _decide(job_spec: RunSpec, path: Path) -> tuple[str, str, RunSpec]:
 
 def _method_kwargs(request: GridRequest, methods: list[str]) -> dict[str, dict[str, Any]]:
     """Options of each method: the ``"*"`` options it takes, then its own."""
-    per_method = {m: {} for m in methods}
+    per_method: dict[str, dict[str, Any]] = {m: {} for m in methods}
     lowered = {m.lower(): m for m in methods}
     for key, options in request.method_args.items():
         if key == "*":
@@ -599,11 +599,12 @@ class _Runner:
         return worker
 
     def _retire(self, worker: _Worker) -> None:
+        assert worker.proc.stdout is not None and worker.proc.stderr is not None
         for stream in (worker.proc.stdout, worker.proc.stderr):
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(stream)
             with contextlib.suppress(OSError):
-                stream.close()  # type: ignore[union-attr]
+                stream.close()
         worker.close_stdin()
         if worker in self.workers:
             self.workers.remove(worker)

@@ -30,7 +30,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from tunebench.errors import TuningError, UserError
 from tunebench.experiments.grid import experiment_lock, is_limit_reason
@@ -40,6 +40,14 @@ from tunebench.tuner import Callback
 PROGRESS_INTERVAL = 0.5
 
 logger = logging.getLogger("tunebench.experiments.worker")
+
+
+class _Sender(Protocol):
+    """Where a job's messages go: the worker's :class:`_Protocol`, or a Ray task's sink
+    (:mod:`tunebench.experiments.cluster`)."""
+
+    def send(self, **message: Any) -> None:
+        """Send one message (best effort: never raises for a reader that went away)."""
 
 
 class _Protocol:
@@ -65,7 +73,7 @@ class _Progress(Callback):
     """Sends the tuner's progress of job ``job_id`` to the grid, at most every PROGRESS_INTERVAL
     seconds."""
 
-    def __init__(self, protocol: _Protocol, job_id: int) -> None:
+    def __init__(self, protocol: _Sender, job_id: int) -> None:
         self.protocol = protocol
         self.job_id = job_id
         self._last = 0.0
@@ -142,7 +150,7 @@ def _watch_stdin(jobs: queue.Queue[dict[str, Any] | None], state: _State) -> Non
         _thread.interrupt_main()  # runs the SIGINT handler in the main thread
 
 
-def run_job(job: dict[str, Any], protocol: _Protocol, cache: dict[str, Any], state: _State) -> str:
+def run_job(job: dict[str, Any], protocol: _Sender, cache: dict[str, Any], state: _State) -> str:
     """Run one job; returns its status (and has sent its ``end`` message)."""
     job_id = job["id"]
     path = Path(job["path"])

@@ -63,11 +63,11 @@ def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.n
     return ei
 
 
-def log_expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.ndarray:
+def log_expected_improvement(mean: np.ndarray, var: np.ndarray, best: float | np.ndarray) -> np.ndarray:
     """``log`` of :func:`expected_improvement`, accurate where the EI underflows (``z`` far
     below 0): for ``z <= -1``, ``z Phi(z) + phi(z) = phi(z) (1 + z * Phi(z) / phi(z))`` with the
     ratio computed by ``erfcx`` (no cancellation), and the asymptote ``phi(z) / z^2`` below
-    ``z = -1e4``."""
+    ``z = -1e4``. ``best``: one number, or one per entry of ``mean``."""
     mean = np.asarray(mean, dtype=float)
     sd = _sd(var)
     z = (best - mean) / sd

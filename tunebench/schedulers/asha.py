@@ -199,6 +199,8 @@ class ASHA(Scheduler):
         ValueError: invalid arguments (the message names the argument).
     """
 
+    resource_attr: str  #: always set (a constructor argument): narrows the base class's ``str | None``
+
     def __init__(
         self,
         searcher: Searcher,
@@ -230,7 +232,7 @@ class ASHA(Scheduler):
         self.reduction_factor = reduction_factor
         self.type = type
         self.brackets = brackets
-        self.rung_levels: list[int] = levels  #: rung levels of bracket 0 (all rungs)
+        self.rung_levels: list[float] = levels  #: rung levels of bracket 0 (all rungs)
         self._promotion = type == "promotion"
         self._stop_at_max_t = max_resource_attr is None
         self._rungs: list[list[_Rung]] = [
@@ -344,7 +346,7 @@ class ASHA(Scheduler):
             r = result[self.resource_attr]
         except (KeyError, TypeError, ValueError):
             metric_to_minimize(result, self.metric, self.mode, tid)  # raises a clear UserError
-            result_resource(result, self.resource_attr, tid)  # type: ignore[arg-type]
+            result_resource(result, self.resource_attr, tid)
             raise
         st = self._trials.get(tid)
         if st is None:  # a trial this scheduler did not start (e.g. added by hand)
@@ -355,7 +357,7 @@ class ASHA(Scheduler):
             if r <= st.last:
                 return _CONTINUE  # re-reported after a restart without checkpoint
         except TypeError:
-            result_resource(result, self.resource_attr, tid)  # type: ignore[arg-type]
+            result_resource(result, self.resource_attr, tid)
             raise
         st.last = r
         if self._searcher_on_result is not None:

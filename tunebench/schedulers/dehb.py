@@ -72,7 +72,8 @@ def rand1_mutation(pool: np.ndarray, mutation_factor: float, rng: np.random.Gene
     lo, hi = (a, b) if a < b else (b, a)
     c += c >= lo
     c += c >= hi
-    return pool[a] + mutation_factor * (pool[b] - pool[c])
+    mutant: np.ndarray = pool[a] + mutation_factor * (pool[b] - pool[c])
+    return mutant
 
 
 def fix_bounds(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -153,7 +154,7 @@ class DEHB(SynchronousBracketScheduler):
         self.crossover_prob = float(crossover_prob)
         self._encoder = get_encoder(config_space)
         dim = self._encoder.encoded_dim
-        self._blocks = np.empty(dim, dtype=np.int64)
+        self._blocks: np.ndarray = np.empty(dim, dtype=np.int64)
         for i, name in enumerate(self._encoder.names):
             self._blocks[self._encoder.slices[name]] = i
         L = len(self.levels)
@@ -190,7 +191,8 @@ class DEHB(SynchronousBracketScheduler):
     def crossover_blocks(self) -> np.ndarray:
         """Hyperparameter index of each column of the encoding (a ``choice`` spans several
         columns), as :func:`binomial_crossover` takes it (a copy)."""
-        return self._blocks.copy()
+        blocks: np.ndarray = self._blocks.copy()
+        return blocks
 
     def pending_job(self, trial_id: int) -> tuple[int, int] | None:
         """``(level index, target slot)`` of the job a running trial was launched for, until it

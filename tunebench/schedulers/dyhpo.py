@@ -119,12 +119,12 @@ class _Candidates:
 
     __slots__ = ("paused", "paused_scores", "new_config", "new_score", "surrogate")
 
-    def __init__(self) -> None:
+    def __init__(self, surrogate: GPSurrogate) -> None:
         self.paused: list[int] = []
         self.paused_scores = np.empty(0)
         self.new_config: Config | None = None
         self.new_score = -math.inf
-        self.surrogate: GPSurrogate | None = None
+        self.surrogate = surrogate  #: the model that scored them
 
 
 class DyHPO(Scheduler):
@@ -157,6 +157,8 @@ class DyHPO(Scheduler):
     Raises:
         ValueError: an invalid argument (the message names it).
     """
+
+    resource_attr: str  #: always set (a constructor argument): narrows the base class's ``str | None``
 
     def __init__(
         self,
@@ -356,12 +358,11 @@ class DyHPO(Scheduler):
 
     def _evaluate(self, allow_new: bool, commit: bool) -> _Candidates:
         """Score the candidates with the model (updated on a copy unless ``commit``)."""
-        cand = _Candidates()
         n = len(self._obs_y)
         X = self._X[:n]
         y = np.asarray(self._obs_y)
         surrogate = self._surrogate if commit else copy.deepcopy(self._surrogate)
-        cand.surrogate = surrogate
+        cand = _Candidates(surrogate)
         with _blas_threads(self.blas_threads):
             gp = surrogate.update(X, y, self._select)
             running = [t for t, st in self._trials.items() if st.status is _RUNNING]
@@ -421,7 +422,7 @@ class DyHPO(Scheduler):
         i = int(np.argmax(cand.paused_scores)) if cand.paused else -1
         if i >= 0 and (cand.new_config is None or cand.paused_scores[i] >= cand.new_score):
             if not allow_new:
-                self._surrogate = cand.surrogate  # type: ignore[assignment]
+                self._surrogate = cand.surrogate
             return self._resume(cand.paused[i])
         if allow_new:
             config = cand.new_config if cand.new_config is not None else self._new_config_without_model()

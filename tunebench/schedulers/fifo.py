@@ -114,7 +114,8 @@ class FIFOScheduler(Scheduler):
                 result[self.resource_attr]
         except (KeyError, TypeError, ValueError):
             metric_to_minimize(result, self.metric, self.mode, trial.trial_id)  # raises a clear UserError
-            result_resource(result, self.resource_attr, trial.trial_id)  # type: ignore[arg-type]
+            if self.resource_attr is not None:
+                result_resource(result, self.resource_attr, trial.trial_id)
             raise
         if self._searcher_on_result is not None:
             self._searcher_on_result(trial.trial_id, trial.config, result)

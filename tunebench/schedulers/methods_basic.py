@@ -6,7 +6,7 @@ Importing this module registers them (see :mod:`tunebench.schedulers.registry`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from tunebench.schedulers.asha import ASHA
 from tunebench.schedulers.base import Scheduler
@@ -31,28 +31,29 @@ def _grid_search(ctx: MethodContext, *, n_points: int = 5, shuffle: bool = False
     return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr)
 
 
-def _asha_factory(type: str, hyperband: bool) -> SchedulerFactory:
+def _asha_factory(type: Literal["stopping", "promotion"], hyperband: bool) -> SchedulerFactory:
     def factory(
         ctx: MethodContext,
         *,
         grace_period: int = 1,
         reduction_factor: float = 3,
         rung_levels: list[int] | None = None,
-        brackets: int | str | None = "all" if hyperband else 1,
+        brackets: int | Literal["all"] | None = "all" if hyperband else 1,
         points_to_evaluate: list[dict[str, Any]] | None = None,
     ) -> Scheduler:
+        resource_attr, max_t = ctx.resource_and_max_t()
         searcher = RandomSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed,
                                   points_to_evaluate=points_to_evaluate)
         return ASHA(
             searcher,
-            resource_attr=ctx.resource_attr,  # type: ignore[arg-type]  # multi-fidelity: never None
-            max_t=ctx.max_t,
+            resource_attr=resource_attr,
+            max_t=max_t,
             grace_period=grace_period,
             reduction_factor=reduction_factor,
             rung_levels=rung_levels,
-            type=type,  # type: ignore[arg-type]
+            type=type,
             max_resource_attr=ctx.max_resource_attr,
-            brackets=brackets,  # type: ignore[arg-type]
+            brackets=brackets,
             seed=None,  # derived from the searcher seed (independent stream)
         )
 

@@ -75,8 +75,9 @@ def _pasha(
     points_to_evaluate: list[dict[str, Any]] | None = None,
 ) -> Scheduler:
     """PASHA + random search: :class:`~tunebench.schedulers.pasha.PASHA`."""
+    resource_attr, max_t = ctx.resource_and_max_t()
     searcher = RandomSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed,
                               points_to_evaluate=points_to_evaluate)
-    return PASHA(searcher, resource_attr=ctx.resource_attr, max_t=ctx.max_t,  # type: ignore[arg-type]
+    return PASHA(searcher, resource_attr=resource_attr, max_t=max_t,
                  grace_period=grace_period, reduction_factor=reduction_factor, rung_levels=rung_levels,
                  max_resource_attr=ctx.max_resource_attr, epsilon=epsilon, epsilon_percentile=epsilon_percentile)

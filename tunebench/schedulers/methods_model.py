@@ -13,7 +13,7 @@ stays fast.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from tunebench.schedulers.asha import ASHA
 from tunebench.schedulers.base import Scheduler
@@ -81,8 +81,8 @@ def _mobster_factory(
     grace_period: int = 1,
     reduction_factor: float = 3,
     rung_levels: list[int] | None = None,
-    type: str = "stopping",
-    brackets: int | str | None = 1,
+    type: Literal["stopping", "promotion"] = "stopping",
+    brackets: int | Literal["all"] | None = 1,
     points_to_evaluate: list[dict[str, Any]] | None = None,
     num_init_random: int | None = None,
     input_warping: bool = False,
@@ -101,15 +101,15 @@ def _mobster_factory(
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
     # the searcher validates the ladder as ASHA does (same rules, same messages)
+    resource_attr, max_t = ctx.resource_and_max_t()
     searcher = MOBSTERSearcher(
-        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
+        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=resource_attr, max_t=max_t,
         grace_period=grace_period, reduction_factor=reduction_factor, rung_levels=rung_levels,
         points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, **gp_options,
     )
     return ASHA(
-        searcher, resource_attr=ctx.resource_attr, max_t=ctx.max_t,  # type: ignore[arg-type]  # multi-fidelity
+        searcher, resource_attr=resource_attr, max_t=max_t,
         grace_period=grace_period, reduction_factor=reduction_factor, rung_levels=rung_levels,
-        type=type,  # type: ignore[arg-type]
-        max_resource_attr=ctx.max_resource_attr, brackets=brackets,  # type: ignore[arg-type]
+        type=type, max_resource_attr=ctx.max_resource_attr, brackets=brackets,
         seed=None,  # derived from the searcher seed (independent stream)
     )

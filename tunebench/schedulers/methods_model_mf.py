@@ -18,7 +18,7 @@ Heavy imports (scipy, the GP, the schedulers built on them) stay inside the fact
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.methods_model import GP_OPTIONS, GP_QUICK
@@ -39,8 +39,8 @@ def _hypertune_factory(
     grace_period: int = 1,
     reduction_factor: float = 3,
     rung_levels: list[int] | None = None,
-    type: str = "stopping",
-    brackets: int | str | None = "all",
+    type: Literal["stopping", "promotion"] = "stopping",
+    brackets: int | Literal["all"] | None = "all",
     points_to_evaluate: list[dict[str, Any]] | None = None,
     num_init_random: int | None = None,
     min_level_points: int = 6,
@@ -64,17 +64,18 @@ def _hypertune_factory(
     from tunebench.searchers.hypertune import HyperTuneSearcher
 
     # the searcher validates the ladder as the scheduler does (same rules, same messages)
+    resource_attr, max_t = ctx.resource_and_max_t()
     searcher = HyperTuneSearcher(
-        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
+        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=resource_attr, max_t=max_t,
         grace_period=grace_period, reduction_factor=reduction_factor, rung_levels=rung_levels,
         points_to_evaluate=points_to_evaluate,
         num_init_random=num_init_random, min_level_points=min_level_points, n_weight_samples=n_weight_samples,
         max_test_points=max_test_points, **gp_options,
     )
     return HyperTuneScheduler(
-        searcher, resource_attr=ctx.resource_attr, max_t=ctx.max_t, grace_period=grace_period,
-        reduction_factor=reduction_factor, rung_levels=rung_levels, type=type,  # type: ignore[arg-type]
-        max_resource_attr=ctx.max_resource_attr, brackets=brackets,  # type: ignore[arg-type]
+        searcher, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
+        reduction_factor=reduction_factor, rung_levels=rung_levels, type=type,
+        max_resource_attr=ctx.max_resource_attr, brackets=brackets,
         seed=None,  # derived from the searcher seed (independent stream)
     )
 
@@ -106,9 +107,10 @@ def _dyhpo_factory(
     gp_options = {k: options[k] for k in GP_OPTIONS}
     from tunebench.schedulers.dyhpo import DyHPO  # deferred: scipy and the GP (import tunebench.schedulers)
 
+    resource_attr, max_t = ctx.resource_and_max_t()
     return DyHPO(
-        ctx.config_space, ctx.metric, ctx.mode, resource_attr=ctx.resource_attr,  # type: ignore[arg-type]
-        max_t=ctx.max_t, grace_period=grace_period, reduction_factor=reduction_factor, step=step,
+        ctx.config_space, ctx.metric, ctx.mode, resource_attr=resource_attr,
+        max_t=max_t, grace_period=grace_period, reduction_factor=reduction_factor, step=step,
         max_resource_attr=ctx.max_resource_attr, seed=ctx.seed, points_to_evaluate=points_to_evaluate,
         num_init_random=num_init_random, **gp_options,
     )
@@ -122,7 +124,7 @@ def _sync_mobster_factory(
     *,
     grace_period: int = 1,
     reduction_factor: float = 3,
-    brackets: int | str | None = "all",
+    brackets: int | Literal["all"] | None = "all",
     points_to_evaluate: list[dict[str, Any]] | None = None,
     num_init_random: int | None = None,
     input_warping: bool = False,
@@ -141,11 +143,12 @@ def _sync_mobster_factory(
     from tunebench.searchers.gp import MOBSTERSearcher  # deferred: scipy and the GP (import tunebench.schedulers)
 
     # the searcher validates the ladder as the scheduler does (same rules, same messages)
+    resource_attr, max_t = ctx.resource_and_max_t()
     searcher = MOBSTERSearcher(
-        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=ctx.resource_attr, max_t=ctx.max_t,
+        ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=resource_attr, max_t=max_t,
         grace_period=grace_period, reduction_factor=reduction_factor,
         points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, **gp_options,
     )
-    return SynchronousHyperband(searcher, resource_attr=ctx.resource_attr,  # type: ignore[arg-type]
-                                max_t=ctx.max_t, grace_period=grace_period, reduction_factor=reduction_factor,
-                                brackets=brackets, max_resource_attr=ctx.max_resource_attr)  # type: ignore[arg-type]
+    return SynchronousHyperband(searcher, resource_attr=resource_attr,
+                                max_t=max_t, grace_period=grace_period, reduction_factor=reduction_factor,
+                                brackets=brackets, max_resource_attr=ctx.max_resource_attr)

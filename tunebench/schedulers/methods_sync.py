@@ -10,7 +10,7 @@ options of :data:`KDE_OPTIONS`; their defaults are those of
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from tunebench.errors import UserError
 from tunebench.schedulers.asha import HyperbandScheduler
@@ -43,7 +43,7 @@ def _sync_factory(searcher_kind: str, one_bracket: bool) -> SchedulerFactory:
         *,
         grace_period: int = 1,
         reduction_factor: float = 3,
-        brackets: int | str | None = 1 if one_bracket else "all",
+        brackets: int | Literal["all"] | None = 1 if one_bracket else "all",
         points_to_evaluate: list[dict[str, Any]] | None = None,
         gamma: float | None = None,
         random_fraction: float | None = None,
@@ -58,9 +58,10 @@ def _sync_factory(searcher_kind: str, one_bracket: bool) -> SchedulerFactory:
         else:
             searcher = RandomSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed,
                                       points_to_evaluate=points_to_evaluate)
+        resource_attr, max_t = ctx.resource_and_max_t()
         return SynchronousHyperband(
-            searcher, resource_attr=ctx.resource_attr, max_t=ctx.max_t,  # type: ignore[arg-type]
-            grace_period=grace_period, reduction_factor=reduction_factor, brackets=brackets,  # type: ignore[arg-type]
+            searcher, resource_attr=resource_attr, max_t=max_t,
+            grace_period=grace_period, reduction_factor=reduction_factor, brackets=brackets,
             max_resource_attr=ctx.max_resource_attr,
         )
 
@@ -97,8 +98,8 @@ def _bohb(
     *,
     grace_period: int = 1,
     reduction_factor: float = 3,
-    brackets: int | str | None = "all",
-    type: str = "stopping",
+    brackets: int | Literal["all"] | None = "all",
+    type: Literal["stopping", "promotion"] = "stopping",
     rung_levels: list[int] | None = None,
     points_to_evaluate: list[dict[str, Any]] | None = None,
     gamma: float | None = None,
@@ -108,10 +109,11 @@ def _bohb(
     min_points: int | None = None,
 ) -> Scheduler:
     searcher = _kde_searcher(ctx, points_to_evaluate, locals())
+    resource_attr, max_t = ctx.resource_and_max_t()
     return HyperbandScheduler(
-        searcher, resource_attr=ctx.resource_attr, max_t=ctx.max_t, grace_period=grace_period,
-        reduction_factor=reduction_factor, rung_levels=rung_levels, type=type,  # type: ignore[arg-type]
-        max_resource_attr=ctx.max_resource_attr, brackets=brackets,  # type: ignore[arg-type]
+        searcher, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
+        reduction_factor=reduction_factor, rung_levels=rung_levels, type=type,
+        max_resource_attr=ctx.max_resource_attr, brackets=brackets,
         seed=None,  # derived from the searcher seed (independent stream)
     )
 
@@ -124,13 +126,14 @@ def _dehb(
     *,
     grace_period: int = 1,
     reduction_factor: float = 3,
-    brackets: int | str | None = "all",
+    brackets: int | Literal["all"] | None = "all",
     mutation_factor: float = 0.5,
     crossover_prob: float = 0.5,
 ) -> Scheduler:
+    resource_attr, max_t = ctx.resource_and_max_t()
     return DEHB(
-        ctx.config_space, ctx.metric, ctx.mode, resource_attr=ctx.resource_attr,  # type: ignore[arg-type]
-        max_t=ctx.max_t, grace_period=grace_period, reduction_factor=reduction_factor,
-        brackets=brackets, max_resource_attr=ctx.max_resource_attr,  # type: ignore[arg-type]
+        ctx.config_space, ctx.metric, ctx.mode, resource_attr=resource_attr,
+        max_t=max_t, grace_period=grace_period, reduction_factor=reduction_factor,
+        brackets=brackets, max_resource_attr=ctx.max_resource_attr,
         mutation_factor=mutation_factor, crossover_prob=crossover_prob, seed=ctx.seed,
     )

@@ -323,6 +323,6 @@ class PASHA(ASHA):
             for r0, r, w in pasha["windows"]
         }
         self._crossings = deque((float(x) for x in pasha["crossings"]), maxlen=NOISE_CROSSINGS)
-        self._eps_cache = None if self._auto else float(self.epsilon)  # type: ignore[arg-type]
+        self._eps_cache = None if self._auto else float(self.epsilon)
         self._update_deviation()
 

@@ -15,6 +15,7 @@ function form :func:`register_method`). A factory takes the common options eithe
       @method("MyASHA", listed=("grace_period",), multi_fidelity=True)
       def my_asha(ctx: MethodContext, *, grace_period: int = 1) -> Scheduler:
           \"\"\"ASHA with my twist.\"\"\"
+          resource_attr, max_t = ctx.resource_and_max_t()  # both set for a multi-fidelity method
           ...
 
 * or as the seven keyword arguments ``config_space`` (positional), ``metric``, ``mode``,
@@ -74,6 +75,18 @@ class MethodContext:
     max_resource_attr: str | None = None  #: config entry with the maximum resource, if any
     max_t: Any = None  #: maximum resource (multi-fidelity methods always have one)
     seed: int = 0
+
+    def resource_and_max_t(self) -> tuple[str, int]:
+        """``(resource_attr, max_t)``, both set: what the factory of a multi-fidelity method
+        reads (:func:`make_scheduler` checks that they are set before it calls one).
+
+        Raises:
+            ValueError: either is ``None`` (a factory called directly without them).
+        """
+        if self.resource_attr is None or self.max_t is None:
+            raise ValueError(f"a multi-fidelity method needs resource_attr and max_t, got "
+                             f"resource_attr={self.resource_attr!r}, max_t={self.max_t!r}")
+        return self.resource_attr, self.max_t
 
 
 #: the fields of :class:`MethodContext`: the keyword arguments of a factory of the original form

@@ -110,6 +110,8 @@ class SynchronousBracketScheduler(Scheduler):
         ValueError: invalid arguments (the message names the argument).
     """
 
+    resource_attr: str  #: always set (a constructor argument): narrows the base class's ``str | None``
+
     def __init__(
         self,
         *,
@@ -263,7 +265,7 @@ class SynchronousBracketScheduler(Scheduler):
             UserError: the result lacks the metric or the resource.
         """
         tid = trial.trial_id
-        value, r = metric_and_resource(result, self.metric, self.mode, self.resource_attr, tid)  # type: ignore[arg-type]
+        value, r = metric_and_resource(result, self.metric, self.mode, self.resource_attr, tid)
         st = self._trials.get(tid)
         if st is None:  # a trial this scheduler did not start
             self._on_trial_result(trial, result)
@@ -276,7 +278,7 @@ class SynchronousBracketScheduler(Scheduler):
             if r <= st.last:
                 return _CONTINUE  # re-reported after a restart without checkpoint
         except TypeError:
-            result_resource(result, self.resource_attr, tid)  # type: ignore[arg-type]
+            result_resource(result, self.resource_attr, tid)
             raise
         st.last = r
         self._on_trial_result(trial, result)
@@ -429,7 +431,7 @@ class SynchronousHyperband(SynchronousBracketScheduler):
     def _next_rung_jobs(self) -> int:
         trials = self._trials
         candidates = sorted((v, tid) for tid, v in self._members.items()
-                            if trials[tid].status is _PAUSED)  # type: ignore[type-var]
+                            if trials[tid].status is _PAUSED)
         n = self.bracket_sizes[self._bracket][self._rung + 1]
         self._queue = [tid for _, tid in candidates[:n]]
         if self._queue:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -662,7 +662,7 @@ class MOBSTERSearcher(_GPSearcherBase):
         *,
         resource_attr: str,
         max_t: float,
-        rung_levels: list[float] | None = None,
+        rung_levels: Sequence[float] | None = None,
         grace_period: float = 1,
         reduction_factor: float = 3,
         points_to_evaluate: list[Config] | None = None,

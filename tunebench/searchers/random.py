@@ -34,7 +34,7 @@ try:  # ~20x faster than the standard library for this (one call per suggested c
     _SORTED = _orjson.OPT_SORT_KEYS | _orjson.OPT_SERIALIZE_NUMPY | _orjson.OPT_NON_STR_KEYS
 except ImportError:  # pragma: no cover - orjson is a dependency
     # the module or None (then canonical_config uses json): mypy types the name as the module
-    _orjson = None  # type: ignore[assignment]
+    _orjson = None  # type: ignore[assignment]  # a module or None: checked before each use
 
 
 def canonical_config(config: Config) -> str:

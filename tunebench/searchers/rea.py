@@ -46,8 +46,8 @@ def mutation_candidates(config_space: dict[str, Any]) -> list[str]:
     for name, domain in hyperparameters(config_space).items():
         n = domain.cardinality
         if n is None:
-            # no count: a continuous domain (Float), which has bounds; the Domain base class has none
-            if domain.low < domain.high:  # type: ignore[attr-defined]
+            # no count: a continuous domain (Float), which has bounds
+            if domain.low < domain.high:  # type: ignore[attr-defined]  # bounds: not on the Domain base class
                 names.append(name)
         elif n > 1:
             names.append(name)

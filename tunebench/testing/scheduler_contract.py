@@ -313,9 +313,9 @@ class ContractSimulation:
             s = self._suggest(self._next_id)
             if s is None:
                 return
-            if s.is_resume:
-                tid = s.resume_trial_id
-                st = self.trials.get(tid)  # type: ignore[arg-type]
+            tid = s.resume_trial_id
+            if tid is not None:  # s.is_resume
+                st = self.trials.get(tid)
                 assert st is not None, f"suggest() resumes unknown trial {tid}"
                 assert st.status == "paused", f"suggest() resumes trial {tid}, which is {st.status}, not paused"
                 if s.config is not None:
@@ -328,9 +328,10 @@ class ContractSimulation:
                     st.epoch = 0  # no checkpoint: the script starts over and re-reports old epochs
             else:
                 tid = self._next_id
+                assert s.config is not None  # a Suggestion that is no resume has a config (checked at creation)
                 if self.validate:
-                    _space_check(self.scheduler.config_space, s.config, f"new trial {tid}")  # type: ignore[arg-type]
-                st = _SimTrial(Trial(tid, dict(s.config)))  # type: ignore[arg-type]
+                    _space_check(self.scheduler.config_space, s.config, f"new trial {tid}")
+                st = _SimTrial(Trial(tid, dict(s.config)))
                 self.trials[tid] = st
                 self._next_id += 1
                 # past the budget, suggest is still called while it resumes paused trials;
@@ -386,13 +387,17 @@ def _replay(scheduler: Scheduler, calls: list[Call]) -> list[Any]:
     for call in calls:
         if call.kind == "suggest":
             answers.append(_normalize(scheduler.suggest(call.trial_id)))
-        elif call.kind == "result":
-            answers.append(_normalize(scheduler.on_result(call.trial, dict(call.result))))  # type: ignore[arg-type]
+            continue
+        trial = call.trial
+        assert trial is not None, f"a {call.kind} call without its trial"  # only suggest calls have none
+        if call.kind == "result":
+            assert call.result is not None, "a result call without its result"
+            answers.append(_normalize(scheduler.on_result(trial, dict(call.result))))
         elif call.kind == "complete":
-            scheduler.on_complete(call.trial, dict(call.result) if call.result else None)  # type: ignore[arg-type]
+            scheduler.on_complete(trial, dict(call.result) if call.result else None)
             answers.append(None)
         else:
-            scheduler.on_error(call.trial)  # type: ignore[arg-type]
+            scheduler.on_error(trial)
             answers.append(None)
     return answers
 
