@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tunebench.schedulers import ASHA, METHODS, FIFOScheduler, Scheduler, make_scheduler, method_names
+from tunebench.schedulers.synchronous import SynchronousHyperband
 from tunebench.searchers import RandomSearcher
 from tunebench.testing.scheduler_contract import (
     CONTRACT_CHECKS,
@@ -89,3 +90,68 @@ def test_suite_catches_broken_schedulers(cls: type, check: str, message: str) ->
 
     with pytest.raises(AssertionError, match=message):
         CONTRACT_CHECKS[check](make, n_trials=30, max_t=MAX_T)
+
+
+# -- the small-budget check (the tuner's max_trials) catches broken schedulers -------------------
+
+
+class _ImpatientSyncHB(SynchronousHyperband):
+    """Starts new trials after the trial budget."""
+
+    def suggest_resume(self, trial_id: int) -> Suggestion | None:
+        return self.suggest(trial_id)
+
+
+class _StrandingSyncHB(SynchronousHyperband):
+    """Never promotes once no new trial may start (every trial waits at its first rung)."""
+
+    def suggest_resume(self, trial_id: int) -> Suggestion | None:
+        return None
+
+
+class _CutForgettingSyncHB(SynchronousHyperband):
+    """Loses the size of a first rung cut short: a resumed run promotes more trials."""
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["cut"] = None
+        return state
+
+
+class _StatefulNoneASHA(ASHA):
+    """Changes its state in a suggest_resume that answers None."""
+
+    def suggest_resume(self, trial_id: int) -> Suggestion | None:
+        answer = super().suggest_resume(trial_id)
+        if answer is None:
+            self._rng.random()
+        return answer
+
+
+@pytest.mark.parametrize(
+    "cls, message",
+    [
+        (_ImpatientSyncHB, "started a new trial"),
+        (_StrandingSyncHB, "did not promote"),
+        (_CutForgettingSyncHB, "lost state|answered"),
+        (_StatefulNoneASHA, "suggest_resume\\(\\) returned None but changed state_dict"),
+    ],
+)
+def test_small_budget_check_catches_broken_schedulers(cls: type, message: str) -> None:
+    def make(seed: int) -> Scheduler:
+        searcher = RandomSearcher(SPACE, "loss", "min", seed=seed)
+        options: dict[str, Any] = {"type": "promotion", "brackets": 2} if issubclass(cls, ASHA) else {}
+        return cls(searcher, resource_attr="epoch", max_t=MAX_T, max_resource_attr="epochs", **options)
+
+    with pytest.raises(AssertionError, match=message):
+        CONTRACT_CHECKS["small_budget"](make, n_trials=14, max_t=MAX_T)
+
+
+def test_small_budget_check_passes_the_real_ones() -> None:
+    """The same schedulers, unbroken, pass (so the failures above are the breakages')."""
+    for cls, options in ((SynchronousHyperband, {}), (ASHA, {"type": "promotion", "brackets": 2})):
+        def make(seed: int, cls: type = cls, options: dict[str, Any] = options) -> Scheduler:
+            searcher = RandomSearcher(SPACE, "loss", "min", seed=seed)
+            return cls(searcher, resource_attr="epoch", max_t=MAX_T, max_resource_attr="epochs", **options)
+
+        CONTRACT_CHECKS["small_budget"](make, n_trials=14, max_t=MAX_T)

@@ -72,8 +72,9 @@ class StopCriteria:
 
     Attributes:
         max_wallclock_time: seconds of tuning (summed over sessions of a resumed experiment).
-        max_trials: number of trials started; once reached no new trial starts and tuning ends
-            when the running ones are done.
+        max_trials: number of trials started; once reached no new trial starts, paused trials
+            the scheduler promotes still resume (``Scheduler.suggest_resume``: the started rungs
+            finish), and tuning ends when no trial runs.
         max_results: number of results received.
         metric_threshold: end as soon as the best metric reaches this value (<= for ``min``,
             >= for ``max``).

@@ -13,6 +13,13 @@ Trials are evaluated at *rung levels* of the resource (e.g. epochs 1, 3, 9 for `
   :meth:`ASHA.suggest` as soon as it is among the top ``1/eta`` of its rung (the paper's
   algorithm; needs the script to checkpoint).
 
+**Small budgets** (promotion type): once no new trial may start (the tuner's ``max_trials``
+are all started), :meth:`ASHA.suggest_resume` promotes the top ``max(1, floor(n / eta))`` of
+each rung of ``n`` values (the stopping type's rule), without waiting for arrivals that will
+not come: every rung with a value promotes at least its best, so the best trial of the rungs
+reaches ``max_t``. With an unlimited budget nothing changes (``suggest`` keeps
+``floor(n / eta)``).
+
 With ``brackets > 1`` this is asynchronous Hyperband: each new trial is assigned a bracket
 whose first rung is ``grace_period * eta**s``, so fewer trials are stopped very early.
 
@@ -117,6 +124,15 @@ class _Rung:
         """Whether a recorded ``value`` is in the top ``k`` of the rung now."""
         lower = self._lower
         return bool(lower) and value <= -lower[0]
+
+    def in_top_min_one(self, value: float) -> bool:
+        """Whether a recorded ``value`` is in the top ``max(1, k)`` of the rung now (with
+        ``k = 0`` the others are all in ``_upper``: the best value is its smallest)."""
+        lower = self._lower
+        if lower:
+            return value <= -lower[0]
+        upper = self._upper
+        return bool(upper) and value <= upper[0]
 
     @property
     def values(self) -> list[float]:
@@ -301,7 +317,7 @@ class ASHA(Scheduler):
         a bracket.
         """
         if self._promotion:
-            promotion = self.suggest_resume(trial_id)
+            promotion = self._promote(closing=False)
             if promotion is not None:
                 return promotion
         config = self.searcher.suggest(trial_id)
@@ -312,11 +328,17 @@ class ASHA(Scheduler):
         return Suggestion.start(config)
 
     def suggest_resume(self, trial_id: int) -> Suggestion | None:
-        """Promotion type: resume the best promotable paused trial (highest rung first), marking
-        it promoted; ``None`` if there is none (always for the stopping type)."""
+        """Called when no new trial may start. Promotion type: resume the best paused trial
+        that is in the top ``max(1, floor(n / eta))`` of its rung of ``n`` values (highest rung
+        first), marking it promoted; ``None`` if there is none (always for the stopping type;
+        then nothing changes)."""
+        return self._promote(closing=True)
+
+    def _promote(self, closing: bool) -> Suggestion | None:
+        """Resume the best promotable paused trial (see :meth:`_find_promotable`), or ``None``."""
         if not self._promotion:
             return None
-        found = self._find_promotable()
+        found = self._find_promotable(closing)
         if found is None:
             return None
         rung, tid = found
@@ -407,10 +429,11 @@ class ASHA(Scheduler):
             return _STOP
         return _CONTINUE
 
-    def _find_promotable(self) -> tuple[_Rung, int] | None:
+    def _find_promotable(self, closing: bool = False) -> tuple[_Rung, int] | None:
         """The paused trial to promote: highest rung first; in a rung, the best candidate if its
-        rank (number of strictly better values) is below floor(n / eta). If the best candidate
-        of a rung is not promotable, no worse one is."""
+        rank (number of strictly better values) is below floor(n / eta) (``max(1, floor(n /
+        eta))`` when ``closing``: no new trial will come). If the best candidate of a rung is
+        not promotable, no worse one is."""
         trials = self._trials
         for _, _, rung in self._rung_order:
             heap = rung.candidates
@@ -420,7 +443,7 @@ class ASHA(Scheduler):
                 if tid in promoted or trials[tid].status is not _PAUSED:
                     heappop(heap)  # no longer a candidate (and never again)
                     continue
-                if rung.in_top(value):
+                if rung.in_top_min_one(value) if closing else rung.in_top(value):
                     return rung, tid
                 break
         return None

@@ -54,9 +54,17 @@ class Scheduler(ABC):
 
     def suggest_resume(self, trial_id: int) -> Suggestion | None:
         """Called instead of :meth:`suggest` when a worker is free but the tuner may start no
-        new trial (its ``max_trials`` are all started): return ``Suggestion.resume(paused_id)``
-        if a paused trial is due to go on now (a promotion), else ``None`` (then the state must
-        not change). Default: ``None`` (schedulers that never pause)."""
+        new trial (its ``max_trials`` are all started): the signal "no more new trials".
+
+        Return ``Suggestion.resume(paused_id)`` if a paused trial is due to go on now (a
+        promotion), else ``None`` (then the state must not change). A scheduler that pauses
+        must let the trials it started finish their rungs here, as far as its rules allow
+        without the arrivals it will no longer get: a rung that waits for more trials to
+        decide decides with the trials it has (see each scheduler's rule: synchronous
+        brackets close a first rung cut short once all its trials reported; promotion-type
+        ASHA promotes the top ``max(1, floor(n / eta))`` of a rung of ``n`` values). The tuner
+        calls it again each time a worker frees up, and tuning ends when it answers ``None``
+        with no trial running. Default: ``None`` (schedulers that never pause)."""
         return None
 
     @abstractmethod

@@ -36,6 +36,11 @@ from scratch to the job's level, except in the first iteration, whose promotions
 level resumes it (``Suggestion.resume``) instead of retraining. From the second iteration on,
 DE children are new configurations: trials are stopped at their level.
 
+Small budgets: once no new trial may start, the brackets of the first iteration go on with
+their promotions (resumes) as in synchronous Hyperband (a first rung cut short closes with the
+trials it has; see :mod:`tunebench.schedulers.synchronous`); a job that would be a DE child (a
+new trial) ends the run.
+
 Cost: one job is a few small numpy operations on one subpopulation (tens of microseconds).
 """
 
@@ -238,10 +243,9 @@ class DEHB(SynchronousBracketScheduler):
         else:
             vector, config = self._decode(self._child(level, target, self.bracket_sizes[b][rung]))
         if first_iteration:
-            key = tuple(vector.tolist())
-            tid = self._paused.get(key)
-            if tid is not None and self._trials[tid].status is _PAUSED and self._trials[tid].level < level:
-                del self._paused[key]
+            tid = self._resumes(vector, level)
+            if tid is not None:
+                del self._paused[tuple(vector.tolist())]
                 st = self._trials[tid]
                 st.status = _RUNNING
                 st.level = level
@@ -253,23 +257,46 @@ class DEHB(SynchronousBracketScheduler):
         return Suggestion.start(config)
 
     def _next_rung_jobs(self) -> int:
-        b, rung = self._bracket, self._rung
-        n = self.bracket_sizes[b][rung + 1]
-        self._promo = []
-        if self._iteration == 0:  # promotions: the best of the level below, not yet in the level above
-            level = b + rung + 1
-            fit = self._fit[level - 1]
-            evaluated = np.flatnonzero(np.isfinite(fit))
-            present = {tuple(v) for v in self._pop[level].tolist()}
-            for i in evaluated[np.argsort(fit[evaluated], kind="stable")]:
-                vector = self._pop[level - 1][i]
-                key = tuple(vector.tolist())
-                if key not in present:
-                    present.add(key)
-                    self._promo.append(vector.copy())
-                    if len(self._promo) == n:
-                        break
+        n = self._rung_size(self._rung + 1)
+        self._promo = self._promotions(n) if self._iteration == 0 else []
         return n
+
+    def _promotions(self, n: int) -> list[np.ndarray]:
+        """First iteration: the vectors promoted into the next rung (at most ``n``): the best
+        of the level below not yet in the level above. Changes no state."""
+        level = self._bracket + self._rung + 1
+        fit = self._fit[level - 1]
+        evaluated = np.flatnonzero(np.isfinite(fit))
+        present = {tuple(v) for v in self._pop[level].tolist()}
+        promo: list[np.ndarray] = []
+        for i in evaluated[np.argsort(fit[evaluated], kind="stable")]:
+            vector = self._pop[level - 1][i]
+            key = tuple(vector.tolist())
+            if key not in present:
+                present.add(key)
+                promo.append(vector.copy())
+                if len(promo) == n:
+                    break
+        return promo
+
+    def _resumes(self, vector: np.ndarray, level: int) -> int | None:
+        """The paused trial (below ``level``) whose configuration is ``vector``, if any."""
+        tid = self._paused.get(tuple(vector.tolist()))
+        if tid is not None and self._trials[tid].status is _PAUSED and self._trials[tid].level < level:
+            return tid
+        return None
+
+    def _next_job_is_resume(self) -> bool:
+        # what _launch does for a job of a later rung of the first iteration
+        if self._iteration != 0 or self._rung == 0 or not self._promo:
+            return False
+        return self._resumes(self._promo[0], self._bracket + self._rung) is not None
+
+    def _can_promote_after_cut(self) -> bool:
+        if self._iteration != 0:
+            return False  # later iterations promote by new trials (DE children), never by resumes
+        promo = self._promotions(1)
+        return bool(promo) and self._resumes(promo[0], self._bracket + self._rung + 1) is not None
 
     def _open_bracket(self) -> None:
         super()._open_bracket()

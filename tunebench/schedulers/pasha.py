@@ -227,7 +227,7 @@ class PASHA(ASHA):
                 decision = _PAUSE
         return decision
 
-    def _find_promotable(self) -> tuple[_Rung, int] | None:
+    def _find_promotable(self, closing: bool = False) -> tuple[_Rung, int] | None:
         """ASHA's choice among the rungs below the current maximum: the candidates of the rungs
         at or above it (trials paused at the maximum) are hidden while ASHA searches."""
         capped = self._rungs[0][self._top:]
@@ -235,7 +235,7 @@ class PASHA(ASHA):
         for rung in capped:
             rung.candidates = []
         try:
-            return super()._find_promotable()
+            return super()._find_promotable(closing)
         finally:
             for rung, candidates in zip(capped, saved, strict=True):
                 rung.candidates = candidates

@@ -30,9 +30,15 @@ every result, ``on_stop(paused=True)`` when a trial is paused at a rung, ``on_re
 is promoted, and ``on_complete`` / ``on_error``. A searcher that runs out (a finite grid)
 leaves its first rung incomplete: the run ends there, with the rung's trials paused.
 
-With the :class:`~tunebench.tuner.Tuner`, prefer a budget of results or time over
-``max_trials``: once ``max_trials`` trials were started the tuner asks for no more
-suggestions, so the promotions still due are not made.
+**Small budgets.** Once no new trial may start (the tuner's ``max_trials`` are all started,
+signalled by :meth:`~SynchronousBracketScheduler.suggest_resume`), the first rung of the
+current bracket cannot fill up. As soon as every trial launched there has reported (or failed,
+or ended), the rung closes with the ``m`` trials it has, and the bracket goes on with its
+planned proportions: rung ``k`` of a bracket planned ``n_0, n_1, ...`` gets
+``max(1, floor(n_k * m / n_0))`` trials (``27 -> 9 -> 3 -> 1`` cut at 14 trials gives
+``14 -> 4 -> 1 -> 1``), so the best trial of the bracket still reaches ``max_t``. Only
+promotions (resumes) are handed out then; a job that would need a new trial ends the run.
+With an unlimited budget nothing changes.
 
 :class:`SynchronousBracketScheduler` holds the bracket bookkeeping shared with DEHB
 (:mod:`tunebench.schedulers.dehb`), which fills the rungs its own way.
@@ -149,6 +155,9 @@ class SynchronousBracketScheduler(Scheduler):
         self._to_launch = self.bracket_sizes[0][0]
         self._members: dict[int, float | None] = {}
         self._waiting = 0  #: members that have not reported yet
+        #: trials the first rung of the current bracket got when it was closed short (no new
+        #: trial may start), or None: the later rungs keep the planned proportions of that number
+        self._cut: int | None = None
 
     # -- introspection ----------------------------------------------------------------------
 
@@ -186,8 +195,27 @@ class SynchronousBracketScheduler(Scheduler):
 
     def _next_rung_jobs(self) -> int:
         """Called when the current rung (not the last of its bracket) closes: prepare the jobs
-        of the next rung and return how many (0 ends the bracket)."""
+        of the next rung (:meth:`_rung_size` of them) and return how many (0 ends the bracket)."""
         raise NotImplementedError
+
+    def _can_promote_after_cut(self) -> bool:
+        """Called when no new trial may start and the current first rung (not the last of its
+        bracket) has all its results: whether closing it short now would make the first job
+        of the next rung a resume. Must not change the state. Default: no."""
+        return False
+
+    def _next_job_is_resume(self) -> bool:
+        """Whether the next job of the current rung (``_to_launch > 0``) is the resume of a
+        paused trial (a promotion), not a new trial. Must not change the state. Default: no."""
+        return False
+
+    def _rung_size(self, rung: int) -> int:
+        """Number of jobs of rung ``rung`` of the current bracket: the planned size, scaled down
+        to the trials its first rung got if it was closed short (at least one)."""
+        sizes = self.bracket_sizes[self._bracket]
+        if self._cut is None:
+            return sizes[rung]
+        return max(1, sizes[rung] * self._cut // sizes[0])
 
     def _record(self, trial_id: int, st: _SyncTrial, value: float) -> None:
         """Called when a trial reaches its rung level (``value``: metric to minimize, inf for
@@ -211,6 +239,7 @@ class SynchronousBracketScheduler(Scheduler):
         self._to_launch = self.bracket_sizes[self._bracket][0]
         self._members = {}
         self._waiting = 0
+        self._cut = None
 
     def _report_member(self, trial_id: int, value: float) -> None:
         """A member of the current rung has a value (reported, failed or ended)."""
@@ -251,6 +280,22 @@ class SynchronousBracketScheduler(Scheduler):
         if self._to_launch == 0 and self._rung == len(self.bracket_sizes[self._bracket]) - 1:
             self._open_bracket()  # the last rung needs no synchronization
         return suggestion
+
+    def suggest_resume(self, trial_id: int) -> Suggestion | None:
+        """Called when no new trial may start: the next job of the current rung if it is the
+        promotion (resume) of a paused trial, else ``None`` (nothing changes). A first rung
+        still waiting for new trials is closed short once all the trials launched there have
+        reported (see the module docstring), when that promotes a paused trial."""
+        if (self._to_launch > 0 and self._rung == 0 and self._waiting == 0 and self._members
+                and len(self.bracket_sizes[self._bracket]) > 1 and self._can_promote_after_cut()):
+            self._cut = len(self._members)
+            self._to_launch = 0
+            logger.debug("no new trial may start: bracket %d closes its first rung with %d trials",
+                         self._bracket_count - 1, self._cut)
+            self._close_rung()
+        if self._to_launch <= 0 or not self._next_job_is_resume():
+            return None
+        return self.suggest(trial_id)
 
     def on_result(self, trial: Trial, result: Result) -> Decision:
         """Called for each result of a running trial.
@@ -329,6 +374,7 @@ class SynchronousBracketScheduler(Scheduler):
             "rung": self._rung,
             "to_launch": self._to_launch,
             "members": [[tid, v] for tid, v in self._members.items()],
+            "cut": self._cut,
             "trials": {
                 str(tid): [st.bracket, st.level, None if st.last == -math.inf else st.last, st.status.value]
                 for tid, st in self._trials.items()
@@ -351,6 +397,8 @@ class SynchronousBracketScheduler(Scheduler):
         self._to_launch = int(state["to_launch"])
         self._members = {int(tid): None if v is None else float(v) for tid, v in state["members"]}
         self._waiting = sum(1 for v in self._members.values() if v is None)
+        cut = state.get("cut")  # absent from snapshots written before small budgets were handled
+        self._cut = None if cut is None else int(cut)
         self._trials = {}
         for key, (bracket, level, last, status) in state["trials"].items():
             st = _SyncTrial(int(bracket), int(level))
@@ -421,18 +469,18 @@ class SynchronousHyperband(SynchronousBracketScheduler):
         self._trials[trial_id] = _SyncTrial(self._bracket_count, level)
         return Suggestion.start(config)
 
-    def suggest_resume(self, trial_id: int) -> Suggestion | None:
-        """Called when no new trial may start: the next job of the current rung if it is the
-        promotion (resume) of a paused trial, else ``None`` (nothing changes)."""
-        if self._to_launch <= 0 or not self._queue:
-            return None
-        return self.suggest(trial_id)
+    def _next_job_is_resume(self) -> bool:
+        return bool(self._queue)
+
+    def _can_promote_after_cut(self) -> bool:
+        trials = self._trials
+        return any(trials[tid].status is _PAUSED for tid in self._members)
 
     def _next_rung_jobs(self) -> int:
         trials = self._trials
         candidates = sorted((v, tid) for tid, v in self._members.items()
                             if trials[tid].status is _PAUSED)
-        n = self.bracket_sizes[self._bracket][self._rung + 1]
+        n = self._rung_size(self._rung + 1)
         self._queue = [tid for _, tid in candidates[:n]]
         if self._queue:
             logger.debug("bracket %d rung %d closed: promoting %s", self._bracket_count - 1, self._rung, self._queue)

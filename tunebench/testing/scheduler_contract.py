@@ -49,7 +49,11 @@ Contract checked (see each ``check_*``):
   ``KeyError`` or ``ValueError`` (``tunebench.errors.UserError`` is one) whose message names the
   missing key: schedulers never silently decide on a result they cannot read;
 * sanity: the best trials found (by reported metric at the largest resource) have a better true
-  quality than the average trial.
+  quality than the average trial;
+* small budget (as the tuner runs with ``max_trials``): once the budget of new trials is spent,
+  ``suggest_resume`` only resumes paused trials (``None`` keeps the state), and a scheduler that
+  paused trials lets the rungs it started go on: some trial gets past the lowest resource at
+  which a trial was paused (the run does not end with every trial waiting at its first rung).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ __all__ = [
     "check_deterministic",
     "check_missing_metric",
     "check_sanity",
+    "check_small_budget",
     "check_scheduler_contract",
     "check_state_resume",
     "check_valid_run",
@@ -156,7 +161,7 @@ def learning_curve(config: dict[str, Any], epoch: int) -> float:
 class Call:
     """One call the simulation made to the scheduler, its arguments and its (normalized) answer."""
 
-    kind: str  #: "suggest", "result", "complete" or "error"
+    kind: str  #: "suggest", "suggest_resume", "result", "complete" or "error"
     trial_id: int
     trial: Trial | None = None
     result: Result | None = None
@@ -210,7 +215,7 @@ class ContractSimulation:
         scheduler: the scheduler under test.
         n_trials: budget of new trials; once reached, ``suggest`` is still called for free
             workers while it answers resumes, and the first new trial it answers after that
-            (trial ``n_trials``) is the last one started.
+            (trial ``n_trials``) is the last one started (with ``trial_budget``: see there).
         max_t: epochs after which a trial's script exits by itself (``on_complete``).
         resource_attr: key of the epoch in results when the scheduler has no ``resource_attr``.
         n_workers: trials running at once.
@@ -225,6 +230,10 @@ class ContractSimulation:
             (timing in benchmarks).
         validate: check every new config against the space (off in benchmarks).
         record: keep every call in :attr:`calls` (off in benchmarks, to keep memory flat).
+        trial_budget: do as the tuner does with ``max_trials``: once ``n_trials`` trials were
+            started, free workers call ``suggest_resume`` (the "no more new trials" signal)
+            instead of ``suggest``; it must answer resumes or ``None``, and the run ends when it
+            answers ``None`` with no trial running.
     """
 
     def __init__(
@@ -242,6 +251,7 @@ class ContractSimulation:
         wrap: Callable[..., Any] | None = None,
         validate: bool = True,
         record: bool = True,
+        trial_budget: bool = False,
     ):
         self.scheduler = scheduler
         self.n_trials = n_trials
@@ -264,7 +274,8 @@ class ContractSimulation:
         self._events: list[tuple[float, int, int]] = []  # (time, seq, trial_id)
         self._seq = 0
         self._next_id = 0
-        self._closed = n_trials <= 0
+        self.trial_budget = trial_budget
+        self._closed = n_trials <= 0  #: no new trial may start
         self.n_events = 0
         self.n_calls = 0
 
@@ -279,15 +290,18 @@ class ContractSimulation:
         return fn(*args)
 
     def _suggest(self, trial_id: int) -> Suggestion | None:
+        kind = "suggest_resume" if self._closed else "suggest"  # closed: only with trial_budget
         before = _state_json(self.scheduler) if self.check_none_state else None
-        answer = self._call("suggest", self.scheduler.suggest, trial_id)
+        answer = self._call(kind, getattr(self.scheduler, kind), trial_id)
         if self.record:
-            self.calls.append(Call("suggest", trial_id, answer=_normalize(answer)))
+            self.calls.append(Call(kind, trial_id, answer=_normalize(answer)))
         if answer is None:
             if before is not None:
-                assert _state_json(self.scheduler) == before, "suggest() returned None but changed state_dict()"
+                assert _state_json(self.scheduler) == before, f"{kind}() returned None but changed state_dict()"
             return None
-        assert isinstance(answer, Suggestion), f"suggest() returned {answer!r}, not a Suggestion or None"
+        assert isinstance(answer, Suggestion), f"{kind}() returned {answer!r}, not a Suggestion or None"
+        if self._closed:
+            assert answer.is_resume, f"suggest_resume() started a new trial ({answer!r}) after the trial budget"
         return answer
 
     def _on_result(self, st: _SimTrial, result: Result) -> Decision:
@@ -309,7 +323,7 @@ class ContractSimulation:
 
     def _fill_workers(self) -> None:
         running = len(self._events)  # each running trial has exactly one pending event
-        while running < self.n_workers and not self._closed:
+        while running < self.n_workers and not (self._closed and not self.trial_budget):
             s = self._suggest(self._next_id)
             if s is None:
                 return
@@ -334,9 +348,12 @@ class ContractSimulation:
                 st = _SimTrial(Trial(tid, dict(s.config)))
                 self.trials[tid] = st
                 self._next_id += 1
-                # past the budget, suggest is still called while it resumes paused trials;
-                # the first new trial after the budget is the last one
-                self._closed = self._next_id > self.n_trials
+                if self.trial_budget:
+                    self._closed = self._next_id >= self.n_trials  # then only suggest_resume is called
+                else:
+                    # past the budget, suggest is still called while it resumes paused trials;
+                    # the first new trial after the budget is the last one
+                    self._closed = self._next_id > self.n_trials
             self._schedule(st)
             running += 1
 
@@ -385,8 +402,8 @@ class ContractSimulation:
 def _replay(scheduler: Scheduler, calls: list[Call]) -> list[Any]:
     answers: list[Any] = []
     for call in calls:
-        if call.kind == "suggest":
-            answers.append(_normalize(scheduler.suggest(call.trial_id)))
+        if call.kind in ("suggest", "suggest_resume"):
+            answers.append(_normalize(getattr(scheduler, call.kind)(call.trial_id)))
             continue
         trial = call.trial
         assert trial is not None, f"a {call.kind} call without its trial"  # only suggest calls have none
@@ -438,11 +455,15 @@ def check_state_resume(make: MakeScheduler, *, n_trials: int = 60, max_t: int = 
                        seed: int = 0, n_snapshots: int = 5) -> None:
     """Snapshots taken mid-run survive ``json.dumps`` / ``json.loads``; a fresh scheduler that
     loads one has the same state and answers every later call exactly as the original did."""
-    ref = _run(make, seed, n_trials=n_trials, max_t=max_t, resource_attr=resource_attr, check_none_state=False)
+    _check_resumes(make, seed, n_snapshots, n_trials=n_trials, max_t=max_t, resource_attr=resource_attr)
+
+
+def _check_resumes(make: MakeScheduler, seed: int, n_snapshots: int, **sim_options: Any) -> None:
+    """:func:`check_state_resume` of a :class:`ContractSimulation` with ``sim_options``."""
+    ref = _run(make, seed, check_none_state=False, **sim_options)
     n = len(ref.calls)
     points = {0, n} | {n * k // (n_snapshots + 1) for k in range(1, n_snapshots + 1)}
-    sim = ContractSimulation(make(seed), n_trials=n_trials, max_t=max_t, resource_attr=resource_attr,
-                             check_none_state=False, snapshot_at=points)
+    sim = ContractSimulation(make(seed), check_none_state=False, snapshot_at=points, **sim_options)
     sim.run()
     sim.snapshots[n] = _state_json(sim.scheduler)
     assert [c.answer for c in sim.calls] == [c.answer for c in ref.calls], "taking state_dict() changed the answers"
@@ -501,6 +522,30 @@ def check_sanity(make: MakeScheduler, *, n_trials: int = 60, max_t: int = 27, re
     )
 
 
+def check_small_budget(make: MakeScheduler, *, n_trials: int = 14, max_t: int = 27, resource_attr: str = "epoch",
+                       seed: int = 0) -> None:
+    """Run as the tuner does with ``max_trials=n_trials`` (then only ``suggest_resume``): it
+    resumes only paused trials, ``None`` keeps the state, and if any trial was paused, some
+    trial went on past the lowest resource at which one was paused (the started rungs finish).
+    Snapshots taken during such a run resume it exactly (as :func:`check_state_resume`)."""
+    options: dict[str, Any] = dict(n_trials=n_trials, max_t=max_t, resource_attr=resource_attr, trial_budget=True,
+                                   fail_every=0, restart_fraction=0.0)
+    sim = _run(make, seed, **options)
+    started = sum(1 for c in sim.calls if c.kind == "suggest" and c.answer is not None and c.answer[0] == "start")
+    assert started <= n_trials, f"{started} trials started with a budget of {n_trials}"
+    paused_at = [c.result[sim.resource_attr] for c in sim.calls
+                 if c.kind == "result" and c.answer == Decision.PAUSE.value and c.result is not None]
+    if not paused_at:
+        return  # a scheduler that never pauses has no rung to finish
+    lowest = min(paused_at)
+    reached = max(st.epoch for st in sim.trials.values())
+    assert reached > lowest, (
+        f"with a budget of {n_trials} trials the run ended with no trial past epoch {lowest}, where trials "
+        f"were paused: suggest_resume() did not promote any of them"
+    )
+    _check_resumes(make, seed, 5, **options)
+
+
 #: name -> check, each called as ``check(make, n_trials=..., max_t=..., resource_attr=..., seed=...)``
 CONTRACT_CHECKS: dict[str, Callable[..., None]] = {
     "valid_run": check_valid_run,
@@ -508,6 +553,7 @@ CONTRACT_CHECKS: dict[str, Callable[..., None]] = {
     "state_resume": check_state_resume,
     "missing_metric": check_missing_metric,
     "sanity": check_sanity,
+    "small_budget": check_small_budget,
 }
 
 
