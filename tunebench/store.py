@@ -343,9 +343,11 @@ class Experiment:
                                         max_attr if isinstance(max_attr, str) else None)
                             for tid, score in scores.items() if tid in trials), self.mode, k)
 
-    def best_standing(self) -> Standing | None:
-        """The best trial (:meth:`standings`' first), None without a result: with the resource
-        its value was reported at, the resource it reached and its status."""
+    def best_trial(self) -> Standing | None:
+        """The best trial (:meth:`standings`' first; None without a result): the best among the
+        trials that reached their maximum resource when any did, else the best at the highest
+        resource reached, with the resource its value was reported at, the resource it reached
+        and its status. The configuration ``tunebench run`` and ``tunebench show`` recommend."""
         top = self.standings(1)
         return top[0] if top else None
 
@@ -363,13 +365,19 @@ class Experiment:
         return frame
 
     def best(self) -> tuple[int | None, dict[str, Any] | None, float | None]:
-        """``(trial_id, config, metric)`` of the best trial (Nones without a result): the best
-        among the trials that reached their maximum resource when any did, else the best at the
-        highest resource reached (see :meth:`best_standing` for the resources and status)."""
-        top = self.best_standing()
-        if top is None:
-            return None, None, None
-        return top.trial_id, top.config, top.value
+        """``(trial_id, config, metric)`` of the best value of any result, at any resource (Nones
+        without a result): where the best-so-far curves of :mod:`tunebench.analysis` end. It may
+        come from a trial stopped early; the configuration to use is :meth:`best_trial`'s."""
+        scores, _ = self._scores()
+        mode = self.mode
+        best_id, best_value = None, None
+        for tid, score in scores.items():
+            value = score.best
+            if value is not None and (best_value is None or (value < best_value if mode == "min"
+                                                             else value > best_value)):
+                best_id, best_value = tid, value
+        configs = self._configs()
+        return best_id, (configs.get(best_id) if best_id is not None else None), best_value
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary (what ``tunebench show --json`` prints): counts, the best trial
