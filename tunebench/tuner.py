@@ -568,8 +568,10 @@ class Tuner:
             last = rec.last_resource
             if last is not None and resource <= last:
                 # the first report of a relaunched trial repeating its last epoch: the documented
-                # re-report of a checkpointed epoch; anything else repeats or goes back
-                expected = relaunched and resource == last
+                # re-report of a checkpointed epoch (and so may be a repeat of the last epoch in the
+                # file of a dead tuner's trial: its relaunches are not known); anything else
+                # repeats or goes back
+                expected = (relaunched or not has_process) and resource == last
                 self._ignore(rec, result, offset, f"{resource_attr}={resource} already reported",
                              warn=not expected and not rec.warned_repeat)
                 if not expected:
