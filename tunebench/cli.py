@@ -19,9 +19,15 @@ from typing import Any
 
 from tunebench.backends.registry import LOCAL, RAY, backend_names, get_backend
 from tunebench.errors import TuningError, UserError
+from tunebench.events import LEADERBOARD_SIZE
 from tunebench.store import load_experiment, read_metadata
 
 logger = logging.getLogger("tunebench")
+
+#: exit status of ``run`` / ``resume`` when tuning produced nothing usable: no trial reported a
+#: result, every trial failed, more than --max-failures trials failed, or the experiment folder
+#: could not be written (2: a user error; 130: interrupted)
+EXIT_TUNING_FAILED = 1
 
 
 def _positive_int(text: str) -> int:
@@ -406,24 +412,51 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
         if display:
             display.close()
         print(f"tunebench: tuning stopped: {e}", file=sys.stderr)
-        return 1
+        return EXIT_TUNING_FAILED
     except OSError as e:
         if display:
             display.close()
         print(f"tunebench: error: cannot write to {experiment_dir}: {e.strerror or e}; free some space (or fix "
               f"the permissions), then continue with: tunebench resume {experiment_dir}", file=sys.stderr)
-        return 1
+        return EXIT_TUNING_FAILED
     print(f"\ndone ({result.end_reason}): {result.n_trials} trials, {result.n_results} results, "
           f"{result.n_failed} failed, {result.elapsed_time:.1f} s")
+    summary = result.to_dict()
     if result.best_config is None:
         print("no result was reported")
     else:
-        print(f"best {result.metric} ({result.mode}): {result.best_metric:.6g} (trial {result.best_trial_id})")
+        for line in _best_lines(summary):
+            print(line)
         print("best configuration:")
         for k, v in result.best_config.items():
             print(f"  {k}: {v}")
-    print(f"results: {experiment_dir}  (tunebench show {experiment_dir})")
+    print(f"results: {experiment_dir}  (tunebench show {experiment_dir})", flush=True)
+    if result.failure is not None:
+        print(f"tunebench: tuning failed: {result.failure}", file=sys.stderr)
+        return EXIT_TUNING_FAILED
     return 0
+
+
+def _fmt_number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _best_lines(summary: dict[str, Any]) -> list[str]:
+    """The headline best of a :class:`TuningResult`'s ``to_dict()`` or of a summary (the same
+    ``best_*`` keys): its value, trial, the resource it was reported at and the one reached, and,
+    when no trial reached its maximum resource, a line saying so."""
+    attr = summary.get("resource_attr")
+    where = [f"trial {summary['best_trial_id']}", str(summary["best_trial_status"])]
+    reached, top = summary.get("best_resource_reached"), summary.get("best_max_resource")
+    if attr and summary.get("best_resource") is not None:
+        where.append(f"at {attr} {_fmt_number(summary['best_resource'])}")
+    if attr and reached is not None:
+        where.append(f"reached {attr} {_fmt_number(reached)}" + (f" of {_fmt_number(top)}" if top is not None else ""))
+    lines = [f"best {summary['metric']} ({summary['mode']}): {summary['best_metric']:.6g} ({', '.join(where)})"]
+    if top is not None and summary.get("best_at_max_resource") is False:
+        lines.append(f"note: no trial reached the maximum {attr} ({_fmt_number(top)}); this is the best at the "
+                     f"highest {attr} reached ({_fmt_number(reached)})")
+    return lines
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -474,9 +507,22 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  results: {summary['n_results']}, tuning time {summary['elapsed_time']:.1f} s, "
           f"{'finished: ' + str(summary['end_reason']) if summary['finished'] else 'not finished (tunebench resume)'}")
     if summary["best_config"] is not None:
-        print(f"  best {summary['metric']}: {summary['best_metric']:.6g} (trial {summary['best_trial_id']})")
+        for line in _best_lines(summary):
+            print(f"  {line}")
         for k, v in summary["best_config"].items():
             print(f"    {k}: {v}")
+        attr = summary["resource_attr"]
+        print(f"  leaderboard (top {LEADERBOARD_SIZE}):")
+        rows = [("trial", summary["metric"], f"{attr} reached" if attr else "", "status", "config")]
+        for row in summary["leaderboard"]:
+            config = ", ".join(f"{k}={_fmt_number(v)}" for k, v in row["config"].items())
+            reached = row["resource_reached"]
+            shown = "" if not attr else "-" if reached is None else _fmt_number(reached) + (
+                f"/{_fmt_number(row['max_resource'])}" if row["max_resource"] is not None else "")
+            rows.append((str(row["trial_id"]), f"{row['value']:.6g}", shown, row["status"], config))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for r in rows:
+            print("    " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
     failed = [rec for rec in exp.trial_table() if rec["status"] == "failed"]
     for rec in failed[:5]:
         first = (rec["error"] or "").strip().splitlines()

@@ -15,11 +15,16 @@ analysis, experiment grids, tabulation):
   newline was torn by a crash (the writer died, or is still writing) and is dropped; a complete
   line that is not a JSON object is skipped with a warning;
 * the fold of events into the experiment's state (:func:`fold`, :class:`ExperimentState`);
-* resume's replay of the logged scheduler calls into a fresh scheduler (:func:`replay`).
+* resume's replay of the logged scheduler calls into a fresh scheduler (:func:`replay`);
+* which trial is the best and how trials rank (:class:`TrialScore`, :class:`Standing`,
+  :func:`rank_trials`): the one rule behind the best configuration the tuner prints at its end,
+  :class:`tunebench.tuner.TuningResult`, ``load_experiment(p).best()`` / ``.summary()`` and
+  ``tunebench show``.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import math
@@ -30,14 +35,15 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunebench.types import Decision, Result, Status, Suggestion, Trial
+from tunebench.types import Config, Decision, Result, Status, Suggestion, Trial
 
 if TYPE_CHECKING:  # pragma: no cover
     from tunebench.schedulers.base import Scheduler
 
 __all__ = [
     "LogKind", "TrialState", "ExperimentState", "dumps_line", "loads_line", "has_nonfinite", "split_lines",
-    "iter_events", "read_last_event", "fold", "replay", "parse_result_line",
+    "iter_events", "read_last_event", "fold", "replay", "parse_result_line", "TrialScore", "Standing",
+    "rank_trials", "LEADERBOARD_SIZE",
 ]
 
 logger = logging.getLogger(__name__)
@@ -396,3 +402,92 @@ def _replay_suggest(scheduler: Scheduler, suggest_id: int, expected: Suggestion,
             "replaying the log: the scheduler suggested %s where the log has %s; the scheduler "
             "is not deterministic, continuing with the logged history", got, expected)
 
+
+
+# -- the best trial -----------------------------------------------------------------------------
+
+#: trials in the leaderboard of ``tunebench show`` and of :meth:`tunebench.store.Experiment.summary`
+LEADERBOARD_SIZE = 5
+
+
+@dataclass(slots=True)
+class TrialScore:
+    """A trial's standing as its decided results tell it, updated by :meth:`observe` for each
+    result in log order (by the tuner as it decides, and by :class:`tunebench.store.Experiment`
+    as it reads the log)."""
+
+    best: float | None = None  #: its best metric value
+    best_resource: float | None = None  #: the resource at which ``best`` was reported (None without one)
+    reached: float | None = None  #: the highest resource it reported (None without a resource)
+
+    def observe(self, value: float, resource: float | None, mode: str) -> None:
+        """Take one decided result: ``value`` of the metric, reported at ``resource``."""
+        best = self.best
+        if best is None or (value < best if mode == "min" else value > best):
+            self.best, self.best_resource = value, resource
+        if resource is not None and (self.reached is None or resource > self.reached):
+            self.reached = resource
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """One trial with a result, as :func:`rank_trials` ranks it."""
+
+    trial_id: int
+    config: Config
+    status: Status
+    value: float  #: its best metric value
+    resource: float | None  #: the resource at which ``value`` was reported
+    reached: float | None  #: the highest resource it reported
+    #: its maximum resource (its config's entry ``max_resource_attr``), None if unknown
+    max_resource: float | None
+
+    @property
+    def at_max_resource(self) -> bool:
+        """It reported its maximum resource (False when that maximum is unknown)."""
+        return self.max_resource is not None and self.reached is not None and self.reached >= self.max_resource
+
+    @classmethod
+    def of(cls, trial: Trial, status: Status, score: TrialScore, max_resource_attr: str | None) -> Standing | None:
+        """The standing of ``trial`` (None if it has no result). Its maximum resource is its
+        config's ``max_resource_attr`` entry when that is a number."""
+        if score.best is None:
+            return None
+        top = trial.config.get(max_resource_attr) if max_resource_attr is not None else None
+        if isinstance(top, bool) or not isinstance(top, (int, float)):
+            top = None
+        return cls(trial.trial_id, trial.config, status, score.best, score.best_resource, score.reached, top)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (a row of the leaderboard of ``tunebench show --json``)."""
+        return {"trial_id": self.trial_id, "config": self.config, "value": self.value, "resource": self.resource,
+                "resource_reached": self.reached, "max_resource": self.max_resource,
+                "at_max_resource": self.at_max_resource, "status": self.status.value}
+
+
+def _rank_key(mode: str) -> Any:
+    sign = 1.0 if mode == "min" else -1.0
+
+    def key(s: Standing) -> tuple[bool, float, float, int]:
+        reached = s.reached if s.reached is not None else -math.inf
+        return (not s.at_max_resource, -reached, sign * s.value, s.trial_id)
+
+    return key
+
+
+def rank_trials(standings: Iterable[Standing | None], mode: str, k: int | None = None) -> list[Standing]:
+    """The trials best first (the ``k`` first; all when ``k`` is None); None entries (trials
+    without a result) are left out.
+
+    The rule of the best configuration: trials that reached their maximum resource come first,
+    ranked by their best value; then the others, by the highest resource they reached (a value
+    seen after 27 epochs outranks one seen after 3), then by their best value. So the first is
+    the best among the trials that reached the maximum resource when any did, else the best at
+    the highest resource reached (``at_max_resource`` False: say so); without a resource, the
+    trial with the best value. Ties go to the earlier trial.
+    """
+    key = _rank_key(mode)
+    present = [s for s in standings if s is not None]
+    if k is None:
+        return sorted(present, key=key)
+    return heapq.nsmallest(k, present, key=key)

@@ -12,6 +12,7 @@ import sys
 import time
 from typing import IO, Any
 
+from tunebench.events import Standing
 from tunebench.tuner import Callback, Tuner, TuningResult
 from tunebench.types import Decision, Result, Status, Trial
 
@@ -29,6 +30,13 @@ def _fmt_config(config: dict[str, Any] | None, limit: int = 6) -> str:
     if len(config) > limit:
         items.append("...")
     return ", ".join(items)
+
+
+def _at(standing: Standing, resource_attr: str | None) -> str:
+    """``", epoch 9"``: where a trial's best value was reported ("" without a resource)."""
+    if resource_attr is None or standing.resource is None:
+        return ""
+    return f", {resource_attr} {_fmt(standing.resource)}"
 
 
 class ProgressDisplay(Callback):
@@ -59,7 +67,9 @@ class ProgressDisplay(Callback):
         c = self.counts(tuner)
         budget = tuner.stop.max_wallclock_time
         elapsed = f"{tuner.elapsed():.0f}s" + (f"/{budget:.0f}s" if budget else "")
-        best = "-" if tuner.best_value is None else f"{tuner.best_value:.6g} (trial {tuner.best_trial_id})"
+        top = tuner.best()
+        at = "" if top is None else _at(top, tuner.scheduler.resource_attr)
+        best = "-" if top is None else f"{top.value:.6g} (trial {top.trial_id}{at})"
         return (f"[{elapsed}] trials: {c['running']} running, {c['paused']} paused, {c['completed']} completed, "
                 f"{c['stopped']} stopped, {c['failed']} failed | results: {tuner.n_results} | "
                 f"best {tuner.metric} ({tuner.mode}): {best}")
@@ -73,15 +83,14 @@ class ProgressDisplay(Callback):
         assert tuner is not None
         header = Text(self.line(tuner))
         table = Table(title=f"best trials ({tuner.metric}, {tuner.mode})", expand=False)
-        for col in ("trial", "status", "results", f"best {tuner.metric}", "config"):
+        resource_attr = tuner.scheduler.resource_attr
+        for col in ("trial", "status", "results", f"best {tuner.metric}", f"{resource_attr or 'resource'} reached",
+                    "config"):
             table.add_column(col)
-        sign = 1.0 if tuner.mode == "min" else -1.0
-        scored = [(sign * rec.best, rec) for rec in tuner.trials.values() if rec.best is not None]
-        scored.sort(key=lambda pair: pair[0])  # stable: ties keep the trials' order
-        ranked = [rec for _, rec in scored]
-        for rec in ranked[: self.top_k]:
-            table.add_row(str(rec.trial.trial_id), rec.status.value, str(rec.n_results), _fmt(rec.best),
-                          _fmt_config(rec.trial.config))
+        for s in tuner.standings(self.top_k):  # ranked as the final best is chosen
+            table.add_row(str(s.trial_id), s.status.value, str(tuner.trials[s.trial_id].n_results),
+                          _fmt(s.value) + _at(s, resource_attr), _fmt(s.reached) if s.reached is not None else "-",
+                          _fmt_config(s.config))
         return Group(header, table)
 
     def _refresh(self, force: bool = False) -> None:

@@ -28,12 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import UserError
 from tunebench.events import (  # noqa: F401 (loads_line: also importable from here, where it was)
+    LEADERBOARD_SIZE,
     ExperimentState,
+    Standing,
+    TrialScore,
     dumps_line,
     fold,
     has_nonfinite,
     iter_events,
     loads_line,
+    rank_trials,
 )
 from tunebench.reporting import atomic_write
 from tunebench.types import Status
@@ -230,12 +234,6 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return metadata
 
 
-def _is_better(a: float, b: float | None, mode: str) -> bool:
-    if b is None:
-        return True
-    return a < b if mode == "min" else a > b
-
-
 class Experiment:
     """A finished or running experiment read back from its folder (for analysis).
 
@@ -289,26 +287,69 @@ class Experiment:
         """Trial id -> its configuration (the last one it ran with)."""
         return {tid: rec.trial.config for tid, rec in self.state.trials.items()}
 
-    def trial_table(self) -> list[dict[str, Any]]:
-        """One dict per trial: id, status, config, number of results, best and last metric, error.
-        A trial the tuner stopped as its last session ended shows as ``stopped``."""
-        metric, mode = self.metric, self.mode
-        best: dict[int, float] = {}
+    @property
+    def resource_attr(self) -> str | None:
+        """The reported resource (e.g. ``"epoch"``), None for a single-fidelity experiment."""
+        value = self.metadata.get("resource_attr")
+        return value if isinstance(value, str) else None
+
+    def _scores(self) -> tuple[dict[int, TrialScore], dict[int, float]]:
+        """Per trial: its :class:`~tunebench.events.TrialScore` and its last metric value."""
+        metric, mode, resource_attr = self.metric, self.mode, self.resource_attr
+        scores: dict[int, TrialScore] = {}
         last: dict[int, float] = {}
         for ev in self.state.results:
             tid = ev["trial_id"]
-            value = ev["result"].get(metric)
+            result = ev["result"]
+            value = result.get(metric)
             if isinstance(value, (int, float)) and not math.isnan(value):
                 last[tid] = value
-                if _is_better(value, best.get(tid), mode):
-                    best[tid] = value
+                resource = result.get(resource_attr) if resource_attr is not None else None
+                if isinstance(resource, bool) or not isinstance(resource, (int, float)):
+                    resource = None
+                score = scores.get(tid)
+                if score is None:
+                    score = scores[tid] = TrialScore()
+                score.observe(value, resource, mode)
+        return scores, last
+
+    def _status(self, tid: int) -> Status:
+        """A trial's status; one the tuner stopped as its last session ended shows as ``stopped``."""
+        rec = self.state.trials[tid]
+        return Status.STOPPED if rec.interrupted and rec.status is Status.RUNNING else rec.status
+
+    def trial_table(self) -> list[dict[str, Any]]:
+        """One dict per trial: id, status, config, number of results, best and last metric,
+        ``best_resource`` (where the best was reported), ``resource_reached`` (the highest
+        resource reported), error. A trial the tuner stopped as its last session ended shows as
+        ``stopped``."""
+        scores, last = self._scores()
         table = []
         for tid, rec in self.state.trials.items():
-            status = Status.STOPPED if rec.interrupted and rec.status is Status.RUNNING else rec.status
-            table.append({"trial_id": tid, "status": status.value, "config": rec.trial.config,
-                          "n_results": rec.n_results, "best": best.get(tid), "last": last.get(tid),
+            score = scores.get(tid, TrialScore())
+            table.append({"trial_id": tid, "status": self._status(tid).value, "config": rec.trial.config,
+                          "n_results": rec.n_results, "best": score.best, "last": last.get(tid),
+                          "best_resource": score.best_resource, "resource_reached": score.reached,
                           "error": rec.error})
         return table
+
+    def standings(self, k: int | None = None) -> list[Standing]:
+        """The trials with a result, best first (the ``k`` first): the rule of
+        :func:`tunebench.events.rank_trials`, the one the tuner's final best follows."""
+        scores, _ = self._scores()
+        max_attr = self.metadata.get("max_resource_attr")
+        trials = self.state.trials
+        return rank_trials((Standing.of(trials[tid].trial, self._status(tid), score,
+                                        max_attr if isinstance(max_attr, str) else None)
+                            for tid, score in scores.items() if tid in trials), self.mode, k)
+
+    def best_trial(self) -> Standing | None:
+        """The best trial (:meth:`standings`' first; None without a result): the best among the
+        trials that reached their maximum resource when any did, else the best at the highest
+        resource reached, with the resource its value was reported at, the resource it reached
+        and its status. The configuration ``tunebench run`` and ``tunebench show`` recommend."""
+        top = self.standings(1)
+        return top[0] if top else None
 
     @property
     def trials(self) -> "pd.DataFrame":
@@ -324,21 +365,30 @@ class Experiment:
         return frame
 
     def best(self) -> tuple[int | None, dict[str, Any] | None, float | None]:
-        """``(trial_id, config, metric)`` of the best result over all results (None if none)."""
+        """``(trial_id, config, metric)`` of the best value of any result, at any resource (Nones
+        without a result): where the best-so-far curves of :mod:`tunebench.analysis` end. It may
+        come from a trial stopped early; the configuration to use is :meth:`best_trial`'s."""
+        scores, _ = self._scores()
+        mode = self.mode
         best_id, best_value = None, None
-        for rec in self.trial_table():
-            if rec["best"] is not None and _is_better(rec["best"], best_value, self.mode):
-                best_id, best_value = rec["trial_id"], rec["best"]
+        for tid, score in scores.items():
+            value = score.best
+            if value is not None and (best_value is None or (value < best_value if mode == "min"
+                                                             else value > best_value)):
+                best_id, best_value = tid, value
         configs = self._configs()
         return best_id, (configs.get(best_id) if best_id is not None else None), best_value
 
     def summary(self) -> dict[str, Any]:
-        """JSON-able summary (what ``tunebench show --json`` prints)."""
+        """JSON-able summary (what ``tunebench show --json`` prints): counts, the best trial
+        (``best_*``, see :meth:`best`) and the ``leaderboard`` of the first
+        :data:`~tunebench.events.LEADERBOARD_SIZE` trials (:meth:`standings`)."""
         table = self.trial_table()
         counts: dict[str, int] = {}
         for rec in table:
             counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-        best_id, best_config, best_value = self.best()
+        leaderboard = self.standings(LEADERBOARD_SIZE)
+        top = leaderboard[0] if leaderboard else None
         state = self.state
         return {
             "path": str(self.path),
@@ -352,9 +402,16 @@ class Experiment:
             "n_paused": counts.get("paused", 0),
             "n_running": counts.get("running", 0),
             "n_results": state.n_results,
-            "best_trial_id": best_id,
-            "best_config": best_config,
-            "best_metric": best_value,
+            "resource_attr": self.resource_attr,
+            "best_trial_id": top.trial_id if top else None,
+            "best_config": top.config if top else None,
+            "best_metric": top.value if top else None,
+            "best_resource": top.resource if top else None,
+            "best_resource_reached": top.reached if top else None,
+            "best_max_resource": top.max_resource if top else None,
+            "best_at_max_resource": top.at_max_resource if top else None,
+            "best_trial_status": top.status.value if top else None,
+            "leaderboard": [s.to_dict() for s in leaderboard],
             "elapsed_time": state.time,
             "finished": state.finished,
             "end_reason": state.end_reason,

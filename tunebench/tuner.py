@@ -29,7 +29,7 @@ from typing import Any, cast
 from tunebench.backends.base import RESULTS_FILENAME, STDERR_FILENAME, Backend
 from tunebench.clock import SimulatedClock
 from tunebench.errors import TuningError, UserError
-from tunebench.events import LogKind, parse_result_line, replay
+from tunebench.events import LogKind, Standing, TrialScore, parse_result_line, rank_trials, replay
 from tunebench.schedulers.base import Scheduler
 from tunebench.space import space_to_json
 from tunebench.store import ExperimentStore
@@ -102,16 +102,37 @@ class TrialRecord:
     last_resource: float | None = None
     last_result: Result | None = None
     n_results: int = 0
-    best: float | None = None
+    #: its best value, where it was seen and the highest resource reached (decided results)
+    score: TrialScore = field(default_factory=TrialScore)
     error: str | None = None
     ending: bool = False  #: the tuner asked the backend to end its process (pause/stop/fail)
     #: results reported while the trial was being paused, decided on when it resumes
     deferred: list[tuple[Result, int | None]] = field(default_factory=list)
+    #: its process was (re)launched from a checkpoint and has not reported yet: a first report of
+    #: the last decided resource is the documented re-report of a checkpointed epoch, not a repeat
+    relaunched: bool = False
+    warned_repeat: bool = False  #: a repeated resource value was warned about (once per trial)
+    warned_range: bool = False  #: a resource beyond the maximum was warned about (once per trial)
+
+    @property
+    def best(self) -> float | None:
+        """Its best metric value so far (None before its first decided result)."""
+        return self.score.best
 
 
 @dataclass
 class TuningResult:
-    """What :meth:`Tuner.run` returns."""
+    """What :meth:`Tuner.run` returns.
+
+    The best configuration (``best_*``) follows :func:`tunebench.events.rank_trials`: the best
+    among the trials that reached their maximum resource when any did (``best_at_max_resource``),
+    else the best at the highest resource reached; ``best_metric`` is that trial's best value and
+    ``best_resource`` the resource at which it reported it (None without a resource). The same
+    rule gives ``load_experiment(path).best()`` and ``tunebench show``.
+
+    ``failure`` says why tuning produced nothing usable (no trial reported a result, or every
+    trial failed), None otherwise; ``tunebench run`` / ``resume`` then end with exit status 1.
+    """
 
     experiment_dir: Path
     metric: str
@@ -125,6 +146,18 @@ class TuningResult:
     n_results: int
     elapsed_time: float
     end_reason: str
+    resource_attr: str | None = None
+    best_resource: float | None = None
+    best_resource_reached: float | None = None  #: the highest resource the best trial reported
+    best_max_resource: float | None = None  #: the best trial's maximum resource, if known
+    best_at_max_resource: bool | None = None  #: None without a best trial
+    best_trial_status: str | None = None  #: a :class:`~tunebench.types.Status` value
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Tuning produced a usable result (``failure`` is None)."""
+        return self.failure is None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -215,6 +248,7 @@ class Tuner:
         self._launched: set[int] = set()  # trials the backend has run in this session
         self._metric: str = scheduler.metric
         self._resource_attr: str | None = scheduler.resource_attr
+        self._max_resource_attr: str | None = scheduler.max_resource_attr
         self._mode: str = scheduler.mode
         self._events_since_check = 0
         self._snapshot_every = snapshot_interval
@@ -252,6 +286,19 @@ class Tuner:
 
     def count(self, status: Status) -> int:
         return sum(1 for rec in self.trials.values() if rec.status is status)
+
+    def standings(self, k: int | None = None) -> list[Standing]:
+        """The trials with a result, best first (the ``k`` first; see
+        :func:`tunebench.events.rank_trials`). Called by displays and at the end of :meth:`run`."""
+        max_attr = self._max_resource_attr
+        return rank_trials((Standing.of(rec.trial, rec.status, rec.score, max_attr) for rec in self.trials.values()),
+                           self._mode, k)
+
+    def best(self) -> Standing | None:
+        """The best trial so far by the rule of :func:`tunebench.events.rank_trials` (None
+        before the first result)."""
+        top = self.standings(1)
+        return top[0] if top else None
 
     def run(self) -> TuningResult:
         """Tune until a stop criterion is met; returns the best configuration found.
@@ -433,6 +480,7 @@ class Tuner:
             for result, offset in deferred:
                 if rec.status is _RUNNING and not rec.ending:
                     self._on_result(rec, result, offset)
+            rec.relaunched = True  # after its deferred results: its new process reports next
             return
         assert suggestion.config is not None  # a Suggestion that is no resume has a config (checked at creation)
         trial = Trial(suggest_id, suggestion.config)
@@ -451,6 +499,7 @@ class Tuner:
         rec = self.trials[trial_id]
         rec.status = _RUNNING
         rec.ending = False
+        rec.relaunched = True
         self._log({"event": _LOG_TRIAL_RESTART, "trial_id": trial_id, "offset": rec.offset})
         assert self._store is not None
         self._launched.add(trial_id)
@@ -470,7 +519,12 @@ class Tuner:
             assert event.result is not None
             self._on_result(rec, event.result, event.offset)
         elif kind is _EV_COMPLETED:
-            if rec.status is _RUNNING and not rec.ending:
+            if rec.status is _RUNNING and not rec.ending and rec.n_results == 0:
+                self._fail(rec, f"exited without reporting: its script ended normally (exit status 0) without a "
+                                f"report the tuner could decide on; call tunebench.report({self._metric}=...)"
+                                + (f" with {self._resource_attr}=..." if self._resource_attr else "")
+                                + " in it", stop_process=False, quote_stderr=True)
+            elif rec.status is _RUNNING and not rec.ending:
                 t0 = perf_counter()
                 self.scheduler.on_complete(rec.trial, rec.last_result)
                 if self._charging:
@@ -511,12 +565,25 @@ class Tuner:
         resource_attr = self._resource_attr
         if resource_attr is not None:
             resource = result[resource_attr]
-            if rec.last_resource is not None and resource <= rec.last_resource:
-                # re-reported after a restart without (or with an older) checkpoint
-                self._log({"event": _LOG_RESULT_IGNORED, "trial_id": tid, "result": result, "offset": offset,
-                           "reason": f"{resource_attr}={resource} already reported"})
-                if offset is not None:
-                    rec.offset = offset
+            relaunched, rec.relaunched = rec.relaunched, False
+            last = rec.last_resource
+            if last is not None and resource <= last:
+                # the first report of a relaunched trial repeating its last epoch: the documented
+                # re-report of a checkpointed epoch (and so may be a repeat of the last epoch in the
+                # file of a dead tuner's trial: its relaunches are not known); anything else
+                # repeats or goes back
+                expected = (relaunched or not has_process) and resource == last
+                self._ignore(rec, result, offset, f"{resource_attr}={resource} already reported",
+                             warn=not expected and not rec.warned_repeat)
+                if not expected:
+                    rec.warned_repeat = True
+                return
+            max_attr = self._max_resource_attr
+            top = rec.trial.config.get(max_attr) if max_attr is not None else None
+            if type(top) in (int, float) and resource > top:  # type(): a bool is no maximum
+                self._ignore(rec, result, offset, f"{resource_attr}={resource} beyond the maximum {top}",
+                             warn=not rec.warned_range)
+                rec.warned_range = True
                 return
             rec.last_resource = resource
         result["trial_id"] = tid
@@ -548,6 +615,19 @@ class Tuner:
             if has_process:
                 self.backend.stop(tid)
             self._trial_ended(rec)
+
+    def _ignore(self, rec: TrialRecord, result: Result, offset: int | None, reason: str, *, warn: bool) -> None:
+        """Log a report of a running trial that is not decided on (``reason``: why), and say so on
+        the console when ``warn`` (the first of its kind for the trial)."""
+        tid = rec.trial.trial_id
+        self._log({"event": _LOG_RESULT_IGNORED, "trial_id": tid, "result": result, "offset": offset,
+                   "reason": reason})
+        if offset is not None:
+            rec.offset = offset
+        if warn:
+            logger.warning("trial %d reported %s: ignored (the script should report each %s once, up to its "
+                           "maximum; further ones of this trial are ignored without a word, see %s)", tid, reason,
+                           self._resource_attr, self.experiment_dir / "events.jsonl")
 
     def _check_result(self, result: Result) -> str | None:
         """None if ``result`` can be decided on, else what is wrong with it."""
@@ -581,23 +661,23 @@ class Tuner:
         return None
 
     def _update_best(self, rec: TrialRecord, result: Result) -> None:
+        """Take a decided result into the trial's score and the best value of any result (what
+        ``metric_threshold`` is checked against; the headline best is :meth:`best`)."""
         value = float(result[self._metric])
+        resource_attr = self._resource_attr
+        rec.score.observe(value, result.get(resource_attr) if resource_attr is not None else None, self._mode)
         if self._mode == "min":
-            if rec.best is None or value < rec.best:
-                rec.best = value
             if self.best_value is None or value < self.best_value:
                 self.best_value, self.best_trial_id = value, rec.trial.trial_id
-        else:
-            if rec.best is None or value > rec.best:
-                rec.best = value
-            if self.best_value is None or value > self.best_value:
-                self.best_value, self.best_trial_id = value, rec.trial.trial_id
+        elif self.best_value is None or value > self.best_value:
+            self.best_value, self.best_trial_id = value, rec.trial.trial_id
 
-    def _fail(self, rec: TrialRecord, error: str, *, stop_process: bool) -> None:
+    def _fail(self, rec: TrialRecord, error: str, *, stop_process: bool, quote_stderr: bool = False) -> None:
         """Mark a trial failed. ``stop_process``: the tuner found the problem (bad report), so
-        it ends the process and quotes the tail of its stderr itself."""
+        it ends the process and quotes the tail of its stderr itself (``quote_stderr``: quote it
+        for a process that has ended)."""
         tid = rec.trial.trial_id
-        if stop_process and self._store is not None and self.backend.uses_trial_dirs:
+        if (stop_process or quote_stderr) and self._store is not None and self.backend.uses_trial_dirs:
             tail = _file_tail(self._store.trial_dir(tid) / STDERR_FILENAME)
             if tail:
                 error = f"{error}\n--- end of stderr ---\n{tail}"
@@ -677,21 +757,46 @@ class Tuner:
                         logger.error("could not close the event log of %s: %s", self.experiment_dir, e)
 
     def _result(self, reason: str) -> TuningResult:
-        best = self.trials.get(self.best_trial_id) if self.best_trial_id is not None else None
+        best = self.best()
         return TuningResult(
             experiment_dir=self.experiment_dir,
             metric=self.metric,
             mode=self.mode,
-            best_trial_id=self.best_trial_id,
-            best_config=dict(best.trial.config) if best else None,
-            best_metric=self.best_value,
+            best_trial_id=best.trial_id if best else None,
+            best_config=dict(best.config) if best else None,
+            best_metric=best.value if best else None,
             n_trials=len(self.trials),
             n_completed=self.count(_COMPLETED),
             n_failed=self.n_failed,
             n_results=self.n_results,
             elapsed_time=self.elapsed(),
             end_reason=reason,
+            resource_attr=self._resource_attr,
+            best_resource=best.resource if best else None,
+            best_resource_reached=best.reached if best else None,
+            best_max_resource=best.max_resource if best else None,
+            best_at_max_resource=best.at_max_resource if best else None,
+            best_trial_status=best.status.value if best else None,
+            failure=self._failure(),
         )
+
+    def _failure(self) -> str | None:
+        """Why tuning produced nothing usable (no trial reported a result, or every trial
+        failed), None if it did."""
+        n_trials, n_failed = len(self.trials), self.n_failed
+        if self.n_results and n_failed < n_trials:
+            return None
+        what = "no trial reported a result" if not self.n_results else "every trial failed"
+        if not n_trials:
+            return f"{what}: no trial was started"
+        failed = [rec for rec in self.trials.values() if rec.status is _FAILED and rec.error]
+        if not failed:
+            return f"{what} ({n_trials} trials)"
+        last = failed[-1]
+        tid = last.trial.trial_id
+        logs = f"; logs: {self.experiment_dir}/trials/{tid}/" if self.backend.uses_trial_dirs else ""
+        return (f"{what} ({n_failed} of {n_trials} trials failed; last: trial {tid}: "
+                f"{_error_gist(last.error or '')}{logs})")
 
     # -- resume -----------------------------------------------------------------------------
 
