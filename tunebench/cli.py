@@ -20,7 +20,8 @@ from typing import Any
 from tunebench.backends.registry import LOCAL, RAY, backend_names, get_backend
 from tunebench.errors import TuningError, UserError
 from tunebench.events import LEADERBOARD_SIZE
-from tunebench.store import load_experiment, read_metadata
+from tunebench.lock import LockHolder
+from tunebench.store import check_not_running, load_experiment, read_metadata
 
 logger = logging.getLogger("tunebench")
 
@@ -394,6 +395,7 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
     from tunebench.launch import build_tuner
     from tunebench.progress import ProgressDisplay
 
+    check_not_running(experiment_dir)  # before building the tuner (seconds); the tuner's lock decides
     display = ProgressDisplay() if progress else None
     tuner = build_tuner(spec, experiment_dir, resume=resume, callbacks=[display] if display else [],
                         command_line=["tunebench", *argv])
@@ -493,6 +495,8 @@ def cmd_resume(args: argparse.Namespace, argv: list[str]) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     exp = load_experiment(args.path)
     summary = exp.summary()
+    holder = exp.running_tuner()
+    summary["running"] = holder.to_dict() if holder is not None else None
     if args.csv:
         exp.to_csv(args.csv)
     if args.parquet:
@@ -505,7 +509,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  trials: {summary['n_trials']} ({summary['n_completed']} completed, {summary['n_stopped']} stopped, "
           f"{summary['n_paused']} paused, {summary['n_failed']} failed, {summary['n_running']} running)")
     print(f"  results: {summary['n_results']}, tuning time {summary['elapsed_time']:.1f} s, "
-          f"{'finished: ' + str(summary['end_reason']) if summary['finished'] else 'not finished (tunebench resume)'}")
+          f"{_run_state(summary, holder)}")
     if summary["best_config"] is not None:
         for line in _best_lines(summary):
             print(f"  {line}")
@@ -528,6 +532,15 @@ def cmd_show(args: argparse.Namespace) -> int:
         first = (rec["error"] or "").strip().splitlines()
         print(f"  trial {rec['trial_id']} failed: {first[0] if first else '?'}")
     return 0
+
+
+def _run_state(summary: dict[str, Any], holder: LockHolder | None) -> str:
+    """How far the experiment of ``summary`` is: running (and by whom), finished, or to resume."""
+    if holder is not None:
+        return f"running now ({holder.describe()})"
+    if summary["finished"]:
+        return f"finished: {summary['end_reason']}"
+    return f"not finished (tunebench resume {summary['path']})"
 
 
 def cmd_list(args: argparse.Namespace) -> int:

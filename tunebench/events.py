@@ -15,6 +15,10 @@ analysis, experiment grids, tabulation):
   newline was torn by a crash (the writer died, or is still writing) and is dropped; a complete
   line that is not a JSON object is skipped with a warning;
 * the fold of events into the experiment's state (:func:`fold`, :class:`ExperimentState`);
+* what a usable event is (:func:`event_problem`), checked by :func:`read_log` for the readers
+  that act on a whole log (resume, :func:`tunebench.store.load_experiment`): an event the tuner
+  cannot have written (a trial id that is not the next integer, an unknown trial, a missing
+  config or result) is an error naming the file and the line, never a traceback;
 * resume's replay of the logged scheduler calls into a fresh scheduler (:func:`replay`);
 * which trial is the best and how trials rank (:class:`TrialScore`, :class:`Standing`,
   :func:`rank_trials`): the one rule behind the best configuration the tuner prints at its end,
@@ -35,6 +39,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunebench.errors import UserError
 from tunebench.types import Config, Decision, Result, Status, Suggestion, Trial
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "LogKind", "TrialState", "ExperimentState", "dumps_line", "loads_line", "has_nonfinite", "split_lines",
     "iter_events", "read_last_event", "fold", "replay", "parse_result_line", "TrialScore", "Standing",
-    "rank_trials", "LEADERBOARD_SIZE",
+    "rank_trials", "LEADERBOARD_SIZE", "event_problem", "read_log",
 ]
 
 logger = logging.getLogger(__name__)
@@ -342,6 +347,87 @@ def fold(events: Iterable[dict[str, Any]], state: ExperimentState | None = None)
     for ev in events:
         _apply(state, ev)
     return state
+
+
+# -- checking -----------------------------------------------------------------------------------
+
+#: kinds whose events name a trial (``trial_id``) started by an earlier ``trial_start``
+_OF_A_TRIAL = frozenset({_TRIAL_RESUME, _TRIAL_RESTART, _RESULT, _RESULT_DEFERRED, _RESULT_IGNORED,
+                         _TRIAL_COMPLETE, _TRIAL_FAIL, _TRIAL_INTERRUPT})
+_WITH_A_RESULT = frozenset({_RESULT, _RESULT_DEFERRED, _RESULT_IGNORED})
+_DECISIONS = frozenset(d.value for d in Decision)
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def event_problem(ev: dict[str, Any], state: ExperimentState) -> str | None:
+    """What makes ``ev`` an event the tuner cannot have written after the events folded into
+    ``state``, None if it is usable.
+
+    Checked: the ``trial_id`` of a ``trial_start`` is the next trial id (the tuner numbers trials
+    0, 1, 2, ... in order) and it has a ``config`` object; every other event of a trial names a
+    trial started before it; results are objects, decisions known, offsets and ``suggest_id``
+    non-negative integers, times numbers. Events of kinds this version does not know pass.
+    """
+    kind = ev.get("event")
+    tid = ev.get("trial_id")
+    t = ev.get("time")
+    if t is not None and (type(t) not in (int, float)):
+        return f"'time' is {t!r}, not a number"
+    if kind == _TRIAL_START:
+        if not _is_int(tid) or tid != state.next_trial_id:
+            return f"trial_start of trial {tid!r} where the next trial id is {state.next_trial_id}"
+        if not isinstance(ev.get("config"), dict):
+            return f"trial_start of trial {tid} without a config object"
+        return None
+    if kind not in _OF_A_TRIAL:
+        return None
+    if not _is_int(tid) or tid not in state.trials:
+        return f"{kind} of trial {tid!r}, which no trial_start before it started"
+    if kind in _WITH_A_RESULT and not isinstance(ev.get("result"), dict):
+        return f"{kind} of trial {tid} without a result object"
+    if kind == _RESULT:
+        decision = ev.get("decision")
+        if decision is not None and decision not in _DECISIONS:
+            return f"result of trial {tid} with the unknown decision {decision!r}"
+    offset = ev.get("offset")
+    if offset is not None and (not _is_int(offset) or offset < 0):
+        return f"{kind} of trial {tid} with the offset {offset!r} (not a byte count)"
+    if kind == _TRIAL_RESUME:
+        suggest_id = ev.get("suggest_id")
+        if suggest_id is not None and (not _is_int(suggest_id) or suggest_id < 0):
+            return f"trial_resume of trial {tid} with the suggest_id {suggest_id!r}"
+        config = ev.get("config")
+        if config is not None and not isinstance(config, dict):
+            return f"trial_resume of trial {tid} with a config that is not an object"
+    return None
+
+
+def read_log(path: str | Path) -> tuple[list[dict[str, Any]], ExperimentState, int]:
+    """``(events, their fold, byte offset just after the last one)`` of the event log ``path``,
+    read by the rules of :func:`iter_events`, each event checked by :func:`event_problem`.
+
+    Called by the readers that act on a whole experiment: resume and
+    :func:`tunebench.store.load_experiment`. Raises :class:`~tunebench.errors.UserError`
+    naming the file and the line of the first unusable event.
+    """
+    events: list[dict[str, Any]] = []
+    state = ExperimentState()
+    end = 0
+    for offset, ev in iter_events(path):
+        problem = event_problem(ev, state)
+        if problem is not None:
+            with open(path, "rb") as f:
+                line = f.read(offset).count(b"\n")
+            raise UserError(
+                f"{path}, line {line}: {problem}; the event log was edited or damaged: restore it (or cut it "
+                "before that line) to resume or show this experiment")
+        _apply(state, ev)
+        events.append(ev)
+        end = offset
+    return events, state, end
 
 
 def replay(scheduler: Scheduler, events: Iterable[dict[str, Any]], from_seq: int = 0) -> ExperimentState:

@@ -6,11 +6,20 @@ One folder per experiment::
         metadata.json           what was run: space, metric, mode, method, seed, versions, command line
         events.jsonl            append-only log, one JSON object per line, flushed per event
         scheduler_state.json    periodic JSON snapshot of the scheduler: {"seq": n, "state": {...}}
+        tuner.lock              locked (flock) by the tuner working on the folder; says its pid, host, start
         trials/<id>/            each trial's results.jsonl, checkpoint/, stdout.log, stderr.log
+
+One tuner at a time: :class:`ExperimentStore` holds ``tuner.lock`` (:mod:`tunebench.lock`) from
+:meth:`~ExperimentStore.create` or :meth:`~ExperimentStore.reopen` to :meth:`~ExperimentStore.close`;
+the kernel releases it when the tuner dies, however it dies. Another tuner on the same folder is
+refused with a :class:`~tunebench.errors.UserError` naming the holder (:func:`running_tuner`).
 
 Nothing in it is pickled. The event log is the source of truth: a tuner that was killed is
 rebuilt from it (the snapshot only saves replaying the whole history). A torn last line (the
 process died in the middle of a write) is dropped on reopening; everything before it is kept.
+An unusable snapshot is ignored with a warning (the log is replayed from its start instead); an
+event the tuner cannot have written, a log emptied or lost beside trial folders, or a
+``metadata.json`` that is not the tuner's are refused with one line that names the file.
 
 :func:`load_experiment` reads a folder for analysis: results as a pandas DataFrame, a per-trial
 table, the best configuration, CSV/parquet export. pandas is imported only there.
@@ -33,12 +42,13 @@ from tunebench.events import (  # noqa: F401 (loads_line: also importable from h
     Standing,
     TrialScore,
     dumps_line,
-    fold,
     has_nonfinite,
     iter_events,
     loads_line,
     rank_trials,
+    read_log,
 )
+from tunebench.lock import FolderLock, LockHolder, lock_holder
 from tunebench.reporting import atomic_write
 from tunebench.types import Status
 
@@ -52,6 +62,8 @@ EVENTS_FILE = "events.jsonl"
 STATE_FILE = "scheduler_state.json"
 EVENTS_BUFFER = 1 << 18  #: bytes of events buffered before a write system call
 TRIALS_DIR = "trials"
+#: file locked by the tuner working on the folder (see :mod:`tunebench.lock`)
+TUNER_LOCK_FILE = "tuner.lock"
 
 #: seconds between two fsyncs of the event log (each event is flushed to the OS at once,
 #: which is enough to survive the tuner being killed; fsync covers a machine crash)
@@ -107,13 +119,16 @@ def atomic_write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
 class ExperimentStore:
     """Writes one experiment folder. Used by the tuner only.
 
-    Open with :meth:`create` for a new experiment or :meth:`reopen` to continue one.
+    Open with :meth:`create` for a new experiment or :meth:`reopen` to continue one; both take
+    the folder's :data:`TUNER_LOCK_FILE` (refusing a folder another tuner works on), which
+    :meth:`close` releases.
     """
 
-    def __init__(self, path: Path, n_events: int) -> None:
+    def __init__(self, path: Path, n_events: int, lock: FolderLock | None = None) -> None:
         self.path = path
         self.trials_path = path / TRIALS_DIR
         self.n_events = n_events
+        self._lock = lock
         # a large buffer: a simulation writes tens of thousands of events a second, flushed only at
         # snapshots (real runs flush every event anyway)
         self._events = open(path / EVENTS_FILE, "ab", buffering=EVENTS_BUFFER)  # noqa: SIM115 (closed by close())
@@ -124,42 +139,81 @@ class ExperimentStore:
 
     @classmethod
     def create(cls, path: str | Path, metadata: dict[str, Any]) -> "ExperimentStore":
-        """Create a new experiment folder; refuses a folder that already holds an experiment."""
+        """Create a new experiment folder; refuses a folder that already holds an experiment (or
+        its trial folders), or that another tuner works on."""
         path = Path(path)
-        if (path / EVENTS_FILE).exists():
-            raise UserError(
-                f"{path} already holds an experiment; resume it with `tunebench resume {path}` "
-                "or choose another --experiment-dir"
-            )
         try:
-            (path / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(
                 f"cannot create experiment folder {path}: {e.strerror}; choose another --experiment-dir"
             ) from e
-        atomic_write_json(path / METADATA_FILE, metadata)
-        (path / EVENTS_FILE).touch()
-        return cls(path, 0)
+        lock = _lock(path)
+        try:
+            if (path / EVENTS_FILE).exists():
+                raise UserError(
+                    f"{path} already holds an experiment; resume it with `tunebench resume {path}` "
+                    "or choose another --experiment-dir"
+                )
+            n_trials = _count_trial_dirs(path)
+            if n_trials:
+                raise UserError(
+                    f"{path} holds {n_trials} trial folders in {path / TRIALS_DIR} but no event log ({EVENTS_FILE}): "
+                    "an experiment whose log was lost; a new one would overwrite them: choose another "
+                    "--experiment-dir (or move that folder away)"
+                )
+            try:
+                (path / TRIALS_DIR).mkdir(exist_ok=True)
+            except OSError as e:
+                raise UserError(
+                    f"cannot create experiment folder {path}: {e.strerror}; choose another --experiment-dir"
+                ) from e
+            atomic_write_json(path / METADATA_FILE, metadata)
+            (path / EVENTS_FILE).touch()
+            return cls(path, 0, lock)
+        except BaseException:
+            lock.release()
+            raise
 
     @classmethod
     def reopen(cls, path: str | Path) -> tuple["ExperimentStore", list[dict[str, Any]]]:
         """Reopen an experiment for appending; returns the store and the events logged so far.
 
         A torn last line of the event log is cut off so new events start on a fresh line.
+        Refused (:class:`~tunebench.errors.UserError`): a folder another tuner works on, an
+        event the tuner cannot have written (:func:`tunebench.events.read_log`), an event log
+        that is missing or holds no event while trial folders exist (resuming would start over
+        and overwrite them).
         """
         path = Path(path)
         events_path = path / EVENTS_FILE
         if not (path / METADATA_FILE).exists() or not events_path.exists():
+            n_trials = _count_trial_dirs(path) if (path / METADATA_FILE).exists() else 0
+            if n_trials:
+                raise UserError(
+                    f"{path} has no event log ({EVENTS_FILE}) but {n_trials} trial folders in {path / TRIALS_DIR}: "
+                    "the log was lost, and resuming would start over and overwrite them; restore "
+                    f"{events_path} (or move the folder away and start a new experiment)"
+                )
             raise UserError(f"{path} is not a tunebench experiment folder (no {METADATA_FILE} / {EVENTS_FILE})")
-        events: list[dict[str, Any]] = []
-        good_end = 0
-        for offset, obj in iter_events(events_path):
-            events.append(obj)
-            good_end = offset
-        if events_path.stat().st_size != good_end:
-            with open(events_path, "r+b") as f:
-                f.truncate(good_end)
-        return cls(path, len(events)), events
+        lock = _lock(path)
+        try:
+            events, _, good_end = read_log(events_path)
+            if not events:
+                n_trials = _count_trial_dirs(path)
+                if n_trials:
+                    raise UserError(
+                        f"{events_path} holds no event but {path / TRIALS_DIR} holds {n_trials} trial folders: the "
+                        "log was emptied or cut, and resuming would start over and overwrite them; restore the log "
+                        "(or move the folder away and start a new experiment)"
+                    )
+            if events_path.stat().st_size != good_end:
+                with open(events_path, "r+b") as f:
+                    f.truncate(good_end)
+            return cls(path, len(events), lock), events
+        except BaseException:
+            lock.release()
+            raise
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -203,35 +257,103 @@ class ExperimentStore:
         return d
 
     def close(self) -> None:
-        if not self._events.closed:
-            try:
-                self._events.flush()
-                os.fsync(self._events.fileno())
-            finally:
-                self._events.close()
+        """Flush and close the event log, then release the folder's lock (also when closing fails)."""
+        try:
+            if not self._events.closed:
+                try:
+                    self._events.flush()
+                    os.fsync(self._events.fileno())
+                finally:
+                    self._events.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     # -- reading -------------------------------------------------------------------------
 
     def load_scheduler_state(self) -> tuple[int, dict[str, Any]] | None:
-        """The last snapshot as ``(seq, state)``, or None if there is none (or it is unreadable)."""
+        """The last snapshot as ``(seq, state)``, or None if there is none, or if it is unusable
+        (not JSON, not ``{"seq": n, "state": {...}}``, or ``seq`` beyond the log: a warning says
+        so, and the whole log is replayed instead)."""
         p = self.path / STATE_FILE
         if not p.exists():
             return None
         try:
-            data = json.loads(p.read_text())
-            return int(data["seq"]), data["state"]
+            data = json.loads(p.read_bytes())
+            seq, state = data["seq"], data["state"]
+            if type(seq) is not int or not 0 <= seq <= self.n_events:
+                raise ValueError(f"'seq' is {seq!r}, not an event count between 0 and {self.n_events}")
+            if not isinstance(state, dict):
+                raise ValueError(f"'state' is a JSON {type(state).__name__}, not an object")
         except (ValueError, KeyError, TypeError) as e:
-            logger.warning("ignoring unreadable scheduler snapshot %s (%s); replaying the whole log", p, e)
+            logger.warning("ignoring the unusable scheduler snapshot %s (%s: %s); rebuilding the scheduler from the "
+                           "event log", p, type(e).__name__, e)
             return None
+        return seq, state
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """Read ``metadata.json`` of an experiment folder, with a clear error if it is not one."""
+    """Read ``metadata.json`` of an experiment folder; a :class:`~tunebench.errors.UserError`
+    if there is none, or if it is not the JSON object the tuner writes (with the ``metric``
+    and the ``mode``)."""
     p = Path(path) / METADATA_FILE
     if not p.exists():
         raise UserError(f"{path} is not a tunebench experiment folder (no {METADATA_FILE})")
-    metadata: dict[str, Any] = json.loads(p.read_text())
+    damaged = "the file is damaged: restore it (the tuner writes it when an experiment starts and resumes)"
+    try:
+        metadata = json.loads(p.read_bytes())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{p} is not readable JSON ({type(e).__name__}: {e}); {damaged}") from None
+    if not isinstance(metadata, dict):
+        raise UserError(f"{p} holds a JSON {type(metadata).__name__}, not an object; {damaged}")
+    metric, mode = metadata.get("metric"), metadata.get("mode")
+    if not isinstance(metric, str) or not metric:
+        raise UserError(f"{p} has no usable 'metric' ({metric!r}); {damaged}")
+    if mode not in ("min", "max"):
+        raise UserError(f"{p} has no usable 'mode' ({mode!r}, not 'min' or 'max'); {damaged}")
     return metadata
+
+
+def running_tuner(path: str | Path) -> LockHolder | None:
+    """The tuner working on the experiment folder ``path`` now (it holds :data:`TUNER_LOCK_FILE`),
+    None if none does. Its answer may be out of date at once; only taking the lock decides."""
+    return lock_holder(Path(path) / TUNER_LOCK_FILE)
+
+
+def busy_message(path: str | Path, holder: LockHolder) -> str:
+    """The one-line refusal of a folder ``holder`` works on: who, since when, what to do."""
+    pid = f"kill {holder.pid}" if holder.pid is not None else "stop it"
+    return (f"{path} is being tuned by another tuner ({holder.describe()}); wait for it to end, or stop it "
+            f"({pid}) and then `tunebench resume {path}`; `tunebench show {path}` shows how far it is")
+
+
+def check_not_running(path: str | Path) -> None:
+    """Raise :class:`~tunebench.errors.UserError` (:func:`busy_message`) if a tuner works on the
+    folder ``path`` now. A quick check before building a tuner; the tuner's lock decides."""
+    holder = running_tuner(path)
+    if holder is not None:
+        raise UserError(busy_message(path, holder))
+
+
+def _lock(path: Path) -> FolderLock:
+    """The folder's tuner lock, taken; a UserError naming the holder if another process has it."""
+    lock = FolderLock(path / TUNER_LOCK_FILE)
+    try:
+        holder = lock.acquire()
+    except OSError as e:
+        raise UserError(f"cannot lock {path / TUNER_LOCK_FILE}: {e.strerror or e}; check the folder's "
+                        "permissions") from e
+    if holder is not None:
+        raise UserError(busy_message(path, holder))
+    return lock
+
+
+def _count_trial_dirs(path: Path) -> int:
+    """Number of trial folders in ``path/trials`` (0 if there is none)."""
+    try:
+        return sum(1 for entry in os.scandir(path / TRIALS_DIR) if entry.is_dir())
+    except OSError:
+        return 0
 
 
 class Experiment:
@@ -248,10 +370,14 @@ class Experiment:
         self.path = Path(path)
         self.metadata = read_metadata(self.path)
         events_path = self.path / EVENTS_FILE
-        self.events: list[dict[str, Any]] = (
-            [obj for _, obj in iter_events(events_path)] if events_path.exists() else []
-        )
-        self.state: ExperimentState = fold(self.events)
+        if events_path.exists():
+            self.events, self.state, _ = read_log(events_path)
+        else:
+            self.events, self.state = [], ExperimentState()
+
+    def running_tuner(self) -> LockHolder | None:
+        """The tuner working on this experiment now (:func:`running_tuner`), None if none."""
+        return running_tuner(self.path)
 
     @property
     def metric(self) -> str:

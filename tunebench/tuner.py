@@ -196,7 +196,8 @@ class Tuner:
         n_workers: trials running at the same time.
         stop: when to end.
         experiment_dir: the experiment folder (created; must not hold another experiment unless
-            ``resume=True``).
+            ``resume=True``). One tuner at a time: :meth:`run` holds the folder's lock
+            (``tuner.lock``) until it returns, and refuses a folder another tuner holds.
         resume: continue the experiment in ``experiment_dir`` (the scheduler must be built with
             the same arguments as the first time; ``tunebench resume`` does that from metadata).
         max_failures: tuning ends with :class:`TuningError` once more trials than this failed.
@@ -304,7 +305,9 @@ class Tuner:
         """Tune until a stop criterion is met; returns the best configuration found.
 
         Raises :class:`TuningError` when more than ``max_failures`` trials failed (everything
-        recorded so far stays in the experiment folder).
+        recorded so far stays in the experiment folder), and :class:`~tunebench.errors.UserError`
+        before anything runs when another tuner works on the folder (naming its pid, host and
+        start) or the folder cannot be resumed (a damaged event log or metadata).
         """
         self._open()
         reason = "unknown"
@@ -345,16 +348,23 @@ class Tuner:
             meta["config_space"] = space_to_json(self.scheduler.config_space)
         meta.setdefault("versions", _versions())
         self._t0 = self.backend.clock.time()
+        # the store takes the folder's lock (a UserError naming the tuner that holds it)
         if self.resume:
             self._store, events = ExperimentStore.reopen(self.experiment_dir)
-            self._restore(events)
-            self._store.update_metadata(meta)
         else:
             meta["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             self._store = ExperimentStore.create(self.experiment_dir, meta)
-        # a simulation is cheap to redo: buffer its log (flushed at snapshots and at the end)
-        self._store.flush_each = not self._simulated
-        self._log({"event": _LOG_SESSION_START, "resumed": self.resume})
+        try:
+            if self.resume:
+                self._restore(events)
+                self._store.update_metadata(meta)
+            # a simulation is cheap to redo: buffer its log (flushed at snapshots and at the end)
+            self._store.flush_each = not self._simulated
+            self._log({"event": _LOG_SESSION_START, "resumed": self.resume})
+        except BaseException:
+            store, self._store = self._store, None
+            store.close()  # releases the lock: a failed start leaves the folder to the next tuner
+            raise
         self._last_snapshot = time.monotonic()
 
     def _log(self, event: dict[str, Any]) -> None:
@@ -803,13 +813,20 @@ class Tuner:
     def _restore(self, events: list[dict[str, Any]]) -> None:
         """Rebuild trials and the scheduler from the log; queue interrupted trials for restart."""
         assert self._store is not None
-        snapshot = self._store.load_scheduler_state()
-        replay_from = 0
+        logged = None
+        snapshot = self._store.load_scheduler_state()  # None: none, or unusable (warned)
         if snapshot is not None:
+            fresh = self.scheduler.state_dict()  # the state to go back to if the snapshot does not fit
             seq, state = snapshot
-            self.scheduler.load_state_dict(state)
-            replay_from = seq
-        logged = replay(self.scheduler, events, from_seq=replay_from)
+            try:
+                self.scheduler.load_state_dict(state)
+                logged = replay(self.scheduler, events, from_seq=seq)
+            except Exception as e:  # noqa: BLE001 - any failure of a scheduler on a damaged snapshot
+                logger.warning("the scheduler snapshot of %s does not fit this scheduler (%s: %s); rebuilding the "
+                               "scheduler from the event log", self.experiment_dir, type(e).__name__, e)
+                self.scheduler.load_state_dict(fresh)
+        if logged is None:
+            logged = replay(self.scheduler, events)
         for tid, ts in logged.trials.items():
             self.trials[tid] = TrialRecord(ts.trial, status=ts.status, offset=ts.offset, last_result=ts.last_result,
                                            n_results=ts.n_results, error=ts.error, deferred=list(ts.deferred))

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fcntl
 import json
 import logging
 import os
@@ -64,8 +63,9 @@ from tunebench.benchmarks import SimulatedBenchmark, canonical_module_ref, load_
 from tunebench.errors import UserError
 from tunebench.events import LogKind, read_last_event
 from tunebench.launch import RunSpec, build_space, check_backend, spec_from_benchmark, thread_env, use_backend
+from tunebench.lock import hold, lock_holder
 from tunebench.schedulers import canonical_method_names, get_method, make_scheduler
-from tunebench.store import EVENTS_FILE, METADATA_FILE, read_metadata
+from tunebench.store import EVENTS_FILE, METADATA_FILE, TUNER_LOCK_FILE, read_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -216,37 +216,17 @@ def experiment_state(path: str | Path) -> tuple[str, str | None]:
 
 
 def is_locked(path: Path) -> bool:
-    """True if another process runs the experiment in ``path`` (holds its :data:`LOCK_FILE`)."""
-    lock = path / LOCK_FILE
-    if not lock.exists():
-        return False
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    """True if another process runs the experiment in ``path``: a grid process (it holds the
+    folder's :data:`LOCK_FILE`) or a tuner (``tunebench run``/``resume``, which hold the store's
+    :data:`~tunebench.store.TUNER_LOCK_FILE`)."""
+    return lock_holder(path / LOCK_FILE) is not None or lock_holder(path / TUNER_LOCK_FILE) is not None
 
 
 @contextlib.contextmanager
 def experiment_lock(path: Path) -> Iterator[bool]:
     """Hold the experiment's :data:`LOCK_FILE` (yields False if another process holds it)."""
-    path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)  # releases the lock
+    with hold(path / LOCK_FILE) as locked:
+        yield locked
 
 
 def _json_norm(value: Any) -> Any:
