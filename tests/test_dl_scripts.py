@@ -50,6 +50,9 @@ RESNET_TINY = ["--dataset", "mnist", "--max-train-samples", "300", "--batch_size
                "--momentum", "0.9", "--width", "8"]
 TRANSFORMER_TINY = ["--d_model", "64", "--n_layers", "1", "--batch_size", "16", "--max-tokens-per-epoch", "3000",
                     "--max-eval-tokens", "3000", "--epochs", "3"]
+#: the resume-equals-uninterrupted tests run the scripts deterministic: on CUDA, cuDNN's default
+#: algorithms differ run to run (epoch-1 val_error 0.748 vs 0.75 on an H200 without it)
+DETERMINISTIC = ["--deterministic"]
 CURVE_KEYS = {"resnet": ("val_error", "val_loss", "train_loss"), "transformer": ("val_ppl", "val_loss", "train_loss")}
 
 
@@ -115,7 +118,7 @@ def load_example(path: Path):
 
 @needs_mnist
 def test_resnet_reports_checkpoints_resumes_after_a_kill_and_survives_a_corrupted_checkpoint(tmp_path, cache):
-    ref = run(RESNET, RESNET_TINY, tmp_path / "ref", cache)
+    ref = run(RESNET, [*RESNET_TINY, *DETERMINISTIC], tmp_path / "ref", cache)
     assert ref.returncode == 0, ref.stderr
     curve = reports(tmp_path / "ref")
     assert [r["epoch"] for r in curve] == [1, 2, 3]
@@ -128,9 +131,9 @@ def test_resnet_reports_checkpoints_resumes_after_a_kill_and_survives_a_corrupte
 
     # killed after its first epoch, then started again like a resumed trial
     trial = tmp_path / "killed"
-    done = kill_after_first_report(RESNET, RESNET_TINY, trial, cache)
+    done = kill_after_first_report(RESNET, [*RESNET_TINY, *DETERMINISTIC], trial, cache)
     assert 1 <= done < 3
-    again = run(RESNET, RESNET_TINY, trial, cache)
+    again = run(RESNET, [*RESNET_TINY, *DETERMINISTIC], trial, cache)
     assert again.returncode == 0, again.stderr
     assert f"resuming after epoch {done}" in again.stderr
     lines = reports(trial)
@@ -159,7 +162,7 @@ def test_resnet_with_a_diverging_config_fails_with_a_message_and_reports_nothing
 
 @needs_wikitext
 def test_transformer_reports_perplexity_and_resumes_after_a_kill(tmp_path, cache):
-    ref = run(TRANSFORMER, TRANSFORMER_TINY, tmp_path / "ref", cache)
+    ref = run(TRANSFORMER, [*TRANSFORMER_TINY, *DETERMINISTIC], tmp_path / "ref", cache)
     assert ref.returncode == 0, ref.stderr
     assert "trains on valid.txt, evaluates on test.txt" in ref.stderr
     curve = reports(tmp_path / "ref")
@@ -170,9 +173,9 @@ def test_transformer_reports_perplexity_and_resumes_after_a_kill(tmp_path, cache
     assert curve[-1]["val_ppl"] < curve[0]["val_ppl"] < 18328, "better than a uniform guess, and improving"
 
     trial = tmp_path / "killed"
-    done = kill_after_first_report(TRANSFORMER, TRANSFORMER_TINY, trial, cache)
+    done = kill_after_first_report(TRANSFORMER, [*TRANSFORMER_TINY, *DETERMINISTIC], trial, cache)
     assert 1 <= done < 3
-    again = run(TRANSFORMER, TRANSFORMER_TINY, trial, cache)
+    again = run(TRANSFORMER, [*TRANSFORMER_TINY, *DETERMINISTIC], trial, cache)
     assert again.returncode == 0, again.stderr
     assert f"resuming after epoch {done}" in again.stderr
     lines = reports(trial)
@@ -366,6 +369,44 @@ def test_a_corrupted_checkpoint_is_ignored_with_a_warning(tmp_path, caplog, dama
     assert "starting this trial from scratch" in caplog.text
     assert all(torch.equal(p, q) for p, q in zip(fresh.parameters(), before, strict=True)), "the model is untouched"
     assert fresh_opt.state_dict()["state"] == {} and fresh_sched.last_epoch == 0
+
+
+class _Plant:
+    """Pickles into a call that writes ``marker`` when unpickled (the way a planted pickle runs code)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').close()",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_by_weights_only(tmp_path, caplog):
+    model, optimizer, scheduler = _tiny_training()
+    path = save_training_state(model, optimizer, scheduler, epoch=1, directory=tmp_path)
+    state = torch.load(path, weights_only=True)
+    marker = tmp_path / "ran"
+    state["extra"] = {"x": _Plant(marker)}
+    torch.save(state, path)
+    with caplog.at_level(logging.WARNING, logger="tunebench.integrations.torch"):
+        assert load_training_state(model, optimizer, scheduler, directory=tmp_path) is None
+    assert "is corrupted (UnpicklingError: Weights only load failed" in caplog.text
+    assert not marker.exists()
+    torch.load(path, weights_only=False)
+    assert marker.exists(), "the planted object does run code when loaded without weights_only"
+
+
+def test_set_deterministic_sets_the_torch_and_cudnn_flags():
+    code = ("import os, torch; from tunebench.integrations.torch import set_deterministic; "
+            "assert not torch.are_deterministic_algorithms_enabled(); set_deterministic(); "
+            "print(torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, "
+            "torch.backends.cudnn.benchmark, os.environ['CUBLAS_WORKSPACE_CONFIG'])")
+    env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True", "False", ":4096:8"]
+    for script in (RESNET, TRANSFORMER):
+        assert load_example(script).build_parser().parse_args(["--deterministic"]).deterministic is True
 
 
 def test_check_finite_ends_a_diverged_trial_with_exit_code_1():

@@ -18,7 +18,7 @@ from tunebench.backends import local as local_module
 from tunebench.backends.base import RESULTS_FILENAME, STDOUT_FILENAME
 from tunebench.backends.local import LocalBackend, detect_gpus
 from tunebench.errors import UserError
-from tunebench.reporting import load_checkpoint
+from tunebench.reporting import load_checkpoint, save_checkpoint
 from tunebench.types import Event, EventKind, Trial
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
@@ -114,7 +114,7 @@ def test_results_stream_in_order_with_offsets(make_backend, tmp_path: Path):
     assert done.info["exit_code"] == 0 and done.info["pid"] == results[0]["pid"]
     assert done.info["gpus"] == []
     assert backend.n_busy == 0
-    assert (folder / "checkpoint" / "checkpoint.pkl").is_file()
+    assert (folder / "checkpoint" / "checkpoint.npz").is_file()
     assert backend.poll(5.0) == []  # nothing running: returns at once
 
 
@@ -344,7 +344,7 @@ def test_results_offset_skips_old_lines(make_backend, tmp_path: Path):
     old = [json.dumps({"epoch": e, "_timestamp": 1.0, "_iteration": e - 1}) + "\n" for e in (1, 2, 3)]
     (folder / RESULTS_FILENAME).write_text("".join(old))
     (folder / "checkpoint").mkdir()
-    (folder / "checkpoint" / "checkpoint.pkl").write_bytes(__import__("pickle").dumps({"epoch": 3}))
+    save_checkpoint({"epoch": 3}, folder / "checkpoint")
     backend = make_backend()
     consumed = len(old[0]) + len(old[1])  # the dead tuner had consumed two lines
     backend.start(Trial(0, {"epochs": 5}), folder, results_offset=consumed)

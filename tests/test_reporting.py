@@ -234,18 +234,156 @@ def test_checkpoint_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     add_checkpoint_argument(parser)
     assert parser.parse_args([]).checkpoint_dir == folder
     path = save_checkpoint({"epoch": 3})
-    assert path == folder / "checkpoint.pkl"
+    assert path == folder / "checkpoint.npz"
     assert load_checkpoint() == {"epoch": 3}
 
 
-def test_pickle_round_trip(tmp_path: Path):
-    state = {"epoch": 4, "weights": np.arange(6.0).reshape(2, 3), "rng": {"seed": 1}, "t": (1, 2)}
+def test_default_round_trip_holds_arrays_and_plain_data_exactly(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    rng.random(5)
+    state = {"epoch": 4, "weights": np.arange(6.0).reshape(2, 3), "rng": rng.bit_generator.state, "t": (1, (2, "x")),
+             "layers": [np.ones(3, np.float32), np.array([True, False]), np.array(["ab", "c"]), np.zeros((0, 2))],
+             "scalars": [np.float32(0.5), np.int64(2**40), np.bool_(True)], 7: None, None: "none", (1, "a"): 1.5,
+             "floats": [math.nan, math.inf, -0.0, 1e-310, 0.1 + 0.2], "big": 2**100, "empty": {}, "nested": [[], ()],
+             "tricky keys": {"array": 1, "dict": 2, "tuple": 3, "scalar": 4}, True: False}
     path = save_checkpoint(state, tmp_path)
-    assert path == tmp_path / "checkpoint.pkl"
+    assert path == tmp_path / "checkpoint.npz"
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]
     loaded = load_checkpoint(tmp_path)
-    assert loaded["epoch"] == 4 and loaded["t"] == (1, 2)
+    assert set(loaded) == set(state)
+    assert loaded["epoch"] == 4 and loaded["t"] == (1, (2, "x")) and loaded["big"] == 2**100
+    assert loaded[7] is None and loaded[None] == "none" and loaded[(1, "a")] == 1.5 and loaded[True] is False
+    assert loaded["empty"] == {} and loaded["nested"] == [[], ()] and loaded["tricky keys"] == state["tricky keys"]
     np.testing.assert_array_equal(loaded["weights"], state["weights"])
-    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pkl"]
+    for got, want in zip(loaded["layers"], state["layers"], strict=True):
+        assert got.dtype == want.dtype and got.shape == want.shape and (got == want).all()
+    assert [type(v) for v in loaded["scalars"]] == [np.float32, np.int64, np.bool_]
+    assert loaded["scalars"] == state["scalars"]
+    assert math.isnan(loaded["floats"][0]) and loaded["floats"][1:] == state["floats"][1:]
+    assert math.copysign(1.0, loaded["floats"][2]) == -1.0
+    again = np.random.default_rng(0)
+    again.bit_generator.state = loaded["rng"]
+    assert again.random() == rng.random(), "a generator's state comes back exactly"
+
+
+def test_the_default_format_refuses_other_objects_naming_the_key_and_the_fix(tmp_path: Path):
+    save_checkpoint({"epoch": 1}, tmp_path)
+    cases = [({"opt": {"m": [1, object()]}}, "state['opt']['m'][1] is a builtins.object"),
+             ({"f": lambda: None}, "state['f'] is a builtins.function"),
+             ({"s": {1, 2}}, "state['s'] is a builtins.set"),
+             ({"a": np.array([{"x": 1}], dtype=object)}, "state['a'] is a numpy array of Python objects"),
+             ({frozenset(): 1}, "key frozenset() of state is a builtins.frozenset")]
+    for state, message in cases:
+        with pytest.raises(TypeError, match="save_checkpoint") as info:
+            save_checkpoint(state, tmp_path)
+        assert message in str(info.value)
+        assert "format='pickle'" in str(info.value) or "use strings" in str(info.value)
+    with pytest.raises(TypeError, match="must be a dict"):
+        save_checkpoint([1, 2], tmp_path)  # type: ignore[arg-type]  # a wrong type on purpose
+    assert load_checkpoint(tmp_path) == {"epoch": 1}, "the old checkpoint is untouched"
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]
+
+
+def test_pickle_only_when_asked_for_by_name(tmp_path: Path):
+    state = {"epoch": 2, "f": {1, 2}}
+    for call in (lambda: save_checkpoint(state, tmp_path, "state.pkl"), lambda: load_checkpoint(tmp_path, "state.pkl")):
+        with pytest.raises(ValueError, match="format='pickle'"):
+            call()
+    with pytest.raises(ValueError, match="cannot tell its format"):
+        save_checkpoint(state, tmp_path, "state.ckpt")
+    with pytest.raises(ValueError, match="not one of npz, json, torch, pickle"):
+        save_checkpoint(state, tmp_path, format="yaml")
+    path = save_checkpoint(state, tmp_path, format="pickle")
+    assert path == tmp_path / "checkpoint.pkl"
+    assert load_checkpoint(tmp_path, format="pickle") == state
+    assert load_checkpoint(tmp_path, "checkpoint.pkl", format="pickle") == state
+
+
+class _Plant:
+    """Pickles into a call that writes ``marker`` when unpickled (the way a planted pickle runs code)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').close()",))
+
+
+def plant(path: Path, marker: Path) -> None:
+    import pickle
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps({"epoch": 3, "x": _Plant(marker)}))
+
+
+def test_a_planted_pickle_never_runs(tmp_path: Path, capsys):
+    marker = tmp_path / "ran"
+    folder = tmp_path / "ckpt"
+    plant(folder / "checkpoint.pkl", marker)
+    assert load_checkpoint(folder) is None  # the default looks for checkpoint.npz only
+    assert "is not loaded: loading a pickle can run any code" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="format='pickle'"):
+        load_checkpoint(folder, "checkpoint.pkl")
+    # a pickle named like the default file is refused by allow_pickle=False: set aside as corrupted
+    plant(folder / "checkpoint.npz", marker)
+    assert load_checkpoint(folder) is None
+    assert "is corrupted or unreadable" in capsys.readouterr().err
+    assert (folder / "checkpoint.npz.corrupted").is_file()
+    # an .npz whose member is a pickled object array is refused too
+    tree = b'{"format": 1, "state": {"dict": [["x", {"array": "a0"}]]}}'
+    np.savez(folder / "checkpoint.npz", tunebench_checkpoint=np.frombuffer(tree, dtype=np.uint8),
+             a0=np.array([_Plant(marker)], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        load_checkpoint(folder, on_error="raise")
+    plant(folder / "state.json", marker)
+    assert load_checkpoint(folder, "state.json") is None
+    assert not marker.exists(), "no load ran the planted code"
+    load_checkpoint(folder, "checkpoint.pkl", format="pickle")
+    assert marker.exists(), "the plant does run code when unpickled: asked for by name, it is loaded"
+
+
+def test_a_planted_pickle_does_not_run_when_a_trial_resumes(tmp_path: Path):
+    """A trial restarted by the local backend (what `tunebench resume` does) with a planted
+    checkpoint.pkl in its checkpoint folder trains from scratch and never runs the plant."""
+    from tunebench.backends.local import LocalBackend
+    from tunebench.types import EventKind, Trial
+
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent("""
+        from tunebench import report, save_checkpoint, load_checkpoint
+        state = load_checkpoint() or {"epoch": 0}
+        for epoch in range(state["epoch"] + 1, 4):
+            save_checkpoint({"epoch": epoch})
+            report(epoch=epoch, loss=1.0 / epoch)
+    """))
+    marker = tmp_path / "ran"
+    trial_folder = tmp_path / "trials" / "0"
+    plant(trial_folder / "checkpoint" / "checkpoint.pkl", marker)
+    backend = LocalBackend(script=script, gpus=[], kill_grace_period=1.0)
+    try:
+        backend.start(Trial(0, {}), trial_folder)
+        events = []
+        while not any(e.kind in (EventKind.COMPLETED, EventKind.FAILED) for e in events):
+            events += backend.poll(30.0)
+    finally:
+        backend.shutdown()
+    assert [e.result["epoch"] for e in events if e.kind == EventKind.RESULT] == [1, 2, 3]
+    assert events[-1].kind == EventKind.COMPLETED
+    assert not marker.exists()
+    assert load_checkpoint(trial_folder / "checkpoint") == {"epoch": 3}
+
+
+def test_a_torch_file_that_would_run_code_is_refused(tmp_path: Path, capsys):
+    torch = pytest.importorskip("torch")
+    marker = tmp_path / "ran"
+    torch.save({"w": torch.ones(2), "x": _Plant(marker)}, tmp_path / "model.pt")
+    with pytest.raises(Exception, match="[Ww]eights only load failed"):
+        load_checkpoint(tmp_path, "model.pt", on_error="raise")
+    assert load_checkpoint(tmp_path, "model.pt") is None
+    assert "is corrupted or unreadable" in capsys.readouterr().err
+    assert (tmp_path / "model.pt.corrupted").is_file() and not marker.exists()
+    torch.load(tmp_path / "model.pt.corrupted", weights_only=False)
+    assert marker.exists(), "the plant does run code when loaded without weights_only"
 
 
 def test_json_round_trip(tmp_path: Path):
@@ -265,17 +403,17 @@ def test_torch_format(tmp_path: Path):
 
 
 def test_save_is_atomic(tmp_path: Path):
-    save_checkpoint({"epoch": 1}, tmp_path)
+    save_checkpoint({"epoch": 1}, tmp_path, format="pickle")
     # pickling fails midway (the first entry is already written to the temp file)
     with pytest.raises(Exception):  # noqa: B017 - PicklingError or AttributeError
-        save_checkpoint({"epoch": 2, "bad": lambda: None}, tmp_path)
-    assert load_checkpoint(tmp_path) == {"epoch": 1}
+        save_checkpoint({"epoch": 2, "bad": lambda: None}, tmp_path, format="pickle")
+    assert load_checkpoint(tmp_path, format="pickle") == {"epoch": 1}
     with pytest.raises(TypeError):
         save_checkpoint({"epoch": 2, "bad": object()}, tmp_path, filename="state.json")
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pkl"]  # no temp files left
     save_checkpoint({"epoch": 3}, tmp_path)
     assert load_checkpoint(tmp_path) == {"epoch": 3}
-    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pkl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "checkpoint.pkl"]
 
 
 def test_import_is_light():
@@ -295,7 +433,7 @@ def test_a_corrupted_checkpoint_restarts_the_trial_and_says_so(tmp_path: Path, c
     assert load_checkpoint(tmp_path) is None
     err = capsys.readouterr().err
     assert f"checkpoint {path} is corrupted or unreadable" in err and "starting this trial from scratch" in err
-    assert not path.exists() and (tmp_path / "checkpoint.pkl.corrupted").exists(), "kept aside, not read again"
+    assert not path.exists() and (tmp_path / "checkpoint.npz.corrupted").exists(), "kept aside, not read again"
     save_checkpoint({"epoch": 1}, tmp_path)  # the restarted trial checkpoints as usual
     assert load_checkpoint(tmp_path) == {"epoch": 1}
 

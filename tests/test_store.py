@@ -14,6 +14,7 @@ from tunebench.store import (
     ExperimentStore,
     atomic_write_json,
     load_experiment,
+    metric_column,
     read_json_lines,
 )
 
@@ -191,3 +192,20 @@ def test_buffered_event_log_of_simulations_writes_every_event_exactly(tmp_path):
     assert logged[5]["result"]["loss"] == math.inf
     assert math.isnan(logged[PENDING_BATCH + 3]["result"]["loss"])
     assert logged[7]["result"] == {"loss": 0.7, "note": None}
+
+
+def test_a_metric_named_like_a_tuner_column_never_overwrites_it(tmp_path):
+    store = ExperimentStore.create(tmp_path / "e", META)
+    store.append({"event": "trial_start", "trial_id": 0, "config": {"x": 0.5}, "time": 0.0, "real_time": 0.01})
+    result = {"epoch": 1, "loss": 2.0, "time": 40.0, "trial_id": 7, "decision": "mine", "tuner_time": -1.0,
+              "tuner_real_time": -2.0, "config_x": "metric", "result_decision": "taken"}
+    store.append({"event": "result", "trial_id": 0, "result": result, "decision": "CONTINUE", "time": 1.5,
+                  "real_time": 0.02})
+    store.close()
+    row = load_experiment(tmp_path / "e").results.iloc[0].to_dict()
+    assert row == {"trial_id": 0, "epoch": 1, "loss": 2.0, "time": 40.0, "result_trial_id": 7,
+                   "result_result_decision": "mine", "result_tuner_time": -1.0, "result_tuner_real_time": -2.0,
+                   "result_config_x": "metric", "result_decision": "taken", "decision": "CONTINUE",
+                   "tuner_time": 1.5, "tuner_real_time": 0.02, "config_x": 0.5}
+    assert metric_column("val_error") == "val_error" and metric_column("time") == "time"
+    assert metric_column("decision", {"decision": 1}) == "result_decision"

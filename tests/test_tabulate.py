@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from tunebench.benchmarks import (
 from tunebench.blackboxes.tabular import TabularBlackbox
 from tunebench.errors import UserError
 from tunebench.launch import build_tuner, spec_from_benchmark, thread_env
+from tunebench.reporting import load_checkpoint
 from tunebench.schedulers import make_scheduler
 from tunebench.space import space_from_json
 from tunebench.store import load_experiment
@@ -97,7 +97,7 @@ def test_script_reports_checkpoints_and_resumes_on_its_curve(tmp_path):
     full = reports(tmp_path / "a.jsonl")
     assert [r["epoch"] for r in full] == [1, 2, 3, 4, 5, 6]
     assert all(0 <= r["val_error"] <= 1 and r["epoch_time"] > 0 and np.isfinite(r["val_loss"]) for r in full)
-    assert (tmp_path / "a" / "checkpoint.pkl").is_file()
+    assert (tmp_path / "a" / "checkpoint.npz").is_file()
 
     first = run_script("--epochs", "3", checkpoint_dir=tmp_path / "b", results=tmp_path / "b.jsonl", **GOOD)
     second = run_script("--epochs", "6", checkpoint_dir=tmp_path / "b", results=tmp_path / "b.jsonl", **GOOD)
@@ -118,14 +118,14 @@ def trained_lines(stdout: str) -> list[int]:
 def test_corrupted_or_foreign_checkpoint_restarts_from_scratch_and_says_so(tmp_path):
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
-    (ckpt / "checkpoint.pkl").write_bytes(b"\x80\x05garbage, not a pickle")
+    (ckpt / "checkpoint.npz").write_bytes(b"PK\x03\x04garbage, not an npz")
     run = run_script("--epochs", "2", checkpoint_dir=ckpt, results=tmp_path / "r.jsonl", **GOOD)
     assert run.returncode == 0, run.stderr
     assert "is corrupted" in run.stderr and "starting this trial from scratch" in run.stderr
     assert trained_lines(run.stdout) == [1, 2]
     assert [r["epoch"] for r in reports(tmp_path / "r.jsonl")] == [1, 2]
     # a checkpoint of another architecture (e.g. written by a trial of another config) is not used either
-    state = pickle.loads((ckpt / "checkpoint.pkl").read_bytes())
+    state = load_checkpoint(ckpt)
     assert state["epoch"] == 2
     wider = {**GOOD, "n_units": 64}
     run = run_script("--epochs", "3", checkpoint_dir=ckpt, results=tmp_path / "w.jsonl", **wider)

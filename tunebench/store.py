@@ -116,6 +116,26 @@ def atomic_write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
     atomic_write(Path(path), lambda f: f.write(data))
 
 
+
+#: the columns of :attr:`Experiment.results` that the tuner fills (besides ``config_<name>``)
+TUNER_COLUMNS = ("trial_id", "decision", "tuner_time", "tuner_real_time")
+#: the prefix of the configuration's columns, and of a metric renamed away from a tuner column
+CONFIG_PREFIX, RENAMED_METRIC_PREFIX = "config_", "result_"
+
+
+def metric_column(name: str, metrics: Any = ()) -> str:
+    """The column of the results table that holds the metric ``name``: ``name`` itself, unless it
+    is a tuner column (:data:`TUNER_COLUMNS`) or starts with ``config_``; then ``result_<name>``,
+    prefixed again while that is the name of another metric in ``metrics``. Called for each key of
+    a result when the table is built, so a benchmark's objective never overwrites a tuner column."""
+    if name not in TUNER_COLUMNS and not name.startswith(CONFIG_PREFIX):
+        return name
+    column = RENAMED_METRIC_PREFIX + name
+    while column in metrics:
+        column = RENAMED_METRIC_PREFIX + column
+    return column
+
+
 class ExperimentStore:
     """Writes one experiment folder. Used by the tuner only.
 
@@ -391,16 +411,22 @@ class Experiment:
 
     @property
     def results(self) -> "pd.DataFrame":
-        """One row per result the scheduler saw: ``trial_id``, the reported metrics, ``decision``,
-        ``tuner_time`` (tuner seconds since the start: simulated seconds in a simulation, which
-        also has ``tuner_real_time``), and the configuration as ``config_<name>``."""
+        """One row per result the scheduler saw: ``trial_id``, the reported metrics (a
+        benchmark's objectives included, e.g. its own ``time``), ``decision``, ``tuner_time``
+        (the event's ``time``: tuner seconds since the start, simulated seconds in a simulation),
+        ``tuner_real_time`` (the event's ``real_time``; simulations only) and the configuration
+        as ``config_<name>``. A metric named like one of these columns (see
+        :func:`metric_column`) is the column ``result_<name>``: it never overwrites them."""
         import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
         configs = self._configs()
         rows = []
         for ev in self.state.results:
-            row = {"trial_id": ev["trial_id"], **ev["result"], "decision": ev.get("decision"),
-                   "tuner_time": ev.get("time")}
+            row = {"trial_id": ev["trial_id"]}
+            for key, value in ev["result"].items():
+                row[metric_column(key, ev["result"])] = value
+            row["decision"] = ev.get("decision")
+            row["tuner_time"] = ev.get("time")
             if "real_time" in ev:
                 row["tuner_real_time"] = ev["real_time"]
             for k, v in configs.get(ev["trial_id"], {}).items():

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from tunebench import load_checkpoint, report, save_checkpoint
-from tunebench.reporting import add_checkpoint_argument, atomic_write
+from tunebench.reporting import CHECKPOINT_FILENAME, add_checkpoint_argument, atomic_write
 from tunebench.space import add_to_argparse, choice, loguniform, ordinal, randint, uniform
 
 CONFIG_SPACE = {
@@ -301,7 +301,7 @@ def sigterm_blocked() -> Iterator[None]:
 def restore(checkpoint_dir: Path, sizes: list[int], args: argparse.Namespace) -> dict[str, Any] | None:
     """The checkpoint of this trial if there is a usable one; None (and a line on stderr) if it
     is corrupted or does not fit this configuration: the trial then starts from scratch."""
-    path = checkpoint_dir / "checkpoint.pkl"
+    path = checkpoint_dir / CHECKPOINT_FILENAME
     state = load_checkpoint(checkpoint_dir)  # None for a torn or garbled file (set aside, said on stderr)
     if state is None:
         return None

@@ -66,6 +66,7 @@ from tunebench.integrations.torch import (
     pick_device,
     save_training_state,
     seed_everything,
+    set_deterministic,
 )
 from tunebench.reporting import add_checkpoint_argument
 from tunebench.space import add_to_argparse, loguniform, ordinal, uniform
@@ -299,7 +300,8 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stages(self.stem(x))
-        return self.head(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+        # global average pooling as a mean: deterministic on CUDA, unlike adaptive_avg_pool2d's backward
+        return self.head(h.mean(dim=(2, 3)))
 
 
 # --------------------------------------------------------------------------- training
@@ -374,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads of torch (default 0: torch's choice, which follows OMP_NUM_THREADS)")
     parser.add_argument("--device", default="auto", help="auto (a visible GPU, else the CPU), cpu, cuda, cuda:N")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic algorithms and cuDNN settings (slower on a GPU): a resumed trial "
+                             "then continues exactly the curve of an uninterrupted one")
     return parser
 
 
@@ -385,6 +390,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("width", "blocks", "epochs"):
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.deterministic:
+        set_deterministic()
     seed_everything(args.seed)
     device = pick_device(args.device)
 

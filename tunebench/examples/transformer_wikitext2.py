@@ -54,6 +54,7 @@ from tunebench.integrations.torch import (
     pick_device,
     save_training_state,
     seed_everything,
+    set_deterministic,
 )
 from tunebench.reporting import add_checkpoint_argument
 from tunebench.space import add_to_argparse, finrange, loguniform, ordinal, randint, uniform
@@ -256,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads of torch (default 0: torch's choice, which follows OMP_NUM_THREADS)")
     parser.add_argument("--device", default="auto", help="auto (a visible GPU, else the CPU), cpu, cuda, cuda:N")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic algorithms and cuDNN settings (slower on a GPU): a resumed trial "
+                             "then continues exactly the curve of an uninterrupted one")
     return parser
 
 
@@ -270,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"--d_model must be a multiple of the 4 attention heads, got {args.d_model}")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.deterministic:
+        set_deterministic()
     seed_everything(args.seed)
     device = pick_device(args.device)
 
