@@ -41,7 +41,7 @@ def test_the_readme_custom_blackbox_example_runs_end_to_end(tmp_path: Path):
         assert out.returncode == 0, f"{line}\n{out.stdout}\n{out.stderr}"
         outputs.append(out.stdout)
     assert "  my-quadratic: toy curves of my_bench.py [simulator; metric val_error (min), epoch 1-27" in outputs[0]
-    assert "best val_error: " in outputs[-1]
+    assert "best val_error (min): " in outputs[-1]
 
     exp = load_experiment(tmp_path / "results" / "mine")
     df = exp.results
