@@ -2,20 +2,21 @@
 
 How a trial runs
 ----------------
-``python SCRIPT [extra_args] --hp value ...`` is launched in its own session (so in its own
-process group) with:
+``python SCRIPT [extra_args] --hp value ...`` is launched by a small supervisor process
+(:mod:`tunebench.backends.trial_supervisor`, a child subreaper) in its own session, with:
 
-* **cwd = the trial's folder** (``trial_dir``): whatever the script writes with relative paths
-  stays with its trial, and concurrent trials never overwrite each other's files. Python puts
-  the script's own folder first on ``sys.path``, so the user's modules beside the script import
-  as usual; that folder is also prepended to ``PYTHONPATH`` so subprocesses the script starts
-  find them too. A script that reads data files should locate them from ``__file__``, not from
-  the working directory.
+* **cwd = ``cwd``** (the CLI passes the directory tunebench was started from, so relative paths
+  work as when the script is run by hand), or **the trial's folder** (``trial_dir``) when
+  ``cwd`` is None (``--trial-cwd trial``). Python puts the script's own folder first on
+  ``sys.path``, so the user's modules beside the script import as usual; that folder is also
+  prepended to ``PYTHONPATH`` so subprocesses the script starts find them too.
 * stdout / stderr appended to ``trial_dir/stdout.log`` / ``stderr.log`` (``PYTHONUNBUFFERED=1``
-  unless the caller's ``env`` says otherwise);
+  unless the caller's ``env`` says otherwise), each capped at ``log_limit`` bytes: its first
+  and last halves, with a line saying how many bytes were dropped between;
 * the environment variables of :mod:`tunebench.reporting`: the results file
-  ``trial_dir/results.jsonl``, the checkpoint folder ``trial_dir/checkpoint``, the trial id, and
-  the write end of a pipe that :func:`tunebench.report` writes a byte to after each line;
+  ``trial_dir/results.jsonl``, the checkpoint folder ``trial_dir/checkpoint``, the trial's id and
+  folder (``TUNEBENCH_TRIAL_DIR``), and the write end of a pipe that :func:`tunebench.report`
+  writes a byte to after each line;
 * ``CUDA_VISIBLE_DEVICES`` set to the least-loaded GPUs when the machine has GPUs (not set at all
   otherwise).
 
@@ -44,7 +45,14 @@ Decisions documented here
   FAILED (``"exit code N"`` or ``"killed by signal SIGX"``, with the tail of the run's stderr);
   after ``pause()`` → PAUSED, after ``stop()`` → STOPPED, whatever the exit code; a trial timeout
   or a malformed report line → FAILED (the process is ended first).
-* When a trial's main process exits, whatever it left running in its process group is killed.
+* Every process a trial starts ends with it: the supervisor is a child subreaper, so even a
+  grandchild that called ``setsid`` stays in its tree. SIGTERM (pause, stop, timeout) goes to
+  every process of the tree; at the end of the grace period, and when the script's main process
+  exits, the supervisor SIGKILLs whatever is left. The final event comes once the whole tree is
+  gone (the supervisor exits last). The event's ``info["pid"]`` is the script's pid.
+* Nothing runs in the tuner between ``fork`` and ``exec`` (no ``preexec_fn``): the supervisor
+  sets ``PR_SET_PDEATHSIG`` itself. A ``preexec_fn`` once swallowed a SIGINT (logging's at-fork
+  lock).
 * ``pause``/``stop`` win over an ending already under way for a timeout or a malformed line
   (the final event is then PAUSED/STOPPED). On a trial whose process has already ended (its
   final event is already returned, or returned by the next poll) they do nothing, except that
@@ -52,8 +60,8 @@ Decisions documented here
   whose process is gone, so a trial the tuner paused just as it completed on its own can be
   resumed (the script then finds its final checkpoint and exits).
 * If the tuner process dies without calling :meth:`~LocalBackend.shutdown` (SIGKILL, OOM), its
-  trials are killed too on Linux (``PR_SET_PDEATHSIG``; ``kill_on_parent_death=False`` turns it
-  off). Elsewhere they may run on; that corrupts nothing: report lines are appended whole with
+  trials are killed too on Linux, with every process they started (``PR_SET_PDEATHSIG`` of the
+  supervisors; ``kill_on_parent_death=False`` turns it off). Elsewhere they may run on; that corrupts nothing: report lines are appended whole with
   ``O_APPEND`` and checkpoints are replaced atomically, and a restarted tuner tails from the
   offset it persisted (:meth:`~LocalBackend.start` with ``results_offset``).
 * A line torn by a crash in the middle of a write (no final newline) is closed with a newline
@@ -71,7 +79,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,9 +91,9 @@ from tunebench.backends.base import (
     STDOUT_FILENAME,
     Backend,
 )
+from tunebench.backends.trial_supervisor import SIGKILL_ALL
 from tunebench.errors import UserError
 from tunebench.events import parse_result_line
-from tunebench.backends.trial_supervisor import SIGKILL_ALL
 from tunebench.reporting import (
     ENV_CHECKPOINT_DIR,
     ENV_NOTIFY_FD,
@@ -798,7 +806,7 @@ class LocalBackend(Backend):
             self._terminate(run)
 
     @staticmethod
-    def _supervisor_status(run: _Run) -> tuple[int | None, int | None]:
+    def _supervisor_status(run: _Run) -> tuple[int | None, int]:
         """The script's pid and exit code (negative: killed by that signal) told by its
         supervisor, which has exited; the supervisor's own exit code when it could not say."""
         assert run.popen is not None
@@ -808,7 +816,7 @@ class LocalBackend(Backend):
                 data += chunk
         told = dict(line.split(b" ", 1) for line in data.splitlines() if b" " in line)
         pid = int(told[b"pid"]) if b"pid" in told else None
-        code = int(told[b"exit"]) if b"exit" in told else run.popen.returncode
+        code = int(told[b"exit"]) if b"exit" in told else run.popen.wait()
         return pid, code
 
     def _stderr_tail(self, run: _Run) -> str:

@@ -27,14 +27,13 @@ Command line: ``STATUS_FD PARENT_PID KILL_ON_PARENT_DEATH(0|1) LOG_LIMIT_BYTES(0
 
 from __future__ import annotations
 
+# the C module under ``signal``: ``signal`` imports enum, which would double this process's start-up
+import _signal as signal  # type: ignore[import-not-found,unused-ignore]  # no stub in typeshed
 import os
 import select
 import sys
 import time
 from typing import TYPE_CHECKING
-
-# the C module under ``signal``: ``signal`` imports enum, which would double this process's start-up
-import _signal as signal  # type: ignore[import-not-found,unused-ignore]  # no stub in typeshed
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
