@@ -61,9 +61,10 @@ Decisions documented here
   resumed (the script then finds its final checkpoint and exits).
 * If the tuner process dies without calling :meth:`~LocalBackend.shutdown` (SIGKILL, OOM), its
   trials are killed too on Linux, with every process they started (``PR_SET_PDEATHSIG`` of the
-  supervisors; ``kill_on_parent_death=False`` turns it off). Elsewhere they may run on; that corrupts nothing: report lines are appended whole with
-  ``O_APPEND`` and checkpoints are replaced atomically, and a restarted tuner tails from the
-  offset it persisted (:meth:`~LocalBackend.start` with ``results_offset``).
+  supervisors; ``kill_on_parent_death=False`` turns it off). Elsewhere they may run on; that
+  corrupts nothing: report lines are appended whole with ``O_APPEND`` and checkpoints are
+  replaced atomically, and a restarted tuner tails from the offset it persisted
+  (:meth:`~LocalBackend.start` with ``results_offset``).
 * A line torn by a crash in the middle of a write (no final newline) is closed with a newline
   and skipped, with a warning, when the trial is started or resumed again.
 """
@@ -242,6 +243,8 @@ class _Run:
     tail_stopped: bool = False  # after a malformed line: read nothing more
     popen: subprocess.Popen[bytes] | None = None  # the run's supervisor (trial_supervisor.py)
     status_r: int | None = None  # read end of the supervisor's status pipe
+    status: bytes = b""  # what the supervisor wrote to it so far
+    script_pid: int | None = None  # also the id of the script's process group
     pidfd: int | None = None
     watch: int | None = None  # inotify watch of the results file
     notify_r: int | None = None
@@ -603,7 +606,7 @@ class LocalBackend(Backend):
             os.close(notify_w)
             os.close(status_w)
         run.popen = popen
-        run.status_r = status_r
+        run.status_r, run.status, run.script_pid = status_r, b"", None
         run.notify_r = notify_r
         run.watch = self._watcher.add(run.results_path)
         run.info = {"pid": popen.pid, "gpus": list(run.gpus)}
@@ -623,14 +626,36 @@ class LocalBackend(Backend):
     # -- ending -----------------------------------------------------------------------------
 
     def _signal_group(self, run: _Run, sig: signal.Signals) -> None:
-        """SIGTERM: to every process of the trial; SIGKILL: the supervisor kills them all (and
-        then exits with the script's status)."""
+        """``sig`` to the script's process group at once, and to its supervisor, which passes a
+        SIGTERM on to the trial's other processes and SIGKILLs them all for a SIGKILL."""
         if run.popen is None or run.popen.returncode is not None:
             return
+        script = self._script_pid(run)
+        try:
+            if script is not None:
+                os.killpg(script, sig)
+        except (ProcessLookupError, PermissionError):
+            pass  # already gone
         try:
             os.kill(run.popen.pid, SIGKILL_ALL if sig == signal.SIGKILL else sig)
         except (ProcessLookupError, PermissionError):
             pass  # already gone
+
+    @staticmethod
+    def _read_status(run: _Run, until: bytes | None) -> None:
+        """Read the supervisor's status pipe into ``run.status``: until a line starting with
+        ``until`` arrived (it writes ``pid`` within its start-up), or up to its end."""
+        while run.status_r is not None and not (until and until in run.status):
+            chunk = os.read(run.status_r, 4096)
+            if not chunk:
+                break
+            run.status += chunk
+
+    def _script_pid(self, run: _Run) -> int | None:
+        if run.script_pid is None:
+            self._read_status(run, b"pid ")
+            run.script_pid, _ = self._parse_status(run)
+        return run.script_pid
 
     def _terminate(self, run: _Run) -> None:
         """SIGTERM the group now, SIGKILL it at the deadline (checked by poll)."""
@@ -806,18 +831,19 @@ class LocalBackend(Backend):
             self._terminate(run)
 
     @staticmethod
-    def _supervisor_status(run: _Run) -> tuple[int | None, int]:
-        """The script's pid and exit code (negative: killed by that signal) told by its
-        supervisor, which has exited; the supervisor's own exit code when it could not say."""
+    def _parse_status(run: _Run) -> tuple[int | None, int | None]:
+        """The script's pid and exit code (negative: killed by that signal) in ``run.status``."""
+        told = dict(line.split(b" ", 1) for line in run.status.splitlines() if b" " in line)
+        return (int(told[b"pid"]) if b"pid" in told else None,
+                int(told[b"exit"]) if b"exit" in told else None)
+
+    def _supervisor_status(self, run: _Run) -> tuple[int | None, int]:
+        """The script's pid and exit code told by its supervisor, which has exited; the
+        supervisor's own exit code when it could not say."""
         assert run.popen is not None
-        data = b""
-        if run.status_r is not None:
-            while chunk := os.read(run.status_r, 4096):
-                data += chunk
-        told = dict(line.split(b" ", 1) for line in data.splitlines() if b" " in line)
-        pid = int(told[b"pid"]) if b"pid" in told else None
-        code = int(told[b"exit"]) if b"exit" in told else run.popen.wait()
-        return pid, code
+        self._read_status(run, None)
+        pid, code = self._parse_status(run)
+        return pid, run.popen.wait() if code is None else code
 
     def _stderr_tail(self, run: _Run) -> str:
         if self.stderr_tail_lines == 0:

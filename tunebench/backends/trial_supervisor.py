@@ -11,10 +11,13 @@ it instead of to init, so it can always find the whole tree (through ``/proc``) 
 What it does:
 
 * launches the script (``fork`` + ``exec`` from a single-threaded process: nothing fork-unsafe
-  runs in the tuner between fork and exec) and writes ``pid N`` to its status descriptor;
-* on SIGTERM: sends SIGTERM to every descendant (the script saves and exits, say);
+  runs in the tuner between fork and exec) in a process group of its own (its id: the script's
+  pid) and writes ``pid N`` to its status descriptor; the backend signals that group itself,
+  at once (a script must not report on after the tuner asked it to end);
+* on SIGTERM: sends SIGTERM to every descendant outside that group (a grandchild that called
+  ``setsid``, say);
 * on SIGUSR1 (sent by the backend when the grace period is over) and when the tuner dies
-  (``PR_SET_PDEATHSIG`` = SIGUSR1): SIGKILLs every descendant;
+  (``PR_SET_PDEATHSIG`` = SIGUSR1): SIGKILLs the script's group, then every other descendant;
 * when the script exits: SIGKILLs whatever descendant is left, reaps them all, writes
   ``exit CODE`` (negative: killed by that signal) to its status descriptor and exits; so once
   the supervisor is gone, the whole tree is gone;
@@ -126,8 +129,9 @@ class Supervisor:
 
     # -- the process tree ---------------------------------------------------------------------
 
-    def descendants(self) -> list[int]:
-        """Live (not zombie) descendants, found through /proc (falls back to the script alone)."""
+    def descendants(self, outside_group: int = 0) -> list[int]:
+        """Live (not zombie) descendants, found through /proc (falls back to the script alone);
+        ``outside_group``: only those not in that process group."""
         me = os.getpid()
         try:
             names = os.listdir("/proc")
@@ -144,12 +148,12 @@ class Supervisor:
             except OSError:
                 continue
             fields = stat[stat.rfind(b")") + 2:].split()
-            if len(fields) < 2:
+            if len(fields) < 3:
                 continue
             pid = int(name)
             children.setdefault(int(fields[1]), []).append(pid)
-            if fields[0] in (b"Z", b"X"):
-                zombie.add(pid)
+            if fields[0] in (b"Z", b"X") or (outside_group and int(fields[2]) == outside_group):
+                zombie.add(pid)  # (or left out)
         found: list[int] = []
         todo = [me]
         while todo:
@@ -159,10 +163,18 @@ class Supervisor:
                     found.append(pid)
         return found
 
-    def signal_all(self, sig: int) -> None:
-        for pid in self.descendants():
+    def terminate(self) -> None:
+        """SIGTERM to the descendants outside the script's group (the backend signals that one)."""
+        for pid in self.descendants(outside_group=self.child):
             try:
-                os.kill(pid, sig)
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+
+    def kill_group(self) -> None:
+        if self.child and self.status is None:
+            try:
+                os.killpg(self.child, signal.SIGKILL)
             except OSError:
                 pass
 
@@ -203,8 +215,8 @@ class Supervisor:
         # Python handlers (not SIG_IGN): an exec resets them to the default in the script
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGINT, lambda *_: None)  # the tuner's Ctrl-C is the tuner's
-        signal.signal(signal.SIGTERM, lambda *_: self.signal_all(signal.SIGTERM))
-        signal.signal(SIGKILL_ALL, lambda *_: self.kill_all())
+        signal.signal(signal.SIGTERM, lambda *_: self.terminate())
+        signal.signal(SIGKILL_ALL, lambda *_: (self.kill_group(), self.kill_all()))
         pipes: dict[int, CappedLog] = {}
         child_fds: list[tuple[int, int]] = []
         if self.log_limit > 0:
@@ -215,12 +227,17 @@ class Supervisor:
         self.child = os.fork()
         if self.child == 0:  # the script's process: exec at once
             try:
+                os.setpgid(0, 0)
                 for w, target in child_fds:
                     os.dup2(w, target)
                 os.execvp(self.argv[0], self.argv)
             except OSError as err:
                 os.write(2, f"tunebench: cannot run {' '.join(self.argv)}: {err}\n".encode())
             os._exit(127)
+        try:
+            os.setpgid(self.child, self.child)  # done before the backend learns the pid
+        except OSError:
+            pass  # the child has exec'd already (so it did it itself)
         for w, _ in child_fds:
             os.close(w)
         os.write(self.status_fd, b"pid %d\n" % self.child)
