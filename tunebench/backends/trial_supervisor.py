@@ -178,6 +178,11 @@ class Supervisor:
             except OSError:
                 pass
 
+    def kill_everything(self) -> None:
+        """SIGKILL the script's group at once, then whatever else descends from here."""
+        self.kill_group()
+        self.kill_all()
+
     def reap(self) -> bool:
         """Reap ended children (noting the script's status); whether any child remains."""
         while True:
@@ -216,7 +221,7 @@ class Supervisor:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGINT, lambda *_: None)  # the tuner's Ctrl-C is the tuner's
         signal.signal(signal.SIGTERM, lambda *_: self.terminate())
-        signal.signal(SIGKILL_ALL, lambda *_: (self.kill_group(), self.kill_all()))
+        signal.signal(SIGKILL_ALL, lambda *_: self.kill_everything())
         pipes: dict[int, CappedLog] = {}
         child_fds: list[tuple[int, int]] = []
         if self.log_limit > 0:
