@@ -63,6 +63,39 @@ def _add_run_limits(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="no live progress display")
 
 
+def _add_trial_options(p: argparse.ArgumentParser) -> None:
+    """Options of how trial processes run (local backend) and of the heartbeat line."""
+    g = p.add_argument_group("trial processes (local backend)")
+    g.add_argument("--trial-cwd", metavar="DIR",
+                   help="working directory of the trials (default: the directory tunebench is started from; "
+                        "'trial': each trial's own folder)")
+    g.add_argument("--trial-log-limit", metavar="SIZE",
+                   help="bytes kept of each trial's stdout.log and stderr.log, the first and the last half "
+                        "(e.g. 10MB, the default; 0: no limit)")
+    g.add_argument("--heartbeat", type=_positive_float, default=30.0, metavar="SECONDS",
+                   help="print a status line (running trials, seconds since each reported) after this long "
+                        "without one (default 30)")
+
+
+def _apply_trial_options(spec: Any, args: argparse.Namespace) -> None:
+    # deferred: the local backend stays out of the CLI's start-up (`tunebench --help`)
+    from tunebench.backends.local import parse_size
+
+    if getattr(args, "trial_cwd", None) is not None:
+        if args.trial_cwd == "trial":
+            spec.trial_cwd = None
+        elif not Path(args.trial_cwd).is_dir():
+            raise UserError(f"--trial-cwd {args.trial_cwd}: no such directory; pass an existing one, or 'trial' "
+                            "for each trial's own folder")
+        else:
+            spec.trial_cwd = str(Path(args.trial_cwd).resolve())
+    if getattr(args, "trial_log_limit", None) is not None:
+        try:
+            spec.trial_log_limit = parse_size(args.trial_log_limit)
+        except ValueError as e:
+            raise UserError(f"--trial-log-limit: {e}") from None
+
+
 def _add_ray_options(p: argparse.ArgumentParser, title: str = "Ray cluster (--backend ray)") -> None:
     g = p.add_argument_group(title)
     g.add_argument("--ray-address", metavar="HOST:PORT",
@@ -114,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--experiment-dir", help="experiment folder (default: $TUNEBENCH_RESULTS or "
                                               "~/tunebench-results, then <name>-<method>-<time>)")
     _add_run_limits(run)
+    _add_trial_options(run)
     _add_ray_options(run)
 
     res = sub.add_parser("resume", help="continue a stopped or killed experiment",
@@ -122,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "replace the stored ones.")
     res.add_argument("path", help="experiment folder")
     _add_run_limits(res)
+    _add_trial_options(res)
     _add_ray_options(res)
 
     show = sub.add_parser("show", help="summarize an experiment")
@@ -308,6 +343,7 @@ def _apply_limits(spec: Any, args: argparse.Namespace) -> None:
         value = getattr(args, name, None)
         if value is not None:
             setattr(spec, name, value)
+    _apply_trial_options(spec, args)
 
 
 def _check_ray_options(args: argparse.Namespace, uses_ray: bool, what: str) -> None:
@@ -390,13 +426,14 @@ def _canonical_method(name: str) -> str:
                     "(see `tunebench list --methods`)")
 
 
-def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv: list[str]) -> int:
+def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv: list[str],
+          heartbeat: float = 30.0) -> int:
     # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.launch import build_tuner
     from tunebench.progress import ProgressDisplay
 
     check_not_running(experiment_dir)  # before building the tuner (seconds); the tuner's lock decides
-    display = ProgressDisplay() if progress else None
+    display = ProgressDisplay(heartbeat=heartbeat) if progress else None
     tuner = build_tuner(spec, experiment_dir, resume=resume, callbacks=[display] if display else [],
                         command_line=["tunebench", *argv])
     where = get_backend(spec.backend).trials
@@ -474,7 +511,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     spec.method = _canonical_method(spec.method)
     build_space(spec)  # fail early on a bad space or a missing --max-resource
     experiment_dir = Path(args.experiment_dir) if args.experiment_dir else default_experiment_dir(spec)
-    return _tune(spec, experiment_dir, resume=False, progress=not args.no_progress, argv=argv)
+    return _tune(spec, experiment_dir, resume=False, progress=not args.no_progress, argv=argv,
+                 heartbeat=args.heartbeat)
 
 
 def cmd_resume(args: argparse.Namespace, argv: list[str]) -> int:
@@ -489,7 +527,8 @@ def cmd_resume(args: argparse.Namespace, argv: list[str]) -> int:
     _check_ray_options(args, get_backend(spec.backend).cluster, f"an experiment on the Ray backend ({args.path} ran on "
                        f"{spec.backend})")
     _apply_limits(spec, args)
-    return _tune(spec, Path(args.path), resume=True, progress=not args.no_progress, argv=argv)
+    return _tune(spec, Path(args.path), resume=True, progress=not args.no_progress, argv=argv,
+                 heartbeat=args.heartbeat)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -74,6 +74,13 @@ class RunSpec:
     warm_pool: bool = True  #: ray: reuse trial actors across trials
     storage: str | None = None  #: ray: fsspec URL holding the trial folders (None: under the experiment folder)
     max_retries: int = 3  #: ray: relaunches of a trial whose actor (node) died
+    #: local: the trials' working directory (absolute; set to the directory tunebench was started from by
+    #: :func:`spec_from_script` and :func:`spec_from_benchmark`); None: each trial's own folder
+    #: (``--trial-cwd trial``, and experiments recorded before this field existed)
+    trial_cwd: str | None = None
+    #: local: bytes kept of each trial log (stdout.log, stderr.log: head and tail); None: the backend's
+    #: default (10 MiB); 0: no limit
+    trial_log_limit: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,6 +157,7 @@ def spec_from_script(script: str | Path, *, config_space_file: str | Path | None
     if mode not in ("min", "max"):
         raise UserError(f"--mode must be 'min' or 'max', got '{mode}'")
     return RunSpec(
+        trial_cwd=str(Path.cwd()),
         script=str(path.resolve()),
         config_space=space_to_json(space),
         metric=metric,
@@ -206,6 +214,7 @@ def spec_from_benchmark(name: str, data_dir: str | Path | None = None, *,
         spec.benchmark = name
     spec.benchmark_args = args
     spec.benchmark_modules = modules
+    spec.trial_cwd = str(Path.cwd())
     return spec
 
 

@@ -59,6 +59,9 @@ ENV_RESULTS_FILE = "TUNEBENCH_RESULTS_FILE"
 ENV_CHECKPOINT_DIR = "TUNEBENCH_CHECKPOINT_DIR"
 #: The trial's id, for the script's own logging.
 ENV_TRIAL_ID = "TUNEBENCH_TRIAL_ID"
+#: The trial's folder (absolute path): where a script puts files of its own that belong to the
+#: trial (its working directory is the one tunebench was started from, unless ``--trial-cwd trial``).
+ENV_TRIAL_DIR = "TUNEBENCH_TRIAL_DIR"
 #: Number of an inherited file descriptor (write end of a pipe): :func:`report` writes one byte
 #: to it after each line, which wakes the tuner without any polling.
 ENV_NOTIFY_FD = "TUNEBENCH_NOTIFY_FD"

@@ -2,20 +2,21 @@
 
 How a trial runs
 ----------------
-``python SCRIPT [extra_args] --hp value ...`` is launched in its own session (so in its own
-process group) with:
+``python SCRIPT [extra_args] --hp value ...`` is launched by a small supervisor process
+(:mod:`tunebench.backends.trial_supervisor`, a child subreaper) in its own session, with:
 
-* **cwd = the trial's folder** (``trial_dir``): whatever the script writes with relative paths
-  stays with its trial, and concurrent trials never overwrite each other's files. Python puts
-  the script's own folder first on ``sys.path``, so the user's modules beside the script import
-  as usual; that folder is also prepended to ``PYTHONPATH`` so subprocesses the script starts
-  find them too. A script that reads data files should locate them from ``__file__``, not from
-  the working directory.
+* **cwd = ``cwd``** (the CLI passes the directory tunebench was started from, so relative paths
+  work as when the script is run by hand), or **the trial's folder** (``trial_dir``) when
+  ``cwd`` is None (``--trial-cwd trial``). Python puts the script's own folder first on
+  ``sys.path``, so the user's modules beside the script import as usual; that folder is also
+  prepended to ``PYTHONPATH`` so subprocesses the script starts find them too.
 * stdout / stderr appended to ``trial_dir/stdout.log`` / ``stderr.log`` (``PYTHONUNBUFFERED=1``
-  unless the caller's ``env`` says otherwise);
+  unless the caller's ``env`` says otherwise), each capped at ``log_limit`` bytes: its first
+  and last halves, with a line saying how many bytes were dropped between;
 * the environment variables of :mod:`tunebench.reporting`: the results file
-  ``trial_dir/results.jsonl``, the checkpoint folder ``trial_dir/checkpoint``, the trial id, and
-  the write end of a pipe that :func:`tunebench.report` writes a byte to after each line;
+  ``trial_dir/results.jsonl``, the checkpoint folder ``trial_dir/checkpoint``, the trial's id and
+  folder (``TUNEBENCH_TRIAL_DIR``), and the write end of a pipe that :func:`tunebench.report`
+  writes a byte to after each line;
 * ``CUDA_VISIBLE_DEVICES`` set to the least-loaded GPUs when the machine has GPUs (not set at all
   otherwise).
 
@@ -44,7 +45,14 @@ Decisions documented here
   FAILED (``"exit code N"`` or ``"killed by signal SIGX"``, with the tail of the run's stderr);
   after ``pause()`` → PAUSED, after ``stop()`` → STOPPED, whatever the exit code; a trial timeout
   or a malformed report line → FAILED (the process is ended first).
-* When a trial's main process exits, whatever it left running in its process group is killed.
+* Every process a trial starts ends with it: the supervisor is a child subreaper, so even a
+  grandchild that called ``setsid`` stays in its tree. SIGTERM (pause, stop, timeout) goes to
+  every process of the tree; at the end of the grace period, and when the script's main process
+  exits, the supervisor SIGKILLs whatever is left. The final event comes once the whole tree is
+  gone (the supervisor exits last). The event's ``info["pid"]`` is the script's pid.
+* Nothing runs in the tuner between ``fork`` and ``exec`` (no ``preexec_fn``): the supervisor
+  sets ``PR_SET_PDEATHSIG`` itself. A ``preexec_fn`` once swallowed a SIGINT (logging's at-fork
+  lock).
 * ``pause``/``stop`` win over an ending already under way for a timeout or a malformed line
   (the final event is then PAUSED/STOPPED). On a trial whose process has already ended (its
   final event is already returned, or returned by the next poll) they do nothing, except that
@@ -52,10 +60,11 @@ Decisions documented here
   whose process is gone, so a trial the tuner paused just as it completed on its own can be
   resumed (the script then finds its final checkpoint and exits).
 * If the tuner process dies without calling :meth:`~LocalBackend.shutdown` (SIGKILL, OOM), its
-  trials are killed too on Linux (``PR_SET_PDEATHSIG``; ``kill_on_parent_death=False`` turns it
-  off). Elsewhere they may run on; that corrupts nothing: report lines are appended whole with
-  ``O_APPEND`` and checkpoints are replaced atomically, and a restarted tuner tails from the
-  offset it persisted (:meth:`~LocalBackend.start` with ``results_offset``).
+  trials are killed too on Linux, with every process they started (``PR_SET_PDEATHSIG`` of the
+  supervisors; ``kill_on_parent_death=False`` turns it off). Elsewhere they may run on; that
+  corrupts nothing: report lines are appended whole with ``O_APPEND`` and checkpoints are
+  replaced atomically, and a restarted tuner tails from the offset it persisted
+  (:meth:`~LocalBackend.start` with ``results_offset``).
 * A line torn by a crash in the middle of a write (no final newline) is closed with a newline
   and skipped, with a warning, when the trial is started or resumed again.
 """
@@ -71,7 +80,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,16 +92,23 @@ from tunebench.backends.base import (
     STDOUT_FILENAME,
     Backend,
 )
+from tunebench.backends.trial_supervisor import SIGKILL_ALL
 from tunebench.errors import UserError
 from tunebench.events import parse_result_line
-from tunebench.reporting import ENV_CHECKPOINT_DIR, ENV_NOTIFY_FD, ENV_RESULTS_FILE, ENV_TRIAL_ID
+from tunebench.reporting import (
+    ENV_CHECKPOINT_DIR,
+    ENV_NOTIFY_FD,
+    ENV_RESULTS_FILE,
+    ENV_TRIAL_DIR,
+    ENV_TRIAL_ID,
+)
 from tunebench.space import config_to_argv
 from tunebench.types import Config, Event, EventKind, Trial
 
 if TYPE_CHECKING:  # pragma: no cover
     from ctypes import _NamedFuncPointer  # the type of a C library function (typeshed only)
 
-__all__ = ["LocalBackend", "detect_gpus"]
+__all__ = ["DEFAULT_LOG_LIMIT", "LocalBackend", "detect_gpus", "parse_size"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +119,12 @@ _STDERR_TAIL_BYTES = 1 << 16
 _GIVE_UP_AFTER_KILL = 5.0  # shutdown: seconds to wait for processes after SIGKILL
 
 _WAKEUP = "wakeup"  # selector key data of the wakeup pipe
+_SUPERVISOR = str(Path(__file__).with_name("trial_supervisor.py"))
+
+#: bytes kept of each of a trial's stdout.log and stderr.log (the first and the last half)
+DEFAULT_LOG_LIMIT = 10 * 2**20
+_SIZE_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20, "mib": 2**20,
+               "g": 2**30, "gb": 2**30, "gib": 2**30}
 
 # run states
 _RUNNING = "running"
@@ -194,18 +216,17 @@ class _FileWatcher:
             self.fd = None
 
 
-def _die_with_parent(prctl: Callable[..., int]) -> Callable[[], None]:
-    """A ``preexec_fn`` asking Linux to SIGKILL the child when the calling thread of the tuner
-    dies (``PR_SET_PDEATHSIG``)."""
-    parent = os.getpid()
-    pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
+def parse_size(text: str) -> int:
+    """Bytes of a size such as ``10MB``, ``512k``, ``2GiB`` or ``1000`` (units of 1024).
 
-    def preexec() -> None:  # runs in the child between fork and exec: no imports, no logging
-        prctl(pr_set_pdeathsig, sigkill, 0, 0, 0)
-        if os.getppid() != parent:  # the tuner died before prctl took effect
-            os._exit(1)
-
-    return preexec
+    Raises:
+        ValueError: not a size.
+    """
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _SIZE_UNITS:
+        raise ValueError(f"expected a size such as 10MB, 512KB or 0, got '{text}'")
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
 
 
 @dataclass(eq=False)
@@ -220,7 +241,10 @@ class _Run:
     state: str = _RUNNING
     error: str | None = None  # why we are ending it (state _FAILING)
     tail_stopped: bool = False  # after a malformed line: read nothing more
-    popen: subprocess.Popen[bytes] | None = None
+    popen: subprocess.Popen[bytes] | None = None  # the run's supervisor (trial_supervisor.py)
+    status_r: int | None = None  # read end of the supervisor's status pipe
+    status: bytes = b""  # what the supervisor wrote to it so far
+    script_pid: int | None = None  # also the id of the script's process group
     pidfd: int | None = None
     watch: int | None = None  # inotify watch of the results file
     notify_r: int | None = None
@@ -252,10 +276,13 @@ class LocalBackend(Backend):
         env: extra environment variables for the trials.
         stderr_tail_lines: lines of stderr quoted in the error of a FAILED event.
         gpus: the GPU ids to use instead of detecting them (``[]``: none).
-        kill_on_parent_death: on Linux, trials are SIGKILLed when the tuner dies without
-            :meth:`shutdown` (``PR_SET_PDEATHSIG``). Strictly, when the *thread* that started
-            them ends: start trials from a thread that outlives them (the tuner's loop does).
-            It costs a few milliseconds per launch (``fork`` instead of ``vfork``).
+        kill_on_parent_death: on Linux, trials (with every process they started) are SIGKILLed
+            when the tuner dies without :meth:`shutdown` (``PR_SET_PDEATHSIG`` of their
+            supervisor). Strictly, when the *thread* that started them ends: start trials from
+            a thread that outlives them (the tuner's loop does).
+        cwd: the working directory of the trials; ``None``: each trial's own folder.
+        log_limit: bytes kept of each of a trial's ``stdout.log`` and ``stderr.log`` (the first
+            and the last half, with a line saying what was dropped between); 0: no limit.
     """
 
     def __init__(
@@ -271,6 +298,8 @@ class LocalBackend(Backend):
         stderr_tail_lines: int = 20,
         gpus: Sequence[str] | None = None,
         kill_on_parent_death: bool = True,
+        cwd: str | os.PathLike[str] | None = None,
+        log_limit: int = DEFAULT_LOG_LIMIT,
     ) -> None:
         script_path = Path(script).expanduser()
         if not script_path.is_file():
@@ -285,6 +314,11 @@ class LocalBackend(Backend):
             raise ValueError(f"trial_timeout must be > 0 seconds, got {trial_timeout}")
         if not kill_grace_period >= 0:
             raise ValueError(f"kill_grace_period must be >= 0 seconds, got {kill_grace_period}")
+        if log_limit < 0:
+            raise ValueError(f"log_limit must be >= 0 bytes, got {log_limit}")
+        if cwd is not None and not Path(cwd).is_dir():
+            raise UserError(f"the trials' working directory '{cwd}' is not a directory; pass --trial-cwd "
+                            "with an existing directory (or 'trial' for each trial's folder)")
         if stderr_tail_lines < 0:
             raise ValueError(f"stderr_tail_lines must be >= 0, got {stderr_tail_lines}")
         self.script = script_path.resolve()
@@ -304,7 +338,9 @@ class LocalBackend(Backend):
                 f"({','.join(self.gpus)}); lower --gpus-per-trial"
             )
         self._gpu_load = dict.fromkeys(self.gpus, 0)
-        self._prctl = _libc_function("prctl") if kill_on_parent_death else None
+        self.kill_on_parent_death = kill_on_parent_death
+        self.cwd = Path(cwd).resolve() if cwd is not None else None
+        self.log_limit = int(log_limit)
         self._live: dict[int, _Run] = {}  # trial id -> run whose process is not yet reported gone
         self._ended: dict[int, _Run] = {}  # trial id -> run whose process is gone (resumable)
         self._pending: list[Event] = []
@@ -493,6 +529,7 @@ class LocalBackend(Backend):
         env[ENV_RESULTS_FILE] = str(run.results_path.resolve())
         env[ENV_CHECKPOINT_DIR] = str((run.trial_dir / CHECKPOINT_DIRNAME).resolve())
         env[ENV_TRIAL_ID] = str(run.trial.trial_id)
+        env[ENV_TRIAL_DIR] = str(run.trial_dir.resolve())
         env[ENV_NOTIFY_FD] = str(notify_w)
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(run.gpus)
@@ -533,24 +570,31 @@ class LocalBackend(Backend):
         notify_r, notify_w = os.pipe()
         os.set_blocking(notify_r, False)
         os.set_blocking(notify_w, False)  # a full pipe must never block the training script
+        status_r, status_w = os.pipe()
+        # the supervisor runs the script and ends its whole process tree with it; no preexec_fn:
+        # nothing runs in this process between fork and exec (logging's at-fork lock once
+        # swallowed a SIGINT there)
+        supervised = [sys.executable, "-I", "-S", _SUPERVISOR, str(status_w), str(os.getpid()),
+                      "1" if self.kill_on_parent_death else "0", str(self.log_limit), *argv]
         try:
-            with open(run.trial_dir / STDOUT_FILENAME, "ab") as out, open(
-                run.trial_dir / STDERR_FILENAME, "ab"
+            # read-write: the supervisor keeps the head and the tail of the logs in place
+            with open(run.trial_dir / STDOUT_FILENAME, "a+b") as out, open(
+                run.trial_dir / STDERR_FILENAME, "a+b"
             ) as err:
                 run.stderr_start = os.fstat(err.fileno()).st_size
                 popen = subprocess.Popen(
-                    argv,
-                    cwd=run.trial_dir,
+                    supervised,
+                    cwd=self.cwd or run.trial_dir,
                     env=self._child_env(run, notify_w),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
-                    pass_fds=(notify_w,),
+                    pass_fds=(notify_w, status_w),
                     start_new_session=True,
-                    preexec_fn=_die_with_parent(self._prctl) if self._prctl else None,
                 )
         except (OSError, subprocess.SubprocessError) as exc:
             os.close(notify_r)
+            os.close(status_r)
             self._release(run)
             logger.error("trial %s could not be started: %s", tid, exc)
             self._pending.append(Event(
@@ -560,7 +604,9 @@ class LocalBackend(Backend):
             return
         finally:
             os.close(notify_w)
+            os.close(status_w)
         run.popen = popen
+        run.status_r, run.status, run.script_pid = status_r, b"", None
         run.notify_r = notify_r
         run.watch = self._watcher.add(run.results_path)
         run.info = {"pid": popen.pid, "gpus": list(run.gpus)}
@@ -580,12 +626,36 @@ class LocalBackend(Backend):
     # -- ending -----------------------------------------------------------------------------
 
     def _signal_group(self, run: _Run, sig: signal.Signals) -> None:
-        if run.popen is None:
+        """``sig`` to the script's process group at once, and to its supervisor, which passes a
+        SIGTERM on to the trial's other processes and SIGKILLs them all for a SIGKILL."""
+        if run.popen is None or run.popen.returncode is not None:
             return
+        script = self._script_pid(run)
         try:
-            os.killpg(run.popen.pid, sig)
+            if script is not None:
+                os.killpg(script, sig)
         except (ProcessLookupError, PermissionError):
             pass  # already gone
+        try:
+            os.kill(run.popen.pid, SIGKILL_ALL if sig == signal.SIGKILL else sig)
+        except (ProcessLookupError, PermissionError):
+            pass  # already gone
+
+    @staticmethod
+    def _read_status(run: _Run, until: bytes | None) -> None:
+        """Read the supervisor's status pipe into ``run.status``: until a line starting with
+        ``until`` arrived (it writes ``pid`` within its start-up), or up to its end."""
+        while run.status_r is not None and not (until and until in run.status):
+            chunk = os.read(run.status_r, 4096)
+            if not chunk:
+                break
+            run.status += chunk
+
+    def _script_pid(self, run: _Run) -> int | None:
+        if run.script_pid is None:
+            self._read_status(run, b"pid ")
+            run.script_pid, _ = self._parse_status(run)
+        return run.script_pid
 
     def _terminate(self, run: _Run) -> None:
         """SIGTERM the group now, SIGKILL it at the deadline (checked by poll)."""
@@ -610,6 +680,9 @@ class LocalBackend(Backend):
                 os.close(fd)
         if run.results_fd is not None:
             os.close(run.results_fd)
+        if run.status_r is not None:
+            os.close(run.status_r)
+            run.status_r = None
         if run.watch is not None:
             self._watcher.remove(run.watch)
             run.watch = None
@@ -681,8 +754,7 @@ class LocalBackend(Backend):
         now = time.monotonic()
         for run in list(self._live.values()):
             exited = self._exited(run)
-            if exited:
-                self._signal_group(run, signal.SIGKILL)  # sweep what it left behind
+            if exited:  # its supervisor: the whole tree has ended
                 assert run.popen is not None
                 run.popen.wait()
             self._read_results(run, events)
@@ -758,6 +830,21 @@ class LocalBackend(Backend):
             logger.info("trial %s: %s", run.trial.trial_id, run.error)
             self._terminate(run)
 
+    @staticmethod
+    def _parse_status(run: _Run) -> tuple[int | None, int | None]:
+        """The script's pid and exit code (negative: killed by that signal) in ``run.status``."""
+        told = dict(line.split(b" ", 1) for line in run.status.splitlines() if b" " in line)
+        return (int(told[b"pid"]) if b"pid" in told else None,
+                int(told[b"exit"]) if b"exit" in told else None)
+
+    def _supervisor_status(self, run: _Run) -> tuple[int | None, int]:
+        """The script's pid and exit code told by its supervisor, which has exited; the
+        supervisor's own exit code when it could not say."""
+        assert run.popen is not None
+        self._read_status(run, None)
+        pid, code = self._parse_status(run)
+        return pid, run.popen.wait() if code is None else code
+
     def _stderr_tail(self, run: _Run) -> str:
         if self.stderr_tail_lines == 0:
             return ""
@@ -765,13 +852,15 @@ class LocalBackend(Backend):
         try:
             with open(path, "rb") as f:
                 size = f.seek(0, os.SEEK_END)
-                begin = max(run.stderr_start, size - _STDERR_TAIL_BYTES)
+                # a capped log may have shrunk below where this run began
+                start = run.stderr_start if run.stderr_start <= size else 0
+                begin = max(start, size - _STDERR_TAIL_BYTES)
                 f.seek(begin)
                 data = f.read()
         except OSError:
             return ""
         lines = data.decode("utf-8", errors="replace").splitlines()
-        if begin > run.stderr_start and lines:
+        if begin > start and lines:
             lines = lines[1:]  # first line is cut
         lines = lines[-self.stderr_tail_lines:]
         if not lines:
@@ -782,8 +871,9 @@ class LocalBackend(Backend):
         """The main process is reaped and its last lines read: emit its final event."""
         popen = run.popen
         assert popen is not None
-        code = popen.returncode
         tid = run.trial.trial_id
+        script_pid, code = self._supervisor_status(run)
+        run.info["pid"] = script_pid
         if run.buffer:
             logger.warning("trial %s ended in the middle of a report line: %r", tid, run.buffer[:200])
             run.buffer = b""

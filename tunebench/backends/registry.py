@@ -136,10 +136,11 @@ def backend_names(*, runs_scripts: bool | None = None) -> list[str]:
 
 @register_backend(LOCAL, runs_scripts=True, trials="local processes")
 def _local(*, script: str, trial_timeout: float | None, gpus_per_trial: int,
-           env: dict[str, str] | None) -> Backend:
-    from tunebench.backends.local import LocalBackend  # deferred: keeps this registry (CLI start-up) light
+           env: dict[str, str] | None, trial_cwd: str | None, trial_log_limit: int | None) -> Backend:
+    from tunebench.backends.local import DEFAULT_LOG_LIMIT, LocalBackend  # deferred: keeps this registry light
 
-    return LocalBackend(script=script, trial_timeout=trial_timeout, gpus_per_trial=gpus_per_trial, env=env)
+    return LocalBackend(script=script, trial_timeout=trial_timeout, gpus_per_trial=gpus_per_trial, env=env,
+                        cwd=trial_cwd, log_limit=DEFAULT_LOG_LIMIT if trial_log_limit is None else trial_log_limit)
 
 
 @register_backend(RAY, runs_scripts=True, cluster=True, requires="ray",
