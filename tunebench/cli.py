@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -24,21 +25,59 @@ from tunebench.store import load_experiment, read_metadata
 logger = logging.getLogger("tunebench")
 
 
-def _positive_int(text: str) -> int:
+class _Parser(argparse.ArgumentParser):
+    """The parser of every ``tunebench`` command: long options are never abbreviated (``--max-wall``
+    is an unknown option, not ``--max-wallclock-time``), and a mistake is one line
+    ``tunebench: error: ...`` with exit status 2 (no usage block). Subparsers are of this class too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> Any:
+        """Called by argparse on a bad command line; prints the one line and exits with status 2."""
+        one_line = " ".join(message.split())
+        self.exit(2, f"tunebench: error: {one_line} (see `{self.prog} --help`)\n")
+
+
+# -- the types of numeric options: every number of the command line is parsed by one of these, which
+# -- refuse what makes no sense there (nan and infinities always, negative counts, zero durations)
+
+
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
     return value
 
 
-def _positive_float(text: str) -> float:
+def _positive_int(text: str) -> int:
+    """A count of at least 1 (workers, trials, results, epochs, seeds, CPUs)."""
+    return _whole_number(text, 1)
+
+
+def _nonnegative_int(text: str) -> int:
+    """A count that may be 0 (failures tolerated, retries, GPUs) or a random seed."""
+    return _whole_number(text, 0)
+
+
+def _finite_float(text: str) -> float:
+    """Any finite number (a metric threshold): nan and infinities are refused."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got '{text}'")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """A finite number > 0 (seconds of a budget or a timeout)."""
+    value = _finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
@@ -50,8 +89,8 @@ def _add_run_limits(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-wallclock-time", type=_positive_float, help="seconds of tuning")
     g.add_argument("--max-trials", type=_positive_int, help="number of trials to start")
     g.add_argument("--max-results", type=_positive_int, help="number of results to receive")
-    g.add_argument("--metric-threshold", type=float, help="stop once the best metric reaches this value")
-    g.add_argument("--max-failures", type=int, help="failed trials tolerated before tuning stops (default 5)")
+    g.add_argument("--metric-threshold", type=_finite_float, help="stop once the best metric reaches this value")
+    g.add_argument("--max-failures", type=_nonnegative_int, help="failed trials tolerated before tuning stops (default 5)")
     g.add_argument("--trial-timeout", type=_positive_float, help="seconds after which a trial run is failed")
     g.add_argument("--no-progress", action="store_true", help="no live progress display")
 
@@ -70,7 +109,7 @@ def _add_ray_options(p: argparse.ArgumentParser, title: str = "Ray cluster (--ba
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tunebench",
         description="Tune the hyperparameters of expensive training scripts; compare tuning methods.",
     )
@@ -93,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--method", help="tuning method (see `tunebench list --methods`); default ASHA")
     how.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                      help="method option, e.g. reduction_factor=2 (repeatable; VALUE parsed as JSON)")
-    how.add_argument("--seed", type=int, help="random seed (default 0)")
+    how.add_argument("--seed", type=_nonnegative_int, help="random seed (default 0)")
     _add_benchmark_options(src)
     how.add_argument("--backend", choices=backend_names(),
                      help="where trials run: processes here (local), Ray actors on a cluster (ray), or simulated "
@@ -133,16 +172,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiment_parser(sub)
     _add_analysis_parsers(sub)
     return parser
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
 
 
 def _add_benchmark_options(g: Any) -> None:
@@ -253,12 +282,12 @@ def _add_tabulate_parser(subparsers: Any) -> None:
                                                   "else ~/.cache/tunebench/blackboxes/NAME-tab)")
     p.add_argument("--work-dir", metavar="DIR", help="folder of the runs (default: OUTPUT/run)")
     p.add_argument("--no-resume", action="store_true", help="refuse to continue the runs of an earlier call")
-    p.add_argument("--seed", type=int, default=0, help="seed of the configuration sampling (default 0)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the configuration sampling (default 0)")
     p.add_argument("--max-resource", type=_positive_int, help="epochs per run (default: the benchmark's)")
-    p.add_argument("--max-wallclock-time", type=float, metavar="SECONDS",
+    p.add_argument("--max-wallclock-time", type=_positive_float, metavar="SECONDS",
                    help="stop after this long (what is done is tabulated; rerun to continue)")
     p.add_argument("--max-failures", type=_nonnegative_int, help="failed trials tolerated (default: all)")
-    p.add_argument("--trial-timeout", type=float, metavar="SECONDS", help="end (and fail) a trial after this long")
+    p.add_argument("--trial-timeout", type=_positive_float, metavar="SECONDS", help="end (and fail) a trial after this long")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep the checkpoints of finished trials")
     _add_benchmark_options(p)
     p.add_argument("--ray-address", help="ray: the cluster's head (default: $RAY_ADDRESS, else a Ray on this machine)")
@@ -274,10 +303,39 @@ def _parse_method_args(items: list[str], option: str = "--method-arg") -> dict[s
         if not key.strip():
             raise UserError(f"{option} expects KEY=VALUE, got '{item}'")
         try:
-            kwargs[key.strip()] = json.loads(value)
+            kwargs[key.strip()] = json.loads(value, parse_constant=_no_constant)
+        except _NonFinite:
+            raise UserError(f"{option} {item}: {value.strip()} is not a finite number") from None
         except ValueError:
             kwargs[key.strip()] = value
     return kwargs
+
+
+class _NonFinite(Exception):
+    """NaN or an infinity in a JSON value of the command line (refused: no option makes sense with them)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+#: what every method is given by its own command-line option, never by --method-arg
+_COMMON_METHOD_OPTIONS = {"config_space": "--config-space", "metric": "--metric", "mode": "--mode",
+                          "resource_attr": "--resource-attr", "max_resource_attr": "--max-resource-attr",
+                          "max_t": "--max-resource", "seed": "--seed"}
+
+
+def _parse_method_options(items: list[str]) -> dict[str, Any]:
+    """The options of ``--method-arg KEY=VALUE`` items (VALUE parsed as JSON, else a string).
+
+    Raises:
+        UserError: an item without ``=``, or a KEY every method gets from its own option (``max_t``).
+    """
+    options = _parse_method_args(items)
+    for key in options:
+        if key in _COMMON_METHOD_OPTIONS:
+            raise UserError(f"--method-arg {key}=...: {key} is no method option; pass {_COMMON_METHOD_OPTIONS[key]}")
+    return options
 
 
 def _parse_grid_method_args(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -287,7 +345,7 @@ def _parse_grid_method_args(items: list[str]) -> dict[str, dict[str, Any]]:
         head = item.split("=", 1)[0]
         method, key = head.split(":", 1) if ":" in head else ("*", head)
         rest = item[len(head):]
-        out.setdefault(method.strip() or "*", {}).update(_parse_method_args([key + rest]))
+        out.setdefault(method.strip() or "*", {}).update(_parse_method_options([key + rest]))
     return out
 
 
@@ -360,7 +418,7 @@ def _make_spec(args: argparse.Namespace) -> Any:
         spec.max_resource = args.max_resource
     if args.method:
         spec.method = args.method
-    spec.method_kwargs.update(_parse_method_args(args.method_arg))
+    spec.method_kwargs.update(_parse_method_options(args.method_arg))
     if args.seed is not None:
         spec.seed = args.seed
     if args.gpus_per_trial is not None:

@@ -74,6 +74,7 @@ __all__ = [
     "Job",
     "GridResult",
     "plan_grid",
+    "check_results_root",
     "run_grid",
     "experiment_state",
     "is_limit_reason",
@@ -364,13 +365,34 @@ def _benchmark_spec(request: GridRequest, name: str) -> RunSpec:
     return spec
 
 
+def check_results_root(root: Path) -> Path:
+    """``root`` if experiment folders can be made under it: it is a folder, or its nearest existing
+    parent is one, writable (nothing is created here: ``--dry-run`` plans without writing).
+
+    Raises:
+        UserError: ``root`` (or a parent of it) is a file, or that folder is not writable.
+    """
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is" if existing == root else f"is under {existing}, which is"
+        raise UserError(f"the results root {root} {what} not a folder; pass --results-root (or set "
+                        "TUNEBENCH_RESULTS) to a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"the results root {root} cannot be written ({existing} is not writable); pass "
+                        "--results-root (or set TUNEBENCH_RESULTS) to a folder you can write")
+    return root
+
+
 def plan_grid(request: GridRequest) -> list[Job]:
     """One :class:`Job` per (seed, benchmark, method), seed-major (an interrupted grid has every
     method on its first seeds), with what to do about each (see the module docs).
 
     Raises:
         UserError: a bad tag, an unknown benchmark/method/option, a benchmark on the wrong
-            backend, an existing experiment with other settings.
+            backend, an existing experiment with other settings, a results
+            root that is a file (:func:`check_results_root`).
     """
     tag = check_tag(request.tag)
     if not request.benchmarks:
@@ -400,7 +422,7 @@ def plan_grid(request: GridRequest) -> list[Job]:
                            max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=0,
                            **spec.method_kwargs)  # fails now, not in a worker, on a bad option
             specs[(b, m)] = spec
-    root = results_root(request.results_root)
+    root = check_results_root(results_root(request.results_root))
     jobs: list[Job] = []
     for seed in request.seeds:
         for b in benchmarks:
@@ -810,6 +832,7 @@ def summarize(result: GridResult, write: Callable[[str], Any] = print) -> None:
     for o in result.outcomes:
         if o.status == "failed":
             first = (o.error or o.reason).strip().splitlines()
-            write(f"  failed {o.job.key}: {first[-1] if first else '?'} (see {o.job.path / ERROR_FILE})")
+            log = o.job.path / ERROR_FILE
+            write(f"  failed {o.job.key}: {first[-1] if first else '?'}" + (f" (see {log})" if log.is_file() else ""))
         elif o.status == "busy":
             write(f"  running elsewhere: {o.job.key} ({o.job.path})")
