@@ -75,6 +75,14 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (seconds to wait, where 0 means not at all)."""
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     """A finite number > 0 (seconds of a budget or a timeout)."""
     value = _finite_float(text)
@@ -106,6 +114,9 @@ def _add_ray_options(p: argparse.ArgumentParser, title: str = "Ray cluster (--ba
                         "filesystem (default: under the experiment folder)")
     g.add_argument("--max-retries", type=_nonnegative_int,
                    help="relaunches of a trial (and, on a cluster grid, of an experiment) whose node died (default 3)")
+    g.add_argument("--ray-node-wait", type=_nonnegative_float, metavar="SECONDS",
+                   help="wait this long at start for a node that can hold one trial, while worker nodes are "
+                        "still joining (default 60; 0: fail at once)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -355,7 +366,8 @@ def _split_names(values: list[str]) -> list[str]:
 
 def _apply_limits(spec: Any, args: argparse.Namespace) -> None:
     for name in ("n_workers", "max_wallclock_time", "max_trials", "max_results", "metric_threshold",
-                 "max_failures", "trial_timeout", "ray_address", "warm_pool", "storage", "max_retries"):
+                 "max_failures", "trial_timeout", "ray_address", "warm_pool", "storage", "max_retries",
+                 "ray_node_wait"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(spec, name, value)
@@ -363,7 +375,7 @@ def _apply_limits(spec: Any, args: argparse.Namespace) -> None:
 
 def _check_ray_options(args: argparse.Namespace, uses_ray: bool, what: str) -> None:
     """A UserError for Ray options given where nothing runs on Ray."""
-    given = [f"--{name.replace('_', '-')}" for name in ("ray_address", "storage", "max_retries")
+    given = [f"--{name.replace('_', '-')}" for name in ("ray_address", "storage", "max_retries", "ray_node_wait")
              if getattr(args, name, None) is not None]
     if getattr(args, "warm_pool", None) is not None:
         given.append("--warm-pool" if args.warm_pool else "--no-warm-pool")
@@ -628,7 +640,8 @@ def _grid_request(args: argparse.Namespace, argv: list[str]) -> Any:
         benchmark_args=benchmark_args, benchmark_modules=list(args.benchmark_module),
         gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, max_failures=args.max_failures,
         command_line=["tunebench", *argv], launch_on_cluster=args.launch_on_cluster, ray_address=args.ray_address,
-        warm_pool=args.warm_pool, storage=args.storage, max_retries=args.max_retries)
+        warm_pool=args.warm_pool, storage=args.storage, max_retries=args.max_retries,
+        ray_node_wait=args.ray_node_wait)
 
 
 def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:

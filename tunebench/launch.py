@@ -74,6 +74,8 @@ class RunSpec:
     warm_pool: bool = True  #: ray: reuse trial actors across trials
     storage: str | None = None  #: ray: fsspec URL holding the trial folders (None: under the experiment folder)
     max_retries: int = 3  #: ray: relaunches of a trial whose actor (node) died
+    #: ray: seconds to wait at start for a node that can hold one trial (worker nodes still joining)
+    ray_node_wait: float = 60.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

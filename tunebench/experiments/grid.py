@@ -174,6 +174,7 @@ class GridRequest:
     warm_pool: bool | None = None  #: backend "ray": reuse trial actors (None: RunSpec's default)
     storage: str | None = None  #: backend "ray": fsspec URL of the trial folders
     max_retries: int | None = None  #: backend "ray": relaunches of a trial (or experiment) lost with its node
+    ray_node_wait: float | None = None  #: backend "ray": seconds to wait for a node that fits (None: RunSpec's)
 
 
 @dataclass
@@ -284,7 +285,7 @@ def _decide(job_spec: RunSpec, path: Path) -> tuple[str, str, RunSpec]:
     # resume the stored spec with the limits asked for now (everything else is the same)
     spec = copy.deepcopy(stored)
     for name in (*_LIMIT_FIELDS, "metric_threshold", "max_failures", "trial_timeout", "data_dir", "ray_address",
-                 "warm_pool", "storage", "max_retries"):
+                 "warm_pool", "storage", "max_retries", "ray_node_wait"):
         setattr(spec, name, getattr(job_spec, name))
     spec.benchmark_modules = list(job_spec.benchmark_modules)
     if state == "complete":
@@ -360,6 +361,8 @@ def _benchmark_spec(request: GridRequest, name: str) -> RunSpec:
             spec.warm_pool = request.warm_pool
         if request.max_retries is not None:
             spec.max_retries = request.max_retries
+        if request.ray_node_wait is not None:
+            spec.ray_node_wait = request.ray_node_wait
     if spec.max_wallclock_time is None and spec.max_trials is None and spec.max_results is None:
         raise UserError(f"benchmark '{name}' has no budget: pass --max-wallclock-time or --max-trials")
     return spec
