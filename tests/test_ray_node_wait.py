@@ -15,6 +15,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the Ray backend tests need Ray: pip install 'tunebench[ray]'")
 
+from tunebench.backends.ray_backend import alive_nodes, format_nodes, node_fits  # noqa: E402
 from tunebench.errors import UserError  # noqa: E402
 from tunebench.examples import mlp_digits  # noqa: E402
 from tunebench.launch import RunSpec, build_backend  # noqa: E402
@@ -45,23 +46,34 @@ def test_the_ray_backend_waits_for_a_node_that_joins_late(monkeypatch, caplog):
             build_backend(ray_spec(cluster.address, 1.0))
         assert not ray.is_initialized(), "the refused backend disconnected"
 
-        def join_later() -> None:
-            time.sleep(3.0)
+        # the backend waits in a thread; the node is started from this one (a node dies with the thread
+        # that started it: LocalRayCluster's nodes get PR_SET_PDEATHSIG)
+        built: dict[str, object] = {}
+
+        def build() -> None:
+            try:
+                built["backend"] = build_backend(ray_spec(cluster.address, 300.0))
+            except BaseException as err:  # noqa: BLE001 - re-raised below, in the test's thread
+                built["error"] = err
+
+        with caplog.at_level(logging.WARNING, logger="tunebench.backends.ray_backend"):
+            builder = threading.Thread(target=build)
+            builder.start()
+            while builder.is_alive() and not any("waiting up to" in r.getMessage() for r in caplog.records):
+                time.sleep(0.1)
+            assert builder.is_alive(), f"the backend waits while no node can hold a trial: {built}"
+            time.sleep(2.0)  # a few looks at the cluster while it waits
             cluster.workers["late"] = 2
             cluster.restart_node("late")  # starts it (it never ran), as a new Ray node
-
-        joiner = threading.Thread(target=join_later)
-        joiner.start()
-        try:
-            with caplog.at_level(logging.WARNING, logger="tunebench.backends.ray_backend"):
-                backend = build_backend(ray_spec(cluster.address, 300.0))
-        finally:
-            joiner.join()
+            builder.join(300)
+        if "error" in built:
+            raise built["error"]  # type: ignore[misc]
+        backend = built["backend"]
         try:
             said = [r.getMessage() for r in caplog.records if "waiting up to" in r.getMessage()]
             assert said, "the backend said what it waits for"
             assert "a node of the Ray cluster that can hold one trial {CPU: 1}" in said[0]
-            nodes = [n for n in ray.nodes() if n.get("Alive") and (n.get("Resources") or {}).get("late")]
-            assert len(nodes) == 1, "it was built once the late node had joined"
+            nodes = alive_nodes()
+            assert [n for n in nodes if node_fits(n, {"CPU": 1})], f"built once a node fits: {format_nodes(nodes)}"
         finally:
-            backend.shutdown()
+            backend.shutdown()  # type: ignore[attr-defined]

@@ -98,7 +98,8 @@ def _add_run_limits(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-trials", type=_positive_int, help="number of trials to start")
     g.add_argument("--max-results", type=_positive_int, help="number of results to receive")
     g.add_argument("--metric-threshold", type=_finite_float, help="stop once the best metric reaches this value")
-    g.add_argument("--max-failures", type=_nonnegative_int, help="failed trials tolerated before tuning stops (default 5)")
+    g.add_argument("--max-failures", type=_nonnegative_int,
+                   help="failed trials tolerated before tuning stops (default 5)")
     g.add_argument("--trial-timeout", type=_positive_float, help="seconds after which a trial run is failed")
     g.add_argument("--no-progress", action="store_true", help="no live progress display")
 
@@ -298,7 +299,8 @@ def _add_tabulate_parser(subparsers: Any) -> None:
     p.add_argument("--max-wallclock-time", type=_positive_float, metavar="SECONDS",
                    help="stop after this long (what is done is tabulated; rerun to continue)")
     p.add_argument("--max-failures", type=_nonnegative_int, help="failed trials tolerated (default: all)")
-    p.add_argument("--trial-timeout", type=_positive_float, metavar="SECONDS", help="end (and fail) a trial after this long")
+    p.add_argument("--trial-timeout", type=_positive_float, metavar="SECONDS",
+                   help="end (and fail) a trial after this long")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep the checkpoints of finished trials")
     _add_benchmark_options(p)
     p.add_argument("--ray-address", help="ray: the cluster's head (default: $RAY_ADDRESS, else a Ray on this machine)")

@@ -390,20 +390,35 @@ def check_files_on_nodes(nodes: Sequence[Mapping[str, Any]], paths: Sequence[str
     ray = _import_ray()
     here = _tunebench_version()
     probe = ray.remote(num_cpus=0, max_retries=0)(_probe_node)
-    refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-            .remote(list(paths), list(files), list(interpreters)): n for n in nodes}
-    ready, not_ready = ray.wait(list(refs), num_returns=len(refs), timeout=_PROBE_TIMEOUT)
+
+    def submit(node: Mapping[str, Any]) -> Any:
+        return (probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+                .remote(list(paths), list(files), list(interpreters)))
+
+    refs = {submit(n): n for n in nodes}
+    answered: list[tuple[Mapping[str, Any], Any]] = []  # (node, its answer or the error of its probe)
+    deadline = time.monotonic() + _PROBE_TIMEOUT
+    while refs and (left := deadline - time.monotonic()) > 0:
+        ready, _ = ray.wait(list(refs), num_returns=1, timeout=left)
+        for ref in ready:
+            node = refs.pop(ref)
+            try:
+                answered.append((node, ray.get(ref)))
+            except ray.exceptions.TaskUnschedulableError:
+                # a node that has just joined is alive before the scheduler knows it: ask again shortly
+                time.sleep(NODE_WAIT_POLL)
+                refs[submit(node)] = node
+            except Exception as err:  # noqa: BLE001 - e.g. tunebench not importable there
+                answered.append((node, err))
+    not_ready = list(refs)
     for ref in not_ready:
         ray.cancel(ref, force=True)
     problems = []
-    for ref in ready:
-        node = refs[ref]
+    for node, answer in answered:
         name = f"node {node.get('NodeManagerAddress', '?')} ({node['NodeID'][:8]})"
-        try:
-            answer = ray.get(ref)
-        except Exception as err:  # noqa: BLE001 - e.g. tunebench not importable there
-            first = str(err).strip().splitlines()
-            problems.append(f"{name} cannot run tunebench ({type(err).__name__}: {first[-1] if first else ''}); "
+        if isinstance(answer, Exception):
+            first = str(answer).strip().splitlines()
+            problems.append(f"{name} cannot run tunebench ({type(answer).__name__}: {first[-1] if first else ''}); "
                             "install tunebench on every node")
             continue
         problems.extend(f"{name} has no {path}" for path in answer["missing"])
