@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -31,21 +32,67 @@ logger = logging.getLogger("tunebench")
 EXIT_TUNING_FAILED = 1
 
 
-def _positive_int(text: str) -> int:
+class _Parser(argparse.ArgumentParser):
+    """The parser of every ``tunebench`` command: long options are never abbreviated (``--max-wall``
+    is an unknown option, not ``--max-wallclock-time``), and a mistake is one line
+    ``tunebench: error: ...`` with exit status 2 (no usage block). Subparsers are of this class too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> Any:
+        """Called by argparse on a bad command line; prints the one line and exits with status 2."""
+        one_line = " ".join(message.split())
+        self.exit(2, f"tunebench: error: {one_line} (see `{self.prog} --help`)\n")
+
+
+# -- the types of numeric options: every number of the command line is parsed by one of these, which
+# -- refuse what makes no sense there (nan and infinities always, negative counts, zero durations)
+
+
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
     return value
 
 
-def _positive_float(text: str) -> float:
+def _positive_int(text: str) -> int:
+    """A count of at least 1 (workers, trials, results, epochs, seeds, CPUs)."""
+    return _whole_number(text, 1)
+
+
+def _nonnegative_int(text: str) -> int:
+    """A count that may be 0 (failures tolerated, retries, GPUs) or a random seed."""
+    return _whole_number(text, 0)
+
+
+def _finite_float(text: str) -> float:
+    """Any finite number (a metric threshold): nan and infinities are refused."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got '{text}'")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (seconds to wait, where 0 means not at all)."""
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """A finite number > 0 (seconds of a budget or a timeout)."""
+    value = _finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
@@ -57,8 +104,9 @@ def _add_run_limits(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-wallclock-time", type=_positive_float, help="seconds of tuning")
     g.add_argument("--max-trials", type=_positive_int, help="number of trials to start")
     g.add_argument("--max-results", type=_positive_int, help="number of results to receive")
-    g.add_argument("--metric-threshold", type=float, help="stop once the best metric reaches this value")
-    g.add_argument("--max-failures", type=int, help="failed trials tolerated before tuning stops (default 5)")
+    g.add_argument("--metric-threshold", type=_finite_float, help="stop once the best metric reaches this value")
+    g.add_argument("--max-failures", type=_nonnegative_int,
+                   help="failed trials tolerated before tuning stops (default 5)")
     g.add_argument("--trial-timeout", type=_positive_float, help="seconds after which a trial run is failed")
     g.add_argument("--no-progress", action="store_true", help="no live progress display")
 
@@ -107,10 +155,13 @@ def _add_ray_options(p: argparse.ArgumentParser, title: str = "Ray cluster (--ba
                         "filesystem (default: under the experiment folder)")
     g.add_argument("--max-retries", type=_nonnegative_int,
                    help="relaunches of a trial (and, on a cluster grid, of an experiment) whose node died (default 3)")
+    g.add_argument("--ray-node-wait", type=_nonnegative_float, metavar="SECONDS",
+                   help="wait this long at start for a node that can hold one trial, while worker nodes are "
+                        "still joining (default 60; 0: fail at once)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tunebench",
         description="Tune the hyperparameters of expensive training scripts; compare tuning methods.",
     )
@@ -133,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--method", help="tuning method (see `tunebench list --methods`); default ASHA")
     how.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                      help="method option, e.g. reduction_factor=2 (repeatable; VALUE parsed as JSON)")
-    how.add_argument("--seed", type=int, help="random seed (default 0)")
+    how.add_argument("--seed", type=_nonnegative_int, help="random seed (default 0)")
     _add_benchmark_options(src)
     how.add_argument("--backend", choices=backend_names(),
                      help="where trials run: processes here (local), Ray actors on a cluster (ray), or simulated "
@@ -175,16 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiment_parser(sub)
     _add_analysis_parsers(sub)
     return parser
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
 
 
 def _add_benchmark_options(g: Any) -> None:
@@ -295,12 +336,13 @@ def _add_tabulate_parser(subparsers: Any) -> None:
                                                   "else ~/.cache/tunebench/blackboxes/NAME-tab)")
     p.add_argument("--work-dir", metavar="DIR", help="folder of the runs (default: OUTPUT/run)")
     p.add_argument("--no-resume", action="store_true", help="refuse to continue the runs of an earlier call")
-    p.add_argument("--seed", type=int, default=0, help="seed of the configuration sampling (default 0)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the configuration sampling (default 0)")
     p.add_argument("--max-resource", type=_positive_int, help="epochs per run (default: the benchmark's)")
-    p.add_argument("--max-wallclock-time", type=float, metavar="SECONDS",
+    p.add_argument("--max-wallclock-time", type=_positive_float, metavar="SECONDS",
                    help="stop after this long (what is done is tabulated; rerun to continue)")
     p.add_argument("--max-failures", type=_nonnegative_int, help="failed trials tolerated (default: all)")
-    p.add_argument("--trial-timeout", type=float, metavar="SECONDS", help="end (and fail) a trial after this long")
+    p.add_argument("--trial-timeout", type=_positive_float, metavar="SECONDS",
+                   help="end (and fail) a trial after this long")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep the checkpoints of finished trials")
     _add_benchmark_options(p)
     p.add_argument("--ray-address", help="ray: the cluster's head (default: $RAY_ADDRESS, else a Ray on this machine)")
@@ -316,10 +358,39 @@ def _parse_method_args(items: list[str], option: str = "--method-arg") -> dict[s
         if not key.strip():
             raise UserError(f"{option} expects KEY=VALUE, got '{item}'")
         try:
-            kwargs[key.strip()] = json.loads(value)
+            kwargs[key.strip()] = json.loads(value, parse_constant=_no_constant)
+        except _NonFinite:
+            raise UserError(f"{option} {item}: {value.strip()} is not a finite number") from None
         except ValueError:
             kwargs[key.strip()] = value
     return kwargs
+
+
+class _NonFinite(Exception):
+    """NaN or an infinity in a JSON value of the command line (refused: no option makes sense with them)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+#: what every method is given by its own command-line option, never by --method-arg
+_COMMON_METHOD_OPTIONS = {"config_space": "--config-space", "metric": "--metric", "mode": "--mode",
+                          "resource_attr": "--resource-attr", "max_resource_attr": "--max-resource-attr",
+                          "max_t": "--max-resource", "seed": "--seed"}
+
+
+def _parse_method_options(items: list[str]) -> dict[str, Any]:
+    """The options of ``--method-arg KEY=VALUE`` items (VALUE parsed as JSON, else a string).
+
+    Raises:
+        UserError: an item without ``=``, or a KEY every method gets from its own option (``max_t``).
+    """
+    options = _parse_method_args(items)
+    for key in options:
+        if key in _COMMON_METHOD_OPTIONS:
+            raise UserError(f"--method-arg {key}=...: {key} is no method option; pass {_COMMON_METHOD_OPTIONS[key]}")
+    return options
 
 
 def _parse_grid_method_args(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -329,7 +400,7 @@ def _parse_grid_method_args(items: list[str]) -> dict[str, dict[str, Any]]:
         head = item.split("=", 1)[0]
         method, key = head.split(":", 1) if ":" in head else ("*", head)
         rest = item[len(head):]
-        out.setdefault(method.strip() or "*", {}).update(_parse_method_args([key + rest]))
+        out.setdefault(method.strip() or "*", {}).update(_parse_method_options([key + rest]))
     return out
 
 
@@ -339,7 +410,8 @@ def _split_names(values: list[str]) -> list[str]:
 
 def _apply_limits(spec: Any, args: argparse.Namespace) -> None:
     for name in ("n_workers", "max_wallclock_time", "max_trials", "max_results", "metric_threshold",
-                 "max_failures", "trial_timeout", "ray_address", "warm_pool", "storage", "max_retries"):
+                 "max_failures", "trial_timeout", "ray_address", "warm_pool", "storage", "max_retries",
+                 "ray_node_wait"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(spec, name, value)
@@ -348,7 +420,7 @@ def _apply_limits(spec: Any, args: argparse.Namespace) -> None:
 
 def _check_ray_options(args: argparse.Namespace, uses_ray: bool, what: str) -> None:
     """A UserError for Ray options given where nothing runs on Ray."""
-    given = [f"--{name.replace('_', '-')}" for name in ("ray_address", "storage", "max_retries")
+    given = [f"--{name.replace('_', '-')}" for name in ("ray_address", "storage", "max_retries", "ray_node_wait")
              if getattr(args, name, None) is not None]
     if getattr(args, "warm_pool", None) is not None:
         given.append("--warm-pool" if args.warm_pool else "--no-warm-pool")
@@ -403,7 +475,7 @@ def _make_spec(args: argparse.Namespace) -> Any:
         spec.max_resource = args.max_resource
     if args.method:
         spec.method = args.method
-    spec.method_kwargs.update(_parse_method_args(args.method_arg))
+    spec.method_kwargs.update(_parse_method_options(args.method_arg))
     if args.seed is not None:
         spec.seed = args.seed
     if args.gpus_per_trial is not None:
@@ -668,7 +740,8 @@ def _grid_request(args: argparse.Namespace, argv: list[str]) -> Any:
         benchmark_args=benchmark_args, benchmark_modules=list(args.benchmark_module),
         gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, max_failures=args.max_failures,
         command_line=["tunebench", *argv], launch_on_cluster=args.launch_on_cluster, ray_address=args.ray_address,
-        warm_pool=args.warm_pool, storage=args.storage, max_retries=args.max_retries)
+        warm_pool=args.warm_pool, storage=args.storage, max_retries=args.max_retries,
+        ray_node_wait=args.ray_node_wait)
 
 
 def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:

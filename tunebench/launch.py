@@ -81,6 +81,8 @@ class RunSpec:
     #: local: bytes kept of each trial log (stdout.log, stderr.log: head and tail); None: the backend's
     #: default (10 MiB); 0: no limit
     trial_log_limit: int | None = None
+    #: ray: seconds to wait at start for a node that can hold one trial (worker nodes still joining)
+    ray_node_wait: float = 60.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,6 +130,24 @@ def script_namespace(script: str | Path) -> dict[str, Any]:
         sys.path.pop(0)
 
 
+#: the optional constants of a training script that tunebench reads (each a string when set)
+SCRIPT_CONSTANTS = {"METRIC": "--metric", "MODE": "--mode", "RESOURCE_ATTR": "--resource-attr",
+                    "MAX_RESOURCE_ATTR": "--max-resource-attr"}
+
+
+def _check_script_constants(namespace: dict[str, Any], script: str | Path) -> None:
+    """Refuse a constant of :data:`SCRIPT_CONSTANTS` that is set but is no non-empty string (``METRIC = 5``).
+
+    Raises:
+        UserError: naming the constant, its value and the option that can replace it.
+    """
+    for name, option in SCRIPT_CONSTANTS.items():
+        value = namespace.get(name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise UserError(f"{name} of {script} must be a non-empty string, got {value!r}; fix it or "
+                            f"pass {option}")
+
+
 def spec_from_script(script: str | Path, *, config_space_file: str | Path | None = None,
                      metric: str | None = None, mode: str | None = None, resource_attr: str | None = None,
                      max_resource_attr: str | None = None) -> RunSpec:
@@ -147,9 +167,10 @@ def spec_from_script(script: str | Path, *, config_space_file: str | Path | None
             raise UserError(f"{script} defines no CONFIG_SPACE; define one in the script or pass "
                             "--config-space FILE (YAML or JSON)")
         try:
-            space = validate_space(dict(namespace["CONFIG_SPACE"]))
+            space = dict(validate_space(namespace["CONFIG_SPACE"]))
         except SpaceError as e:
             raise SpaceError(f"CONFIG_SPACE of {script}: {e}") from e
+    _check_script_constants(namespace, script)
     metric = metric or namespace.get("METRIC")
     if not metric:
         raise UserError("no metric given: pass --metric NAME (the name the script reports with report(NAME=...))")

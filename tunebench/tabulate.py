@@ -49,6 +49,7 @@ simulator uses) fills those cells so a replay never meets a NaN (see
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import shutil
@@ -90,6 +91,7 @@ __all__ = [
     "FixedListSearcher",
     "TabulationResult",
     "tabulate_benchmark",
+    "check_parquet_writer",
     "build_table",
     "load_tabulated",
     "fill_failed_cells",
@@ -394,6 +396,28 @@ class TabulationResult:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items() if k != "blackbox"}
 
 
+#: the libraries pandas writes parquet files with (``engine="auto"``), in its order of preference
+PARQUET_ENGINES = ("pyarrow", "fastparquet")
+
+
+def check_parquet_writer() -> str:
+    """The name of an installed parquet engine, which the table's ``configs.parquet`` is written
+    with. Called by :func:`tabulate_benchmark` before it runs anything, so a base install learns it
+    needs the extra before hours of training rather than after.
+
+    Raises:
+        UserError: none is installed (names ``pip install 'tunebench[parquet]'``).
+    """
+    for engine in PARQUET_ENGINES:
+        try:
+            importlib.import_module(engine)
+        except ImportError:
+            continue
+        return engine
+    raise UserError("tabulate writes its table as parquet, which needs pyarrow: pip install 'tunebench[parquet]' "
+                    "(nothing was run)")
+
+
 def tabulate_benchmark(
     name: str,
     num_configs: int,
@@ -449,7 +473,8 @@ def tabulate_benchmark(
 
     Raises:
         UserError: an unknown or simulated benchmark, a benchmark without resource, bad numbers,
-            a ``work_dir`` of another tabulation, or nothing reported at all.
+            a ``work_dir`` of another tabulation, no parquet writer (:func:`check_parquet_writer`), or
+            nothing reported at all.
     """
     for what, value, low in (("num_configs", num_configs, 0), ("seeds", seeds, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -458,6 +483,7 @@ def tabulate_benchmark(
         raise UserError("nothing to tabulate: pass --num-configs N >= 1 or --config JSON")
     if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1):
         raise UserError(f"n_workers must be an integer >= 1, got {n_workers!r}")
+    check_parquet_writer()  # before anything trains: the table is written at the end
     modules = [canonical_module_ref(ref) for ref in benchmark_modules]
     bench = resolve_benchmark(name, dict(benchmark_args or {}), modules)
     if not isinstance(bench, RealBenchmark):

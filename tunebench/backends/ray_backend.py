@@ -324,6 +324,11 @@ def _event_to_message(event: Event) -> dict[str, Any]:
 # -- the cluster's nodes (also used by the experiment launcher) --------------------------------
 
 
+#: seconds between two looks at the cluster's nodes while waiting, and between two log lines saying so
+NODE_WAIT_POLL = 0.5
+NODE_WAIT_REPORT = 10.0
+
+
 def alive_nodes() -> list[dict[str, Any]]:
     """The alive nodes of the cluster this process is connected to, as ``ray.nodes()`` gives them."""
     ray = _import_ray()
@@ -385,20 +390,35 @@ def check_files_on_nodes(nodes: Sequence[Mapping[str, Any]], paths: Sequence[str
     ray = _import_ray()
     here = _tunebench_version()
     probe = ray.remote(num_cpus=0, max_retries=0)(_probe_node)
-    refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-            .remote(list(paths), list(files), list(interpreters)): n for n in nodes}
-    ready, not_ready = ray.wait(list(refs), num_returns=len(refs), timeout=_PROBE_TIMEOUT)
+
+    def submit(node: Mapping[str, Any]) -> Any:
+        return (probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+                .remote(list(paths), list(files), list(interpreters)))
+
+    refs = {submit(n): n for n in nodes}
+    answered: list[tuple[Mapping[str, Any], Any]] = []  # (node, its answer or the error of its probe)
+    deadline = time.monotonic() + _PROBE_TIMEOUT
+    while refs and (left := deadline - time.monotonic()) > 0:
+        ready, _ = ray.wait(list(refs), num_returns=1, timeout=left)
+        for ref in ready:
+            node = refs.pop(ref)
+            try:
+                answered.append((node, ray.get(ref)))
+            except ray.exceptions.TaskUnschedulableError:
+                # a node that has just joined is alive before the scheduler knows it: ask again shortly
+                time.sleep(NODE_WAIT_POLL)
+                refs[submit(node)] = node
+            except Exception as err:  # noqa: BLE001 - e.g. tunebench not importable there
+                answered.append((node, err))
+    not_ready = list(refs)
     for ref in not_ready:
         ray.cancel(ref, force=True)
     problems = []
-    for ref in ready:
-        node = refs[ref]
+    for node, answer in answered:
         name = f"node {node.get('NodeManagerAddress', '?')} ({node['NodeID'][:8]})"
-        try:
-            answer = ray.get(ref)
-        except Exception as err:  # noqa: BLE001 - e.g. tunebench not importable there
-            first = str(err).strip().splitlines()
-            problems.append(f"{name} cannot run tunebench ({type(err).__name__}: {first[-1] if first else ''}); "
+        if isinstance(answer, Exception):
+            first = str(answer).strip().splitlines()
+            problems.append(f"{name} cannot run tunebench ({type(answer).__name__}: {first[-1] if first else ''}); "
                             "install tunebench on every node")
             continue
         problems.extend(f"{name} has no {path}" for path in answer["missing"])
@@ -475,10 +495,13 @@ class RayBackend(Backend):
             ``"DEFAULT"``: packed).
         check_nodes: check at construction that the script and interpreter exist on every node
             that could run a trial.
+        node_wait: seconds to wait at construction for a node that can hold one trial, when none
+            of the alive nodes can yet (worker nodes still joining the cluster); 0 (the default
+            here): fail at once. ``tunebench run`` waits 60 s (``--ray-node-wait``).
 
     Raises:
-        UserError: Ray missing, cluster unreachable, resources no node has, script missing on a
-            node (see the module docstring).
+        UserError: Ray missing, cluster unreachable, resources no node has (after ``node_wait``
+            seconds), script missing on a node (see the module docstring).
     """
 
     def __init__(
@@ -500,11 +523,14 @@ class RayBackend(Backend):
         stderr_tail_lines: int = 20,
         scheduling_strategy: str = "SPREAD",
         check_nodes: bool = True,
+        node_wait: float = 0.0,
     ) -> None:
         if num_cpus_per_trial < 0 or num_gpus_per_trial < 0:
             raise UserError("num_cpus_per_trial and num_gpus_per_trial must be >= 0")
         if max_retries < 0:
             raise UserError(f"max_retries must be >= 0, got {max_retries}")
+        if not node_wait >= 0 or node_wait == float("inf"):
+            raise UserError(f"node_wait must be a finite number of seconds >= 0, got {node_wait}")
         # absolute, but not required to exist here: the driver may be a machine without it (a
         # ray:// client); the nodes are checked below
         self.script = Path(os.path.abspath(script))
@@ -547,7 +573,7 @@ class RayBackend(Backend):
                 # as on the local backend, GPUs per trial means "where there are GPUs"
                 logger.info("the Ray cluster has no GPU: trials run without one")
                 self.num_gpus_per_trial = 0.0
-            fit = self._check_resources(nodes)
+            fit = self._wait_for_resources(nodes, node_wait)
             if check_nodes:
                 self._check_nodes(fit)
         except BaseException:
@@ -571,14 +597,29 @@ class RayBackend(Backend):
         request = {"CPU": self.num_cpus_per_trial, "GPU": self.num_gpus_per_trial, **self.resources_per_trial}
         return {k: v for k, v in request.items() if v > 0}
 
-    def _check_resources(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The ``nodes`` that can hold one trial; a UserError when none can."""
+    def _wait_for_resources(self, nodes: list[dict[str, Any]], wait: float) -> list[dict[str, Any]]:
+        """The alive nodes that can hold one trial, from ``nodes`` or, when none of them can,
+        from the nodes that join within ``wait`` seconds (said on the log when it starts waiting,
+        then every :data:`NODE_WAIT_REPORT` seconds); a UserError when none came."""
         request = self._request()
         fit = [n for n in nodes if node_fits(n, request)]
+        deadline = time.monotonic() + wait
+        next_report = 0.0
+        while not fit and time.monotonic() < deadline:
+            now = time.monotonic()
+            if now >= next_report:
+                logger.warning("waiting up to %.0f s for a node of the Ray cluster that can hold one trial %s "
+                               "(alive now: %s)", deadline - now, format_resources(request), format_nodes(nodes))
+                next_report = now + NODE_WAIT_REPORT
+            time.sleep(min(NODE_WAIT_POLL, max(0.0, deadline - now)))
+            nodes = alive_nodes()
+            fit = [n for n in nodes if node_fits(n, request)]
         if not fit:
+            waited = f" within {wait:g} s" if wait > 0 else ""
             raise UserError(f"no node of the Ray cluster can hold one trial's resources "
-                            f"{format_resources(request)} (nodes: {format_nodes(nodes)}); lower "
-                            "--cpus-per-trial / --gpus-per-trial or add a node that has them")
+                            f"{format_resources(request)}{waited} (nodes: {format_nodes(nodes)}); lower "
+                            "--cpus-per-trial / --gpus-per-trial, add a node that has them, or wait longer for "
+                            "joining nodes with --ray-node-wait SECONDS")
         return fit
 
     def _check_nodes(self, fit: list[dict[str, Any]]) -> None:

@@ -147,12 +147,12 @@ def _local(*, script: str, trial_timeout: float | None, gpus_per_trial: int,
                   install="Ray: pip install 'tunebench[ray]'", trials="Ray actors")
 def _ray(*, script: str, ray_address: str | None, cpus_per_trial: int | None, gpus_per_trial: int,
          warm_pool: bool, storage: str | None, max_retries: int, trial_timeout: float | None,
-         env: dict[str, str] | None) -> Backend:
+         env: dict[str, str] | None, ray_node_wait: float) -> Backend:
     from tunebench.backends.ray_backend import RayBackend  # deferred: keeps this registry (CLI start-up) light
 
     return RayBackend(script=script, address=ray_address, num_cpus_per_trial=cpus_per_trial or 1,
                       num_gpus_per_trial=gpus_per_trial, warm_pool=warm_pool, storage=storage,
-                      max_retries=max_retries, trial_timeout=trial_timeout, env=env)
+                      max_retries=max_retries, trial_timeout=trial_timeout, env=env, node_wait=ray_node_wait)
 
 
 @register_backend(SIMULATOR, runs_scripts=False, trials="simulated time")

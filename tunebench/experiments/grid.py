@@ -74,6 +74,7 @@ __all__ = [
     "Job",
     "GridResult",
     "plan_grid",
+    "check_results_root",
     "run_grid",
     "experiment_state",
     "is_limit_reason",
@@ -173,6 +174,7 @@ class GridRequest:
     warm_pool: bool | None = None  #: backend "ray": reuse trial actors (None: RunSpec's default)
     storage: str | None = None  #: backend "ray": fsspec URL of the trial folders
     max_retries: int | None = None  #: backend "ray": relaunches of a trial (or experiment) lost with its node
+    ray_node_wait: float | None = None  #: backend "ray": seconds to wait for a node that fits (None: RunSpec's)
 
 
 @dataclass
@@ -263,7 +265,7 @@ def _decide(job_spec: RunSpec, path: Path) -> tuple[str, str, RunSpec]:
     # resume the stored spec with the limits asked for now (everything else is the same)
     spec = copy.deepcopy(stored)
     for name in (*_LIMIT_FIELDS, "metric_threshold", "max_failures", "trial_timeout", "data_dir", "ray_address",
-                 "warm_pool", "storage", "max_retries"):
+                 "warm_pool", "storage", "max_retries", "ray_node_wait"):
         setattr(spec, name, getattr(job_spec, name))
     spec.benchmark_modules = list(job_spec.benchmark_modules)
     if state == "complete":
@@ -339,9 +341,31 @@ def _benchmark_spec(request: GridRequest, name: str) -> RunSpec:
             spec.warm_pool = request.warm_pool
         if request.max_retries is not None:
             spec.max_retries = request.max_retries
+        if request.ray_node_wait is not None:
+            spec.ray_node_wait = request.ray_node_wait
     if spec.max_wallclock_time is None and spec.max_trials is None and spec.max_results is None:
         raise UserError(f"benchmark '{name}' has no budget: pass --max-wallclock-time or --max-trials")
     return spec
+
+
+def check_results_root(root: Path) -> Path:
+    """``root`` if experiment folders can be made under it: it is a folder, or its nearest existing
+    parent is one, writable (nothing is created here: ``--dry-run`` plans without writing).
+
+    Raises:
+        UserError: ``root`` (or a parent of it) is a file, or that folder is not writable.
+    """
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is" if existing == root else f"is under {existing}, which is"
+        raise UserError(f"the results root {root} {what} not a folder; pass --results-root (or set "
+                        "TUNEBENCH_RESULTS) to a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"the results root {root} cannot be written ({existing} is not writable); pass "
+                        "--results-root (or set TUNEBENCH_RESULTS) to a folder you can write")
+    return root
 
 
 def plan_grid(request: GridRequest) -> list[Job]:
@@ -350,7 +374,8 @@ def plan_grid(request: GridRequest) -> list[Job]:
 
     Raises:
         UserError: a bad tag, an unknown benchmark/method/option, a benchmark on the wrong
-            backend, an existing experiment with other settings.
+            backend, an existing experiment with other settings, a results
+            root that is a file (:func:`check_results_root`).
     """
     tag = check_tag(request.tag)
     if not request.benchmarks:
@@ -380,7 +405,7 @@ def plan_grid(request: GridRequest) -> list[Job]:
                            max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=0,
                            **spec.method_kwargs)  # fails now, not in a worker, on a bad option
             specs[(b, m)] = spec
-    root = results_root(request.results_root)
+    root = check_results_root(results_root(request.results_root))
     jobs: list[Job] = []
     for seed in request.seeds:
         for b in benchmarks:
@@ -790,6 +815,7 @@ def summarize(result: GridResult, write: Callable[[str], Any] = print) -> None:
     for o in result.outcomes:
         if o.status == "failed":
             first = (o.error or o.reason).strip().splitlines()
-            write(f"  failed {o.job.key}: {first[-1] if first else '?'} (see {o.job.path / ERROR_FILE})")
+            log = o.job.path / ERROR_FILE
+            write(f"  failed {o.job.key}: {first[-1] if first else '?'}" + (f" (see {log})" if log.is_file() else ""))
         elif o.status == "busy":
             write(f"  running elsewhere: {o.job.key} ({o.job.path})")

@@ -155,6 +155,13 @@ def run_job(job: dict[str, Any], protocol: _Sender, cache: dict[str, Any], state
     job_id = job["id"]
     path = Path(job["path"])
     t0 = time.monotonic()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file in its path, no permission: no error.log can be written either
+        reason = f"cannot create the experiment folder {path}: {e.strerror or e}"
+        protocol.send(event="end", id=job_id, status="failed", reason=reason, error=reason,
+                      real_time=time.monotonic() - t0)
+        return "failed"
     with experiment_lock(path) as locked:
         if not locked:
             protocol.send(event="end", id=job_id, status="busy", reason="another process runs this experiment")

@@ -380,4 +380,11 @@ def make_scheduler(
             )
     ctx = MethodContext(config_space, metric, mode, resource_attr, max_resource_attr, max_t, seed)
     # a constructor rejecting an option is the user's mistake: one line, not a traceback
-    return user_errors(lambda: spec.build(ctx, options))
+    try:
+        return user_errors(lambda: spec.build(ctx, options))
+    except TypeError as exc:
+        if not kwargs:
+            raise  # no option of the user's: a bug of the factory
+        # an option of the wrong type (a number for a list, a string for a number) is the user's mistake too
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise UserError(f"method {spec.name!r} cannot use the option(s) {given}: {exc}") from exc
