@@ -331,10 +331,11 @@ if __name__ == "__main__":
 @pytest.mark.slow
 def test_sigint_at_random_moments_always_ends_the_run(tmp_path: Path):
     """The bug: 1 SIGINT in 66 was swallowed while a trial was being launched, and the run went on
-    to its end with exit code 0. Trials here last a moment, so launches go on all the time."""
+    to its end with exit code 0. Trials here last a moment, so launches go on all the time; 100 runs,
+    each interrupted at a random moment (the issue's protocol)."""
     script = write_script(tmp_path, SHORT_SCRIPT)
     rng = random.Random(13)
-    for i in range(40):
+    for i in range(100):
         exp = tmp_path / f"exp{i}"
         proc = subprocess.Popen(
             [sys.executable, "-m", "tunebench", "run", "--script", str(script), "--method", "RS", "--n-workers",
@@ -352,6 +353,9 @@ def test_sigint_at_random_moments_always_ends_the_run(tmp_path: Path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        # a trial launched at the moment of the SIGINT is ended by its supervisor as the tuner dies
+        # (PR_SET_PDEATHSIG), just after the tuner's exit: the same 3 s as after a kill -9 of the tuner
         left = [p for p in psutil.process_iter(["cmdline", "status"])
                 if str(script) in " ".join(p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE]
-        assert left == [], f"run {i}: trial processes left: {left}"
+        _, alive = psutil.wait_procs(left, timeout=3)
+        assert alive == [], f"run {i}: trial processes left 3 s after the tuner ended: {alive}"

@@ -841,9 +841,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    if any(getattr(h, "_tunebench_cli", False) for h in logger.handlers):
-        logger.setLevel(level)
-        return
+    for h in [h for h in logger.handlers if getattr(h, "_tunebench_cli", False)]:
+        # main() called again in the same process (tests, notebooks): the handler of the first call
+        # writes to the stderr of that time, which may be closed by now
+        logger.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler._tunebench_cli = True  # type: ignore[attr-defined]  # our marker, found by the getattr above
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

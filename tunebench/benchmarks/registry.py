@@ -30,11 +30,15 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, Callable[[], Benchmark]] = {}
+#: ``<name>-tab`` entries registered by :func:`discover_tabulated_benchmarks` (not by a definition):
+#: dropped again when their folder is gone, so the name reads as "not tabulated yet"
+_DISCOVERED: set[str] = set()
 
 
 def register_benchmark(name: str, factory: Callable[[], Benchmark] | Benchmark) -> None:
     """Make ``factory()`` (or the definition itself) available as ``--benchmark name``
     (overrides an existing name)."""
+    _DISCOVERED.discard(name)
     if isinstance(factory, (RealBenchmark, SimulatedBenchmark)):
         definition = factory
         if definition.name != name:
@@ -84,7 +88,7 @@ def benchmark_names() -> list[str]:
 def get_benchmark(name: str) -> Benchmark:
     """The benchmark called ``name``; a :class:`UserError` listing the known names otherwise."""
     factory = _REGISTRY.get(name)
-    if factory is None and name.endswith(TABULATED_SUFFIX):
+    if name.endswith(TABULATED_SUFFIX) and (factory is None or name in _DISCOVERED):
         discover_tabulated_benchmarks()
         factory = _REGISTRY.get(name)
         base = name[: -len(TABULATED_SUFFIX)]
@@ -157,6 +161,9 @@ def discover_tabulated_benchmarks() -> list[str]:
     (so ``tunebench list`` and ``--benchmark <name>-tab`` know the tables ``tunebench tabulate``
     wrote). Returns the names registered now. Called by :func:`benchmark_names` and, for an
     unknown ``*-tab`` name, by :func:`get_benchmark`."""
+    for name in [n for n in _DISCOVERED if find_tabulated(n[: -len(TABULATED_SUFFIX)]) is None]:
+        _DISCOVERED.discard(name)  # its folder is gone (deleted, or the search path changed)
+        _REGISTRY.pop(name, None)
     added = []
     for root in tabulated_search_path():
         try:
@@ -166,6 +173,7 @@ def discover_tabulated_benchmarks() -> list[str]:
         for folder in entries:
             if folder.name not in _REGISTRY and (folder / META_FILE).is_file():
                 register_benchmark(folder.name, tabulated_factory(folder.name[: -len(TABULATED_SUFFIX)]))
+                _DISCOVERED.add(folder.name)
                 added.append(folder.name)
     return added
 
