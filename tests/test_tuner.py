@@ -233,3 +233,30 @@ def test_progress_display_shows_counts_and_best(quadratic_script, tmp_path):
         assert "3 completed" in text and "0 failed" in text and "best loss (min)" in text
         if live:
             assert "best trials" in text and "x=" in text
+
+
+def test_resume_keeps_results_a_paused_or_stopped_trial_wrote_that_the_dead_tuner_never_read(quadratic_script,
+                                                                                            tmp_path):
+    """A trial may report between the PAUSE/STOP decision and its process ending; if the tuner dies
+    before reading that line, resume must still log it (deferred for a paused trial, ignored for an
+    ended one), as a live session does: no reported result is lost."""
+    exp = tmp_path / "exp"
+    make_tuner(quadratic_script, exp, method="ASHA-promotion", stop=StopCriteria(max_trials=8)).run()
+    state = {}
+    for ev in events(exp):
+        if ev["event"] == "result":
+            state[ev["trial_id"]] = ev["decision"]
+    paused = [tid for tid, d in state.items() if d == "PAUSE"]
+    assert paused, state
+    tid = paused[-1]
+    results = exp / "trials" / str(tid) / "results.jsonl"
+    last = json.loads(results.read_text().splitlines()[-1])
+    written = {**last, "epoch": last["epoch"] + 1}
+    with open(results, "a") as f:  # what the process wrote after the decision, unread by the tuner
+        f.write(json.dumps(written) + "\n")
+    n_before = len(events(exp))
+    make_tuner(quadratic_script, exp, method="ASHA-promotion", resume=True, stop=StopCriteria(max_trials=8)).run()
+    new = events(exp)[n_before:]
+    kept = [ev for ev in new if ev.get("trial_id") == tid and ev["event"] in ("result_deferred", "result_ignored",
+                                                                              "result")]
+    assert any(ev["result"]["epoch"] == written["epoch"] for ev in kept), new

@@ -270,6 +270,7 @@ class Tuner:
         self._t0 = 0.0
         self._last_snapshot = 0.0
         self._failure_error: str | None = None
+        self._interrupted: list[TrialRecord] = []  #: trials asked to stop as the session ends
 
     # -- public -----------------------------------------------------------------------------
 
@@ -703,12 +704,15 @@ class Tuner:
             rec.ending = True
             self.backend.stop(tid)
         self._trial_ended(rec)
-        if self.n_failed > self.max_failures:
+        if self.n_failed > self.max_failures and self._failure_error is None:
+            # said as the limit is crossed (a failure in the same batch of events does not change it)
             self._failure_error = (
                 f"{self.n_failed} trials failed (max_failures={self.max_failures}); last: trial {tid}: "
                 f"{_error_gist(error)}. Logs: {self.experiment_dir}/trials/{tid}/stderr.log. "
                 f"Fix the script (or raise --max-failures), then `tunebench resume {self.experiment_dir}`"
             )
+            # tuning ends here: a trial failing in the same batch of events is interrupted, not counted
+            self._interrupt_running("too many failures")
 
     def _trial_ended(self, rec: TrialRecord) -> None:
         for cb in self.callbacks:
@@ -728,6 +732,17 @@ class Tuner:
             factor = 50 if self._simulated else 20
             self._snapshot_every = max(self.snapshot_interval, factor * (self._last_snapshot - now))
 
+    def _interrupt_running(self, reason: str) -> None:
+        """Ask every running trial to stop as the session ends (``trial_interrupt``: they restart
+        from their checkpoints when the experiment resumes); what they report or how they exit
+        from now on is not decided on."""
+        for rec in self.trials.values():
+            if rec.status is _RUNNING and not rec.ending:
+                rec.ending = True
+                self.backend.stop(rec.trial.trial_id)
+                self._log({"event": _LOG_TRIAL_INTERRUPT, "trial_id": rec.trial.trial_id, "reason": reason})
+                self._interrupted.append(rec)
+
     def _finish(self, reason: str) -> None:
         """Stop what still runs, wait for it, snapshot, log the end. Never raises past a real error."""
         store = self._store
@@ -735,17 +750,13 @@ class Tuner:
             gc.unfreeze()
             return
         try:
-            running = [rec for rec in self.trials.values() if rec.status is _RUNNING and not rec.ending]
-            for rec in running:
-                rec.ending = True
-                self.backend.stop(rec.trial.trial_id)
-                self._log({"event": _LOG_TRIAL_INTERRUPT, "trial_id": rec.trial.trial_id, "reason": reason})
+            self._interrupt_running(reason)
             deadline = time.monotonic() + self.shutdown_timeout
             while self.backend.n_busy > 0 and time.monotonic() < deadline:
                 for event in self.backend.poll(max(0.0, deadline - time.monotonic())):
                     if event.kind is _EV_RESULT and event.trial_id in self.trials:
                         self._on_result(self.trials[event.trial_id], event.result or {}, event.offset)
-            for rec in running:
+            for rec in self._interrupted:
                 rec.status = _STOPPED
                 self._trial_ended(rec)
         finally:
@@ -847,15 +858,20 @@ class Tuner:
         self._real_offset = logged.real_time
         # trials running when the last session ended (killed, or stopped by the tuner at its end:
         # "trial_interrupt" leaves them running in the log) continue from their checkpoints
-        for rec in [rec for rec in self.trials.values() if rec.status is _RUNNING]:
+        # every trial's results file may hold lines the dead tuner did not read: a running trial's are
+        # decided on; a paused trial's (reported between the PAUSE decision and its process ending)
+        # are deferred to its resume; an ended trial's are logged as ignored -- as in a live session
+        for rec in list(self.trials.values()):
+            running = rec.status is _RUNNING
             self._ingest_unlogged_results(rec)
-            if rec.status is _RUNNING:
+            if running and rec.status is _RUNNING:
                 self._restart_queue.append(rec.trial.trial_id)
         logger.info("resumed %s: %d trials, %d results, %d to restart", self.experiment_dir,
                     len(self.trials), self.n_results, len(self._restart_queue))
 
     def _ingest_unlogged_results(self, rec: TrialRecord) -> None:
-        """Feed results a trial wrote after the last one the dead tuner logged."""
+        """Feed results a trial wrote after the last one the dead tuner logged (see :meth:`_on_result`
+        for what happens to a result of a paused or ended trial)."""
         assert self._store is not None
         if not self.backend.uses_trial_dirs:
             return
@@ -867,7 +883,10 @@ class Tuner:
             data = f.read()
         start = rec.offset
         pos = 0
-        while rec.status is _RUNNING:
+        # a running trial's lines up to a decision that ends it (the rest are read again when it
+        # resumes or restarts from that offset); any other trial's lines all
+        running = rec.status is _RUNNING
+        while rec.status is _RUNNING or not running:
             end = data.find(b"\n", pos)
             if end < 0:
                 break
@@ -876,8 +895,9 @@ class Tuner:
             try:
                 result = parse_result_line(line)
             except ValueError as err:
-                self._fail(rec, f"malformed report line in {path}: {line[:200]!r} ({err})", stop_process=False)
-                return
+                if running:
+                    self._fail(rec, f"malformed report line in {path}: {line[:200]!r} ({err})", stop_process=False)
+                return  # an ended trial's garbage tail changes nothing
             if result is not None:
                 self._on_result(rec, result, start + pos, has_process=False)
 
