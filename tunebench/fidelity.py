@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from tunebench.types import is_number
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["FidelityLadder", "default_rung_levels", "hyperband_bracket_weights", "hyperband_brackets"]
@@ -66,13 +68,9 @@ def hyperband_brackets(levels: list[float], reduction_factor: float) -> list[lis
             for b, n in enumerate(weights)]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _check_number(name: str, value: Any, bound: float, strict: bool) -> None:
     op = ">" if strict else ">="
-    if not _is_number(value):
+    if not is_number(value):
         raise ValueError(f"{name} must be a number {op} {bound}, got {value!r}")
     if not (value > bound if strict else value >= bound):
         raise ValueError(f"{name} must be {op} {bound}, got {value!r}")
@@ -126,7 +124,7 @@ class FidelityLadder:
             levels: list[float] = list(default_rung_levels(grace_period, reduction_factor, max_t))
         else:
             levels = list(rung_levels)
-            if not all(_is_number(x) for x in levels):
+            if not all(is_number(x) for x in levels):
                 raise ValueError(f"rung_levels must be numbers, got {rung_levels!r}")
             if any(b <= a for a, b in zip(levels, levels[1:], strict=False)):
                 raise ValueError(f"rung_levels must be strictly increasing, got {rung_levels!r}")
@@ -149,7 +147,7 @@ class FidelityLadder:
         _check_number("grace_period", grace_period, 0, strict=True)
         if grace_period > max_t:
             raise ValueError(f"grace_period ({grace_period}) must be <= max_t ({max_t})")
-        if not _is_number(step) or not step > 0:
+        if not is_number(step) or not step > 0:
             raise ValueError(f"step must be a number > 0 (or None for geometric steps), got {step!r}")
         count = int(math.ceil((max_t - grace_period) / step - 1e-9))
         levels = [grace_period + k * step for k in range(max(count, 0))]

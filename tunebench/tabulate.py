@@ -57,7 +57,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +82,7 @@ from tunebench.searchers.random import canonical_config, complete_config
 from tunebench.space import Domain, sample_config, space_from_json
 from tunebench.store import EVENTS_FILE, TRIALS_DIR, atomic_write_json
 from tunebench.tuner import StopCriteria, Tuner
-from tunebench.types import Config, Status
+from tunebench.types import Config, Status, is_number
 from tunebench.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -267,7 +267,7 @@ def _elapsed(run: _TrialRun, time_attr: str | None) -> list[float]:
         if same_process and isinstance(cur.get("_timestamp"), (int, float)) \
                 and isinstance(prev.get("_timestamp"), (int, float)):
             step = float(cur["_timestamp"]) - float(prev["_timestamp"])
-        elif time_attr is not None and _is_number(cur.get(time_attr)):
+        elif time_attr is not None and is_number(cur.get(time_attr)):
             step = float(cur[time_attr])
         steps.append(step if step is None else max(0.0, step))
     known = [s for s in steps if s is not None]
@@ -275,10 +275,6 @@ def _elapsed(run: _TrialRun, time_attr: str | None) -> list[float]:
     for s in steps:
         out.append(out[-1] + (fallback if s is None else s))
     return out
-
-
-def _is_number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _gist(error: str | None) -> str:
@@ -321,13 +317,13 @@ def build_table(experiment_dir: str | Path, configs: Sequence[Config], seeds: Se
     if not any(r.results for r in used):
         raise UserError(f"{name}: no trial has reported a result yet; nothing to tabulate (see the trials' "
                         f"stderr.log under {experiment_dir}/trials)")
-    fidelities = sorted({r[resource_attr] for run in used for r in run.results if _is_number(r.get(resource_attr))})
+    fidelities = sorted({r[resource_attr] for run in used for r in run.results if is_number(r.get(resource_attr))})
     reference = [run for run in used if run.status == "completed"] or [run for run in used if run.results]
     common: set[str] | None = None
     run: _TrialRun | None
     for run in reference:
         for r in run.results:
-            keys = {k for k, v in r.items() if _is_number(v) and not k.startswith("_")}
+            keys = {k for k, v in r.items() if is_number(v) and not k.startswith("_")}
             common = keys if common is None else common & keys
     others = sorted((common or set()) - {metric, resource_attr, ELAPSED_TIME, *_NOT_OBJECTIVES})
     objectives = [metric, *others, ELAPSED_TIME]
@@ -345,7 +341,7 @@ def build_table(experiment_dir: str | Path, configs: Sequence[Config], seeds: Se
                     continue
                 for o, objective in enumerate(objectives[:-1]):
                     value = result.get(objective)
-                    if _is_number(value):
+                    if is_number(value):
                         values[i, j, k, o] = float(value)
                 values[i, j, k, -1] = t
             if run.status == "failed":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, TypeGuard
 
 #: One report of a training script: metric name -> value, plus the keys the
 #: reporting side adds (``_timestamp``, ``_iteration``) and those the tuner adds
@@ -101,6 +101,11 @@ class Event:
 
 
 # -- numbers shared by schedulers and searchers ----------------------------------------------------
+
+
+def is_number(value: Any) -> TypeGuard[float]:
+    """An ``int`` or ``float`` that is not a bool (a bool is an ``int`` to Python, never a number here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def to_minimize(value: float, mode: str) -> float:

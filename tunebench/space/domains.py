@@ -26,12 +26,12 @@ from tunebench.space.values import (
     check_log_low,
     check_number,
     check_order,
-    is_number,
     is_numpy_array,
     native,
     parse_float,
     parse_int,
 )
+from tunebench.types import is_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from tunebench.space import unit_cube

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tunebench.errors import SpaceError
+from tunebench.types import is_number
 
 #: Integers beyond this lose exactness in the float encoding.
 MAX_INT = 2**53
@@ -37,11 +38,6 @@ def is_numpy_array(value: Any) -> bool:
 def native(value: Any) -> Any:
     """``value`` with numpy scalars turned into the equivalent Python scalar."""
     return value.item() if is_numpy_scalar(value) else value
-
-
-def is_number(value: Any) -> bool:
-    """An ``int`` or ``float`` that is not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def check_number(kind: str, what: str, value: Any) -> int | float:
