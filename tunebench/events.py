@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import UserError
-from tunebench.types import Config, Decision, Result, Status, Suggestion, Trial
+from tunebench.types import Config, Decision, Result, Status, Suggestion, Trial, is_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from tunebench.schedulers.base import Scheduler
@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "LogKind", "TrialState", "ExperimentState", "dumps_line", "loads_line", "has_nonfinite", "split_lines",
     "iter_events", "read_last_event", "fold", "replay", "parse_result_line", "TrialScore", "Standing",
-    "rank_trials", "LEADERBOARD_SIZE", "event_problem", "read_log",
+    "rank_trials", "rank_scored", "LEADERBOARD_SIZE", "event_problem", "read_log",
 ]
 
 logger = logging.getLogger(__name__)
@@ -531,7 +531,7 @@ class Standing:
     @property
     def at_max_resource(self) -> bool:
         """It reported its maximum resource (False when that maximum is unknown)."""
-        return self.max_resource is not None and self.reached is not None and self.reached >= self.max_resource
+        return _reached_max(self.reached, self.max_resource)
 
     @classmethod
     def of(cls, trial: Trial, status: Status, score: TrialScore, max_resource_attr: str | None) -> Standing | None:
@@ -539,10 +539,8 @@ class Standing:
         config's ``max_resource_attr`` entry when that is a number."""
         if score.best is None:
             return None
-        top = trial.config.get(max_resource_attr) if max_resource_attr is not None else None
-        if isinstance(top, bool) or not isinstance(top, (int, float)):
-            top = None
-        return cls(trial.trial_id, trial.config, status, score.best, score.best_resource, score.reached, top)
+        return cls(trial.trial_id, trial.config, status, score.best, score.best_resource, score.reached,
+                   _max_resource(trial.config, max_resource_attr))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able (a row of the leaderboard of ``tunebench show --json``)."""
@@ -551,14 +549,20 @@ class Standing:
                 "at_max_resource": self.at_max_resource, "status": self.status.value}
 
 
-def _rank_key(mode: str) -> Any:
-    sign = 1.0 if mode == "min" else -1.0
+def _max_resource(config: Config, max_resource_attr: str | None) -> float | None:
+    """A trial's maximum resource: its config's ``max_resource_attr`` entry when that is a number."""
+    top = config.get(max_resource_attr) if max_resource_attr is not None else None
+    return top if is_number(top) else None
 
-    def key(s: Standing) -> tuple[bool, float, float, int]:
-        reached = s.reached if s.reached is not None else -math.inf
-        return (not s.at_max_resource, -reached, sign * s.value, s.trial_id)
 
-    return key
+def _reached_max(reached: float | None, top: float | None) -> bool:
+    return top is not None and reached is not None and reached >= top
+
+
+def _order(at_max: bool, reached: float | None, value: float, trial_id: int,
+           sign: float) -> tuple[bool, float, float, int]:
+    """The sort key of the ranking rule (see :func:`rank_trials`): smaller is better."""
+    return (not at_max, -(reached if reached is not None else -math.inf), sign * value, trial_id)
 
 
 def rank_trials(standings: Iterable[Standing | None], mode: str, k: int | None = None) -> list[Standing]:
@@ -572,8 +576,31 @@ def rank_trials(standings: Iterable[Standing | None], mode: str, k: int | None =
     the highest resource reached (``at_max_resource`` False: say so); without a resource, the
     trial with the best value. Ties go to the earlier trial.
     """
-    key = _rank_key(mode)
+    sign = 1.0 if mode == "min" else -1.0
+
+    def key(s: Standing) -> tuple[bool, float, float, int]:
+        return _order(s.at_max_resource, s.reached, s.value, s.trial_id, sign)
+
     present = [s for s in standings if s is not None]
     if k is None:
         return sorted(present, key=key)
     return heapq.nsmallest(k, present, key=key)
+
+
+def rank_scored(trials: Iterable[tuple[Trial, Status, TrialScore]], mode: str, max_resource_attr: str | None,
+                k: int | None = None) -> list[Standing]:
+    """:func:`rank_trials` of ``(trial, status, score)`` triples, building a :class:`Standing`
+    only for the ``k`` ranked first (the tuner asks for its best among 100,000 trials at the end
+    of a simulation). Called by :meth:`tunebench.tuner.Tuner.standings` and
+    :meth:`tunebench.store.Experiment.standings`."""
+    sign = 1.0 if mode == "min" else -1.0
+
+    def key(item: tuple[Trial, Status, TrialScore]) -> tuple[bool, float, float, int]:
+        trial, _, score = item
+        reached = score.reached
+        at_max = _reached_max(reached, _max_resource(trial.config, max_resource_attr))
+        return _order(at_max, reached, score.best, trial.trial_id, sign)  # type: ignore[arg-type]  # not None: filtered below
+
+    present = [item for item in trials if item[2].best is not None]
+    chosen = sorted(present, key=key) if k is None else heapq.nsmallest(k, present, key=key)
+    return [s for t, status, score in chosen if (s := Standing.of(t, status, score, max_resource_attr)) is not None]

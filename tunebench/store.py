@@ -45,7 +45,7 @@ from tunebench.events import (  # noqa: F401 (loads_line: also importable from h
     has_nonfinite,
     iter_events,
     loads_line,
-    rank_trials,
+    rank_scored,
     read_log,
 )
 from tunebench.lock import FolderLock, LockHolder, lock_holder
@@ -491,9 +491,8 @@ class Experiment:
         scores, _ = self._scores()
         max_attr = self.metadata.get("max_resource_attr")
         trials = self.state.trials
-        return rank_trials((Standing.of(trials[tid].trial, self._status(tid), score,
-                                        max_attr if isinstance(max_attr, str) else None)
-                            for tid, score in scores.items() if tid in trials), self.mode, k)
+        return rank_scored(((trials[tid].trial, self._status(tid), score) for tid, score in scores.items()
+                            if tid in trials), self.mode, max_attr if isinstance(max_attr, str) else None, k)
 
     def best_trial(self) -> Standing | None:
         """The best trial (:meth:`standings`' first; None without a result): the best among the

@@ -29,7 +29,7 @@ from typing import Any, cast
 from tunebench.backends.base import RESULTS_FILENAME, STDERR_FILENAME, Backend
 from tunebench.clock import SimulatedClock
 from tunebench.errors import TuningError, UserError
-from tunebench.events import LogKind, Standing, TrialScore, parse_result_line, rank_trials, replay
+from tunebench.events import LogKind, Standing, TrialScore, parse_result_line, rank_scored, replay
 from tunebench.schedulers.base import Scheduler
 from tunebench.space import space_to_json
 from tunebench.store import ExperimentStore
@@ -292,9 +292,8 @@ class Tuner:
     def standings(self, k: int | None = None) -> list[Standing]:
         """The trials with a result, best first (the ``k`` first; see
         :func:`tunebench.events.rank_trials`). Called by displays and at the end of :meth:`run`."""
-        max_attr = self._max_resource_attr
-        return rank_trials((Standing.of(rec.trial, rec.status, rec.score, max_attr) for rec in self.trials.values()),
-                           self._mode, k)
+        return rank_scored(((rec.trial, rec.status, rec.score) for rec in self.trials.values()), self._mode,
+                           self._max_resource_attr, k)
 
     def best(self) -> Standing | None:
         """The best trial so far by the rule of :func:`tunebench.events.rank_trials` (None
