@@ -496,9 +496,10 @@ class Tuner:
         trial = Trial(suggest_id, suggestion.config)
         self.next_trial_id = suggest_id + 1
         self.n_started += 1
-        rec = TrialRecord(trial)
-        self.trials[trial.trial_id] = rec
+        # logged before the record exists: a Ctrl-C between the two must not leave a record that the
+        # end of the session would log as interrupted without its trial_start (an invalid log)
         self._log({"event": _LOG_TRIAL_START, "trial_id": trial.trial_id, "config": trial.config})
+        self.trials[trial.trial_id] = TrialRecord(trial)
         assert self._store is not None
         self._launched.add(trial.trial_id)
         self.backend.start(trial, self._trial_dir(trial.trial_id))
