@@ -323,7 +323,14 @@ class Tuner:
             reason = f"error: {type(e).__name__}: {e}"
             raise
         finally:
-            self._finish(reason)
+            try:
+                self._finish(reason)
+            except OSError as e:
+                if reason != "interrupted":
+                    raise
+                # a Ctrl-C may land inside the backend's or the store's I/O: the interrupt (what the
+                # user asked for) goes on; the log stays valid up to its last complete line
+                logger.error("while ending the interrupted session of %s: %s", self.experiment_dir, e)
         result = self._result(reason)
         for cb in self.callbacks:
             cb.on_tuning_end(self, result)
