@@ -35,11 +35,12 @@ def write_contract_script(folder: Path) -> Path:
     return path
 
 
-def local_maker(tmp_path: Path, wrap: Callable[[Backend], Backend] = lambda b: b) -> MakeWorkload:
+def local_maker(tmp_path: Path, wrap: Callable[[Backend], Backend] = lambda b: b, *,
+                warm_start: bool = True) -> MakeWorkload:
     script = write_contract_script(tmp_path)
 
     def make() -> ContractWorkload:
-        backend = LocalBackend(script=script, gpus=[], kill_grace_period=10.0)
+        backend = LocalBackend(script=script, gpus=[], kill_grace_period=10.0, warm_start=warm_start)
         return script_workload(wrap(backend), tmp_path / "trials")
 
     return make
@@ -95,6 +96,7 @@ def ray_maker(tmp_path: Path) -> MakeWorkload:
 
 BACKENDS = [
     pytest.param("local", marks=POSIX, id="local"),
+    pytest.param("local-cold", marks=POSIX, id="local-cold"),
     pytest.param("simulator", id="simulator"),
     pytest.param("ray", marks=[POSIX, pytest.mark.slow], id="ray"),
 ]
@@ -103,8 +105,8 @@ BACKENDS = [
 @pytest.mark.parametrize("check", list(CONTRACT_CHECKS), ids=list(CONTRACT_CHECKS))
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_contract(backend: str, check: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    if backend == "local":
-        make = local_maker(tmp_path)
+    if backend.startswith("local"):
+        make = local_maker(tmp_path, warm_start=backend == "local")
     elif backend == "simulator":
         make = simulator_maker()
     else:

@@ -48,12 +48,15 @@ def write_script(tmp_path: Path, body: str, name: str = "train.py") -> Path:
     return path
 
 
-@pytest.fixture
-def make_backend(tmp_path: Path) -> Iterator[Callable[..., LocalBackend]]:
+@pytest.fixture(params=["warm", "cold"])
+def make_backend(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., LocalBackend]]:
+    """Backends whose runs are forked from a prepared interpreter (warm) or are new interpreters (cold)."""
     backends: list[LocalBackend] = []
+    warm = request.param == "warm"
 
     def make(body: str = EPOCHS_SCRIPT, **kwargs) -> LocalBackend:
         kwargs.setdefault("gpus", [])
+        kwargs.setdefault("warm_start", warm)
         kwargs.setdefault("kill_grace_period", 1.0)
         backend = LocalBackend(script=write_script(tmp_path, body), **kwargs)
         backends.append(backend)
@@ -62,6 +65,8 @@ def make_backend(tmp_path: Path) -> Iterator[Callable[..., LocalBackend]]:
     yield make
     for backend in backends:
         backend.shutdown()
+        if backend.warm_start:  # the runs were warm: no silent fall back to cold starts
+            assert backend.prepared is None or backend.prepared.broken is None, backend.prepared.broken
 
 
 def trial_dir(tmp_path: Path, trial_id: int) -> Path:
@@ -633,7 +638,7 @@ def test_constructor_checks(tmp_path: Path):
 
 
 def test_spawn_failure_is_a_failed_event(make_backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    backend = make_backend()
+    backend = make_backend(warm_start=False)  # (no process can start: the warm path falls back to this one)
 
     def broken_popen(*args, **kwargs):
         raise OSError(11, "Resource temporarily unavailable")

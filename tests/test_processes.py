@@ -88,12 +88,15 @@ def tunebench_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
-@pytest.fixture
-def make_backend(tmp_path: Path) -> Iterator[Callable[..., LocalBackend]]:
+@pytest.fixture(params=["warm", "cold"])
+def make_backend(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., LocalBackend]]:
+    """Backends whose runs are forked from a prepared interpreter (warm) or are new interpreters (cold)."""
     backends: list[LocalBackend] = []
+    warm = request.param == "warm"
 
     def make(body: str = FAMILY_SCRIPT, **kwargs) -> LocalBackend:
         kwargs.setdefault("gpus", [])
+        kwargs.setdefault("warm_start", warm)
         kwargs.setdefault("kill_grace_period", 0.5)
         backend = LocalBackend(script=write_script(tmp_path, body), env={"PYTHONPATH": str(ROOT)}, **kwargs)
         backends.append(backend)
@@ -102,6 +105,8 @@ def make_backend(tmp_path: Path) -> Iterator[Callable[..., LocalBackend]]:
     yield make
     for backend in backends:
         backend.shutdown()
+        if backend.warm_start:  # the runs were warm: no silent fall back to cold starts
+            assert backend.prepared is None or backend.prepared.broken is None, backend.prepared.broken
 
 
 def collect(backend: LocalBackend, until: Callable[[list[Event]], bool], timeout: float = 120.0) -> list[Event]:

@@ -71,9 +71,11 @@ Decisions documented here
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import select
 import selectors
 import shutil
 import signal
@@ -93,6 +95,7 @@ from tunebench.backends.base import (
     Backend,
 )
 from tunebench.backends.trial_supervisor import SIGKILL_ALL
+from tunebench.backends.warm import WARM_SERVER, FunctionTarget, PreparedInterpreter, WarmStartError
 from tunebench.errors import UserError
 from tunebench.events import parse_result_line
 from tunebench.reporting import (
@@ -229,6 +232,40 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _SIZE_UNITS[unit])
 
 
+class _Forked:
+    """The supervisor of a warm run, forked by the prepared interpreter (so not a child of this
+    process): like the part of ``Popen`` the backend uses. It has exited when its status pipe
+    reaches its end: it holds the pipe's only write end (the script's process closed its copy)."""
+
+    def __init__(self, pid: int, run: _Run) -> None:
+        self.pid = pid
+        self.run = run
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        run = self.run
+        while self.returncode is None and run.status_r is not None:
+            if not select.select([run.status_r], [], [], 0)[0]:
+                break
+            self._read_once()
+        return self.returncode
+
+    def wait(self) -> int:
+        while self.returncode is None and self.run.status_r is not None:
+            self._read_once()
+        return self.returncode if self.returncode is not None else -signal.SIGKILL
+
+    def _read_once(self) -> None:
+        run = self.run
+        assert run.status_r is not None
+        chunk = os.read(run.status_r, 4096)
+        run.status += chunk
+        if not chunk:
+            # a supervisor always writes its script's exit before ending; without it, it was
+            # SIGKILLed (the one death it cannot report)
+            self.returncode = 0 if b"exit " in run.status else -signal.SIGKILL
+
+
 @dataclass(eq=False)
 class _Run:
     """What the backend knows of one trial that is running or paused."""
@@ -241,7 +278,7 @@ class _Run:
     state: str = _RUNNING
     error: str | None = None  # why we are ending it (state _FAILING)
     tail_stopped: bool = False  # after a malformed line: read nothing more
-    popen: subprocess.Popen[bytes] | None = None  # the run's supervisor (trial_supervisor.py)
+    popen: subprocess.Popen[bytes] | _Forked | None = None  # the run's supervisor (trial_supervisor.py)
     status_r: int | None = None  # read end of the supervisor's status pipe
     status: bytes = b""  # what the supervisor wrote to it so far
     script_pid: int | None = None  # also the id of the script's process group
@@ -283,12 +320,19 @@ class LocalBackend(Backend):
         cwd: the working directory of the trials; ``None``: each trial's own folder.
         log_limit: bytes kept of each of a trial's ``stdout.log`` and ``stderr.log`` (the first
             and the last half, with a line saying what was dropped between); 0: no limit.
+        function: run this Python function (called with the trial's config) instead of a
+            script (``script`` must then be None): see :func:`tunebench.tune`.
+        warm_start: fork each run from a prepared interpreter that has imported the script's
+            modules once (:mod:`tunebench.backends.warm`); False: a new interpreter per run.
+        preload: more modules the prepared interpreter imports.
+        prepared: a prepared interpreter to use (and not close) instead of starting one; a Ray
+            trial actor keeps one across the trials it runs.
     """
 
     def __init__(
         self,
         *,
-        script: str | os.PathLike[str],
+        script: str | os.PathLike[str] | None = None,
         python: str = sys.executable,
         extra_args: Sequence[str] = (),
         gpus_per_trial: int = 1,
@@ -300,8 +344,14 @@ class LocalBackend(Backend):
         kill_on_parent_death: bool = True,
         cwd: str | os.PathLike[str] | None = None,
         log_limit: int = DEFAULT_LOG_LIMIT,
+        function: FunctionTarget | None = None,
+        warm_start: bool = True,
+        preload: Sequence[str] = (),
+        prepared: PreparedInterpreter | None = None,
     ) -> None:
-        script_path = Path(script).expanduser()
+        if (script is None) == (function is None):
+            raise ValueError("pass either a script or a function")
+        script_path = Path(script if script is not None else WARM_SERVER).expanduser()
         if not script_path.is_file():
             raise UserError(
                 f"training script '{script}' does not exist; pass --script PATH to an existing file"
@@ -341,6 +391,11 @@ class LocalBackend(Backend):
         self.kill_on_parent_death = kill_on_parent_death
         self.cwd = Path(cwd).resolve() if cwd is not None else None
         self.log_limit = int(log_limit)
+        self.function = function
+        self.warm_start = warm_start
+        self.preload = [str(m) for m in preload]
+        self._prepared = prepared
+        self._owns_prepared = prepared is None
         self._live: dict[int, _Run] = {}  # trial id -> run whose process is not yet reported gone
         self._ended: dict[int, _Run] = {}  # trial id -> run whose process is gone (resumable)
         self._pending: list[Event] = []
@@ -359,6 +414,11 @@ class LocalBackend(Backend):
             logger.info("trials use GPUs %s, %d per trial", ",".join(self.gpus), gpus_per_trial)
 
     # -- the Backend contract ---------------------------------------------------------------
+
+    @property
+    def prepared(self) -> PreparedInterpreter | None:
+        """The prepared interpreter of warm starts, once one was started (see its ``broken``)."""
+        return self._prepared
 
     @property
     def n_busy(self) -> int:
@@ -496,6 +556,8 @@ class LocalBackend(Backend):
                 break
             self._wait(give_up - now)
         self._ended.clear()
+        if self._prepared is not None and self._owns_prepared:
+            self._prepared.close()
         self._selector.close()
         self._watcher.close()
         os.close(self._wake_r)
@@ -516,16 +578,23 @@ class LocalBackend(Backend):
             self._gpu_load[gpu] += 1
         return chosen
 
-    def _child_env(self, run: _Run, notify_w: int) -> dict[str, str]:
+    def base_env(self) -> dict[str, str]:
+        """The environment every run shares (and the prepared interpreter has): this process's,
+        the backend's ``env``, ``PYTHONUNBUFFERED`` and the script's folder on ``PYTHONPATH``."""
         env = dict(os.environ)
         env.update(self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        script_dir = str(self.script.parent)
-        pythonpath = env.get("PYTHONPATH")
-        if not pythonpath:
-            env["PYTHONPATH"] = script_dir
-        elif script_dir not in pythonpath.split(os.pathsep):
-            env["PYTHONPATH"] = script_dir + os.pathsep + pythonpath
+        if self.function is None:
+            script_dir = str(self.script.parent)
+            pythonpath = env.get("PYTHONPATH")
+            if not pythonpath:
+                env["PYTHONPATH"] = script_dir
+            elif script_dir not in pythonpath.split(os.pathsep):
+                env["PYTHONPATH"] = script_dir + os.pathsep + pythonpath
+        return env
+
+    def _child_env(self, run: _Run, notify_w: int) -> dict[str, str]:
+        env = self.base_env()
         env[ENV_RESULTS_FILE] = str(run.results_path.resolve())
         env[ENV_CHECKPOINT_DIR] = str((run.trial_dir / CHECKPOINT_DIRNAME).resolve())
         env[ENV_TRIAL_ID] = str(run.trial.trial_id)
@@ -561,9 +630,43 @@ class LocalBackend(Backend):
             raise
         run.results_fd = read_fd
 
+    def _argv(self, run: _Run) -> list[str]:
+        """The command line of a run (what a cold start executes)."""
+        if self.function is not None:
+            return [self.python, WARM_SERVER, "run-function", json.dumps(self.function.to_dict()),
+                    json.dumps(run.trial.config)]
+        return [self.python, str(self.script), *self.extra_args, *config_to_argv(run.trial.config)]
+
+    def prepared_interpreter(self) -> PreparedInterpreter | None:
+        """The prepared interpreter runs are forked from (started on first use), or None when
+        warm starts are off or it cannot be used."""
+        if not self.warm_start:
+            return None
+        if self._prepared is None:
+            target = (self.function.to_dict() if self.function is not None
+                      else {"kind": "script", "path": str(self.script)})
+            self._prepared = PreparedInterpreter(
+                python=self.python, target=target, env=self.base_env(), cwd=str(self.cwd or Path.cwd()),
+                preload=self.preload, kill_on_parent_death=self.kill_on_parent_death)
+            self._prepared.start()
+        return None if self._prepared.broken else self._prepared
+
+    def _fork_warm(self, run: _Run, argv: list[str], env: dict[str, str], cwd: str,
+                   fds: tuple[int, int, int, int]) -> _Forked | None:
+        """Fork the run from the prepared interpreter; None when it cannot (start it cold)."""
+        prepared = self.prepared_interpreter()
+        if prepared is None:
+            return None
+        request = {"argv": argv, "env": env, "cwd": cwd, "log_limit": self.log_limit,
+                   "config": argv[-1] if self.function is not None else None, "notify_env": ENV_NOTIFY_FD}
+        try:
+            return _Forked(prepared.fork(request, fds), run)
+        except WarmStartError:
+            return None
+
     def _launch(self, run: _Run) -> None:
         tid = run.trial.trial_id
-        argv = [self.python, str(self.script), *self.extra_args, *config_to_argv(run.trial.config)]
+        argv = self._argv(run)
         (run.trial_dir / CHECKPOINT_DIRNAME).mkdir(parents=True, exist_ok=True)
         self._prepare_results(run)
         run.gpus = self._assign_gpus()
@@ -576,22 +679,27 @@ class LocalBackend(Backend):
         # swallowed a SIGINT there)
         supervised = [sys.executable, "-I", "-S", _SUPERVISOR, str(status_w), str(os.getpid()),
                       "1" if self.kill_on_parent_death else "0", str(self.log_limit), *argv]
+        popen: subprocess.Popen[bytes] | _Forked | None = None
         try:
             # read-write: the supervisor keeps the head and the tail of the logs in place
             with open(run.trial_dir / STDOUT_FILENAME, "a+b") as out, open(
                 run.trial_dir / STDERR_FILENAME, "a+b"
             ) as err:
                 run.stderr_start = os.fstat(err.fileno()).st_size
-                popen = subprocess.Popen(
-                    supervised,
-                    cwd=self.cwd or run.trial_dir,
-                    env=self._child_env(run, notify_w),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    pass_fds=(notify_w, status_w),
-                    start_new_session=True,
-                )
+                env = self._child_env(run, notify_w)
+                cwd = self.cwd or run.trial_dir
+                popen = self._fork_warm(run, argv, env, str(cwd), (status_w, notify_w, out.fileno(), err.fileno()))
+                if popen is None:
+                    popen = subprocess.Popen(
+                        supervised,
+                        cwd=cwd,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=err,
+                        pass_fds=(notify_w, status_w),
+                        start_new_session=True,
+                    )
         except (OSError, subprocess.SubprocessError) as exc:
             os.close(notify_r)
             os.close(status_r)
@@ -609,19 +717,24 @@ class LocalBackend(Backend):
         run.status_r, run.status, run.script_pid = status_r, b"", None
         run.notify_r = notify_r
         run.watch = self._watcher.add(run.results_path)
-        run.info = {"pid": popen.pid, "gpus": list(run.gpus)}
+        run.info = {"pid": popen.pid, "gpus": list(run.gpus), "warm": isinstance(popen, _Forked)}
         self._selector.register(notify_r, selectors.EVENT_READ, run)
-        try:
-            run.pidfd = os.pidfd_open(popen.pid)  # type: ignore[attr-defined,unused-ignore]  # Linux only
-        except (AttributeError, OSError):
-            run.pidfd = None
+        run.pidfd = None
+        if isinstance(popen, _Forked):  # not our child: its status pipe's end says it exited
+            self._selector.register(status_r, selectors.EVENT_READ, run)
+        else:
+            try:
+                run.pidfd = os.pidfd_open(popen.pid)  # type: ignore[attr-defined,unused-ignore]  # Linux only
+            except (AttributeError, OSError):
+                run.pidfd = None
         if run.pidfd is not None:
             self._selector.register(run.pidfd, selectors.EVENT_READ, run)
         now = time.monotonic()
         run.timeout_deadline = now + self.trial_timeout if self.trial_timeout else None
         run.kill_deadline = None
         self._live[tid] = run
-        logger.debug("trial %s started: pid %s, gpus %s", tid, popen.pid, run.gpus or "-")
+        logger.debug("trial %s started: pid %s, gpus %s, %s", tid, popen.pid, run.gpus or "-",
+                     "warm" if isinstance(popen, _Forked) else "cold")
 
     # -- ending -----------------------------------------------------------------------------
 
@@ -681,6 +794,10 @@ class LocalBackend(Backend):
         if run.results_fd is not None:
             os.close(run.results_fd)
         if run.status_r is not None:
+            try:
+                self._selector.unregister(run.status_r)  # (a warm run's)
+            except (KeyError, ValueError):
+                pass
             os.close(run.status_r)
             run.status_r = None
         if run.watch is not None:
@@ -700,7 +817,7 @@ class LocalBackend(Backend):
             for deadline in (run.timeout_deadline, run.kill_deadline):
                 if deadline is not None:
                     timeout = min(timeout, deadline - now)
-            if run.pidfd is None:
+            if run.pidfd is None and not isinstance(run.popen, _Forked):
                 timeout = min(timeout, _FALLBACK_TICK)
             if run.watch is None:
                 timeout = min(timeout, _RESCAN_INTERVAL)
@@ -741,6 +858,8 @@ class LocalBackend(Backend):
         assert popen is not None
         if popen.returncode is not None:
             return True
+        if isinstance(popen, _Forked):
+            return popen.poll() is not None
         if hasattr(os, "waitid"):
             try:
                 return os.waitid(os.P_PID, popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None

@@ -113,9 +113,12 @@ class CappedLog:
 
 class Supervisor:
     def __init__(self, status_fd: int, parent: int, kill_on_parent_death: bool, log_limit: int,
-                 argv: list[str]) -> None:
+                 argv: list[str], run_child: Callable[[], int] | None = None) -> None:
         self.status_fd = status_fd
         self.argv = argv
+        #: warm start (:mod:`warm_server`): what the script's process runs instead of ``exec argv``;
+        #: returns its exit code
+        self.run_child = run_child
         self.log_limit = log_limit
         self.child = 0
         self.status: int | None = None  # the script's exit code (negative: killed by that signal)
@@ -235,6 +238,9 @@ class Supervisor:
                 os.setpgid(0, 0)
                 for w, target in child_fds:
                     os.dup2(w, target)
+                if self.run_child is not None:
+                    self._as_if_exec([self.status_fd, wake_r, wake_w, *pipes, *(w for w, _ in child_fds)])
+                    os._exit(self.run_child())
                 os.execvp(self.argv[0], self.argv)
             except OSError as err:
                 os.write(2, f"tunebench: cannot run {' '.join(self.argv)}: {err}\n".encode())
@@ -267,6 +273,21 @@ class Supervisor:
         assert self.status is not None
         os.write(self.status_fd, b"exit %d\n" % self.status)
         return 0
+
+    @staticmethod
+    def _as_if_exec(fds: list[int]) -> None:
+        """In a forked script process that will not ``exec``: what an exec would do to this
+        process's state, so the script starts as after one: the supervisor's descriptors closed
+        (they are close-on-exec) and its signal handlers back to the defaults."""
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, SIGKILL_ALL):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     @staticmethod
     def _copy(fd: int, pipes: dict[int, CappedLog]) -> bool:
