@@ -338,7 +338,7 @@ def run_function(target: dict[str, Any], config_json: str) -> None:
     result = fn(json.loads(config_json))
     if result is None:
         return
-    from tunebench import report  # deferred: only function targets, where tunebench is installed
+    from tunebench.reporting import report  # deferred: only function targets, where tunebench is installed
 
     if isinstance(result, dict):
         report(**result)
