@@ -120,6 +120,12 @@ def _add_trial_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--trial-log-limit", metavar="SIZE",
                    help="bytes kept of each trial's stdout.log and stderr.log, the first and the last half "
                         "(e.g. 10MB, the default; 0: no limit)")
+    g.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=None,
+                   help="fork each trial run from a prepared interpreter that has imported the script's modules "
+                        "once (default: yes; --no-warm-start: a new interpreter per run)")
+    g.add_argument("--preload", action="append", metavar="MODULE",
+                   help="a module the prepared interpreter imports besides the script's own imports "
+                        "(repeatable)")
     g.add_argument("--heartbeat", type=_positive_float, default=30.0, metavar="SECONDS",
                    help="print a status line (running trials, seconds since each reported) after this long "
                         "without one (default 30)")
@@ -137,6 +143,14 @@ def _apply_trial_options(spec: Any, args: argparse.Namespace) -> None:
                             "for each trial's own folder")
         else:
             spec.trial_cwd = str(Path(args.trial_cwd).resolve())
+    if getattr(args, "warm_start", None) is not None:
+        spec.warm_start = args.warm_start
+    for module in getattr(args, "preload", None) or ():
+        if not all(part.isidentifier() for part in module.split(".")):
+            raise UserError(f"--preload {module}: not a module name; pass a dotted name such as torch or "
+                            "torchvision.models")
+        if module not in spec.preload:
+            spec.preload.append(module)
     if getattr(args, "trial_log_limit", None) is not None:
         try:
             spec.trial_log_limit = parse_size(args.trial_log_limit)

@@ -83,6 +83,14 @@ class RunSpec:
     trial_log_limit: int | None = None
     #: ray: seconds to wait at start for a node that can hold one trial (worker nodes still joining)
     ray_node_wait: float = 60.0
+    #: local, ray: fork each trial run from a prepared interpreter that imported the script's modules once
+    #: (``--no-warm-start``: a new interpreter per run)
+    warm_start: bool = True
+    #: local, ray: more modules the prepared interpreter imports (``--preload MODULE``)
+    preload: list[str] = field(default_factory=list)
+    #: a Python function run by the trials instead of ``script`` (:func:`tunebench.tune`):
+    #: :meth:`tunebench.backends.warm.FunctionTarget.to_dict`
+    function: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -312,7 +320,7 @@ def build_backend(spec: RunSpec, *, blackbox_cache: dict[str, Any] | None = None
     entry = get_backend(spec.backend).check()
     options: dict[str, Any] = spec.to_dict()
     if entry.runs_scripts:
-        if not spec.script:
+        if not spec.script and not spec.function:
             hint = (" (`tunebench experiment --launch-on-cluster` runs simulations on a Ray cluster)"
                     if entry.cluster else "")
             raise UserError(f"benchmark '{spec.benchmark}' is simulated: run it with --backend {SIMULATOR}{hint}")

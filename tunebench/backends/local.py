@@ -420,6 +420,15 @@ class LocalBackend(Backend):
         """The prepared interpreter of warm starts, once one was started (see its ``broken``)."""
         return self._prepared
 
+    def share_prepared(self) -> PreparedInterpreter | None:
+        """Hand the prepared interpreter (started now if need be) to the caller, who passes it
+        to the next backends of the same script (``prepared=``) and closes it; None when warm
+        starts are off. A Ray trial actor keeps one across the trials it runs."""
+        prepared = self.prepared_interpreter()
+        if prepared is not None:
+            self._owns_prepared = False
+        return prepared
+
     @property
     def n_busy(self) -> int:
         """Trials whose process has not been reported gone yet (running, or asked to end)."""

@@ -24,6 +24,11 @@ backend measures the time from submitting a run to its first message for cold an
 and reports the start-up time saved (:attr:`RayBackend.stats`, logged at shutdown). Idle actors
 keep their resources reserved; they are ended at :meth:`~RayBackend.shutdown`.
 
+Warm starts (``warm_start=True``, the default) go further: each actor keeps a prepared
+interpreter (:mod:`tunebench.backends.warm`) that has imported the script's modules once, and
+every run on that actor, a resume included, is forked from it instead of starting Python and
+importing torch again.
+
 Storage
 -------
 ``storage=None``: trial folders are where the tuner puts them (under the experiment folder);
@@ -71,6 +76,7 @@ from typing import Any
 
 from tunebench.backends.base import Backend
 from tunebench.backends.local import LocalBackend
+from tunebench.backends.warm import WARM_SERVER, FunctionTarget, PreparedInterpreter
 from tunebench.errors import UserError
 from tunebench.types import Config, Event, EventKind, Trial
 
@@ -239,6 +245,7 @@ class _TrialRunner:
         self._done_up_to = -1  # every run id <= this has ended on this actor
         self._local: Any = None  # LocalBackend of the run under way
         self._where: dict[str, Any] | None = None
+        self._prepared: PreparedInterpreter | None = None  # warm starts: kept across runs
 
     def describe(self) -> dict[str, Any]:
         """Where this actor runs: node id and address, host name, pid, GPUs."""
@@ -270,10 +277,15 @@ class _TrialRunner:
         storage = _Storage(s["storage"])
         node = self.describe()
         gpus = node["gpus"]
-        local = LocalBackend(script=s["script"], python=s["python"], extra_args=s["extra_args"],
+        local = LocalBackend(script=None if s["function"] else s["script"], python=s["python"],
+                             extra_args=s["extra_args"],
                              gpus_per_trial=len(gpus), gpus=gpus, trial_timeout=s["trial_timeout"],
                              kill_grace_period=s["kill_grace_period"], env=s["env"],
-                             stderr_tail_lines=s["stderr_tail_lines"], kill_on_parent_death=True)
+                             stderr_tail_lines=s["stderr_tail_lines"], kill_on_parent_death=True,
+                             warm_start=s["warm_start"], preload=s["preload"], prepared=self._prepared,
+                             function=FunctionTarget.from_dict(s["function"]) if s["function"] else None)
+        if self._prepared is None and s["warm_start"]:
+            self._prepared = local.share_prepared()
         work = storage.pull(trial_dir, storage_rel)
         try:
             work.mkdir(parents=True, exist_ok=True)
@@ -524,6 +536,9 @@ class RayBackend(Backend):
         scheduling_strategy: str = "SPREAD",
         check_nodes: bool = True,
         node_wait: float = 0.0,
+        warm_start: bool = True,
+        preload: Sequence[str] = (),
+        function: FunctionTarget | None = None,
     ) -> None:
         if num_cpus_per_trial < 0 or num_gpus_per_trial < 0:
             raise UserError("num_cpus_per_trial and num_gpus_per_trial must be >= 0")
@@ -533,6 +548,9 @@ class RayBackend(Backend):
             raise UserError(f"node_wait must be a finite number of seconds >= 0, got {node_wait}")
         # absolute, but not required to exist here: the driver may be a machine without it (a
         # ray:// client); the nodes are checked below
+        self.function = function
+        if function is not None:
+            script = WARM_SERVER  # (what a cold run of a function executes)
         self.script = Path(os.path.abspath(script))
         if not check_nodes and not self.script.is_file():
             raise UserError(f"training script not found: {script}")
@@ -563,6 +581,8 @@ class RayBackend(Backend):
             "trial_timeout": trial_timeout, "kill_grace_period": float(kill_grace_period),
             "env": {str(k): str(v) for k, v in (env or {}).items()},
             "stderr_tail_lines": stderr_tail_lines, "storage": self.storage,
+            "warm_start": bool(warm_start), "preload": [str(m) for m in preload],
+            "function": function.to_dict() if function is not None else None,
         }
         self.kill_grace_period = float(kill_grace_period)
         self._ray = _import_ray()

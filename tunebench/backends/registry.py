@@ -136,23 +136,32 @@ def backend_names(*, runs_scripts: bool | None = None) -> list[str]:
 
 @register_backend(LOCAL, runs_scripts=True, trials="local processes")
 def _local(*, script: str, trial_timeout: float | None, gpus_per_trial: int,
-           env: dict[str, str] | None, trial_cwd: str | None, trial_log_limit: int | None) -> Backend:
+           env: dict[str, str] | None, trial_cwd: str | None, trial_log_limit: int | None,
+           warm_start: bool, preload: list[str], function: dict[str, Any] | None) -> Backend:
     from tunebench.backends.local import DEFAULT_LOG_LIMIT, LocalBackend  # deferred: keeps this registry light
+    from tunebench.backends.warm import FunctionTarget  # deferred: as above
 
-    return LocalBackend(script=script, trial_timeout=trial_timeout, gpus_per_trial=gpus_per_trial, env=env,
-                        cwd=trial_cwd, log_limit=DEFAULT_LOG_LIMIT if trial_log_limit is None else trial_log_limit)
+    return LocalBackend(script=None if function else script, trial_timeout=trial_timeout,
+                        gpus_per_trial=gpus_per_trial, env=env, cwd=trial_cwd,
+                        log_limit=DEFAULT_LOG_LIMIT if trial_log_limit is None else trial_log_limit,
+                        warm_start=warm_start, preload=preload,
+                        function=FunctionTarget.from_dict(function) if function else None)
 
 
 @register_backend(RAY, runs_scripts=True, cluster=True, requires="ray",
                   install="Ray: pip install 'tunebench[ray]'", trials="Ray actors")
 def _ray(*, script: str, ray_address: str | None, cpus_per_trial: int | None, gpus_per_trial: int,
          warm_pool: bool, storage: str | None, max_retries: int, trial_timeout: float | None,
-         env: dict[str, str] | None, ray_node_wait: float) -> Backend:
+         env: dict[str, str] | None, ray_node_wait: float, warm_start: bool, preload: list[str],
+         function: dict[str, Any] | None) -> Backend:
     from tunebench.backends.ray_backend import RayBackend  # deferred: keeps this registry (CLI start-up) light
+    from tunebench.backends.warm import FunctionTarget  # deferred: as above
 
     return RayBackend(script=script, address=ray_address, num_cpus_per_trial=cpus_per_trial or 1,
                       num_gpus_per_trial=gpus_per_trial, warm_pool=warm_pool, storage=storage,
-                      max_retries=max_retries, trial_timeout=trial_timeout, env=env, node_wait=ray_node_wait)
+                      max_retries=max_retries, trial_timeout=trial_timeout, env=env, node_wait=ray_node_wait,
+                      warm_start=warm_start, preload=preload,
+                      function=FunctionTarget.from_dict(function) if function else None)
 
 
 @register_backend(SIMULATOR, runs_scripts=False, trials="simulated time")
