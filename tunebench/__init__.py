@@ -21,11 +21,12 @@ _LAZY = {
     "load_experiment": "tunebench.store",
     "make_scheduler": "tunebench.schedulers",
     "space": "tunebench.space",
+    "tune": "tunebench.tune_function",
 }
 
 __all__ = [
     "__version__", "report", "checkpoint_dir", "save_checkpoint", "load_checkpoint",
-    "Tuner", "TuningResult", "StopCriteria", "load_experiment", "make_scheduler", "space",
+    "Tuner", "TuningResult", "StopCriteria", "load_experiment", "make_scheduler", "space", "tune",
 ]
 
 TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing costs ~3 ms per trial start)
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from tunebench import space
     from tunebench.schedulers import make_scheduler
     from tunebench.store import load_experiment
+    from tunebench.tune_function import tune
     from tunebench.tuner import StopCriteria, Tuner, TuningResult
 
 

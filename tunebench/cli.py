@@ -523,7 +523,7 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
     tuner = build_tuner(spec, experiment_dir, resume=resume, callbacks=[display] if display else [],
                         command_line=["tunebench", *argv])
     where = get_backend(spec.backend).trials
-    print(f"{'resuming' if resume else 'tuning'} {spec.benchmark or spec.script} with {spec.method} "
+    print(f"{'resuming' if resume else 'tuning'} {spec.benchmark or spec.trial_program} with {spec.method} "
           f"({spec.n_workers} workers, {where}); experiment folder: {experiment_dir}", flush=True)
     try:
         result = tuner.run()

@@ -100,6 +100,14 @@ class RunSpec:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    @property
+    def trial_program(self) -> str:
+        """What the trials run: the script's path, or ``module:function`` (the function's
+        ``main_path:qualname`` when it was defined in the main script)."""
+        if self.function:
+            return f"{self.function.get('main_path') or self.function['module']}:{self.function['qualname']}"
+        return self.script
+
     def load_modules(self) -> None:
         """Load the user modules of this spec (their benchmarks and methods get registered);
         done by everything that builds from a spec, so a worker process or ``tunebench resume``
@@ -262,7 +270,7 @@ def build_space(spec: RunSpec) -> dict[str, Any]:
 def default_experiment_dir(spec: RunSpec) -> Path:
     """``$TUNEBENCH_RESULTS`` (default ``~/tunebench-results``) / ``<name>-<method>-<date-time>``."""
     root = results_root()
-    name = spec.benchmark or Path(spec.script).stem
+    name = spec.benchmark or (spec.function["qualname"] if spec.function else Path(spec.script).stem)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = root / f"{name}-{spec.method}-{stamp}"
     n = 1
@@ -375,7 +383,7 @@ def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = Fal
         "seed": spec.seed,
         "benchmark": spec.benchmark,
         "command_line": command_line if command_line is not None else sys.argv,
-        "backend": {"type": spec.backend, "script": spec.script} if get_backend(spec.backend).runs_scripts else {
+        "backend": {"type": spec.backend, "script": spec.trial_program} if get_backend(spec.backend).runs_scripts else {
             "type": spec.backend, "blackbox": repr(getattr(backend, "blackbox", None))},
         "run_spec": spec.to_dict(),
     }

@@ -209,9 +209,9 @@ def prepare(target: dict[str, Any]) -> dict[str, Any]:
     else:
         try:
             resolve_function(target)
-            imported.append(target.get("module") or target["main_path"])
+            imported.append(target.get("main_path") or target["module"])
         except BaseException as err:  # noqa: BLE001 - the trial meets it again, cold
-            failed[target.get("module") or target["main_path"]] = f"{type(err).__name__}: {err}"[:500]
+            failed[target.get("main_path") or target["module"]] = f"{type(err).__name__}: {err}"[:500]
     for name in target.get("preload") or []:
         if name not in sys.modules:
             _import(name, imported, failed)
