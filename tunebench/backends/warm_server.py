@@ -322,7 +322,8 @@ def run_target(target: dict[str, Any], argv: list[str], config_json: str | None)
     except BaseException:  # noqa: BLE001 - as an interpreter does: print it, exit 1
         exc_type, value, _ = sys.exc_info()
         assert exc_type is not None and value is not None
-        sys.excepthook(exc_type, value, _user_traceback(script))
+        user_tb = _user_traceback(script)
+        sys.excepthook(exc_type, value.with_traceback(user_tb), user_tb)
         code = 1
     code = _finish_like_an_interpreter(code)
     if interrupted:  # as CPython does: die of SIGINT
