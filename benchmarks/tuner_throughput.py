@@ -1,11 +1,14 @@
 """End-to-end throughput of the Tuner on the local backend (random search, no-work trials).
 
-A trivial script reports 10 epochs with no sleep; the Tuner runs ``--trials`` of them on
-``--workers`` workers. Printed: trials per minute, and the gap between a trial's last report and
-the first line of the next trial's script (the n-th end matched with the (n + workers)-th start):
-what a freed worker waits for its next trial, Python's own start-up (~20 ms) included. Targets: gap <= 100 ms;
-throughput >= 2x Syne Tune's best (about 190 no-work trials a minute with 4 workers, measured on
-this machine).
+A trivial script (or function) reports 10 epochs with no sleep; the Tuner runs ``--trials`` of
+them on ``--workers`` workers, for three cases: the script with cold starts (a new interpreter per
+trial, as before warm starts), the script with warm starts (forked from a prepared interpreter,
+the default), and the same work as a Python function through :func:`tunebench.tune` (warm).
+Printed per case: trials per minute, and the gap between a trial's last report and the first
+line of the next trial's code (the n-th end matched with the (n + workers)-th start): what a
+freed worker waits for its next trial. Targets: gap <= 100 ms; throughput >= 2x Syne Tune's best
+(about 190 no-work trials a minute with 4 workers, measured on this machine); ``tune(fn)`` >= 2x
+the trials per minute of the same work as a cold-started script (issue 14).
 
     python benchmarks/tuner_throughput.py [--trials 100] [--workers 2]
 """
@@ -13,7 +16,9 @@ this machine).
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
+import sys
 import tempfile
 import textwrap
 import time
@@ -23,6 +28,7 @@ from tunebench.backends.local import LocalBackend
 from tunebench.schedulers import make_scheduler
 from tunebench.space import uniform
 from tunebench.store import load_experiment
+from tunebench.tune_function import tune
 from tunebench.tuner import Callback, StopCriteria, Tuner
 
 
@@ -49,20 +55,46 @@ for epoch in range(1, 11):
     report(epoch=epoch, loss=float(sys.argv[2]) / epoch, first_line=first_line)
 """
 
+FUNCTION_MODULE = """
+import time
+from tunebench import report
 
-def run(n_trials: int, n_workers: int, root: Path) -> dict[str, float]:
-    script = root / "noop.py"
-    script.write_text(textwrap.dedent(SCRIPT))
+def noop(config):
+    first_line = time.time()
+    for epoch in range(1, 11):
+        report(epoch=epoch, loss=config["x"] / epoch, first_line=first_line)
+"""
+
+CASES = ("script, cold", "script, warm", "tune(fn), warm")
+
+
+def run(n_trials: int, n_workers: int, root: Path, case: str = "script, warm") -> dict[str, float]:
+    root.mkdir(parents=True, exist_ok=True)
     space = {"x": uniform(0.0, 1.0)}
-    scheduler = make_scheduler("RS", space, metric="loss", mode="min", seed=0)
     gaps = LaunchGaps()
-    tuner = Tuner(LocalBackend(script=script), scheduler, n_workers=n_workers,
-                  stop=StopCriteria(max_trials=n_trials), experiment_dir=root / "exp", callbacks=[gaps])
+    exp = root / "exp"
     t0 = time.perf_counter()
-    result = tuner.run()
+    if case.startswith("tune(fn)"):
+        (root / "tt_noop_fn.py").write_text(textwrap.dedent(FUNCTION_MODULE))
+        sys.path.insert(0, str(root))
+        try:
+            module = importlib.import_module("tt_noop_fn")
+            result = tune(module.noop, space, metric="loss", method="RS", n_workers=n_workers, max_trials=n_trials,
+                          experiment_dir=exp, callbacks=[gaps])
+        finally:
+            sys.path.remove(str(root))
+            sys.modules.pop("tt_noop_fn", None)
+    else:
+        script = root / "noop.py"
+        script.write_text(textwrap.dedent(SCRIPT))
+        scheduler = make_scheduler("RS", space, metric="loss", mode="min", seed=0)
+        backend = LocalBackend(script=script, warm_start=case.endswith("warm"))
+        tuner = Tuner(backend, scheduler, n_workers=n_workers, stop=StopCriteria(max_trials=n_trials),
+                      experiment_dir=exp, callbacks=[gaps])
+        result = tuner.run()
     wall = time.perf_counter() - t0
     assert result.n_completed == n_trials, result
-    df = load_experiment(root / "exp").results
+    df = load_experiment(exp).results
     per_trial = df.groupby("trial_id").agg(first_line=("first_line", "first"), last=("_timestamp", "max"))
     ends = sorted(per_trial["last"].tolist())
     starts = sorted(per_trial["first_line"].tolist())[n_workers:]  # the first n_workers start at t=0
@@ -79,16 +111,23 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        figures = run(args.trials, args.workers, Path(tmp))
     print(f"tuner + local backend, RS, {args.trials} no-work trials x 10 reports, {args.workers} workers")
-    print(f"  trials per minute:            {figures['trials_per_minute']:.0f}  "
-          f"(Syne Tune best, 4 workers: 190; ratio {figures['trials_per_minute'] / 190:.2f}x, target >= 2x)")
-    print(f"  trial end seen -> next trial launched (the tuner's part), median "
-          f"{figures['launch_median_ms']:.1f} ms, p90 {figures['launch_p90_ms']:.1f} ms  (target <= 100 ms)")
-    print(f"  last report -> next script's first line (exit + spawn + Python start-up), median "
-          f"{figures['gap_median_ms']:.1f} ms, p90 {figures['gap_p90_ms']:.1f} ms")
-    print(f"  wall time:                    {figures['wall_s']:.1f} s")
+    per_minute = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, case in enumerate(CASES):
+            figures = run(args.trials, args.workers, Path(tmp) / str(i), case)
+            per_minute[case] = figures["trials_per_minute"]
+            print(f"{case}:")
+            print(f"  trials per minute:            {figures['trials_per_minute']:.0f}  "
+                  f"(Syne Tune best, 4 workers: 190; ratio {figures['trials_per_minute'] / 190:.2f}x, target >= 2x)")
+            print(f"  trial end seen -> next trial launched (the tuner's part), median "
+                  f"{figures['launch_median_ms']:.1f} ms, p90 {figures['launch_p90_ms']:.1f} ms  (target <= 100 ms)")
+            print(f"  last report -> next trial's first line (exit + start), median "
+                  f"{figures['gap_median_ms']:.1f} ms, p90 {figures['gap_p90_ms']:.1f} ms")
+            print(f"  wall time:                    {figures['wall_s']:.1f} s")
+    cold = per_minute["script, cold"]
+    print(f"warm script / cold script: {per_minute['script, warm'] / cold:.2f}x; "
+          f"tune(fn) warm / cold script: {per_minute['tune(fn), warm'] / cold:.2f}x (target >= 2x)")
 
 
 if __name__ == "__main__":

@@ -76,8 +76,11 @@ class FunctionTarget:
                 raise ValueError(f"{qualname} is defined in an interactive session (no file): worker processes "
                                  "find the function by name; put it in a .py file and import it from there")
             main_path = str(Path(main_file).resolve())
-        entries = tuple(str(Path(p).resolve()) if p else os.getcwd() for p in sys.path)
-        return cls(module=module, qualname=qualname, main_path=main_path, sys_path=entries, metric=metric)
+        entries = [str(Path(p).resolve()) if p else os.getcwd() for p in sys.path]
+        root = _import_root(sys.modules.get(module), module)
+        if root is not None and root not in entries:  # (sys.path changed since the import)
+            entries.insert(0, root)
+        return cls(module=module, qualname=qualname, main_path=main_path, sys_path=tuple(entries), metric=metric)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FunctionTarget:
@@ -92,6 +95,19 @@ class FunctionTarget:
     def name(self) -> str:
         """``module:qualname`` (``path/to/main.py:qualname`` for a function of ``__main__``)."""
         return f"{self.main_path or self.module}:{self.qualname}"
+
+
+def _import_root(module: Any, name: str) -> str | None:
+    """The ``sys.path`` entry ``module`` was imported from (its file's folder, up one level per
+    package), or None."""
+    file = getattr(module, "__file__", None)
+    if not file or name == "__main__":
+        return None
+    folder = Path(file).resolve().parent
+    levels = name.count(".") + (1 if Path(file).name == "__init__.py" else 0)
+    for _ in range(levels):
+        folder = folder.parent
+    return str(folder)
 
 
 @dataclass
