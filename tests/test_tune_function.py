@@ -166,3 +166,21 @@ def test_a_function_of_the_main_script_survives_sigkill_of_the_tuner_and_resumes
     assert sorted(starts) == list(range(24))
     for d in (exp / "trials").iterdir():
         assert "main block ran" not in (d / "stdout.log").read_text()
+
+
+def test_the_readme_example_runs_as_written(tmp_path: Path):
+    import re
+
+    section = re.search(r"^## Tune a Python function\n(.*?)^## ", (ROOT / "README.md").read_text(), re.S | re.M)
+    assert section, "README.md has a '## Tune a Python function' section"
+    code = re.search(r"```python\n(# tune_me\.py\n.*?)```", section.group(1), re.S)
+    assert code
+    (tmp_path / "tune_me.py").write_text(code.group(1))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "tune_me.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("best {'lr': ")
+    summary = load_experiment(tmp_path / "results" / "tune-me").summary()
+    assert summary["n_trials"] == 40 and summary["finished"]
+    assert abs(math.log10(summary["best_config"]["lr"]) + 2) < 1.0
