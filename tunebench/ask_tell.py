@@ -158,8 +158,10 @@ class AskTell:
         self.seed = seed
         self.experiment_dir = Path(experiment_dir) if experiment_dir is not None else None
         self.snapshot_interval = snapshot_interval
-        self._metric, self._mode = metric, mode
-        self._resource_attr, self._max_resource_attr = resource_attr, max_resource_attr
+        # as the tuner does: what the scheduler reads (a method may do without a resource)
+        self._metric, self._mode = self.scheduler.metric, self.scheduler.mode
+        self._resource_attr = self.scheduler.resource_attr
+        self._max_resource_attr = self.scheduler.max_resource_attr
         self._trials: dict[int, TrialRecord] = {}
         self._next_trial_id = 0
         self._n_results = 0
