@@ -106,7 +106,8 @@ class TrialInfo:
 
 class AskTell:
     """A tuning method driven by the caller's own loop: :meth:`ask` what to run, :meth:`tell` its
-    results, and obey the decisions.
+    results, and obey the decisions. Call it from one thread (or hold a lock around its calls):
+    each call is one scheduler call, in the order made.
 
     Args:
         method: a registered method (:func:`tunebench.schedulers.method_names`; case-insensitive).
