@@ -62,3 +62,29 @@ def test_the_readme_names_every_tuner_column(name: str):
 
     assert f"`{name}" in own_benchmarks_section()
     assert name in TUNER_COLUMNS or name == "config_"
+
+
+def test_the_readme_ask_tell_example_runs_end_to_end(tmp_path: Path):
+    """The "Ask/tell" section's ``asktell_demo.py`` and its commands, run as written."""
+    text = (REPO / "README.md").read_text()
+    match = re.search(r"^## Ask/tell: drive any method from your own loop\n(.*?)^## ", text, re.S | re.M)
+    assert match, "README.md has no '## Ask/tell: drive any method from your own loop' section"
+    code = re.search(r"```python\n(# asktell_demo\.py\n.*?)```", match.group(1), re.S)
+    commands = re.search(r"```bash\n(.*?)```", match.group(1), re.S)
+    assert code and commands, "the section shows asktell_demo.py and the commands that run it"
+    (tmp_path / "asktell_demo.py").write_text(code.group(1))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    outputs = []
+    for line in commands.group(1).splitlines():
+        argv = shlex.split(line, comments=True)
+        assert argv[0] in ("python", "tunebench"), line
+        prefix = [sys.executable] if argv[0] == "python" else [sys.executable, "-m", "tunebench"]
+        out = subprocess.run([*prefix, *argv[1:]], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, f"{line}\n{out.stdout}\n{out.stderr}"
+        outputs.append(out.stdout)
+    best = load_experiment(tmp_path / "results" / "asktell-demo").best_trial()
+    assert best is not None and best.at_max_resource
+    assert f"best: trial {best.trial_id} {best.config} val_error {best.value:.4f}" in outputs[0]
+    assert "method ASHA-promotion, metric val_error (min)" in outputs[1] and "finished: closed" in outputs[1]
+    assert abs(np.log10(best.config["lr"]) + 2.0) < 0.5, best

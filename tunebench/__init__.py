@@ -15,6 +15,7 @@ from tunebench.reporting import (
 from tunebench.version import __version__
 
 _LAZY = {
+    "AskTell": "tunebench.ask_tell",
     "Tuner": "tunebench.tuner",
     "TuningResult": "tunebench.tuner",
     "StopCriteria": "tunebench.tuner",
@@ -26,7 +27,7 @@ _LAZY = {
 
 __all__ = [
     "__version__", "report", "checkpoint_dir", "save_checkpoint", "load_checkpoint",
-    "Tuner", "TuningResult", "StopCriteria", "load_experiment", "make_scheduler", "space", "tune",
+    "Tuner", "TuningResult", "AskTell", "StopCriteria", "load_experiment", "make_scheduler", "space", "tune",
 ]
 
 TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing costs ~3 ms per trial start)
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
     from tunebench import space
+    from tunebench.ask_tell import AskTell
     from tunebench.schedulers import make_scheduler
     from tunebench.store import load_experiment
     from tunebench.tune_function import tune

@@ -608,7 +608,7 @@ def cmd_resume(args: argparse.Namespace, argv: list[str]) -> int:
     meta = read_metadata(args.path)
     if "run_spec" not in meta:
         raise UserError(f"{args.path} was not started by `tunebench run`; resume it from Python with "
-                        "Tuner(..., experiment_dir=PATH, resume=True)")
+                        "Tuner(..., experiment_dir=PATH, resume=True) (AskTell.load(PATH) for an ask/tell one)")
     spec = RunSpec.from_dict(meta["run_spec"])
     _check_ray_options(args, get_backend(spec.backend).cluster, f"an experiment on the Ray backend ({args.path} ran on "
                        f"{spec.backend})")

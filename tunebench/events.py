@@ -48,7 +48,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "LogKind", "TrialState", "ExperimentState", "dumps_line", "loads_line", "has_nonfinite", "split_lines",
     "iter_events", "read_last_event", "fold", "replay", "parse_result_line", "TrialScore", "Standing",
-    "rank_trials", "rank_scored", "LEADERBOARD_SIZE", "event_problem", "read_log",
+    "rank_trials", "rank_scored", "LEADERBOARD_SIZE", "event_problem", "read_log", "restore",
+    "RESERVED_RESULT_KEYS", "result_problem",
 ]
 
 logger = logging.getLogger(__name__)
@@ -168,6 +169,50 @@ def parse_result_line(line: bytes) -> Result | None:
     if not isinstance(result, dict):
         raise ValueError(f"a JSON {type(result).__name__}, not an object")
     return result
+
+
+#: keys the tuner adds to results (a result that carries one itself cannot be decided on)
+RESERVED_RESULT_KEYS = ("trial_id",)
+
+#: how a result reaches the scheduler -> (its verb, how to give the metric, how to give the resource)
+_RESULT_SOURCES = {
+    "report": ("reported", "call report({metric}=...) in the script, or pass the metric it reports with --metric",
+               "call report({resource}=..., {metric}=...), or pass --resource-attr"),
+    "tell": ("told", "pass {{'{metric}': value, ...}} to tell(), or build AskTell with the metric you tell",
+             "pass {{'{resource}': ..., '{metric}': ...}} to tell(), or build AskTell with the resource_attr you "
+             "tell"),
+}
+
+
+def result_problem(result: Result, metric: str, resource_attr: str | None, source: str = "report") -> str | None:
+    """None if the scheduler can decide on ``result``, else what is wrong with it and how to fix it:
+    the metric is missing or not a finite number, the resource (for a method with a
+    ``resource_attr``) is missing or not a number, or it carries a key of
+    :data:`RESERVED_RESULT_KEYS`.
+
+    Called by the tuner for each report of a script (``source="report"``) and by
+    :meth:`tunebench.ask_tell.AskTell.tell` (``source="tell"``); the fix named fits the source.
+    """
+    verb, fix_metric, fix_resource = _RESULT_SOURCES[source]
+    if metric not in result:
+        shown = {k: v for k, v in result.items() if not k.startswith("_")}
+        return f"{verb} {shown} without the metric '{metric}': " + fix_metric.format(metric=metric)
+    value = result[metric]
+    if not is_number(value):
+        return f"{verb} {metric}={value!r}, which is not a number"
+    if not math.isfinite(value):
+        return f"{verb} {metric}={value}, which is not a finite number"
+    if resource_attr is not None:
+        resource = result.get(resource_attr)
+        if resource is None:
+            return (f"{verb} {metric} without the resource '{resource_attr}': "
+                    + fix_resource.format(metric=metric, resource=resource_attr))
+        if not is_number(resource):
+            return f"{verb} {resource_attr}={resource!r}, which is not a number"
+    for key in RESERVED_RESULT_KEYS:
+        if key in result:
+            return f"{verb} the reserved key '{key}'; rename that metric"
+    return None
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -448,6 +493,31 @@ def replay(scheduler: Scheduler, events: Iterable[dict[str, Any]], from_seq: int
             _replay_call(scheduler, state, ev)
         _apply(state, ev)
     return state
+
+
+def restore(scheduler: Scheduler, events: list[dict[str, Any]], snapshot: tuple[int, dict[str, Any]] | None,
+            where: str | Path) -> ExperimentState:
+    """Bring ``scheduler`` (freshly built with the experiment's arguments) to the end of the log
+    ``events``: load ``snapshot`` (``(seq, state)`` from
+    :meth:`tunebench.store.ExperimentStore.load_scheduler_state`; None: there is none) and
+    :func:`replay` the calls logged after it. A snapshot that does not fit the scheduler (its
+    loading or the replay after it raises) is reported as a warning naming ``where`` (the
+    experiment folder), and the whole log is replayed into the scheduler's fresh state instead.
+
+    Called when an experiment continues: by the tuner's resume and by
+    :meth:`tunebench.ask_tell.AskTell.load`. Returns the folded state of the log.
+    """
+    if snapshot is not None:
+        fresh = scheduler.state_dict()  # the state to go back to if the snapshot does not fit
+        seq, state = snapshot
+        try:
+            scheduler.load_state_dict(state)
+            return replay(scheduler, events, from_seq=seq)
+        except Exception as e:  # noqa: BLE001 - any failure of a scheduler on a damaged snapshot
+            logger.warning("the scheduler snapshot of %s does not fit this scheduler (%s: %s); rebuilding the "
+                           "scheduler from the event log", where, type(e).__name__, e)
+            scheduler.load_state_dict(fresh)
+    return replay(scheduler, events)
 
 
 def _replay_call(scheduler: Scheduler, state: ExperimentState, ev: dict[str, Any]) -> None:

@@ -29,7 +29,16 @@ from typing import Any, cast
 from tunebench.backends.base import RESULTS_FILENAME, STDERR_FILENAME, Backend
 from tunebench.clock import SimulatedClock
 from tunebench.errors import TuningError, UserError
-from tunebench.events import LogKind, Standing, TrialScore, parse_result_line, rank_scored, replay
+from tunebench.events import (  # noqa: F401 (RESERVED_RESULT_KEYS: also importable from here, where it was)
+    RESERVED_RESULT_KEYS,
+    LogKind,
+    Standing,
+    TrialScore,
+    parse_result_line,
+    rank_scored,
+    restore,
+    result_problem,
+)
 from tunebench.schedulers.base import Scheduler
 from tunebench.space import space_to_json
 from tunebench.store import ExperimentStore
@@ -61,9 +70,6 @@ _LOG_TRIAL_COMPLETE = LogKind.TRIAL_COMPLETE.value
 _LOG_TRIAL_FAIL = LogKind.TRIAL_FAIL.value
 _LOG_TRIAL_INTERRUPT = LogKind.TRIAL_INTERRUPT.value
 _LOG_EXPERIMENT_END = LogKind.EXPERIMENT_END.value
-
-#: keys the tuner adds to results
-RESERVED_RESULT_KEYS = ("trial_id",)
 
 
 @dataclass
@@ -656,27 +662,7 @@ class Tuner:
         if (type(value) is float and value - value == 0.0 and "trial_id" not in result
                 and (resource_attr is None or type(result.get(resource_attr)) in (int, float))):
             return None
-        if metric not in result:
-            shown = {k: v for k, v in result.items() if not k.startswith("_")}
-            return (f"reported {shown} without the metric '{metric}': call report({metric}=...) in the "
-                    f"script, or pass the metric it reports with --metric")
-        value = result[metric]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"reported {metric}={value!r}, which is not a number"
-        if not math.isfinite(value):
-            return f"reported {metric}={value}, which is not a finite number"
-        resource_attr = self.scheduler.resource_attr
-        if resource_attr is not None:
-            resource = result.get(resource_attr)
-            if resource is None:
-                return (f"reported {metric} without the resource '{resource_attr}': call "
-                        f"report({resource_attr}=..., {metric}=...), or pass --resource-attr")
-            if isinstance(resource, bool) or not isinstance(resource, (int, float)):
-                return f"reported {resource_attr}={resource!r}, which is not a number"
-        for key in RESERVED_RESULT_KEYS:
-            if key in result:
-                return f"reported the reserved key '{key}'; rename that metric"
-        return None
+        return result_problem(result, metric, resource_attr)
 
     def _update_best(self, rec: TrialRecord, result: Result) -> None:
         """Take a decided result into the trial's score and the best value of any result (what
@@ -831,20 +817,8 @@ class Tuner:
     def _restore(self, events: list[dict[str, Any]]) -> None:
         """Rebuild trials and the scheduler from the log; queue interrupted trials for restart."""
         assert self._store is not None
-        logged = None
-        snapshot = self._store.load_scheduler_state()  # None: none, or unusable (warned)
-        if snapshot is not None:
-            fresh = self.scheduler.state_dict()  # the state to go back to if the snapshot does not fit
-            seq, state = snapshot
-            try:
-                self.scheduler.load_state_dict(state)
-                logged = replay(self.scheduler, events, from_seq=seq)
-            except Exception as e:  # noqa: BLE001 - any failure of a scheduler on a damaged snapshot
-                logger.warning("the scheduler snapshot of %s does not fit this scheduler (%s: %s); rebuilding the "
-                               "scheduler from the event log", self.experiment_dir, type(e).__name__, e)
-                self.scheduler.load_state_dict(fresh)
-        if logged is None:
-            logged = replay(self.scheduler, events)
+        # the snapshot is None when there is none, or when it is unusable (warned)
+        logged = restore(self.scheduler, events, self._store.load_scheduler_state(), self.experiment_dir)
         for tid, ts in logged.trials.items():
             self.trials[tid] = TrialRecord(ts.trial, status=ts.status, offset=ts.offset, last_result=ts.last_result,
                                            n_results=ts.n_results, error=ts.error, deferred=list(ts.deferred))
