@@ -242,3 +242,40 @@ def test_trials_spread_over_both_nodes_and_survive_a_node_death(cluster, tmp_pat
         assert len(epochs) >= n_before, "nothing recorded before the kill was lost"
         assert epochs == list(range(1, 28)), f"trial {tid} completed every epoch once: {epochs}"
     assert backend.stats["retries"] == len(killer.victims)
+
+
+RAY_FUNCTION_MODULE = """
+import os
+from tunebench import report
+
+def parent_program():
+    with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+        return f.read().replace(b"\\0", b" ").decode()
+
+def train(config):
+    for epoch in range(1, config["epochs"] + 1):
+        report(epoch=epoch, loss=config["x"] / epoch, parent=parent_program())
+"""
+
+
+@pytest.mark.slow
+def test_tune_a_function_on_ray_with_warm_starts_in_the_actors(cluster, tmp_path, monkeypatch):
+    from tunebench import tune
+
+    (tmp_path / "ray_fn_module.py").write_text(RAY_FUNCTION_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    module = importlib.import_module("ray_fn_module")
+    try:
+        result = tune(module.train, {"x": __import__("tunebench").space.uniform(0, 1), "epochs": 3}, metric="loss",
+                      method="ASHA", resource_attr="epoch", max_resource_attr="epochs", n_workers=2, max_trials=8,
+                      backend="ray", experiment_dir=tmp_path / "exp")
+    finally:
+        __import__("sys").modules.pop("ray_fn_module", None)
+    assert result.n_trials == 8 and result.n_failed == 0
+    df = load_experiment(tmp_path / "exp").results
+    # each run's process is the child of a supervisor forked by its actor's prepared interpreter
+    # (whose command line is warm_server.py's), not of a supervisor started as a new interpreter
+    assert df["parent"].str.contains("warm_server.py").all(), df["parent"].unique()
+    assert len(df) == result.n_results and df["trial_id"].nunique() == 8
