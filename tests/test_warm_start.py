@@ -335,3 +335,33 @@ def test_the_trial_tree_dies_with_the_tuner(tmp_path: Path):
     while any(alive(p) for p in pids):
         assert time.monotonic() < deadline, [p for p in pids if alive(p)]
         time.sleep(0.05)
+
+
+def test_threads_a_preloaded_module_started_do_not_reach_or_block_the_runs(make_backend, tmp_path: Path):
+    """A module that starts a thread at import (telemetry, a log shipper) leaves it in the prepared
+    interpreter: the forked runs have one thread, and the locks that thread takes (the logging
+    module's, stdout's) are usable in them."""
+    (tmp_path / "chatty.py").write_text(textwrap.dedent("""
+        import logging, sys, threading, time
+        log = logging.getLogger("chatty")
+        def loop():
+            while True:
+                log.warning("tick")  # the logging module's locks, taken all the time
+                sys.stdout.write("")
+                time.sleep(0.0005)
+        threading.Thread(target=loop, daemon=True).start()
+    """))
+    body = """
+        import logging, threading
+        import chatty
+        from tunebench import report
+        logging.getLogger("trial").warning("logging works")
+        print("stdout works", flush=True)
+        report(threads=threading.active_count())
+    """
+    backend = make_backend(body, preload=["chatty"])
+    events = run_trials(backend, tmp_path, [{} for _ in range(6)], timeout=60.0)
+    assert backend.prepared.info["threads"] >= 2 and "chatty" in backend.prepared.info["imported"]
+    for evs in events.values():
+        assert evs[-1].kind is EventKind.COMPLETED and evs[-1].info["warm"], evs[-1].error
+        assert results(evs)[0]["threads"] == 1
