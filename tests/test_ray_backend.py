@@ -146,7 +146,8 @@ def test_warm_pool_reuses_actors_and_reports_the_start_up_saved(cluster, tmp_pat
     space = {"x": __import__("tunebench").space.uniform(0, 1)}
     figures = {}
     for warm in (True, False):
-        backend = RayBackend(script=script, warm_pool=warm)
+        # (the cold case also starts each run as a new interpreter: the Ray path of --no-warm-start)
+        backend = RayBackend(script=script, warm_pool=warm, warm_start=warm)
         scheduler = make_scheduler("RS", config_space=space, metric="loss", mode="min", seed=0)
         tuner = Tuner(backend, scheduler, n_workers=2, stop=StopCriteria(max_trials=12),
                       experiment_dir=tmp_path / f"warm{warm}")
