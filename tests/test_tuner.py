@@ -260,3 +260,35 @@ def test_resume_keeps_results_a_paused_or_stopped_trial_wrote_that_the_dead_tune
     kept = [ev for ev in new if ev.get("trial_id") == tid and ev["event"] in ("result_deferred", "result_ignored",
                                                                               "result")]
     assert any(ev["result"]["epoch"] == written["epoch"] for ev in kept), new
+
+
+def test_resume_logs_every_line_a_running_trial_wrote_after_the_one_that_pauses_it(quadratic_script, tmp_path):
+    """A trial running when its tuner died wrote lines the tuner never read; resume decides on them
+    in order. When one of them pauses the trial, the lines after it were reported while it was being
+    paused: they are deferred to its resume and logged now (as a live session logs them), not left
+    unread until a resume that may never come (the experiment may end first)."""
+    from tunebench.types import Decision
+
+    def scheduler_pausing_on_mark():
+        scheduler = make_scheduler("RS", {**SPACE, "sleep": 0.2}, metric="loss", mode="min", resource_attr="epoch",
+                                   max_resource_attr="epochs", seed=1)
+        decide = scheduler.on_result
+        scheduler.on_result = lambda trial, result: Decision.PAUSE if result.get("pause_here") else decide(trial,
+                                                                                                           result)
+        return scheduler
+
+    exp = tmp_path / "exp"
+    Tuner(LocalBackend(script=quadratic_script), scheduler_pausing_on_mark(), n_workers=1,
+          stop=StopCriteria(max_results=3), experiment_dir=exp).run()
+    assert [e["event"] for e in events(exp) if e.get("trial_id") == 0][-1] == "trial_interrupt"
+    results = exp / "trials" / "0" / "results.jsonl"
+    epoch = json.loads(results.read_text().splitlines()[-1])["epoch"] + 1
+    with open(results, "a") as f:  # as if written by the trial after its tuner died
+        f.write(json.dumps({"epoch": epoch, "loss": 1.0, "pause_here": True}) + "\n")
+        f.write(json.dumps({"epoch": epoch + 1, "loss": 0.9}) + "\n")
+    n_before = len(events(exp))
+    Tuner(LocalBackend(script=quadratic_script), scheduler_pausing_on_mark(), n_workers=1,
+          stop=StopCriteria(max_results=4), experiment_dir=exp, resume=True).run()
+    new = [e for e in events(exp)[n_before:] if e.get("trial_id") == 0 and "result" in e]
+    assert [(e["event"], e["result"]["epoch"], e.get("decision")) for e in new] == [
+        ("result", epoch, "PAUSE"), ("result_deferred", epoch + 1, None)]

@@ -864,10 +864,11 @@ class Tuner:
             data = f.read()
         start = rec.offset
         pos = 0
-        # a running trial's lines up to a decision that ends it (the rest are read again when it
-        # resumes or restarts from that offset); any other trial's lines all
-        running = rec.status is _RUNNING
-        while rec.status is _RUNNING or not running:
+        # every line, as a live session would have seen them: once a line's decision pauses the
+        # trial, the lines after it were reported while it was being paused (deferred to its
+        # resume); after a STOP they are logged as ignored. (Stopping at that decision would leave
+        # them unlogged for good when the trial is not resumed before the experiment ends.)
+        while True:
             end = data.find(b"\n", pos)
             if end < 0:
                 break
@@ -876,7 +877,7 @@ class Tuner:
             try:
                 result = parse_result_line(line)
             except ValueError as err:
-                if running:
+                if rec.status is _RUNNING:
                     self._fail(rec, f"malformed report line in {path}: {line[:200]!r} ({err})", stop_process=False)
                 return  # an ended trial's garbage tail changes nothing
             if result is not None:
