@@ -85,6 +85,9 @@ SCRIPTS: dict[str, Script] = {
     "import_time": Script(quick_args=("--runs", "5")),
     "local_backend_throughput": Script(quick_args=("--trials", "30")),
     "tuner_throughput": Script(quick_args=("--trials", "30")),
+    "trial_start_latency": Script(needs=(_needs_module("torch", "torch"),), quick_args=("--runs", "3")),
+    # two runs of the tuner on a torch benchmark, 300 s each by default
+    "warm_start_epochs": Script(needs=(_needs_module("torch", "torch"),), quick_args=("--seconds", "60")),
     # lcbench inside is skipped by the script itself (with its reason) without the data
     "simulator_throughput": Script(quick_args=("--trials", "2000", "--big-trials", "10000")),
     "model_decision_time": Script(quick_args=("--observations", "200", "--reports", "200")),
