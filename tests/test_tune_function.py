@@ -158,7 +158,8 @@ def test_a_function_of_the_main_script_survives_sigkill_of_the_tuner_and_resumes
     after = _events(exp)
     results_after = [e for e in after if e.get("event") == "result"]
     assert results_after[: len(before)] == before
-    logged = {(e["trial_id"], e["result"]["epoch"]) for e in after if e.get("event") in ("result", "result_ignored")}
+    logged = {(e["trial_id"], e["result"]["epoch"]) for e in after
+              if e.get("event") in ("result", "result_ignored", "result_deferred")}
     for tid, lines in written.items():
         for line in lines:
             assert (tid, line["epoch"]) in logged, f"trial {tid} epoch {line['epoch']} written before the kill is lost"
