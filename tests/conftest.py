@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -56,3 +57,18 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"benchmark data folder {path} is absent (set TUNEBENCH_DATA)")
     return path
+
+
+def logged_events(exp: Path) -> list[dict]:
+    """The events of ``exp``'s log, read while a tuner may be writing it (a line being written is
+    left out); [] before the log exists."""
+    path = exp / "events.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass  # a line being written
+    return out

@@ -9,24 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from conftest import logged_events
 
 pytestmark = pytest.mark.slow
 
 
-def events(exp: Path) -> list[dict]:
-    path = exp / "events.jsonl"
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass  # a line being written
-    return out
+events = logged_events
 
 
 def tunebench(*args: str, **kw) -> subprocess.CompletedProcess:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import logged_events
 
 from tunebench import tune
 from tunebench.errors import UserError
@@ -120,17 +121,7 @@ MAIN_SCRIPT = """
 """
 
 
-def _events(exp: Path) -> list[dict]:
-    path = exp / "events.jsonl"
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return out
+_events = logged_events
 
 
 def test_a_function_of_the_main_script_survives_sigkill_of_the_tuner_and_resumes(tmp_path: Path):
