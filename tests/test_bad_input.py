@@ -107,6 +107,7 @@ CASES: list[tuple[list[str], str]] = [
     (["run", "--script", "{bad_metric}"], "METRIC of"),
     (["run", "--script", "{bad_mode}"], "--mode must be 'min' or 'max', got 'best'"),
     (["run", "--script", "{script}", "--metric", "loss", *B], "give either --script or --benchmark, not both"),
+    (["run", *B, "--preload", "torch vision"], "--preload torch vision: not a module name"),
     (["run", *B, "--config-space", "space.yaml"], "--config-space goes with --script"),
     (["run", *B, "--max-resource", "1000"], "pass --max-resource within that range"),
     (["run", *B, "--metric", "nope"], "branin has no objective 'nope'"),
