@@ -270,8 +270,9 @@ def test_a_logged_experiment_is_locked_shown_and_loaded(tmp_path: Path) -> None:
     at = AskTell("ASHA", QUAD, metric="loss", resource_attr="epoch", max_resource_attr="epochs",
                  experiment_dir=exp, seed=2)
     told = _run_loop(at, 10)
-    with pytest.raises(UserError, match="is being tuned by another tuner"):
+    with pytest.raises(UserError, match="is being tuned by another tuner") as refused:
         AskTell.load(exp)
+    assert f"and then `AskTell.load({str(exp)!r})`" in str(refused.value)  # not `tunebench resume`
     running = at.ask()  # left running as the session ends: interrupted, handed out again after load
     assert running is not None
     best = at.best

@@ -56,8 +56,9 @@ from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.registry import get_method, make_scheduler
 from tunebench.space import space_from_json, space_to_json
 from tunebench.store import EVENTS_FILE, ExperimentStore, read_metadata
-from tunebench.tuner import TrialRecord, _versions
+from tunebench.tuner import TrialRecord
 from tunebench.types import Config, Decision, Result, Status, Suggestion, Trial, is_number
+from tunebench.version import run_versions
 
 __all__ = ["AskTell", "AskedTrial", "TrialInfo", "DRIVER"]
 
@@ -177,7 +178,7 @@ class AskTell:
         self._metadata = {
             "driver": DRIVER, "method": self.method, "seed": seed, "metric": metric, "mode": mode,
             "resource_attr": resource_attr, "max_resource_attr": max_resource_attr, "max_t": max_t,
-            "method_options": method_options, "config_space": space_to_json(config_space), "versions": _versions(),
+            "method_options": method_options, "config_space": space_to_json(config_space), "versions": run_versions(),
         }
         if self.experiment_dir is not None:
             if (self.experiment_dir / EVENTS_FILE).exists():

@@ -341,10 +341,17 @@ def running_tuner(path: str | Path) -> LockHolder | None:
 
 
 def busy_message(path: str | Path, holder: LockHolder) -> str:
-    """The one-line refusal of a folder ``holder`` works on: who, since when, what to do."""
+    """The one-line refusal of a folder ``holder`` works on: who, since when, what to do (how to
+    continue it depends on what wrote it: ``tunebench resume``, or ``AskTell.load`` for an
+    experiment driven by ask/tell, whose ``metadata.json`` says ``"driver": "ask_tell"``)."""
     pid = f"kill {holder.pid}" if holder.pid is not None else "stop it"
+    try:
+        driver = json.loads((Path(path) / METADATA_FILE).read_text()).get("driver")
+    except (OSError, ValueError, AttributeError):
+        driver = None
+    resume = f"AskTell.load({str(path)!r})" if driver == "ask_tell" else f"tunebench resume {path}"
     return (f"{path} is being tuned by another tuner ({holder.describe()}); wait for it to end, or stop it "
-            f"({pid}) and then `tunebench resume {path}`; `tunebench show {path}` shows how far it is")
+            f"({pid}) and then `{resume}`; `tunebench show {path}` shows how far it is")
 
 
 def check_not_running(path: str | Path) -> None:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import platform
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -43,7 +41,7 @@ from tunebench.schedulers.base import Scheduler
 from tunebench.space import space_to_json
 from tunebench.store import ExperimentStore
 from tunebench.types import Config, Decision, Event, EventKind, Result, Status, Suggestion, Trial
-from tunebench.version import __version__
+from tunebench.version import run_versions
 
 logger = logging.getLogger(__name__)
 
@@ -359,7 +357,7 @@ class Tuner:
         }
         if "config_space" not in meta:
             meta["config_space"] = space_to_json(self.scheduler.config_space)
-        meta.setdefault("versions", _versions())
+        meta.setdefault("versions", run_versions())
         self._t0 = self.backend.clock.time()
         # the store takes the folder's lock (a UserError naming the tuner that holds it)
         if self.resume:
@@ -903,19 +901,4 @@ def _error_gist(error: str) -> str:
     if not lines:
         return "no error message"
     return lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1].strip()}"
-
-
-def _versions() -> dict[str, str]:
-    """Versions of Python, tunebench, numpy and of the other packages the run has imported
-    (from their ``__version__``: reading installed package metadata takes tens of milliseconds,
-    which shows in short simulations)."""
-    versions = {"python": platform.python_version(), "platform": sys.platform,
-                "tunebench": __version__}
-    for pkg, module in (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "sklearn"), ("scipy", "scipy"),
-                        ("torch", "torch"), ("onnxruntime", "onnxruntime"), ("ray", "ray")):
-        mod = sys.modules.get(module)
-        version = getattr(mod, "__version__", None)
-        if isinstance(version, str):
-            versions[pkg] = version
-    return versions
 
