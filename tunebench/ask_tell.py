@@ -51,13 +51,21 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.errors import UserError
-from tunebench.events import LogKind, Standing, TrialScore, rank_scored, restore, result_problem
+from tunebench.events import (
+    LogKind,
+    Standing,
+    TrialScore,
+    rank_scored,
+    resource_not_decided,
+    restore,
+    result_problem,
+)
 from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.registry import get_method, make_scheduler
 from tunebench.space import space_from_json, space_to_json
 from tunebench.store import EVENTS_FILE, ExperimentStore, read_metadata
 from tunebench.tuner import TrialRecord
-from tunebench.types import Config, Decision, Result, Status, Suggestion, Trial, is_number
+from tunebench.types import Config, Decision, Result, Status, Suggestion, Trial
 from tunebench.version import run_versions
 
 __all__ = ["AskTell", "AskedTrial", "TrialInfo", "DRIVER"]
@@ -318,13 +326,11 @@ class AskTell:
             resource = told[resource_attr]
             relaunched, rec.relaunched = rec.relaunched, False
             last = rec.last_resource
-            if last is not None and resource <= last:
-                expected = relaunched and resource == last
-                self._ignore(rec, told, f"{resource_attr}={resource} already told", warn=not expected)
-                return Decision.CONTINUE
             top = rec.trial.config.get(self._max_resource_attr) if self._max_resource_attr is not None else None
-            if is_number(top) and resource > top:
-                self._ignore(rec, told, f"{resource_attr}={resource} beyond the maximum {top}", warn=True)
+            why = resource_not_decided(resource, last, top, resource_attr, verb="told")
+            if why is not None:
+                expected = why[0] == "repeat" and relaunched and resource == last
+                self._ignore(rec, told, why[1], warn=not expected)
                 return Decision.CONTINUE
             rec.last_resource = resource
         told["trial_id"] = trial_id

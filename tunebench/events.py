@@ -184,6 +184,21 @@ _RESULT_SOURCES = {
 }
 
 
+def resource_not_decided(resource: float, last: float | None, top: Any, resource_attr: str,
+                         verb: str = "reported") -> tuple[str, str] | None:
+    """Why a running trial's result at ``resource`` is logged as ignored instead of decided on:
+    ``("repeat", reason)`` when it is not beyond ``last``, the last resource decided on (a
+    relaunched trial re-reporting its checkpointed epoch, or one going back); ``("beyond",
+    reason)`` past ``top``, the trial's maximum resource from its config (a number; anything else
+    sets no maximum). None: decide on it. The one rule of the tuner and of ask/tell, called for
+    every result of a method with a resource."""
+    if last is not None and resource <= last:
+        return "repeat", f"{resource_attr}={resource} already {verb}"
+    if is_number(top) and resource > top:
+        return "beyond", f"{resource_attr}={resource} beyond the maximum {top}"
+    return None
+
+
 def result_problem(result: Result, metric: str, resource_attr: str | None, source: str = "report") -> str | None:
     """None if the scheduler can decide on ``result``, else what is wrong with it and how to fix it:
     the metric is missing or not a finite number, the resource (for a method with a

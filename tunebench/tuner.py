@@ -34,6 +34,7 @@ from tunebench.events import (  # noqa: F401 (RESERVED_RESULT_KEYS: also importa
     TrialScore,
     parse_result_line,
     rank_scored,
+    resource_not_decided,
     restore,
     result_problem,
 )
@@ -589,23 +590,22 @@ class Tuner:
             resource = result[resource_attr]
             relaunched, rec.relaunched = rec.relaunched, False
             last = rec.last_resource
-            if last is not None and resource <= last:
-                # the first report of a relaunched trial repeating its last epoch: the documented
-                # re-report of a checkpointed epoch (and so may be a repeat of the last epoch in the
-                # file of a dead tuner's trial: its relaunches are not known); anything else
-                # repeats or goes back
-                expected = (relaunched or not has_process) and resource == last
-                self._ignore(rec, result, offset, f"{resource_attr}={resource} already reported",
-                             warn=not expected and not rec.warned_repeat)
-                if not expected:
-                    rec.warned_repeat = True
-                return
             max_attr = self._max_resource_attr
             top = rec.trial.config.get(max_attr) if max_attr is not None else None
-            if type(top) in (int, float) and resource > top:  # type(): a bool is no maximum
-                self._ignore(rec, result, offset, f"{resource_attr}={resource} beyond the maximum {top}",
-                             warn=not rec.warned_range)
-                rec.warned_range = True
+            why = resource_not_decided(resource, last, top, resource_attr)
+            if why is not None:
+                if why[0] == "repeat":
+                    # the first report of a relaunched trial repeating its last epoch: the documented
+                    # re-report of a checkpointed epoch (and so may be a repeat of the last epoch in
+                    # the file of a dead tuner's trial: its relaunches are not known); anything else
+                    # repeats or goes back
+                    expected = (relaunched or not has_process) and resource == last
+                    self._ignore(rec, result, offset, why[1], warn=not expected and not rec.warned_repeat)
+                    if not expected:
+                        rec.warned_repeat = True
+                else:
+                    self._ignore(rec, result, offset, why[1], warn=not rec.warned_range)
+                    rec.warned_range = True
                 return
             rec.last_resource = resource
         result["trial_id"] = tid
