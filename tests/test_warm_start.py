@@ -44,11 +44,11 @@ def make_backend(tmp_path: Path) -> Iterator[Callable[..., LocalBackend]]:
         backend.shutdown()
 
 
-def run_trials(backend: LocalBackend, tmp_path: Path, configs: list[dict], timeout: float = 120.0
-               ) -> dict[int, list[Event]]:
+def run_trials(backend: LocalBackend, tmp_path: Path, configs: list[dict], timeout: float = 120.0,
+               first_id: int = 0) -> dict[int, list[Event]]:
     """Start one trial per config, poll until all ended; the events of each."""
     events: dict[int, list[Event]] = {}
-    for tid, config in enumerate(configs):
+    for tid, config in enumerate(configs, start=first_id):
         folder = tmp_path / "trials" / f"{backend.warm_start}-{tid}"
         folder.mkdir(parents=True, exist_ok=True)
         backend.start(Trial(tid, config), folder)
@@ -365,3 +365,35 @@ def test_threads_a_preloaded_module_started_do_not_reach_or_block_the_runs(make_
     for evs in events.values():
         assert evs[-1].kind is EventKind.COMPLETED and evs[-1].info["warm"], evs[-1].error
         assert results(evs)[0]["threads"] == 1
+
+
+def test_a_dead_prepared_interpreter_fails_its_runs_and_later_runs_start_cold(make_backend, tmp_path: Path,
+                                                                              caplog):
+    """If the prepared interpreter dies (the OOM killer, a kill -9), the runs it forked die with it
+    (their supervisors' parent-death signal: nothing is left behind), each reported FAILED, and the
+    backend goes on with cold starts."""
+    import signal
+
+    body = """
+        import sys, time
+        from tunebench import report
+        report(step=1)
+        time.sleep(float(sys.argv[-1]) if len(sys.argv) > 2 else 0)
+    """
+    backend = make_backend(body)
+    folder = tmp_path / "trials" / "0"
+    folder.mkdir(parents=True)
+    backend.start(Trial(0, {"hold": 30}), folder)
+    seen: list[Event] = []
+    while not any(e.kind is EventKind.RESULT for e in seen):
+        seen.extend(backend.poll(5.0))
+    os.kill(backend.prepared.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while not any(e.kind in FINAL for e in seen):
+        assert time.monotonic() < deadline
+        seen.extend(backend.poll(1.0))
+    assert seen[-1].kind is EventKind.FAILED and "SIGKILL" in seen[-1].error
+    with caplog.at_level(logging.WARNING, logger="tunebench.backends.warm"):
+        events = run_trials(backend, tmp_path, [{"hold": 0}], first_id=1)
+    assert events[1][-1].kind is EventKind.COMPLETED and events[1][-1].info["warm"] is False
+    assert any("warm starts are off" in r.getMessage() for r in caplog.records)
