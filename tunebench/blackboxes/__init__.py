@@ -7,6 +7,8 @@
 * :class:`SurrogateBlackbox` — a scikit-learn regressor fitted on a table evaluates any configuration.
 * :func:`branin_blackbox`, :func:`hartmann6_blackbox`, :func:`synthetic_tabular_blackbox` — cheap
   synthetic problems with learning curves and a known optimum.
+* :func:`zdt1_blackbox`, :func:`zdt2_blackbox`, :func:`dtlz2_blackbox` (:class:`SyntheticMOBlackbox`)
+  — synthetic multi-objective problems with learning curves and a known Pareto front.
 
 * :func:`register_blackbox`, :func:`load_blackbox`, :func:`blackbox_families` — the registry of
   blackbox families (:mod:`tunebench.blackboxes.registry`) that simulated benchmarks name.
@@ -37,6 +39,7 @@ from tunebench.blackboxes.synthetic import (
     hartmann6_blackbox,
     synthetic_tabular_blackbox,
 )
+from tunebench.blackboxes.synthetic_mo import SyntheticMOBlackbox, dtlz2_blackbox, zdt1_blackbox, zdt2_blackbox
 from tunebench.blackboxes.tabular import TabularBlackbox, tabulate
 from tunebench.blackboxes.tabulated import find_tabulated, load_tabulated, tabulated_search_path
 
@@ -49,6 +52,10 @@ __all__ = [
     "branin_blackbox",
     "hartmann6_blackbox",
     "synthetic_tabular_blackbox",
+    "SyntheticMOBlackbox",
+    "zdt1_blackbox",
+    "zdt2_blackbox",
+    "dtlz2_blackbox",
     "BlackboxFamily",
     "BLACKBOX_FAMILIES",
     "register_blackbox",
