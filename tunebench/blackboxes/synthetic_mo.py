@@ -18,8 +18,10 @@ learning-curve model of :mod:`tunebench.blackboxes.synthetic` (the same shape an
 all objectives of a configuration, independent noise per objective): it decreases towards its
 closed-form value, never goes below it, and *is* it at the last epoch, so the front at the
 highest fidelity is exactly the known one. The last objective, ``time``, is the cumulative
-training time, ``cost * epoch`` with a per-epoch cost (1..10 s by default) that varies smoothly
-with the configuration: a problem where the cost of a trial depends on its configuration.
+training time, ``cost * epoch``, with a per-epoch cost that varies with the configuration over
+the whole range ``time_per_epoch = (lo, hi)`` (1..10 s by default), along the front and across it:
+``cost = lo (hi / lo)^u``, ``u = (1 + sin(2 pi (x1 + x2))) / 2``. A problem where the cost of a
+trial depends on its configuration.
 """
 
 from __future__ import annotations
@@ -136,6 +138,18 @@ DTLZ2 = ParetoProblem("dtlz2", ("f1", "f2", "f3"), dtlz2, _dtlz2_pareto_set, (0.
                       front="f1^2 + f2^2 + f3^2 = 1, f >= 0 (the unit sphere's positive octant)")
 
 
+def _cost_model(time_per_epoch: tuple[float, float]) -> Callable[[np.ndarray], np.ndarray]:
+    """The per-epoch cost of the module docstring, on configurations scaled to ``[0, 1]``."""
+    lo, hi = (float(t) for t in time_per_epoch)
+
+    def cost(U: np.ndarray) -> np.ndarray:
+        u = 0.5 * (1.0 + np.sin(2.0 * math.pi * (U[:, 0] + U[:, 1])))
+        value: np.ndarray = lo * (hi / lo) ** u
+        return value
+
+    return cost
+
+
 def _check_count(name: str, what: str, value: object, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise UserError(f"{name}: {what} must be an integer >= {low}, got {value!r}")
@@ -170,7 +184,8 @@ class SyntheticMOBlackbox(SyntheticBlackbox):
         d = _check_count(problem.name, "n_params", n_params, problem.min_params)
         super().__init__(problem.name, problem.function, {f"x{i}": (0.0, 1.0) for i in range(1, d + 1)},
                          optimum_value=problem.ideal, max_fidelity=max_fidelity, noise=noise, gap_scale=gap_scale,
-                         time_per_epoch=time_per_epoch, n_seeds=n_seeds, seed=seed, objectives=problem.objectives)
+                         time_per_epoch=time_per_epoch, n_seeds=n_seeds, seed=seed, objectives=problem.objectives,
+                         cost=_cost_model(time_per_epoch))
         self.problem = problem
         self.n_params = d
         self.front_objectives = problem.objectives
