@@ -149,7 +149,8 @@ def test_evaluate_is_vectorized_and_deterministic_per_seed(problem: str) -> None
     batch = bb.evaluate(configs, seed=1)
     assert batch.shape == (20, 27, len(bb.objectives)) and batch.dtype == np.float64
     for i in (0, 7, 19):
-        np.testing.assert_array_equal(bb.evaluate([configs[i]], seed=1)[0], batch[i])
+        # alone or in a batch, up to the rounding of a matrix product
+        np.testing.assert_allclose(bb.evaluate([configs[i]], seed=1)[0], batch[i], rtol=1e-13)
     np.testing.assert_array_equal(bb.evaluate(configs, fidelities=[3, 9], seed=1), batch[:, [2, 8]])
     np.testing.assert_array_equal(BUILDERS[problem](n_seeds=2).evaluate(configs, seed=1), batch)  # a new instance
     other_salt = BUILDERS[problem](n_seeds=2, seed=5).evaluate(configs, seed=1)
@@ -186,11 +187,12 @@ def test_front_hypervolume_of_dtlz2_against_monte_carlo() -> None:
     exact = bb.front_hypervolume(reference)
     assert exact == pytest.approx(1.2 * 1.1 - math.pi / 6)
     front = bb.true_front(3000)
-    samples = np.random.default_rng(0).uniform(0, 1, (4000, 3)) * reference
-    dominated = np.array([np.any(np.all(front <= y, axis=1)) for y in samples])
+    samples = np.random.default_rng(0).uniform(0, 1, (20000, 3)) * reference
+    dominated = np.concatenate([np.any(np.all(front[None] <= chunk[:, None], axis=2), axis=1)
+                                for chunk in np.array_split(samples, 40)])
     estimate = dominated.mean() * np.prod(reference)
     sd = math.sqrt(dominated.mean() * (1 - dominated.mean()) / len(samples)) * np.prod(reference)
-    # a finite front dominates a little less than the whole front
+    # a finite front dominates a little less than the whole front (1.7% less for these 3000 points)
     assert exact - 0.03 * exact - 3 * sd < estimate < exact + 3 * sd
 
 
@@ -212,7 +214,8 @@ def test_bad_arguments_are_user_errors() -> None:
 @pytest.mark.parametrize("problem, n_objectives", [("zdt1", 2), ("zdt2", 2), ("dtlz2", 3)])
 def test_families_and_benchmarks(problem: str, n_objectives: int) -> None:
     bb = load_blackbox(problem, None, n_params=4, max_fidelity=9)
-    assert isinstance(bb, SyntheticMOBlackbox) and bb.n_params == 4 and bb.fidelity_values.tolist() == list(range(1, 10))
+    assert isinstance(bb, SyntheticMOBlackbox) and bb.n_params == 4
+    assert bb.fidelity_values.tolist() == list(range(1, 10))
     bench = get_benchmark(problem)
     assert (bench.metric, bench.mode, bench.blackbox, bench.max_resource) == ("f1", "min", problem, 27)
     loaded = bench.load_blackbox()
