@@ -32,6 +32,9 @@ TASKS: dict[str, str | None] = {
     "branin": None,
     "hartmann6": None,
     "synthetic-tabular": None,
+    "zdt1": None,
+    "zdt2": None,
+    "dtlz2": None,
     "tabulated": "mlp_tabular",
 }
 

