@@ -1,0 +1,412 @@
+"""Multi-objective arithmetic on arrays (L1, beside :mod:`tunebench.models`): Pareto dominance,
+non-dominated sorting, crowding distance, the ε-net order, hypervolume.
+
+The one owner of this math: multi-objective schedulers and searchers (MOASHA, NSGA-II, MOREA,
+MOBO), the store's summaries and the analysis all call these functions rather than writing
+their own.
+
+Every function takes an ``(n, d)`` array ``Y`` of objective values (``n`` points, ``d``
+objectives) **in minimization form**: each column is minimized, so the caller negates the
+columns of maximized metrics and maps NaN (a diverged trial) to ``+inf``, which is what
+:meth:`tunebench.types.Objectives.vector` does for one result and :func:`to_minimization` for an
+array. NaN in ``Y`` is rejected (``ValueError``); ``+inf`` is allowed (the worst value).
+
+Dominance: ``a`` dominates ``b`` when ``a <= b`` in every objective and ``a < b`` in at least one;
+equal points (duplicates) do not dominate each other, so both are on the same front.
+
+Exact hypervolume and its exclusive contributions come from `moocore
+<https://multi-objective.github.io/moocore/python/>`_ (C implementations of the dimension-sweep
+algorithms, O(n log n) in 2 and 3 objectives, maintained by the authors of those algorithms).
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import bisect_right
+from typing import Literal
+
+import moocore
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from tunebench.types import Objectives
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "TieBreak",
+    "crowding_distance",
+    "default_reference_point",
+    "epsilon_net_order",
+    "hypervolume",
+    "hypervolume_contributions",
+    "nondominated_mask",
+    "normalize",
+    "pareto_ranks",
+    "rank_by_nondominated_sorting",
+    "to_minimization",
+]
+
+#: How :func:`rank_by_nondominated_sorting` orders the points of one front.
+TieBreak = Literal["eps_net", "crowding"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+BoolArray = NDArray[np.bool_]
+
+#: columns of the (block, n) comparison matrices built at once by the d >= 3 code (caps the
+#: temporary memory at a few MB whatever n)
+_BLOCK_CELLS = 1 << 22
+
+
+def _points(Y: ArrayLike) -> FloatArray:
+    """``Y`` as a C-contiguous ``(n, d)`` float64 array, checked: 2-D, at least one column, no NaN."""
+    arr = np.ascontiguousarray(Y, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        raise ValueError(f"expected an (n, d) array of objective values with d >= 1, got shape {arr.shape}")
+    if np.isnan(arr).any():
+        raise ValueError("objective values contain NaN: map NaN to +inf first (minimization form, see "
+                         "Objectives.vector or to_minimization)")
+    return arr
+
+
+def _vector(v: ArrayLike, d: int, name: str) -> FloatArray:
+    arr = np.asarray(v, dtype=np.float64).reshape(-1)
+    if arr.shape != (d,):
+        raise ValueError(f"{name} must have one value per objective ({d}), got {arr.shape[0]}")
+    return arr
+
+
+def to_minimization(values: ArrayLike, objectives: Objectives) -> FloatArray:
+    """The ``(n, d)`` array ``values`` of metric values as reported (columns in the order of
+    ``objectives.metrics``) in minimization form: maximized columns negated, NaN as ``+inf``;
+    the array form of :func:`tunebench.types.to_minimize`.
+
+    Raises:
+        ValueError: ``values`` is not ``(n, len(objectives.metrics))``.
+    """
+    arr = np.array(values, dtype=np.float64, ndmin=2)
+    if arr.ndim != 2 or arr.shape[1] != len(objectives.metrics):
+        raise ValueError(f"expected an (n, {len(objectives.metrics)}) array (one column per metric), "
+                         f"got shape {arr.shape}")
+    arr *= np.asarray(objectives.signs)
+    arr[np.isnan(arr)] = np.inf
+    return arr
+
+
+def _unique_rows(Y: FloatArray) -> tuple[FloatArray, IntArray]:
+    """The distinct rows of ``Y`` in lexicographic order, and for each row of ``Y`` the index of
+    its distinct row. In that order a row can only be dominated by rows before it."""
+    uniq, inverse = np.unique(Y, axis=0, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
+def _dominated_by_block(U: FloatArray, cols: slice) -> BoolArray:
+    """``D[j, i]``: distinct row ``j`` of ``U`` dominates row ``cols.start + i`` (rows distinct, so
+    weak dominance ``U[j] <= U[i]`` with ``j != i`` is dominance)."""
+    B = U[cols]
+    D = U[:, 0, None] <= B[None, :, 0]
+    for c in range(1, U.shape[1]):
+        D &= U[:, c, None] <= B[None, :, c]
+    D[np.arange(cols.start, cols.stop), np.arange(cols.stop - cols.start)] = False
+    return D
+
+
+def _blocks(n: int) -> list[slice]:
+    step = max(1, _BLOCK_CELLS // max(n, 1))
+    return [slice(s, min(s + step, n)) for s in range(0, n, step)]
+
+
+def nondominated_mask(Y: ArrayLike) -> BoolArray:
+    """``True`` for each row of ``Y`` (``(n, d)``, minimization form) that no other row dominates:
+    the Pareto front. Duplicates of a non-dominated row are all ``True``.
+
+    O(n log n) for d <= 2 (a sort and a running minimum); for d >= 3 a vectorized pairwise
+    comparison, O(n² d) work in blocks of bounded memory.
+    """
+    Y = _points(Y)
+    n, d = Y.shape
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    if d == 1:
+        return np.asarray(Y[:, 0] == Y[:, 0].min())
+    U, inverse = _unique_rows(Y)
+    if d == 2:
+        # lexicographic order: a row is dominated iff an earlier row has a second value <= its own
+        best_before = np.minimum.accumulate(U[:, 1])
+        front = np.empty(len(U), dtype=bool)
+        front[0] = True
+        front[1:] = U[1:, 1] < best_before[:-1]
+    else:
+        front = np.concatenate([~_dominated_by_block(U, cols).any(axis=0) for cols in _blocks(len(U))])
+    return front[inverse]
+
+
+def pareto_ranks(Y: ArrayLike) -> IntArray:
+    """The non-dominated sorting rank of each row of ``Y`` (``(n, d)``, minimization form): 0 for
+    the Pareto front, 1 for the front of the rest, and so on (NSGA-II's fronts). Equivalently,
+    a row's rank is 1 + the highest rank among the rows dominating it (0 when none does).
+    Duplicates get the same rank.
+
+    d = 2: O(n log n) (a sort, then each row goes to the first front whose last row does not
+    dominate it, found by bisection). d >= 3: a vectorized pairwise dominance matrix of the
+    distinct rows (O(n² d) work, n² bytes of memory: 1 MB at n = 1000), then the fronts are
+    peeled off one at a time by counting dominators.
+    """
+    Y = _points(Y)
+    n, d = Y.shape
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    if d == 1:
+        return np.unique(Y[:, 0], return_inverse=True)[1].reshape(-1).astype(np.intp)
+    U, inverse = _unique_rows(Y)
+    m = len(U)
+    ranks = np.empty(m, dtype=np.intp)
+    if d == 2:
+        # In lexicographic order every earlier row has a first value <= this one's, so a front
+        # dominates this row iff the smallest second value in it so far is <= this row's. Those
+        # smallest values increase with the front index (a row goes to front k only because front
+        # k-1 dominates it), so the first front not dominating the row is found by bisection.
+        smallest: list[float] = []
+        for i, y in enumerate(U[:, 1].tolist()):
+            k = bisect_right(smallest, y)
+            if k == len(smallest):
+                smallest.append(y)
+            else:
+                smallest[k] = y
+            ranks[i] = k
+        return ranks[inverse]
+    D = np.concatenate([_dominated_by_block(U, cols) for cols in _blocks(m)], axis=1)
+    dominators = D.sum(axis=0, dtype=np.intp)
+    assigned = 0
+    rank = 0
+    while assigned < m:
+        front = np.flatnonzero(dominators == 0)
+        ranks[front] = rank
+        dominators[front] = -1
+        dominators -= D[front].sum(axis=0, dtype=np.intp)
+        assigned += len(front)
+        rank += 1
+    return ranks[inverse]
+
+
+def crowding_distance(Y: ArrayLike) -> FloatArray:
+    """NSGA-II's crowding distance of each row of ``Y`` (``(n, d)``, minimization form), all rows
+    taken as one front (call it per front).
+
+    For each objective whose values are not all equal, the rows are sorted by it (ties: lower row
+    index first); the first and last get ``+inf``, every other row adds the gap between its two
+    neighbours divided by the objective's range (max - min). An objective with a single value adds
+    nothing. With ``n <= 2`` every row is ``+inf``. Larger = less crowded.
+    """
+    Y = _points(Y)
+    n, d = Y.shape
+    dist = np.zeros(n, dtype=np.float64)
+    if n <= 2:
+        dist[:] = np.inf
+        return dist
+    for c in range(d):
+        order = np.argsort(Y[:, c], kind="stable")
+        col = Y[order, c]
+        width = col[-1] - col[0]
+        if not width > 0:
+            continue
+        dist[order[0]] = dist[order[-1]] = np.inf
+        if np.isfinite(width):
+            dist[order[1:-1]] += (col[2:] - col[:-2]) / width
+        else:  # an infinite value: only the extremes are told apart
+            logger.debug("objective %d has an infinite value: its crowding gaps are left out", c)
+    return dist
+
+
+def _unit_scaled(Y: FloatArray) -> FloatArray:
+    """``Y`` scaled per objective to [0, 1] over its finite values (an objective with one finite
+    value maps to 0); non-finite values go one range beyond: +inf to 2, -inf to -1."""
+    finite = np.isfinite(Y)
+    lo = np.where(finite, Y, np.inf).min(axis=0)
+    hi = np.where(finite, Y, -np.inf).max(axis=0)
+    lo = np.where(np.isfinite(lo), lo, 0.0)  # an objective without a finite value
+    width = np.where(hi > lo, hi - lo, 1.0)
+    return np.clip((Y - lo) / width, -1.0, 2.0)
+
+
+def _farthest_point_order(Z: FloatArray, first: int) -> IntArray:
+    """Greedy farthest-point traversal of the rows of ``Z``: ``first``, then each time the row
+    whose distance to the rows already taken is largest (ties: lowest index)."""
+    k = len(Z)
+    order = np.empty(k, dtype=np.intp)
+    order[0] = first
+    if k == 1:
+        return order
+    gap = ((Z - Z[first]) ** 2).sum(axis=1)
+    gap[first] = -1.0
+    for t in range(1, k):
+        nxt = int(np.argmax(gap))
+        order[t] = nxt
+        np.minimum(gap, ((Z - Z[nxt]) ** 2).sum(axis=1), out=gap)  # rows taken stay at -1
+        gap[nxt] = -1.0
+    return order
+
+
+def epsilon_net_order(Y: ArrayLike, first_objective: int = 0) -> IntArray:
+    """The ε-net order of the rows of ``Y`` (``(n, d)``, minimization form), all rows taken as one
+    set (call it per front): the tie-break of MO-ASHA (Schmucker, Donini, Zafar, Salinas,
+    Archambeau, "Multi-objective asynchronous successive halving", 2021), a greedy
+    farthest-point traversal (Gonzalez 1985; Clarkson 2006's ε-net) that spreads the first
+    points of the order over the front.
+
+    The first row is the one with the lowest value of objective ``first_objective`` (ties: lowest
+    index); each next row is the one farthest (Euclidean) from all rows already taken (ties:
+    lowest index), so every prefix of the order is an ε-net of the set with ε shrinking as it
+    grows. Distances are measured after scaling each objective to [0, 1] over the finite values
+    of ``Y`` (so seconds do not outweigh accuracies; a non-finite value counts as one range
+    beyond). Deterministic: no random seed item. Returns a permutation of ``range(n)``. O(n² d).
+    """
+    Y = _points(Y)
+    n, d = Y.shape
+    if not 0 <= first_objective < d:
+        raise ValueError(f"first_objective must be in [0, {d}), got {first_objective}")
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    return _farthest_point_order(_unit_scaled(Y), int(np.argmin(Y[:, first_objective])))
+
+
+def rank_by_nondominated_sorting(
+    Y: ArrayLike, tie_break: TieBreak = "eps_net", max_items: int | None = None
+) -> IntArray:
+    """A total order of the rows of ``Y`` (``(n, d)``, minimization form), best first: the rows of
+    the Pareto front (:func:`pareto_ranks` 0), then those of rank 1, and so on; within a front,
+    ``tie_break`` decides: ``"eps_net"`` (:func:`epsilon_net_order` of the front, with the
+    objectives scaled over all of ``Y``: MO-ASHA's choice) or ``"crowding"`` (largest
+    :func:`crowding_distance` within the front first, ties by lowest index: NSGA-II's).
+
+    What MOASHA ranks a rung by (its top ``1/eta`` are the first ``ceil(n / eta)`` rows) and
+    NSGA-II selects survivors by. ``max_items``: return only the first ``max_items`` rows of the
+    order (fronts after the one reaching it are not ordered at all: cheaper for a top-k question).
+    Returns row indices (a permutation of ``range(n)`` when ``max_items`` is None).
+    """
+    if tie_break not in ("eps_net", "crowding"):
+        raise ValueError(f"tie_break must be 'eps_net' or 'crowding', got {tie_break!r}")
+    Y = _points(Y)
+    n = len(Y)
+    limit = n if max_items is None else max(0, min(int(max_items), n))
+    if limit == 0:
+        return np.zeros(0, dtype=np.intp)
+    ranks = pareto_ranks(Y)
+    by_rank = np.argsort(ranks, kind="stable")
+    bounds = np.flatnonzero(np.diff(ranks[by_rank])) + 1
+    Z = _unit_scaled(Y) if tie_break == "eps_net" else Y
+    out: list[IntArray] = []
+    taken = 0
+    for front in np.split(by_rank, bounds):
+        if len(front) > 1:
+            if tie_break == "eps_net":
+                first = int(np.argmin(Y[front, 0]))
+                front = front[_farthest_point_order(Z[front], first)]
+            else:
+                front = front[np.argsort(-crowding_distance(Y[front]), kind="stable")]
+        out.append(front)
+        taken += len(front)
+        if taken >= limit:
+            break
+    return np.concatenate(out)[:limit]
+
+
+def hypervolume(Y: ArrayLike, ref: ArrayLike) -> float:
+    """The exact hypervolume of the rows of ``Y`` (``(n, d)``, minimization form) with respect to
+    the reference point ``ref`` (``d`` finite values): the volume of the region dominated by the
+    rows and bounded above by ``ref``. Rows that do not strictly dominate ``ref`` (``< ref`` in
+    every objective) contribute nothing; an empty set has 0; a row with ``-inf`` gives ``+inf``.
+    Dominated rows and duplicates change nothing.
+
+    moocore's C code: O(n log n) for d = 2 and 3, WFG-style beyond (exponential in d).
+    """
+    Y = _points(Y)
+    d = Y.shape[1]
+    r = _vector(ref, d, "ref")
+    if not np.isfinite(r).all():
+        raise ValueError(f"the reference point must be finite, got {r.tolist()}")
+    P = Y[(Y < r).all(axis=1)]
+    if len(P) == 0:
+        return 0.0
+    if not np.isfinite(P).all():
+        return float("inf")
+    if d == 1:
+        return float(r[0] - P[:, 0].min())
+    return float(moocore.hypervolume(P, ref=r))
+
+
+def hypervolume_contributions(Y: ArrayLike, ref: ArrayLike) -> FloatArray:
+    """The exclusive hypervolume contribution of each row of ``Y`` (``(n, d)``, minimization form)
+    with respect to ``ref``: ``hypervolume(Y) - hypervolume(Y without that row)``. Dominated rows,
+    duplicated rows (removing one copy leaves the other) and rows not strictly dominating ``ref``
+    contribute 0. (For EHVI-style and hypervolume-based selection.)
+
+    moocore's C code: O(n log n) for d = 2, n + 1 hypervolumes for d >= 3.
+    """
+    Y = _points(Y)
+    n, d = Y.shape
+    r = _vector(ref, d, "ref")
+    if not np.isfinite(r).all():
+        raise ValueError(f"the reference point must be finite, got {r.tolist()}")
+    out = np.zeros(n, dtype=np.float64)
+    inside = np.flatnonzero((Y < r).all(axis=1))
+    if len(inside) == 0:
+        return out
+    P = Y[inside]
+    if not np.isfinite(P).all():
+        raise ValueError("a row with -inf has an infinite hypervolume: its contribution is undefined")
+    if d == 1:
+        best = P[:, 0].min()
+        winners = np.flatnonzero(P[:, 0] == best)
+        if len(winners) == 1:
+            second = np.partition(P[:, 0], 1)[1] if len(P) > 1 else r[0]
+            out[inside[winners[0]]] = second - best
+        return out
+    out[inside] = np.asarray(moocore.hv_contributions(P, ref=r), dtype=np.float64)
+    return out
+
+
+def normalize(Y: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> FloatArray:
+    """``Y`` (``(n, d)``) scaled per objective so that ``lower`` maps to 0 and ``upper`` to 1 (one
+    value per objective each; values outside stay outside). Where ``upper == lower`` the
+    objective is only shifted (divided by 1). For comparing hypervolumes across benchmarks, with
+    bounds fixed per benchmark (e.g. the ideal and nadir points over all methods and seeds).
+    """
+    Y = _points(Y)
+    d = Y.shape[1]
+    lo = _vector(lower, d, "lower")
+    hi = _vector(upper, d, "upper")
+    if (hi < lo).any():
+        raise ValueError(f"upper {hi.tolist()} is below lower {lo.tolist()} in some objective")
+    width = np.where(hi > lo, hi - lo, 1.0)
+    result: FloatArray = (Y - lo) / width
+    return result
+
+
+def default_reference_point(Y: ArrayLike, margin: float = 0.1) -> FloatArray:
+    """The reference point used when none is given: the nadir of the Pareto front of the finite
+    rows of ``Y`` (``(n, d)``, minimization form; the worst value of each objective over the
+    non-dominated rows) plus ``margin`` times the front's range in that objective (nadir - ideal),
+    the common convention (as BoTorch's ``infer_reference_point``), so that every front point
+    strictly dominates it and the extremes of the front count. Where the range is 0 (one point,
+    or a flat front), ``margin * max(|nadir|, 1)`` is added instead.
+
+    Rows with a non-finite value (a diverged trial: NaN as ``+inf``) are left out. Hypervolumes
+    are comparable only under the same reference point: report it with the hypervolume.
+
+    Raises:
+        ValueError: ``margin <= 0``, or no row of ``Y`` is finite.
+    """
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0, got {margin}")
+    Y = _points(Y)
+    F = Y[np.isfinite(Y).all(axis=1)]
+    if len(F) == 0:
+        raise ValueError("no row with finite objective values: there is no front to take a reference point from")
+    front = F[nondominated_mask(F)]
+    nadir = front.max(axis=0)
+    width = nadir - front.min(axis=0)
+    width = np.where(width > 0, width, np.maximum(np.abs(nadir), 1.0))
+    result: FloatArray = nadir + margin * width
+    return result
