@@ -25,7 +25,6 @@ import logging
 from bisect import bisect_right
 from typing import Literal
 
-import moocore
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -333,14 +332,19 @@ def hypervolume(Y: ArrayLike, ref: ArrayLike) -> float:
         return float("inf")
     if d == 1:
         return float(r[0] - P[:, 0].min())
+    import moocore  # deferred: ~35 ms of import (its datasets module loads urllib); sorting needs none of it
+
     return float(moocore.hypervolume(P, ref=r))
 
 
 def hypervolume_contributions(Y: ArrayLike, ref: ArrayLike) -> FloatArray:
     """The exclusive hypervolume contribution of each row of ``Y`` (``(n, d)``, minimization form)
-    with respect to ``ref``: ``hypervolume(Y) - hypervolume(Y without that row)``. Dominated rows,
-    duplicated rows (removing one copy leaves the other) and rows not strictly dominating ``ref``
-    contribute 0. (For EHVI-style and hypervolume-based selection.)
+    to the hypervolume of the front, with respect to ``ref``: for a non-dominated row ``p``,
+    ``hypervolume(F) - hypervolume(F without p)`` where ``F`` are the non-dominated rows.
+    Dominated rows contribute 0 and are ignored (a row dominated by ``p`` alone does not reduce
+    ``p``'s contribution, as it would under leave-one-out over all of ``Y``); duplicated rows
+    contribute 0 (removing one copy leaves the other); so do rows not strictly dominating ``ref``.
+    (For hypervolume-based selection, SMS-EMOA style, and EHVI checks.)
 
     moocore's C code: O(n log n) for d = 2, n + 1 hypervolumes for d >= 3.
     """
@@ -356,13 +360,14 @@ def hypervolume_contributions(Y: ArrayLike, ref: ArrayLike) -> FloatArray:
     P = Y[inside]
     if not np.isfinite(P).all():
         raise ValueError("a row with -inf has an infinite hypervolume: its contribution is undefined")
-    if d == 1:
+    if d == 1:  # the front is the best value; a single copy of it contributes the whole volume
         best = P[:, 0].min()
         winners = np.flatnonzero(P[:, 0] == best)
         if len(winners) == 1:
-            second = np.partition(P[:, 0], 1)[1] if len(P) > 1 else r[0]
-            out[inside[winners[0]]] = second - best
+            out[inside[winners[0]]] = r[0] - best
         return out
+    import moocore  # deferred: see hypervolume
+
     out[inside] = np.asarray(moocore.hv_contributions(P, ref=r), dtype=np.float64)
     return out
 

@@ -183,9 +183,10 @@ class Objectives:
                 f"({', '.join(map(str, self.modes))}): give one mode for all metrics or one per metric "
                 f"(--mode max min ...)"
             )
-        for name, mode in zip(self.metrics, self.modes):
+        for name, mode in zip(self.metrics, self.modes, strict=True):
             if mode not in _MODES:
-                raise UserError(f"mode {mode!r} of metric '{name}' is not 'min' or 'max': pass --mode min or --mode max")
+                raise UserError(f"mode {mode!r} of metric '{name}' is not 'min' or 'max': "
+                                f"pass --mode min or --mode max")
         seen: set[str] = set()
         for name in self.metrics:
             if name in seen:
@@ -227,7 +228,8 @@ class Objectives:
                 a number (the message of :func:`metric_to_minimize`, naming the metric and
                 ``trial_id`` when given).
         """
-        return tuple(metric_to_minimize(result, m, mode, trial_id) for m, mode in zip(self.metrics, self.modes))
+        return tuple(metric_to_minimize(result, m, mode, trial_id)
+                     for m, mode in zip(self.metrics, self.modes, strict=True))
 
     def to_json(self) -> dict[str, list[str]]:
         """``{"metric": [...], "mode": [...]}`` for metadata and state files; read back by

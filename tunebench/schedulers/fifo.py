@@ -7,9 +7,9 @@ from typing import Any
 from tunebench.errors import UserError
 from tunebench.schedulers.base import Scheduler
 from tunebench.searchers.base import Searcher
-# metric_to_minimize: defined in tunebench.types (L0, beside Objectives.vector), importable from here too
 from tunebench.types import Decision, Result, Suggestion, Trial, metric_to_minimize
 
+# metric_to_minimize: defined in tunebench.types (L0, beside Objectives.vector), importable from here too
 __all__ = ["FIFOScheduler", "metric_and_resource", "metric_to_minimize", "result_resource"]
 
 _CONTINUE = Decision.CONTINUE
