@@ -17,6 +17,7 @@ from tunebench.pareto import (
     epsilon_net_order,
     hypervolume,
     hypervolume_contributions,
+    is_in_top,
     nondominated_mask,
     normalize,
     pareto_ranks,
@@ -159,6 +160,40 @@ def test_total_order_properties(tie_break, d):
         assert np.all(np.diff(ranks[order]) >= 0)  # fronts in rank order
         for k in (1, len(Y) // 3, len(Y)):
             np.testing.assert_array_equal(rank_by_nondominated_sorting(Y, tie_break, max_items=k), order[:k])
+
+
+def brute_eps_net(Y: np.ndarray) -> list[int]:
+    """Farthest-point traversal recomputing every distance at each step (finite Y)."""
+    Z = (Y - Y.min(axis=0)) / np.where(np.ptp(Y, axis=0) > 0, np.ptp(Y, axis=0), 1.0)
+    order = [int(np.argmin(Y[:, 0]))]
+    while len(order) < len(Y):
+        nearest = ((Z[:, None, :] - Z[None, order, :]) ** 2).sum(axis=-1).min(axis=1)
+        nearest[order] = -1.0
+        order.append(int(np.argmax(nearest)))
+    return order
+
+
+@pytest.mark.parametrize("n", [5, 50, 300])  # 300: above the size where all distances are computed at once
+@pytest.mark.parametrize("d", [2, 3])
+def test_epsilon_net_matches_brute_force(n, d):
+    rng = np.random.default_rng(n + d)
+    x = rng.random((n, d)) + 0.01
+    Y = 1.0 - x / np.linalg.norm(x, axis=1, keepdims=True)  # one front
+    Y *= np.arange(1, d + 1)  # objectives on different scales
+    assert epsilon_net_order(Y).tolist() == brute_eps_net(Y)
+    assert rank_by_nondominated_sorting(Y, "eps_net").tolist() == brute_eps_net(Y)
+
+
+@pytest.mark.parametrize("tie_break", ["eps_net", "crowding"])
+@pytest.mark.parametrize("d", [2, 3])
+def test_is_in_top_agrees_with_the_total_order(tie_break, d):
+    for Y in random_sets(d):
+        n = len(Y)
+        for k in {0, 1, (n + 2) // 3, n // 2, n}:
+            top = set(rank_by_nondominated_sorting(Y, tie_break, max_items=k).tolist())
+            assert [is_in_top(Y, i, k, tie_break) for i in range(n)] == [i in top for i in range(n)]
+    with pytest.raises(ValueError, match="not a row"):
+        is_in_top([[1.0, 2.0]], 1, 1)
 
 
 def test_total_order_in_one_dimension_is_sorting():

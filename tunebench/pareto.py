@@ -40,6 +40,7 @@ __all__ = [
     "epsilon_net_order",
     "hypervolume",
     "hypervolume_contributions",
+    "is_in_top",
     "nondominated_mask",
     "normalize",
     "pareto_ranks",
@@ -51,6 +52,10 @@ __all__ = [
 TieBreak = Literal["eps_net", "crowding"]
 
 FloatArray = NDArray[np.float64]
+
+#: up to this many rows the ε-net order computes all pairwise distances at once (k x k floats:
+#: 0.5 MB at 256), above it one row of distances per step
+_PAIRWISE_MAX = 256
 IntArray = NDArray[np.intp]
 BoolArray = NDArray[np.bool_]
 
@@ -193,9 +198,22 @@ def _farthest_point_order(Z: FloatArray, first: int, count: int | None = None) -
         return order
     cols = [np.ascontiguousarray(Z[:, c]) for c in range(d)]
     gap = np.full(k, np.inf)  # squared distance of each row to the nearest row taken; -1 once taken
+    nxt = first
+    if k <= _PAIRWISE_MAX:  # small sets: all squared distances at once (same arithmetic), then row look-ups
+        pairwise = np.subtract.outer(cols[0], cols[0])
+        pairwise *= pairwise
+        for col in cols[1:]:
+            diff2 = np.subtract.outer(col, col)
+            diff2 *= diff2
+            pairwise += diff2
+        for t in range(1, count):
+            np.minimum(gap, pairwise[nxt], out=gap)  # rows taken stay at -1
+            gap[nxt] = -1.0
+            nxt = int(np.argmax(gap))
+            order[t] = nxt
+        return order
     step = np.empty(k)
     diff = np.empty(k)
-    nxt = first
     for t in range(1, count):
         # squared distances to the row just taken, a column at a time, in place (no (k, d) temporaries)
         np.subtract(cols[0], cols[0][nxt], out=step)
@@ -234,6 +252,22 @@ def epsilon_net_order(Y: ArrayLike, first_objective: int = 0) -> IntArray:
     return _farthest_point_order(_unit_scaled(Y), int(np.argmin(Y[:, first_objective])))
 
 
+def _check_tie_break(tie_break: str) -> None:
+    if tie_break not in ("eps_net", "crowding"):
+        raise ValueError(f"tie_break must be 'eps_net' or 'crowding', got {tie_break!r}")
+
+
+def _order_front(Y: FloatArray, Z: FloatArray, front: IntArray, tie_break: TieBreak, count: int) -> IntArray:
+    """The first ``count`` rows of ``front`` (row indices of one front of ``Y``, in index order) in
+    ``tie_break`` order; ``Z``: ``Y`` scaled by :func:`_unit_scaled` (for the ε-net)."""
+    if len(front) <= 1:
+        return front
+    if tie_break == "eps_net":
+        first = int(np.argmin(Y[front, 0]))
+        return front[_farthest_point_order(Z[front], first, count)]
+    return front[np.argsort(-crowding_distance(Y[front]), kind="stable")[:count]]
+
+
 def rank_by_nondominated_sorting(
     Y: ArrayLike, tie_break: TieBreak = "eps_net", max_items: int | None = None
 ) -> IntArray:
@@ -245,11 +279,11 @@ def rank_by_nondominated_sorting(
 
     What MOASHA ranks a rung by (its top ``1/eta`` are the first ``ceil(n / eta)`` rows) and
     NSGA-II selects survivors by. ``max_items``: return only the first ``max_items`` rows of the
-    order (fronts after the one reaching it are not ordered at all: cheaper for a top-k question).
-    Returns row indices (a permutation of ``range(n)`` when ``max_items`` is None).
+    order (fronts after the one reaching it are not ordered at all: cheaper for a top-k question;
+    :func:`is_in_top` is cheaper still for one row). Returns row indices (a permutation of
+    ``range(n)`` when ``max_items`` is None).
     """
-    if tie_break not in ("eps_net", "crowding"):
-        raise ValueError(f"tie_break must be 'eps_net' or 'crowding', got {tie_break!r}")
+    _check_tie_break(tie_break)
     Y = _points(Y)
     n = len(Y)
     limit = n if max_items is None else max(0, min(int(max_items), n))
@@ -262,17 +296,41 @@ def rank_by_nondominated_sorting(
     out: list[IntArray] = []
     taken = 0
     for front in np.split(by_rank, bounds):
-        if len(front) > 1:
-            if tie_break == "eps_net":  # the front reaching the limit: only the rows needed
-                first = int(np.argmin(Y[front, 0]))
-                front = front[_farthest_point_order(Z[front], first, limit - taken)]
-            else:
-                front = front[np.argsort(-crowding_distance(Y[front]), kind="stable")]
+        front = _order_front(Y, Z, front, tie_break, limit - taken)  # the last one: only the rows needed
         out.append(front)
         taken += len(front)
         if taken >= limit:
             break
     return np.concatenate(out)[:limit]
+
+
+def is_in_top(Y: ArrayLike, row: int, k: int, tie_break: TieBreak = "eps_net") -> bool:
+    """Whether row ``row`` of ``Y`` (``(n, d)``, minimization form) is among the first ``k`` rows of
+    :func:`rank_by_nondominated_sorting` (``Y``, ``tie_break``): MOASHA's rung question "is the
+    new result in the top ``1/eta``?" (``k = ceil(n / eta)``), answered without ordering the
+    rung: from the ranks, the rows of better fronts are counted; only when the row's front
+    straddles the k-th place is that one front ordered, up to the place needed.
+
+    Raises:
+        ValueError: ``row`` is not a row of ``Y``, or ``tie_break`` is unknown.
+    """
+    _check_tie_break(tie_break)
+    Y = _points(Y)
+    n = len(Y)
+    if not 0 <= row < n:
+        raise ValueError(f"row {row} is not a row of the {n} rows given")
+    if k <= 0:
+        return False
+    ranks = pareto_ranks(Y)
+    rank = ranks[row]
+    better = int(np.count_nonzero(ranks < rank))
+    if better >= k:
+        return False
+    front = np.flatnonzero(ranks == rank)
+    if better + len(front) <= k:
+        return True
+    Z = _unit_scaled(Y) if tie_break == "eps_net" else Y
+    return bool(row in _order_front(Y, Z, front, tie_break, k - better))
 
 
 def hypervolume(Y: ArrayLike, ref: ArrayLike) -> float:
