@@ -1,5 +1,6 @@
 """Multi-objective arithmetic on arrays (L1, beside :mod:`tunebench.models`): Pareto dominance,
-non-dominated sorting, crowding distance, the ε-net order, hypervolume.
+non-dominated sorting, crowding distance, the ε-net order, the total order of a rung and its
+top-k question (:func:`is_in_top`), hypervolume and its contributions, reference points.
 
 The one owner of this math: multi-objective schedulers and searchers (MOASHA, NSGA-II, MOREA,
 MOBO), the store's summaries and the analysis all call these functions rather than writing
@@ -52,12 +53,13 @@ __all__ = [
 TieBreak = Literal["eps_net", "crowding"]
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+BoolArray = NDArray[np.bool_]
 
 #: up to this many rows the ε-net order computes all pairwise distances at once (k x k floats:
 #: 0.5 MB at 256), above it one row of distances per step
 _PAIRWISE_MAX = 256
-IntArray = NDArray[np.intp]
-BoolArray = NDArray[np.bool_]
+
 
 def _points(Y: ArrayLike) -> FloatArray:
     """``Y`` as a C-contiguous ``(n, d)`` float64 array, checked: 2-D, at least one column, no NaN."""
@@ -189,7 +191,8 @@ def _unit_scaled(Y: FloatArray) -> FloatArray:
 def _farthest_point_order(Z: FloatArray, first: int, count: int | None = None) -> IntArray:
     """The first ``count`` (default: all) rows of the greedy farthest-point traversal of the rows
     of ``Z``: ``first``, then each time the row whose distance to the rows already taken is the
-    largest (ties: lowest index). O(count * k * d) for k rows, no k x k matrix."""
+    largest (ties: lowest index). O(count * k * d) for k rows; a k x k matrix of squared
+    distances only up to ``_PAIRWISE_MAX`` rows (fewer numpy calls per step)."""
     k, d = Z.shape
     count = k if count is None else min(count, k)
     order = np.empty(count, dtype=np.intp)
@@ -340,7 +343,8 @@ def hypervolume(Y: ArrayLike, ref: ArrayLike) -> float:
     every objective) contribute nothing; an empty set has 0; a row with ``-inf`` gives ``+inf``.
     Dominated rows and duplicates change nothing.
 
-    moocore's C code: O(n log n) for d = 2 and 3, WFG-style beyond (exponential in d).
+    moocore's C code: O(n log n) for d = 2 and 3 (dimension sweep); the cost grows quickly with d
+    beyond.
     """
     Y = _points(Y)
     d = Y.shape[1]
@@ -366,7 +370,7 @@ def hypervolume_contributions(Y: ArrayLike, ref: ArrayLike) -> FloatArray:
     contribute 0 (removing one copy leaves the other); so do rows not strictly dominating ``ref``.
     (For hypervolume-based selection, SMS-EMOA style, and EHVI checks.)
 
-    moocore's C code: O(n log n) for d = 2, n + 1 hypervolumes for d >= 3.
+    moocore's C code (``hv_contributions``; O(n log n) for d = 2).
     """
     Y = _points(Y)
     n, d = Y.shape
