@@ -350,6 +350,8 @@ def test_objectives_from_args_and_json():
         (["a", "b"], ["min", "maximize"], "mode 'maximize' of metric 'b'"),
         (["a", "b", "a"], "min", "metric 'a' is given twice"),
         (["a", ""], "min", "non-empty string"),
+        (None, "min", "metric is not given"),
+        ("a", None, "mode is not given"),
     ],
 )
 def test_objectives_validation(metric, mode, message):

@@ -202,6 +202,9 @@ class Objectives:
         Raises:
             UserError: see the class.
         """
+        if metric is None or mode is None:
+            raise UserError(f"{'metric' if metric is None else 'mode'} is not given: pass --metric NAME "
+                            f"[NAME ...] and --mode min|max [min|max ...]")
         metrics = (metric,) if isinstance(metric, str) else tuple(metric)
         modes = (mode,) if isinstance(mode, str) else tuple(mode)
         if len(modes) == 1 and len(metrics) > 1:
