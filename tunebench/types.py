@@ -1,16 +1,21 @@
-"""Value objects shared by every layer (L0): trials, results, decisions, suggestions, and the
-conventions for numbers that schedulers and searchers share (metric to minimize, non-finite
-numbers in JSON state).
+"""Value objects shared by every layer (L0): trials, results, decisions, suggestions, the
+objectives of an experiment (:class:`Objectives`: one metric or several, each minimized or
+maximized), and the conventions for numbers that schedulers and searchers share (metric to
+minimize, non-finite numbers in JSON state).
 
-Nothing here imports numpy or any other tunebench module, so every layer may use it.
+Nothing here imports numpy, and of tunebench only :mod:`tunebench.errors` (L0, standard library
+only), so every layer may use it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeGuard
+
+from tunebench.errors import UserError
 
 #: One report of a training script: metric name -> value, plus the keys the
 #: reporting side adds (``_timestamp``, ``_iteration``) and those the tuner adds
@@ -114,6 +119,125 @@ def to_minimize(value: float, mode: str) -> float:
     if value != value:  # NaN
         return math.inf
     return -value if mode == "max" else value
+
+
+def metric_to_minimize(result: Result, metric: str, mode: str, trial_id: int | None = None) -> float:
+    """The value of ``metric`` in ``result`` as a float to minimize (negated for ``mode="max"``).
+
+    NaN (a diverged trial) counts as the worst value, ``+inf``.
+
+    Raises:
+        UserError: (a ``ValueError``) the result has no ``metric`` or its value is not a number;
+            the message names the metric. Schedulers never silently skip such a result.
+    """
+    try:
+        value = float(result[metric])
+    except KeyError:
+        who = "" if trial_id is None else f" of trial {trial_id}"
+        keys = ", ".join(sorted(k for k in result if not k.startswith("_"))) or "none"
+        raise UserError(
+            f"the result{who} has no metric '{metric}' (reported keys: {keys}); report it from the "
+            f"script, or pass the metric the script reports with --metric"
+        ) from None
+    except (TypeError, ValueError):
+        raise UserError(f"metric '{metric}' = {result[metric]!r} is not a number") from None
+    return to_minimize(value, mode)
+
+
+_MODES = ("min", "max")
+
+
+@dataclass(frozen=True, slots=True)
+class Objectives:
+    """The metrics an experiment optimizes and the direction of each (``"min"`` or ``"max"``),
+    validated once: one metric (single-objective) or several (multi-objective).
+
+    Build it from what ``--metric`` / ``--mode`` (or ``metric=`` / ``mode=`` of the Python API)
+    received with :meth:`from_args`, or directly, e.g.
+    ``Objectives(("val_accuracy", "time"), ("max", "min"))``. :meth:`vector` turns a result into
+    the *minimization form* every function of :mod:`tunebench.pareto` works on: maximized metrics
+    negated, NaN as ``+inf`` (as :func:`to_minimize` does for one value).
+
+    Raises:
+        UserError: (a ``ValueError``) no metric, a name that is not a non-empty string, a name
+            given twice, a mode other than ``"min"`` / ``"max"``, or not one mode per metric;
+            the message names the fix.
+    """
+
+    metrics: tuple[str, ...]
+    modes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        # lists are accepted and stored as tuples (the object stays hashable and immutable)
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        object.__setattr__(self, "modes", tuple(self.modes))
+        if not self.metrics:
+            raise UserError("no metric given: pass the name of at least one reported metric (--metric NAME ...)")
+        for name in self.metrics:
+            if not isinstance(name, str) or not name:
+                raise UserError(f"a metric name must be a non-empty string, got {name!r}: pass the name "
+                                f"the training script reports")
+        if len(self.modes) != len(self.metrics):
+            raise UserError(
+                f"{len(self.metrics)} metrics ({', '.join(self.metrics)}) but {len(self.modes)} modes "
+                f"({', '.join(map(str, self.modes))}): give one mode for all metrics or one per metric "
+                f"(--mode max min ...)"
+            )
+        for name, mode in zip(self.metrics, self.modes, strict=True):
+            if mode not in _MODES:
+                raise UserError(f"mode {mode!r} of metric '{name}' is not 'min' or 'max': "
+                                f"pass --mode min or --mode max")
+        seen: set[str] = set()
+        for name in self.metrics:
+            if name in seen:
+                raise UserError(f"metric '{name}' is given twice: name each metric once")
+            seen.add(name)
+
+    @classmethod
+    def from_args(cls, metric: str | Sequence[str], mode: str | Sequence[str]) -> Objectives:
+        """The objectives of ``metric`` (one name or a sequence of names) and ``mode`` (one mode,
+        which then applies to every metric, or one per metric), as the command line and the
+        Python API receive them. Reads back what :meth:`to_json` wrote.
+
+        Raises:
+            UserError: see the class.
+        """
+        if metric is None or mode is None:
+            raise UserError(f"{'metric' if metric is None else 'mode'} is not given: pass --metric NAME "
+                            f"[NAME ...] and --mode min|max [min|max ...]")
+        metrics = (metric,) if isinstance(metric, str) else tuple(metric)
+        modes = (mode,) if isinstance(mode, str) else tuple(mode)
+        if len(modes) == 1 and len(metrics) > 1:
+            modes = modes * len(metrics)
+        return cls(metrics, modes)
+
+    @property
+    def is_multi(self) -> bool:
+        """Several metrics (a multi-objective problem)."""
+        return len(self.metrics) > 1
+
+    @property
+    def signs(self) -> tuple[float, ...]:
+        """``+1.0`` per minimized metric, ``-1.0`` per maximized one: the factors of the
+        minimization form (:func:`tunebench.pareto.to_minimization` applies them to arrays)."""
+        return tuple(-1.0 if mode == "max" else 1.0 for mode in self.modes)
+
+    def vector(self, result: Result, trial_id: int | None = None) -> tuple[float, ...]:
+        """The metrics of ``result`` in minimization form, in the order of :attr:`metrics`: a
+        maximized metric negated, NaN (a diverged trial) as ``+inf``.
+
+        Raises:
+            UserError: (a ``ValueError``) ``result`` lacks one of the metrics or its value is not
+                a number (the message of :func:`metric_to_minimize`, naming the metric and
+                ``trial_id`` when given).
+        """
+        return tuple(metric_to_minimize(result, m, mode, trial_id)
+                     for m, mode in zip(self.metrics, self.modes, strict=True))
+
+    def to_json(self) -> dict[str, list[str]]:
+        """``{"metric": [...], "mode": [...]}`` for metadata and state files; read back by
+        ``Objectives.from_args(**d)``."""
+        return {"metric": list(self.metrics), "mode": list(self.modes)}
 
 
 def json_float(value: float) -> float | str:

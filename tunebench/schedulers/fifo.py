@@ -7,34 +7,12 @@ from typing import Any
 from tunebench.errors import UserError
 from tunebench.schedulers.base import Scheduler
 from tunebench.searchers.base import Searcher
-from tunebench.types import Decision, Result, Suggestion, Trial, to_minimize
+from tunebench.types import Decision, Result, Suggestion, Trial, metric_to_minimize
 
+# metric_to_minimize: defined in tunebench.types (L0, beside Objectives.vector), importable from here too
 __all__ = ["FIFOScheduler", "metric_and_resource", "metric_to_minimize", "result_resource"]
 
 _CONTINUE = Decision.CONTINUE
-
-
-def metric_to_minimize(result: Result, metric: str, mode: str, trial_id: int | None = None) -> float:
-    """The value of ``metric`` in ``result`` as a float to minimize (negated for ``mode="max"``).
-
-    NaN (a diverged trial) counts as the worst value, ``+inf``.
-
-    Raises:
-        UserError: (a ``ValueError``) the result has no ``metric`` or its value is not a number;
-            the message names the metric. Schedulers never silently skip such a result.
-    """
-    try:
-        value = float(result[metric])
-    except KeyError:
-        who = "" if trial_id is None else f" of trial {trial_id}"
-        keys = ", ".join(sorted(k for k in result if not k.startswith("_"))) or "none"
-        raise UserError(
-            f"the result{who} has no metric '{metric}' (reported keys: {keys}); report it from the "
-            f"script, or pass the metric the script reports with --metric"
-        ) from None
-    except (TypeError, ValueError):
-        raise UserError(f"metric '{metric}' = {result[metric]!r} is not a number") from None
-    return to_minimize(value, mode)
 
 
 def result_resource(result: Result, resource_attr: str, trial_id: int | None = None) -> float:
