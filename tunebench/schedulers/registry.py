@@ -41,6 +41,7 @@ from typing import Any
 from tunebench.errors import UserError, user_errors
 from tunebench.schedulers.base import Scheduler
 from tunebench.space import hyperparameters
+from tunebench.types import Objectives
 
 __all__ = [
     "METHODS",
@@ -75,6 +76,13 @@ class MethodContext:
     max_resource_attr: str | None = None  #: config entry with the maximum resource, if any
     max_t: Any = None  #: maximum resource (multi-fidelity methods always have one)
     seed: int = 0
+    #: every metric with its mode; ``metric`` and ``mode`` are the first. Several only for a method
+    #: registered with ``multi_objective=True`` (:func:`make_scheduler` refuses them otherwise)
+    objectives: Objectives | None = None
+
+    def __post_init__(self) -> None:
+        if self.objectives is None:
+            object.__setattr__(self, "objectives", Objectives((self.metric,), (self.mode,)))
 
     def resource_and_max_t(self) -> tuple[str, int]:
         """``(resource_attr, max_t)``, both set: what the factory of a multi-fidelity method
@@ -123,6 +131,8 @@ class MethodSpec:
     #: runs every method with
     quick_options: dict[str, Any] = field(default_factory=dict)
     quick_trials: int = 60
+    #: optimizes several metrics at once (reads ``MethodContext.objectives``); other methods take one
+    multi_objective: bool = False
 
     def accepts(self, option: str) -> bool:
         """Whether ``option`` is an option of this method."""
@@ -160,6 +170,7 @@ def register_method(
     replace: bool = False,
     quick_options: dict[str, Any] | None = None,
     quick_trials: int = 60,
+    multi_objective: bool = False,
 ) -> MethodSpec:
     """Register a tuning method under ``name`` (matched case-insensitively by :func:`make_scheduler`).
 
@@ -168,6 +179,8 @@ def register_method(
     list`` shows (with those of ``defaults``). The method's group (see :func:`method_groups`) is
     "single-fidelity" unless ``multi_fidelity`` ("asynchronous", or "synchronous" with
     ``synchronous=True``). ``quick_options`` and ``quick_trials``: see :class:`MethodSpec`.
+    ``multi_objective``: the method optimizes every metric of ``MethodContext.objectives`` (its
+    factory must take the context); only such methods are given several metrics.
 
     Raises:
         ValueError: ``name`` is already registered (case-insensitively) and ``replace`` is false,
@@ -193,8 +206,11 @@ def register_method(
         shown[option] = param.default
     shown.update(defaults or {})
     group = ("synchronous" if synchronous else "asynchronous") if multi_fidelity else "single-fidelity"
+    if multi_objective and not takes_context:
+        raise ValueError(f"method {name!r} is multi-objective: its factory must take a MethodContext first "
+                         "(it reads ctx.objectives)")
     spec = MethodSpec(name, factory, description, shown, multi_fidelity, group, takes_context, options,
-                      dict(quick_options or {}), quick_trials)
+                      dict(quick_options or {}), quick_trials, multi_objective)
     METHODS[name] = spec
     return spec
 
@@ -210,6 +226,7 @@ def method(
     replace: bool = False,
     quick_options: dict[str, Any] | None = None,
     quick_trials: int = 60,
+    multi_objective: bool = False,
 ) -> Callable[[SchedulerFactory], SchedulerFactory]:
     """Decorator form of :func:`register_method`: registers the decorated factory under ``name``
     and returns it unchanged. ``description`` defaults to the first line of its docstring::
@@ -230,7 +247,7 @@ def method(
             text = doc.strip().splitlines()[0] if doc.strip() else name
         register_method(name, factory, text, defaults, listed=listed, multi_fidelity=multi_fidelity,
                         synchronous=synchronous, replace=replace, quick_options=quick_options,
-                        quick_trials=quick_trials)
+                        quick_trials=quick_trials, multi_objective=multi_objective)
         return factory
 
     return register
@@ -337,8 +354,8 @@ def make_scheduler(
     method: str,
     config_space: dict[str, Any],
     *,
-    metric: str,
-    mode: str = "min",
+    metric: str | Sequence[str],
+    mode: str | Sequence[str] = "min",
     resource_attr: str | None = None,
     max_resource_attr: str | None = None,
     max_t: int | None = None,
@@ -347,15 +364,26 @@ def make_scheduler(
 ) -> Scheduler:
     """Build the scheduler of the registered ``method`` (see :func:`method_names`).
 
-    ``kwargs`` override the method's defaults.  If ``max_t`` is ``None`` and
-    ``max_resource_attr`` names a constant of ``config_space``, that constant is ``max_t``.
+    ``metric``: the reported metric to optimize, or several (``["val_accuracy", "time"]``) for a
+    multi-objective method; ``mode``: ``"min"`` or ``"max"``, one for all metrics or one each
+    (:class:`~tunebench.types.Objectives`). ``kwargs`` override the method's defaults.  If
+    ``max_t`` is ``None`` and ``max_resource_attr`` names a constant of ``config_space``, that
+    constant is ``max_t``.
 
     Raises:
-        UserError: unknown method, unknown option for it, a multi-fidelity method without
-            ``resource_attr`` / ``max_t`` (the message says which command-line option to pass),
-            or an option the method rejects (any ``ValueError`` of its factory, same message).
+        UserError: unknown method, unknown option for it, several metrics for a method that
+            optimizes one, a multi-fidelity method without ``resource_attr`` / ``max_t`` (the
+            message says which command-line option to pass), or an option the method rejects
+            (any ``ValueError`` of its factory, same message).
     """
     spec = get_method(method)
+    objectives = Objectives.from_args(metric, mode)
+    if objectives.is_multi and not spec.multi_objective:
+        several = [m.name for m in METHODS.values() if m.multi_objective]
+        choice = (f"use a multi-objective method ({', '.join(several)})" if several
+                  else "no multi-objective method is registered yet")
+        raise UserError(f"method {spec.name!r} optimizes one metric, got {len(objectives.metrics)} "
+                        f"({', '.join(objectives.metrics)}): give one --metric, or {choice}")
     if max_t is None and max_resource_attr is not None:
         max_t = _max_t_from_space(config_space, max_resource_attr)
     if spec.multi_fidelity:
@@ -378,7 +406,8 @@ def make_scheduler(
                 f"method {spec.name!r} does not take option(s) {', '.join(unknown)}; "
                 f"its options: {', '.join(sorted(spec.options)) or 'none'}"
             )
-    ctx = MethodContext(config_space, metric, mode, resource_attr, max_resource_attr, max_t, seed)
+    ctx = MethodContext(config_space, objectives.metrics[0], objectives.modes[0], resource_attr, max_resource_attr,
+                        max_t, seed, objectives)
     # a constructor rejecting an option is the user's mistake: one line, not a traceback
     try:
         return user_errors(lambda: spec.build(ctx, options))
