@@ -96,3 +96,69 @@ def test_a_multi_objective_factory_must_take_the_context():
     with pytest.raises(ValueError, match="must take a MethodContext"):
         register_method("TestPlainMO", plain, "plain", multi_objective=True)
     assert "TestPlainMO" not in METHODS
+
+
+class _MultiFIFO(FIFOScheduler):
+    """Random search that declares several objectives (the tuner checks each result carries them)."""
+
+    def __init__(self, searcher: RandomSearcher, objectives: Objectives, **kwargs: Any) -> None:
+        super().__init__(searcher, **kwargs)
+        self._objectives = objectives
+
+    @property
+    def objectives(self) -> Objectives:
+        return self._objectives
+
+
+@pytest.fixture
+def multi_rs() -> Iterator[str]:
+    @method("TestMultiFIFO", "random search declaring every objective", multi_objective=True)
+    def _factory(ctx: MethodContext) -> FIFOScheduler:
+        assert ctx.objectives is not None
+        return _MultiFIFO(RandomSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed), ctx.objectives,
+                          resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr)
+
+    try:
+        yield "TestMultiFIFO"
+    finally:
+        METHODS.pop("TestMultiFIFO", None)
+
+
+def test_the_tuner_records_every_objective_of_a_multi_objective_method(multi_rs: str, tmp_path):
+    import json
+
+    from tunebench.launch import build_tuner, spec_from_benchmark
+
+    spec = spec_from_benchmark("zdt1")
+    spec.method, spec.metric, spec.mode = multi_rs, ["f1", "f2"], "min"
+    spec.max_trials, spec.max_wallclock_time = 12, None
+    result = build_tuner(spec, tmp_path / "exp").run()
+    assert result.n_trials == 12 and result.n_failed == 0
+    meta = json.loads((tmp_path / "exp" / "metadata.json").read_text())
+    assert meta["objectives"] == {"metric": ["f1", "f2"], "mode": ["min", "min"]}
+    assert (meta["metric"], meta["mode"]) == ("f1", "min")
+    from tunebench.store import load_experiment
+
+    df = load_experiment(tmp_path / "exp").results
+    assert {"f1", "f2"} <= set(df.columns) and df[["f1", "f2"]].notna().all().all()
+
+
+def test_a_result_without_one_of_the_objectives_fails_its_trial_naming_it(multi_rs: str, tmp_path):
+    from conftest import write_script
+
+    from tunebench.backends.local import LocalBackend
+    from tunebench.tuner import StopCriteria, Tuner
+
+    script = write_script(tmp_path, """
+        import sys
+        from tunebench import report
+        report(epoch=1, loss=0.5)  # no "size"
+    """)
+    scheduler = make_scheduler(multi_rs, {"x": uniform(0.0, 1.0)}, metric=["loss", "size"], mode="min")
+    result = Tuner(LocalBackend(script=script, gpus=[]), scheduler, n_workers=1, stop=StopCriteria(max_trials=1),
+                   experiment_dir=tmp_path / "exp", max_failures=1).run()
+    assert result.n_failed == 1
+    from tunebench.store import load_experiment
+
+    (trial,) = load_experiment(tmp_path / "exp").trial_table()
+    assert trial["status"] == "failed" and "without the metric 'size'" in trial["error"], trial["error"]

@@ -189,8 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--script", help="training script that calls tunebench.report(...)")
     src.add_argument("--benchmark", help="a named benchmark (see `tunebench list --benchmarks`)")
     src.add_argument("--config-space", help="YAML/JSON config space (default: CONFIG_SPACE in the script)")
-    src.add_argument("--metric", help="name of the reported metric to optimize")
-    src.add_argument("--mode", choices=["min", "max"], help="minimize or maximize the metric")
+    src.add_argument("--metric", nargs="+", metavar="NAME",
+                     help="name of the reported metric to optimize; several for a multi-objective method "
+                          "(--metric val_accuracy time)")
+    src.add_argument("--mode", nargs="+", choices=["min", "max"],
+                     help="minimize or maximize the metric: one for every metric, or one per --metric")
     src.add_argument("--resource-attr", help="reported resource, e.g. epoch (multi-fidelity methods)")
     src.add_argument("--max-resource-attr", help="script argument carrying the maximum resource, e.g. epochs")
     src.add_argument("--max-resource", type=_positive_int, help="maximum resource, e.g. 27 epochs")
@@ -442,6 +445,13 @@ def _check_ray_options(args: argparse.Namespace, uses_ray: bool, what: str) -> N
         raise UserError(f"{', '.join(given)} {'go' if len(given) > 1 else 'goes'} with {what}")
 
 
+def _one_or_several(values: list[str] | None) -> str | list[str] | None:
+    """What ``nargs="+"`` gave: one name as a string (as a spec stores it), several as a list."""
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else list(values)
+
+
 def _make_spec(args: argparse.Namespace) -> Any:
     # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.benchmarks import DEFAULT_BENCHMARK, canonical_module_ref, load_benchmark_module
@@ -455,6 +465,7 @@ def _make_spec(args: argparse.Namespace) -> Any:
     benchmark_args = _parse_method_args(args.benchmark_arg, "--benchmark-arg")
     if args.script and benchmark_args:
         raise UserError("--benchmark-arg goes with --benchmark")
+    args.metric, args.mode = _one_or_several(args.metric), _one_or_several(args.mode)
     if args.script:
         spec = spec_from_script(args.script, config_space_file=args.config_space, metric=args.metric,
                                 mode=args.mode, resource_attr=args.resource_attr,

@@ -33,7 +33,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -199,24 +199,27 @@ def resource_not_decided(resource: float, last: float | None, top: Any, resource
     return None
 
 
-def result_problem(result: Result, metric: str, resource_attr: str | None, source: str = "report") -> str | None:
+def result_problem(result: Result, metric: str | Sequence[str], resource_attr: str | None,
+                   source: str = "report") -> str | None:
     """None if the scheduler can decide on ``result``, else what is wrong with it and how to fix it:
-    the metric is missing or not a finite number, the resource (for a method with a
-    ``resource_attr``) is missing or not a number, or it carries a key of
-    :data:`RESERVED_RESULT_KEYS`.
+    the metric (each of them, when ``metric`` is a sequence: a multi-objective method) is missing
+    or not a finite number, the resource (for a method with a ``resource_attr``) is missing or not
+    a number, or it carries a key of :data:`RESERVED_RESULT_KEYS`.
 
     Called by the tuner for each report of a script (``source="report"``) and by
     :meth:`tunebench.ask_tell.AskTell.tell` (``source="tell"``); the fix named fits the source.
     """
     verb, fix_metric, fix_resource = _RESULT_SOURCES[source]
-    if metric not in result:
-        shown = {k: v for k, v in result.items() if not k.startswith("_")}
-        return f"{verb} {shown} without the metric '{metric}': " + fix_metric.format(metric=metric)
-    value = result[metric]
-    if not is_number(value):
-        return f"{verb} {metric}={value!r}, which is not a number"
-    if not math.isfinite(value):
-        return f"{verb} {metric}={value}, which is not a finite number"
+    metrics = (metric,) if isinstance(metric, str) else tuple(metric)
+    for metric in metrics:
+        if metric not in result:
+            shown = {k: v for k, v in result.items() if not k.startswith("_")}
+            return f"{verb} {shown} without the metric '{metric}': " + fix_metric.format(metric=metric)
+        value = result[metric]
+        if not is_number(value):
+            return f"{verb} {metric}={value!r}, which is not a number"
+        if not math.isfinite(value):
+            return f"{verb} {metric}={value}, which is not a finite number"
     if resource_attr is not None:
         resource = result.get(resource_attr)
         if resource is None:

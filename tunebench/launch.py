@@ -32,6 +32,7 @@ from tunebench.errors import SpaceError, UserError
 from tunebench.schedulers import make_scheduler
 from tunebench.space import load_space_file, space_from_json, space_to_json, validate_space
 from tunebench.tuner import Callback, StopCriteria, Tuner
+from tunebench.types import Objectives
 
 __all__ = ["RunSpec", "RESULTS_ENV", "spec_from_script", "spec_from_benchmark", "build_space", "build_backend",
            "build_tuner", "use_backend", "check_backend", "thread_env", "default_experiment_dir", "script_namespace"]
@@ -43,8 +44,10 @@ class RunSpec:
 
     script: str
     config_space: dict[str, Any]  #: in JSON form (see :func:`tunebench.space.space_to_json`)
-    metric: str
-    mode: str = "min"
+    #: the reported metric to optimize, or several (a multi-objective method: ``--metric a b``)
+    metric: str | list[str]
+    #: "min" or "max": one for all metrics, or one per metric
+    mode: str | list[str] = "min"
     resource_attr: str | None = None
     max_resource_attr: str | None = None
     max_resource: int | None = None
@@ -99,6 +102,11 @@ class RunSpec:
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    @property
+    def objectives(self) -> Objectives:
+        """The metric(s) and mode(s) of this spec, validated (a UserError naming the fix)."""
+        return Objectives.from_args(self.metric, self.mode)
 
     @property
     def trial_program(self) -> str:
@@ -165,7 +173,8 @@ def _check_script_constants(namespace: dict[str, Any], script: str | Path) -> No
 
 
 def spec_from_script(script: str | Path, *, config_space_file: str | Path | None = None,
-                     metric: str | None = None, mode: str | None = None, resource_attr: str | None = None,
+                     metric: str | list[str] | None = None, mode: str | list[str] | None = None,
+                     resource_attr: str | None = None,
                      max_resource_attr: str | None = None) -> RunSpec:
     """A spec for ``script``: its space from ``config_space_file`` or the script's ``CONFIG_SPACE``;
     metric, mode and resource attributes from the arguments, else from the script's constants."""
@@ -191,8 +200,9 @@ def spec_from_script(script: str | Path, *, config_space_file: str | Path | None
     if not metric:
         raise UserError("no metric given: pass --metric NAME (the name the script reports with report(NAME=...))")
     mode = mode or namespace.get("MODE") or "min"
-    if mode not in ("min", "max"):
+    if isinstance(mode, str) and mode not in ("min", "max"):
         raise UserError(f"--mode must be 'min' or 'max', got '{mode}'")
+    Objectives.from_args(metric, mode)  # several metrics: as many modes, distinct names
     return RunSpec(
         trial_cwd=str(Path.cwd()),
         script=str(path.resolve()),
@@ -358,9 +368,10 @@ def _simulated_blackbox(spec: RunSpec, bench: SimulatedBenchmark, blackbox_cache
     if spec.max_resource is not None and not low <= spec.max_resource <= top:
         raise UserError(f"{spec.benchmark} has {spec.resource_attr} {low:g}..{top:g}; "
                         f"pass --max-resource within that range (got {spec.max_resource})")
-    if spec.metric not in blackbox.objectives:
-        raise UserError(f"{spec.benchmark} has no objective '{spec.metric}'; pass --metric with one of "
-                        f"{', '.join(blackbox.objectives)}")
+    for metric in [spec.metric] if isinstance(spec.metric, str) else spec.metric:
+        if metric not in blackbox.objectives:
+            raise UserError(f"{spec.benchmark} has no objective '{metric}'; pass --metric with one of "
+                            f"{', '.join(blackbox.objectives)}")
     return blackbox
 
 

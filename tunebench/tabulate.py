@@ -542,7 +542,8 @@ def tabulate_benchmark(
     if todo:
         exists = (experiment_dir / EVENTS_FILE).exists()
         previous = state.time
-        searcher = FixedListSearcher({**hp_space, max_attr: max_resource}, spec.metric, spec.mode,
+        first = spec.objectives  # a table records every reported metric; its runs are decided on the first
+        searcher = FixedListSearcher({**hp_space, max_attr: max_resource}, first.metrics[0], first.modes[0],
                                                 configs=all_jobs)
         scheduler = FIFOScheduler(searcher, resource_attr=resource_attr, max_resource_attr=max_attr)
         stop = StopCriteria(max_wallclock_time=None if max_wallclock_time is None else previous + max_wallclock_time)
@@ -568,8 +569,9 @@ def tabulate_benchmark(
                                 n_failed=statuses.count("failed"), n_missing=len(jobs) - n_done,
                                 n_started=n_started, elapsed=elapsed)
     table, info = build_table(experiment_dir, table_configs, seed_values, hp_space=hp_space, name=name,
-                              metric=spec.metric, mode=spec.mode, resource_attr=resource_attr, seed_attr=seed_attr,
-                              max_resource_attr=max_attr, max_resource=max_resource, time_attr=time_attr,
+                              metric=spec.objectives.metrics[0], mode=spec.objectives.modes[0],
+                              resource_attr=resource_attr, seed_attr=seed_attr, max_resource_attr=max_attr,
+                              max_resource=max_resource, time_attr=time_attr,
                               runs=runs)
     info.update(_simulation_defaults(bench, table))
     info.update({"script": Path(spec.script).name, "backend": backend, "n_jobs": len(jobs),

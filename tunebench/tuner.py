@@ -41,7 +41,7 @@ from tunebench.events import (  # noqa: F401 (RESERVED_RESULT_KEYS: also importa
 from tunebench.schedulers.base import Scheduler
 from tunebench.space import space_to_json
 from tunebench.store import ExperimentStore
-from tunebench.types import Config, Decision, Event, EventKind, Result, Status, Suggestion, Trial
+from tunebench.types import Config, Decision, Event, EventKind, Objectives, Result, Status, Suggestion, Trial
 from tunebench.version import run_versions
 
 logger = logging.getLogger(__name__)
@@ -253,6 +253,12 @@ class Tuner:
         self._restart_queue: deque[int] = deque()
         self._launched: set[int] = set()  # trials the backend has run in this session
         self._metric: str = scheduler.metric
+        #: every metric a result must carry (several for a multi-objective scheduler; the first is ``_metric``)
+        # (a duck-typed scheduler may lack the property: then it has one metric)
+        self._objectives: Objectives = (getattr(scheduler, "objectives", None)
+                                        or Objectives((scheduler.metric,), (scheduler.mode,)))
+        self._metrics: str | tuple[str, ...] = (self._metric if not self._objectives.is_multi
+                                                else self._objectives.metrics)
         self._resource_attr: str | None = scheduler.resource_attr
         self._max_resource_attr: str | None = scheduler.max_resource_attr
         self._mode: str = scheduler.mode
@@ -356,6 +362,8 @@ class Tuner:
             "stop": asdict(self.stop),
             "max_failures": self.max_failures,
         }
+        if self._objectives.is_multi:  # "metric" and "mode" above are the first, for readers of one metric
+            meta["objectives"] = self._objectives.to_json()
         if "config_space" not in meta:
             meta["config_space"] = space_to_json(self.scheduler.config_space)
         meta.setdefault("versions", run_versions())
@@ -657,10 +665,10 @@ class Tuner:
         # fast path (every result of a well-behaved script): finite float metric and numeric resource
         value = result.get(metric)
         resource_attr = self._resource_attr
-        if (type(value) is float and value - value == 0.0 and "trial_id" not in result
+        if (type(value) is float and value - value == 0.0 and "trial_id" not in result and metric is self._metrics
                 and (resource_attr is None or type(result.get(resource_attr)) in (int, float))):
             return None
-        return result_problem(result, metric, resource_attr)
+        return result_problem(result, self._metrics, resource_attr)
 
     def _update_best(self, rec: TrialRecord, result: Result) -> None:
         """Take a decided result into the trial's score and the best value of any result (what

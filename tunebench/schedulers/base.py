@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from tunebench.searchers.base import Searcher, check_mode
-from tunebench.types import Decision, Result, Suggestion, Trial
+from tunebench.types import Decision, Objectives, Result, Suggestion, Trial
 
 __all__ = ["Scheduler", "Searcher", "check_mode"]
 
@@ -42,6 +42,13 @@ class Scheduler(ABC):
     mode: str
     resource_attr: str | None = None
     max_resource_attr: str | None = None
+
+    @property
+    def objectives(self) -> Objectives:
+        """Every metric this scheduler decides on, with its mode: ``metric`` and ``mode`` alone,
+        unless a multi-objective scheduler overrides this (its ``metric``/``mode`` are then the
+        first). Read by the tuner once, to check that each result carries them all."""
+        return Objectives((self.metric,), (self.mode,))
 
     @abstractmethod
     def suggest(self, trial_id: int) -> Suggestion | None:
