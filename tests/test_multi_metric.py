@@ -162,3 +162,25 @@ def test_a_result_without_one_of_the_objectives_fails_its_trial_naming_it(multi_
 
     (trial,) = load_experiment(tmp_path / "exp").trial_table()
     assert trial["status"] == "failed" and "without the metric 'size'" in trial["error"], trial["error"]
+
+
+def test_ask_tell_with_several_metrics_checks_each_and_loads_them_back(multi_rs: str, tmp_path):
+    from tunebench.ask_tell import AskTell
+
+    space = {"x": uniform(0.0, 1.0)}
+    at = AskTell(multi_rs, space, metric=["loss", "size"], mode=["min", "max"], experiment_dir=tmp_path / "exp")
+    t = at.ask()
+    assert t is not None
+    with pytest.raises(UserError, match="without the metric 'size'"):
+        at.tell(t.trial_id, {"loss": 0.3})
+    assert at.tell(t.trial_id, {"loss": 0.3, "size": 2.0}) == "CONTINUE"
+    at.complete(t.trial_id)
+    at.close()
+    import json
+
+    meta = json.loads((tmp_path / "exp" / "metadata.json").read_text())
+    assert meta["objectives"] == {"metric": ["loss", "size"], "mode": ["min", "max"]}
+    assert (meta["metric"], meta["mode"]) == ("loss", "min")
+    again = AskTell.load(tmp_path / "exp")
+    assert again.scheduler.objectives == Objectives(("loss", "size"), ("min", "max"))
+    again.close()

@@ -45,7 +45,7 @@ import json
 import logging
 import numbers
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,8 +146,8 @@ class AskTell:
         method: str,
         config_space: dict[str, Any],
         *,
-        metric: str,
-        mode: str = "min",
+        metric: str | Sequence[str],
+        mode: str | Sequence[str] = "min",
         resource_attr: str | None = None,
         max_resource_attr: str | None = None,
         max_t: int | None = None,
@@ -170,6 +170,9 @@ class AskTell:
         self.snapshot_interval = snapshot_interval
         # as the tuner does: what the scheduler reads (a method may do without a resource)
         self._metric, self._mode = self.scheduler.metric, self.scheduler.mode
+        objectives = self.scheduler.objectives
+        #: every metric a told result must carry (several for a multi-objective method)
+        self._metrics: str | tuple[str, ...] = objectives.metrics if objectives.is_multi else self._metric
         self._resource_attr = self.scheduler.resource_attr
         self._max_resource_attr = self.scheduler.max_resource_attr
         self._trials: dict[int, TrialRecord] = {}
@@ -188,6 +191,8 @@ class AskTell:
             "resource_attr": resource_attr, "max_resource_attr": max_resource_attr, "max_t": max_t,
             "method_options": method_options, "config_space": space_to_json(config_space), "versions": run_versions(),
         }
+        if objectives.is_multi:  # "metric" and "mode" are the first, for readers of one metric (as the tuner writes)
+            self._metadata.update({"metric": self._metric, "mode": self._mode, "objectives": objectives.to_json()})
         if self.experiment_dir is not None:
             if (self.experiment_dir / EVENTS_FILE).exists():
                 raise UserError(f"{self.experiment_dir} already holds an experiment; continue it with "
@@ -221,7 +226,8 @@ class AskTell:
         try:
             space = space_from_json(meta["config_space"])
             options = meta.get("method_options") or {}
-            at = cls(meta["method"], space, metric=meta["metric"], mode=meta["mode"],
+            objectives = meta.get("objectives") or {"metric": meta["metric"], "mode": meta["mode"]}
+            at = cls(meta["method"], space, metric=objectives["metric"], mode=objectives["mode"],
                      resource_attr=meta.get("resource_attr"), max_resource_attr=meta.get("max_resource_attr"),
                      max_t=meta.get("max_t"), seed=meta.get("seed", 0), snapshot_interval=snapshot_interval,
                      **options)
@@ -312,7 +318,7 @@ class AskTell:
             raise UserError(f"tell(trial {trial_id}): the result must be a dict of metric -> value, "
                             f"got {type(result).__name__}")
         told = {key: _plain(value) for key, value in result.items()}
-        problem = result_problem(told, self._metric, self._resource_attr, source="tell")
+        problem = result_problem(told, self._metrics, self._resource_attr, source="tell")
         if problem is None:
             try:
                 json.dumps(told, allow_nan=True)

@@ -34,6 +34,7 @@ from tunebench.launch import RunSpec, build_tuner, default_experiment_dir
 from tunebench.space import space_to_json, validate_space
 from tunebench.store import EVENTS_FILE
 from tunebench.tuner import Callback, TuningResult
+from tunebench.types import Objectives
 
 __all__ = ["tune"]
 
@@ -44,8 +45,8 @@ def tune(
     fn: Callable[[dict[str, Any]], Any],
     config_space: Mapping[str, Any],
     *,
-    metric: str,
-    mode: str = "min",
+    metric: str | Sequence[str],
+    mode: str | Sequence[str] = "min",
     method: str = "ASHA",
     resource_attr: str | None = None,
     max_resource_attr: str | None = None,
@@ -76,7 +77,8 @@ def tune(
             :func:`tunebench.report`. What it returns is reported too: a dict as metrics, a number
             as ``metric`` (``return val_loss``, as for Optuna); None: nothing.
         config_space: name -> domain (:mod:`tunebench.space`) or constant.
-        metric, mode: the reported metric to optimise, ``"min"`` or ``"max"``.
+        metric, mode: the reported metric to optimise, ``"min"`` or ``"max"``; several metrics (and
+            one mode for all, or one each) for a multi-objective method.
         method: a registered method (``tunebench list --methods``); ``method_options`` are its
             options.
         resource_attr: the reported resource (``"epoch"``) of multi-fidelity methods.
@@ -102,12 +104,14 @@ def tune(
             lambda, a nested function, a function typed into an interactive session), a bad
             space, an unknown method or option.
     """
+    objectives = Objectives.from_args(metric, mode)  # one-line errors naming the fix
     try:
-        target = FunctionTarget.of(fn, metric=metric)
+        # a number fn returns is reported as the metric; with several, return a dict of them
+        target = FunctionTarget.of(fn, metric=None if objectives.is_multi else objectives.metrics[0])
     except ValueError as err:
         raise UserError(str(err)) from None
-    if mode not in ("min", "max"):
-        raise UserError(f"mode must be 'min' or 'max', got {mode!r}")
+    metric = objectives.metrics[0] if not objectives.is_multi else list(objectives.metrics)
+    mode = objectives.modes[0] if not objectives.is_multi else list(objectives.modes)
     space = dict(validate_space(dict(config_space)))
     spec = RunSpec(
         script="", function=target.to_dict(), config_space=space_to_json(space), metric=metric, mode=mode,
