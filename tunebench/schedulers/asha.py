@@ -154,6 +154,19 @@ class _Rung:
         self._sorted = True
         self._rebuild()
 
+    def load_saved(self, values: list[Any], trials: list[Any]) -> None:
+        """Replace the entries with those of :meth:`ASHA.state_dict` (JSON values)."""
+        self.load(list(zip(map(float, values), map(int, trials), strict=True)))
+
+    def add_candidate(self, value: float, tid: int) -> None:
+        """Trial ``tid``, paused here with ``value``, may be promoted later."""
+        heappush(self.candidates, (value, tid))
+
+    def reset_candidates(self, paused: set[int]) -> None:
+        """The candidates after a snapshot was loaded: the ``paused`` trials of this rung."""
+        self.candidates = [(v, t) for v, t in self.entries if t in paused]
+        heapify(self.candidates)
+
     def _rebuild(self) -> None:
         values = [v for v, _ in self._entries]  # sorted
         self.n = len(values)
@@ -216,6 +229,8 @@ class ASHA(Scheduler):
     """
 
     resource_attr: str  #: always set (a constructor argument): narrows the base class's ``str | None``
+    #: what a rung records (a subclass may record other values: MOASHA, objective vectors)
+    _rung_class: Any = _Rung
 
     def __init__(
         self,
@@ -252,7 +267,8 @@ class ASHA(Scheduler):
         self._promotion = type == "promotion"
         self._stop_at_max_t = max_resource_attr is None
         self._rungs: list[list[_Rung]] = [
-            [_Rung(x, reduction_factor, min_one=type == "stopping") for x in levels[b:]] for b in range(brackets)
+            [self._rung_class(x, reduction_factor, min_one=type == "stopping") for x in levels[b:]]
+            for b in range(brackets)
         ]
         # promotion search order: highest level first, then lowest bracket
         self._rung_order = sorted(
@@ -420,7 +436,7 @@ class ASHA(Scheduler):
                 rung.promoted.add(tid)  # promotable at once: no need to pause and resume
             else:
                 st.status = _PAUSED
-                heappush(rung.candidates, (value, tid))
+                rung.add_candidate(value, tid)
                 return _PAUSE
             if k >= n_rungs or r < rungs[k].level:
                 break
@@ -521,7 +537,7 @@ class ASHA(Scheduler):
             )
         for rungs, saved_rungs in zip(self._rungs, saved, strict=True):
             for rung, s in zip(rungs, saved_rungs, strict=True):
-                rung.load(list(zip(map(float, s["values"]), map(int, s["trials"]), strict=True)))
+                rung.load_saved(s["values"], s["trials"])
                 rung.promoted = {int(t) for t in s["promoted"]}
         self._trials = {}
         trials = state["trials"]
@@ -535,11 +551,10 @@ class ASHA(Scheduler):
             st.next_level = levels[st.next_rung] if st.next_rung < len(levels) else math.inf
             st.status = Status(status)
             self._trials[int(key)] = st
+        paused = {tid for tid, st in self._trials.items() if st.status is _PAUSED}
         for rungs in self._rungs:  # promotion candidates: the paused trials not promoted yet
             for rung in rungs:
-                rung.candidates = [(v, t) for v, t in rung.entries
-                                   if t not in rung.promoted and self._trials[t].status is _PAUSED]
-                heapify(rung.candidates)
+                rung.reset_candidates(paused - rung.promoted)
         self._rng.bit_generator.state = state["rng"]
         self.searcher.load_state_dict(state["searcher"])
 

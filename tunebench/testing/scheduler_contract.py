@@ -116,8 +116,12 @@ def method_maker(method: str, *, mode: str = "min", max_t: int = 27, **options: 
     space = contract_space(max_t)
     merged = {**spec.quick_options, **options}
 
+    first = "loss" if mode == "min" else "accuracy"
+    # a multi-objective method gets a second objective, reported by the simulation (ContractSimulation)
+    metric: str | list[str] = [first, "cost"] if spec.multi_objective else first
+
     def make(seed: int) -> Scheduler:
-        return make_scheduler(spec.name, space, metric="loss" if mode == "min" else "accuracy", mode=mode,
+        return make_scheduler(spec.name, space, metric=metric, mode=mode,
                               resource_attr="epoch", max_resource_attr="epochs", seed=seed, **merged)
 
     return make
@@ -258,6 +262,10 @@ class ContractSimulation:
         self.max_t = max_t
         self.metric = scheduler.metric
         self.mode = scheduler.mode
+        objectives = getattr(scheduler, "objectives", None)
+        #: the other objectives of a multi-objective scheduler: reported as a cost that grows with
+        #: the config's dropout and its epoch (a trade-off with the loss, not a copy of it)
+        self.other_metrics = list(objectives.metrics[1:]) if objectives is not None else []
         self.resource_attr = scheduler.resource_attr or resource_attr
         self.n_workers = n_workers
         self.fail_every = fail_every
@@ -361,7 +369,11 @@ class ContractSimulation:
         loss = learning_curve(st.trial.config, st.epoch)
         st.best_at[st.epoch] = loss
         value = loss if self.mode == "min" else 1.0 - loss
-        return {self.metric: value, self.resource_attr: st.epoch, "trial_id": st.trial.trial_id}
+        result: Result = {self.metric: value, self.resource_attr: st.epoch, "trial_id": st.trial.trial_id}
+        for i, name in enumerate(self.other_metrics):
+            dropout = st.trial.config.get("dropout", 0.25)
+            result[name] = (1.0 + i) * (0.5 - dropout if isinstance(dropout, float) else 0.25) + 0.01 * st.epoch
+        return result
 
     def run(self) -> list[Call]:
         """Run to the end (every trial started and ended or paused); returns the calls made."""
@@ -483,8 +495,8 @@ def _check_resumes(make: MakeScheduler, seed: int, n_snapshots: int, **sim_optio
 
 def check_missing_metric(make: MakeScheduler, *, n_trials: int = 60, max_t: int = 27, resource_attr: str = "epoch",
                          seed: int = 0) -> None:
-    """A result without the metric (or without the resource, for multi-fidelity schedulers)
-    raises ``KeyError`` or ``ValueError`` naming it."""
+    """A result without the metric (each of them, for a multi-objective scheduler; or without the
+    resource, for multi-fidelity schedulers) raises ``KeyError`` or ``ValueError`` naming it."""
     scheduler = make(seed)
     suggestion = scheduler.suggest(0)
     assert suggestion is not None and suggestion.config is not None
@@ -497,9 +509,18 @@ def check_missing_metric(make: MakeScheduler, *, n_trials: int = 60, max_t: int 
         assert scheduler.metric in str(exc), f"the error does not name the metric {scheduler.metric!r}: {exc}"
     else:
         raise AssertionError(f"on_result() accepted a result without the metric {scheduler.metric!r}")
+    objectives = getattr(scheduler, "objectives", None)
+    metrics = objectives.metrics if objectives is not None else (scheduler.metric,)
+    for missing in metrics[1:]:  # a multi-objective scheduler needs each of its metrics
+        try:
+            scheduler.on_result(trial, {**{m: 1.0 for m in metrics if m != missing}, res_attr: 1})
+        except (KeyError, ValueError) as exc:
+            assert missing in str(exc), f"the error does not name the metric {missing!r}: {exc}"
+        else:
+            raise AssertionError(f"on_result() accepted a result without the metric {missing!r}")
     if scheduler.resource_attr is not None:
         try:
-            scheduler.on_result(trial, {scheduler.metric: 1.0})
+            scheduler.on_result(trial, dict.fromkeys(metrics, 1.0))
         except (KeyError, ValueError) as exc:
             assert scheduler.resource_attr in str(exc), f"the error does not name {scheduler.resource_attr!r}: {exc}"
         else:
