@@ -1,10 +1,11 @@
 """Scheduler overhead: microseconds of scheduler time per reported result and per suggest.
 
-Drives RS, ASHA (stopping and promotion) and asynchronous Hyperband without any backend over a
+Drives RS, ASHA (stopping and promotion), asynchronous Hyperband and MOASHA (two objectives: the
+loss and the simulation's "cost") without any backend over a
 simulated asynchronous run (default: 1000 trials x 27 epochs of a synthetic learning curve,
 4 workers, events ordered by simulated time like a real run, a few failures), and times only
 the scheduler's own calls with ``time.perf_counter_ns`` around ``on_result`` and ``suggest``.
-The target is 10 us per ``on_result`` at 1000 trials.
+The target is 10 us per ``on_result`` at 1000 trials (MOASHA: 50 us, issue 15).
 
     .venv/bin/python benchmarks/scheduler_overhead.py [--trials N] [--epochs E] [--workers W]
 """
@@ -18,11 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tunebench.schedulers import make_scheduler
+from tunebench.schedulers import get_method, make_scheduler
 from tunebench.testing.scheduler_contract import ContractSimulation, contract_space
 
 TARGET_US = 10.0
-METHODS = ["RS", "ASHA", "ASHA-promotion", "HB"]
+TARGET_MULTI_US = 50.0  #: a multi-objective method (a non-dominated sort of the rung per rung result)
+METHODS = ["RS", "ASHA", "ASHA-promotion", "HB", "MOASHA", "MOASHA-promotion"]
 
 
 def percentile(values: list[int], q: float) -> float:
@@ -32,7 +34,9 @@ def percentile(values: list[int], q: float) -> float:
 
 def measure(method: str, n_trials: int, epochs: int, workers: int, seed: int) -> dict[str, Any]:
     space = contract_space(epochs)
-    scheduler = make_scheduler(method, space, metric="loss", mode="min", resource_attr="epoch",
+    # a multi-objective method gets the simulation's second objective too (see ContractSimulation)
+    metric: str | list[str] = ["loss", "cost"] if get_method(method).multi_objective else "loss"
+    scheduler = make_scheduler(method, space, metric=metric, mode="min", resource_attr="epoch",
                                max_resource_attr="epochs", seed=seed)
     times: dict[str, list[int]] = {"result": [], "suggest": [], "complete": [], "error": []}
     clock = time.perf_counter_ns
@@ -77,11 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     worst = 0.0
     for method in args.methods:
         r = measure(method, args.trials, args.epochs, args.workers, args.seed)
-        ratio = r["report_mean"] / TARGET_US
+        ratio = r["report_mean"] / (TARGET_MULTI_US if get_method(method).multi_objective else TARGET_US)
         worst = max(worst, ratio)
         print(f"{r['method']:<16}{r['trials']:>7}{r['reports']:>9}{r['report_mean']:>11.2f}{r['report_p99']:>8.2f}"
               f"{r['suggests']:>10}{r['suggest_mean']:>12.2f}{r['suggest_p99']:>8.2f}{ratio:>15.2f}")
-    print(f"target: <= {TARGET_US:.0f} us per on_result; worst mean is {worst:.2f}x the target")
+    print(f"target: <= {TARGET_US:.0f} us per on_result ({TARGET_MULTI_US:.0f} us for a multi-objective method); "
+          f"worst mean is {worst:.2f}x its target")
     return 0
 
 
