@@ -257,8 +257,8 @@ class Tuner:
         # (a duck-typed scheduler may lack the property: then it has one metric)
         self._objectives: Objectives = (getattr(scheduler, "objectives", None)
                                         or Objectives((scheduler.metric,), (scheduler.mode,)))
-        self._metrics: str | tuple[str, ...] = (self._metric if not self._objectives.is_multi
-                                                else self._objectives.metrics)
+        self._one_metric = not self._objectives.is_multi  # (the fast path of _check_result)
+        self._metrics: str | tuple[str, ...] = self._metric if self._one_metric else self._objectives.metrics
         self._resource_attr: str | None = scheduler.resource_attr
         self._max_resource_attr: str | None = scheduler.max_resource_attr
         self._mode: str = scheduler.mode
@@ -665,7 +665,7 @@ class Tuner:
         # fast path (every result of a well-behaved script): finite float metric and numeric resource
         value = result.get(metric)
         resource_attr = self._resource_attr
-        if (type(value) is float and value - value == 0.0 and "trial_id" not in result and metric is self._metrics
+        if (type(value) is float and value - value == 0.0 and "trial_id" not in result and self._one_metric
                 and (resource_attr is None or type(result.get(resource_attr)) in (int, float))):
             return None
         return result_problem(result, self._metrics, resource_attr)

@@ -401,11 +401,7 @@ class ASHA(Scheduler):
         if self._searcher_on_result is not None:
             self._searcher_on_result(tid, trial.config, result)
         if r >= st.next_level:
-            if self._negate:
-                value = -value
-            if value != value:  # NaN: the worst value
-                value = math.inf
-            decision = self._on_rung(st, tid, value, r, self._rungs[st.bracket])
+            decision = self._on_rung(st, tid, self._rung_value(value, result, tid), r, self._rungs[st.bracket])
             if decision is not _CONTINUE and self._searcher_on_stop is not None:
                 self._searcher_on_stop(tid, trial.config, decision is _PAUSE)
             return decision
@@ -415,6 +411,13 @@ class ASHA(Scheduler):
                 self._searcher_on_stop(tid, trial.config, False)
             return _STOP
         return _CONTINUE
+
+    def _rung_value(self, value: float, result: Result, tid: int) -> Any:
+        """What a rung records of a result reaching it: the metric ``value`` to minimize (NaN: the
+        worst value). A subclass may record more of ``result`` (MOASHA: the vector of objectives)."""
+        if self._negate:
+            value = -value
+        return math.inf if value != value else value
 
     def _on_rung(self, st: _TrialState, tid: int, value: float, r: float, rungs: list[_Rung]) -> Decision:
         k = st.next_rung

@@ -17,14 +17,13 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from tunebench.pareto import TieBreak, is_in_top, rank_by_nondominated_sorting
-from tunebench.schedulers.asha import ASHA, _TrialState
+from tunebench.schedulers.asha import ASHA
 from tunebench.searchers.base import Searcher
 from tunebench.types import Decision, Objectives, Result, Status, Trial, json_float
 
 __all__ = ["MOASHA"]
 
-_RUNNING, _PAUSED, _STOPPED = Status.RUNNING, Status.PAUSED, Status.STOPPED
-_CONTINUE, _PAUSE, _STOP = Decision.CONTINUE, Decision.PAUSE, Decision.STOP
+_PAUSED = Status.PAUSED
 
 
 class _VectorRung:
@@ -153,40 +152,15 @@ class MOASHA(ASHA):
         return out
 
     def on_result(self, trial: Trial, result: Result) -> Decision:
-        """Called for each result of a running trial: as ASHA's, the trial's vector of objectives
-        in place of one value (a result must carry every metric: a UserError names the missing
-        one)."""
-        tid = trial.trial_id
-        vector = self._objectives.vector(result, tid)
-        try:
-            r = result[self.resource_attr]
-            float(r)
-        except (KeyError, TypeError, ValueError):
-            from tunebench.schedulers.fifo import result_resource  # deferred: only on a bad result
+        """Called for each result of a running trial: ASHA's decision, a rung recording the
+        trial's vector of objectives (a result must carry every metric: a UserError names the
+        missing one)."""
+        self._objectives.vector(result, trial.trial_id)  # each metric there and a number, else a UserError
+        return super().on_result(trial, result)
 
-            result_resource(result, self.resource_attr, tid)
-            raise
-        st = self._trials.get(tid)
-        if st is None:
-            st = self._trials[tid] = _TrialState(0, self._levels[0][0])
-        if st.status is not _RUNNING:
-            return _PAUSE if st.status is _PAUSED else _STOP
-        if r <= st.last:
-            return _CONTINUE
-        st.last = r
-        if self._searcher_on_result is not None:
-            self._searcher_on_result(tid, trial.config, result)
-        if r >= st.next_level:
-            decision = self._on_rung(st, tid, vector, r, self._rungs[st.bracket])  # type: ignore[arg-type]
-            if decision is not _CONTINUE and self._searcher_on_stop is not None:
-                self._searcher_on_stop(tid, trial.config, decision is _PAUSE)
-            return decision
-        if r >= self.max_t and self._stop_at_max_t:
-            st.status = _STOPPED
-            if self._searcher_on_stop is not None:
-                self._searcher_on_stop(tid, trial.config, False)
-            return _STOP
-        return _CONTINUE
+    def _rung_value(self, value: float, result: Result, tid: int) -> Any:
+        """The vector of objectives in minimization form (ASHA records one value)."""
+        return self._objectives.vector(result, tid)
 
     def _find_promotable(self, closing: bool = False) -> tuple[Any, int] | None:
         """The paused trial to promote: highest rung first; in a rung, the candidate ranked
