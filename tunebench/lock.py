@@ -56,6 +56,36 @@ class LockHolder:
         return {"pid": self.pid, "host": self.host, "since": self.since}
 
 
+#: seconds a process refused the lock waits for the holder's record to name a live process: the
+#: holder writes itself into the file just after taking the lock, over the record of a holder
+#: that died (killed: nothing emptied the file)
+_RECORD_WAIT = 2.0
+
+
+def _is_dead(holder: LockHolder) -> bool:
+    """Whether ``holder`` names a process of this host that no longer exists."""
+    if holder.pid is None or holder.host != socket.gethostname():
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _current_holder(fd: int) -> LockHolder:
+    """The holder's record, read again while it still names a dead process (the new holder is
+    about to write itself; see ``_RECORD_WAIT``)."""
+    holder = _read_holder(fd)
+    deadline = time.monotonic() + _RECORD_WAIT
+    while _is_dead(holder) and time.monotonic() < deadline:
+        time.sleep(_RETRY_DELAY)
+        holder = _read_holder(fd)
+    return holder
+
+
 def _read_holder(fd: int) -> LockHolder:
     try:
         data = json.loads(os.pread(fd, 4096, 0) or b"{}")
@@ -98,7 +128,7 @@ class FolderLock:
                 break
             except BlockingIOError:
                 if attempt == _TRIES - 1:
-                    holder = _read_holder(fd)
+                    holder = _current_holder(fd)
                     os.close(fd)
                     return holder
                 time.sleep(_RETRY_DELAY)
@@ -140,7 +170,7 @@ def lock_holder(path: str | Path) -> LockHolder | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _read_holder(fd)
+            return _current_holder(fd)
         return None  # the shared lock goes with the descriptor
     finally:
         os.close(fd)
