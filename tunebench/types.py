@@ -10,6 +10,7 @@ only), so every layer may use it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -238,6 +239,115 @@ class Objectives:
         """``{"metric": [...], "mode": [...]}`` for metadata and state files; read back by
         ``Objectives.from_args(**d)``."""
         return {"metric": list(self.metrics), "mode": list(self.modes)}
+
+
+_CONSTRAINT_OPS = ("<=", ">=")
+#: NAME, operator, BOUND of a constraint's text
+_CONSTRAINT_TEXT = re.compile(r"^\s*([^<>=]*?)\s*(<=|>=|<|>)\s*([^<>=]*?)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """A bound on a reported metric that a result must meet to be *feasible*, e.g.
+    ``latency <= 20`` or ``accuracy >= 0.9`` (``--constraint "latency<=20"``, several allowed).
+
+    A result is feasible when it meets every constraint of the experiment: the best trial and the
+    Pareto front count only feasible results, and constrained methods (``CBO``) model the
+    constraints. Build one from its text with :meth:`parse`.
+
+    Attributes:
+        metric: the reported metric bounded.
+        op: ``"<="`` (the metric must be at most ``bound``) or ``">="`` (at least ``bound``).
+        bound: a finite number.
+
+    Raises:
+        UserError: (a ``ValueError``) an empty metric name, an operator other than ``<=`` / ``>=``,
+            or a bound that is not a finite number.
+    """
+
+    metric: str
+    op: str
+    bound: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.metric, str) or not self.metric.strip():
+            raise UserError(f"a constraint needs the name of a reported metric, got {self.metric!r}: "
+                            f"write it as NAME<=BOUND or NAME>=BOUND, e.g. --constraint \"latency<=20\"")
+        object.__setattr__(self, "metric", self.metric.strip())
+        if self.op not in _CONSTRAINT_OPS:
+            raise UserError(f"constraint on '{self.metric}': operator {self.op!r} is not <= or >=: "
+                            f"write it as {self.metric}<=BOUND or {self.metric}>=BOUND")
+        try:
+            bound = float(self.bound)
+        except (TypeError, ValueError):
+            bound = math.nan
+        if isinstance(self.bound, bool) or not math.isfinite(bound):
+            raise UserError(f"constraint on '{self.metric}': the bound {self.bound!r} is not a finite number: "
+                            f"write it as {self.metric}{self.op}NUMBER")
+        object.__setattr__(self, "bound", bound)
+
+    @classmethod
+    def parse(cls, text: str) -> Constraint:
+        """The constraint written ``NAME<=BOUND`` or ``NAME>=BOUND`` (spaces allowed; ``<`` and
+        ``>`` read as ``<=`` and ``>=``, since reported values are real numbers). Reads back
+        :meth:`to_json`'s text.
+
+        Raises:
+            UserError: the text has no such form (the message shows the expected one).
+        """
+        match = _CONSTRAINT_TEXT.match(text) if isinstance(text, str) else None
+        if match is None:
+            raise UserError(f"cannot read the constraint {text!r}: write it as NAME<=BOUND or NAME>=BOUND, "
+                            f"e.g. --constraint \"latency<=20\"")
+        name, op, bound = match.groups()
+        return cls(name, op if op.endswith("=") else op + "=", bound)  # type: ignore[arg-type]  # checked in __post_init__
+
+    def slack(self, result: Result, trial_id: int | None = None) -> float:
+        """How far ``result`` is from violating the constraint, in the metric's units: ``<= 0``
+        when it is met, ``> 0`` by how much it is exceeded (``value - bound`` for ``<=``,
+        ``bound - value`` for ``>=``); NaN reads as ``+inf`` (infeasible). The form constrained
+        models learn (feasible iff the slack is at most 0).
+
+        Raises:
+            UserError: the result lacks the metric or its value is not a number (as for an objective).
+        """
+        value = metric_to_minimize(result, self.metric, "min" if self.op == "<=" else "max", trial_id)
+        return value - self.bound if self.op == "<=" else value + self.bound
+
+    def is_met(self, result: Result, trial_id: int | None = None) -> bool:
+        """Whether ``result`` meets the constraint (its :meth:`slack` is at most 0)."""
+        return self.slack(result, trial_id) <= 0.0
+
+    def to_json(self) -> str:
+        """``"NAME<=BOUND"``, for metadata and state files; read back by :meth:`parse`."""
+        return f"{self.metric}{self.op}{self.bound!r}"
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+def parse_constraints(constraints: Sequence[str | Constraint] | str | Constraint | None) -> tuple[Constraint, ...]:
+    """The constraints of ``--constraint`` / ``constraints=`` (texts or :class:`Constraint`
+    objects, one or a sequence; ``None``: none), checked to name each metric once.
+
+    Raises:
+        UserError: a text cannot be read, or two constraints bound the same metric the same way.
+    """
+    if constraints is None:
+        return ()
+    items = [constraints] if isinstance(constraints, (str, Constraint)) else list(constraints)
+    parsed = tuple(c if isinstance(c, Constraint) else Constraint.parse(c) for c in items)
+    seen: set[tuple[str, str]] = set()
+    for c in parsed:
+        if (c.metric, c.op) in seen:
+            raise UserError(f"two constraints '{c.metric} {c.op} ...': keep the one bound you mean")
+        seen.add((c.metric, c.op))
+    return parsed
+
+
+def is_feasible(result: Result, constraints: Sequence[Constraint], trial_id: int | None = None) -> bool:
+    """Whether ``result`` meets every constraint (always, without constraints)."""
+    return all(c.slack(result, trial_id) <= 0.0 for c in constraints)
 
 
 def json_float(value: float) -> float | str:

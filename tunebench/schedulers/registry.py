@@ -41,7 +41,7 @@ from typing import Any
 from tunebench.errors import UserError, user_errors
 from tunebench.schedulers.base import Scheduler
 from tunebench.space import hyperparameters
-from tunebench.types import Objectives
+from tunebench.types import Constraint, Objectives, parse_constraints
 
 __all__ = [
     "METHODS",
@@ -79,6 +79,13 @@ class MethodContext:
     #: every metric with its mode; ``metric`` and ``mode`` are the first. Several only for a method
     #: registered with ``multi_objective=True`` (:func:`make_scheduler` refuses them otherwise)
     objectives: Objectives | None = None
+    #: bounds on reported metrics a result must meet to be feasible (``--constraint``); methods
+    #: that model them (``CBO``) read them, the others ignore them (the best trial and the Pareto
+    #: front still count only feasible results)
+    constraints: tuple[Constraint, ...] = ()
+    #: reported metric holding the cost of a result (``--cost-attr``, e.g. elapsed seconds), for
+    #: cost-aware methods; ``None``: cost is not modelled
+    cost_attr: str | None = None
 
     def __post_init__(self) -> None:
         if self.objectives is None:
@@ -360,6 +367,8 @@ def make_scheduler(
     max_resource_attr: str | None = None,
     max_t: int | None = None,
     seed: int = 0,
+    constraints: Sequence[str | Constraint] | None = None,
+    cost_attr: str | None = None,
     **kwargs: Any,
 ) -> Scheduler:
     """Build the scheduler of the registered ``method`` (see :func:`method_names`).
@@ -368,7 +377,9 @@ def make_scheduler(
     multi-objective method; ``mode``: ``"min"`` or ``"max"``, one for all metrics or one each
     (:class:`~tunebench.types.Objectives`). ``kwargs`` override the method's defaults.  If
     ``max_t`` is ``None`` and ``max_resource_attr`` names a constant of ``config_space``, that
-    constant is ``max_t``.
+    constant is ``max_t``. ``constraints``: bounds on reported metrics (``"latency<=20"`` or
+    :class:`~tunebench.types.Constraint`), given to the method as ``MethodContext.constraints``;
+    ``cost_attr``: the reported cost, ``MethodContext.cost_attr``.
 
     Raises:
         UserError: unknown method, unknown option for it, several metrics for a method that
@@ -407,7 +418,7 @@ def make_scheduler(
                 f"its options: {', '.join(sorted(spec.options)) or 'none'}"
             )
     ctx = MethodContext(config_space, objectives.metrics[0], objectives.modes[0], resource_attr, max_resource_attr,
-                        max_t, seed, objectives)
+                        max_t, seed, objectives, parse_constraints(constraints), cost_attr)
     # a constructor rejecting an option is the user's mistake: one line, not a traceback
     try:
         return user_errors(lambda: spec.build(ctx, options))
