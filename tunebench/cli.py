@@ -194,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "(--metric val_accuracy time)")
     src.add_argument("--mode", nargs="+", choices=["min", "max"],
                      help="minimize or maximize the metric: one for every metric, or one per --metric")
+    src.add_argument("--constraint", action="append", default=[], metavar="NAME<=BOUND",
+                     help="a bound a result must meet to count, e.g. \"latency<=20\" or \"accuracy>=0.9\" "
+                          "(repeatable; the best trial and the Pareto front count only feasible results; CBO "
+                          "models them)")
+    src.add_argument("--cost-attr", metavar="NAME",
+                     help="reported cost of a result (e.g. elapsed seconds): cost-aware methods optimize "
+                          "improvement per unit of it")
     src.add_argument("--resource-attr", help="reported resource, e.g. epoch (multi-fidelity methods)")
     src.add_argument("--max-resource-attr", help="script argument carrying the maximum resource, e.g. epochs")
     src.add_argument("--max-resource", type=_positive_int, help="maximum resource, e.g. 27 epochs")
@@ -456,6 +463,7 @@ def _make_spec(args: argparse.Namespace) -> Any:
     # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.benchmarks import DEFAULT_BENCHMARK, canonical_module_ref, load_benchmark_module
     from tunebench.launch import spec_from_benchmark, spec_from_script, use_backend
+    from tunebench.types import parse_constraints
 
     if args.script and args.benchmark:
         raise UserError("give either --script or --benchmark, not both")
@@ -501,6 +509,10 @@ def _make_spec(args: argparse.Namespace) -> Any:
     if args.method:
         spec.method = args.method
     spec.method_kwargs.update(_parse_method_options(args.method_arg))
+    if args.constraint:
+        spec.constraints = [c.to_json() for c in parse_constraints(args.constraint)]
+    if args.cost_attr is not None:
+        spec.cost_attr = args.cost_attr
     if args.seed is not None:
         spec.seed = args.seed
     if args.gpus_per_trial is not None:

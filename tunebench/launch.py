@@ -94,6 +94,11 @@ class RunSpec:
     #: a Python function run by the trials instead of ``script`` (:func:`tunebench.tune`):
     #: :meth:`tunebench.backends.warm.FunctionTarget.to_dict`
     function: dict[str, Any] | None = None
+    #: bounds on reported metrics a result must meet to be feasible (``--constraint "latency<=20"``;
+    #: :class:`~tunebench.types.Constraint` texts)
+    constraints: list[str] = field(default_factory=list)
+    #: reported metric holding each result's cost, for cost-aware methods (``--cost-attr``)
+    cost_attr: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -385,7 +390,8 @@ def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = Fal
     space = build_space(spec)
     scheduler = make_scheduler(
         spec.method, space, metric=spec.metric, mode=spec.mode, resource_attr=spec.resource_attr,
-        max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=spec.seed, **spec.method_kwargs,
+        max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=spec.seed,
+        constraints=spec.constraints, cost_attr=spec.cost_attr, **spec.method_kwargs,
     )
     backend = build_backend(spec, blackbox_cache=blackbox_cache)
     metadata = {
@@ -400,4 +406,4 @@ def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = Fal
     }
     return Tuner(backend, scheduler, n_workers=spec.n_workers, stop=spec.stop_criteria(),
                  experiment_dir=experiment_dir, resume=resume, max_failures=spec.max_failures,
-                 callbacks=callbacks or [], metadata=metadata)
+                 callbacks=callbacks or [], metadata=metadata, constraints=spec.constraints)

@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from time import perf_counter
@@ -41,7 +41,20 @@ from tunebench.events import (  # noqa: F401 (RESERVED_RESULT_KEYS: also importa
 from tunebench.schedulers.base import Scheduler
 from tunebench.space import space_to_json
 from tunebench.store import ExperimentStore
-from tunebench.types import Config, Decision, Event, EventKind, Objectives, Result, Status, Suggestion, Trial
+from tunebench.types import (
+    Config,
+    Constraint,
+    Decision,
+    Event,
+    EventKind,
+    Objectives,
+    Result,
+    Status,
+    Suggestion,
+    Trial,
+    is_feasible,
+    parse_constraints,
+)
 from tunebench.version import run_versions
 
 logger = logging.getLogger(__name__)
@@ -210,6 +223,10 @@ class Tuner:
         metadata: extra JSON-able facts stored in ``metadata.json`` (method name, command line...).
         snapshot_interval: seconds of real time between scheduler snapshots.
         shutdown_timeout: seconds to wait at the end for trials to exit after being stopped.
+        constraints: bounds on reported metrics (``"latency<=20"`` or
+            :class:`~tunebench.types.Constraint`): every result must report their metrics, and the
+            best trial counts only results that meet them all (feasible ones). Give the same
+            ones to the scheduler for a method that models them (``CBO``).
     """
 
     def __init__(
@@ -226,6 +243,7 @@ class Tuner:
         metadata: dict[str, Any] | None = None,
         snapshot_interval: float = 5.0,
         shutdown_timeout: float = 30.0,
+        constraints: Sequence[str | Constraint] | None = None,
     ) -> None:
         if n_workers < 1:
             raise UserError(f"n_workers must be >= 1, got {n_workers}")
@@ -257,8 +275,12 @@ class Tuner:
         # (a duck-typed scheduler may lack the property: then it has one metric)
         self._objectives: Objectives = (getattr(scheduler, "objectives", None)
                                         or Objectives((scheduler.metric,), (scheduler.mode,)))
-        self._one_metric = not self._objectives.is_multi  # (the fast path of _check_result)
-        self._metrics: str | tuple[str, ...] = self._metric if self._one_metric else self._objectives.metrics
+        self._constraints: tuple[Constraint, ...] = parse_constraints(constraints)
+        # (the fast path of _check_result and _update_best: one metric, no constraint)
+        self._one_metric = not self._objectives.is_multi and not self._constraints
+        self._metrics: str | tuple[str, ...] = self._metric if self._one_metric else (
+            *self._objectives.metrics,
+            *(c.metric for c in self._constraints if c.metric not in self._objectives.metrics))
         self._resource_attr: str | None = scheduler.resource_attr
         self._max_resource_attr: str | None = scheduler.max_resource_attr
         self._mode: str = scheduler.mode
@@ -364,6 +386,8 @@ class Tuner:
         }
         if self._objectives.is_multi:  # "metric" and "mode" above are the first, for readers of one metric
             meta["objectives"] = self._objectives.to_json()
+        if self._constraints:
+            meta["constraints"] = [c.to_json() for c in self._constraints]
         if "config_space" not in meta:
             meta["config_space"] = space_to_json(self.scheduler.config_space)
         meta.setdefault("versions", run_versions())
@@ -672,7 +696,10 @@ class Tuner:
 
     def _update_best(self, rec: TrialRecord, result: Result) -> None:
         """Take a decided result into the trial's score and the best value of any result (what
-        ``metric_threshold`` is checked against; the headline best is :meth:`best`)."""
+        ``metric_threshold`` is checked against; the headline best is :meth:`best`). A result
+        that misses a constraint counts for neither."""
+        if self._constraints and not is_feasible(result, self._constraints, rec.trial.trial_id):
+            return
         value = float(result[self._metric])
         resource_attr = self._resource_attr
         rec.score.observe(value, result.get(resource_attr) if resource_attr is not None else None, self._mode)
