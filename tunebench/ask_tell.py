@@ -65,7 +65,17 @@ from tunebench.schedulers.registry import get_method, make_scheduler
 from tunebench.space import space_from_json, space_to_json
 from tunebench.store import EVENTS_FILE, ExperimentStore, read_metadata
 from tunebench.tuner import TrialRecord
-from tunebench.types import Config, Decision, Result, Status, Suggestion, Trial
+from tunebench.types import (
+    Config,
+    Constraint,
+    Decision,
+    Result,
+    Status,
+    Suggestion,
+    Trial,
+    is_feasible,
+    parse_constraints,
+)
 from tunebench.version import run_versions
 
 __all__ = ["AskTell", "AskedTrial", "TrialInfo", "DRIVER"]
@@ -133,6 +143,9 @@ class AskTell:
         seed: the method's seed; the same seed and the same calls give the same answers.
         snapshot_interval: seconds between two scheduler snapshots in ``experiment_dir`` (they
             only shorten the replay of :meth:`load`).
+        constraints: bounds on told metrics (``"latency<=20"``): each result must carry their
+            metrics, the best counts only results meeting them all, and a constrained method
+            (``CBO``) models them.
         method_options: the method's own options (JSON-able: they are stored to rebuild it).
 
     Raises:
@@ -154,6 +167,7 @@ class AskTell:
         experiment_dir: str | Path | None = None,
         seed: int = 0,
         snapshot_interval: float = 5.0,
+        constraints: Sequence[str | Constraint] | None = None,
         **method_options: Any,
     ) -> None:
         try:
@@ -164,7 +178,8 @@ class AskTell:
         self.method = get_method(method).name
         self.scheduler: Scheduler = make_scheduler(
             self.method, config_space, metric=metric, mode=mode, resource_attr=resource_attr,
-            max_resource_attr=max_resource_attr, max_t=max_t, seed=seed, **method_options)
+            max_resource_attr=max_resource_attr, max_t=max_t, seed=seed, constraints=constraints, **method_options)
+        self._constraints = parse_constraints(constraints)
         self.seed = seed
         self.experiment_dir = Path(experiment_dir) if experiment_dir is not None else None
         self.snapshot_interval = snapshot_interval
@@ -172,7 +187,9 @@ class AskTell:
         self._metric, self._mode = self.scheduler.metric, self.scheduler.mode
         objectives = self.scheduler.objectives
         #: every metric a told result must carry (several for a multi-objective method)
-        self._metrics: str | tuple[str, ...] = objectives.metrics if objectives.is_multi else self._metric
+        self._metrics: str | tuple[str, ...] = (
+            (*objectives.metrics, *(c.metric for c in self._constraints if c.metric not in objectives.metrics))
+            if objectives.is_multi or self._constraints else self._metric)
         self._resource_attr = self.scheduler.resource_attr
         self._max_resource_attr = self.scheduler.max_resource_attr
         self._trials: dict[int, TrialRecord] = {}
@@ -193,6 +210,8 @@ class AskTell:
         }
         if objectives.is_multi:  # "metric" and "mode" are the first, for readers of one metric (as the tuner writes)
             self._metadata.update({"metric": self._metric, "mode": self._mode, "objectives": objectives.to_json()})
+        if self._constraints:
+            self._metadata["constraints"] = [c.to_json() for c in self._constraints]
         if self.experiment_dir is not None:
             if (self.experiment_dir / EVENTS_FILE).exists():
                 raise UserError(f"{self.experiment_dir} already holds an experiment; continue it with "
@@ -230,7 +249,7 @@ class AskTell:
             at = cls(meta["method"], space, metric=objectives["metric"], mode=objectives["mode"],
                      resource_attr=meta.get("resource_attr"), max_resource_attr=meta.get("max_resource_attr"),
                      max_t=meta.get("max_t"), seed=meta.get("seed", 0), snapshot_interval=snapshot_interval,
-                     **options)
+                     constraints=meta.get("constraints"), **options)
         except (KeyError, TypeError) as e:
             raise UserError(f"{path}/metadata.json is not the one AskTell writes ({type(e).__name__}: {e}); "
                             "restore it to continue this experiment") from e
@@ -345,8 +364,9 @@ class AskTell:
         rec.n_results += 1
         rec.last_result = told
         self._log({"event": LogKind.RESULT.value, "trial_id": trial_id, "result": told, "decision": decision.value})
-        rec.score.observe(float(told[self._metric]),
-                          told.get(resource_attr) if resource_attr is not None else None, self._mode)
+        if not self._constraints or is_feasible(told, self._constraints, trial_id):  # the best counts feasible ones
+            rec.score.observe(float(told[self._metric]),
+                              told.get(resource_attr) if resource_attr is not None else None, self._mode)
         if decision is Decision.PAUSE:
             rec.status = _PAUSED
         elif decision is Decision.STOP:
@@ -566,7 +586,8 @@ class AskTell:
             resource = result.get(resource_attr) if resource_attr is not None else None
             if resource is not None:
                 rec.last_resource = resource
-            rec.score.observe(float(result[self._metric]), resource, self._mode)
+            if not self._constraints or is_feasible(result, self._constraints, ev["trial_id"]):
+                rec.score.observe(float(result[self._metric]), resource, self._mode)
         self._next_trial_id = logged.next_trial_id
         self._n_results = logged.n_results
         self._time_offset = logged.time

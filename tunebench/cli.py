@@ -570,8 +570,11 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
     print(f"\ndone ({result.end_reason}): {result.n_trials} trials, {result.n_results} results, "
           f"{result.n_failed} failed, {result.elapsed_time:.1f} s")
     summary = result.to_dict()
-    if result.best_config is None:
-        print("no result was reported")
+    if result.pareto_front is not None:
+        for line in _front_lines(summary):
+            print(line)
+    elif result.best_config is None:
+        print(_no_best_line(summary))
     else:
         for line in _best_lines(summary):
             print(line)
@@ -587,6 +590,42 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
 
 def _fmt_number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _no_best_line(summary: dict[str, Any]) -> str:
+    """What is said when there is no best: no result at all, or none meeting the constraints."""
+    if summary.get("constraints") and summary.get("n_results"):
+        return (f"no result met the constraints ({', '.join(summary['constraints'])}): "
+                f"{summary.get('n_infeasible') or 0} trials ended infeasible")
+    return "no result was reported"
+
+
+def _front_lines(summary: dict[str, Any]) -> list[str]:
+    """The Pareto front of a :class:`TuningResult`'s ``to_dict()`` or of a summary (the same
+    ``pareto_front``, ``objectives``, ``hypervolume``, ``reference_point`` keys): a headline and
+    one row per trial of the front (its objective values, resource, status and config)."""
+    front = summary.get("pareto_front") or []
+    metrics, modes = summary["objectives"]["metric"], summary["objectives"]["mode"]
+    if not front:
+        return [_no_best_line(summary)]
+    ref = ", ".join(_fmt_number(v) for v in summary["reference_point"])
+    lines = [f"Pareto front ({', '.join(f'{m} ({mode})' for m, mode in zip(metrics, modes, strict=True))}): "
+             f"{len(front)} trials, hypervolume {summary['hypervolume']:.6g} (reference point {ref})"]
+    if summary.get("constraints"):
+        lines.append(f"  feasible only ({', '.join(summary['constraints'])}); "
+                     f"{summary.get('n_infeasible') or 0} trials ended infeasible")
+    attr = summary.get("resource_attr")
+    rows = [("trial", *metrics, attr or "", "status", "config")]
+    for member in front:
+        config = ", ".join(f"{k}={_fmt_number(v)}" for k, v in member["config"].items())
+        values = tuple(f"{v:.6g}" if isinstance(v, (int, float)) else str(v) for v in member["values"].values())
+        resource = "" if not attr or member["resource"] is None else _fmt_number(member["resource"])
+        rows.append((str(member["trial_id"]), *values, resource, member["status"], config))
+    n = len(rows[0]) - 1
+    widths = [max(len(r[i]) for r in rows) for i in range(n)]
+    for r in rows:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r[:n], widths, strict=True)) + "  " + r[n])
+    return lines
 
 
 def _best_lines(summary: dict[str, Any]) -> list[str]:
@@ -653,12 +692,24 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     print(f"experiment {summary['path']}")
-    print(f"  method {summary['method']}, metric {summary['metric']} ({summary['mode']})")
+    if summary.get("objectives"):
+        objectives = summary["objectives"]
+        print(f"  method {summary['method']}, metrics "
+              + ", ".join(f"{m} ({mode})" for m, mode in zip(objectives["metric"], objectives["mode"], strict=True)))
+    else:
+        print(f"  method {summary['method']}, metric {summary['metric']} ({summary['mode']})")
+    if summary.get("constraints"):
+        print(f"  constraints: {', '.join(summary['constraints'])} ({summary['n_infeasible']} trials ended infeasible)")
     print(f"  trials: {summary['n_trials']} ({summary['n_completed']} completed, {summary['n_stopped']} stopped, "
           f"{summary['n_paused']} paused, {summary['n_failed']} failed, {summary['n_running']} running)")
     print(f"  results: {summary['n_results']}, tuning time {summary['elapsed_time']:.1f} s, "
           f"{_run_state(summary, holder)}")
-    if summary["best_config"] is not None:
+    if summary.get("pareto_front") is not None:
+        for line in _front_lines(summary):
+            print(f"  {line}")
+    elif summary["best_config"] is None and summary.get("constraints"):
+        print(f"  {_no_best_line(summary)}")
+    if summary["best_config"] is not None and summary.get("pareto_front") is None:
         for line in _best_lines(summary):
             print(f"  {line}")
         for k, v in summary["best_config"].items():

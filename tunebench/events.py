@@ -647,6 +647,14 @@ def _reached_max(reached: float | None, top: float | None) -> bool:
     return top is not None and reached is not None and reached >= top
 
 
+def reached_max_resource(config: Config, reached: float | None, max_resource_attr: str | None) -> bool:
+    """Whether a trial of ``config`` that reported up to resource ``reached`` got to its maximum
+    resource (its config's ``max_resource_attr`` entry; False when that is unknown): the first
+    criterion of the ranking rule (:func:`rank_trials`) and of the Pareto front of an experiment
+    (:meth:`tunebench.store.Experiment.pareto_front`)."""
+    return _reached_max(reached, _max_resource(config, max_resource_attr))
+
+
 def _order(at_max: bool, reached: float | None, value: float, trial_id: int,
            sign: float) -> tuple[bool, float, float, int]:
     """The sort key of the ranking rule (see :func:`rank_trials`): smaller is better."""

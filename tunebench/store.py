@@ -46,11 +46,12 @@ from tunebench.events import (  # noqa: F401 (loads_line: also importable from h
     iter_events,
     loads_line,
     rank_scored,
+    reached_max_resource,
     read_log,
 )
 from tunebench.lock import FolderLock, LockHolder, lock_holder
 from tunebench.reporting import atomic_write
-from tunebench.types import Status
+from tunebench.types import Constraint, Objectives, Result, Status, is_feasible, parse_constraints
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -417,6 +418,30 @@ class Experiment:
         return mode
 
     @property
+    def objectives(self) -> Objectives:
+        """The metric(s) the experiment optimizes with their modes (one for a single-objective
+        experiment: :attr:`metric`, :attr:`mode`)."""
+        recorded = self.metadata.get("objectives")
+        if isinstance(recorded, dict):
+            return Objectives.from_args(recorded["metric"], recorded["mode"])
+        return Objectives((self.metric,), (self.mode,))
+
+    @property
+    def constraints(self) -> tuple[Constraint, ...]:
+        """The bounds a result must meet to count (``--constraint``; none: every result counts)."""
+        return parse_constraints(self.metadata.get("constraints"))
+
+    def _feasible(self, result: Result, trial_id: int) -> bool:
+        """Whether ``result`` meets every constraint (a result lacking a bounded metric does not)."""
+        constraints = self.constraints
+        if not constraints:
+            return True
+        try:
+            return is_feasible(result, constraints, trial_id)
+        except ValueError:
+            return False
+
+    @property
     def results(self) -> "pd.DataFrame":
         """One row per result the scheduler saw: ``trial_id``, the reported metrics (a
         benchmark's objectives included, e.g. its own ``time``), ``decision``, ``tuner_time``
@@ -453,13 +478,17 @@ class Experiment:
         return value if isinstance(value, str) else None
 
     def _scores(self) -> tuple[dict[int, TrialScore], dict[int, float]]:
-        """Per trial: its :class:`~tunebench.events.TrialScore` and its last metric value."""
+        """Per trial: its :class:`~tunebench.events.TrialScore` and its last metric value, over
+        its feasible results (all of them without constraints)."""
         metric, mode, resource_attr = self.metric, self.mode, self.resource_attr
+        constrained = bool(self.constraints)
         scores: dict[int, TrialScore] = {}
         last: dict[int, float] = {}
         for ev in self.state.results:
             tid = ev["trial_id"]
             result = ev["result"]
+            if constrained and not self._feasible(result, tid):
+                continue
             value = result.get(metric)
             if isinstance(value, (int, float)) and not math.isnan(value):
                 last[tid] = value
@@ -481,16 +510,105 @@ class Experiment:
         """One dict per trial: id, status, config, number of results, best and last metric,
         ``best_resource`` (where the best was reported), ``resource_reached`` (the highest
         resource reported), error. A trial the tuner stopped as its last session ended shows as
-        ``stopped``."""
+        ``stopped``. With constraints, ``best``/``last``/``best_resource``/``resource_reached``
+        are over the feasible results only, and ``feasible`` says whether the trial's last result
+        met every constraint (None without a result)."""
         scores, last = self._scores()
+        final = self._final_results() if self.constraints else {}
         table = []
         for tid, rec in self.state.trials.items():
             score = scores.get(tid, TrialScore())
-            table.append({"trial_id": tid, "status": self._status(tid).value, "config": rec.trial.config,
-                          "n_results": rec.n_results, "best": score.best, "last": last.get(tid),
-                          "best_resource": score.best_resource, "resource_reached": score.reached,
-                          "error": rec.error})
+            row = {"trial_id": tid, "status": self._status(tid).value, "config": rec.trial.config,
+                   "n_results": rec.n_results, "best": score.best, "last": last.get(tid),
+                   "best_resource": score.best_resource, "resource_reached": score.reached,
+                   "error": rec.error}
+            if self.constraints:
+                result = final.get(tid)
+                row["feasible"] = None if result is None else self._feasible(result, tid)
+            table.append(row)
         return table
+
+    def _final_results(self) -> dict[int, Result]:
+        """Trial id -> its last decided result (at the highest resource it reported)."""
+        return {ev["trial_id"]: ev["result"] for ev in self.state.results}
+
+    def _front(self) -> tuple[list[tuple[int, Result, tuple[float, ...]]], Any]:
+        """The Pareto front of the experiment: ``(members, Y)`` with ``members`` the
+        ``(trial id, last result, objective vector)`` of each non-dominated trial, best first in the
+        first objective, and ``Y`` their vectors (minimization form, an ``(n, d)`` array)."""
+        # deferred: numpy and moocore, only where a front is computed (not for every experiment read)
+        import numpy as np
+
+        from tunebench.pareto import nondominated_mask
+
+        objectives = self.objectives
+        resource_attr = self.resource_attr
+        max_attr = self.metadata.get("max_resource_attr")
+        max_attr = max_attr if isinstance(max_attr, str) else None
+        trials = self.state.trials
+        candidates: list[tuple[int, Result, tuple[float, ...], bool]] = []
+        for tid, result in self._final_results().items():
+            if tid not in trials or not self._feasible(result, tid):
+                continue
+            try:
+                vector = objectives.vector(result, tid)
+            except ValueError:
+                continue
+            if not all(math.isfinite(v) for v in vector):
+                continue  # a diverged trial
+            reached = result.get(resource_attr) if resource_attr is not None else None
+            reached = reached if isinstance(reached, (int, float)) and not isinstance(reached, bool) else None
+            candidates.append((tid, result, vector, reached_max_resource(trials[tid].trial.config, reached,
+                                                                        max_attr)))
+        if any(c[3] for c in candidates):
+            candidates = [c for c in candidates if c[3]]
+        if not candidates:
+            return [], np.empty((0, len(objectives.metrics)))
+        Y = np.array([c[2] for c in candidates], dtype=float)
+        keep = np.flatnonzero(nondominated_mask(Y))
+        keep = keep[np.lexsort((np.array([candidates[i][0] for i in keep]), *Y[keep].T[::-1]))]
+        return [(candidates[i][0], candidates[i][1], candidates[i][2]) for i in keep], Y[keep]
+
+    def pareto_front(self) -> "pd.DataFrame":
+        """The Pareto front: one row per feasible, non-dominated trial, best first in the first
+        objective, with ``trial_id``, ``status``, each objective's value as reported (its column
+        named as in :attr:`results`), the resource it reached (``resource_attr``'s column, when
+        the experiment has one) and its configuration as ``config_<name>``.
+
+        A trial counts with its last result (at the highest resource it reached), and only if that
+        result meets every constraint; when some trials reached their maximum resource, only those
+        count (the rule of :meth:`best_trial`). A single-objective experiment's front is its best
+        trial (ties included)."""
+        import pandas as pd  # deferred: pandas, only where a DataFrame is built
+
+        frame: pd.DataFrame = pd.DataFrame([self._front_row(tid, result) for tid, result, _ in self._front()[0]])
+        return frame
+
+    def _front_row(self, tid: int, result: Result) -> dict[str, Any]:
+        row: dict[str, Any] = {"trial_id": tid, "status": self._status(tid).value}
+        resource_attr = self.resource_attr
+        for name in (*self.objectives.metrics, *([resource_attr] if resource_attr else [])):
+            row[metric_column(name, result)] = result.get(name)
+        for k, v in self.state.trials[tid].trial.config.items():
+            row[f"config_{k}"] = v
+        return row
+
+    def hypervolume(self, reference_point: Any = None) -> tuple[float | None, list[float] | None]:
+        """``(hypervolume, reference point)`` of :meth:`pareto_front`: the exact volume the front
+        dominates up to the reference point (both in the metrics' units; for a maximized metric the
+        point bounds it from below). ``reference_point``: one value per objective; by default the
+        front's nadir plus 10% of its range (:func:`tunebench.pareto.default_reference_point`).
+        ``(None, None)`` without a feasible result."""
+        import numpy as np  # deferred: numpy, only where a front is computed
+
+        from tunebench.pareto import default_reference_point, hypervolume
+
+        _, Y = self._front()
+        if len(Y) == 0:
+            return None, None
+        signs = np.array(self.objectives.signs)
+        ref = default_reference_point(Y) if reference_point is None else signs * np.asarray(reference_point, float)
+        return hypervolume(Y, ref), [float(v) for v in signs * ref]
 
     def standings(self, k: int | None = None) -> list[Standing]:
         """The trials with a result, best first (the ``k`` first): the rule of
@@ -570,10 +688,36 @@ class Experiment:
             "best_at_max_resource": top.at_max_resource if top else None,
             "best_trial_status": top.status.value if top else None,
             "leaderboard": [s.to_dict() for s in leaderboard],
+            **self.front_summary(),
             "elapsed_time": state.time,
             "finished": state.finished,
             "end_reason": state.end_reason,
         }
+
+    def front_summary(self) -> dict[str, Any]:
+        """The entries of :meth:`summary` (and of the tuner's final
+        :class:`~tunebench.tuner.TuningResult`) for several objectives: ``objectives``,
+        ``pareto_front`` (per trial of :meth:`pareto_front`: ``trial_id``, ``status``,
+        ``values`` of the objectives, ``resource``, ``config``), ``hypervolume`` and the
+        ``reference_point`` it was computed with (:meth:`hypervolume`); and for constraints:
+        ``constraints`` and ``n_infeasible`` (trials whose last result misses one). Empty for
+        one unconstrained metric."""
+        out: dict[str, Any] = {}
+        objectives = self.objectives
+        if self.constraints:
+            out["constraints"] = [c.to_json() for c in self.constraints]
+            out["n_infeasible"] = sum(1 for rec in self.trial_table() if rec.get("feasible") is False)
+        if objectives.is_multi:
+            out["objectives"] = objectives.to_json()
+            front = []
+            for tid, result, _ in self._front()[0]:
+                front.append({"trial_id": tid, "status": self._status(tid).value,
+                              "values": {m: result.get(m) for m in objectives.metrics},
+                              "resource": result.get(self.resource_attr) if self.resource_attr else None,
+                              "config": self.state.trials[tid].trial.config})
+            out["pareto_front"] = front
+            out["hypervolume"], out["reference_point"] = self.hypervolume()
+        return out
 
     def to_csv(self, path: str | Path) -> Path:
         """Write :attr:`results` to a CSV file; returns the path."""

@@ -34,7 +34,7 @@ from tunebench.launch import RunSpec, build_tuner, default_experiment_dir
 from tunebench.space import space_to_json, validate_space
 from tunebench.store import EVENTS_FILE
 from tunebench.tuner import Callback, TuningResult
-from tunebench.types import Objectives
+from tunebench.types import Objectives, parse_constraints
 
 __all__ = ["tune"]
 
@@ -66,6 +66,8 @@ def tune(
     gpus_per_trial: int = 1,
     cpus_per_trial: int | None = None,
     callbacks: Sequence[Callback] = (),
+    constraints: Sequence[str] | str | None = None,
+    cost_attr: str | None = None,
     **method_options: Any,
 ) -> TuningResult:
     """Tune ``fn`` over ``config_space`` with ``method``; returns when a stop criterion is met
@@ -95,6 +97,9 @@ def tune(
         preload: more modules the prepared interpreter imports.
         gpus_per_trial, cpus_per_trial: resources of one trial (GPUs where there are GPUs).
         callbacks: :class:`tunebench.tuner.Callback` objects.
+        constraints: bounds on reported metrics (``"latency<=20"``; several allowed): the best
+            trial and the Pareto front count only results that meet them all; ``CBO`` models them.
+        cost_attr: the reported cost of a result, for cost-aware methods (BO, MOBSTER).
 
     Returns:
         The :class:`~tunebench.tuner.TuningResult` (best config, trials, why it stopped).
@@ -120,7 +125,8 @@ def tune(
         max_wallclock_time=max_wallclock_time, max_trials=max_trials, max_results=max_results,
         max_failures=max_failures, trial_timeout=trial_timeout, gpus_per_trial=gpus_per_trial,
         cpus_per_trial=cpus_per_trial, backend=backend, warm_start=warm_start, preload=list(preload),
-        trial_cwd=str(Path.cwd()),
+        trial_cwd=str(Path.cwd()), constraints=[c.to_json() for c in parse_constraints(constraints)],
+        cost_attr=cost_attr,
     )
     folder = Path(experiment_dir) if experiment_dir is not None else default_experiment_dir(spec)
     resuming = resume and (folder / EVENTS_FILE).exists()

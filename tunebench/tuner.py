@@ -40,7 +40,7 @@ from tunebench.events import (  # noqa: F401 (RESERVED_RESULT_KEYS: also importa
 )
 from tunebench.schedulers.base import Scheduler
 from tunebench.space import space_to_json
-from tunebench.store import ExperimentStore
+from tunebench.store import Experiment, ExperimentStore
 from tunebench.types import (
     Config,
     Constraint,
@@ -171,6 +171,18 @@ class TuningResult:
     best_at_max_resource: bool | None = None  #: None without a best trial
     best_trial_status: str | None = None  #: a :class:`~tunebench.types.Status` value
     failure: str | None = None
+    #: several objectives: ``{"metric": [...], "mode": [...]}`` (``metric`` and ``mode`` above are
+    #: the first, and the ``best_*`` fields are the best in it); None for one
+    objectives: dict[str, list[str]] | None = None
+    #: several objectives: the Pareto front, one dict per feasible non-dominated trial (``trial_id``,
+    #: ``status``, ``values``, ``resource``, ``config``; see
+    #: :meth:`tunebench.store.Experiment.front_summary`), its ``hypervolume`` and the
+    #: ``reference_point`` used; None for one objective
+    pareto_front: list[dict[str, Any]] | None = None
+    hypervolume: float | None = None
+    reference_point: list[float] | None = None
+    constraints: list[str] = field(default_factory=list)  #: the constraints, as texts
+    n_infeasible: int | None = None  #: with constraints: trials whose last result misses one
 
     @property
     def ok(self) -> bool:
@@ -805,6 +817,9 @@ class Tuner:
 
     def _result(self, reason: str) -> TuningResult:
         best = self.best()
+        # several objectives or constraints: the front as the experiment folder tells it (read once)
+        extra = (Experiment(self.experiment_dir).front_summary()
+                 if self._objectives.is_multi or self._constraints else {})
         return TuningResult(
             experiment_dir=self.experiment_dir,
             metric=self.metric,
@@ -825,6 +840,7 @@ class Tuner:
             best_at_max_resource=best.at_max_resource if best else None,
             best_trial_status=best.status.value if best else None,
             failure=self._failure(),
+            **extra,
         )
 
     def _failure(self) -> str | None:
