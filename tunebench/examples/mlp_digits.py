@@ -5,7 +5,8 @@ It is written the way a tunable script should be:
 * its config space is ``CONFIG_SPACE`` (the tuner reads it; ``--epochs`` is the maximum resource);
 * ``add_to_argparse`` declares one typed ``--name`` argument per hyperparameter, so the script
   also runs on its own with the default configuration: ``python mlp_digits.py``;
-* ``report(epoch=..., val_error=...)`` once per epoch;
+* ``report(epoch=..., val_error=..., n_params=...)`` once per epoch (``n_params``, the model's size, is a
+  second objective to trade against the error: ``--metric val_error n_params --mode min min``);
 * a checkpoint per epoch (weights, momentum buffers, epoch, RNG state), written *before* the
   epoch is reported, in the folder the tuner gives it, and a resume from that checkpoint: a
   trial paused by promotion-type ASHA continues where it stopped instead of training again.
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [x.shape[1]] + [args.n_units] * args.n_layers + [10]
     params = init_params(rng, sizes)
     velocity = [np.zeros_like(p) for p in params]
+    n_params = int(sum(p.size for p in params))  # weights and biases
     start_epoch = 1
     state = load_checkpoint(args.checkpoint_dir) if args.checkpoint_dir else None
     if state is not None:  # resume where the last run of this trial stopped
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         start_epoch = state["epoch"] + 1
         # the checkpoint is written before the report, so a run killed in between has not
         # reported its last epoch: report it again (the tuner ignores a repeated epoch)
-        report(epoch=state["epoch"], val_error=state["val_error"])
+        report(epoch=state["epoch"], val_error=state["val_error"], n_params=n_params)
 
     for epoch in range(start_epoch, args.epochs + 1):
         with np.errstate(all="ignore"):
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.checkpoint_dir:
             save_checkpoint({"params": params, "velocity": velocity, "rng": rng.bit_generator.state,
                              "epoch": epoch, "val_error": val_error}, args.checkpoint_dir)
-        report(epoch=epoch, val_error=val_error)
+        report(epoch=epoch, val_error=val_error, n_params=n_params)
 
 
 if __name__ == "__main__":
