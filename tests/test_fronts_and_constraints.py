@@ -259,3 +259,27 @@ def test_ask_tell_with_a_constraint_counts_feasible_results_and_loads_it_back(tm
     assert again.best is not None and again.best.value == best.value
     again.close()
     assert load_experiment(tmp_path / "at").metadata["constraints"] == ["size<=0.5"]
+
+
+def test_ask_tell_gives_its_pareto_front_by_the_same_rule_as_the_store(tmp_path: Path):
+    space = {"x": uniform(0.0, 1.0), "epochs": 3}
+    at = AskTell("MOASHA", space, metric=["loss", "size"], mode=["min", "min"], resource_attr="epoch",
+                 max_resource_attr="epochs", experiment_dir=tmp_path / "mo", constraints=["size<=0.9"])
+    for _ in range(30):
+        asked = at.ask()
+        assert asked is not None
+        x = asked.config["x"]
+        for epoch in range(1, 4):
+            decision = at.tell(asked.trial_id, {"epoch": epoch, "loss": (x - 0.2) ** 2 + 1 / epoch, "size": x})
+            if decision.value != "CONTINUE":
+                break
+        else:
+            at.complete(asked.trial_id)
+    front = at.pareto_front()
+    at.close()
+    stored = load_experiment(tmp_path / "mo").pareto_front()
+    assert [t.trial_id for t in front] == list(stored["trial_id"]) and len(front) >= 2
+    # feasible, at the maximum epoch, and trading loss for size: sorted by loss, sizes go down
+    assert all(t.last_result["size"] <= 0.9 and t.last_result["epoch"] == 3 for t in front)
+    sizes = [t.last_result["size"] for t in front]
+    assert sizes == sorted(sizes, reverse=True)

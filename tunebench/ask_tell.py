@@ -63,7 +63,7 @@ from tunebench.events import (
 from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.registry import get_method, make_scheduler
 from tunebench.space import space_from_json, space_to_json
-from tunebench.store import EVENTS_FILE, ExperimentStore, read_metadata
+from tunebench.store import EVENTS_FILE, ExperimentStore, pareto_members, read_metadata
 from tunebench.tuner import TrialRecord
 from tunebench.types import (
     Config,
@@ -436,6 +436,18 @@ class AskTell:
         return top[0] if top else None
 
     # -- persistence ----------------------------------------------------------------------------
+
+    def pareto_front(self) -> list[TrialInfo]:
+        """The trials of the Pareto front, best first in the first metric: the feasible,
+        non-dominated ones by their last told result (the rule of
+        :meth:`tunebench.store.Experiment.pareto_front`). With one metric, the best trial (ties
+        included)."""
+        members, _ = pareto_members(
+            ((tid, rec.trial.config, rec.last_result) for tid, rec in self._trials.items()
+             if rec.last_result is not None),
+            self.scheduler.objectives, self._constraints, self._resource_attr, self._max_resource_attr)
+        trials = self.trials
+        return [trials[tid] for tid, _, _ in members]
 
     def state_dict(self) -> dict[str, Any]:
         """A JSON-able snapshot of everything (the method's state and every trial), for

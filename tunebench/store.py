@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,7 @@ from tunebench.events import (  # noqa: F401 (loads_line: also importable from h
 )
 from tunebench.lock import FolderLock, LockHolder, lock_holder
 from tunebench.reporting import atomic_write
-from tunebench.types import Constraint, Objectives, Result, Status, is_feasible, parse_constraints
+from tunebench.types import Config, Constraint, Objectives, Result, Status, is_feasible, parse_constraints
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -384,6 +385,50 @@ def _count_trial_dirs(path: Path) -> int:
         return 0
 
 
+def pareto_members(
+    finals: Iterable[tuple[int, Config, Result]],
+    objectives: Objectives,
+    constraints: Sequence[Constraint] = (),
+    resource_attr: str | None = None,
+    max_resource_attr: str | None = None,
+) -> tuple[list[tuple[int, Result, tuple[float, ...]]], Any]:
+    """The Pareto front of trials given as ``(trial id, config, last result)``: ``(members, Y)``
+    with ``members`` the ``(trial id, result, objective vector)`` of each non-dominated trial,
+    best first in the first objective (then the next; then by id), and ``Y`` their vectors
+    (minimization form, an ``(n, d)`` array).
+
+    The rule (of :meth:`Experiment.pareto_front` and :meth:`tunebench.AskTell.pareto_front`): a
+    trial counts with its last result, only if that meets every constraint and every objective
+    is a finite number; when some trials reached their maximum resource, only those count (as for
+    the best trial, :func:`tunebench.events.rank_trials`)."""
+    # deferred: numpy and moocore, only where a front is computed (not for every experiment read)
+    import numpy as np
+
+    from tunebench.pareto import nondominated_mask
+
+    candidates: list[tuple[int, Result, tuple[float, ...], bool]] = []
+    for tid, config, result in finals:
+        try:
+            if constraints and not is_feasible(result, constraints, tid):
+                continue
+            vector = objectives.vector(result, tid)
+        except ValueError:  # a metric missing or not a number: the trial does not count
+            continue
+        if not all(math.isfinite(v) for v in vector):
+            continue  # a diverged trial
+        reached = result.get(resource_attr) if resource_attr is not None else None
+        reached = reached if isinstance(reached, (int, float)) and not isinstance(reached, bool) else None
+        candidates.append((tid, result, vector, reached_max_resource(config, reached, max_resource_attr)))
+    if any(c[3] for c in candidates):
+        candidates = [c for c in candidates if c[3]]
+    if not candidates:
+        return [], np.empty((0, len(objectives.metrics)))
+    Y = np.array([c[2] for c in candidates], dtype=float)
+    keep = np.flatnonzero(nondominated_mask(Y))
+    keep = keep[np.lexsort((np.array([candidates[i][0] for i in keep]), *Y[keep].T[::-1]))]
+    return [(candidates[i][0], candidates[i][1], candidates[i][2]) for i in keep], Y[keep]
+
+
 class Experiment:
     """A finished or running experiment read back from its folder (for analysis).
 
@@ -533,41 +578,13 @@ class Experiment:
         return {ev["trial_id"]: ev["result"] for ev in self.state.results}
 
     def _front(self) -> tuple[list[tuple[int, Result, tuple[float, ...]]], Any]:
-        """The Pareto front of the experiment: ``(members, Y)`` with ``members`` the
-        ``(trial id, last result, objective vector)`` of each non-dominated trial, best first in the
-        first objective, and ``Y`` their vectors (minimization form, an ``(n, d)`` array)."""
-        # deferred: numpy and moocore, only where a front is computed (not for every experiment read)
-        import numpy as np
-
-        from tunebench.pareto import nondominated_mask
-
-        objectives = self.objectives
-        resource_attr = self.resource_attr
+        """:func:`pareto_members` of this experiment's trials with their last results."""
         max_attr = self.metadata.get("max_resource_attr")
-        max_attr = max_attr if isinstance(max_attr, str) else None
         trials = self.state.trials
-        candidates: list[tuple[int, Result, tuple[float, ...], bool]] = []
-        for tid, result in self._final_results().items():
-            if tid not in trials or not self._feasible(result, tid):
-                continue
-            try:
-                vector = objectives.vector(result, tid)
-            except ValueError:
-                continue
-            if not all(math.isfinite(v) for v in vector):
-                continue  # a diverged trial
-            reached = result.get(resource_attr) if resource_attr is not None else None
-            reached = reached if isinstance(reached, (int, float)) and not isinstance(reached, bool) else None
-            candidates.append((tid, result, vector, reached_max_resource(trials[tid].trial.config, reached,
-                                                                        max_attr)))
-        if any(c[3] for c in candidates):
-            candidates = [c for c in candidates if c[3]]
-        if not candidates:
-            return [], np.empty((0, len(objectives.metrics)))
-        Y = np.array([c[2] for c in candidates], dtype=float)
-        keep = np.flatnonzero(nondominated_mask(Y))
-        keep = keep[np.lexsort((np.array([candidates[i][0] for i in keep]), *Y[keep].T[::-1]))]
-        return [(candidates[i][0], candidates[i][1], candidates[i][2]) for i in keep], Y[keep]
+        finals = [(tid, trials[tid].trial.config, result) for tid, result in self._final_results().items()
+                  if tid in trials]
+        return pareto_members(finals, self.objectives, self.constraints, self.resource_attr,
+                              max_attr if isinstance(max_attr, str) else None)
 
     def pareto_front(self) -> "pd.DataFrame":
         """The Pareto front: one row per feasible, non-dominated trial, best first in the first
