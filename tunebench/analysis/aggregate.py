@@ -387,7 +387,7 @@ def summarize_hypervolume(grid: Grid, fractions: Sequence[float] = (0.25, 0.5, 1
     single = [b for b in benchmarks if not grid.is_multi(b)]
     if single:
         raise UserError(f"{', '.join(single)}: single-objective, no hypervolume (use summarize)")
-    kwargs = {"n_boot": n_boot, "confidence": confidence, "seed": seed, "min_fraction": min_fraction}
+    kwargs: dict[str, Any] = {"n_boot": n_boot, "confidence": confidence, "seed": seed, "min_fraction": min_fraction}
     common = [m for m in grid.methods if all(grid.seeds(b, m) for b in benchmarks)]
     pooled: dict[str, list[np.ndarray]] = {m: [] for m in common}
     rows: list[dict[str, Any]] = []

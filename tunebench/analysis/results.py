@@ -444,7 +444,7 @@ def _run_objectives(meta: dict[str, Any]) -> tuple[Objectives, tuple[Constraint,
     try:
         spec = meta.get("objectives")
         if isinstance(spec, dict) and spec.get("metric") is not None:
-            objectives = Objectives.from_args(spec.get("metric"), spec.get("mode"))
+            objectives = Objectives.from_args(spec["metric"], spec.get("mode") or meta["mode"])
         else:
             objectives = Objectives((meta["metric"],), (meta["mode"],))
         constraints = parse_constraints(meta.get("constraints") or None)
@@ -725,7 +725,7 @@ def _given_bounds(benchmark: str, bounds: tuple[Sequence[float], Sequence[float]
     lower, upper = best * signs, worst * signs
     if (upper < lower).any():
         raise UserError(f"hv_bounds of {benchmark}: a 'worst' value is better than its 'best' "
-                        f"(objectives {', '.join(f'{m} ({o})' for m, o in zip(objectives.metrics, objectives.modes, strict=True))})")
+                        f"(objectives {_objectives_text(objectives)})")
     return HypervolumeBounds(lower, upper)
 
 
