@@ -411,7 +411,8 @@ def pareto_figure(grid: Grid, benchmark: str, *, colors: dict[str, Any] | None =
             ax.legend(loc="upper right", framealpha=0.85, edgecolor="none")
         what = ("median and 25–75% attainment surfaces" if per_method
                 else "median attainment surfaces of the fronts projected on pairs of objectives")
-        fig.suptitle(f"{benchmark}: final feasible Pareto fronts, {what} over {seeds_text} seeds")
+        fig.suptitle(f"{benchmark}: final feasible Pareto fronts, {what} over {seeds_text} seeds\n"
+                     "(the axes end at the reference point of the normalized hypervolume)", fontsize=13)
     return fig
 
 
