@@ -24,6 +24,11 @@ Conventions:
   best-so-far values at each time are ranked (1 = best; ties share the average rank, a method
   without a result yet ranks last); a seed counts if every compared method has it. Ranks are
   averaged over those seeds, then over benchmarks.
+* **Multi-objective benchmarks** and **constraints**: a curve is what :attr:`Grid.curves` holds,
+  the best *feasible* value so far, or for several objectives the normalized hypervolume of the
+  feasible front so far (larger is better, :meth:`Grid.curve_mode`; see
+  :mod:`tunebench.analysis.hypervolume`). Ranks and regret read the curves the same way;
+  :func:`summarize_hypervolume` tabulates the hypervolume itself with its band.
 * **IQM** (:func:`iqm`): the interquartile mean, the mean of the values left after cutting
   ``floor(n/4)`` of the lowest and as many of the highest (as ``scipy.stats.trim_mean(x, 0.25)``).
   Its confidence interval is the percentile bootstrap over seeds (:func:`bootstrap_ci`).
@@ -58,6 +63,7 @@ __all__ = [
     "rank_curves",
     "average_ranks",
     "summarize",
+    "summarize_hypervolume",
 ]
 
 logger = logging.getLogger(__name__)
@@ -225,7 +231,7 @@ def regret_bounds(grid: Grid, benchmark: str) -> tuple[float, float]:
     rows = grid.runs[grid.runs["benchmark"] == benchmark]
     if rows.empty:
         raise UserError(f"no runs of benchmark {benchmark!r}; the grid has {', '.join(grid.benchmarks)}")
-    sign = 1.0 if grid.mode(benchmark) == "min" else -1.0  # to minimization terms and back
+    sign = 1.0 if grid.curve_mode(benchmark) == "min" else -1.0  # to minimization terms and back
     found = sign * rows["best"].to_numpy(dtype=float)
     first = sign * rows["first"].to_numpy(dtype=float)
     candidates = found[np.isfinite(found)]
@@ -277,7 +283,7 @@ def rank_curves(grid: Grid, benchmark: str, times: Any, methods: Sequence[str] |
     seeds = _common_seeds(grid, benchmark, methods)
     if not seeds:
         raise UserError(f"the methods on {benchmark} share no seed: ranks compare runs of the same seed")
-    sign = 1.0 if grid.mode(benchmark) == "min" else -1.0
+    sign = 1.0 if grid.curve_mode(benchmark) == "min" else -1.0
     at = np.asarray(times, dtype=float)
     values = np.stack([curve_matrix(grid, benchmark, m, at, seeds)[1] for m in methods], axis=1)
     values = np.where(np.isnan(values), np.inf, sign * values)  # no result yet: worst
@@ -308,11 +314,20 @@ def average_ranks(grid: Grid, fractions: Any, *, benchmarks: Sequence[str] | Non
 # -- summary table ------------------------------------------------------------------------------------------
 
 
+def _fractions(fractions: Sequence[float]) -> np.ndarray:
+    fr = np.asarray(fractions, dtype=float)
+    if fr.ndim != 1 or not len(fr) or np.any(fr <= 0):
+        raise UserError(f"fractions of the budget must be positive numbers, got {list(fractions)}")
+    return fr
+
+
 def summarize(grid: Grid, fractions: Sequence[float] = (0.25, 0.5, 1.0), *, n_boot: int = 2000,
-              confidence: float = 0.95, seed: int = 0, min_fraction: float = 0.5) -> pd.DataFrame:
+              confidence: float = 0.95, seed: int = 0, min_fraction: float = 0.5,
+              benchmarks: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per (benchmark, method, fraction of the budget), plus rows with benchmark
     :data:`ALL` aggregating every (benchmark, seed) run of a method that was run on all the
     benchmarks (normalized regret is comparable across benchmarks; ranks are averaged).
+    ``benchmarks``: only these (default: all of the grid).
 
     Columns: ``benchmark``, ``method``, ``fraction``, ``time`` (seconds; NaN for ALL),
     ``n_seeds`` (runs with a value then), ``regret_iqm``, ``regret_lo``, ``regret_hi`` (bootstrap
@@ -323,14 +338,13 @@ def summarize(grid: Grid, fractions: Sequence[float] = (0.25, 0.5, 1.0), *, n_bo
     """
     import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
-    fr = np.asarray(fractions, dtype=float)
-    if fr.ndim != 1 or not len(fr) or np.any(fr <= 0):
-        raise UserError(f"fractions of the budget must be positive numbers, got {list(fractions)}")
+    fr = _fractions(fractions)
+    benchmarks = list(benchmarks) if benchmarks is not None else grid.benchmarks
     rows: list[dict[str, Any]] = []
-    common = [m for m in grid.methods if all(grid.seeds(b, m) for b in grid.benchmarks)]
+    common = [m for m in grid.methods if all(grid.seeds(b, m) for b in benchmarks)]
     pooled: dict[str, list[np.ndarray]] = {m: [] for m in common}
     kwargs = {"n_boot": n_boot, "confidence": confidence, "seed": seed, "min_fraction": min_fraction}
-    for b in grid.benchmarks:
+    for b in benchmarks:
         times = fr * grid.budget(b)
         best, worst = regret_bounds(grid, b)
         methods = grid.methods_of(b)
@@ -341,15 +355,73 @@ def summarize(grid: Grid, fractions: Sequence[float] = (0.25, 0.5, 1.0), *, n_bo
             if m in pooled:
                 pooled[m].append(regret)
             rows.extend(_rows(b, m, fr, times, regret, values, mean_rank[j], kwargs))
-    if len(grid.benchmarks) > 1 and common:
+    if len(benchmarks) > 1 and common:
         try:
-            ranks_all = average_ranks(grid, fr, methods=common)
+            ranks_all = average_ranks(grid, fr, benchmarks=benchmarks, methods=common)
         except UserError as e:  # some benchmark's methods share no seed
             logger.warning("no average ranks over benchmarks: %s", e)
             ranks_all = pd.DataFrame(np.nan, index=fr, columns=common)
         for m in common:
             regret = np.concatenate(pooled[m], axis=0)
             rows.extend(_rows(ALL, m, fr, np.full(len(fr), np.nan), regret, None, ranks_all[m].to_numpy(), kwargs))
+    return pd.DataFrame(rows)
+
+
+def summarize_hypervolume(grid: Grid, fractions: Sequence[float] = (0.25, 0.5, 1.0), *, n_boot: int = 2000,
+                          confidence: float = 0.95, seed: int = 0, min_fraction: float = 0.5,
+                          benchmarks: Sequence[str] | None = None) -> pd.DataFrame:
+    """The normalized hypervolume of the multi-objective ``benchmarks`` (default: every one of
+    the grid) at ``fractions`` of their budget: one row per (benchmark, method, fraction), plus
+    :data:`ALL` rows pooling every (benchmark, seed) run of the methods run on all of them
+    (normalized hypervolumes share one scale, [0, 1]; ranks averaged over benchmarks).
+
+    Columns: ``benchmark``, ``method``, ``fraction``, ``time`` (seconds; NaN for ALL),
+    ``n_seeds``, ``hv_iqm``, ``hv_lo``, ``hv_hi`` (bootstrap ``confidence`` interval of the
+    IQM), ``hv_mean``, ``hv_sem``, ``hv_median``, ``hv_q25``, ``hv_q75``, ``rank`` (average over
+    seeds, 1 = largest hypervolume). The statistics are :func:`aggregate`'s.
+    """
+    import pandas as pd  # deferred: pandas, only where a DataFrame is built
+
+    fr = _fractions(fractions)
+    benchmarks = list(benchmarks) if benchmarks is not None else [b for b in grid.benchmarks if grid.is_multi(b)]
+    single = [b for b in benchmarks if not grid.is_multi(b)]
+    if single:
+        raise UserError(f"{', '.join(single)}: single-objective, no hypervolume (use summarize)")
+    kwargs: dict[str, Any] = {"n_boot": n_boot, "confidence": confidence, "seed": seed, "min_fraction": min_fraction}
+    common = [m for m in grid.methods if all(grid.seeds(b, m) for b in benchmarks)]
+    pooled: dict[str, list[np.ndarray]] = {m: [] for m in common}
+    rows: list[dict[str, Any]] = []
+
+    def add(benchmark: str, method: str, times: np.ndarray, values: np.ndarray, rank: np.ndarray) -> None:
+        stats = {s: aggregate(values, s, **kwargs) for s in STATISTICS}
+        for i, f in enumerate(fr):
+            rows.append({
+                "benchmark": benchmark, "method": method, "fraction": float(f), "time": float(times[i]),
+                "n_seeds": int(stats["iqm"]["n"][i]),
+                "hv_iqm": stats["iqm"]["center"][i], "hv_lo": stats["iqm"]["lower"][i],
+                "hv_hi": stats["iqm"]["upper"][i], "hv_mean": stats["mean"]["center"][i],
+                "hv_sem": stats["mean"]["upper"][i] - stats["mean"]["center"][i],
+                "hv_median": stats["median"]["center"][i], "hv_q25": stats["median"]["lower"][i],
+                "hv_q75": stats["median"]["upper"][i], "rank": float(rank[i]),
+            })
+
+    for b in benchmarks:
+        times = fr * grid.budget(b)
+        methods = grid.methods_of(b)
+        mean_rank = _mean_ranks(grid, b, times, methods)
+        for j, m in enumerate(methods):
+            _, values = curve_matrix(grid, b, m, times)
+            if m in pooled:
+                pooled[m].append(values)
+            add(b, m, times, values, mean_rank[j])
+    if len(benchmarks) > 1 and common:
+        try:
+            ranks_all = average_ranks(grid, fr, benchmarks=benchmarks, methods=common)
+        except UserError as e:  # some benchmark's methods share no seed
+            logger.warning("no average ranks over benchmarks: %s", e)
+            ranks_all = pd.DataFrame(np.nan, index=fr, columns=common)
+        for m in common:
+            add(ALL, m, np.full(len(fr), np.nan), np.concatenate(pooled[m], axis=0), ranks_all[m].to_numpy())
     return pd.DataFrame(rows)
 
 

@@ -9,6 +9,12 @@ aggregate over seeds as a bold line with its band (IQM with a bootstrap confiden
 mean +- standard error, or median with quartiles), and a last panel with the methods' average
 rank over time. With several benchmarks, one more figure: the average rank over all of them
 against the fraction of the budget. A method has the same color in every panel and figure.
+
+A multi-objective benchmark's curves are the normalized hypervolume of the feasible front so
+far (:mod:`tunebench.analysis.hypervolume`), drawn the same way, and it gets one more figure,
+its Pareto fronts (:func:`pareto_figure`): the empirical attainment surfaces over seeds of each
+method's final feasible front (median, and the band between the 25% and 75% ones), with the
+known front where the blackbox has one; pairwise projections for three objectives or more.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from tunebench.analysis.aggregate import (
     rank_curves,
     regret_bounds,
 )
+from tunebench.analysis.hypervolume import attainment_surfaces
 from tunebench.analysis.results import Grid
 from tunebench.errors import UserError
 
-__all__ = ["plot_grid", "default_groups", "resolve_groups", "method_colors", "output_paths"]
+__all__ = ["plot_grid", "pareto_figure", "pareto_path", "default_groups", "resolve_groups", "method_colors",
+           "output_paths"]
 
 _STAT_LABEL = {"iqm": "IQM, {ci:g}% bootstrap CI", "mean": "mean ± standard error", "median": "median, quartiles"}
 _SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -96,6 +104,12 @@ def output_paths(output: str | Path, benchmarks: Sequence[str]) -> tuple[dict[st
         paths = {b: out.with_name(f"{out.stem}-{b}{out.suffix}") for b in benchmarks}
         return paths, out.with_name(f"{out.stem}-ranks{out.suffix}")
     return {b: out / f"{b}.png" for b in benchmarks}, (out / "ranks.png" if several else None)
+
+
+def pareto_path(path: Path) -> Path:
+    """Where :func:`plot_grid` writes the Pareto-front figure of a multi-objective benchmark whose
+    main figure goes to ``path``: ``<stem>-pareto<suffix>`` beside it."""
+    return path.with_name(f"{path.stem}-pareto{path.suffix}")
 
 
 def resolve_groups(groups: Mapping[str, Sequence[str]] | Sequence[str] | None) -> dict[str, list[str]] | None:
@@ -167,15 +181,17 @@ def plot_grid(grid: Grid, output: str | Path, *, benchmark: str | None = None,
             panel is not drawn (except in the rank panel, which has all the benchmark's methods).
         statistic: ``"iqm"`` (bootstrap ``confidence`` band over seeds), ``"mean"`` (+- standard
             error) or ``"median"`` (quartiles).
-        y: ``"metric"``: the best metric value so far (known optimum dashed), or ``"regret"``:
-            the normalized regret (see :mod:`tunebench.analysis.aggregate`).
+        y: ``"metric"``: the best metric value so far (known optimum dashed), or the
+            normalized hypervolume of a multi-objective benchmark; or ``"regret"``: the
+            normalized regret of those (see :mod:`tunebench.analysis.aggregate`).
         n_points: points of the time grid (log-spaced when the runs' first results and the
             budget are two orders of magnitude apart).
         n_boot, seed: bootstrap resamples and their random seed.
 
     The time axis is logarithmic with a log-spaced grid; the y axis is logarithmic when the
     curves are positive and span two orders of magnitude (regret 0 is then drawn at the
-    smallest positive value shown).
+    smallest positive value shown). A multi-objective benchmark also gets its
+    :func:`pareto_figure`, written to :func:`pareto_path` of its figure's path.
 
     Raises:
         UserError: matplotlib is missing, an unknown benchmark, statistic, group name or ``y``,
@@ -216,7 +232,7 @@ def plot_grid(grid: Grid, output: str | Path, *, benchmark: str | None = None,
                 curves[m] = aggregate(values, statistic, n_boot=n_boot, confidence=confidence, seed=seed)
             shown = np.concatenate([np.concatenate([c["center"], c["lower"], c["upper"]])
                                     for m, c in curves.items() if any(m in ms for _, ms in panels)])
-            log_y = _log_span(shown) and (y == "regret" or grid.mode(b) == "min")
+            log_y = _log_span(shown) and (y == "regret" or grid.curve_mode(b) == "min")
             floor = np.nanmin(shown[shown > 0]) if log_y else None
             for ax, (name, methods) in zip(axes, panels, strict=False):
                 for m in methods:
@@ -232,7 +248,7 @@ def plot_grid(grid: Grid, output: str | Path, *, benchmark: str | None = None,
                     ax.axhline(optimum, color="0.35", linestyle="--", linewidth=1.2, label="known optimum")
                 ax.set_title(f"{name} methods" if groups is None else name)
                 ax.set_xlabel("tuning time (s)")
-                ax.set_ylabel(f"best {grid.metric(b)} so far" if y == "metric" else "normalized regret")
+                ax.set_ylabel(grid.curve_label(b) if y == "metric" else "normalized regret")
                 ax.legend(loc="best", framealpha=0.85, edgecolor="none")
             for ax in axes[:len(panels)]:
                 ax.set_xscale("log" if log_x else "linear")
@@ -259,11 +275,145 @@ def plot_grid(grid: Grid, output: str | Path, *, benchmark: str | None = None,
             ax.set_xlim(axes[0].get_xlim())
             if methods:
                 ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-            fig.suptitle(f"{b}: {grid.metric(b)} ({grid.mode(b)}), {_seed_text(grid, b)}; {stat_label}")
+            fig.suptitle(f"{b}: {_curve_title(grid, b)}, {_seed_text(grid, b)}; {stat_label}")
             written.append(_save(fig, paths[b], dpi))
+            if grid.is_multi(b):
+                written.append(_save(pareto_figure(grid, b, colors=colors), pareto_path(paths[b]), dpi))
         if ranks_path is not None:
             written.append(_save(_ranks_figure(grid, benchmarks, colors, styles, n_points), ranks_path, dpi))
     return written
+
+
+def _curve_title(grid: Grid, benchmark: str) -> str:
+    objectives = grid.objectives_of(benchmark)
+    text = ", ".join(f"{m} ({o})" for m, o in zip(objectives.metrics, objectives.modes, strict=True))
+    if objectives.is_multi:
+        text = f"hypervolume of {text}"
+    constraints = grid.constraints.get(benchmark, ())
+    if constraints:
+        text += " subject to " + ", ".join(map(str, constraints))
+    return text
+
+
+#: attainment levels drawn per method: the median as a line, the band between the other two
+_LEVELS = (25.0, 50.0, 75.0)
+#: most pairs of objectives drawn for three objectives or more
+_MAX_PAIRS = 6
+
+
+def _staircase(S: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices of the boundary of the region dominated by the 2-D points ``S`` (minimization
+    form, sorted by the first objective, non-dominated) within the box up to ``ref``: from the
+    top edge down and right to the right edge. An empty ``S``: the corner ``ref`` alone."""
+    if len(S) == 0:
+        return np.array([ref[0]]), np.array([ref[1]])
+    x = np.repeat(S[:, 0], 2)
+    y = np.repeat(S[:, 1], 2)
+    xs = np.concatenate([x, [ref[0]]])
+    ys = np.concatenate([[ref[1]], y])
+    return xs, ys
+
+
+def _axis_range(values: list[np.ndarray], ref: float, known: np.ndarray | None) -> tuple[float, float]:
+    """``(low, high)`` of one objective's axis (minimization form): from a little below the
+    smallest of ``values`` (and of the ``known`` front's) to the reference point (or the known
+    front's largest value, if beyond)."""
+    extra = [known] if known is not None else []
+    finite = np.concatenate([v[np.isfinite(v)] for v in values + extra] + [np.array([ref])])
+    low = float(finite.min())
+    high = max(ref, float(known.max())) if known is not None and len(known) else ref
+    return low - 0.03 * max(high - low, 1e-12), high
+
+
+def pareto_figure(grid: Grid, benchmark: str, *, colors: dict[str, Any] | None = None,
+                  levels: Sequence[float] = _LEVELS) -> Any:
+    """The Pareto-front figure of the multi-objective ``benchmark`` (a matplotlib Figure, not
+    saved): attainment surfaces over seeds (:func:`~tunebench.analysis.hypervolume.attainment_surfaces`)
+    of the methods' final feasible fronts, in metric units, up to the benchmark's reference
+    point, with the known front (dashed) when :meth:`Grid.known_front` has one.
+
+    Two objectives: a first panel with every method's median surface, then one panel per method
+    with its median surface and the band between its ``levels[0]``% and ``levels[-1]``% surfaces.
+    Three or more: one panel per pair of objectives (up to six) with every method's median
+    surface of the fronts projected on that pair (a projection: the front of the pair).
+
+    Raises:
+        UserError: matplotlib is missing, or ``benchmark`` is not a multi-objective benchmark of ``grid``.
+    """
+    _matplotlib()
+    from matplotlib.figure import Figure  # deferred: matplotlib (heavy), only when plotting
+
+    if benchmark not in grid.benchmarks or not grid.is_multi(benchmark):
+        raise UserError(f"{benchmark!r} is not a multi-objective benchmark of this grid; those are: "
+                        f"{', '.join(b for b in grid.benchmarks if grid.is_multi(b)) or 'none'}")
+    objectives = grid.objectives_of(benchmark)
+    d = len(objectives.metrics)
+    signs = np.asarray(objectives.signs)
+    methods = grid.methods_of(benchmark)
+    colors = colors if colors is not None else method_colors(methods)
+    fronts = {m: [grid.points[(benchmark, m, s)].front() for s in grid.seeds(benchmark, m)] for m in methods}
+    known = grid.known_front(benchmark)
+    known_min = known * signs if known is not None else None
+    bounds = grid.hv_bounds.get(benchmark)
+    all_points = [F for fs in fronts.values() for F in fs if len(F)]
+    if bounds is not None:
+        ref = bounds.reference
+    elif all_points:
+        ref = np.vstack(all_points).max(axis=0)
+    else:
+        ref = np.ones(d)
+    pairs = [(0, 1)] if d == 2 else [(i, j) for i in range(d) for j in range(i + 1, d)][:_MAX_PAIRS]
+    n_seeds = sorted({len(fs) for fs in fronts.values()})
+    seeds_text = f"{n_seeds[0]}" if len(n_seeds) == 1 else f"{n_seeds[0]}–{n_seeds[-1]}"
+    per_method = d == 2
+    n_panels = (1 + len(methods)) if per_method else len(pairs)
+    ncols = min(n_panels, 3)
+    nrows = -(-n_panels // ncols)
+    with _matplotlib().rc_context(_STYLE):
+        fig = Figure(figsize=(4.6 * ncols + 0.6, 4.1 * nrows + 0.7), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False).reshape(-1)
+        for ax in axes[n_panels:]:
+            ax.set_visible(False)
+        for k, (i, j) in enumerate(pairs if not per_method else [(0, 1)] * n_panels):
+            ax = axes[k]
+            cols = [i, j]
+            projected = {m: [F[:, cols] for F in fs] for m, fs in fronts.items()}
+            r = ref[cols]
+            xr = _axis_range([F[:, 0] for fs in projected.values() for F in fs], r[0],
+                             known_min[:, i] if known_min is not None else None)
+            yr = _axis_range([F[:, 1] for fs in projected.values() for F in fs], r[1],
+                             known_min[:, j] if known_min is not None else None)
+            shown = methods if not per_method or k == 0 else [methods[k - 1]]
+            for m in shown:
+                surfaces = attainment_surfaces(projected[m], levels if per_method and k > 0 else [50.0])
+                if per_method and k > 0:
+                    lo_x, lo_y = _staircase(surfaces[float(levels[0])], r)
+                    hi_x, hi_y = _staircase(surfaces[float(levels[-1])], r)
+                    ax.fill(np.concatenate([lo_x, hi_x[::-1]]) * signs[i],
+                            np.concatenate([lo_y, hi_y[::-1]]) * signs[j], color=colors[m], alpha=0.22,
+                            linewidth=0, label=f"{levels[0]:g}–{levels[-1]:g}% attained")
+                xs, ys = _staircase(surfaces[50.0], r)
+                ax.plot(xs * signs[i], ys * signs[j], color=colors[m], linewidth=2.2,
+                        label=f"{m} (median)" if k == 0 else "median attained")
+            if known_min is not None:
+                K = known_min[:, cols]
+                K = K[np.lexsort(K.T[::-1])]
+                ax.plot(K[:, 0] * signs[i], K[:, 1] * signs[j], color="0.3", linestyle="--", linewidth=1.3,
+                        label="known front")
+            ax.set_xlim(*sorted((xr[0] * signs[i], xr[1] * signs[i])))
+            ax.set_ylim(*sorted((yr[0] * signs[j], yr[1] * signs[j])))
+            ax.set_xlabel(f"{objectives.metrics[i]} ({objectives.modes[i]})")
+            ax.set_ylabel(f"{objectives.metrics[j]} ({objectives.modes[j]})")
+            if per_method:
+                ax.set_title("median attainment, all methods" if k == 0 else methods[k - 1])
+            else:
+                ax.set_title(f"{objectives.metrics[i]} vs {objectives.metrics[j]} (projection)")
+            ax.legend(loc="upper right", framealpha=0.85, edgecolor="none")
+        what = ("median and 25–75% attainment surfaces" if per_method
+                else "median attainment surfaces of the fronts projected on pairs of objectives")
+        fig.suptitle(f"{benchmark}: final feasible Pareto fronts, {what} over {seeds_text} seeds\n"
+                     "(the axes end at the reference point of the normalized hypervolume)", fontsize=13)
+    return fig
 
 
 def _seed_text(grid: Grid, benchmark: str) -> str:

@@ -5,6 +5,12 @@ normalized regret and its bootstrap confidence interval, the best metric value (
 average rank at the end; then the same over all benchmarks (runs of the methods run on every
 benchmark pooled; ranks averaged over benchmarks). See :mod:`tunebench.analysis.aggregate` for
 the definitions.
+
+A multi-objective benchmark gets instead a table of the normalized hypervolume of the feasible
+front (IQM over seeds with its bootstrap interval, :func:`~tunebench.analysis.aggregate.summarize_hypervolume`)
+at each fraction, and the average rank (1 = largest hypervolume), with the scales and reference
+point used (:mod:`tunebench.analysis.hypervolume`). Under constraints only feasible results
+count (the benchmark's constraints are listed).
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from tunebench.analysis.aggregate import ALL, summarize
+from tunebench.analysis.aggregate import ALL, summarize, summarize_hypervolume
+from tunebench.analysis.hypervolume import HV_MARGIN
 from tunebench.analysis.results import Grid
 from tunebench.errors import UserError
 
@@ -65,32 +72,105 @@ def _table(rows: pd.DataFrame, fractions: Sequence[float], metric: str | None, c
     return lines
 
 
-def report_markdown(grid: Grid, table: pd.DataFrame, fractions: Sequence[float], confidence: float = 0.95) -> str:
-    """Markdown of the :func:`~tunebench.analysis.aggregate.summarize` ``table`` of ``grid``."""
+def _hv_table(rows: pd.DataFrame, fractions: Sequence[float], confidence: float) -> list[str]:
+    """Markdown table of one multi-objective benchmark's (or ALL's) hypervolume rows."""
+    last = fractions[-1]
+    head = ["method"] + [f"HV @{_pct(f)}" for f in fractions] + [f"rank @{_pct(last)}", "seeds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    best_at = {f: rows.loc[rows["fraction"] == f, "hv_iqm"].max() for f in fractions}
+    for method, sub in rows.groupby("method", sort=False):
+        # a row's fields are its columns, of mixed types: read as Any
+        by_f: dict[float, Any] = {float(r.fraction): r for r in cast("Iterable[Any]", sub.itertuples())}
+        cells = [str(method)]
+        for f in fractions:
+            r = by_f[f]
+            center = _num(r.hv_iqm)
+            if math.isfinite(r.hv_iqm) and r.hv_iqm == best_at[f]:
+                center = f"**{center}**"
+            cells.append(f"{center} [{_num(r.hv_lo)}, {_num(r.hv_hi)}]")
+        end = by_f[last]
+        cells += [_num(end.rank, 3), str(end.n_seeds)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"HV: normalized hypervolume of the feasible front, IQM over seeds [{100 * confidence:g}% bootstrap "
+                 f"CI]; the highest IQM in bold. Rank: average over seeds (1 = largest hypervolume).")
+    return lines
+
+
+def _hv_facts(grid: Grid, b: str) -> str:
+    """The objectives, scales and reference point of multi-objective benchmark ``b``, in words."""
+    objectives = grid.objectives_of(b)
+    names = ", ".join(f"{m} ({o})" for m, o in zip(objectives.metrics, objectives.modes, strict=True))
+    bounds = grid.hv_bounds.get(b)
+    if bounds is None:
+        return f"objectives {names}; no feasible result: hypervolume 0"
+    signs = objectives.signs
+
+    def point(v: Any) -> str:
+        return "(" + ", ".join(f"{sign * x:.4g}" for sign, x in zip(signs, v, strict=True)) + ")"
+
+    return (f"objectives {names}; scales: best {point(bounds.lower)} → 0, worst {point(bounds.upper)} → 1; "
+            f"reference point {point(bounds.reference)} ({1 + HV_MARGIN:g} in every scaled objective)")
+
+
+def report_markdown(grid: Grid, table: pd.DataFrame, fractions: Sequence[float], confidence: float = 0.95,
+                    hv_table: pd.DataFrame | None = None) -> str:
+    """Markdown of the :func:`~tunebench.analysis.aggregate.summarize` ``table`` of ``grid``
+    (its single-objective benchmarks) and of the
+    :func:`~tunebench.analysis.aggregate.summarize_hypervolume` ``hv_table`` (its
+    multi-objective ones)."""
     runs = grid.runs
     n_unfinished = int((~runs["complete"]).sum())
+    multi = [b for b in grid.benchmarks if grid.is_multi(b)]
+    single = [b for b in grid.benchmarks if not grid.is_multi(b)]
     out = [f"# Experiment `{grid.tag}`", "",
            f"{len(runs)} runs of {runs['method'].nunique()} methods on {runs['benchmark'].nunique()} benchmarks "
-           f"({n_unfinished} unfinished, {len(grid.skipped)} folders skipped), from {grid.root / grid.tag}.", "",
-           "Normalized regret = (value − best) / (worst − best): 0 is the benchmark's known optimum or else the "
-           "best value any run found, 1 the median over runs of their first result. Times are fractions of "
-           "the benchmark's wallclock budget.", ""]
+           f"({n_unfinished} unfinished, {len(grid.skipped)} folders skipped), from {grid.root / grid.tag}.", ""]
+    if single:
+        out += ["Normalized regret = (value − best) / (worst − best): 0 is the benchmark's known optimum or else "
+                "the best value any run found, 1 the median over runs of their first result. Times are fractions "
+                "of the benchmark's wallclock budget.", ""]
+    if multi:
+        out += ["Normalized hypervolume (multi-objective benchmarks): the share of the box between the best value "
+                "of each objective over all runs of the benchmark (scaled to 0) and the reference point (each "
+                f"objective's worst value on the runs' final fronts scaled to 1, plus {HV_MARGIN:g}) that the "
+                "feasible Pareto front found so far dominates: one scale for every method and seed of a "
+                "benchmark. Times are fractions of the benchmark's wallclock budget.", ""]
     for b in grid.benchmarks:
+        seeds = sorted(set(runs.loc[runs["benchmark"] == b, "seed"]))
+        constraints = grid.constraints.get(b, ())
+        if b in multi:
+            facts = [_hv_facts(grid, b), f"budget {grid.budget(b):g} s", f"{len(seeds)} seeds"]
+            if constraints:
+                facts.append("constraints " + ", ".join(map(str, constraints)) + " (only feasible results count)")
+            out += [f"## {b}", "", "; ".join(facts), ""]
+            if hv_table is not None:
+                out += _hv_table(hv_table[hv_table["benchmark"] == b], fractions, confidence)
+            out.append("")
+            continue
         rows = table[table["benchmark"] == b]
         optimum = grid.optimum(b)
-        seeds = sorted(set(runs.loc[runs["benchmark"] == b, "seed"]))
         facts = [f"{grid.metric(b)} ({grid.mode(b)})", f"budget {grid.budget(b):g} s", f"{len(seeds)} seeds"]
         if optimum is not None:
             facts.append(f"known optimum {optimum:.6g}")
+        if constraints:
+            facts.append("constraints " + ", ".join(map(str, constraints)) + " (only feasible results count)")
         out += [f"## {b}", "", "; ".join(facts), ""]
         out += _table(rows, fractions, grid.metric(b), confidence)
         out.append("")
-    rows = table[table["benchmark"] == ALL]
+    rows = table[table["benchmark"] == ALL] if not table.empty else table
     if not rows.empty:
         out += ["## All benchmarks", "",
-                f"Normalized regret pooled over the runs of every benchmark ({len(grid.benchmarks)}); ranks "
+                f"Normalized regret pooled over the runs of every benchmark ({len(single)}); ranks "
                 "averaged over seeds, then benchmarks, among the methods run on all of them.", ""]
         out += _table(rows, fractions, None, confidence)
+        out.append("")
+    rows = hv_table[hv_table["benchmark"] == ALL] if hv_table is not None and not hv_table.empty else None
+    if rows is not None and not rows.empty:
+        out += ["## All multi-objective benchmarks", "",
+                f"Normalized hypervolume pooled over the runs of every multi-objective benchmark ({len(multi)}); "
+                "ranks averaged over seeds, then benchmarks, among the methods run on all of them.", ""]
+        out += _hv_table(rows, fractions, confidence)
         out.append("")
     unfinished = runs[~runs["complete"]]
     if not unfinished.empty:
@@ -116,8 +196,11 @@ def write_report(grid: Grid, output_dir: str | Path | None = None, *, fractions:
 
     If ``output_dir`` is given (created if needed), also writes there ``report.md`` (the
     markdown), ``report.csv`` (every row of :func:`~tunebench.analysis.aggregate.summarize`: one
-    per benchmark, method and fraction, plus the ``ALL`` rows) and ``report_<benchmark>.csv``
-    (that benchmark's rows). ``n_boot``, ``confidence``, ``seed``: of the bootstrap.
+    per benchmark, method and fraction, plus the ``ALL`` rows; single-objective benchmarks),
+    ``report_hypervolume.csv`` (the rows of
+    :func:`~tunebench.analysis.aggregate.summarize_hypervolume`; multi-objective benchmarks, if
+    any) and ``report_<benchmark>.csv`` (that benchmark's rows). ``n_boot``, ``confidence``,
+    ``seed``: of the bootstrap.
 
     Raises:
         UserError: fractions that are not positive numbers; an output folder that cannot be written.
@@ -125,16 +208,24 @@ def write_report(grid: Grid, output_dir: str | Path | None = None, *, fractions:
     fractions = [float(f) for f in fractions]
     if not fractions or any(not (f > 0) for f in fractions):
         raise UserError(f"budget fractions must be positive numbers, got {fractions}")
-    table = summarize(grid, fractions, n_boot=n_boot, confidence=confidence, seed=seed)
-    text = report_markdown(grid, table, fractions, confidence)
+    multi = [b for b in grid.benchmarks if grid.is_multi(b)]
+    single = [b for b in grid.benchmarks if b not in multi]
+    kwargs: dict[str, Any] = {"n_boot": n_boot, "confidence": confidence, "seed": seed}
+    table = summarize(grid, fractions, benchmarks=single, **kwargs)
+    hv_table = summarize_hypervolume(grid, fractions, benchmarks=multi, **kwargs) if multi else None
+    text = report_markdown(grid, table, fractions, confidence, hv_table)
     if output_dir is not None:
         out = Path(output_dir).expanduser()
         try:
             out.mkdir(parents=True, exist_ok=True)
             (out / "report.md").write_text(text + "\n")
-            table.to_csv(out / "report.csv", index=False)
+            if single:
+                table.to_csv(out / "report.csv", index=False)
+            if hv_table is not None:
+                hv_table.to_csv(out / "report_hypervolume.csv", index=False)
             for b in grid.benchmarks:
-                table[table["benchmark"] == b].to_csv(out / f"report_{b}.csv", index=False)
+                rows = hv_table if b in multi and hv_table is not None else table
+                rows[rows["benchmark"] == b].to_csv(out / f"report_{b}.csv", index=False)
         except OSError as e:
             raise UserError(f"cannot write the report to {out}: {e.strerror or e}; choose another output "
                             "folder") from e

@@ -21,6 +21,20 @@ What is loaded, what is skipped:
 
 Times are the ``time`` field of the events: tuning time in seconds since the start of the
 experiment (simulated seconds on the simulator backend).
+
+Constraints and several objectives (from ``metadata.json``: ``"constraints"``, and
+``"objectives": {"metric": [...], "mode": [...]}``, whose first entries are ``metric``/``mode``):
+
+* a run with constraints counts only its *feasible* results (every constraint met; a missing or
+  non-numeric constrained value is infeasible): an infeasible result never is the best, and its
+  curve is the best *feasible* value so far (``best``/``first`` likewise);
+* a multi-objective run's curve is the **normalized hypervolume** of its feasible Pareto front
+  so far (:mod:`tunebench.analysis.hypervolume`; larger is better, so :meth:`Grid.curve_mode`
+  is ``"max"``), with scales common to every run of its benchmark; ``best``/``first`` are the
+  normalized hypervolume at its last and first result, and :attr:`Grid.points` holds the
+  run's objective vectors (its fronts);
+* runs of one benchmark must share their objectives and constraints (else the less common are
+  skipped, like a differing metric).
 """
 
 from __future__ import annotations
@@ -31,16 +45,26 @@ import logging
 import math
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tunebench.analysis.hypervolume import (
+    HypervolumeBounds,
+    RunPoints,
+    feasible_mask,
+    hypervolume_bounds,
+    hypervolume_curve,
+)
 from tunebench.analysis.layout import check_tag, results_root
 from tunebench.errors import UserError
 from tunebench.events import LogKind, loads_line, split_lines
+from tunebench.pareto import to_minimization
 from tunebench.store import EVENTS_FILE, METADATA_FILE
+from tunebench.types import Constraint, Objectives, parse_constraints
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -50,7 +74,7 @@ try:
 except ImportError:  # pragma: no cover - orjson is a dependency
     _orjson = None  # type: ignore[assignment]  # a module or None: checked before each use
 
-__all__ = ["Grid", "Curve", "load_grid", "load_run", "best_so_far", "known_optimum", "RUN_COLUMNS"]
+__all__ = ["Grid", "Curve", "load_grid", "load_run", "best_so_far", "known_optimum", "known_front", "RUN_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +83,7 @@ Curve = tuple[np.ndarray, np.ndarray]
 
 #: columns of :attr:`Grid.runs`, in order
 RUN_COLUMNS = ("benchmark", "method", "seed", "path", "metric", "mode", "budget", "n_trials", "n_results",
-               "best", "first", "last_time", "complete", "end_reason", "note")
+               "best", "first", "last_time", "complete", "end_reason", "note", "n_feasible")
 
 # the byte tests that pick the lines worth decoding: only the result lines are decoded (in one
 # call), which is what keeps a grid of a thousand logs loading in a second or two
@@ -87,15 +111,28 @@ class Grid:
             the benchmark's, else NaN), ``n_trials``, ``n_results``, ``best`` (best metric value,
             NaN without results), ``first`` (first result's value), ``last_time`` (time of the
             last result), ``complete`` (the log ends with ``experiment_end``), ``end_reason``,
-            ``note`` (e.g. a torn last line that was dropped). Sorted by benchmark, method, seed.
-        curves: ``(benchmark, method, seed) -> (times, best_so_far)``: for each result in time
-            order its tuning time and the best metric value so far (metric units; NaN until the
-            first result with a number).
+            ``note`` (e.g. a torn last line that was dropped), ``n_feasible`` (results meeting
+            every constraint). Sorted by benchmark, method, seed. For a multi-objective
+            benchmark ``metric``/``mode`` are its first objective's and ``best``/``first`` are
+            normalized hypervolumes (see the module docstring).
+        curves: ``(benchmark, method, seed) -> (times, values)``: for each result in time order
+            its tuning time and the value analysis compares: the best (feasible) metric value so
+            far (metric units; NaN until the first such result), or for a multi-objective
+            benchmark the normalized hypervolume of the feasible front so far (0 until a
+            feasible result lies in the reference box).
         skipped: ``(path, reason)`` of the folders that could not be used.
         optima: benchmark -> known optimum of its metric (None: unknown): the values given to
             :func:`load_grid`, and those :meth:`optimum` looked up so far.
         known_optima: whether :meth:`optimum` looks up the optimum of registered benchmarks.
         data_dir: benchmark data folder for those look-ups (None: ``$TUNEBENCH_DATA``).
+        objectives: benchmark -> its :class:`~tunebench.types.Objectives` (one metric, or several).
+        constraints: benchmark -> its constraints (empty: none).
+        points: ``(benchmark, method, seed) -> RunPoints``: the objective vectors (minimization
+            form) and feasibility of each result of the multi-objective runs.
+        hv_bounds: benchmark -> the scales of its normalized hypervolume (multi-objective
+            benchmarks with a feasible result; see :mod:`tunebench.analysis.hypervolume`).
+        fronts: benchmark -> the known Pareto front of a multi-objective benchmark in metric
+            units (None: unknown), as :meth:`known_front` looked it up.
     """
 
     root: Path
@@ -106,11 +143,65 @@ class Grid:
     optima: dict[str, float | None] = field(default_factory=dict)
     known_optima: bool = True
     data_dir: str | Path | None = None
+    objectives: dict[str, Objectives] = field(default_factory=dict)
+    constraints: dict[str, tuple[Constraint, ...]] = field(default_factory=dict)
+    points: dict[tuple[str, str, int], RunPoints] = field(default_factory=dict)
+    hv_bounds: dict[str, HypervolumeBounds] = field(default_factory=dict)
+    fronts: dict[str, np.ndarray | None] = field(default_factory=dict)
+
+    def is_multi(self, benchmark: str) -> bool:
+        """Whether ``benchmark``'s runs optimize several objectives (its curves are hypervolumes)."""
+        objectives = self.objectives.get(benchmark)
+        return objectives is not None and objectives.is_multi
+
+    def objectives_of(self, benchmark: str) -> Objectives:
+        """The objectives of ``benchmark``'s runs (one metric for a single-objective benchmark)."""
+        objectives = self.objectives.get(benchmark)
+        return objectives if objectives is not None else Objectives((self.metric(benchmark),),
+                                                                    (self.mode(benchmark),))
+
+    def curve_mode(self, benchmark: str) -> str:
+        """Direction of ``benchmark``'s curves: its metric's mode, or ``"max"`` (hypervolume)."""
+        return "max" if self.is_multi(benchmark) else self.mode(benchmark)
+
+    def curve_label(self, benchmark: str) -> str:
+        """What ``benchmark``'s curves show, for axis labels: ``"best <metric> so far"`` (with
+        ``" (feasible)"`` under constraints) or ``"normalized hypervolume"``."""
+        if self.is_multi(benchmark):
+            return "normalized hypervolume"
+        return f"best {'feasible ' if self.constraints.get(benchmark) else ''}{self.metric(benchmark)} so far"
+
+    def front(self, benchmark: str, method: str, seed: int, until: float | None = None) -> np.ndarray:
+        """The feasible Pareto front of a multi-objective run up to time ``until`` (None: its
+        end), in metric units: ``(k, d)``, columns in the order of the objectives, sorted by the
+        first column's minimization form.
+
+        Raises:
+            UserError: no such run, or it is single-objective.
+        """
+        key = (benchmark, method, int(seed))
+        if key not in self.points:
+            raise UserError(f"no multi-objective run {method} / seed {seed} on {benchmark} in this grid")
+        signs = np.asarray(self.objectives_of(benchmark).signs)
+        F: np.ndarray = self.points[key].front(until) * signs
+        return F
+
+    def known_front(self, benchmark: str) -> np.ndarray | None:
+        """The known Pareto front of a multi-objective ``benchmark`` in metric units (from
+        :attr:`fronts`, else, when :attr:`known_optima`, its blackbox's ``true_front``; see
+        :func:`known_front`), or None."""
+        if benchmark not in self.fronts:
+            self.fronts[benchmark] = (known_front(benchmark, self.objectives_of(benchmark), self.data_dir)
+                                      if self.known_optima and self.is_multi(benchmark) else None)
+        return self.fronts[benchmark]
 
     def optimum(self, benchmark: str) -> float | None:
         """Known optimum of ``benchmark``'s metric: from :attr:`optima`, else (when
         :attr:`known_optima`) from the benchmark registry's blackbox (loaded once, then cached;
-        see :func:`known_optimum`), else None."""
+        see :func:`known_optimum`), else None. None for a multi-objective benchmark (its curves
+        are normalized hypervolumes)."""
+        if benchmark not in self.optima and self.is_multi(benchmark):
+            self.optima[benchmark] = None  # no known optimum of a normalized hypervolume
         if benchmark not in self.optima:
             self.optima[benchmark] = (known_optimum(benchmark, self.metric(benchmark), self.data_dir)
                                       if self.known_optima else None)
@@ -206,8 +297,21 @@ def _parse_lines(lines: list[bytes], path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _read_log(path: Path, metric: str, mode: str) -> dict[str, Any]:
-    """What analysis needs of one event log (see :func:`load_run`)."""
+def _column(results: list[Any], name: str) -> np.ndarray:
+    """The values of metric ``name`` in ``results`` (result dicts, or anything else: NaN), as floats
+    (NaN where missing or not a number)."""
+    try:
+        raw = [r.get(name, math.nan) for r in results]
+        if all(v.__class__ in _NUMBERS for v in raw):
+            return np.array(raw, dtype=float)
+    except AttributeError:  # a result that is not a dict
+        pass
+    return np.array([_number(r.get(name)) if isinstance(r, dict) else math.nan for r in results], dtype=float)
+
+
+def _read_log(path: Path, metric: str, mode: str, columns: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What analysis needs of one event log (see :func:`load_run`); ``columns``: more metrics
+    whose values are read too (objectives, constrained metrics), as ``"columns"``."""
     try:
         data = (path / EVENTS_FILE).read_bytes()
     except FileNotFoundError:
@@ -242,9 +346,11 @@ def _read_log(path: Path, metric: str, mode: str) -> dict[str, Any]:
         times = np.array(raw_times, dtype=float)
         values = np.array(raw_values, dtype=float)
         n = len(events)
+        results = [ev["result"] for ev in events] if columns else []
     except (TypeError, ValueError, KeyError, AttributeError):
         times = np.empty(len(events))
         values = np.empty(len(events))
+        results = []
         n = 0
         for ev in events:
             if not isinstance(ev, dict) or ev.get("event") != _RESULT:
@@ -252,12 +358,16 @@ def _read_log(path: Path, metric: str, mode: str) -> dict[str, Any]:
             res = ev.get("result")
             times[n] = _number(ev.get("time"))
             values[n] = _number(res.get(metric)) if isinstance(res, dict) else math.nan
+            results.append(res)
             n += 1
         times, values = times[:n], values[:n]
+    extra = {name: _column(results, name) for name in columns}
     if n and np.any(np.diff(times) < 0):  # not expected (the log is in time order), but be safe
         order = np.argsort(times, kind="stable")
         times, values = times[order], values[order]
+        extra = {name: v[order] for name, v in extra.items()}
     return {
+        "columns": extra,
         "times": times,
         "values": values,
         "n_trials": data.count(_TRIAL_START_KEY),
@@ -309,29 +419,73 @@ def load_run(path: str | Path, *, benchmark: str | None = None, method: str | No
              seed: int | None = None) -> tuple[dict[str, Any], Curve]:
     """Read one experiment folder for analysis.
 
-    Returns ``(row, (times, best_so_far))``: ``row`` has the columns of :attr:`Grid.runs`
+    Returns ``(row, (times, values))``: ``row`` has the columns of :attr:`Grid.runs`
     (``benchmark``/``method``/``seed`` from the arguments, else from ``metadata.json``; the
-    budget from the run's stop criteria or run spec only, NaN if neither has one).
+    budget from the run's stop criteria or run spec only, NaN if neither has one); the curve is
+    the best feasible value so far, or for a multi-objective run its normalized hypervolume
+    with scales from this run alone (:func:`load_grid` scales the runs of a benchmark together).
 
     Raises:
         UserError: the folder cannot be used (no metadata, unreadable log); the message says why.
     """
     path = Path(path)
     try:
-        row, curve = _load_run(path, benchmark, method, seed, None)
+        row, curve, points = _load_run(path, benchmark, method, seed, None)
     except _Unreadable as e:
         raise UserError(f"{path}: {e}") from None
-    return row, curve
+    if points is not None:
+        curve = hypervolume_curve(points, hypervolume_bounds([points]))
+        _set_hypervolume(row, curve)
+    return {k: row[k] for k in RUN_COLUMNS}, curve
+
+
+def _run_objectives(meta: dict[str, Any]) -> tuple[Objectives, tuple[Constraint, ...]]:
+    """The objectives and constraints a run's metadata records (one metric: ``metric``/``mode``)."""
+    try:
+        spec = meta.get("objectives")
+        if isinstance(spec, dict) and spec.get("metric") is not None:
+            objectives = Objectives.from_args(spec["metric"], spec.get("mode") or meta["mode"])
+        else:
+            objectives = Objectives((meta["metric"],), (meta["mode"],))
+        constraints = parse_constraints(meta.get("constraints") or None)
+    except (UserError, TypeError) as e:
+        raise _Unreadable(f"{METADATA_FILE} has unreadable objectives or constraints: {e}") from None
+    return objectives, constraints
+
+
+def _set_hypervolume(row: dict[str, Any], curve: Curve) -> None:
+    values = curve[1]
+    row["best"] = float(values[-1]) if len(values) else math.nan
+    row["first"] = float(values[0]) if len(values) else math.nan
 
 
 def _load_run(path: Path, benchmark: str | None, method: str | None, seed: int | None,
-              registry_budgets: dict[str, float] | None) -> tuple[dict[str, Any], Curve]:
+              registry_budgets: dict[str, float] | None) -> tuple[dict[str, Any], Curve, RunPoints | None]:
+    """The row and curve of one run, and (multi-objective runs) its points; a multi-objective
+    run's curve is left empty here (it needs the scales of its whole benchmark)."""
     meta = _read_metadata(path)
     metric, mode = meta["metric"], meta["mode"]
+    objectives, constraints = _run_objectives(meta)
     bench = benchmark if benchmark is not None else str(meta.get("benchmark") or "")
-    log = _read_log(path, metric, mode)
-    times, best = log["times"], best_so_far(log["values"], mode)
-    finite = log["values"][np.isfinite(log["values"])]
+    names = tuple(dict.fromkeys([*(objectives.metrics if objectives.is_multi else ()),
+                                 *(c.metric for c in constraints)]))
+    log = _read_log(path, metric, mode, names)
+    times, values = log["times"], log["values"]
+    feasible = feasible_mask(log["columns"], constraints, len(times))
+    points = None
+    if objectives.is_multi:
+        Y = to_minimization(np.column_stack([log["columns"][m] for m in objectives.metrics])
+                            if len(times) else np.empty((0, len(objectives.metrics))), objectives)
+        points = RunPoints(times, Y, feasible)
+        curve: Curve = (times, np.full(len(times), math.nan))
+        best = first = math.nan
+    else:
+        if constraints:
+            values = np.where(feasible, values, math.nan)  # an infeasible result never counts
+        curve = (times, best_so_far(values, mode))
+        finite = values[np.isfinite(values)]
+        best = float(curve[1][-1]) if len(times) else math.nan
+        first = float(finite[0]) if len(finite) else math.nan
     row = {
         "benchmark": bench,
         "method": method if method is not None else str(meta.get("method") or ""),
@@ -342,14 +496,17 @@ def _load_run(path: Path, benchmark: str | None, method: str | None, seed: int |
         "budget": _budget(meta, bench, registry_budgets),
         "n_trials": log["n_trials"],
         "n_results": len(times),
-        "best": float(best[-1]) if len(best) else math.nan,
-        "first": float(finite[0]) if len(finite) else math.nan,
+        "best": best,
+        "first": first,
         "last_time": float(times[-1]) if len(times) else math.nan,
         "complete": log["complete"],
         "end_reason": log["end_reason"],
         "note": log["note"],
+        "n_feasible": int(feasible.sum()),
+        "_objectives": objectives,
+        "_constraints": constraints,
     }
-    return row, (times, best)
+    return row, curve, points
 
 
 def known_optimum(benchmark: str, metric: str, data_dir: str | Path | None = None) -> float | None:
@@ -372,6 +529,34 @@ def known_optimum(benchmark: str, metric: str, data_dir: str | Path | None = Non
     optimum = getattr(blackbox, "optimum", None) or {}
     value = _number(optimum.get(metric))
     return value if math.isfinite(value) else None
+
+
+def known_front(benchmark: str, objectives: Objectives, data_dir: str | Path | None = None,
+                n_points: int = 200) -> np.ndarray | None:
+    """``n_points`` points of the known Pareto front of the registered benchmark ``benchmark``
+    in metric units (columns in the order of ``objectives``): its blackbox's ``true_front``
+    (the synthetic multi-objective blackboxes) when ``objectives`` are exactly the blackbox's
+    front objectives with their modes; else None (as :func:`known_optimum`)."""
+    # deferred: benchmarks (~0.1 s with the method registry) stay out of `import tunebench.analysis`
+    from tunebench.benchmarks import SimulatedBenchmark, benchmark_names, get_benchmark
+
+    if benchmark not in benchmark_names():
+        return None
+    bench = get_benchmark(benchmark)
+    if not isinstance(bench, SimulatedBenchmark):
+        return None
+    try:
+        blackbox = bench.load_blackbox(data_dir)
+    except Exception as e:  # noqa: BLE001 - a missing optional extra or data set: no front
+        logger.debug("no front for %s: its blackbox does not load (%s: %s)", benchmark, type(e).__name__, e)
+        return None
+    true_front = getattr(blackbox, "true_front", None)
+    names = tuple(getattr(blackbox, "front_objectives", ()))
+    modes = getattr(blackbox, "objective_modes", {})
+    if (true_front is None or names != objectives.metrics
+            or any(modes.get(m) != mode for m, mode in zip(objectives.metrics, objectives.modes, strict=True))):
+        return None
+    return np.asarray(true_front(n_points), dtype=float)
 
 
 def _subdirs(path: Path) -> list[str]:
@@ -400,7 +585,8 @@ def _select(names: list[str], patterns: list[str] | None, what: str, option: str
 
 def load_grid(root: str | Path | None, tag: str, *, benchmarks: list[str] | None = None,
               methods: list[str] | None = None, optima: dict[str, float] | None = None,
-              known_optima: bool = True, data_dir: str | Path | None = None) -> Grid:
+              known_optima: bool = True, data_dir: str | Path | None = None,
+              hv_bounds: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None) -> Grid:
     """Load the experiments of grid ``tag`` under the results ``root``.
 
     Args:
@@ -413,6 +599,9 @@ def load_grid(root: str | Path | None, tag: str, *, benchmarks: list[str] | None
             :meth:`Grid.optimum`, for the regret: loads the blackbox once, up to a couple of
             seconds for a table); False: no known optima but those of ``optima``.
         data_dir: benchmark data folder for that look-up (default: ``$TUNEBENCH_DATA``).
+        hv_bounds: benchmark -> ``(best, worst)``: the values of each objective (metric units,
+            in the order of the objectives) that the normalized hypervolume maps to 0 and 1,
+            instead of those of the loaded runs (see :mod:`tunebench.analysis.hypervolume`).
 
     Returns:
         The :class:`Grid`. Unusable folders are in :attr:`Grid.skipped`, with a warning logged.
@@ -448,6 +637,7 @@ def load_grid(root: str | Path | None, tag: str, *, benchmarks: list[str] | None
 
     rows: list[dict[str, Any]] = []
     curves: dict[tuple[str, str, int], Curve] = {}
+    points: dict[tuple[str, str, int], RunPoints] = {}
     skipped: list[tuple[Path, str]] = []
     registry_budgets: dict[str, float] = {}
     for b, m in pairs:
@@ -459,13 +649,19 @@ def load_grid(root: str | Path | None, tag: str, *, benchmarks: list[str] | None
                 _skip(skipped, path, "not a seed folder (its name is not an integer)")
                 continue
             try:
-                row, curve = _load_run(path, b, m, seed, registry_budgets)
+                row, curve, run_points = _load_run(path, b, m, seed, registry_budgets)
             except _Unreadable as e:
                 _skip(skipped, path, str(e))
                 continue
             rows.append(row)
             curves[(b, m, seed)] = curve
+            if run_points is not None:
+                points[(b, m, seed)] = run_points
     rows = _consistent(rows, curves, skipped)
+    objectives = {row["benchmark"]: row["_objectives"] for row in rows}
+    constraints = {row["benchmark"]: row["_constraints"] for row in rows}
+    points = {k: v for k, v in points.items() if k in curves}
+    bounds = _hypervolume_curves(rows, curves, points, objectives, hv_bounds or {})
     if not rows:
         detail = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
         others = [t for t in tags if t != tag]
@@ -477,7 +673,8 @@ def load_grid(root: str | Path | None, tag: str, *, benchmarks: list[str] | None
     runs = runs.sort_values(["benchmark", "method", "seed"], kind="stable").reset_index(drop=True)
     given: dict[str, float | None] = {b: (None if v is None else float(v)) for b, v in (optima or {}).items()}
     grid = Grid(root=base, tag=tag, runs=runs, curves=curves, skipped=skipped, optima=given,
-                known_optima=known_optima, data_dir=data_dir)
+                known_optima=known_optima, data_dir=data_dir, objectives=objectives, constraints=constraints,
+                points=points, hv_bounds=bounds)
     n_incomplete = int((~runs["complete"]).sum())
     logger.info("loaded %d experiments of %s (%d unfinished, %d skipped)", len(runs), grid_path, n_incomplete,
                 len(skipped))
@@ -489,19 +686,80 @@ def _skip(skipped: list[tuple[Path, str]], path: Path, reason: str) -> None:
     skipped.append((path, reason))
 
 
+def _hypervolume_curves(rows: list[dict[str, Any]], curves: dict[tuple[str, str, int], Curve],
+                        points: dict[tuple[str, str, int], RunPoints], objectives: dict[str, Objectives],
+                        given: dict[str, tuple[Sequence[float], Sequence[float]]]) -> dict[str, HypervolumeBounds]:
+    """Put the normalized hypervolume curves of the multi-objective runs in ``curves`` (and their
+    first/last value in the rows), scaled per benchmark; returns the scales used."""
+    bounds: dict[str, HypervolumeBounds] = {}
+    for b in sorted({key[0] for key in points}):
+        if b in given:
+            bounds_b: HypervolumeBounds | None = _given_bounds(b, given[b], objectives[b])
+        else:
+            bounds_b = hypervolume_bounds(p for key, p in points.items() if key[0] == b)
+        if bounds_b is None:
+            logger.warning("%s: no run has a feasible result with finite objectives: its hypervolume is 0", b)
+        else:
+            bounds[b] = bounds_b
+        for key, p in points.items():
+            if key[0] == b:
+                curves[key] = hypervolume_curve(p, bounds_b)
+    for row in rows:
+        key = (row["benchmark"], row["method"], row["seed"])
+        if key in points:
+            _set_hypervolume(row, curves[key])
+    return bounds
+
+
+def _given_bounds(benchmark: str, bounds: tuple[Sequence[float], Sequence[float]],
+                  objectives: Objectives) -> HypervolumeBounds:
+    try:
+        best, worst = (np.asarray(v, dtype=float).reshape(-1) for v in bounds)
+    except (TypeError, ValueError):
+        best = worst = np.empty(0)
+    d = len(objectives.metrics)
+    if best.shape != (d,) or worst.shape != (d,) or not (np.isfinite(best).all() and np.isfinite(worst).all()):
+        raise UserError(f"hv_bounds of {benchmark} must be (best, worst) with one finite value per objective "
+                        f"({', '.join(objectives.metrics)}); got {bounds!r}")
+    signs = np.asarray(objectives.signs)
+    lower, upper = best * signs, worst * signs
+    if (upper < lower).any():
+        raise UserError(f"hv_bounds of {benchmark}: a 'worst' value is better than its 'best' "
+                        f"(objectives {_objectives_text(objectives)})")
+    return HypervolumeBounds(lower, upper)
+
+
 def _consistent(rows: list[dict[str, Any]], curves: dict[tuple[str, str, int], Curve],
                 skipped: list[tuple[Path, str]]) -> list[dict[str, Any]]:
-    """Drop the runs whose (metric, mode) is not the most common one of their benchmark."""
-    by_bench: dict[str, Counter[tuple[str, str]]] = {}
+    """Drop the runs whose (metric, mode, objectives, constraints) is not the most common one of
+    their benchmark."""
+    by_bench: dict[str, Counter[tuple[Any, ...]]] = {}
+
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        return row["metric"], row["mode"], row["_objectives"], row["_constraints"]
+
     for row in rows:
-        by_bench.setdefault(row["benchmark"], Counter())[(row["metric"], row["mode"])] += 1
+        by_bench.setdefault(row["benchmark"], Counter())[key(row)] += 1
     kept = []
     for row in rows:
-        (metric, mode), _ = by_bench[row["benchmark"]].most_common(1)[0]
+        (metric, mode, objectives, constraints), _ = by_bench[row["benchmark"]].most_common(1)[0]
         if (row["metric"], row["mode"]) != (metric, mode):
             _skip(skipped, Path(row["path"]), f"its metric {row['metric']} ({row['mode']}) differs from that of the "
                                               f"other runs of {row['benchmark']}: {metric} ({mode})")
-            del curves[(row["benchmark"], row["method"], row["seed"])]
+        elif row["_objectives"] != objectives:
+            _skip(skipped, Path(row["path"]), f"its objectives {_objectives_text(row['_objectives'])} differ from "
+                                              f"those of the other runs of {row['benchmark']}: "
+                                              f"{_objectives_text(objectives)}")
+        elif row["_constraints"] != constraints:
+            _skip(skipped, Path(row["path"]), f"its constraints ({', '.join(map(str, row['_constraints'])) or 'none'}) "
+                                              f"differ from those of the other runs of {row['benchmark']}: "
+                                              f"{', '.join(map(str, constraints)) or 'none'}")
+        else:
+            kept.append(row)
             continue
-        kept.append(row)
+        del curves[(row["benchmark"], row["method"], row["seed"])]
     return kept
+
+
+def _objectives_text(objectives: Objectives) -> str:
+    return ", ".join(f"{m} ({o})" for m, o in zip(objectives.metrics, objectives.modes, strict=True))
