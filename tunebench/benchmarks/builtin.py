@@ -163,7 +163,8 @@ def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
 def _lcbench_variants(base: SimulatedBenchmark, task: str) -> dict[str, SimulatedBenchmark]:
     """The multi-objective and constrained problems of lcbench task ``task`` (see the module docs)."""
     bound = LCBENCH_TIME_BOUNDS[task]
-    variants = {
+    #: suffix -> default method, metric(s), mode(s), constraints, description
+    variants: dict[str, tuple[str, str | tuple[str, ...], str | tuple[str, ...], tuple[str, ...], str]] = {
         "mo": ("MOASHA", ("val_accuracy", "time"), ("max", "min"), (), "two objectives: accuracy and training time"),
         "mo3": ("MOASHA", ("val_accuracy", "time", "val_cross_entropy"), ("max", "min", "min"), (),
                 "three objectives: accuracy, training time and cross-entropy"),
