@@ -4,13 +4,13 @@ A *real* benchmark (:class:`RealBenchmark`) is a training script with its metric
 attributes, config space and defaults for a run; a *simulated* benchmark
 (:class:`SimulatedBenchmark`) names a blackbox family replayed by the simulator backend. Both check
 their fields when built (a :class:`~tunebench.errors.UserError` naming the benchmark and field).
+:func:`tabulated_benchmark` reads the definition of a table written by ``tunebench tabulate``.
 
 Both may optimize several metrics (``metric=("val_accuracy", "time")``, ``mode=("max", "min")``:
 a multi-objective problem, validated as :class:`~tunebench.types.Objectives`) and bound reported
 metrics (``constraints=("time<=120",)``: texts ``NAME<=BOUND`` / ``NAME>=BOUND``, read by
 :func:`~tunebench.types.parse_constraints`); :attr:`objectives`, :attr:`constraint_bounds` and
 :attr:`objective_summary` read them back.
-:func:`tabulated_benchmark` reads the definition of a table written by ``tunebench tabulate``.
 """
 
 from __future__ import annotations
