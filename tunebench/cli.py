@@ -765,12 +765,12 @@ def cmd_list(args: argparse.Namespace) -> int:
             if isinstance(b, SimulatedBenchmark):
                 low, high = b.fidelity_range
                 extra = "".join(f", {k} {v}" for k, v in (("surrogate", b.surrogate),) if v)
-                print(f"  {name}: {b.description} [simulator; metric {b.metric} ({b.mode}), {b.resource_attr} "
+                print(f"  {name}: {b.description} [simulator; {b.objective_summary}, {b.resource_attr} "
                       f"{low:g}-{high:g}, {b.n_workers} workers, {b.max_wallclock_time:g} "
                       f"simulated s, {b.method}{extra}]")
             else:
                 cpus = f", {b.cpus_per_trial} CPUs/trial" if b.cpus_per_trial else ""
-                print(f"  {name}: {b.description} [local; metric {b.metric} ({b.mode}), {b.resource_attr} "
+                print(f"  {name}: {b.description} [local; {b.objective_summary}, {b.resource_attr} "
                       f"up to {b.max_resource}, {b.n_workers} workers, {b.max_wallclock_time:g} s, {b.method}, "
                       f"{b.gpus_per_trial} GPU/trial where there are GPUs{cpus}]")
     if args.presets or everything:

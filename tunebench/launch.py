@@ -227,10 +227,13 @@ def spec_from_benchmark(name: str, data_dir: str | Path | None = None, *,
 
     ``benchmark_modules`` are user modules defining benchmarks (loaded first; stored in the spec
     as absolute paths), ``benchmark_args`` overrides of the definition's fields (stored too).
+    The definition's metric(s), mode(s) and constraints become the spec's (several metrics as
+    lists, constraints as their texts).
     """
     modules = [canonical_module_ref(ref) for ref in benchmark_modules]
     args = dict(benchmark_args or {})
     bench = resolve_benchmark(name, args, modules)
+    metric, mode = _benchmark_objectives(bench)
     if isinstance(bench, SimulatedBenchmark):
         blackbox = bench.load_blackbox(data_dir)
         # the maximum fidelity travels in the config, as --epochs does for a script: schedulers then
@@ -239,7 +242,7 @@ def spec_from_benchmark(name: str, data_dir: str | Path | None = None, *,
             "epochs" if "epochs" not in blackbox.config_space else f"max_{bench.resource_attr}")
         top = blackbox.fidelity_values[-1]
         spec = RunSpec(
-            script="", config_space=space_to_json(blackbox.config_space), metric=bench.metric, mode=bench.mode,
+            script="", config_space=space_to_json(blackbox.config_space), metric=metric, mode=mode,
             resource_attr=bench.resource_attr, max_resource_attr=max_attr,
             max_resource=int(top) if float(top).is_integer() else top, method=bench.method,
             method_kwargs=dict(bench.method_kwargs), n_workers=bench.n_workers,
@@ -249,9 +252,9 @@ def spec_from_benchmark(name: str, data_dir: str | Path | None = None, *,
     else:
         if bench.config_space is not None:
             spec = RunSpec(script=str(bench.script), config_space=space_to_json(bench.config_space),
-                           metric=bench.metric, mode=bench.mode)
+                           metric=metric, mode=mode)
         else:
-            spec = spec_from_script(bench.script, metric=bench.metric, mode=bench.mode)
+            spec = spec_from_script(bench.script, metric=metric, mode=mode)
         spec.resource_attr = bench.resource_attr
         spec.max_resource_attr = bench.max_resource_attr
         spec.max_resource = bench.max_resource
@@ -267,7 +270,17 @@ def spec_from_benchmark(name: str, data_dir: str | Path | None = None, *,
     spec.benchmark_args = args
     spec.benchmark_modules = modules
     spec.trial_cwd = str(Path.cwd())
+    spec.constraints = list(bench.constraints)
     return spec
+
+
+def _benchmark_objectives(bench: Benchmark) -> tuple[str | list[str], str | list[str]]:
+    """``(metric, mode)`` of a definition as a spec holds them: strings for one metric, lists
+    (one mode per metric) for several."""
+    if isinstance(bench.metric, str) and isinstance(bench.mode, str):
+        return bench.metric, bench.mode
+    objectives = bench.objectives
+    return list(objectives.metrics), list(objectives.modes)
 
 
 def build_space(spec: RunSpec) -> dict[str, Any]:

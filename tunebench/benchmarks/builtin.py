@@ -2,15 +2,24 @@
 
 They come from functions returning definitions, as a user's ``benchmark_definitions()`` does
 (see :mod:`tunebench.benchmarks.loader`).
+
+Every lcbench task comes as four problems: ``lcbench-<task>`` (val_accuracy, max),
+``lcbench-<task>-mo`` (val_accuracy max and time min), ``lcbench-<task>-mo3`` (val_accuracy max,
+time min, val_cross_entropy min) and ``lcbench-<task>-constrained`` (val_accuracy max subject to
+``time <= B``, with ``B`` from :data:`LCBENCH_TIME_BOUNDS`); the synthetic multi-objective
+blackboxes come as ``zdt1`` (f1 alone) and ``zdt1-mo`` (every objective), and so on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 from tunebench.benchmarks.definitions import Benchmark, RealBenchmark, SimulatedBenchmark
 from tunebench.benchmarks.registry import register_benchmark, register_definitions, tabulated_factory
+from tunebench.blackboxes.bounds import objective_quantile
+from tunebench.blackboxes.registry import load_blackbox
 from tunebench.blackboxes.yahpo import LCBENCH_INSTANCES
 
 __all__ = [
@@ -19,8 +28,11 @@ __all__ = [
     "tabulated_benchmark_definitions",
     "builtin_benchmark_definitions",
     "register_builtin_benchmarks",
+    "lcbench_time_bound",
     "DEFAULT_BENCHMARK",
     "EXAMPLES_DIR",
+    "LCBENCH_TIME_BOUNDS",
+    "LCBENCH_BOUND_SAMPLE",
 ]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -29,6 +41,39 @@ DEFAULT_BENCHMARK = "mlp_digits"
 FCNET_DATASETS = ("protein_structure", "naval_propulsion", "parkinsons_telemonitoring", "slice_localization")
 NB201_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 HPOBENCH_DATASETS = ("australian", "blood_transfusion", "car", "credit_g", "kc1", "phoneme", "segment", "vehicle")
+
+#: ``(n_configs, seed)`` of the random configurations over which :func:`lcbench_time_bound` takes
+#: the median time
+LCBENCH_BOUND_SAMPLE = (1000, 0)
+
+#: OpenML task -> bound ``B`` (seconds) of ``lcbench-<task>-constrained`` (``time <= B``): the
+#: median of ``time`` at the last epoch (52) over 1000 random configurations of the task's space
+#: (``numpy.random.default_rng(0)``), i.e. :func:`lcbench_time_bound` rounded to 0.01 s, so that
+#: about half of the configurations are infeasible when trained to the end. Computed once from
+#: the YAHPO surrogate (0.4 s a task, 13 s for all: too slow, and in need of data, for
+#: definitions that ``tunebench list`` builds without any) and kept here; the tests recompute
+#: some of them. A result is feasible when the cumulative training time up to its epoch is within
+#: ``B``: earlier checkpoints of a slow configuration can be feasible.
+LCBENCH_TIME_BOUNDS: dict[str, float] = {
+    "3945": 185.15, "7593": 909.71, "34539": 91.35, "126025": 97.43, "126026": 112.96, "126029": 94.74,
+    "146212": 126.02, "167104": 53.6, "167149": 61.57, "167152": 141.78, "167161": 73.3, "167168": 83.23,
+    "167181": 71.78, "167184": 82.49, "167185": 598.19, "167190": 77.15, "167200": 198.74, "167201": 171.74,
+    "168329": 195.83, "168330": 179.38, "168331": 192.99, "168335": 206.81, "168868": 179.58, "168908": 2314.01,
+    "168910": 530.12, "189354": 746.15, "189862": 92.45, "189865": 74.74, "189866": 757.83, "189873": 2061.21,
+    "189905": 41.87, "189906": 99.6, "189908": 861.82, "189909": 117.97,
+}
+
+
+def lcbench_time_bound(task: str, data_dir: str | Path | None = None) -> float:
+    """The median of ``time`` at lcbench task ``task``'s last epoch over the random
+    configurations of :data:`LCBENCH_BOUND_SAMPLE` (what :data:`LCBENCH_TIME_BOUNDS` holds,
+    unrounded). Loads the YAHPO surrogate (``data_dir`` or ``$TUNEBENCH_DATA``).
+
+    Raises:
+        UserError: an unknown task, or the data or onnxruntime missing.
+    """
+    n_configs, seed = LCBENCH_BOUND_SAMPLE
+    return objective_quantile(load_blackbox("lcbench", task, data_dir), "time", 0.5, n_configs=n_configs, seed=seed)
 
 
 def real_benchmark_definitions() -> dict[str, RealBenchmark]:
@@ -77,6 +122,7 @@ def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
             resource_attr="epoch", min_resource=1, max_resource=52, n_workers=4, max_wallclock_time=7200.0,
             description=f"YAHPO Gym lcbench surrogate, OpenML task {task} (needs tunebench[yahpo] and "
                         "TUNEBENCH_DATA)")
+        defs.update(_lcbench_variants(defs[f"lcbench-{task}"], task))
     tables = {"fcnet": ("HPOLib FCNet", FCNET_DATASETS, "val_loss", "min", 3600.0),
               "nb201": ("NAS-Bench-201", NB201_DATASETS, "val_acc", "max", 36000.0),
               "hpobench": ("HPOBench MLP", HPOBENCH_DATASETS, "val_acc", "max", 600.0)}
@@ -106,8 +152,30 @@ def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
             name=family, blackbox=family, task=None, metric="f1", mode="min", resource_attr="epoch",
             min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=7200.0,
             description=f"synthetic multi-objective {title} with learning curves over {params}: objectives "
-                        f"{objectives} (min), {front}; tuned on f1 alone by default")
+                        f"{objectives} (min), {front}; tuned on f1 alone (see {family}-mo)")
+        defs[f"{family}-mo"] = dataclasses.replace(
+            defs[family], name=f"{family}-mo", metric=tuple(objectives.split(", ")), mode="min", method="MOASHA",
+            description=f"synthetic {title} with learning curves over {params}, tuned on all its objectives "
+                        f"{objectives} (min); {front}")
     return defs
+
+
+def _lcbench_variants(base: SimulatedBenchmark, task: str) -> dict[str, SimulatedBenchmark]:
+    """The multi-objective and constrained problems of lcbench task ``task`` (see the module docs)."""
+    bound = LCBENCH_TIME_BOUNDS[task]
+    #: suffix -> default method, metric(s), mode(s), constraints, description
+    variants: dict[str, tuple[str, str | tuple[str, ...], str | tuple[str, ...], tuple[str, ...], str]] = {
+        "mo": ("MOASHA", ("val_accuracy", "time"), ("max", "min"), (), "two objectives: accuracy and training time"),
+        "mo3": ("MOASHA", ("val_accuracy", "time", "val_cross_entropy"), ("max", "min", "min"), (),
+                "three objectives: accuracy, training time and cross-entropy"),
+        "constrained": ("RS", "val_accuracy", "max", (f"time<={bound!r}",),
+                        "accuracy within the median training time of random configurations (about half exceed it)"),
+    }
+    return {f"{base.name}-{suffix}": dataclasses.replace(
+        base, name=f"{base.name}-{suffix}", method=method, metric=metric, mode=mode, constraints=constraints,
+        description=f"YAHPO Gym lcbench surrogate, OpenML task {task}, {text} (needs tunebench[yahpo] and "
+                    "TUNEBENCH_DATA)")
+        for suffix, (method, metric, mode, constraints, text) in variants.items()}
 
 
 def tabulated_benchmark_definitions() -> dict[str, Callable[[], Benchmark]]:

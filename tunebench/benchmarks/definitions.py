@@ -5,6 +5,12 @@ attributes, config space and defaults for a run; a *simulated* benchmark
 (:class:`SimulatedBenchmark`) names a blackbox family replayed by the simulator backend. Both check
 their fields when built (a :class:`~tunebench.errors.UserError` naming the benchmark and field).
 :func:`tabulated_benchmark` reads the definition of a table written by ``tunebench tabulate``.
+
+Both may optimize several metrics (``metric=("val_accuracy", "time")``, ``mode=("max", "min")``:
+a multi-objective problem, validated as :class:`~tunebench.types.Objectives`) and bound reported
+metrics (``constraints=("time<=120",)``: texts ``NAME<=BOUND`` / ``NAME>=BOUND``, read by
+:func:`~tunebench.types.parse_constraints`); :attr:`objectives`, :attr:`constraint_bounds` and
+:attr:`objective_summary` read them back.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from tunebench.blackboxes.surrogate import SURROGATE_MODELS, SurrogateBlackbox
 from tunebench.blackboxes.tabular import META_FILE, TabularBlackbox
 from tunebench.blackboxes.tabulated import TABULATED_SUFFIX
 from tunebench.errors import UserError
+from tunebench.types import Constraint, Objectives, parse_constraints
 
 __all__ = ["RealBenchmark", "SimulatedBenchmark", "Benchmark", "SURROGATES", "tabulated_benchmark"]
 
@@ -36,10 +43,7 @@ def _check_common(kind: str, b: Any) -> None:
     where = f"benchmark {b.name!r}"
     if not isinstance(b.name, str) or not b.name or "/" in b.name or b.name.startswith("."):
         raise UserError(f"{kind} name {b.name!r} must be a non-empty folder name (no '/')")
-    if b.mode not in ("min", "max"):
-        raise UserError(f"{where}: mode must be 'min' or 'max', got {b.mode!r}")
-    if not isinstance(b.metric, str) or not b.metric:
-        raise UserError(f"{where}: metric must be a non-empty string, got {b.metric!r}")
+    _check_objectives(b, where)
     if isinstance(b.n_workers, bool) or not isinstance(b.n_workers, int) or b.n_workers < 1:
         raise UserError(f"{where}: n_workers must be an integer >= 1, got {b.n_workers!r}")
     if isinstance(b.max_wallclock_time, bool) or not isinstance(b.max_wallclock_time, (int, float)) \
@@ -52,14 +56,83 @@ def _check_common(kind: str, b: Any) -> None:
         raise UserError(f"{where}: method_kwargs must be a dict of method options")
 
 
+def _names(value: Any, what: str, where: str) -> str | tuple[str, ...]:
+    """``value`` (a name, or a list of names) as a string, or a tuple of several strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        items = tuple(value)
+        if len(items) == 1 and isinstance(items[0], str):
+            return items[0]
+        if items and all(isinstance(v, str) for v in items):
+            return items
+    raise UserError(f"{where}: {what} must be a non-empty string or a list of them, got {value!r}")
+
+
+def _check_objectives(b: Any, where: str) -> None:
+    """Check and normalize ``metric``, ``mode`` and ``constraints`` of a definition: one metric
+    stays a string (its mode too), several become tuples with one mode each; constraints become
+    a tuple of :meth:`Constraint.to_json` texts."""
+    metric = _names(b.metric, "metric", where)
+    mode = _names(b.mode, "mode", where)
+    for m in (mode,) if isinstance(mode, str) else mode:
+        if m not in ("min", "max"):
+            raise UserError(f"{where}: mode must be 'min' or 'max', got {m!r}")
+    if isinstance(metric, str) and not metric:
+        raise UserError(f"{where}: metric must be a non-empty string, got {metric!r}")
+    try:
+        objectives = Objectives.from_args(metric, mode)
+        constraints = parse_constraints(b.constraints)
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
+    if objectives.is_multi:
+        object.__setattr__(b, "metric", objectives.metrics)
+        object.__setattr__(b, "mode", objectives.modes)
+    else:
+        object.__setattr__(b, "metric", objectives.metrics[0])
+        object.__setattr__(b, "mode", objectives.modes[0])
+    object.__setattr__(b, "constraints", tuple(c.to_json() for c in constraints))
+
+
+class _Problem:
+    """What both kinds of definitions say about the problem they pose (their metric(s), mode(s)
+    and constraints, normalized by their checks)."""
+
+    metric: str | tuple[str, ...]
+    mode: str | tuple[str, ...]
+    constraints: tuple[str, ...]
+
+    @property
+    def objectives(self) -> Objectives:
+        """The metric(s) to optimize and the direction of each."""
+        return Objectives.from_args(self.metric, self.mode)
+
+    @property
+    def constraint_bounds(self) -> tuple[Constraint, ...]:
+        """The constraints, parsed (a result is feasible when it meets each of them)."""
+        return parse_constraints(self.constraints)
+
+    @property
+    def objective_summary(self) -> str:
+        """One phrase for listings: ``metric val_error (min)``, or ``metrics val_accuracy (max),
+        time (min)``, followed by `` subject to time <= 61.57`` when there are constraints."""
+        objectives = self.objectives
+        pairs = ", ".join(f"{m} ({d})" for m, d in zip(objectives.metrics, objectives.modes, strict=True))
+        text = f"{'metrics' if objectives.is_multi else 'metric'} {pairs}"
+        if self.constraints:
+            text += f" subject to {', '.join(map(str, self.constraint_bounds))}"
+        return text
+
+
 @dataclass(frozen=True)
-class RealBenchmark:
+class RealBenchmark(_Problem):
     """A training script run as real processes.
 
     Attributes:
         name: the benchmark's name (``--benchmark NAME``; a folder name in experiment grids).
         script: the training script (it calls ``tunebench.report(...)``).
-        metric: the reported metric to optimize; ``mode``: "min" or "max".
+        metric: the reported metric to optimize, or several (a tuple: a multi-objective problem);
+            ``mode``: "min" or "max", one for all metrics or one per metric.
         resource_attr: the reported resource (e.g. ``"epoch"``), for multi-fidelity methods.
         max_resource_attr: the script argument carrying the maximum resource (e.g. ``"epochs"``).
         max_resource: the maximum resource (e.g. 27 epochs).
@@ -76,12 +149,14 @@ class RealBenchmark:
             local value. :meth:`backend_defaults` gives the four values of a backend.
         max_failures: failed trials a run tolerates before it ends with an error; None: the
             run's default (5). Raise it for a space where some configurations diverge.
+        constraints: bounds on reported metrics a result must meet to be feasible, as texts
+            ``NAME<=BOUND`` / ``NAME>=BOUND`` (``--constraint``); stored normalized.
     """
 
     name: str
     script: Path
-    metric: str
-    mode: str
+    metric: str | tuple[str, ...]
+    mode: str | tuple[str, ...]
     resource_attr: str | None = None
     max_resource_attr: str | None = None
     max_resource: int | None = None
@@ -98,6 +173,7 @@ class RealBenchmark:
     ray_cpus_per_trial: int | None = None
     ray_gpus_per_trial: int | None = None
     max_failures: int | None = None
+    constraints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "script", Path(self.script))
@@ -141,7 +217,7 @@ class RealBenchmark:
 
 
 @dataclass(frozen=True)
-class SimulatedBenchmark:
+class SimulatedBenchmark(_Problem):
     """A blackbox replayed on the simulator backend.
 
     Attributes:
@@ -150,7 +226,9 @@ class SimulatedBenchmark:
             or one added with :func:`~tunebench.blackboxes.registry.register_blackbox`); ``task``
             its instance (an OpenML task id for lcbench, a dataset for fcnet/nb201), None for the
             synthetic ones.
-        metric: the objective to optimize; ``mode``: "min" or "max".
+        metric: the objective to optimize, or several (a tuple of objectives of the blackbox: a
+            multi-objective problem); ``mode``: "min" or "max", one for all metrics or one per
+            metric.
         resource_attr: the key results report the fidelity under (e.g. ``"epoch"``).
         min_resource, max_resource: the fidelity range (shown by ``tunebench list`` without
             loading any data).
@@ -170,13 +248,15 @@ class SimulatedBenchmark:
         max_resource_attr: the config entry that carries a trial's maximum fidelity; None: ``epochs``
             (or ``max_<resource_attr>`` if the space has an ``epochs`` hyperparameter).
         description: one line for ``tunebench list``.
+        constraints: bounds on objectives of the blackbox a result must meet to be feasible, as
+            texts ``NAME<=BOUND`` / ``NAME>=BOUND`` (``--constraint``); stored normalized.
     """
 
     name: str
     blackbox: str
     task: str | None
-    metric: str
-    mode: str
+    metric: str | tuple[str, ...]
+    mode: str | tuple[str, ...]
     resource_attr: str = "epoch"
     min_resource: int = 1
     max_resource: int = 1
@@ -191,6 +271,7 @@ class SimulatedBenchmark:
     surrogate_kwargs: dict[str, Any] = field(default_factory=dict)
     blackbox_kwargs: dict[str, Any] = field(default_factory=dict)
     max_resource_attr: str | None = None
+    constraints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_common("a simulated benchmark", self)
@@ -244,6 +325,8 @@ class SimulatedBenchmark:
             blackbox = FidelitySubset(blackbox, self.fidelities)
         if self.elapsed_time_attr is not None:
             blackbox.objective_index(self.elapsed_time_attr)  # a UserError listing the objectives
+        for constraint in self.constraint_bounds:
+            blackbox.objective_index(constraint.metric)
         return blackbox
 
 

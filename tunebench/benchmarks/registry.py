@@ -100,13 +100,27 @@ def get_benchmark(name: str) -> Benchmark:
         family = name.split("-", 1)[0] + "-"
         members = [n for n in benchmark_names() if n.startswith(family)] if "-" in name else []
         if members:
-            known = ", ".join(n[len(family):] for n in members)
-            raise UserError(f"unknown benchmark '{name}'; {family}<...> takes one of: {known}")
+            raise UserError(f"unknown benchmark '{name}'; {family}<...> takes one of: "
+                            f"{_family_members([n[len(family):] for n in members])}")
         close = difflib.get_close_matches(name, benchmark_names(), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise UserError(f"unknown benchmark '{name}'{hint}; known benchmarks: {_summary()} "
                         "(see `tunebench list --benchmarks`)")
     return factory()
+
+
+def _family_members(suffixes: list[str]) -> str:
+    """The members of a family, its variants written once: ``["1", "1-mo", "2", "2-mo"]`` reads
+    ``1, 2 (each also as <...>-mo)``."""
+    bases = [s for s in suffixes if "-" not in s] or suffixes
+    known = set(bases)
+    variants = sorted({s.split("-", 1)[1] for s in suffixes if "-" in s and s.split("-", 1)[0] in known})
+    covered = {f"{b}-{v}" for b in bases for v in variants}
+    rest = [s for s in suffixes if s not in known and s not in covered]
+    text = ", ".join([*bases, *rest])
+    if variants:
+        text += f" (each also as {', '.join(f'<...>-{v}' for v in variants)})"
+    return text
 
 
 def _summary() -> str:

@@ -2,7 +2,8 @@
 
 On a terminal: a rich live panel with the grid's progress (experiments done of all, failed,
 running, elapsed and estimated remaining time) and one row per running experiment (its
-(simulated) time against its budget, trials, best value). Elsewhere (a log file, CI): one plain
+(simulated) time against its budget, trials, best value: of the first metric, among feasible
+results). Elsewhere (a log file, CI): one plain
 line per experiment that ends, and a status line every ``interval`` seconds. rich is imported
 only for the live panel.
 """
@@ -24,6 +25,18 @@ def _duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
     return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+def _best_label(start: dict[str, Any]) -> str:
+    """How the best value of a job is named, from its ``start`` message: ``best``, or ``best
+    METRIC`` when it optimizes several metrics (the value is its first metric's), ``best
+    feasible ...`` when it has constraints."""
+    label = "best"
+    if start.get("constraints"):
+        label += " feasible"
+    if len(start.get("metrics") or ()) > 1:
+        label += f" {start.get('metric')}"
+    return label
 
 
 def _num(value: Any) -> str:
@@ -135,7 +148,8 @@ class GridDisplay(GridObserver):
         self._refresh()
 
     def on_job_end(self, outcome: JobOutcome) -> None:
-        started = self.running.pop(outcome.job.key, {}).get("started")
+        start = self.running.pop(outcome.job.key, {})
+        started = start.get("started")
         status = outcome.status
         self.counts[status if status in self.counts else "failed"] += 1
         if status in ("complete", "failed") and started is not None:
@@ -143,7 +157,7 @@ class GridDisplay(GridObserver):
         if status == "complete":
             info = outcome.info
             self._print(f"[{self._done()}/{self.total}] {outcome.job.key}: {outcome.reason}; {info.get('trials')} "
-                        f"trials, best {_num(info.get('best'))} ({_num(info.get('real_time'))} s)")
+                        f"trials, {_best_label(start)} {_num(info.get('best'))} ({_num(info.get('real_time'))} s)")
         elif status == "failed":
             self._print(f"[{self._done()}/{self.total}] {outcome.job.key} FAILED: {outcome.error or outcome.reason}")
         elif status == "busy":

@@ -96,7 +96,7 @@ _EXHAUSTED = "no more trials to run"
 #: fields of a run spec that must match between an existing experiment and the grid asking for it
 _IDENTITY_FIELDS = ("benchmark", "method", "seed", "metric", "mode", "resource_attr", "max_resource_attr",
                     "max_resource", "method_kwargs", "n_workers", "backend", "charge_decision_time",
-                    "benchmark_args")
+                    "benchmark_args", "constraints", "cost_attr")
 _LIMIT_FIELDS = ("max_wallclock_time", "max_trials", "max_results")
 
 
@@ -403,7 +403,8 @@ def plan_grid(request: GridRequest) -> list[Job]:
             space = build_space(spec)
             make_scheduler(m, space, metric=spec.metric, mode=spec.mode, resource_attr=spec.resource_attr,
                            max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=0,
-                           **spec.method_kwargs)  # fails now, not in a worker, on a bad option
+                           constraints=spec.constraints, cost_attr=spec.cost_attr,
+                           **spec.method_kwargs)  # fails now, not in a worker, on a bad option or metric
             specs[(b, m)] = spec
     root = check_results_root(results_root(request.results_root))
     jobs: list[Job] = []
@@ -458,7 +459,8 @@ class GridObserver:
         """A worker began the job (``info``: what the worker says, e.g. ``resumed``, ``elapsed``)."""
 
     def on_job_progress(self, job: Job, info: dict[str, Any]) -> None:
-        """Progress of a running job: ``elapsed``, ``budget``, ``trials``, ``results``, ``best``, ``metric``."""
+        """Progress of a running job: ``elapsed``, ``budget``, ``trials``, ``results``, ``best`` (of the
+        first metric, feasible results only; see :mod:`tunebench.experiments.worker`)."""
 
     def on_job_end(self, outcome: JobOutcome) -> None:
         """The job ended (or was found complete/busy)."""

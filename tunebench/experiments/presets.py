@@ -6,8 +6,9 @@ loaded with ``--benchmark-module``, for example).
 
 The built-in presets reproduce, in simulation, the comparisons of the classic Syne Tune
 tutorials (single-fidelity BO against asynchronous and synchronous multi-fidelity methods, with
-and without a model, 4 workers, 10 seeds) and give quick checks on synthetic benchmarks that need
-no data.
+and without a model, 4 workers, 10 seeds), compare multi-objective and constrained methods on
+lcbench (``mo-lcbench``, ``constrained-lcbench``) and give quick checks on synthetic benchmarks
+that need no data.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tunebench.benchmarks import watch_registry
 from tunebench.errors import UserError
 from tunebench.schedulers import methods_of_group
 
-__all__ = ["Preset", "PRESETS", "register_preset", "get_preset", "preset_names"]
+__all__ = ["Preset", "PRESETS", "register_preset", "get_preset", "preset_names", "MO_LCBENCH_TASKS"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,35 @@ register_preset(Preset(
     num_seeds=3,
     n_workers=4,
     expected_wall_time="about a minute on 2 cores",
+))
+
+#: lcbench tasks of the multi-objective and constrained presets: none of the development tasks
+#: (3945, 7593, 34539, 126025, 126026, 126029, 146212, 167104), of short (167149: about 60 s per
+#: full training), middle (189906: 100 s) and longer (168330: 180 s) training times
+MO_LCBENCH_TASKS = ("167149", "168330", "189906")
+
+register_preset(Preset(
+    name="mo-lcbench",
+    description="two objectives (val_accuracy max, training time min) on lcbench tasks "
+                f"{', '.join(MO_LCBENCH_TASKS)}: MORS (random search), MOASHA, NSGA2, MOREA, MOBO, MOASHA-BO, "
+                "4 workers, 10 seeds, 7200 simulated seconds each; compared by hypervolume; needs TUNEBENCH_DATA",
+    benchmarks=tuple(f"lcbench-{task}-mo" for task in MO_LCBENCH_TASKS),
+    # RS takes one metric; MORS is the same random search given every objective
+    methods=("MORS", "MOASHA", "NSGA2", "MOREA", "MOBO", "MOASHA-BO"),
+    num_seeds=10,
+    n_workers=4,
+    max_wallclock_time=7200.0,
+))
+register_preset(Preset(
+    name="constrained-lcbench",
+    description="val_accuracy (max) subject to training time <= the task's median (about half the configurations "
+                f"exceed it) on lcbench tasks {', '.join(MO_LCBENCH_TASKS)}: RS, BO, BO-penalty, CBO, 4 workers, "
+                "10 seeds, 7200 simulated seconds each; needs TUNEBENCH_DATA",
+    benchmarks=tuple(f"lcbench-{task}-constrained" for task in MO_LCBENCH_TASKS),
+    methods=("RS", "BO", "BO-penalty", "CBO"),
+    num_seeds=10,
+    n_workers=4,
+    max_wallclock_time=7200.0,
 ))
 
 # a user module that only registers presets is not an empty one (see tunebench.benchmarks.loader)

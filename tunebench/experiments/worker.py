@@ -4,9 +4,13 @@ It reads jobs from its stdin, one JSON object per line (``{"id", "path", "resume
 "metadata", "command_line"}``, written by :mod:`tunebench.experiments.grid`), runs them one after
 the other and answers on its stdout, one JSON object per line:
 
-* ``{"event": "start", "id", "resumed", "elapsed", "budget", "metric"}`` when a job starts;
+* ``{"event": "start", "id", "resumed", "elapsed", "budget", "metric", "mode", "metrics", "modes",
+  "constraints"}`` when a job starts (``metric``/``mode``: the first of ``metrics``/``modes``, every
+  metric the experiment optimizes; ``constraints``: their texts, ``NAME<=BOUND``);
 * ``{"event": "progress", "id", "elapsed", "budget", "trials", "results", "best"}`` at most every
-  :data:`PROGRESS_INTERVAL` seconds;
+  :data:`PROGRESS_INTERVAL` seconds; ``best`` is the best value of the first metric among the
+  feasible results (those meeting every constraint), as the tuner keeps it, also for an
+  experiment with several metrics (its hypervolume is for the analysis to compute);
 * ``{"event": "end", "id", "status", "reason", ...}`` when it ends: status ``complete`` (a limit
   was reached), ``interrupted`` (SIGINT, or the grid went away), ``failed`` (with ``error``:
   the traceback is also in the experiment's ``error.log``), or ``busy`` (another process holds
@@ -73,9 +77,15 @@ class _Progress(Callback):
     """Sends the tuner's progress of job ``job_id`` to the grid, at most every PROGRESS_INTERVAL
     seconds."""
 
-    def __init__(self, protocol: _Sender, job_id: int) -> None:
+    def __init__(self, protocol: _Sender, job_id: int, spec: RunSpec | None = None) -> None:
         self.protocol = protocol
         self.job_id = job_id
+        #: what the ``start`` message says of the objectives (from the job's spec)
+        self._problem: dict[str, Any] = {}
+        if spec is not None:
+            objectives = spec.objectives
+            self._problem = {"metrics": list(objectives.metrics), "modes": list(objectives.modes),
+                             "constraints": list(spec.constraints)}
         self._last = 0.0
         self._count = 0
 
@@ -95,7 +105,7 @@ class _Progress(Callback):
         """Called once the tuner starts: sends the job's ``start`` message."""
         self.protocol.send(event="start", id=self.job_id, resumed=tuner.resume, elapsed=tuner.elapsed(),
                            budget=tuner.stop.max_wallclock_time, metric=tuner.metric, mode=tuner.mode,
-                           trials=len(tuner.trials))
+                           trials=len(tuner.trials), **self._problem)
 
     def on_result(self, tuner: Any, trial: Any, result: Any, decision: Any) -> None:
         """Called per result: may send a ``progress`` message."""
@@ -172,7 +182,8 @@ def run_job(job: dict[str, Any], protocol: _Sender, cache: dict[str, Any], state
             state.running = True
             if state.parent_gone:
                 raise KeyboardInterrupt
-            tuner = build_tuner(spec, path, resume=bool(job.get("resume")), callbacks=[_Progress(protocol, job_id)],
+            tuner = build_tuner(spec, path, resume=bool(job.get("resume")),
+                                callbacks=[_Progress(protocol, job_id, spec)],
                                 command_line=job.get("command_line") or ["tunebench", "experiment"],
                                 blackbox_cache=cache, metadata=job.get("metadata") or {})
             result = tuner.run()
