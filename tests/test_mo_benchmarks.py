@@ -186,7 +186,7 @@ def test_presets_use_tasks_outside_development():
         for b in preset.benchmarks:
             bm.get_benchmark(b)
     assert len(MO_LCBENCH_TASKS) == 3 and not set(MO_LCBENCH_TASKS) & DEVELOPMENT_TASKS
-    assert get_preset("mo-lcbench").methods == ("MORS", "MOASHA", "NSGA2", "MOREA", "MOBO", "MOASHA-BO")
+    assert get_preset("mo-lcbench").methods == ("RS", "MOASHA", "NSGA2", "MOREA", "MOBO", "MOASHA-BO")
     assert get_preset("constrained-lcbench").methods == ("RS", "BO", "BO-penalty", "CBO")
 
 
@@ -240,10 +240,10 @@ def test_the_mo_lcbench_preset_runs_and_records_objectives_and_constraints(lcben
     root = tmp_path / "results"
     common = ["--num-seeds", "1", "--max-wallclock-time", "400", "--results-root", str(root), "--no-progress"]
     assert main(["experiment", "--preset", "mo-lcbench", "--benchmark", f"lcbench-{TASK}-mo",
-                 "--method", "MORS,MOASHA", *common]) == 0
+                 "--method", "RS,MOASHA", *common]) == 0
     out = capsys.readouterr().out
     assert "2 experiments: 2 run" in out and "best val_accuracy " in out
-    for method in ("MORS", "MOASHA"):
+    for method in ("RS", "MOASHA"):
         folder = root / "mo-lcbench" / f"lcbench-{TASK}-mo" / method / "0"
         meta = json.loads((folder / "metadata.json").read_text())
         assert meta["objectives"] == {"metric": ["val_accuracy", "time"], "mode": ["max", "min"]}
@@ -265,3 +265,18 @@ def test_the_mo_lcbench_preset_runs_and_records_objectives_and_constraints(lcben
                                   f"lcbench-{TASK}-constrained", "--method", "RS", "--benchmark-arg",
                                   'constraints=["time<=10"]', *common])
     assert "was run with other settings" in err and "constraints=" in err
+
+
+def test_metric_of_a_multi_objective_benchmark_keeps_the_benchmarks_mode_for_it(lcbench_data: Path, tmp_path,
+                                                                               capsys):
+    # lcbench-<task>-mo maximizes val_accuracy and minimizes time: --metric without --mode keeps each one's mode;
+    # a metric the benchmark does not optimize takes its first mode
+    from tunebench.cli import main
+
+    assert main(["run", "--benchmark", "lcbench-167149-mo", "--metric", "time", "val_accuracy",
+                 "val_cross_entropy", "--method", "RS", "--max-trials", "3", "--experiment-dir", str(tmp_path / "e"),
+                 "--no-progress"]) == 0
+    meta = json.loads((tmp_path / "e" / "metadata.json").read_text())
+    assert meta["objectives"] == {"metric": ["time", "val_accuracy", "val_cross_entropy"],
+                                  "mode": ["min", "max", "max"]}
+    assert "Pareto front (time (min), val_accuracy (max), val_cross_entropy (max))" in capsys.readouterr().out

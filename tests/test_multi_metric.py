@@ -57,8 +57,12 @@ def test_a_multi_objective_method_gets_every_metric_and_the_others_name_it(regis
     # one mode for all metrics
     make_scheduler("TestMultiRS", SPACE, metric=("a", "b", "c"), mode="min")
     assert registered["ctx"].objectives.modes == ("min", "min", "min")
-    with pytest.raises(UserError, match=r"use a multi-objective method \(MOASHA, .*TestMultiRS"):
-        make_scheduler("RS", SPACE, metric=["a", "b"])
+    with pytest.raises(UserError, match=r"use a multi-objective method \(RS, Grid, MOASHA, .*TestMultiRS"):
+        make_scheduler("BO", SPACE, metric=["a", "b"])
+    # random and grid search ignore the metrics: given several, they require each in every result
+    for baseline in ("RS", "Grid"):
+        assert make_scheduler(baseline, SPACE, metric=["a", "b"], mode=["min", "max"]).objectives == Objectives(
+            ("a", "b"), ("min", "max"))
 
 
 def test_one_metric_in_a_list_is_the_same_as_the_name():

@@ -491,6 +491,12 @@ def _make_spec(args: argparse.Namespace) -> Any:
         if args.metric and args.metric != spec.metric:
             if get_backend(spec.backend).runs_scripts:
                 raise UserError(f"benchmark '{spec.benchmark}' reports '{spec.metric}'; drop --metric")
+            if not args.mode:  # the benchmark's mode of each metric it optimizes already, else its first mode
+                known = dict(zip(*(([m] if isinstance(m, str) else list(m)) for m in (spec.metric, spec.mode)),
+                                 strict=False))
+                first = spec.mode if isinstance(spec.mode, str) else spec.mode[0]
+                modes = [known.get(m, first) for m in ([args.metric] if isinstance(args.metric, str) else args.metric)]
+                spec.mode = _one_or_several(modes)
             spec.metric = args.metric  # another objective of the blackbox (checked when it is loaded)
         if args.mode:
             spec.mode = args.mode

@@ -17,18 +17,22 @@ from tunebench.searchers import GridSearcher, RandomSearcher
 __all__: list[str] = []
 
 
-@method("RS", "Random search: every trial runs to the end (FIFO)")
+# random and grid search ignore the metrics: given several, they are the baselines of the
+# multi-objective methods (results must carry every metric; the run ends with its Pareto front)
+@method("RS", "Random search: every trial runs to the end (FIFO); any number of metrics", multi_objective=True)
 def _random_search(ctx: MethodContext, *, points_to_evaluate: list[dict[str, Any]] | None = None) -> Scheduler:
     searcher = RandomSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed,
                               points_to_evaluate=points_to_evaluate)
-    return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr)
+    return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr,
+                         objectives=ctx.objectives)
 
 
-@method("Grid", "Grid search over the space, then stop", listed=("n_points", "shuffle"),
-        quick_options={"n_points": 2})  # a small grid: it runs out and suggest() answers None
+@method("Grid", "Grid search over the space, then stop; any number of metrics", listed=("n_points", "shuffle"),
+        quick_options={"n_points": 2}, multi_objective=True)  # a small grid: it runs out and suggest() answers None
 def _grid_search(ctx: MethodContext, *, n_points: int = 5, shuffle: bool = False) -> Scheduler:
     searcher = GridSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, n_points=n_points, shuffle=shuffle)
-    return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr)
+    return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr,
+                         objectives=ctx.objectives)
 
 
 def _asha_factory(type: Literal["stopping", "promotion"], hyperband: bool) -> SchedulerFactory:

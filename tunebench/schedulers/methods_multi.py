@@ -1,11 +1,10 @@
-"""Registrations of the multi-objective methods (L1): MOASHA, MORS (see :mod:`tunebench.schedulers.registry`)."""
+"""Registrations of the multi-objective methods (L1): MOASHA (see :mod:`tunebench.schedulers.registry`)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from tunebench.schedulers.base import Scheduler
-from tunebench.schedulers.fifo import FIFOScheduler
 from tunebench.schedulers.moasha import MOASHA
 from tunebench.schedulers.registry import MethodContext, SchedulerFactory, method
 from tunebench.searchers.random import RandomSearcher
@@ -49,13 +48,3 @@ method(
     multi_fidelity=True,
     multi_objective=True,
 )(_moasha_factory("promotion"))
-
-
-@method("MORS", "Random search given several metrics (FIFO): the baseline of the multi-objective methods",
-        multi_objective=True)
-def _mo_random_search(ctx: MethodContext, *, points_to_evaluate: list[dict[str, Any]] | None = None) -> Scheduler:
-    """Random search whose results must carry every objective (``RS`` takes one metric)."""
-    searcher = RandomSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed,
-                              points_to_evaluate=points_to_evaluate)
-    return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr,
-                         objectives=ctx.objectives)
