@@ -496,7 +496,7 @@ def _make_spec(args: argparse.Namespace) -> Any:
                                  strict=False))
                 first = spec.mode if isinstance(spec.mode, str) else spec.mode[0]
                 modes = [known.get(m, first) for m in ([args.metric] if isinstance(args.metric, str) else args.metric)]
-                spec.mode = _one_or_several(modes)
+                spec.mode = modes[0] if len(modes) == 1 else modes
             spec.metric = args.metric  # another objective of the blackbox (checked when it is loaded)
         if args.mode:
             spec.mode = args.mode
