@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from tunebench.models.acquisition import log_expected_improvement, log_probability_of_feasibility
+from tunebench.models.gp import GaussianProcess
 from tunebench.searchers.gp import GPSearcher, GPSurrogate
 from tunebench.types import Config, Constraint, Result, float_from_json, json_float
 
@@ -224,36 +225,70 @@ class ConstrainedGPSearcher(_SlackGPSearcher):
             return None
         return float(np.min(np.asarray(self._obs_y)[feasible]))
 
-    def _model_based_config(self) -> Config | None:
+    def _models(self) -> tuple[GaussianProcess, list[GaussianProcess]]:
+        """The objective's and the constraints' GPs, up to date with the observations, the
+        pending trials fantasized at their posterior means."""
         X = self._X.array
-        y = np.asarray(self._obs_y)
         S = self._slack_matrix()
-        gp = self._surrogate.update(X, y, self._select)
+        gp = self._surrogate.update(X, np.asarray(self._obs_y), self._select)
         models = [m.update(X, S[:, j], self._select) for j, m in enumerate(self._constraint_models)]
         if self._pending:
             P = np.stack([self._rows[t] for t in self._pending])
             gp = gp.fantasize(P)
             models = [m.fantasize(P) for m in models]
-        feasible = np.all(S <= 0.0, axis=1)
-        best: float | None = None
+        return gp, models
+
+    @staticmethod
+    def _score(gp: GaussianProcess, models: list[GaussianProcess], best: float | None, C: np.ndarray) -> np.ndarray:
+        """log EI(best) + sum of log PoF at the encoded rows ``C`` (PoF alone when ``best`` is None)."""
+        total = np.zeros(C.shape[0])
+        for model in models:
+            mean, var = model.predict(C)
+            total += log_probability_of_feasibility(mean, var)
+        if best is not None:
+            mean, var = gp.predict(C)
+            total += log_expected_improvement(mean, var, best)
+        return total
+
+    def _check_ready(self) -> None:
+        if len(self._obs_y) == 0:
+            raise ValueError("the models need at least one observation")
+
+    def log_acquisition(self, configs: Sequence[Config]) -> np.ndarray:
+        """The logarithm of the acquisition at ``configs``: ``log EI + sum_i log P(slack_i <= 0)``
+        over the best feasible value, or the log probability of feasibility alone while no
+        observation is feasible.  For tests and diagnostics (:meth:`suggest` maximizes it): the
+        models are brought up to date as :meth:`suggest` does (the same refits).
+
+        Raises:
+            ValueError: no observation yet.
+        """
+        self._check_ready()
+        gp, models = self._models()
+        return self._score(gp, models, self.incumbent(), self._encoder.encode(list(configs)))
+
+    def probability_of_feasibility(self, configs: Sequence[Config]) -> np.ndarray:
+        """``prod_i P(slack_i <= 0)`` at ``configs`` under the constraints' GPs (pending trials
+        fantasized).  For tests and diagnostics, as :meth:`log_acquisition`.
+
+        Raises:
+            ValueError: no observation yet.
+        """
+        self._check_ready()
+        _, models = self._models()
+        return np.exp(self._score(models[0], models, None, self._encoder.encode(list(configs))))
+
+    def _model_based_config(self) -> Config | None:
+        gp, models = self._models()
+        best = self.incumbent()
         starts = None
-        if feasible.any():
-            idx = np.flatnonzero(feasible)
-            i = idx[np.argmin(y[idx])]  # first of the ties: argmin is stable
-            best = float(y[i])
-            starts = X[i:i + 1]
-
-        def score(C: np.ndarray) -> np.ndarray:
-            total = np.zeros(C.shape[0])
-            for model in models:
-                mean, var = model.predict(C)
-                total += log_probability_of_feasibility(mean, var)
-            if best is not None:
-                mean, var = gp.predict(C)
-                total += log_expected_improvement(mean, var, best)
-            return total
-
-        found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=starts)
+        if best is not None:  # the local search also starts from the best feasible config
+            y = np.asarray(self._obs_y)
+            feasible = np.flatnonzero(self.feasible_mask())
+            i = feasible[np.argmin(y[feasible])]
+            starts = self._X.array[i:i + 1]
+        found = self._optimizer.optimize(lambda C: self._score(gp, models, best, C), self._rng, exclude=self._keys,
+                                         starts=starts)
         if found is None:
             return None
         return self._optimizer.decode(found[0][None, :])[0]
