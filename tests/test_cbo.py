@@ -196,7 +196,8 @@ def test_cbo_end_to_end_through_the_cli_finds_a_feasible_best(tmp_path: Path) ->
     bound = 250.0  # about the median of branin's elapsed time at its last epoch (half the configs miss it)
     exp = tmp_path / "exp"
     assert main(["run", "--benchmark", "branin", "--method", "CBO", "--constraint", f"time<={bound}",
-                 "--max-trials", "30", "--max-wallclock-time", "100000", "--experiment-dir", str(exp), "--no-progress"]) == 0
+                 "--max-trials", "30", "--max-wallclock-time", "100000", "--experiment-dir", str(exp),
+                 "--no-progress"]) == 0
     experiment = load_experiment(exp)
     df = experiment.results
     final = df.sort_values("epoch").groupby("trial_id").tail(1)

@@ -276,7 +276,8 @@ class ConstrainedGPSearcher(_SlackGPSearcher):
         """
         self._check_ready()
         _, models = self._models()
-        return np.exp(self._score(models[0], models, None, self._encoder.encode(list(configs))))
+        pof: np.ndarray = np.exp(self._score(models[0], models, None, self._encoder.encode(list(configs))))
+        return pof
 
     def _model_based_config(self) -> Config | None:
         gp, models = self._models()
