@@ -7,6 +7,8 @@ per encoded row; an *acquisition score* is higher-is-better (the optimizer maxim
   :func:`log_expected_improvement` (the same ranking, but no underflow to 0 far from the
   incumbent, so local search still has a slope to climb);
 * :func:`lower_confidence_bound` ``mean - kappa * sd`` (lower is better: score it negated);
+* :func:`log_probability_of_feasibility` ``log P(g <= 0)`` for a constraint's slack ``g`` (constrained
+  BO multiplies EI by it: adds the logs);
 * :func:`thompson_sample`: one joint posterior sample over a batch of candidates.
 
 :class:`AcquisitionOptimizer` maximizes a score over a config space: random configurations
@@ -27,7 +29,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
-from scipy.special import erfcx, ndtr
+from scipy.special import erfcx, log_ndtr, ndtr
 
 from tunebench.space import Choice, Float, Integer, SpaceEncoder, get_encoder, sample_configs
 
@@ -35,6 +37,7 @@ __all__ = [
     "AcquisitionOptimizer",
     "expected_improvement",
     "log_expected_improvement",
+    "log_probability_of_feasibility",
     "lower_confidence_bound",
     "row_keys",
     "thompson_sample",
@@ -81,6 +84,16 @@ def log_expected_improvement(mean: np.ndarray, var: np.ndarray, best: float | np
     if np.any(tail):
         out = np.where(tail, -0.5 * z * z - _LOG_SQRT_2PI - 2.0 * np.log(np.maximum(-z, 1.0)), out)
     out += np.log(sd)
+    return out
+
+
+def log_probability_of_feasibility(mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """``log P(g <= 0)`` with ``g ~ N(mean, var)``: the log of ``Phi(-mean / sd)``, computed by
+    ``log_ndtr`` (accurate far in the lower tail, where ``Phi`` underflows to 0, so that a search
+    outside the feasible region still has a slope towards it). ``g`` is a constraint's slack,
+    feasible when at most 0 (:meth:`tunebench.types.Constraint.slack`)."""
+    mean = np.asarray(mean, dtype=float)
+    out: np.ndarray = log_ndtr(-mean / _sd(var))
     return out
 
 

@@ -140,6 +140,9 @@ class MethodSpec:
     quick_trials: int = 60
     #: optimizes several metrics at once (reads ``MethodContext.objectives``); other methods take one
     multi_objective: bool = False
+    #: models the constraints (reads ``MethodContext.constraints``) and needs at least one; the
+    #: scheduler contract suite runs it with a constraint on a metric its workload reports
+    constrained: bool = False
 
     def accepts(self, option: str) -> bool:
         """Whether ``option`` is an option of this method."""
@@ -178,6 +181,7 @@ def register_method(
     quick_options: dict[str, Any] | None = None,
     quick_trials: int = 60,
     multi_objective: bool = False,
+    constrained: bool = False,
 ) -> MethodSpec:
     """Register a tuning method under ``name`` (matched case-insensitively by :func:`make_scheduler`).
 
@@ -187,7 +191,8 @@ def register_method(
     "single-fidelity" unless ``multi_fidelity`` ("asynchronous", or "synchronous" with
     ``synchronous=True``). ``quick_options`` and ``quick_trials``: see :class:`MethodSpec`.
     ``multi_objective``: the method optimizes every metric of ``MethodContext.objectives`` (its
-    factory must take the context); only such methods are given several metrics.
+    factory must take the context); only such methods are given several metrics. ``constrained``:
+    the method models ``MethodContext.constraints`` and needs one (see :class:`MethodSpec`).
 
     Raises:
         ValueError: ``name`` is already registered (case-insensitively) and ``replace`` is false,
@@ -217,7 +222,7 @@ def register_method(
         raise ValueError(f"method {name!r} is multi-objective: its factory must take a MethodContext first "
                          "(it reads ctx.objectives)")
     spec = MethodSpec(name, factory, description, shown, multi_fidelity, group, takes_context, options,
-                      dict(quick_options or {}), quick_trials, multi_objective)
+                      dict(quick_options or {}), quick_trials, multi_objective, constrained)
     METHODS[name] = spec
     return spec
 
@@ -234,6 +239,7 @@ def method(
     quick_options: dict[str, Any] | None = None,
     quick_trials: int = 60,
     multi_objective: bool = False,
+    constrained: bool = False,
 ) -> Callable[[SchedulerFactory], SchedulerFactory]:
     """Decorator form of :func:`register_method`: registers the decorated factory under ``name``
     and returns it unchanged. ``description`` defaults to the first line of its docstring::
@@ -254,7 +260,7 @@ def method(
             text = doc.strip().splitlines()[0] if doc.strip() else name
         register_method(name, factory, text, defaults, listed=listed, multi_fidelity=multi_fidelity,
                         synchronous=synchronous, replace=replace, quick_options=quick_options,
-                        quick_trials=quick_trials, multi_objective=multi_objective)
+                        quick_trials=quick_trials, multi_objective=multi_objective, constrained=constrained)
         return factory
 
     return register

@@ -324,20 +324,27 @@ class _GPSearcherBase(Searcher):
             warp = [j for name in self._encoder.names if not isinstance(config_space[name], Choice)
                     for j in range(self._encoder.slices[name].start, self._encoder.slices[name].stop)]
             warp += list(range(self._encoder.encoded_dim, dim))
-        self._surrogate = GPSurrogate(
-            dim,
+        #: how :meth:`_make_surrogate` builds a model (its input columns and schedule)
+        self._surrogate_options: dict[str, Any] = dict(
             warp_dims=warp,
             refit_factor=refit_factor,
             refit_every=refit_every,
             max_model_points=max_model_points,
             max_fit_points=max_fit_points,
         )
+        self._surrogate = self._make_surrogate()
         self._cardinality = space_cardinality(config_space)
         self._rng = np.random.default_rng(seed)
         self._next_point = 0
         self._configs: dict[int, Config] = {}  #: every config suggested, by trial id
         self._rows: dict[int, np.ndarray] = {}  #: their encodings
         self._keys: set[bytes] = set()  #: row_keys of every config suggested
+
+    def _make_surrogate(self) -> GPSurrogate:
+        """A fresh :class:`GPSurrogate` over this searcher's inputs (encoded config and extra
+        columns), with its options (warping, refit schedule, sizes): the objective's model, and
+        any other one a subclass keeps beside it (e.g. one per constraint)."""
+        return GPSurrogate(self._encoder.encoded_dim + self._extra_dims, **self._surrogate_options)
 
     # -- subclass interface --------------------------------------------------------------------
 

@@ -30,7 +30,8 @@ curve instead of a meaningful one).
 The workload is simulated (:class:`ContractSimulation`): no backend, no processes.  ``n_workers``
 workers; each trial's metric follows a synthetic learning curve derived from its config and is
 reported once per epoch under ``scheduler.metric`` (as a loss for ``mode="min"``, as ``1 - loss``
-for ``"max"``) with the resource under ``scheduler.resource_attr`` (or ``"epoch"``); events are
+for ``"max"``) with the resource under ``scheduler.resource_attr`` (or ``"epoch"``) and a ``"cost"``
+(the second objective of multi-objective methods, bounded for constrained ones); events are
 ordered by simulated time like a real asynchronous run.  CONTINUE / PAUSE / STOP are honoured,
 trials complete at ``max_t`` (``on_complete``), some fail at their second epoch (``on_error``), and
 some resumed trials restart without checkpoint and re-report old epochs.
@@ -73,6 +74,7 @@ from tunebench.types import Decision, Result, Suggestion, Trial
 
 __all__ = [
     "CONTRACT_CHECKS",
+    "CONTRACT_CONSTRAINT",
     "Call",
     "ContractSimulation",
     "check_deterministic",
@@ -103,10 +105,16 @@ def contract_space(max_t: int = 27) -> dict[str, Any]:
     }
 
 
+#: the constraint :func:`method_maker` gives a constrained method (``MethodSpec.constrained``): on the
+#: cost every result of :class:`ContractSimulation` carries (``0.5 - dropout + 0.01 * epoch``)
+CONTRACT_CONSTRAINT = "cost<=0.6"
+
+
 def method_maker(method: str, *, mode: str = "min", max_t: int = 27, **options: Any) -> MakeScheduler:
     """``make(seed)`` building the registered ``method`` on :func:`contract_space` (``max_t``
     epochs, ``max_resource_attr="epochs"``, ``resource_attr="epoch"``), metric ``"loss"`` for
-    ``mode="min"``, ``"accuracy"`` for ``"max"``, with the method's ``quick_options`` (see
+    ``mode="min"``, ``"accuracy"`` for ``"max"`` (and ``"cost"`` for a multi-objective method; a
+    constrained one gets :data:`CONTRACT_CONSTRAINT`), with the method's ``quick_options`` (see
     :class:`tunebench.schedulers.MethodSpec`) updated with ``options``.
 
     Raises:
@@ -119,10 +127,13 @@ def method_maker(method: str, *, mode: str = "min", max_t: int = 27, **options: 
     first = "loss" if mode == "min" else "accuracy"
     # a multi-objective method gets a second objective, reported by the simulation (ContractSimulation)
     metric: str | list[str] = [first, "cost"] if spec.multi_objective else first
+    # a constrained method gets a bound on the cost that about a third of the configs miss at max_t
+    # (those with little dropout, the best ones otherwise: a real trade-off)
+    constraints = [CONTRACT_CONSTRAINT] if spec.constrained else None
 
     def make(seed: int) -> Scheduler:
-        return make_scheduler(spec.name, space, metric=metric, mode=mode,
-                              resource_attr="epoch", max_resource_attr="epochs", seed=seed, **merged)
+        return make_scheduler(spec.name, space, metric=metric, mode=mode, resource_attr="epoch",
+                              max_resource_attr="epochs", seed=seed, constraints=constraints, **merged)
 
     return make
 
@@ -263,9 +274,12 @@ class ContractSimulation:
         self.metric = scheduler.metric
         self.mode = scheduler.mode
         objectives = getattr(scheduler, "objectives", None)
-        #: the other objectives of a multi-objective scheduler: reported as a cost that grows with
-        #: the config's dropout and its epoch (a trade-off with the loss, not a copy of it)
+        #: the other objectives of a multi-objective scheduler, and ``"cost"`` always (what a
+        #: constraint bounds, see :data:`CONTRACT_CONSTRAINT`): reported as a cost that shrinks
+        #: with the config's dropout and grows with its epoch (a trade-off with the loss, not a copy of it)
         self.other_metrics = list(objectives.metrics[1:]) if objectives is not None else []
+        if "cost" not in self.other_metrics:
+            self.other_metrics.append("cost")
         self.resource_attr = scheduler.resource_attr or resource_attr
         self.n_workers = n_workers
         self.fail_every = fail_every
