@@ -70,7 +70,7 @@ from typing import Any
 from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.registry import get_method, make_scheduler
 from tunebench.space import choice, hyperparameters, loguniform, randint, uniform
-from tunebench.types import Decision, Result, Suggestion, Trial
+from tunebench.types import Constraint, Decision, Result, Suggestion, Trial
 
 __all__ = [
     "CONTRACT_CHECKS",
@@ -507,6 +507,10 @@ def _check_resumes(make: MakeScheduler, seed: int, n_snapshots: int, **sim_optio
         assert _state_json(fresh) == _state_json(sim.scheduler), f"final state differs (snapshot at call {at})"
 
 
+#: the metric :data:`CONTRACT_CONSTRAINT` bounds (the workload reports it with every result)
+_CONSTRAINED_METRIC = Constraint.parse(CONTRACT_CONSTRAINT).metric
+
+
 def check_missing_metric(make: MakeScheduler, *, n_trials: int = 60, max_t: int = 27, resource_attr: str = "epoch",
                          seed: int = 0) -> None:
     """A result without the metric (each of them, for a multi-objective scheduler; or without the
@@ -533,8 +537,8 @@ def check_missing_metric(make: MakeScheduler, *, n_trials: int = 60, max_t: int 
         else:
             raise AssertionError(f"on_result() accepted a result without the metric {missing!r}")
     if scheduler.resource_attr is not None:
-        try:
-            scheduler.on_result(trial, dict.fromkeys(metrics, 1.0))
+        try:  # (every metric of the workload there, the bounded one included: only the resource is missing)
+            scheduler.on_result(trial, {**dict.fromkeys(metrics, 1.0), _CONSTRAINED_METRIC: 1.0})
         except (KeyError, ValueError) as exc:
             assert scheduler.resource_attr in str(exc), f"the error does not name {scheduler.resource_attr!r}: {exc}"
         else:
