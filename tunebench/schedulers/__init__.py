@@ -17,6 +17,7 @@ from tunebench.schedulers import methods_model_mf as _methods_model_mf  # noqa: 
 from tunebench.schedulers import methods_sync as _methods_sync  # noqa: F401
 from tunebench.schedulers import methods_misc as _methods_misc  # noqa: F401
 from tunebench.schedulers import methods_multi as _methods_multi  # noqa: F401
+from tunebench.schedulers import methods_mobo as _methods_mobo  # noqa: F401
 # isort: on
 from tunebench.schedulers.asha import ASHA, HyperbandScheduler
 from tunebench.schedulers.base import Scheduler

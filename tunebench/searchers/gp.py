@@ -318,26 +318,28 @@ class _GPSearcherBase(Searcher):
         self._optimizer = AcquisitionOptimizer(
             config_space, n_candidates=n_candidates, n_starts=n_starts, max_steps=max_steps
         )
-        dim = self._encoder.encoded_dim + self._extra_dims
-        warp = None
-        if self.input_warping:  # every column but one-hot ones
-            warp = [j for name in self._encoder.names if not isinstance(config_space[name], Choice)
-                    for j in range(self._encoder.slices[name].start, self._encoder.slices[name].stop)]
-            warp += list(range(self._encoder.encoded_dim, dim))
-        self._surrogate = GPSurrogate(
-            dim,
-            warp_dims=warp,
-            refit_factor=refit_factor,
-            refit_every=refit_every,
-            max_model_points=max_model_points,
-            max_fit_points=max_fit_points,
-        )
+        self._surrogate_options: dict[str, Any] = {
+            "refit_factor": refit_factor, "refit_every": refit_every,
+            "max_model_points": max_model_points, "max_fit_points": max_fit_points,
+        }
+        self._surrogate = self._make_surrogate()
         self._cardinality = space_cardinality(config_space)
         self._rng = np.random.default_rng(seed)
         self._next_point = 0
         self._configs: dict[int, Config] = {}  #: every config suggested, by trial id
         self._rows: dict[int, np.ndarray] = {}  #: their encodings
         self._keys: set[bytes] = set()  #: row_keys of every config suggested
+
+    def _make_surrogate(self) -> GPSurrogate:
+        """A new, empty :class:`GPSurrogate` with this searcher's input columns, warping and
+        model schedule (one per modelled target: the multi-objective searcher has several)."""
+        dim = self._encoder.encoded_dim + self._extra_dims
+        warp = None
+        if self.input_warping:  # every column but one-hot ones
+            warp = [j for name in self._encoder.names if not isinstance(self.config_space[name], Choice)
+                    for j in range(self._encoder.slices[name].start, self._encoder.slices[name].stop)]
+            warp += list(range(self._encoder.encoded_dim, dim))
+        return GPSurrogate(dim, warp_dims=warp, **self._surrogate_options)
 
     # -- subclass interface --------------------------------------------------------------------
 
@@ -444,6 +446,12 @@ class _GPSearcherBase(Searcher):
                 mean, var = gp.predict(inputs(C))
                 return log_expected_improvement(mean, var, best)
 
+        return self._maximize(score, starts)
+
+    def _maximize(self, score: Callable[[np.ndarray], np.ndarray], starts: np.ndarray | None) -> Config | None:
+        """The config maximizing ``score`` (encoded rows -> higher-is-better values) among
+        those not suggested before (the acquisition optimizer, local searches also from
+        ``starts``), decoded; ``None`` when every row visited was suggested before."""
         found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=starts)
         if found is None:
             return None
