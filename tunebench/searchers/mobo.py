@@ -27,9 +27,9 @@ not change under such a per-objective scaling; it only keeps the numbers well-co
 
 *Exact, not Monte Carlo, in 2 and 3 dimensions.*  The region that a new point ``y`` can add to
 the hypervolume (below the reference point, not dominated by the front) is cut into axis-aligned
-cells ``[l_b, u_b)`` (:func:`nondominated_cells`: slabs between the sorted distinct values of the
-last objective, each the cells of the front of the points below it in one objective fewer; in
-2-D, the ``k + 1`` cells of the sorted front of ``k`` points).  The improvement of ``y`` is then
+cells ``[l_b, u_b)`` (:func:`nondominated_cells`: in 2-D the ``k + 1`` cells between consecutive
+points of the sorted front of ``k`` points; in 3-D at most ``2 k + 1`` boxes from a sweep up the
+third objective).  The improvement of ``y`` is then
 ``HVI(y) = sum_b prod_j (u_bj - max(y_j, l_bj))^+``, a sum of products of functions of one
 coordinate each, so with independent Gaussian marginals (one GP per objective)
 ``EHVI = sum_b prod_j E[(u_bj - max(Y_j, l_bj))^+]``, and each factor is a difference of two
@@ -39,13 +39,12 @@ single-objective expected improvements: ``EI_j(u_bj) - EI_j(l_bj)`` (with
 Carlo estimate would need the same cells *per sample* (``S`` times the cost, ``S`` = 64 to 512
 samples) and add sampling noise that makes the local search of the acquisition optimizer stall
 on flat, noisy plateaus; the exact sum costs ``O(m * B * d)`` for ``m`` candidates and ``B``
-cells (``B = k + 1`` in 2-D, at most ``(q + 1)(k + 1)`` for ``q`` distinct values of the last
-objective in 3-D: a few hundred for fronts of tens of points).  It is computed in the log domain
+cells (``B <= 2 k + 1``).  It is computed in the log domain
 (:func:`log_expected_hypervolume_improvement`: log EIs, ``log1mexp`` of their differences,
 ``logsumexp`` over the cells), so that a candidate far behind the front still has a slope for the
 local search instead of an underflowed 0.
 
-More than 3 objectives (the cells grow as ``k^(d-1)``): random augmented Chebyshev
+More than 3 objectives (box decompositions grow quickly with the dimension): random augmented Chebyshev
 scalarizations (ParEGO, Knowles 2006): at each suggestion a fresh weight vector ``w`` drawn
 uniformly from the simplex; the objectives are scaled to ``[0, 1]`` over the observations and
 ``s(y) = max_j w_j y_j + 0.05 sum_j w_j y_j`` becomes the target of one GP (its hyperparameters
@@ -68,6 +67,7 @@ refitted on the surrogate schedule, and an EHVI over ``k + 1`` cells per candida
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -111,46 +111,77 @@ _LN2 = math.log(2.0)
 
 def nondominated_cells(front: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Axis-aligned cells ``[lower_b, upper_b)`` that partition the region below ``ref`` not
-    dominated by any row of ``front`` (``(k, d)``, minimization form; rows not strictly below
-    ``ref`` and dominated rows change nothing): what a new point can add to the hypervolume.
+    dominated by any row of ``front`` (``(k, d)``, minimization form, ``d`` from 1 to 3; rows
+    not strictly below ``ref`` and dominated rows change nothing): what a new point can add to
+    the hypervolume.  Lower bounds may be ``-inf``.
 
-    The last objective is cut into slabs at the distinct values of the front in it; the slab
-    above value ``c`` holds the cells, in one objective fewer, of the rows at or below ``c``
-    (in 1-D: one cell below their best value).  In 2-D these are the ``k + 1`` cells between
-    consecutive points of the sorted front.  Lower bounds may be ``-inf``.
+    * 2-D: the ``k + 1`` cells between consecutive points of the sorted front (``k`` points):
+      ``[a_i, a_{i+1}) x (-inf, b_i)`` with ``a_0 = -inf``, ``b_0 = ref_2``, ``a_{k+1} = ref_1``.
+    * 3-D: a sweep up the third objective over the 2-D cells of the points below: inserting a
+      point closes the cells it cuts (each becomes a box from the height where it opened to the
+      point's) and opens 2, so there are at most ``2 k + 1`` boxes.
 
     Returns:
         ``(lower, upper)``, each ``(B, d)``.
+
+    Raises:
+        ValueError: shapes that do not match, or more than 3 objectives.
     """
     front = np.asarray(front, dtype=float)
     ref = np.asarray(ref, dtype=float).reshape(-1)
     d = ref.shape[0]
     if front.ndim != 2 or front.shape[1] != d:
         raise ValueError(f"front must be (k, {d}) for a reference point of {d} values, got shape {front.shape}")
-    inside = front[(front < ref).all(axis=1)] if len(front) else front
-    lower, upper = _cells(inside, ref)
-    return np.asarray(lower, dtype=float).reshape(-1, d), np.asarray(upper, dtype=float).reshape(-1, d)
-
-
-def _cells(P: np.ndarray, ref: np.ndarray) -> tuple[list[list[float]], list[list[float]]]:
-    d = ref.shape[0]
+    if not 1 <= d <= MAX_EHVI_OBJECTIVES:
+        raise ValueError(f"cells are computed for 1 to {MAX_EHVI_OBJECTIVES} objectives, got {d}")
+    P = front[(front < ref).all(axis=1)]
     if d == 1:
         top = float(P[:, 0].min()) if len(P) else float(ref[0])
-        return [[-math.inf]], [[top]]
-    if len(P) == 0:
-        return [[-math.inf] * d], [[float(v) for v in ref]]
-    last = P[:, -1]
-    levels = np.unique(last)
-    bounds = [-math.inf, *levels.tolist(), float(ref[-1])]
-    lower: list[list[float]] = []
-    upper: list[list[float]] = []
-    for s in range(len(bounds) - 1):
-        below = P[last <= bounds[s]][:, :-1]
-        if len(below):
-            below = below[nondominated_mask(below)]
-        lo, up = _cells(below, ref[:-1])
-        lower += [row + [bounds[s]] for row in lo]
-        upper += [row + [bounds[s + 1]] for row in up]
+        return np.array([[-math.inf]]), np.array([[top]])
+    if d == 2:
+        P = np.unique(P[nondominated_mask(P)], axis=0) if len(P) else P  # sorted by f1, so f2 decreasing
+        a = np.concatenate([[-math.inf], P[:, 0], [ref[0]]])
+        b = np.concatenate([[ref[1]], P[:, 1]])
+        lower = np.stack([a[:-1], np.full(len(b), -math.inf)], axis=1)
+        upper = np.stack([a[1:], b], axis=1)
+        return lower, upper
+    return _sweep_cells_3d(P, ref)
+
+
+def _sweep_cells_3d(P: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 3-D cells of :func:`nondominated_cells` (``P``: rows strictly below ``ref``)."""
+    r1, r2, r3 = (float(v) for v in ref)
+    xs: list[float] = []  # the 2-D staircase of the points swept so far: x increasing,
+    ys: list[float] = []  # y decreasing
+    #: open cells, cell i = [x_{i-1}, x_i) x (-inf, y_{i-1}) (x_{-1} = -inf, y_{-1} = r2, x_k = r1),
+    #: each with the height where it opened
+    starts: list[float] = [-math.inf]
+    boxes: list[tuple[float, float, float, float, float]] = []  # x_lo, x_hi, y_hi, z_lo, z_hi
+
+    def close(i: int, z: float) -> None:
+        if z > starts[i]:
+            lo = xs[i - 1] if i > 0 else -math.inf
+            hi = xs[i] if i < len(xs) else r1
+            boxes.append((lo, hi, ys[i - 1] if i > 0 else r2, starts[i], z))
+
+    for p1, p2, p3 in P[np.lexsort((P[:, 1], P[:, 0], P[:, 2]))].tolist():
+        j = bisect.bisect_right(xs, p1)
+        if j > 0 and ys[j - 1] <= p2:
+            continue  # dominated in 2-D by a point below: changes nothing
+        j = bisect.bisect_left(xs, p1)
+        e = j
+        while e < len(xs) and ys[e] >= p2:  # points dominated by p (x >= p1, y >= p2)
+            e += 1
+        for i in range(j, e + 1):  # cells j..e are cut by p
+            close(i, p3)
+        xs[j:e] = [p1]
+        ys[j:e] = [p2]
+        starts[j:e + 1] = [p3, p3]
+    for i in range(len(starts)):
+        close(i, r3)
+    arr = np.array(boxes, dtype=float).reshape(-1, 5)
+    lower = np.stack([arr[:, 0], np.full(len(arr), -math.inf), arr[:, 3]], axis=1)
+    upper = np.stack([arr[:, 1], arr[:, 2], arr[:, 4]], axis=1)
     return lower, upper
 
 
