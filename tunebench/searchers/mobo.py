@@ -9,8 +9,10 @@
   standardizes its targets (mean 0, standard deviation 1).  The initial random phase is BO's
   (``points_to_evaluate``, then random configs for the first 3 suggestions, and until 2
   observations are in).  Trials suggested and not finished yet are *pending*: each GP is
-  conditioned on them at its posterior mean (:meth:`GaussianProcess.fantasize`), as BO does, so
-  that asynchronous workers spread out.
+  conditioned on them at its posterior mean (:meth:`GaussianProcess.fantasize`), as BO does, and
+  these believed values join the front the improvement is measured against (the "Kriging
+  believer": without it, the mean of the improvement near a pending trial is unchanged, and
+  asynchronous workers pile onto the same spot of the front).
 
 * :class:`MultiFidelityMOBOSearcher` (with MOASHA = ``MOASHA-BO``): the same model, fitted on the
   objective vectors recorded at one *rung level* (each trial's result at the highest level its
@@ -444,13 +446,19 @@ class MOBOSearcher(_GPSearcherBase):
     def _ehvi_score(self, X: np.ndarray, Y: np.ndarray, finite: np.ndarray,
                     P: np.ndarray | None) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
         gps = [s.update(X, Y[:, j], self._select) for j, s in enumerate(self._surrogates)]
-        if P is not None:
-            gps = [gp.fantasize(P) for gp in gps]
         F = Y[finite]
         on_front = nondominated_mask(F)
-        front = np.unique(F[on_front], axis=0)
         ref = default_reference_point(F)
-        ideal = front.min(axis=0)
+        believed = F[on_front]
+        if P is not None:
+            # pending trials are believed to return their posterior means: on the front (so that
+            # a worker does not chase the improvement another one is already evaluating), and
+            # each GP conditioned on them (less variance near them)
+            means = np.stack([gp.predict(P, return_var=False)[0] for gp in gps], axis=1)
+            believed = np.concatenate([believed, means])
+            gps = [gp.fantasize(P) for gp in gps]
+        front = np.unique(believed[nondominated_mask(believed)], axis=0)
+        ideal = np.minimum(front.min(axis=0), F[on_front].min(axis=0))
         scale = ref - ideal  # > 0: the reference point is beyond the front's nadir
         lower, upper = nondominated_cells((front - ideal) / scale, np.ones(self.n_objectives))
 
