@@ -234,6 +234,16 @@ def test_runs_on_the_simulator_from_the_cli(tmp_path: Path, method: str, extra: 
         assert (df.groupby("trial_id").epoch.max() == 27).all()
 
 
+@pytest.mark.parametrize("method, extra", [("MOBO", ()), ("MOASHA-BO", ("--resource-attr", "epoch"))])
+def test_a_run_resumes_from_its_folder(tmp_path: Path, method: str, extra: tuple[str, ...]) -> None:
+    exp = tmp_path / "exp"
+    assert main(["run", "--benchmark", "zdt1", "--method", method, "--metric", "f1", "f2", "--mode", "min", "min",
+                 "--max-trials", "12", "--experiment-dir", str(exp), "--no-progress", *extra]) == 0
+    assert main(["resume", str(exp), "--max-trials", "20", "--no-progress"]) == 0
+    df = load_experiment(exp).results
+    assert df.trial_id.nunique() == 20 and {"f1", "f2"} <= set(df.columns)
+
+
 def test_mobo_front_beats_random_search(tmp_path: Path) -> None:
     """ZDT1 (6 hyperparameters), 40 trials, 3 seeds: MOBO's front has a clearly larger
     hypervolume than random search's (reference point (1.1, 10); the true front has 10.67)."""
