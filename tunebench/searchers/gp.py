@@ -451,6 +451,12 @@ class _GPSearcherBase(Searcher):
                 mean, var = gp.predict(inputs(C))
                 return log_expected_improvement(mean, var, best)
 
+        return self._maximize(score, starts)
+
+    def _maximize(self, score: Callable[[np.ndarray], np.ndarray], starts: np.ndarray | None) -> Config | None:
+        """The config maximizing ``score`` (encoded rows -> higher-is-better values) among
+        those not suggested before (the acquisition optimizer, local searches also from
+        ``starts``), decoded; ``None`` when every row visited was suggested before."""
         found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=starts)
         if found is None:
             return None
