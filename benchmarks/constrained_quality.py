@@ -1,10 +1,11 @@
 """Constrained tuning on YAHPO lcbench in the simulator: CBO vs BO-penalty vs RS (issue 15).
 
-Each task gets the constraint ``time <= B`` where ``B`` is the median of ``time`` (cumulative
-training seconds) at the last epoch over 1,000 random configurations of the task (the blackbox
-evaluated directly: :func:`tunebench.blackboxes.bounds.objective_quantile`), so the constraint
-cuts about half the configs.  Every method runs on every task with every seed: the benchmark's
-4 workers, ``--budget`` simulated seconds (default 3600), ``max_t`` = the benchmark's 52 epochs,
+The benchmarks ``lcbench-<task>-constrained`` of the ``constrained-lcbench`` preset: val_accuracy
+(max) subject to ``time <= B``, where ``B`` is the median of ``time`` (cumulative training
+seconds) at the last epoch over 1,000 random configurations of the task
+(:data:`tunebench.benchmarks.builtin.LCBENCH_TIME_BOUNDS`), so the constraint cuts about half
+the configs.  Every method runs on every task with every seed: the benchmark's 4 workers,
+``--budget`` simulated seconds (default 7200, the preset's), ``max_t`` = the benchmark's 52 epochs,
 decision time not charged (figures independent of the machine's load; a GP decision takes
 milliseconds against minutes of simulated training).
 
@@ -20,12 +21,12 @@ of finished trials that were feasible, and the mean number of trials.
 
 Target (issue 15): CBO's best feasible value >= BO-penalty's and >= RS's (IQM, 10 seeds).
 
-Default tasks: the first three lcbench tasks (YAHPO's order) that are not development tasks
-(3945, 7593, 34539, 126025, 126026, 126029, 146212, 167104: defaults are tuned on those only).
-With default arguments (90 runs), about 3 to 6 minutes on 2 cores.
+Default tasks: the preset's three lcbench tasks, none a development task (3945, 7593, 34539,
+126025, 126026, 126029, 146212, 167104: defaults are tuned on those only). With default
+arguments (90 runs), about 10 minutes on 2 cores.
 
     TUNEBENCH_DATA=../shared/data python benchmarks/constrained_quality.py \\
-        [--tasks 167149 167152 167161] [--seeds 10] [--budget 3600] [--parallel 2]
+        [--tasks 167149 168330 189906] [--seeds 10] [--budget 7200] [--parallel 2]
 """
 
 from __future__ import annotations
@@ -41,19 +42,22 @@ from pathlib import Path
 import numpy as np
 
 from tunebench.analysis import bootstrap_ci, iqm
+from tunebench.benchmarks import get_benchmark
+from tunebench.experiments.presets import MO_LCBENCH_TASKS
+from tunebench.types import Constraint
 
 METHODS = ["CBO", "BO-penalty", "RS"]
 DEVELOPMENT_TASKS = ("3945", "7593", "34539", "126025", "126026", "126029", "146212", "167104")
-DEFAULT_TASKS = ["167149", "167152", "167161"]
+DEFAULT_TASKS = list(MO_LCBENCH_TASKS)  # the tasks of the constrained-lcbench preset
 METRIC, CONSTRAINED = "val_accuracy", "time"
 
 
-def bound_of(task: str, n_configs: int = 1000) -> float:
-    """``B``: the median of ``time`` at the last epoch over ``n_configs`` random configs of ``task``."""
-    from tunebench.blackboxes.bounds import objective_quantile
-    from tunebench.blackboxes.yahpo import YahpoBlackbox
-
-    return objective_quantile(YahpoBlackbox("lcbench", task), CONSTRAINED, 0.5, n_configs=n_configs, seed=0)
+def constraint_bound(task: str) -> float:
+    """``B`` of ``lcbench-<task>-constrained``'s constraint ``time <= B`` (the median of ``time`` at the
+    last epoch over random configs of the task: :data:`tunebench.benchmarks.builtin.LCBENCH_TIME_BOUNDS`)."""
+    (constraint,) = (Constraint.parse(c) for c in get_benchmark(f"lcbench-{task}-constrained").constraints)
+    assert constraint.metric == CONSTRAINED and constraint.op == "<="
+    return constraint.bound
 
 
 def run_one(task: str, method: str, seed: int, bound: float, budget: float,
@@ -63,9 +67,8 @@ def run_one(task: str, method: str, seed: int, bound: float, budget: float,
     from tunebench import load_experiment
     from tunebench.launch import build_tuner, spec_from_benchmark
 
-    spec = spec_from_benchmark(f"lcbench-{task}")
+    spec = spec_from_benchmark(f"lcbench-{task}-constrained")  # its constraint: time <= bound
     spec.method, spec.seed, spec.max_wallclock_time, spec.charge_decision_time = method, seed, budget, False
-    spec.constraints = [f"{CONSTRAINED}<={bound!r}"]
     path = Path(root) / f"{task}-{method}-{seed}"
     t0 = time.perf_counter()
     result = build_tuner(spec, path, command_line=[]).run()
@@ -83,7 +86,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS)
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--budget", type=float, default=3600.0, help="simulated seconds per run")
+    parser.add_argument("--budget", type=float, default=7200.0, help="simulated seconds per run (the preset's)")
     parser.add_argument("--parallel", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
     if not os.environ.get("TUNEBENCH_DATA"):
@@ -93,7 +96,7 @@ def main() -> None:
         print(f"note: development task(s) {', '.join(dev)} among the tasks: not a held-out figure")
 
     t0 = time.perf_counter()
-    bounds = {task: bound_of(task) for task in args.tasks}
+    bounds = {task: constraint_bound(task) for task in args.tasks}
     jobs = [(t, m, s) for t in args.tasks for m in args.methods for s in range(args.seeds)]
     print(f"{len(jobs)} runs ({len(args.tasks)} tasks x {len(args.methods)} methods x {args.seeds} seeds), "
           f"4 workers, {args.budget:g} simulated s, constraint {CONSTRAINED} <= B (median at the last epoch), "
