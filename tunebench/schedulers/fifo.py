@@ -7,7 +7,7 @@ from typing import Any
 from tunebench.errors import UserError
 from tunebench.schedulers.base import Scheduler
 from tunebench.searchers.base import Searcher
-from tunebench.types import Decision, Result, Suggestion, Trial, metric_to_minimize
+from tunebench.types import Decision, Objectives, Result, Suggestion, Trial, metric_to_minimize
 
 # metric_to_minimize: defined in tunebench.types (L0, beside Objectives.vector), importable from here too
 __all__ = ["FIFOScheduler", "metric_and_resource", "metric_to_minimize", "result_resource"]
@@ -56,6 +56,8 @@ class FIFOScheduler(Scheduler):
             become the scheduler's.
         resource_attr: name of the reported resource; when set, results must carry it.
         max_resource_attr: name of the config entry with the maximum resource (informational).
+        objectives: every metric the searcher optimizes, for a multi-objective searcher (NSGA-II,
+            MOREA); results must carry each. ``None``: the searcher's metric alone.
     """
 
     def __init__(
@@ -64,12 +66,19 @@ class FIFOScheduler(Scheduler):
         *,
         resource_attr: str | None = None,
         max_resource_attr: str | None = None,
+        objectives: Objectives | None = None,
     ):
         self._use_searcher(searcher, resource_attr, max_resource_attr)
+        self._objectives = objectives if objectives is not None and objectives.is_multi else None
         # skip the call when the searcher keeps the base class's no-op (saves time per report)
         self._searcher_on_result = (
             None if type(searcher).on_result is Searcher.on_result else searcher.on_result
         )
+
+    @property
+    def objectives(self) -> Objectives:
+        """The metrics results must carry: ``objectives`` if given, else the searcher's metric."""
+        return self._objectives if self._objectives is not None else super().objectives
 
     def suggest(self, trial_id: int) -> Suggestion | None:
         """Called when a worker is free: start the searcher's next configuration, or ``None``
@@ -83,7 +92,8 @@ class FIFOScheduler(Scheduler):
         """Called for each result: forwards it to the searcher and returns CONTINUE.
 
         Raises:
-            UserError: the result has no metric (see :func:`metric_to_minimize`), or no
+            UserError: the result lacks the metric (or one of the objectives; see
+                :func:`metric_to_minimize`), or no
                 resource when ``resource_attr`` is set.
         """
         try:
@@ -95,6 +105,8 @@ class FIFOScheduler(Scheduler):
             if self.resource_attr is not None:
                 result_resource(result, self.resource_attr, trial.trial_id)
             raise
+        if self._objectives is not None:
+            self._objectives.vector(result, trial.trial_id)  # each metric there and a number, else a UserError
         if self._searcher_on_result is not None:
             self._searcher_on_result(trial.trial_id, trial.config, result)
         return _CONTINUE
