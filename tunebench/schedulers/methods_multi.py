@@ -61,17 +61,19 @@ method(
 def _nsga2(
     ctx: MethodContext,
     *,
-    population_size: int = 20,
+    population_size: int = 10,
     crossover_prob: float = 0.9,
     mutation_prob: float | None = None,
-    eta_crossover: float = 15.0,
+    eta_crossover: float = 10.0,
+    local_scale: float = 0.2,
     points_to_evaluate: list[dict[str, Any]] | None = None,
 ) -> Scheduler:
     """NSGA-II (single fidelity): FIFO + :class:`~tunebench.searchers.nsga2.NSGA2Searcher`."""
     assert ctx.objectives is not None  # (set by MethodContext itself)
     searcher = NSGA2Searcher(ctx.config_space, ctx.objectives, seed=ctx.seed, population_size=population_size,
                              crossover_prob=crossover_prob, mutation_prob=mutation_prob,
-                             eta_crossover=eta_crossover, points_to_evaluate=points_to_evaluate)
+                             eta_crossover=eta_crossover, local_scale=local_scale,
+                             points_to_evaluate=points_to_evaluate)
     return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr,
                          objectives=ctx.objectives)
 

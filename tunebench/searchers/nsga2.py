@@ -28,8 +28,9 @@ at once and each new trial is bred from the population of the moment.
 * **Mutation**: each hyperparameter changes with probability ``mutation_prob`` (default
   ``1 / number of hyperparameters``) by :func:`tunebench.searchers.rea.mutate_value` (REA's
   mutation: a local Gaussian step in the encoding or a fresh draw); a child equal to a parent is
-  mutated once more (:meth:`~tunebench.searchers.rea.EvolutionarySearcher.mutate`), so every
-  child differs from both parents whenever the space allows it.
+  mutated again in one hyperparameter
+  (:meth:`~tunebench.searchers.rea.EvolutionarySearcher.mutate`) until it differs from both, so
+  every child differs from its parents whenever the space allows it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ from tunebench.types import Config, Objectives, Result
 logger = logging.getLogger(__name__)
 
 __all__ = ["NSGA2Searcher", "sbx"]
+
+#: one-hyperparameter mutations tried at most to make a child that equals a parent differ from both
+MAX_REPAIRS = 32
 
 
 def sbx(x1: float, x2: float, u: float, eta: float) -> tuple[float, float]:
@@ -99,13 +103,13 @@ class NSGA2Searcher(EvolutionarySearcher):
         config_space: dict[str, Any],
         objectives: Objectives,
         seed: int = 0,
-        population_size: int = 20,
+        population_size: int = 10,
         crossover_prob: float = 0.9,
         mutation_prob: float | None = None,
-        eta_crossover: float = 15.0,
+        eta_crossover: float = 10.0,
         points_to_evaluate: list[Config] | None = None,
         local_move_prob: float = 0.5,
-        local_scale: float = 0.1,
+        local_scale: float = 0.2,
     ):
         super().__init__(config_space, objectives.metrics[0], objectives.modes[0], seed, population_size,
                          points_to_evaluate, local_move_prob, local_scale)
@@ -188,6 +192,8 @@ class NSGA2Searcher(EvolutionarySearcher):
             if rng.random() < self.mutation_prob:
                 child[name] = mutate_value(self._domains[name], child[name], rng, self.local_move_prob,
                                            self.local_scale)
-        if child == a or child == b:
+        for _ in range(MAX_REPAIRS):  # (a space of few configurations may need more than one step)
+            if child != a and child != b:
+                break
             child = self.mutate(child)
         return child
