@@ -1,4 +1,5 @@
-"""Registrations of the multi-objective methods (L1): MOASHA, NSGA2, MOREA (see :mod:`tunebench.schedulers.registry`)."""
+"""Registrations of the multi-objective methods (L1): MOASHA, NSGA2 and MOREA (see
+:mod:`tunebench.schedulers.registry`)."""
 
 from __future__ import annotations
 
