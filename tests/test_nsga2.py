@@ -250,3 +250,15 @@ def test_the_front_gets_closer_to_zdt1s_true_front_than_random_search(method: st
     ours = [_relative_hypervolume(method, s, tmp_path, 300) for s in range(3)]
     rs = [_relative_hypervolume("RS", s, tmp_path, 300) for s in range(3)]
     assert min(ours) > max(rs) + 0.2, (ours, rs)
+
+
+@pytest.mark.parametrize("method", ["NSGA2", "MOREA"])
+def test_the_scheduler_names_a_missing_objective_and_reports_every_objective(method: str) -> None:
+    from tunebench.schedulers import make_scheduler
+    from tunebench.types import Trial
+
+    scheduler = make_scheduler(method, LINE, metric=["acc", "latency"], mode=["max", "min"], seed=0)
+    assert scheduler.objectives == Objectives(("acc", "latency"), ("max", "min"))
+    config = scheduler.suggest(0).config  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="latency"):
+        scheduler.on_result(Trial(0, config), {"acc": 0.9})
