@@ -56,10 +56,10 @@ class LockHolder:
         return {"pid": self.pid, "host": self.host, "since": self.since}
 
 
-#: seconds a process refused the lock waits for the holder's record to name a live process: the
-#: holder writes itself into the file just after taking the lock, over the record of a holder
-#: that died (killed: nothing emptied the file)
-_RECORD_WAIT = 2.0
+#: seconds at most a process refused the lock waits for the holder's record to name a live
+#: process: the holder writes itself into the file just after taking the lock, over the record of
+#: a holder that died (killed: nothing emptied the file); on a loaded machine that takes a while
+_RECORD_WAIT = 10.0
 
 
 def _is_dead(holder: LockHolder) -> bool:
@@ -76,11 +76,11 @@ def _is_dead(holder: LockHolder) -> bool:
 
 
 def _current_holder(fd: int) -> LockHolder:
-    """The holder's record, read again while it still names a dead process (the new holder is
-    about to write itself; see ``_RECORD_WAIT``)."""
+    """The holder's record, read again while it names no process or a dead one (the new holder
+    took the lock and is about to write itself; see ``_RECORD_WAIT``)."""
     holder = _read_holder(fd)
     deadline = time.monotonic() + _RECORD_WAIT
-    while _is_dead(holder) and time.monotonic() < deadline:
+    while (holder.pid is None or _is_dead(holder)) and time.monotonic() < deadline:
         time.sleep(_RETRY_DELAY)
         holder = _read_holder(fd)
     return holder
@@ -134,8 +134,9 @@ class FolderLock:
                 time.sleep(_RETRY_DELAY)
         try:
             me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(me).encode() + b"\n", 0)
+            record = json.dumps(me).encode() + b"\n"
+            os.pwrite(fd, record, 0)  # then cut what a longer old record left: never an empty record
+            os.ftruncate(fd, len(record))
         except BaseException:
             os.close(fd)
             raise
