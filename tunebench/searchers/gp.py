@@ -377,8 +377,32 @@ class _GPSearcherBase(Searcher):
     def _n_observations(self) -> int:
         raise NotImplementedError
 
-    def _model_based_config(self) -> Config | None:
+    def _acquisition_model(self) -> tuple[GaussianProcess, float, np.ndarray | None, np.ndarray | None]:
+        """``(gp, best, starts, extra)`` for the next model-based suggestion: the objective's GP
+        (pending trials fantasized), the incumbent, rows to start local searches from, the
+        columns appended to each encoded config (see :meth:`_acquire`)."""
         raise NotImplementedError
+
+    def _model_based_config(self) -> Config | None:
+        return self._acquire(*self._acquisition_model())
+
+    def acquisition_scores(self, configs: Sequence[Config]) -> np.ndarray:
+        """The acquisition scores (higher is better) the next model-based suggestion gives to
+        ``configs``: ``log EI`` (``acquisition="ei"``), ``log EI - alpha * log cost`` (with
+        ``cost_attr``) or ``-LCB``.  For diagnostics and tests; changes no state except the
+        model, brought up to date as a suggestion would.
+
+        Raises:
+            ValueError: fewer than 2 observations, or Thompson sampling (random scores).
+        """
+        if self._n_observations() < 2:
+            raise ValueError("the model needs at least 2 observations")
+        if self.acquisition == "ts":
+            raise ValueError("Thompson sampling has no deterministic score")
+        with _blas_threads(self.blas_threads):
+            gp, best, _, extra = self._acquisition_model()
+            score = self._score_function(gp, best, extra)
+            return np.asarray(score(self._encoder.encode([dict(c) for c in configs])), dtype=float)
 
     #: the model's input rows, one per observation (the subclasses fill them)
     _X: _Rows
@@ -503,10 +527,9 @@ class _GPSearcherBase(Searcher):
     def _on_suggested(self, trial_id: int) -> None:
         """Hook: the trial was just registered."""
 
-    def _acquire(self, gp: GaussianProcess, best: float, starts: np.ndarray | None,
-                 extra: np.ndarray | None) -> Config | None:
-        """Maximize the acquisition of ``gp`` over configs (``extra``: columns appended to each
-        encoded config, e.g. the target resource) and decode the winner."""
+    @staticmethod
+    def _inputs(extra: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
+        """Encoded configs -> model inputs (``extra`` columns appended to each, if any)."""
         extra_row = None if extra is None else np.asarray(extra, dtype=float)[None, :]
 
         def inputs(C: np.ndarray) -> np.ndarray:
@@ -514,15 +537,31 @@ class _GPSearcherBase(Searcher):
                 return C
             return np.concatenate([C, np.repeat(extra_row, C.shape[0], axis=0)], axis=1)
 
-        kind = self.acquisition
-        if kind == "ts":
+        return inputs
+
+    def _acquire(self, gp: GaussianProcess, best: float, starts: np.ndarray | None,
+                 extra: np.ndarray | None) -> Config | None:
+        """Maximize the acquisition of ``gp`` over configs (``extra``: columns appended to each
+        encoded config, e.g. the target resource) and decode the winner."""
+        if self.acquisition == "ts":
+            inputs = self._inputs(extra)
             C = self._optimizer.sample(self._rng, self._optimizer.n_candidates)
             sample = gp.sample_posterior(inputs(C), 1, self._rng)[0]
             for i in np.argsort(sample, kind="stable"):
                 if row_keys(C[i:i + 1])[0] not in self._keys:
                     return self._optimizer.decode(C[i:i + 1])[0]
             return None
-        if kind == "lcb":
+        score = self._score_function(gp, best, extra)
+        found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=starts)
+        if found is None:
+            return None
+        return self._optimizer.decode(found[0][None, :])[0]
+
+    def _score_function(self, gp: GaussianProcess, best: float,
+                        extra: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
+        """The acquisition score of encoded configs (higher is better; not Thompson sampling)."""
+        inputs = self._inputs(extra)
+        if self.acquisition == "lcb":
             kappa = self.kappa
 
             def score(C: np.ndarray) -> np.ndarray:
@@ -543,10 +582,7 @@ class _GPSearcherBase(Searcher):
                 mean, var = gp.predict(inputs(C))
                 return log_expected_improvement(mean, var, best)
 
-        found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=starts)
-        if found is None:
-            return None
-        return self._optimizer.decode(found[0][None, :])[0]
+        return score
 
     def _sub_rng(self, *salt: int) -> np.random.Generator:
         """A generator determined by the seed and ``salt`` (subsampling; does not touch the
@@ -741,7 +777,7 @@ class GPSearcher(_GPSearcherBase):
         drawn = self._sub_rng(n, budget).choice(len(rest), size=budget - n_top, replace=False)
         return np.sort(np.concatenate([top, rest[drawn]]))
 
-    def _model_based_config(self) -> Config | None:
+    def _acquisition_model(self) -> tuple[GaussianProcess, float, np.ndarray | None, np.ndarray | None]:
         X = self._X.array
         y = np.asarray(self._obs_y)
         gp = self._surrogate.update(X, y, self._select)
@@ -750,7 +786,7 @@ class GPSearcher(_GPSearcherBase):
         best = float(np.min(y))
         k = min(len(y), 1)
         starts = X[np.argsort(y, kind="stable")[:k]]
-        return self._acquire(gp, best, starts, None)
+        return gp, best, starts, None
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state: RNG, configs suggested, pending trials, observations, model."""
@@ -943,7 +979,7 @@ class MOBSTERSearcher(_GPSearcherBase):
                 return level
         return self.levels[0]
 
-    def _model_based_config(self) -> Config | None:
+    def _acquisition_model(self) -> tuple[GaussianProcess, float, np.ndarray | None, np.ndarray | None]:
         X = self._X.array
         y = np.asarray(self._obs_y)
         gp = self._surrogate.update(X, y, self._select)
@@ -968,7 +1004,7 @@ class MOBSTERSearcher(_GPSearcherBase):
             starts = np.stack([self._rows[int(t)] for t in tid[first[:1]]])
         else:
             best = float(np.min(y))
-        return self._acquire(gp, best, starts, np.array([self.normalize_resource(target)]))
+        return gp, best, starts, np.array([self.normalize_resource(target)])
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state: RNG, configs suggested, running trials, observations, model."""
