@@ -94,6 +94,7 @@ SCRIPTS: dict[str, Script] = {
     "analysis_load": Script(quick_args=("--seeds", "2")),
     "pareto_speed": Script(quick_args=("--n", "300", "--repeats", "3")),
     "method_quality": Script(needs=(_needs_yahpo,), quick_args=("--tasks", "3945", "--seeds", "2")),
+    "cost_aware": Script(needs=(_needs_yahpo,), quick_args=("--benchmarks", "branin-cost", "--seeds", "2")),
     "ray_backend": Script(needs=(_needs_module("ray", "ray"),),
                           quick_args=("--trials", "10", "--rounds", "2", "--repeats", "1")),
 }

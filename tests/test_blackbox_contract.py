@@ -30,6 +30,7 @@ TASKS: dict[str, str | None] = {
     "nb201": "cifar10",
     "hpobench": "australian",
     "branin": None,
+    "branin-cost": None,
     "hartmann6": None,
     "synthetic-tabular": None,
     "zdt1": None,

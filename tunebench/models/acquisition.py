@@ -6,6 +6,7 @@ per encoded row; an *acquisition score* is higher-is-better (the optimizer maxim
 * :func:`expected_improvement` ``E[max(best - f, 0)]`` and its numerically safe logarithm
   :func:`log_expected_improvement` (the same ranking, but no underflow to 0 far from the
   incumbent, so local search still has a slope to climb);
+* :func:`log_ei_per_cost`: ``log(EI / cost^alpha)`` (EI per unit of cost, cost-aware BO);
 * :func:`lower_confidence_bound` ``mean - kappa * sd`` (lower is better: score it negated);
 * :func:`log_probability_of_feasibility` ``log P(g <= 0)`` for a constraint's slack ``g`` (constrained
   BO multiplies EI by it: adds the logs);
@@ -36,6 +37,7 @@ from tunebench.space import Choice, Float, Integer, SpaceEncoder, get_encoder, s
 __all__ = [
     "AcquisitionOptimizer",
     "expected_improvement",
+    "log_ei_per_cost",
     "log_expected_improvement",
     "log_probability_of_feasibility",
     "lower_confidence_bound",
@@ -94,6 +96,17 @@ def log_probability_of_feasibility(mean: np.ndarray, var: np.ndarray) -> np.ndar
     feasible when at most 0 (:meth:`tunebench.types.Constraint.slack`)."""
     mean = np.asarray(mean, dtype=float)
     out: np.ndarray = log_ndtr(-mean / _sd(var))
+    return out
+
+
+def log_ei_per_cost(mean: np.ndarray, var: np.ndarray, best: float | np.ndarray, log_cost: np.ndarray,
+                    alpha: float = 1.0) -> np.ndarray:
+    """``log(EI / cost^alpha) = log EI - alpha * log cost``: expected improvement per unit of
+    cost (EIpu), as in cost-aware BO (Snoek et al. 2012; CArBO, Lee et al. 2020, whose cost
+    cooling lowers ``alpha`` from 1 to 0 over the budget).  ``mean``, ``var``, ``best``: as
+    :func:`log_expected_improvement`; ``log_cost``: the predicted log cost of each row (e.g. the
+    posterior mean of a GP on log costs); ``alpha`` >= 0 (0: plain EI)."""
+    out: np.ndarray = log_expected_improvement(mean, var, best) - alpha * np.asarray(log_cost, dtype=float)
     return out
 
 

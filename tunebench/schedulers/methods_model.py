@@ -6,6 +6,11 @@ stays fast.
 
 * ``BO``: FIFO + :class:`tunebench.searchers.gp.GPSearcher` (GP, expected improvement, pending
   trials fantasized); single fidelity: every trial runs to its end.
+
+Both are cost-aware (``cost_attr`` / ``--cost-attr``): given a reported cost, they maximize EI
+per unit of cost, ``EI / cost^cost_exponent``, with a second GP on the log cost; with
+``cost_budget`` (total cost of the run, e.g. workers x seconds) the exponent cools from
+``cost_exponent`` to 0 as the budget is spent (CArBO); see :mod:`tunebench.searchers.gp`.
 * ``MOBSTER``: ASHA + :class:`tunebench.searchers.gp.MOBSTERSearcher` (GP over config and
   resource, EI at a target rung level); stopping type by default, ``type="promotion"`` pauses
   and resumes instead.
@@ -42,7 +47,7 @@ GP_QUICK: dict[str, Any] = {"refit_factor": 2.0, "n_candidates": 32, "max_steps"
 
 
 @method("BO", "Bayesian optimization: GP + expected improvement, pending trials fantasized (FIFO)",
-        listed=("acquisition", "input_warping"), quick_options=GP_QUICK, quick_trials=40)
+        listed=("acquisition", "input_warping"), quick_options=GP_QUICK, quick_trials=40, cost_aware=True)
 def _bo_factory(
     ctx: MethodContext,
     *,
@@ -59,22 +64,26 @@ def _bo_factory(
     n_starts: int = 2,
     max_steps: int = 8,
     blas_threads: int | None = 1,
+    cost_exponent: float = 1.0,
+    cost_budget: float | None = None,
 ) -> Scheduler:
-    """FIFO + GPSearcher (see :class:`tunebench.searchers.gp.GPSearcher` for the options)."""
+    """FIFO + GPSearcher (see :class:`tunebench.searchers.gp.GPSearcher` for the options;
+    ``ctx.cost_attr`` is its ``cost_attr``)."""
     from tunebench.searchers.gp import GPSearcher  # deferred: scipy and the GP (import tunebench.schedulers)
 
     options = dict(locals())
     gp_options = {k: options[k] for k in GP_OPTIONS}
     searcher = GPSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed,
                           points_to_evaluate=points_to_evaluate, num_init_random=num_init_random,
-                          acquisition=acquisition, kappa=kappa, **gp_options)
+                          acquisition=acquisition, kappa=kappa, cost_attr=ctx.cost_attr,
+                          cost_exponent=cost_exponent, cost_budget=cost_budget, **gp_options)
     return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr)
 
 
 @method("MOBSTER",
         "MOBSTER: ASHA (stopping type) + GP over config and resource, EI at a rung level (Klein et al. 2020)",
         listed=("grace_period", "reduction_factor", "type", "input_warping"), multi_fidelity=True,
-        quick_options=GP_QUICK, quick_trials=40)
+        quick_options=GP_QUICK, quick_trials=40, cost_aware=True)
 def _mobster_factory(
     ctx: MethodContext,
     *,
@@ -94,8 +103,11 @@ def _mobster_factory(
     n_starts: int = 2,
     max_steps: int = 8,
     blas_threads: int | None = 1,
+    cost_exponent: float = 1.0,
+    cost_budget: float | None = None,
 ) -> Scheduler:
-    """ASHA + MOBSTERSearcher (see :class:`tunebench.searchers.gp.MOBSTERSearcher`)."""
+    """ASHA + MOBSTERSearcher (see :class:`tunebench.searchers.gp.MOBSTERSearcher`; ``ctx.cost_attr``
+    is its ``cost_attr``)."""
     from tunebench.searchers.gp import MOBSTERSearcher  # deferred: scipy and the GP (import tunebench.schedulers)
 
     options = dict(locals())
@@ -105,7 +117,8 @@ def _mobster_factory(
     searcher = MOBSTERSearcher(
         ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, resource_attr=resource_attr, max_t=max_t,
         grace_period=grace_period, reduction_factor=reduction_factor, rung_levels=rung_levels,
-        points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, **gp_options,
+        points_to_evaluate=points_to_evaluate, num_init_random=num_init_random, cost_attr=ctx.cost_attr,
+        cost_exponent=cost_exponent, cost_budget=cost_budget, **gp_options,
     )
     return ASHA(
         searcher, resource_attr=resource_attr, max_t=max_t,

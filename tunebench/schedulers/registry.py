@@ -143,6 +143,9 @@ class MethodSpec:
     #: models the constraints (reads ``MethodContext.constraints``) and needs at least one; the
     #: scheduler contract suite runs it with a constraint on a metric its workload reports
     constrained: bool = False
+    #: models the cost of its trials (reads ``MethodContext.cost_attr``, ``--cost-attr``); other
+    #: methods refuse a cost (:func:`make_scheduler` raises a UserError)
+    cost_aware: bool = False
 
     def accepts(self, option: str) -> bool:
         """Whether ``option`` is an option of this method."""
@@ -182,6 +185,7 @@ def register_method(
     quick_trials: int = 60,
     multi_objective: bool = False,
     constrained: bool = False,
+    cost_aware: bool = False,
 ) -> MethodSpec:
     """Register a tuning method under ``name`` (matched case-insensitively by :func:`make_scheduler`).
 
@@ -193,6 +197,8 @@ def register_method(
     ``multi_objective``: the method optimizes every metric of ``MethodContext.objectives`` (its
     factory must take the context); only such methods are given several metrics. ``constrained``:
     the method models ``MethodContext.constraints`` and needs one (see :class:`MethodSpec`).
+    ``cost_aware``: the method models the cost ``MethodContext.cost_attr`` (its factory must take
+    the context); only such methods are given one.
 
     Raises:
         ValueError: ``name`` is already registered (case-insensitively) and ``replace`` is false,
@@ -221,8 +227,12 @@ def register_method(
     if multi_objective and not takes_context:
         raise ValueError(f"method {name!r} is multi-objective: its factory must take a MethodContext first "
                          "(it reads ctx.objectives)")
+    if cost_aware and not takes_context:
+        raise ValueError(f"method {name!r} is cost-aware: its factory must take a MethodContext first "
+                         "(it reads ctx.cost_attr)")
     spec = MethodSpec(name, factory, description, shown, multi_fidelity, group, takes_context, options,
-                      dict(quick_options or {}), quick_trials, multi_objective, constrained)
+                      dict(quick_options or {}), quick_trials, multi_objective, constrained,
+                      cost_aware)
     METHODS[name] = spec
     return spec
 
@@ -240,6 +250,7 @@ def method(
     quick_trials: int = 60,
     multi_objective: bool = False,
     constrained: bool = False,
+    cost_aware: bool = False,
 ) -> Callable[[SchedulerFactory], SchedulerFactory]:
     """Decorator form of :func:`register_method`: registers the decorated factory under ``name``
     and returns it unchanged. ``description`` defaults to the first line of its docstring::
@@ -260,7 +271,8 @@ def method(
             text = doc.strip().splitlines()[0] if doc.strip() else name
         register_method(name, factory, text, defaults, listed=listed, multi_fidelity=multi_fidelity,
                         synchronous=synchronous, replace=replace, quick_options=quick_options,
-                        quick_trials=quick_trials, multi_objective=multi_objective, constrained=constrained)
+                        quick_trials=quick_trials, multi_objective=multi_objective, constrained=constrained,
+                        cost_aware=cost_aware)
         return factory
 
     return register
@@ -385,13 +397,14 @@ def make_scheduler(
     ``max_t`` is ``None`` and ``max_resource_attr`` names a constant of ``config_space``, that
     constant is ``max_t``. ``constraints``: bounds on reported metrics (``"latency<=20"`` or
     :class:`~tunebench.types.Constraint`), given to the method as ``MethodContext.constraints``;
-    ``cost_attr``: the reported cost, ``MethodContext.cost_attr``.
+    ``cost_attr``: the reported cost, ``MethodContext.cost_attr``, for a method registered with
+    ``cost_aware=True``.
 
     Raises:
         UserError: unknown method, unknown option for it, several metrics for a method that
-            optimizes one, a multi-fidelity method without ``resource_attr`` / ``max_t`` (the
-            message says which command-line option to pass), or an option the method rejects
-            (any ``ValueError`` of its factory, same message).
+            optimizes one, a cost for a method that does not use one, a multi-fidelity method
+            without ``resource_attr`` / ``max_t`` (the message says which command-line option to
+            pass), or an option the method rejects (any ``ValueError`` of its factory, same message).
     """
     spec = get_method(method)
     objectives = Objectives.from_args(metric, mode)
@@ -401,6 +414,10 @@ def make_scheduler(
                   else "no multi-objective method is registered yet")
         raise UserError(f"method {spec.name!r} optimizes one metric, got {len(objectives.metrics)} "
                         f"({', '.join(objectives.metrics)}): give one --metric, or {choice}")
+    if cost_attr is not None and not spec.cost_aware:
+        aware = [m.name for m in METHODS.values() if m.cost_aware]
+        use = f"use {' or '.join(aware)}, or " if aware else ""
+        raise UserError(f"method {spec.name} does not use a cost: {use}drop --cost-attr")
     if max_t is None and max_resource_attr is not None:
         max_t = _max_t_from_space(config_space, max_resource_attr)
     if spec.multi_fidelity:

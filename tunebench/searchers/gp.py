@@ -21,6 +21,22 @@
   trial's first result at or above it).  The searcher only relies on the Searcher contract, so
   a synchronous Hyperband scheduler can use it too.
 
+Cost-aware search (``cost_attr``, ``--cost-attr``; Snoek et al. 2012's EI per second, CArBO:
+Lee et al., "Cost-aware Bayesian Optimization", arXiv:2003.10870): each result reports a cost
+(``cost_attr``, e.g. the simulator's ``time``), *cumulative*: what the trial has cost up to that
+result.  A second GP, on the same inputs as the objective's, models the log cost of each
+observation (BO: the trial's cost at its final result; MOBSTER: the cost at each reported
+resource); the acquisition is ``log EI - alpha * m(x)``, ``m`` the cost GP's posterior mean of
+the log cost, i.e. EI per unit of cost ``EI / cost^alpha`` (:func:`~tunebench.models.acquisition.log_ei_per_cost`).
+``alpha`` is ``cost_exponent`` (default 1), or, with a ``cost_budget`` (the total cost the run
+may spend, in the cost's units: with elapsed time, workers x seconds), CArBO's *cost cooling*:
+``alpha = cost_exponent * (budget - spent) / (budget - spent_init)`` clipped to ``[0, 1]``,
+going from 1 to 0 as the budget is spent (``spent``: the sum of each trial's last reported
+cost; ``spent_init``: what was spent at the first model-based suggestion, the initial design),
+so that the search favours cheap configs early and ends as plain EI.  A result without the cost
+is a :class:`~tunebench.errors.UserError`.  The cost GP is refitted on the same schedule as the
+objective's and is not fantasized (pending trials do not change its mean).
+
 Both keep their model in a :class:`GPSurrogate`: hyperparameters are refitted when the number
 of observations has grown by ``refit_factor`` (default 10 %, or every ``refit_every`` new
 points), on at most ``max_fit_points`` of them, warm-started; in between, new observations are
@@ -55,6 +71,7 @@ from tunebench.errors import UserError
 from tunebench.fidelity import FidelityLadder
 from tunebench.models.acquisition import (
     AcquisitionOptimizer,
+    log_ei_per_cost,
     log_expected_improvement,
     lower_confidence_bound,
     row_keys,
@@ -70,6 +87,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["GPSearcher", "GPSurrogate", "MOBSTERSearcher"]
 
 _ACQUISITIONS = ("ei", "lcb", "ts")
+#: costs below this are taken as this (the cost model works on log costs)
+_MIN_COST = 1e-9
 
 # -- BLAS threads ---------------------------------------------------------------------------------
 
@@ -298,6 +317,9 @@ class _GPSearcherBase(Searcher):
         n_starts: int = 2,
         max_steps: int = 8,
         blas_threads: int | None = 1,
+        cost_attr: str | None = None,
+        cost_exponent: float = 1.0,
+        cost_budget: float | None = None,
     ) -> None:
         super().__init__(config_space, metric, mode, seed)
         validate_space(config_space)
@@ -315,6 +337,17 @@ class _GPSearcherBase(Searcher):
             blas_threads = _check_positive_int("blas_threads", blas_threads)
         self.blas_threads = blas_threads
         self.input_warping = bool(input_warping)
+        if cost_attr is not None and (not isinstance(cost_attr, str) or not cost_attr):
+            raise ValueError(f"cost_attr must be the name of the reported cost, got {cost_attr!r}")
+        if isinstance(cost_exponent, bool) or not isinstance(cost_exponent, (int, float)) or not (
+                0 <= cost_exponent < math.inf):
+            raise ValueError(f"cost_exponent must be a number >= 0, got {cost_exponent!r}")
+        if cost_budget is not None and (isinstance(cost_budget, bool) or not isinstance(cost_budget, (int, float))
+                                        or not 0 < cost_budget < math.inf):
+            raise ValueError(f"cost_budget must be a number > 0, got {cost_budget!r}")
+        self.cost_attr = cost_attr
+        self.cost_exponent = float(cost_exponent)
+        self.cost_budget = None if cost_budget is None else float(cost_budget)
         self._optimizer = AcquisitionOptimizer(
             config_space, n_candidates=n_candidates, n_starts=n_starts, max_steps=max_steps
         )
@@ -333,6 +366,11 @@ class _GPSearcherBase(Searcher):
             max_fit_points=max_fit_points,
         )
         self._surrogate = self._make_surrogate()
+        #: the cost model: a GP on the log costs of the observations (same inputs), with cost_attr
+        self._cost_surrogate = self._make_surrogate() if cost_attr is not None else None
+        self._obs_logc: list[float] = []  #: log cost of each observation (with cost_attr)
+        self._spent: dict[int, float] = {}  #: last cost reported by each trial (with cost_attr)
+        self._spent_at_model: float | None = None  #: cost spent before the first model-based suggestion
         self._cardinality = space_cardinality(config_space)
         self._rng = np.random.default_rng(seed)
         self._next_point = 0
@@ -351,7 +389,37 @@ class _GPSearcherBase(Searcher):
     def _n_observations(self) -> int:
         raise NotImplementedError
 
+    def _acquisition_model(self) -> tuple[GaussianProcess, float, np.ndarray | None, np.ndarray | None]:
+        """``(gp, best, starts, extra)`` for the next model-based suggestion: the objective's GP
+        (pending trials fantasized), the incumbent, rows to start local searches from, the
+        columns appended to each encoded config (see :meth:`_acquire`)."""
+        raise NotImplementedError
+
     def _model_based_config(self) -> Config | None:
+        return self._acquire(*self._acquisition_model())
+
+    def acquisition_scores(self, configs: Sequence[Config]) -> np.ndarray:
+        """The acquisition scores (higher is better) the next model-based suggestion gives to
+        ``configs``: ``log EI`` (``acquisition="ei"``), ``log EI - alpha * log cost`` (with
+        ``cost_attr``) or ``-LCB``.  For diagnostics and tests; changes no state except the
+        model, brought up to date as a suggestion would.
+
+        Raises:
+            ValueError: fewer than 2 observations, or Thompson sampling (random scores).
+        """
+        if self._n_observations() < 2:
+            raise ValueError("the model needs at least 2 observations")
+        if self.acquisition == "ts":
+            raise ValueError("Thompson sampling has no deterministic score")
+        with _blas_threads(self.blas_threads):
+            gp, best, _, extra = self._acquisition_model()
+            score = self._score_function(gp, best, extra)
+            return np.asarray(score(self._encoder.encode([dict(c) for c in configs])), dtype=float)
+
+    #: the model's input rows, one per observation (the subclasses fill them)
+    _X: _Rows
+
+    def _select(self, n: int, budget: int) -> np.ndarray:
         raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------------------
@@ -371,6 +439,55 @@ class _GPSearcherBase(Searcher):
         except (TypeError, ValueError):
             raise UserError(f"metric '{self.metric}' = {result[self.metric]!r} is not a number") from None
         return to_minimize(value, self.mode)
+
+    def _note_cost(self, trial_id: int, result: Result) -> float | None:
+        """With ``cost_attr``: the result's cost, remembered as the trial's cost so far (costs
+        are cumulative: what the trial has cost up to this result); without: None.
+
+        Raises:
+            UserError: the result has no such metric, or it is not a finite number >= 0.
+        """
+        if self.cost_attr is None:
+            return None
+        try:
+            raw = result[self.cost_attr]
+        except KeyError:
+            raise UserError(
+                f"the result has no cost '{self.cost_attr}' (reported keys: {', '.join(sorted(result))}): "
+                f"report it with every result, or drop --cost-attr"
+            ) from None
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, np.integer, np.floating)) or not (
+                0 <= raw < math.inf):
+            raise UserError(f"cost '{self.cost_attr}' = {raw!r} is not a finite number >= 0")
+        cost = float(raw)
+        self._spent[trial_id] = cost
+        return cost
+
+    def _append_log_cost(self, cost: float | None) -> None:
+        """Record the cost of the observation just appended (with ``cost_attr``)."""
+        if self.cost_attr is not None:
+            self._obs_logc.append(math.log(max(float(cost if cost is not None else 0.0), _MIN_COST)))
+
+    def cost_exponent_now(self) -> float:
+        """The exponent ``alpha`` of the cost in ``EI / cost^alpha`` for the next suggestion:
+        ``cost_exponent``, or with ``cost_budget`` CArBO's cost cooling
+        ``cost_exponent * (budget - spent) / (budget - spent_init)`` clipped to ``[0, 1]`` times
+        it, where ``spent`` sums the last cost each trial reported and ``spent_init`` is what
+        was spent when the first model-based suggestion was made (the initial design)."""
+        if self.cost_budget is None:
+            return self.cost_exponent
+        spent = math.fsum(self._spent.values())
+        start = self._spent_at_model if self._spent_at_model is not None else spent
+        room = self.cost_budget - start
+        if room <= 0:
+            return 0.0
+        return self.cost_exponent * min(1.0, max(0.0, (self.cost_budget - spent) / room))
+
+    def _cost_model(self) -> GaussianProcess | None:
+        """The cost GP brought up to date with every observation (None without ``cost_attr``)."""
+        if self._cost_surrogate is None:
+            return None
+        return self._cost_surrogate.update(self._X.array, np.asarray(self._obs_logc), self._select)
 
     def _register(self, trial_id: int, config: Config) -> None:
         row = self._encoder.encode([config])[0]
@@ -410,6 +527,8 @@ class _GPSearcherBase(Searcher):
         elif len(self._configs) < self.num_init_random or self._n_observations() < 2:
             config = self._random_config()
         else:
+            if self.cost_attr is not None and self._spent_at_model is None:
+                self._spent_at_model = math.fsum(self._spent.values())
             with _blas_threads(self.blas_threads):
                 found = self._model_based_config()
             config = found if found is not None else self._random_config()
@@ -420,10 +539,9 @@ class _GPSearcherBase(Searcher):
     def _on_suggested(self, trial_id: int) -> None:
         """Hook: the trial was just registered."""
 
-    def _acquire(self, gp: GaussianProcess, best: float, starts: np.ndarray | None,
-                 extra: np.ndarray | None) -> Config | None:
-        """Maximize the acquisition of ``gp`` over configs (``extra``: columns appended to each
-        encoded config, e.g. the target resource) and decode the winner."""
+    @staticmethod
+    def _inputs(extra: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
+        """Encoded configs -> model inputs (``extra`` columns appended to each, if any)."""
         extra_row = None if extra is None else np.asarray(extra, dtype=float)[None, :]
 
         def inputs(C: np.ndarray) -> np.ndarray:
@@ -431,27 +549,48 @@ class _GPSearcherBase(Searcher):
                 return C
             return np.concatenate([C, np.repeat(extra_row, C.shape[0], axis=0)], axis=1)
 
-        kind = self.acquisition
-        if kind == "ts":
+        return inputs
+
+    def _acquire(self, gp: GaussianProcess, best: float, starts: np.ndarray | None,
+                 extra: np.ndarray | None) -> Config | None:
+        """Maximize the acquisition of ``gp`` over configs (``extra``: columns appended to each
+        encoded config, e.g. the target resource) and decode the winner."""
+        if self.acquisition == "ts":
+            inputs = self._inputs(extra)
             C = self._optimizer.sample(self._rng, self._optimizer.n_candidates)
             sample = gp.sample_posterior(inputs(C), 1, self._rng)[0]
             for i in np.argsort(sample, kind="stable"):
                 if row_keys(C[i:i + 1])[0] not in self._keys:
                     return self._optimizer.decode(C[i:i + 1])[0]
             return None
-        if kind == "lcb":
+        return self._maximize(self._score_function(gp, best, extra), starts)
+
+    def _score_function(self, gp: GaussianProcess, best: float,
+                        extra: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
+        """The acquisition score of encoded configs (higher is better; not Thompson sampling)."""
+        inputs = self._inputs(extra)
+        if self.acquisition == "lcb":
             kappa = self.kappa
 
             def score(C: np.ndarray) -> np.ndarray:
                 mean, var = gp.predict(inputs(C))
                 return -lower_confidence_bound(mean, var, kappa)
+        elif self._cost_surrogate is not None:
+            cost_gp = self._cost_model()
+            assert cost_gp is not None  # with a cost surrogate
+            alpha = self.cost_exponent_now()
+
+            def score(C: np.ndarray) -> np.ndarray:
+                Q = inputs(C)
+                mean, var = gp.predict(Q)
+                return log_ei_per_cost(mean, var, best, cost_gp.predict(Q, return_var=False)[0], alpha)
         else:
 
             def score(C: np.ndarray) -> np.ndarray:
                 mean, var = gp.predict(inputs(C))
                 return log_expected_improvement(mean, var, best)
 
-        return self._maximize(score, starts)
+        return score
 
     def _maximize(self, score: Callable[[np.ndarray], np.ndarray], starts: np.ndarray | None) -> Config | None:
         """The config maximizing ``score`` (encoded rows -> higher-is-better values) among
@@ -468,12 +607,33 @@ class _GPSearcherBase(Searcher):
         return np.random.default_rng([int(self.seed) & 0xFFFFFFFF, *[int(s) for s in salt]])
 
     def _base_state(self) -> dict[str, Any]:
-        return {
+        state = {
             "rng": self._rng.bit_generator.state,
             "next_point": self._next_point,
             "configs": {str(tid): c for tid, c in self._configs.items()},
             "surrogate": self._surrogate.state_dict(),
         }
+        if self._cost_surrogate is not None:
+            state["cost"] = {
+                "spent": {str(t): c for t, c in self._spent.items()},
+                "spent_at_model": self._spent_at_model,
+                "log_costs": list(self._obs_logc),
+                "surrogate": self._cost_surrogate.state_dict(),
+            }
+        return state
+
+    def _load_cost_state(self, state: dict[str, Any]) -> None:
+        """Restore the cost model of :meth:`_base_state` (after the observations ``_X``)."""
+        if self._cost_surrogate is None:
+            return
+        cost = state.get("cost")
+        if cost is None:
+            raise ValueError("the state has no cost model: it was saved by a searcher without cost_attr")
+        self._spent = {int(t): float(c) for t, c in cost["spent"].items()}
+        at = cost["spent_at_model"]
+        self._spent_at_model = None if at is None else float(at)
+        self._obs_logc = [float(v) for v in cost["log_costs"]]
+        self._cost_surrogate.load_state_dict(cost["surrogate"], self._X.array, np.asarray(self._obs_logc))
 
     def _load_base_state(self, state: dict[str, Any]) -> None:
         self._rng.bit_generator.state = state["rng"]
@@ -516,6 +676,14 @@ class GPSearcher(_GPSearcherBase):
         n_candidates, n_starts, max_steps: acquisition optimizer (see
             :class:`tunebench.models.acquisition.AcquisitionOptimizer`).
         blas_threads: BLAS threads for the model (see the module docstring).
+        cost_attr: reported metric holding the trial's cost so far (cumulative, e.g. elapsed
+            seconds); given, a trial's cost is the one its final result reports, a GP models its
+            log and the acquisition is EI per unit of cost (see the module docstring; needs
+            ``acquisition="ei"``).  ``None``: plain EI.
+        cost_exponent: ``alpha`` of ``EI / cost^alpha`` (>= 0; 0 ignores the cost); with
+            ``cost_budget``, its value at the start of the cost cooling.
+        cost_budget: total cost of the run (in the cost's units); given, ``alpha`` cools from
+            ``cost_exponent`` to 0 as it is spent (CArBO); ``None``: ``alpha`` stays fixed.
 
     Raises:
         ValueError: an invalid argument (the message names it).
@@ -542,6 +710,8 @@ class GPSearcher(_GPSearcherBase):
             raise ValueError(f"acquisition must be one of {', '.join(_ACQUISITIONS)}, got {acquisition!r}")
         if not kappa >= 0:
             raise ValueError(f"kappa must be >= 0, got {kappa!r}")
+        if options.get("cost_attr") is not None and acquisition != "ei":
+            raise ValueError(f"a cost (cost_attr) needs acquisition='ei' (EI per unit of cost), got {acquisition!r}")
         super().__init__(config_space, metric, mode, seed, points_to_evaluate=points_to_evaluate,
                          num_init_random=num_init_random, **options)
         self.acquisition = acquisition
@@ -567,14 +737,23 @@ class GPSearcher(_GPSearcherBase):
         self._X.append(self._row(trial_id, config))
         self._obs_tid.append(trial_id)
         self._obs_y.append(float(value))
+        self._append_log_cost(self._spent.get(trial_id))
 
     def on_result(self, trial_id: int, config: Config, result: Result) -> None:
         """Called for every result: remembers the trial's last metric value (its objective if
-        the scheduler stops it)."""
+        the scheduler stops it) and, with ``cost_attr``, its cost so far.
+
+        Raises:
+            UserError: the result lacks the metric or the cost.
+        """
         self._last[trial_id] = self._value(result)
+        self._note_cost(trial_id, result)
 
     def on_complete(self, trial_id: int, config: Config, result: Result | None) -> None:
-        """Called when the trial ends normally: its final result becomes an observation."""
+        """Called when the trial ends normally: its final result becomes an observation (with
+        ``cost_attr``, its cost that of the cost model)."""
+        if result is not None:
+            self._note_cost(trial_id, result)
         value = self._value(result) if result is not None else self._last.get(trial_id)
         self._pending.pop(trial_id, None)
         self._paused.discard(trial_id)
@@ -615,7 +794,7 @@ class GPSearcher(_GPSearcherBase):
         drawn = self._sub_rng(n, budget).choice(len(rest), size=budget - n_top, replace=False)
         return np.sort(np.concatenate([top, rest[drawn]]))
 
-    def _model_based_config(self) -> Config | None:
+    def _acquisition_model(self) -> tuple[GaussianProcess, float, np.ndarray | None, np.ndarray | None]:
         X = self._X.array
         y = np.asarray(self._obs_y)
         gp = self._surrogate.update(X, y, self._select)
@@ -624,7 +803,7 @@ class GPSearcher(_GPSearcherBase):
         best = float(np.min(y))
         k = min(len(y), 1)
         starts = X[np.argsort(y, kind="stable")[:k]]
-        return self._acquire(gp, best, starts, None)
+        return gp, best, starts, None
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state: RNG, configs suggested, pending trials, observations, model."""
@@ -651,6 +830,7 @@ class GPSearcher(_GPSearcherBase):
             self._obs_tid.append(int(t))
             self._obs_y.append(float(v))
         self._surrogate.load_state_dict(state["surrogate"], self._X.array, np.asarray(self._obs_y))
+        self._load_cost_state(state)
 
 
 class MOBSTERSearcher(_GPSearcherBase):
@@ -671,6 +851,12 @@ class MOBSTERSearcher(_GPSearcherBase):
             the log-resource scale.
         input_warping, refit_factor, refit_every, max_model_points, max_fit_points,
         n_candidates, n_starts, max_steps, blas_threads: as :class:`GPSearcher`.
+        cost_attr, cost_exponent, cost_budget: as :class:`GPSearcher`, with this cost model: the
+            GP on log cost takes the same inputs as the objective's (config, normalized
+            resource) and is fitted on every observation, each with the cost its result reports
+            (the trial's cumulative cost up to that resource); a new config is scored by EI at
+            the target resource divided by ``cost^alpha``, the cost predicted at the *target
+            resource*: what training the new config from scratch up to that resource costs.
 
     Raises:
         ValueError: an invalid argument (the message names it).
@@ -739,6 +925,7 @@ class MOBSTERSearcher(_GPSearcherBase):
         if isinstance(r, bool) or not isinstance(r, (int, float)):
             raise UserError(f"resource '{self.resource_attr}' = {r!r} is not a number")
         value = self._value(result)
+        cost = self._note_cost(trial_id, result)
         row = self._row(trial_id, config)
         last = self._last_r.get(trial_id)
         if last is not None and r <= last:
@@ -755,6 +942,7 @@ class MOBSTERSearcher(_GPSearcherBase):
         self._obs_tid.append(trial_id)
         self._obs_r.append(r)
         self._obs_y.append(float(value))
+        self._append_log_cost(cost)
 
     def on_complete(self, trial_id: int, config: Config, result: Result | None) -> None:
         """Called when the trial ends normally: no longer pending."""
@@ -808,7 +996,7 @@ class MOBSTERSearcher(_GPSearcherBase):
                 return level
         return self.levels[0]
 
-    def _model_based_config(self) -> Config | None:
+    def _acquisition_model(self) -> tuple[GaussianProcess, float, np.ndarray | None, np.ndarray | None]:
         X = self._X.array
         y = np.asarray(self._obs_y)
         gp = self._surrogate.update(X, y, self._select)
@@ -833,7 +1021,7 @@ class MOBSTERSearcher(_GPSearcherBase):
             starts = np.stack([self._rows[int(t)] for t in tid[first[:1]]])
         else:
             best = float(np.min(y))
-        return self._acquire(gp, best, starts, np.array([self.normalize_resource(target)]))
+        return gp, best, starts, np.array([self.normalize_resource(target)])
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state: RNG, configs suggested, running trials, observations, model."""
@@ -862,3 +1050,4 @@ class MOBSTERSearcher(_GPSearcherBase):
             self._obs_r.append(r)
             self._obs_y.append(float(v))
         self._surrogate.load_state_dict(state["surrogate"], self._X.array, np.asarray(self._obs_y))
+        self._load_cost_state(state)
