@@ -96,11 +96,12 @@ QUADRATIC_SPACE = {"x": uniform(-1.0, 1.0), "epochs": 9}
 @pytest.mark.parametrize("method", ALL)
 def test_every_method_runs_on_the_local_backend(tmp_path: Path, method: str, quadratic_script: Path) -> None:
     """Real trial processes (the quadratic script, which checkpoints every epoch)."""
+    constraints = _constraints(method, "loss<=0.2")  # (the script reports its loss and epoch only)
     scheduler = make_scheduler(method, QUADRATIC_SPACE, metric="loss", mode="min", resource_attr="epoch",
-                               max_resource_attr="epochs", seed=1, **OPTIONS.get(method, {}))
+                               max_resource_attr="epochs", seed=1, constraints=constraints, **OPTIONS.get(method, {}))
     exp = tmp_path / "exp"
     result = Tuner(LocalBackend(script=quadratic_script), scheduler, n_workers=2, stop=StopCriteria(max_trials=8),
-                   experiment_dir=exp).run()
+                   experiment_dir=exp, constraints=constraints).run()
     assert result.n_failed == 0
     df = load_experiment(exp).results
     assert len(df) == result.n_results > 0
