@@ -31,7 +31,7 @@ class _VectorRung:
     order, with the same questions answered as ASHA's scalar rung."""
 
     __slots__ = ("level", "_eta", "_min_one", "vectors", "tids", "_rows", "_Y", "n", "promoted", "candidates",
-                 "tie_break")
+                 "tie_break", "_order")
 
     def __init__(self, level: float, eta: float = 3, min_one: bool = False):
         self.level = level
@@ -45,6 +45,7 @@ class _VectorRung:
         self.n = 0
         self.promoted: set[int] = set()
         self.candidates: list[int] = []  #: trials paused here (some may have been promoted since)
+        self._order: tuple[int, list[int]] | None = None  #: (n, order()) cached until the rung changes
 
     def k(self, n: int) -> int:
         """How many of ``n`` results are "top" results (as ASHA's rung)."""
@@ -77,11 +78,17 @@ class _VectorRung:
         return is_in_top(self._Y[: self.n], self._rows[tid], k, self.tie_break)
 
     def order(self) -> list[int]:
-        """The trials of the rung, best first (non-dominated sorting, then the tie-break)."""
+        """The trials of the rung, best first (non-dominated sorting, then the tie-break); sorted
+        again only when the rung got an entry since the last call (promotion asks at each
+        suggest). A copy: the caller may keep it."""
         if not self.n:
             return []
-        assert self._Y is not None
-        return [self.tids[i] for i in rank_by_nondominated_sorting(self._Y[: self.n], self.tie_break)]
+        cached = self._order
+        if cached is None or cached[0] != self.n:
+            assert self._Y is not None
+            cached = self._order = (self.n, [self.tids[i] for i in rank_by_nondominated_sorting(
+                self._Y[: self.n], self.tie_break)])
+        return list(cached[1])
 
     @property
     def entries(self) -> list[tuple[tuple[float, ...], int]]:
@@ -89,7 +96,7 @@ class _VectorRung:
         return list(zip(self.vectors, self.tids, strict=True))
 
     def load_saved(self, values: list[Any], trials: list[Any]) -> None:
-        self.vectors, self.tids, self._rows, self._Y, self.n = [], [], {}, None, 0
+        self.vectors, self.tids, self._rows, self._Y, self.n, self._order = [], [], {}, None, 0, None
         for value, tid in zip(values, trials, strict=True):
             self._append(tuple(float(v) for v in value), int(tid))
 
