@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.test_analysis import write_run
 from tunebench.analysis.layout import experiment_path
 from tunebench.analysis.plots import experiment_figure, grid_figures, plot_experiment, plot_grid
 from tunebench.analysis.results import load_grid
 from tunebench.cli import main
 from tunebench.errors import UserError
 from tunebench.store import load_experiment
-from tests.test_analysis import write_run
 
 pytest.importorskip("matplotlib")
 

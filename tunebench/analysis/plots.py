@@ -616,7 +616,8 @@ def experiment_figure(experiment: Experiment) -> Any:
         ax = axes[1]
         x_all = results[resource_column].to_numpy(dtype=float) if by_resource else times
         drawn: set[str] = set()
-        for tid, idx in results.groupby("trial_id", sort=True).indices.items():
+        groups: dict[Any, np.ndarray] = results.groupby("trial_id", sort=True).indices
+        for tid, idx in groups.items():
             st = status.get(int(tid), "stopped")
             color, dash, width, alpha, label = _STATUS_STYLE.get(st, _STATUS_STYLE["stopped"])
             x, yv = x_all[idx], values[idx]
