@@ -616,7 +616,7 @@ def experiment_figure(experiment: Experiment) -> Any:
         ax = axes[1]
         x_all = results[resource_column].to_numpy(dtype=float) if by_resource else times
         drawn: set[str] = set()
-        groups: dict[Any, np.ndarray] = results.groupby("trial_id", sort=True).indices
+        groups: dict[Any, Any] = dict(results.groupby("trial_id", sort=True).indices)
         for tid, idx in groups.items():
             st = status.get(int(tid), "stopped")
             color, dash, width, alpha, label = _STATUS_STYLE.get(st, _STATUS_STYLE["stopped"])
