@@ -319,21 +319,31 @@ def _add_experiment_parser(sub: Any) -> None:
 
 
 def _add_analysis_parsers(sub: Any) -> None:
-    plot = sub.add_parser("plot", help="plot the best value over time of an experiment grid",
-                          description="Best value so far over (simulated) time, averaged over seeds, one panel "
-                                      "per benchmark (see tunebench.analysis.plots).")
+    plot = sub.add_parser("plot", help="plot one experiment, or the best value over time of an experiment grid",
+                          description="With PATH, an experiment folder: its best value so far over time and the "
+                                      "learning curves of its trials (and its Pareto front with several "
+                                      "objectives). Else the grid of --experiment-tag: the best value so far over "
+                                      "(simulated) time, aggregated over seeds, one figure per benchmark (see "
+                                      "tunebench.analysis.plots). The output's suffix picks the format: .png, "
+                                      ".pdf, .svg (or .jpg).")
+    plot.add_argument("path", nargs="?", help="an experiment folder (default: plot the grid of --experiment-tag)")
     plot.add_argument("--experiment-tag", help="the grid's tag")
     plot.add_argument("--benchmark", help="only this benchmark")
     plot.add_argument("--method-group", action="append", default=None, metavar="GROUP",
                       help="only/one panel per method group (repeatable)")
-    plot.add_argument("--output", help="image file (default: <tag>[-<benchmark>].png here)")
+    plot.add_argument("--regret", action=argparse.BooleanOptionalAction, default=None,
+                      help="plot the normalized regret on a log scale (default: for benchmarks whose optimum "
+                           "is known) or the metric itself (--no-regret)")
+    plot.add_argument("--output", help="image file .png/.pdf/.svg, or a folder (default: <tag>[-<benchmark>].png, "
+                                       "or <experiment folder name>.png, here)")
     plot.add_argument("--results-root", help="results root (default: $TUNEBENCH_RESULTS or ~/tunebench-results)")
     rep = sub.add_parser("report", help="print a markdown report of an experiment grid",
                          description="Tables of the final results, ranks and failures of an experiment grid, "
                                      "printed as markdown (see tunebench.analysis.report).")
     rep.add_argument("--experiment-tag", help="the grid's tag")
     rep.add_argument("--results-root", help="results root (default: $TUNEBENCH_RESULTS or ~/tunebench-results)")
-    rep.add_argument("--output-dir", help="also write the report (and its figures) to this folder")
+    rep.add_argument("--output-dir", help="also write the report, its CSV tables and its figures (those of "
+                                          "`tunebench plot`, PNG) to this folder")
 
     _add_tabulate_parser(sub)
 
@@ -913,12 +923,29 @@ def _grid_for_analysis(args: argparse.Namespace, benchmark: str | None = None) -
 
 def cmd_plot(args: argparse.Namespace) -> int:
     # deferred: pandas/matplotlib stay out of the CLI's start-up
-    from tunebench.analysis.plots import plot_grid
+    from tunebench.analysis.plots import check_output, plot_experiment, plot_grid
 
+    if args.output:
+        check_output(args.output)  # an unknown suffix fails before anything is read or created
+    if args.path is not None:
+        given = [o for o, v in (("--experiment-tag", args.experiment_tag), ("--benchmark", args.benchmark),
+                                ("--method-group", args.method_group), ("--regret/--no-regret", args.regret),
+                                ("--results-root", args.results_root)) if v is not None]
+        if given:
+            raise UserError(f"{', '.join(given)} {'go' if len(given) > 1 else 'goes'} with a grid "
+                            "(--experiment-tag), not with an experiment folder PATH")
+        path = Path(args.path).expanduser()
+        output = Path(args.output) if args.output else Path(f"{path.resolve().name}.png")
+        print(f"wrote {plot_experiment(path, output)}")
+        return 0
+    if args.experiment_tag is None:
+        raise UserError("nothing to plot: give an experiment folder (tunebench plot PATH) or a grid's tag "
+                        "(--experiment-tag NAME)")
     grid = _grid_for_analysis(args, args.benchmark)
     output = Path(args.output) if args.output else Path(
         f"{args.experiment_tag}{'-' + args.benchmark if args.benchmark else ''}.png")
-    paths = plot_grid(grid, output, benchmark=args.benchmark, groups=args.method_group)
+    y = None if args.regret is None else ("regret" if args.regret else "metric")
+    paths = plot_grid(grid, output, benchmark=args.benchmark, groups=args.method_group, y=y)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -929,7 +956,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from tunebench.analysis.report import write_report
 
     grid = _grid_for_analysis(args)
-    print(write_report(grid, output_dir=args.output_dir))
+    print(write_report(grid, output_dir=args.output_dir, figures=args.output_dir is not None))
     return 0
 
 

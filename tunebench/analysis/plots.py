@@ -35,10 +35,13 @@ from tunebench.analysis.aggregate import (
     regret_bounds,
 )
 from tunebench.analysis.hypervolume import attainment_surfaces
-from tunebench.analysis.results import Grid
+from tunebench.analysis.results import Grid, best_so_far
 from tunebench.errors import UserError
+from tunebench.events import LogKind, iter_events
+from tunebench.store import EVENTS_FILE, Experiment, load_experiment, metric_column, read_metadata
 
-__all__ = ["plot_grid", "pareto_figure", "pareto_path", "default_groups", "resolve_groups", "method_colors",
+__all__ = ["plot_grid", "grid_figures", "plot_experiment", "experiment_figure", "check_output", "is_simulation",
+           "time_label", "pareto_figure", "pareto_path", "default_groups", "resolve_groups", "method_colors",
            "output_paths"]
 
 _STAT_LABEL = {"iqm": "IQM, {ci:g}% bootstrap CI", "mean": "mean ± standard error", "median": "median, quartiles"}
@@ -165,44 +168,72 @@ def _log_span(values: np.ndarray) -> bool:
     return len(v) > 1 and v.max() / v.min() >= 100
 
 
-def plot_grid(grid: Grid, output: str | Path, *, benchmark: str | None = None,
-              groups: Mapping[str, Sequence[str]] | Sequence[str] | None = None, statistic: str = "iqm",
-              y: str = "metric",
-              n_points: int = 150, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0,
-              dpi: int = 130) -> list[Path]:
-    """Draw the figures of ``grid`` (every benchmark, or ``benchmark``); returns their paths.
-
-    Args:
-        output: an image file name, or a stem for several benchmarks, or a folder (see
-            :func:`output_paths`); parent folders are created.
-        benchmark: only this benchmark (one of ``grid.benchmarks``).
-        groups: panel title -> methods in it, or a list of registry group names (one panel
-            each, see :func:`resolve_groups`); default :func:`default_groups`. A method in no
-            panel is not drawn (except in the rank panel, which has all the benchmark's methods).
-        statistic: ``"iqm"`` (bootstrap ``confidence`` band over seeds), ``"mean"`` (+- standard
-            error) or ``"median"`` (quartiles).
-        y: ``"metric"``: the best metric value so far (known optimum dashed), or the
-            normalized hypervolume of a multi-objective benchmark; or ``"regret"``: the
-            normalized regret of those (see :mod:`tunebench.analysis.aggregate`).
-        n_points: points of the time grid (log-spaced when the runs' first results and the
-            budget are two orders of magnitude apart).
-        n_boot, seed: bootstrap resamples and their random seed.
-
-    The time axis is logarithmic with a log-spaced grid; the y axis is logarithmic when the
-    curves are positive and span two orders of magnitude (regret 0 is then drawn at the
-    smallest positive value shown). A multi-objective benchmark also gets its
-    :func:`pareto_figure`, written to :func:`pareto_path` of its figure's path.
+def check_output(output: str | Path) -> Path:
+    """``output`` as a path, checked: an image suffix (``.png``, ``.pdf``, ``.svg``, ``.jpg``,
+    ``.jpeg``: the format drawn), or none (a folder).
 
     Raises:
-        UserError: matplotlib is missing, an unknown benchmark, statistic, group name or ``y``,
-            or groups that hold none of the benchmark's methods.
+        UserError: any other suffix (``x.gif``), naming the accepted ones.
     """
+    out = Path(output).expanduser()
+    if out.suffix and out.suffix.lower() not in _SUFFIXES:
+        raise UserError(f"cannot write a figure as {out.name}: unknown format {out.suffix!r}; end the output "
+                        f"with {', '.join(_SUFFIXES[:-1])} or {_SUFFIXES[-1]} (or give a folder without suffix)")
+    return out
+
+
+def is_simulation(path: str | Path) -> bool:
+    """Whether the experiment folder ``path`` ran on the simulator (its ``metadata.json`` names
+    the simulator backend, or its results carry ``real_time``): its times are simulated seconds.
+    False for an unreadable folder."""
+    try:
+        backend = read_metadata(path).get("backend")
+    except UserError:
+        return False
+    if isinstance(backend, Mapping):
+        return backend.get("type") == "simulator"
+    try:
+        return any("real_time" in ev for _, ev in iter_events(Path(path) / EVENTS_FILE)
+                   if ev.get("event") == LogKind.RESULT.value)
+    except OSError:
+        return False
+
+
+def time_label(simulated: bool) -> str:
+    """The time axis label: ``"simulated time (s)"`` or ``"tuning time (s)"``."""
+    return "simulated time (s)" if simulated else "tuning time (s)"
+
+
+def _grid_simulated(grid: Grid, benchmark: str) -> bool:
+    paths = grid.runs.loc[grid.runs["benchmark"] == benchmark, "path"]
+    return bool(len(paths)) and is_simulation(str(paths.iloc[0]))
+
+
+#: fewer seeds than this: a note in the figure's title
+FEW_SEEDS = 5
+
+
+def _all_seeds_start(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``values`` (seeds x times) with the columns where some seed has no value yet set to NaN
+    (so an aggregate starts when every seed has a result and never moves against the curves);
+    and whether any column with a value was dropped that way."""
+    complete = np.isfinite(values).all(axis=0)
+    partial = ~complete & np.isfinite(values).any(axis=0)
+    return np.where(complete, values, np.nan), bool(partial.any())
+
+
+def grid_figures(grid: Grid, output: str | Path, *, benchmark: str | None = None,
+                 groups: Mapping[str, Sequence[str]] | Sequence[str] | None = None, statistic: str = "iqm",
+                 y: str | None = None, n_points: int = 150, n_boot: int = 1000, confidence: float = 0.95,
+                 seed: int = 0) -> list[tuple[Path, Any]]:
+    """The figures of :func:`plot_grid`, not saved: ``(path it would be written to, matplotlib
+    Figure)`` pairs, in the order :func:`plot_grid` writes them (arguments as there)."""
     mpl = _matplotlib()
     from matplotlib.figure import Figure  # deferred: matplotlib (heavy), only when plotting
 
     if statistic not in _STAT_LABEL:
         raise UserError(f"unknown statistic {statistic!r}; choose one of {', '.join(_STAT_LABEL)}")
-    if y not in ("metric", "regret"):
+    if y not in (None, "metric", "regret"):
         raise UserError(f"y must be 'metric' or 'regret', got {y!r}")
     if benchmark is not None and benchmark not in grid.benchmarks:
         raise UserError(f"no benchmark {benchmark!r} in this grid; it has {', '.join(grid.benchmarks)}")
@@ -212,28 +243,34 @@ def plot_grid(grid: Grid, output: str | Path, *, benchmark: str | None = None,
     colors = method_colors(grid.methods)
     styles = _styles(grid.methods)
     stat_label = _STAT_LABEL[statistic].format(ci=100 * confidence)
-    written: list[Path] = []
+    figures: list[tuple[Path, Any]] = []
     with mpl.rc_context(_STYLE):
         for b in benchmarks:
             panels = _panels(grid, b, groups)
             if not panels:
                 raise UserError(f"the groups hold none of the methods run on {b}: "
                                 f"{', '.join(grid.methods_of(b))}")
-            fig = Figure(figsize=(5.4 * (len(panels) + 1) + 1.2, 4.6), layout="constrained")
+            y_b = y if y is not None else ("regret" if grid.optimum(b) is not None else "metric")
+            x_label = time_label(_grid_simulated(grid, b))
+            fig = Figure(figsize=(5.4 * (len(panels) + 1) + 2.2, 4.9), layout="constrained")
             axes = fig.subplots(1, len(panels) + 1, squeeze=False)[0]
             fractions, log_x = fraction_grid(grid, [b], n_points)
             times = fractions * grid.budget(b)
             best, worst = regret_bounds(grid, b)
             curves: dict[str, dict[str, np.ndarray]] = {}
+            late_start = False
             for m in grid.methods_of(b):
                 _, values = curve_matrix(grid, b, m, times)
-                if y == "regret":
+                values, dropped = _all_seeds_start(values)
+                late_start |= dropped
+                if y_b == "regret":
                     values = normalized_regret(values, best, worst)
                 curves[m] = aggregate(values, statistic, n_boot=n_boot, confidence=confidence, seed=seed)
             shown = np.concatenate([np.concatenate([c["center"], c["lower"], c["upper"]])
                                     for m, c in curves.items() if any(m in ms for _, ms in panels)])
-            log_y = _log_span(shown) and (y == "regret" or grid.curve_mode(b) == "min")
-            floor = np.nanmin(shown[shown > 0]) if log_y else None
+            log_y = y_b == "regret" or (_log_span(shown) and grid.curve_mode(b) == "min")
+            positive = shown[np.isfinite(shown) & (shown > 0)]
+            floor = (float(positive.min()) if len(positive) else 1e-6) if log_y else None
             for ax, (name, methods) in zip(axes, panels, strict=False):
                 for m in methods:
                     c = curves[m]
@@ -244,12 +281,12 @@ def plot_grid(grid: Grid, output: str | Path, *, benchmark: str | None = None,
                     ax.plot(times, center, color=colors[m], linestyle=styles[m], linewidth=2.4, label=m,
                             drawstyle="steps-post")
                 optimum = grid.optimum(b)
-                if y == "metric" and optimum is not None:
+                if y_b == "metric" and optimum is not None:
                     ax.axhline(optimum, color="0.35", linestyle="--", linewidth=1.2, label="known optimum")
                 ax.set_title(f"{name} methods" if groups is None else name)
-                ax.set_xlabel("tuning time (s)")
-                ax.set_ylabel(grid.curve_label(b) if y == "metric" else "normalized regret")
-                ax.legend(loc="best", framealpha=0.85, edgecolor="none")
+                ax.set_xlabel(x_label)
+                ax.set_ylabel(grid.curve_label(b) if y_b == "metric" else
+                              f"normalized regret of the {grid.curve_label(b)} (log)")
             for ax in axes[:len(panels)]:
                 ax.set_xscale("log" if log_x else "linear")
                 if log_y:
@@ -270,18 +307,80 @@ def plot_grid(grid: Grid, output: str | Path, *, benchmark: str | None = None,
             ax.set_xscale("log" if log_x else "linear")
             ax.set_ylim(0.8, max(len(methods), 1) + 0.2)
             ax.set_title(f"average rank over {len(seeds)} seeds")
-            ax.set_xlabel("tuning time (s)")
+            ax.set_xlabel(x_label)
             ax.set_ylabel("rank (1 = best)")
             ax.set_xlim(axes[0].get_xlim())
-            if methods:
-                ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-            fig.suptitle(f"{b}: {_curve_title(grid, b)}, {_seed_text(grid, b)}; {stat_label}")
-            written.append(_save(fig, paths[b], dpi))
+            _figure_legend(fig, axes)
+            title = f"{b}: {_curve_title(grid, b)}, {_seed_text(grid, b)}; {stat_label}"
+            n_seeds = min(len(grid.seeds(b, m)) for m in grid.methods_of(b))
+            if n_seeds < FEW_SEEDS:
+                title += f"\n(only {n_seeds} seed{'s' if n_seeds != 1 else ''}: bands are rough; use "\
+                         f"{FEW_SEEDS} or more to compare methods)"
+            if late_start:
+                title += "\n(a curve starts when every seed of its method has a result)"
+            fig.suptitle(title)
+            figures.append((paths[b], fig))
             if grid.is_multi(b):
-                written.append(_save(pareto_figure(grid, b, colors=colors), pareto_path(paths[b]), dpi))
+                figures.append((pareto_path(paths[b]), pareto_figure(grid, b, colors=colors)))
         if ranks_path is not None:
-            written.append(_save(_ranks_figure(grid, benchmarks, colors, styles, n_points), ranks_path, dpi))
-    return written
+            figures.append((ranks_path, _ranks_figure(grid, benchmarks, colors, styles, n_points)))
+    return figures
+
+
+def _figure_legend(fig: Any, axes: Sequence[Any]) -> None:
+    """One legend for the whole figure, outside the panels (right): each label once."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside right center", frameon=False)
+
+
+def plot_grid(grid: Grid, output: str | Path, *, benchmark: str | None = None,
+              groups: Mapping[str, Sequence[str]] | Sequence[str] | None = None, statistic: str = "iqm",
+              y: str | None = None,
+              n_points: int = 150, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0,
+              dpi: int = 130) -> list[Path]:
+    """Draw the figures of ``grid`` (every benchmark, or ``benchmark``); returns their paths.
+
+    Args:
+        output: an image file name (its suffix picks the format: ``.png``, ``.pdf``, ``.svg``,
+            ``.jpg``), or a stem for several benchmarks, or a folder (no suffix; see
+            :func:`output_paths`); parent folders are created.
+        benchmark: only this benchmark (one of ``grid.benchmarks``).
+        groups: panel title -> methods in it, or a list of registry group names (one panel
+            each, see :func:`resolve_groups`); default :func:`default_groups`. A method in no
+            panel is not drawn (except in the rank panel, which has all the benchmark's methods).
+        statistic: ``"iqm"`` (bootstrap ``confidence`` band over seeds), ``"mean"`` (+- standard
+            error) or ``"median"`` (quartiles).
+        y: ``"metric"``: the best metric value so far (known optimum dashed), or the
+            normalized hypervolume of a multi-objective benchmark; ``"regret"``: the
+            normalized regret of those (see :mod:`tunebench.analysis.aggregate`) on a log
+            scale; None (default): regret for a benchmark whose optimum is known
+            (:meth:`Grid.optimum`), else the metric.
+        n_points: points of the time grid (log-spaced when the runs' first results and the
+            budget are two orders of magnitude apart).
+        n_boot, seed: bootstrap resamples and their random seed.
+
+    A method's aggregate starts where every one of its seeds has a result (before that, some
+    seeds would be missing from it, and it could move against every seed's curve); the figure
+    says so when that cut anything. The time axis says "simulated time" for simulator runs; it
+    is logarithmic with a log-spaced grid; the y axis is logarithmic for regret, and for metric
+    curves that are positive and span two orders of magnitude (regret 0 is then drawn at the
+    smallest positive value shown). Fewer than :data:`FEW_SEEDS` seeds: a note in the title.
+    The legend is outside the panels. A multi-objective benchmark also gets its
+    :func:`pareto_figure`, written to :func:`pareto_path` of its figure's path.
+
+    Raises:
+        UserError: matplotlib is missing, an unknown benchmark, statistic, group name, ``y``
+            or output suffix (:func:`check_output`), or groups that hold none of the benchmark's
+            methods.
+    """
+    output = check_output(output)
+    return [_save(fig, path, dpi) for path, fig in
+            grid_figures(grid, output, benchmark=benchmark, groups=groups, statistic=statistic, y=y,
+                         n_points=n_points, n_boot=n_boot, confidence=confidence, seed=seed)]
 
 
 def _curve_title(grid: Grid, benchmark: str) -> str:
@@ -449,3 +548,153 @@ def _save(fig: Any, path: Path, dpi: int) -> Path:
     except OSError as e:
         raise UserError(f"cannot write the figure {path}: {e.strerror or e}; choose another output") from e
     return path
+
+
+# -- one experiment ---------------------------------------------------------------------------------
+
+#: how each status's learning curves are drawn: (color, line style, line width, alpha, legend label)
+_STATUS_STYLE = {
+    "completed": ("tab:blue", "solid", 1.4, 0.8, "completed"),
+    "stopped": ("tab:red", (0, (3, 1.5)), 0.9, 0.45, "stopped early"),
+    "paused": ("tab:orange", (0, (1, 1.2)), 1.1, 0.7, "paused"),
+    "running": ("tab:green", "solid", 1.6, 0.9, "running"),
+    "failed": ("0.4", (0, (5, 2, 1, 2)), 0.9, 0.6, "failed"),
+}
+
+
+def experiment_figure(experiment: Experiment) -> Any:
+    """The figure of one experiment (a matplotlib Figure, not saved): its best value so far over
+    tuning time (simulated time for a simulation, see :func:`is_simulation`), with every result
+    as a dot; the learning curves of all its trials (metric against the reported resource, or
+    against time for a single-fidelity experiment), styled by the trial's status (completed,
+    stopped early, paused, running, failed); and, with several objectives, a last panel with
+    every trial's last result and the Pareto front (:meth:`Experiment.pareto_front`) on the
+    first two objectives. The first objective's values; under constraints, the best so far
+    counts feasible results only.
+
+    Raises:
+        UserError: matplotlib is missing, or the experiment has no result with its metric yet.
+    """
+    mpl = _matplotlib()
+    from matplotlib.figure import Figure  # deferred: matplotlib (heavy), only when plotting
+
+    objectives = experiment.objectives
+    metric, mode = objectives.metrics[0], objectives.modes[0]
+    results = experiment.results
+    column = metric_column(metric, results.columns) if not results.empty else metric
+    if results.empty or column not in results or not results[column].notna().any():
+        raise UserError(f"{experiment.path} has no result with {metric} yet; plot it once a trial has reported")
+    values = results[column].to_numpy(dtype=float)
+    times = results["tuner_time"].to_numpy(dtype=float)
+    feasible = np.array([experiment._feasible(ev["result"], ev["trial_id"]) for ev in experiment.state.results])
+    resource = experiment.resource_attr
+    resource_column = metric_column(resource, results.columns) if resource else None
+    by_resource = resource_column is not None and resource_column in results
+    status = {row["trial_id"]: row["status"] for row in experiment.trial_table()}
+    simulated = is_simulation(experiment.path)
+    multi = objectives.is_multi
+    with mpl.rc_context(_STYLE):
+        n_panels = 3 if multi else 2
+        fig = Figure(figsize=(5.6 * n_panels + 1.6, 4.8), layout="constrained")
+        axes = fig.subplots(1, n_panels)
+        ax = axes[0]
+        order = np.argsort(times, kind="stable")
+        t, v, ok = times[order], values[order], feasible[order]
+        ax.scatter(t[ok], v[ok], s=9, color="0.55", alpha=0.5, linewidths=0, label="results")
+        if (~ok).any():
+            ax.scatter(t[~ok], v[~ok], s=9, marker="x", color="tab:red", alpha=0.5, linewidths=0.8,
+                       label="infeasible results")
+        best = best_so_far(np.where(ok, v, np.nan), mode)
+        ax.plot(t, best, color="tab:blue", linewidth=2.4, drawstyle="steps-post", label="best so far")
+        ax.set_xlabel(time_label(simulated))
+        ax.set_ylabel(f"{metric} ({mode})")
+        ax.set_title(f"best {'feasible ' if experiment.constraints else ''}{metric} so far")
+        _zoom(ax, best, v, mode)
+        if len(t) > 1 and t[0] > 0 and t[-1] / t[0] >= 100:
+            ax.set_xscale("log")
+        ax.legend(loc="lower right" if mode == "max" else "upper right", framealpha=0.85, edgecolor="none")
+        ax = axes[1]
+        x_all = results[resource_column].to_numpy(dtype=float) if by_resource else times
+        drawn: set[str] = set()
+        groups: dict[Any, Any] = dict(results.groupby("trial_id", sort=True).indices)
+        for tid, idx in groups.items():
+            st = status.get(int(tid), "stopped")
+            color, dash, width, alpha, label = _STATUS_STYLE.get(st, _STATUS_STYLE["stopped"])
+            x, yv = x_all[idx], values[idx]
+            keep = np.isfinite(yv)
+            if not keep.any():
+                continue
+            ax.plot(x[keep], yv[keep], color=color, linestyle=dash, linewidth=width, alpha=alpha,
+                    marker="o" if keep.sum() == 1 else None, markersize=2.5,
+                    label=None if st in drawn else label, zorder=3 if st in ("completed", "running") else 2)
+            drawn.add(st)
+        ax.set_xlabel(resource if by_resource and resource else time_label(simulated))
+        ax.set_ylabel(f"{metric} ({mode})")
+        ax.set_title(f"learning curves of the {len(status)} trials")
+        if by_resource and x_all.size and np.nanmax(x_all) / max(np.nanmin(x_all), 1e-12) >= 30:
+            ax.set_xscale("log")
+        _zoom(ax, best, values, mode)
+        ax.legend(loc="lower right" if mode == "max" else "upper right", framealpha=0.85, edgecolor="none")
+        if multi:
+            _front_panel(axes[2], experiment, results)
+        name = experiment.metadata.get("benchmark") or Path(str(experiment.metadata.get("script") or
+                                                              experiment.path)).name
+        method = experiment.metadata.get("method") or "?"
+        fig.suptitle(f"{name}, {method}: {len(status)} trials, {len(results)} results"
+                     + (" (simulated)" if simulated else ""))
+    return fig
+
+
+def _zoom(ax: Any, best: np.ndarray, values: np.ndarray, mode: str) -> None:
+    """The y range of a panel: from the median result to the best value, so that the many poor
+    results of early-stopped trials do not squash the differences that matter (worse results
+    are cut off)."""
+    v = values[np.isfinite(values)]
+    b = best[np.isfinite(best)]
+    if not len(v) or not len(b):
+        return
+    sign = 1.0 if mode == "min" else -1.0
+    top = float(np.median(sign * v))  # worse end, minimization terms
+    low = float(np.min(sign * b))
+    if not top > low:
+        return
+    pad = 0.05 * (top - low)
+    lim = sorted((sign * (low - pad), sign * (top + pad)))
+    ax.set_ylim(*lim)
+
+
+def _front_panel(ax: Any, experiment: Experiment, results: Any) -> None:
+    """Every trial's last result and the Pareto front on the first two objectives."""
+    objectives = experiment.objectives
+    (m0, m1), (o0, o1) = objectives.metrics[:2], objectives.modes[:2]
+    last = results.groupby("trial_id", sort=True).tail(1)
+    c0, c1 = metric_column(m0, results.columns), metric_column(m1, results.columns)
+    if c0 in last and c1 in last:
+        ax.scatter(last[c0], last[c1], s=12, color="0.6", alpha=0.6, linewidths=0, label="trials (last result)")
+    front = experiment.pareto_front()
+    if not front.empty and c0 in front and c1 in front:
+        F = front[[c0, c1]].to_numpy(dtype=float)
+        F = F[np.argsort(F[:, 0])]
+        ax.plot(F[:, 0], F[:, 1], color="tab:purple", marker="o", markersize=5, linewidth=1.8,
+                drawstyle="steps-post" if (o0 == "min") == (o1 == "min") else "steps-pre",
+                label=f"Pareto front ({len(F)} trials)")
+    ax.set_xlabel(f"{m0} ({o0})")
+    ax.set_ylabel(f"{m1} ({o1})")
+    ax.set_title("Pareto front" + (" (first two objectives)" if len(objectives.metrics) > 2 else ""))
+    ax.legend(loc="best", framealpha=0.85, edgecolor="none")
+
+
+def plot_experiment(experiment: Experiment | str | Path, output: str | Path, *, dpi: int = 130) -> Path:
+    """Write the :func:`experiment_figure` of ``experiment`` (or of the experiment folder at that
+    path) to ``output``: a file whose suffix picks the format (``.png``, ``.pdf``, ``.svg``,
+    ``.jpg``), or a folder (no suffix) that gets ``<experiment folder name>.png``; returns the path.
+
+    Raises:
+        UserError: matplotlib is missing, an unknown suffix (:func:`check_output`), not an
+            experiment folder, no result yet, or a file that cannot be written.
+    """
+    out = check_output(output)
+    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
+    if not out.suffix:
+        out = out / f"{exp.path.resolve().name}.png"
+    return _save(experiment_figure(exp), out, dpi)

@@ -15,6 +15,8 @@ count (the benchmark's constraints are listed).
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from tunebench.analysis.aggregate import ALL, summarize, summarize_hypervolume
 from tunebench.analysis.hypervolume import HV_MARGIN
+from tunebench.analysis.plots import plot_grid
 from tunebench.analysis.results import Grid
 from tunebench.errors import UserError
 
@@ -29,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["write_report", "report_markdown"]
+
+logger = logging.getLogger(__name__)
 
 #: how many skipped folders and unfinished runs the markdown lists by path
 _MAX_LISTED = 20
@@ -191,7 +196,7 @@ def report_markdown(grid: Grid, table: pd.DataFrame, fractions: Sequence[float],
 
 
 def write_report(grid: Grid, output_dir: str | Path | None = None, *, fractions: Sequence[float] = (0.25, 0.5, 1.0),
-                 n_boot: int = 2000, confidence: float = 0.95, seed: int = 0) -> str:
+                 n_boot: int = 2000, confidence: float = 0.95, seed: int = 0, figures: bool = False) -> str:
     """Summarize ``grid`` at ``fractions`` of each benchmark's budget; returns the markdown.
 
     If ``output_dir`` is given (created if needed), also writes there ``report.md`` (the
@@ -201,6 +206,12 @@ def write_report(grid: Grid, output_dir: str | Path | None = None, *, fractions:
     :func:`~tunebench.analysis.aggregate.summarize_hypervolume`; multi-objective benchmarks, if
     any) and ``report_<benchmark>.csv`` (that benchmark's rows). ``n_boot``, ``confidence``,
     ``seed``: of the bootstrap.
+
+    With ``figures`` (and ``output_dir``), also the figures of
+    :func:`~tunebench.analysis.plots.plot_grid` in ``<output_dir>/figures/`` (PNG: one per
+    benchmark, a Pareto-front one per multi-objective benchmark, the ranks over benchmarks when
+    there are several), shown in ``report.md`` under a last section "Figures"; without
+    matplotlib they are left out with a logged warning.
 
     Raises:
         UserError: fractions that are not positive numbers; an output folder that cannot be written.
@@ -216,6 +227,10 @@ def write_report(grid: Grid, output_dir: str | Path | None = None, *, fractions:
     text = report_markdown(grid, table, fractions, confidence, hv_table)
     if output_dir is not None:
         out = Path(output_dir).expanduser()
+        written = _figures(grid, out, n_boot=n_boot, confidence=confidence, seed=seed) if figures else []
+        if written:
+            text += "\n## Figures\n\n" + "\n\n".join(
+                f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in written) + "\n"
         try:
             out.mkdir(parents=True, exist_ok=True)
             (out / "report.md").write_text(text + "\n")
@@ -230,3 +245,11 @@ def write_report(grid: Grid, output_dir: str | Path | None = None, *, fractions:
             raise UserError(f"cannot write the report to {out}: {e.strerror or e}; choose another output "
                             "folder") from e
     return text
+
+
+def _figures(grid: Grid, out: Path, **kwargs: Any) -> list[Path]:
+    """The figures of ``grid`` in ``out/figures`` (:func:`plot_grid`); none without matplotlib."""
+    if importlib.util.find_spec("matplotlib") is None:
+        logger.warning("the report's figures need matplotlib (pip install 'tunebench[plot]'); writing the tables only")
+        return []
+    return plot_grid(grid, out / "figures", **kwargs)
