@@ -476,7 +476,7 @@ class Experiment:
         """The bounds a result must meet to count (``--constraint``; none: every result counts)."""
         return parse_constraints(self.metadata.get("constraints"))
 
-    def _feasible(self, result: Result, trial_id: int) -> bool:
+    def feasible(self, result: Result, trial_id: int | None = None) -> bool:
         """Whether ``result`` meets every constraint (a result lacking a bounded metric does not)."""
         constraints = self.constraints
         if not constraints:
@@ -532,7 +532,7 @@ class Experiment:
         for ev in self.state.results:
             tid = ev["trial_id"]
             result = ev["result"]
-            if constrained and not self._feasible(result, tid):
+            if constrained and not self.feasible(result, tid):
                 continue
             value = result.get(metric)
             if isinstance(value, (int, float)) and not math.isnan(value):
@@ -569,7 +569,7 @@ class Experiment:
                    "error": rec.error}
             if self.constraints:
                 result = final.get(tid)
-                row["feasible"] = None if result is None else self._feasible(result, tid)
+                row["feasible"] = None if result is None else self.feasible(result, tid)
             table.append(row)
         return table
 

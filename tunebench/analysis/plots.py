@@ -586,7 +586,7 @@ def experiment_figure(experiment: Experiment) -> Any:
         raise UserError(f"{experiment.path} has no result with {metric} yet; plot it once a trial has reported")
     values = results[column].to_numpy(dtype=float)
     times = results["tuner_time"].to_numpy(dtype=float)
-    feasible = np.array([experiment._feasible(ev["result"], ev["trial_id"]) for ev in experiment.state.results])
+    feasible = np.array([experiment.feasible(ev["result"], ev["trial_id"]) for ev in experiment.state.results])
     resource = experiment.resource_attr
     resource_column = metric_column(resource, results.columns) if resource else None
     by_resource = resource_column is not None and resource_column in results
