@@ -21,6 +21,7 @@ import pytest
 
 pytest.importorskip("starlette")
 pytest.importorskip("plotly")
+from conftest import QUADRATIC, write_script  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from tunebench import load_experiment  # noqa: E402
@@ -28,8 +29,6 @@ from tunebench.cli import main  # noqa: E402
 from tunebench.dashboard import LiveExperiment, create_app  # noqa: E402
 from tunebench.events import dumps_line  # noqa: E402
 from tunebench.store import EVENTS_FILE  # noqa: E402
-
-from conftest import QUADRATIC, write_script  # noqa: E402
 
 
 def _run(args: list[str]) -> None:
@@ -231,7 +230,8 @@ def _browser() -> Iterator[object]:
     webdriver = pytest.importorskip("selenium.webdriver")
     options = webdriver.ChromeOptions()
     options.binary_location = found[0]
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=found[1]), options=options)

@@ -342,7 +342,8 @@ def _add_analysis_parsers(sub: Any) -> None:
                       help="experiment folders, or folders holding experiments or grids (default: the results root)")
     dash.add_argument("--results-root", help="also show this results root (default when no PATH is given: "
                                              "$TUNEBENCH_RESULTS or ~/tunebench-results)")
-    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    dash.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default: %(default)s: this machine only)")
     dash.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
 
     _add_tabulate_parser(sub)

@@ -123,7 +123,7 @@ def create_app(roots: list[Path]) -> Starlette:
             return FileResponse(plotly_js_path(), media_type="text/javascript")
         if name not in _STATIC:
             return JSONResponse({"error": "no such file"}, status_code=404)
-        text = resources.files("tunebench.dashboard").joinpath("static", name).read_text(encoding="utf-8")
+        text = resources.files("tunebench.dashboard").joinpath("static").joinpath(name).read_text(encoding="utf-8")
         media = "text/javascript" if name.endswith(".js") else "text/css"
         return Response(text, media_type=media)
 

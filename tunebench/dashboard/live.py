@@ -119,14 +119,11 @@ class LiveExperiment:
                 self.offset, self.state, self._log_identity = 0, ExperimentState(), identity
             if st.st_size == self.offset:
                 return 0
-            before = self.state.n_events
-            end = self.offset
-            events = []
-            for end, ev in iter_events(log, self.offset):
-                events.append(ev)
-            fold(events, self.state)
-            self.offset = end
-            return self.state.n_events - before
+            new = list(iter_events(log, self.offset))
+            if new:
+                fold((ev for _, ev in new), self.state)
+                self.offset = new[-1][0]
+            return len(new)
 
     def _experiment(self) -> Experiment:
         return Experiment.from_state(self.path, self.metadata, self.state)
@@ -155,7 +152,7 @@ class LiveExperiment:
                 last_activity: float | None = os.stat(self.path / EVENTS_FILE).st_mtime
             except OSError:
                 last_activity = None
-            return _json_safe({
+            overview: dict[str, Any] = _json_safe({
                 "status": self.status().to_dict(),
                 "benchmark": metadata.get("benchmark"),
                 "script": script or None,
@@ -173,6 +170,7 @@ class LiveExperiment:
                 "last_activity": last_activity,
                 "offset": self.offset,
             })
+            return overview
 
     def detail(self) -> dict[str, Any]:
         """Everything the experiment page draws: the :meth:`overview` entries plus ``trial_table``

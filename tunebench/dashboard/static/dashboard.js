@@ -74,7 +74,8 @@ function buildExperiment(d) {
 function parcoords(d) {
   const rows = d.trial_table.filter(r => r.best !== null);
   if (!rows.length) return [];
-  const keys = Object.keys(rows[0].config);
+  // parameters with one value (constants of the space) say nothing: left out
+  const keys = Object.keys(rows[0].config).filter(k => new Set(rows.map(r => String(r.config[k]))).size > 1);
   const dims = keys.map(k => {
     const vals = rows.map(r => r.config[k]);
     if (vals.every(v => typeof v === "number")) return {label: k, values: vals};
@@ -98,9 +99,11 @@ async function experiment() {
     <td>${badge(r.status)}${r.error ? `<div class="muted">${esc(r.error)}</div>` : ""}</td>
     <td class="config">${Object.entries(r.config).map(([k, v]) => esc(k) + "=" + num(v)).join(", ")}</td>
     <td class="num">${num(r.resource_reached)}</td><td class="num">${num(r.last)}</td><td class="num">${num(r.best)}</td></tr>`).join("");
-  const cfg = {displaylogo: false, responsive: true};
-  Plotly.react("best", [{x: d.best_so_far.time, y: d.best_so_far.value, mode: "lines", line: {shape: "hv"}, name: "best so far"}],
-    layout(`best ${d.metric} so far`, time, d.metric), cfg);
+  const cfg = {displaylogo: false, responsive: true, displayModeBar: "hover"};
+  const bv = d.best_so_far.value;
+  const logY = bv.length > 1 && bv.every(v => v > 0) && Math.max(...bv) / Math.min(...bv) > 100;
+  Plotly.react("best", [{x: d.best_so_far.time, y: bv, mode: "lines", line: {shape: "hv"}, name: "best so far"}],
+    layout(`best ${d.metric} so far`, time, d.metric, {yaxis: {title: {text: d.metric}, type: logY ? "log" : "linear"}}), cfg);
   const xs = d.resource_attr ? "resource" : "time";
   const shown = {};
   const curves = d.curves.filter(c => c.value.length).map(c => {
@@ -112,13 +115,13 @@ async function experiment() {
       marker: {size: 3}};
   });
   Plotly.react("curves", curves, layout("learning curves", d.resource_attr || time, d.metric), cfg);
-  Plotly.react("parcoords", parcoords(d), layout(`configurations vs best ${d.metric}`, "", "", {margin: {l: 60, r: 60, t: 60, b: 30}}), cfg);
+  Plotly.react("parcoords", parcoords(d), layout(`configurations vs best ${d.metric}`, "", "", {margin: {l: 60, r: 60, t: 80, b: 30}}), cfg);
   if (d.pareto_front && document.getElementById("front")) {
     const [m1, m2] = d.objectives.metric;
     const pts = d.pareto_front.slice().sort((a, b) => a.values[m1] - b.values[m1]);
     Plotly.react("front", [{x: pts.map(p => p.values[m1]), y: pts.map(p => p.values[m2]), mode: "lines+markers",
       line: {shape: "hv"}, text: pts.map(p => "trial " + p.trial_id), name: "Pareto front"}],
-      layout(`Pareto front (${pts.length} trials), hypervolume ${num(d.hypervolume)}`, m1, m2), cfg);
+      layout(`Pareto front: ${pts.length} trials, hypervolume ${num(d.hypervolume)}`, m1, m2, {title: {text: `Pareto front: ${pts.length} trials<br>hypervolume ${num(d.hypervolume)}`, font: {size: 13}}}), cfg);
   }
 }
 
