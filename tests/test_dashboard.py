@@ -186,6 +186,13 @@ def test_the_command_refuses_a_missing_folder_in_one_line(tmp_path: Path, capsys
     assert main(["dashboard", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tunebench: error: ") and "is not a folder" in err[0]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["dashboard", str(tmp_path), "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot listen on 127.0.0.1:{port}" in err[0] and "--port" in err[0]
 
 
 # -- in a real browser (slow) ---------------------------------------------------------------------

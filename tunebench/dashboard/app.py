@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
+import socket
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,7 @@ from starlette.routing import Route
 
 from tunebench.dashboard.catalog import Catalog, Refused
 from tunebench.dashboard.grids import GridRenderer
+from tunebench.errors import UserError
 
 __all__ = ["create_app", "serve", "plotly_js_path"]
 
@@ -151,8 +153,16 @@ def create_app(roots: list[Path]) -> Starlette:
 
 
 def serve(roots: list[Path], host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve the dashboard of ``roots`` at ``http://host:port/`` until interrupted (Ctrl-C)."""
+    """Serve the dashboard of ``roots`` at ``http://host:port/`` until interrupted (Ctrl-C).
+    Raises :class:`~tunebench.errors.UserError` if a root is not a folder or the address is taken."""
     app = create_app(roots)
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port, or stop "
+                            "what uses it") from None
     logger.info("tunebench dashboard on http://%s:%d/", host, port)
     print(f"tunebench dashboard: http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -14,6 +14,7 @@ import html
 import logging
 import os
 import re
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -86,8 +87,10 @@ class GridRenderer:
             view = self._views.get(grid.id)
             if view is not None and view.signature == signature:
                 return view
-            view = self._views[grid.id] = self._draw(grid, signature, len(folders))
-            return view
+            self._views[grid.id] = new = self._draw(grid, signature, len(folders))
+            if view is not None and view.folder is not None:
+                shutil.rmtree(view.folder, ignore_errors=True)  # the figures of the last drawing
+            return new
 
     def _draw(self, grid: GridRef, signature: str, n_experiments: int) -> GridView:
         folder = Path(self._tmp.name) / signature

@@ -23,6 +23,7 @@ from tunebench.errors import UserError
 from tunebench.events import ExperimentState, fold, iter_events
 from tunebench.lock import LockHolder
 from tunebench.store import EVENTS_FILE, METADATA_FILE, Experiment, read_metadata, running_tuner
+from tunebench.types import is_number
 
 __all__ = ["LiveExperiment", "RunStatus", "run_status"]
 
@@ -61,9 +62,7 @@ def run_status(path: Path, state: ExperimentState) -> RunStatus:
 
 def _number(value: Any) -> float | None:
     """``value`` as a finite float, None if it is not a finite number (JSON has no NaN)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+    return float(value) if is_number(value) and math.isfinite(value) else None
 
 
 def _json_safe(obj: Any) -> Any:
