@@ -95,6 +95,7 @@ class LiveExperiment:
         self._metadata_mtime: int | None = None
         self._log_identity: tuple[int, int] | None = None  # (device, inode) of the log read
         self._lock = threading.Lock()
+        self._summary: tuple[tuple[Any, ...], dict[str, Any]] | None = None  # (what it was computed from, it)
 
     def refresh(self) -> int:
         """Read what was appended to the log since the last call and fold it; returns the number of
@@ -137,39 +138,44 @@ class LiveExperiment:
         log's modification time, seconds since the epoch), ``elapsed_time`` (tuning seconds)."""
         self.refresh()
         with self._lock:
-            exp = self._experiment()
-            table = exp.trial_table()
-            best = exp.best_trial()
-            counts: dict[str, int] = {}
-            for row in table:
-                counts[row["status"]] = counts.get(row["status"], 0) + 1
-            metadata = self.metadata
-            objectives = exp.objectives
-            run_spec = metadata.get("run_spec")
-            script = run_spec.get("script") if isinstance(run_spec, dict) else None
             try:
                 last_activity: float | None = os.stat(self.path / EVENTS_FILE).st_mtime
             except OSError:
                 last_activity = None
-            overview: dict[str, Any] = _json_safe({
-                "status": self.status().to_dict(),
-                "benchmark": metadata.get("benchmark"),
-                "script": script or None,
-                "method": metadata.get("method"),
-                "metrics": list(objectives.metrics),
-                "modes": list(objectives.modes),
-                "n_trials": len(table),
-                "trials": counts,
-                "n_results": self.state.n_results,
-                "best": best.value if best is not None else None,
-                "best_trial_id": best.trial_id if best is not None else None,
-                "elapsed_time": self.state.time,
-                "simulated": isinstance(metadata.get("backend"), dict)
-                and metadata["backend"].get("type") == "simulator",
-                "last_activity": last_activity,
-                "offset": self.offset,
-            })
-            return overview
+            key = (self.offset, self._metadata_mtime, self._log_identity)
+            if self._summary is None or self._summary[0] != key:  # a poll of an unchanged log computes nothing
+                self._summary = key, self._summarize()
+            return {"status": self.status().to_dict(), **self._summary[1], "last_activity": last_activity}
+
+    def _summarize(self) -> dict[str, Any]:
+        """The entries of :meth:`overview` that follow from the log and the metadata alone."""
+        exp = self._experiment()
+        table = exp.trial_table()
+        best = exp.best_trial()
+        counts: dict[str, int] = {}
+        for row in table:
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        metadata = self.metadata
+        objectives = exp.objectives
+        run_spec = metadata.get("run_spec")
+        script = run_spec.get("script") if isinstance(run_spec, dict) else None
+        backend = metadata.get("backend")
+        summary: dict[str, Any] = _json_safe({
+            "benchmark": metadata.get("benchmark"),
+            "script": script or None,
+            "method": metadata.get("method"),
+            "metrics": list(objectives.metrics),
+            "modes": list(objectives.modes),
+            "n_trials": len(table),
+            "trials": counts,
+            "n_results": self.state.n_results,
+            "best": best.value if best is not None else None,
+            "best_trial_id": best.trial_id if best is not None else None,
+            "elapsed_time": self.state.time,
+            "simulated": isinstance(backend, dict) and backend.get("type") == "simulator",
+            "offset": self.offset,
+        })
+        return summary
 
     def detail(self) -> dict[str, Any]:
         """Everything the experiment page draws: the :meth:`overview` entries plus ``trial_table``
