@@ -182,6 +182,37 @@ def test_a_log_is_read_incrementally_by_offset(root: Path, tmp_path: Path):
     assert live.refresh() == 1 and live.offset == len(start) and list(live.state.trials) == [tid]
 
 
+def test_the_status_says_running_with_the_holder_finished_failed_or_interrupted(root: Path, tmp_path: Path):
+    from tunebench.lock import FolderLock
+    from tunebench.store import TUNER_LOCK_FILE
+
+    path = tmp_path / "exp"
+    shutil.copytree(root / "zdt1", path)
+    log = path / EVENTS_FILE
+    lines = log.read_bytes().splitlines(keepends=True)
+    end = json.loads(lines[-1])
+    assert end["event"] == "experiment_end"
+
+    def status() -> dict:
+        with TestClient(create_app([path])) as c:  # a new server: the log read from its start
+            return c.get("/api/experiments").json()["experiments"][0]["status"]
+
+    assert status() == {"state": "finished", "holder": None, "holder_text": None, "reason": end["reason"]}
+    lock = FolderLock(path / TUNER_LOCK_FILE)
+    assert lock.acquire() is None
+    try:
+        running = status()
+        assert running["state"] == "running" and running["holder"]["pid"] == os.getpid()
+        assert f"pid {os.getpid()}" in running["holder_text"]
+    finally:
+        lock.release()
+    log.write_bytes(b"".join(lines[:-1]))  # killed: no end
+    assert status()["state"] == "interrupted"
+    for reason, state in (("error: RuntimeError: boom", "failed"), ("interrupted", "interrupted")):
+        log.write_bytes(b"".join(lines[:-1]) + dumps_line({**end, "reason": reason}))
+        assert status() == {"state": state, "holder": None, "holder_text": None, "reason": reason}
+
+
 def test_the_command_refuses_a_missing_folder_in_one_line(tmp_path: Path, capsys):
     assert main(["dashboard", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
