@@ -20,6 +20,8 @@ function ago(t) {
   const s = Math.max(0, Date.now() / 1000 - t);
   return s < 90 ? `${s.toFixed(0)} s ago` : s < 5400 ? `${(s / 60).toFixed(0)} min ago` : new Date(t * 1000).toLocaleString();
 }
+// an id (folders joined by "/") as a URL path: each folder name encoded
+function idPath(id) { return String(id).split("/").map(encodeURIComponent).join("/"); }
 function badge(state) { return `<span class="badge ${esc(state)}">${esc(state)}</span>`; }
 function stamp() { document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString(); }
 async function getJSON(url) {
@@ -39,15 +41,15 @@ function poll(fn, ms) {
 async function overview() {
   const data = await getJSON("/api/experiments");
   const rows = data.experiments.map(e => {
-    if (e.error) return `<tr><td><a href="/experiments/${e.id}">${esc(e.id)}</a></td><td colspan="7" class="error">${esc(e.error)}</td></tr>`;
+    if (e.error) return `<tr><td><a href="/experiments/${idPath(e.id)}">${esc(e.id)}</a></td><td colspan="7" class="error">${esc(e.error)}</td></tr>`;
     const st = e.status;
     const who = st.holder_text ? `<div class="muted">${esc(st.holder_text)}</div>` : (st.reason ? `<div class="muted">${esc(st.reason)}</div>` : "");
     const trials = Object.entries(e.trials).map(([k, n]) => `${n} ${esc(k)}`).join(", ");
-    return `<tr data-id="${esc(e.id)}"><td><a href="/experiments/${e.id}">${esc(e.id)}</a></td><td>${badge(st.state)}${who}</td>
+    return `<tr data-id="${esc(e.id)}"><td><a href="/experiments/${idPath(e.id)}">${esc(e.id)}</a></td><td>${badge(st.state)}${who}</td>
       <td>${esc(e.benchmark || e.script || "")}</td><td>${esc(e.method)}</td><td>${e.n_trials}: ${trials}</td>
       <td class="num">${num(e.best)}</td><td>${esc(e.metrics.join(", "))}</td><td>${ago(e.last_activity)}</td></tr>`;
   }).join("");
-  const grids = data.grids.map(g => `<li><a href="/grids/${g.id}">${esc(g.tag)}</a> <span class="muted">${esc(g.id)}, ${g.n_experiments} experiments</span></li>`).join("");
+  const grids = data.grids.map(g => `<li><a href="/grids/${idPath(g.id)}">${esc(g.tag)}</a> <span class="muted">${esc(g.id)}, ${g.n_experiments} experiments</span></li>`).join("");
   main.innerHTML = `<h2>Experiments (${data.experiments.length})</h2>
     <table id="experiments"><thead><tr><th>experiment</th><th>status</th><th>benchmark / script</th><th>method</th>
     <th>trials</th><th>best</th><th>metric</th><th>last activity</th></tr></thead><tbody>${rows}</tbody></table>
@@ -87,7 +89,7 @@ function parcoords(d) {
     line: {color: rows.map(r => r.best), colorscale: "Viridis", reversescale: d.mode === "max", showscale: true}}];
 }
 async function experiment() {
-  const d = await getJSON("/api/experiments/" + ID);
+  const d = await getJSON("/api/experiments/" + idPath(ID));
   if (!built) buildExperiment(d);
   const st = d.status;
   const time = d.simulated ? "simulated time (s)" : "tuning time (s)";
@@ -128,7 +130,7 @@ async function experiment() {
 // -- one grid -------------------------------------------------------------------------------------
 let gridSignature = null;
 async function grid() {
-  const g = await getJSON("/api/grids/" + ID);
+  const g = await getJSON("/api/grids/" + idPath(ID));
   if (g.signature === gridSignature) return;
   gridSignature = g.signature;
   const figs = g.figures.map(f => `<img class="figure" alt="${esc(f)}" src="/api/grid-figure/${encodeURIComponent(f)}?grid=${encodeURIComponent(g.id)}&v=${g.signature}">`).join("");
