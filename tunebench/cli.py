@@ -344,6 +344,17 @@ def _add_analysis_parsers(sub: Any) -> None:
     rep.add_argument("--results-root", help="results root (default: $TUNEBENCH_RESULTS or ~/tunebench-results)")
     rep.add_argument("--output-dir", help="also write the report, its CSV tables and its figures (those of "
                                           "`tunebench plot`, PNG) to this folder")
+    dash = sub.add_parser("dashboard", help="a local web dashboard of experiments and grids, updated live",
+                          description="Serve a read-only web dashboard of the experiments and grids under the "
+                                      "given folders (see tunebench.dashboard); needs pip install "
+                                      "'tunebench[dashboard]'.")
+    dash.add_argument("paths", nargs="*", metavar="PATH",
+                      help="experiment folders, or folders holding experiments or grids (default: the results root)")
+    dash.add_argument("--results-root", help="also show this results root (default when no PATH is given: "
+                                             "$TUNEBENCH_RESULTS or ~/tunebench-results)")
+    dash.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default: %(default)s: this machine only)")
+    dash.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
 
     _add_tabulate_parser(sub)
 
@@ -960,6 +971,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the dashboard of ``PATH ...`` and ``--results-root`` until interrupted."""
+    # deferred: the analysis package loads pandas; it stays out of the CLI's start-up
+    from tunebench.analysis.layout import results_root
+
+    roots = [Path(p).expanduser() for p in args.paths]
+    if args.results_root or not roots:
+        roots.append(results_root(args.results_root))
+    try:
+        # deferred: the web server and plotly load only for this command (an optional extra)
+        from tunebench.dashboard import serve
+    except ImportError as e:
+        raise UserError(f"the dashboard needs {e.name}: pip install 'tunebench[dashboard]'") from None
+    try:
+        serve(roots, host=args.host, port=args.port)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     for h in [h for h in logger.handlers if getattr(h, "_tunebench_cli", False)]:
@@ -1058,6 +1089,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if command == "tabulate":
             return cmd_tabulate(args)
+        if command == "dashboard":
+            return cmd_dashboard(args)
     except UserError as e:
         print(f"tunebench: error: {e}", file=sys.stderr)
         return 2

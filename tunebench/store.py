@@ -448,6 +448,15 @@ class Experiment:
         else:
             self.events, self.state = [], ExperimentState()
 
+    @classmethod
+    def from_state(cls, path: str | Path, metadata: dict[str, Any], state: ExperimentState) -> "Experiment":
+        """An experiment of the folder ``path`` from its ``metadata`` and its log already folded
+        into ``state`` elsewhere (the dashboard folds each log incrementally): reads no file. Its
+        ``events`` is empty; what it computes follows ``state`` as that grows."""
+        exp = cls.__new__(cls)
+        exp.path, exp.metadata, exp.events, exp.state = Path(path), metadata, [], state
+        return exp
+
     def running_tuner(self) -> LockHolder | None:
         """The tuner working on this experiment now (:func:`running_tuner`), None if none."""
         return running_tuner(self.path)
