@@ -6,7 +6,8 @@ nothing is downloaded::
 
     tunebench run --script tunebench/examples/hf_tiny.py --method ASHA-promotion --max-trials 8
 
-* the task: does token 5 occur in a sequence of 16 tokens (vocabulary of 32)? 96 training and 64 validation sequences, drawn with a fixed seed;
+* the task: does token 5 occur in a sequence of 16 tokens (vocabulary of 32)? 96 training and 64
+  validation sequences, drawn with a fixed seed;
 * ``ReportCallback(["eval_error", "eval_trained_epochs"])`` reports each evaluation (once per
   epoch) with ``epoch``, after the Trainer wrote its checkpoint into the trial's checkpoint folder
   (``output_dir=trial_output_dir()``);
@@ -20,10 +21,20 @@ nothing is downloaded::
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 import torch
-from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainerCallback, TrainingArguments
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    EvalPrediction,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 
 from tunebench.integrations.transformers import ReportCallback, resume_checkpoint_path, trial_output_dir
 from tunebench.space import add_to_argparse, loguniform, ordinal, uniform
@@ -39,7 +50,7 @@ METRIC, MODE, RESOURCE_ATTR, MAX_RESOURCE_ATTR = "eval_error", "min", "epoch", "
 VOCAB, LENGTH = 32, 16
 
 
-class SequenceDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
+class SequenceDataset(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
     """``n`` random sequences labelled 1 when token 5 occurs in them."""
 
     def __init__(self, n: int, seed: int) -> None:
@@ -57,8 +68,10 @@ class SequenceDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
 class CountEpochs(TrainerCallback):
     """Increments the model's ``trained_epochs`` buffer when a training epoch begins."""
 
-    def on_epoch_begin(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
-        model.trained_epochs += 1
+    def on_epoch_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       model: torch.nn.Module | None = None, **kwargs: Any) -> None:
+        assert model is not None
+        model.get_buffer("trained_epochs").add_(1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,13 +83,14 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     config = BertConfig(vocab_size=VOCAB, hidden_size=args.hidden_size, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=2 * args.hidden_size, max_position_embeddings=LENGTH, num_labels=2)
+                        intermediate_size=2 * args.hidden_size, max_position_embeddings=LENGTH)
+    config.num_labels = 2
     model = BertForSequenceClassification(config)
     model.register_buffer("trained_epochs", torch.zeros((), dtype=torch.long))
 
-    def compute_metrics(prediction) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
         error = float(np.mean(np.argmax(prediction.predictions, axis=1) != prediction.label_ids))
-        return {"error": error, "trained_epochs": int(model.trained_epochs)}
+        return {"error": error, "trained_epochs": int(model.get_buffer("trained_epochs"))}
 
     training_args = TrainingArguments(
         output_dir=trial_output_dir("hf-output"), num_train_epochs=args.epochs,

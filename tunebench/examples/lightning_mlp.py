@@ -43,9 +43,12 @@ METRIC, MODE, RESOURCE_ATTR, MAX_RESOURCE_ATTR = "val_error", "min", "epoch", "e
 class DigitsMLP(pl.LightningModule):
     """A one-hidden-layer MLP trained with SGD; logs ``val_error`` and ``trained_epochs``."""
 
+    trained_epochs: torch.Tensor
+
     def __init__(self, n_units: int, lr: float, momentum: float) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.lr, self.momentum = lr, momentum
         self.net = nn.Sequential(nn.Linear(64, n_units), nn.ReLU(), nn.Linear(n_units, 10))
         self.register_buffer("trained_epochs", torch.zeros((), dtype=torch.long))
 
@@ -62,7 +65,7 @@ class DigitsMLP(pl.LightningModule):
         self.log("trained_epochs", self.trained_epochs.float(), on_epoch=True, reduce_fx="max")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=self.hparams.momentum)
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum)
 
 
 def main(argv: list[str] | None = None) -> None:
