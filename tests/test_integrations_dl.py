@@ -108,11 +108,20 @@ def test_lightning_callback_checks_its_arguments(pl_integration):
     assert pl_integration.ReportCallback({"error": "val_error"}).metrics == {"error": "val_error"}
 
 
-def test_lightning_resume_path_is_none_outside_a_tuner_and_before_the_first_checkpoint(pl_integration, trial,
-                                                                                        monkeypatch):
+def test_lightning_resume_path_is_none_outside_a_tuner_before_the_first_checkpoint_and_when_corrupted(
+        pl_integration, trial, monkeypatch, caplog):
+    import torch
+
     assert pl_integration.resume_checkpoint_path() is None  # a trial's first run
-    (trial / "checkpoint" / "last.ckpt").write_bytes(b"x")
-    assert pl_integration.resume_checkpoint_path() == str(trial / "checkpoint" / "last.ckpt")
+    path = trial / "checkpoint" / "last.ckpt"
+    torch.save({"epoch": 0}, path)
+    assert pl_integration.resume_checkpoint_path() == str(path)
+    path.write_bytes(path.read_bytes()[:40])  # truncated on disk
+    with caplog.at_level("WARNING", logger="tunebench.integrations.lightning"):
+        assert pl_integration.resume_checkpoint_path() is None
+    assert "is corrupted or unreadable" in caplog.text and "trains from scratch" in caplog.text
+    assert not path.exists() and (trial / "checkpoint" / "last.ckpt.corrupted").is_file()
+    torch.save({"epoch": 0}, path)
     monkeypatch.delenv(reporting.ENV_CHECKPOINT_DIR)
     assert pl_integration.resume_checkpoint_path() is None
 
@@ -140,14 +149,34 @@ def test_lightning_callback_checkpoints_reports_and_resumes(pl_integration, tria
     check_epochs_trained_equal_epochs_reported(reports(trial), "trained_epochs")
 
 
+def digits_loader(example, n: int = 64):
+    x, y = example.load_digits_data()
+    tensors = example.torch.as_tensor(x[:n], dtype=example.torch.float32), example.torch.as_tensor(y[:n])
+    return example.DataLoader(example.TensorDataset(*tensors), batch_size=32)
+
+
+@pytest.mark.slow
+def test_lightning_callback_can_report_at_the_end_of_each_training_epoch(pl_integration, trial):
+    import lightning.pytorch as pl
+
+    example = load_example(LIGHTNING_MLP)
+    loader = digits_loader(example)
+    callback = pl_integration.ReportCallback({"error": "val_error"}, on="train_epoch_end")
+    trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[callback])
+    trainer.fit(example.DigitsMLP(16, 0.1, 0.0), loader, loader)
+    assert [sorted(r) for r in reports(trial)] == [["_iteration", "_timestamp", "epoch", "error"]] * 3
+    assert [r["epoch"] for r in reports(trial)] == [1, 2, 3]
+    assert callback.last_report == {k: v for k, v in reports(trial)[-1].items() if not k.startswith("_")}
+    assert (trial / "checkpoint" / "last.ckpt").is_file()
+
+
 @pytest.mark.slow
 def test_lightning_callback_names_the_logged_metrics_when_one_is_missing(pl_integration, trial):
     import lightning.pytorch as pl
 
     example = load_example(LIGHTNING_MLP)
-    x, y = example.load_digits_data()
-    loader = example.DataLoader(example.TensorDataset(example.torch.as_tensor(x[:64], dtype=example.torch.float32),
-                                                      example.torch.as_tensor(y[:64])), batch_size=32)
+    loader = digits_loader(example)
     trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[pl_integration.ReportCallback("val_accuracy")])

@@ -26,6 +26,8 @@ What this module decides
 * **A run killed between checkpoint and report** has not reported its last epoch: the callback
   keeps the last report in its own state (saved in the checkpoint), and the resumed run reports it
   again when training starts (the tuner ignores an epoch it already has).
+* **A corrupted checkpoint** (truncated or garbled on disk) is set aside by
+  :func:`resume_checkpoint_path`, with a warning, and the trial trains from scratch.
 * Outside a tuner (no checkpoint folder) nothing is written and :func:`resume_checkpoint_path`
   returns ``None``; the reports are printed (:func:`tunebench.report`).
 """
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,12 +58,25 @@ def resume_checkpoint_path(filename: str = CHECKPOINT_FILENAME) -> str | None:
     """The trial's last trainer checkpoint, for ``trainer.fit(..., ckpt_path=...)``, or ``None``
     (first run of the trial, or outside a tuner): training then starts from scratch.
 
-    Called by the script once, before ``trainer.fit``."""
+    Called by the script once, before ``trainer.fit``. A checkpoint that is not a readable torch
+    archive (truncated or overwritten on disk) is renamed ``<filename>.corrupted``, a warning says
+    so, and ``None`` is returned: the trial trains from scratch instead of failing."""
     folder = checkpoint_dir()
     if folder is None:
         return None
     path = folder / filename
-    return str(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:  # torch saves a zip archive: reading its directory catches a truncated or garbled file
+        with zipfile.ZipFile(path) as archive:
+            archive.namelist()
+    except (zipfile.BadZipFile, OSError) as err:
+        bad = path.with_name(path.name + ".corrupted")
+        os.replace(path, bad)
+        logger.warning("checkpoint %s is corrupted or unreadable (%s); this trial trains from scratch "
+                       "(the file is kept as %s)", path, err, bad.name)
+        return None
+    return str(path)
 
 
 def _as_mapping(metrics: str | Sequence[str] | Mapping[str, str]) -> dict[str, str]:
