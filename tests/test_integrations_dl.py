@@ -198,6 +198,19 @@ def test_hf_callback_checks_its_arguments(hf_integration):
     assert hf_integration.ReportCallback("eval_loss").metrics == {"eval_loss": "eval_loss"}
 
 
+def test_hf_callback_warns_when_the_trainer_never_evaluates(hf_integration, trial, caplog):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    callback = hf_integration.ReportCallback()
+    for strategy, warned in (("no", True), ("epoch", False)):
+        caplog.clear()
+        args = TrainingArguments(output_dir=str(trial / "out"), eval_strategy=strategy, use_cpu=True, report_to="none")
+        with caplog.at_level("WARNING", logger="tunebench.integrations.transformers"):
+            callback.on_train_begin(args, TrainerState(), TrainerControl())
+        assert ("the Trainer never evaluates (eval_strategy='no')" in caplog.text) is warned
+    assert reports(trial) == []
+
+
 def test_hf_output_and_resume_paths_skip_an_incomplete_checkpoint(hf_integration, trial, monkeypatch):
     folder = trial / "checkpoint"
     assert hf_integration.trial_output_dir() == str(folder)

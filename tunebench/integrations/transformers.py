@@ -142,8 +142,12 @@ class ReportCallback(TrainerCallback):
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                        **kwargs: Any) -> None:
         """Called by the Trainer when training begins: a run resumed from a checkpoint reports that
-        checkpoint's last evaluation again (the report may have been lost when the previous run ended)."""
+        checkpoint's last evaluation again (the report may have been lost when the previous run ended).
+        Warns when the Trainer never evaluates (nothing would be reported)."""
         self._pending = None
+        if str(getattr(args.eval_strategy, "value", args.eval_strategy)) == "no":
+            logger.warning("ReportCallback: the Trainer never evaluates (eval_strategy='no'), so nothing is "
+                           "reported to tunebench; set eval_strategy='epoch' (and save_strategy='epoch')")
         if state.global_step == 0 or not state.is_world_process_zero:
             return
         for entry in reversed(state.log_history):
