@@ -8,8 +8,17 @@
   prepare a dataset once (:func:`~tunebench.integrations.torch.data_lock`,
   :func:`~tunebench.integrations.torch.cached_arrays`), and the end of a diverged trial
   (:func:`~tunebench.integrations.torch.check_finite`).
+* :mod:`tunebench.integrations.lightning` — PyTorch Lightning (``pip install 'tunebench[lightning]'``):
+  ``ReportCallback`` reports the monitored metrics each validation epoch after writing the
+  trainer's checkpoint into the trial's folder; ``resume_checkpoint_path()`` is the ``ckpt_path``
+  that resumes a paused trial (``tunebench/examples/lightning_mlp.py``).
+* :mod:`tunebench.integrations.transformers` — the Hugging Face ``Trainer``
+  (``pip install 'tunebench[transformers]'``): ``ReportCallback`` reports each evaluation after
+  the checkpoint that follows it; ``trial_output_dir()`` and ``resume_checkpoint_path()`` keep
+  the Trainer's checkpoints in the trial's folder and resume from the newest complete one
+  (``tunebench/examples/hf_tiny.py``).
 
 This package imports nothing itself: ``import tunebench.integrations.torch`` imports torch, so
-only scripts that use torch pay for it. The scripts in :mod:`tunebench.examples`
+only scripts that use torch pay for it (likewise lightning and transformers). The scripts in :mod:`tunebench.examples`
 (``resnet_images.py``, ``transformer_wikitext2.py``) show how to use it.
 """
