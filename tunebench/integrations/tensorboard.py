@@ -107,6 +107,8 @@ class TensorBoardCallback(TrialRunLogger):
 
     def _backend_log(self, trial_id: int, run_id: str, step: int, metrics: dict[str, float]) -> None:
         self._write(trial_id, Summary(value=[Summary.Value(tag=k, simple_value=v) for k, v in metrics.items()]), step)
+        # handed to the OS at once: a killed tuner loses no report the catch-up would log twice
+        self._writer(trial_id).flush()
 
     def _backend_trial_status(self, trial_id: int, run_id: str, status: Status) -> None:
         code = (api_pb2.STATUS_FAILURE if status is Status.FAILED
