@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +198,57 @@ def test_a_failing_logger_warns_once_and_tuning_goes_on(tmp_path: Path, monkeypa
     warnings = [r for r in caplog.records if r.name.startswith("tunebench.integrations")]
     assert len(warnings) == 1 and "TensorBoard logging failed" in warnings[0].message
     assert load_experiment(blocked).trials[columns].equals(load_experiment(plain).trials[columns])
+
+
+
+SCRIPT = """
+import argparse, json, os, signal, time
+from pathlib import Path
+from tunebench import report
+from tunebench.space import uniform
+CONFIG_SPACE = {"x": uniform(0, 1)}
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--x", type=float)
+    args, _ = p.parse_known_args()
+    report(epoch=1, loss=(args.x - 0.3) ** 2 + 1.0)
+    marker = Path(__file__).with_name("killed")
+    if not marker.exists():  # the first run: SIGKILL the tuner once it decided epoch 1, then report 2 and 3
+        exp = Path(os.environ["TUNEBENCH_RESULTS_FILE"]).parents[2]
+        while not any(json.loads(line)["event"] == "result" for line in (exp / "events.jsonl").read_text().splitlines()):
+            time.sleep(0.02)
+        marker.write_text("")
+        os.kill(json.loads((exp / "tuner.lock").read_text())["pid"], signal.SIGKILL)
+    for epoch in (2, 3):
+        report(epoch=epoch, loss=(args.x - 0.3) ** 2 + 1.0 / epoch)
+"""
+
+
+def test_reports_a_killed_tuner_never_read_are_logged_once_on_resume(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    """The script kills the tuner (SIGKILL) once it decided epoch 1, then reports epochs 2 and 3:
+    the resumed tuner decides them from the results file before its callbacks'
+    ``on_tuning_start``, while the loggers catch up with the event log; each is logged once."""
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    exp = tmp_path / "exp"
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    env = dict(os.environ)
+    run = subprocess.run([sys.executable, "-m", "tunebench", "run", "--script", str(script), "--metric", "loss",
+                          "--resource-attr", "epoch", "--method", "RS", "--n-workers", "1", "--max-trials", "2",
+                          "--experiment-dir", str(exp), "--no-progress", "--mlflow",
+                          "--tensorboard"], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    _, results, _ = _log_facts(exp)
+    assert [len(r) for r in results.values()] == [1]
+    for _ in range(200):  # the orphaned trial writes its last reports
+        if (exp / "trials" / "0" / "results.jsonl").read_text().count("\n") == 3:
+            break
+        time.sleep(0.05)
+    resumed = subprocess.run([sys.executable, "-m", "tunebench", "resume", str(exp), "--no-progress", "--mlflow",
+                              "--tensorboard"], capture_output=True, text=True, timeout=300, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    _, results, _ = _log_facts(exp)
+    assert [len(r) for r in results.values()] == [3, 3]
+    _check_mlflow(exp)
+    _check_tensorboard(exp)
