@@ -215,7 +215,8 @@ if __name__ == "__main__":
     marker = Path(__file__).with_name("killed")
     if not marker.exists():  # the first run: SIGKILL the tuner once it decided epoch 1, then report 2 and 3
         exp = Path(os.environ["TUNEBENCH_RESULTS_FILE"]).parents[2]
-        while not any(json.loads(line)["event"] == "result" for line in (exp / "events.jsonl").read_text().splitlines()):
+        log = exp / "events.jsonl"
+        while not any(json.loads(line)["event"] == "result" for line in log.read_text().splitlines()):
             time.sleep(0.02)
         marker.write_text("")
         os.kill(json.loads((exp / "tuner.lock").read_text())["pid"], signal.SIGKILL)

@@ -579,7 +579,8 @@ def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv
 
     check_not_running(experiment_dir)  # before building the tuner (seconds); the tuner's lock decides
     display = ProgressDisplay(heartbeat=heartbeat) if progress else None
-    tuner = build_tuner(spec, experiment_dir, resume=resume, callbacks=[*([display] if display else []), *(callbacks or [])],
+    tuner = build_tuner(spec, experiment_dir, resume=resume,
+                        callbacks=[*([display] if display else []), *(callbacks or [])],
                         command_line=["tunebench", *argv])
     where = get_backend(spec.backend).trials
     print(f"{'resuming' if resume else 'tuning'} {spec.benchmark or spec.trial_program} with {spec.method} "

@@ -8,8 +8,14 @@
   prepare a dataset once (:func:`~tunebench.integrations.torch.data_lock`,
   :func:`~tunebench.integrations.torch.cached_arrays`), and the end of a diverged trial
   (:func:`~tunebench.integrations.torch.check_finite`).
+* :mod:`tunebench.integrations.mlflow` — :class:`~tunebench.integrations.mlflow.MLflowCallback`
+  (``tunebench[mlflow]``) and :mod:`tunebench.integrations.tensorboard` —
+  :class:`~tunebench.integrations.tensorboard.TensorBoardCallback` (``tunebench[tensorboard]``):
+  tuner callbacks that log one run per trial (``tunebench run --mlflow / --tensorboard``); what
+  they share (runs kept across resumes, a failing backend turned off) is
+  :class:`tunebench.integrations.run_logging.TrialRunLogger`.
 
-This package imports nothing itself: ``import tunebench.integrations.torch`` imports torch, so
-only scripts that use torch pay for it. The scripts in :mod:`tunebench.examples`
+This package imports nothing itself: ``import tunebench.integrations.torch`` imports torch (and
+``.mlflow`` mlflow, ``.tensorboard`` tensorboard), so only code that uses one pays for it. The scripts in :mod:`tunebench.examples`
 (``resnet_images.py``, ``transformer_wikitext2.py``) show how to use it.
 """

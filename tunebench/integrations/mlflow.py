@@ -82,7 +82,8 @@ class MLflowCallback(TrialRunLogger):
         exp = self.client.get_experiment_by_name(name)
         self._experiment_id = exp.experiment_id if exp is not None else self.client.create_experiment(name)
         parent = (header or {}).get("parent_run_id")
-        if parent is None or (self.tracking_uri is not None and self.tracking_uri != (header or {}).get("tracking_uri")):
+        moved = self.tracking_uri is not None and self.tracking_uri != (header or {}).get("tracking_uri")
+        if parent is None or moved:
             run = self.client.create_run(self._experiment_id, run_name=tuner.experiment_dir.resolve().name,
                                          tags={"tunebench.experiment_dir": str(tuner.experiment_dir.resolve()),
                                                "tunebench.metric": str(tuner.metric)})

@@ -38,7 +38,7 @@ from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from tunebench.integrations.run_logging import TrialRunLogger
-from tunebench.tuner import Tuner, TuningResult
+from tunebench.tuner import Tuner
 from tunebench.types import Status, Trial
 
 logger = logging.getLogger(__name__)
