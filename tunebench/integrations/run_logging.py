@@ -162,7 +162,8 @@ class TrialRunLogger(Callback):
             by_trial.setdefault(int(ev["trial_id"]), []).append(ev["result"])
         for tid, ts in state.trials.items():
             results = by_trial.get(tid, [])
-            if tid not in self._runs:
+            new = tid not in self._runs
+            if new:
                 self._new_run(ts.trial)
                 logged = 0
             else:
@@ -170,7 +171,10 @@ class TrialRunLogger(Callback):
             self._logged[tid] = logged
             for index in range(logged, len(results)):
                 self._log(tid, results[index], index)
-            if ts.status is not Status.RUNNING:
+            # the status of a trial that ended unseen (a trial whose last report was logged before
+            # the tuner died records its end when it ended while the callback ran, as it almost
+            # always did: a kill between the two is not caught up)
+            if ts.status is not Status.RUNNING and (new or logged < len(results)):
                 self._backend_trial_status(tid, self._runs[tid], ts.status)
 
     def _new_run(self, trial: Trial) -> None:
