@@ -16,6 +16,7 @@
   :class:`tunebench.integrations.run_logging.TrialRunLogger`.
 
 This package imports nothing itself: ``import tunebench.integrations.torch`` imports torch (and
-``.mlflow`` mlflow, ``.tensorboard`` tensorboard), so only code that uses one pays for it. The scripts in :mod:`tunebench.examples`
-(``resnet_images.py``, ``transformer_wikitext2.py``) show how to use it.
+``.mlflow`` mlflow, ``.tensorboard`` tensorboard), so only code that uses one pays for it. The
+scripts in :mod:`tunebench.examples` (``resnet_images.py``, ``transformer_wikitext2.py``) show how
+to use the torch helpers.
 """

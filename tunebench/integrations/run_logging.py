@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tunebench.events import dumps_line, iter_events, read_log
+from tunebench.store import EVENTS_FILE
 from tunebench.tuner import Callback, Tuner, TuningResult
 from tunebench.types import Decision, Result, Status, Trial
 
@@ -33,9 +34,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
-
-EVENTS_FILENAME = "events.jsonl"
-
 
 def report_step(result: Result, resource_attr: str | None, index: int) -> int:
     """The step of a report: its resource when it is a whole number, else ``index`` (the
@@ -149,7 +147,7 @@ class TrialRunLogger(Callback):
         self._header = self._backend_open(tuner, header)
         if header is None:
             self._append(self._header)
-        self._catch_up(tuner.experiment_dir / EVENTS_FILENAME)
+        self._catch_up(tuner.experiment_dir / EVENTS_FILE)
 
     def _catch_up(self, log_path: Path) -> None:
         """Log what the event log holds beyond what the runs hold (after a kill, or for a
