@@ -111,6 +111,34 @@ def _add_run_limits(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="no live progress display")
 
 
+def _add_logging_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("logging to a tracker (one run per trial)")
+    g.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                   help="log to MLflow (default URI: $MLFLOW_TRACKING_URI, else EXPERIMENT_DIR/mlruns; "
+                        "needs tunebench[mlflow])")
+    g.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
+                   help="write TensorBoard event files (default DIR: EXPERIMENT_DIR/tensorboard; "
+                        "needs tunebench[tensorboard])")
+
+
+def _logging_callbacks(args: argparse.Namespace) -> list[Any]:
+    """The callbacks of --mlflow and --tensorboard (a resumed experiment, given no URI/DIR, logs
+    where its first session did)."""
+    callbacks: list[Any] = []
+    try:
+        # deferred: each imports its heavy package, paid only by a run that logs to it
+        if args.mlflow is not None:
+            from tunebench.integrations.mlflow import MLflowCallback
+            callbacks.append(MLflowCallback(tracking_uri=args.mlflow or None))
+        if args.tensorboard is not None:
+            from tunebench.integrations.tensorboard import TensorBoardCallback
+            callbacks.append(TensorBoardCallback(logdir=args.tensorboard or None))
+    except ImportError as e:
+        extra = "mlflow" if "mlflow" in str(e) else "tensorboard"
+        raise UserError(f"--{extra} needs the {extra} extra: pip install 'tunebench[{extra}]' ({e})") from None
+    return callbacks
+
+
 def _add_trial_options(p: argparse.ArgumentParser) -> None:
     """Options of how trial processes run (local backend) and of the heartbeat line."""
     g = p.add_argument_group("trial processes (local backend)")
@@ -222,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--experiment-dir", help="experiment folder (default: $TUNEBENCH_RESULTS or "
                                               "~/tunebench-results, then <name>-<method>-<time>)")
     _add_run_limits(run)
+    _add_logging_options(run)
     _add_trial_options(run)
     _add_ray_options(run)
 
@@ -231,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "replace the stored ones.")
     res.add_argument("path", help="experiment folder")
     _add_run_limits(res)
+    _add_logging_options(res)
     _add_trial_options(res)
     _add_ray_options(res)
 
@@ -563,14 +593,15 @@ def _canonical_method(name: str) -> str:
 
 
 def _tune(spec: Any, experiment_dir: Path, *, resume: bool, progress: bool, argv: list[str],
-          heartbeat: float = 30.0) -> int:
+          heartbeat: float = 30.0, callbacks: list[Any] | None = None) -> int:
     # deferred: numpy and the tuner stay out of the CLI's start-up (`tunebench --help`)
     from tunebench.launch import build_tuner
     from tunebench.progress import ProgressDisplay
 
     check_not_running(experiment_dir)  # before building the tuner (seconds); the tuner's lock decides
     display = ProgressDisplay(heartbeat=heartbeat) if progress else None
-    tuner = build_tuner(spec, experiment_dir, resume=resume, callbacks=[display] if display else [],
+    tuner = build_tuner(spec, experiment_dir, resume=resume,
+                        callbacks=[*([display] if display else []), *(callbacks or [])],
                         command_line=["tunebench", *argv])
     where = get_backend(spec.backend).trials
     print(f"{'resuming' if resume else 'tuning'} {spec.benchmark or spec.trial_program} with {spec.method} "
@@ -687,7 +718,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     build_space(spec)  # fail early on a bad space or a missing --max-resource
     experiment_dir = Path(args.experiment_dir) if args.experiment_dir else default_experiment_dir(spec)
     return _tune(spec, experiment_dir, resume=False, progress=not args.no_progress, argv=argv,
-                 heartbeat=args.heartbeat)
+                 heartbeat=args.heartbeat, callbacks=_logging_callbacks(args))
 
 
 def cmd_resume(args: argparse.Namespace, argv: list[str]) -> int:
@@ -703,7 +734,7 @@ def cmd_resume(args: argparse.Namespace, argv: list[str]) -> int:
                        f"{spec.backend})")
     _apply_limits(spec, args)
     return _tune(spec, Path(args.path), resume=True, progress=not args.no_progress, argv=argv,
-                 heartbeat=args.heartbeat)
+                 heartbeat=args.heartbeat, callbacks=_logging_callbacks(args))
 
 
 def cmd_show(args: argparse.Namespace) -> int:

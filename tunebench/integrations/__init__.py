@@ -17,8 +17,16 @@
   the checkpoint that follows it; ``trial_output_dir()`` and ``resume_checkpoint_path()`` keep
   the Trainer's checkpoints in the trial's folder and resume from the newest complete one
   (``tunebench/examples/hf_tiny.py``).
+* :mod:`tunebench.integrations.mlflow` — :class:`~tunebench.integrations.mlflow.MLflowCallback`
+  (``tunebench[mlflow]``) and :mod:`tunebench.integrations.tensorboard` —
+  :class:`~tunebench.integrations.tensorboard.TensorBoardCallback` (``tunebench[tensorboard]``):
+  tuner callbacks that log one run per trial (``tunebench run --mlflow / --tensorboard``); what
+  they share (runs kept across resumes, a failing backend turned off) is
+  :class:`tunebench.integrations.run_logging.TrialRunLogger`.
 
-This package imports nothing itself: ``import tunebench.integrations.torch`` imports torch, so
-only scripts that use torch pay for it (likewise lightning and transformers). The scripts in :mod:`tunebench.examples`
-(``resnet_images.py``, ``transformer_wikitext2.py``) show how to use it.
+This package imports nothing itself: ``import tunebench.integrations.torch`` imports torch (and
+``.lightning`` lightning, ``.transformers`` transformers, ``.mlflow`` mlflow, ``.tensorboard``
+tensorboard), so only code that uses one pays for it. The scripts in :mod:`tunebench.examples`
+(``resnet_images.py``, ``transformer_wikitext2.py``, ``lightning_mlp.py``, ``hf_tiny.py``) show
+how to use them.
 """
