@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 from joblib.externals.loky import ProcessPoolExecutor
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing, check_random_state, resample
@@ -118,6 +118,7 @@ class _Outcome:
     score_times: list[float]
     n_samples: int  #: training samples of the first fold
     models: list[Any] | None = None
+    errors: list[str] = field(default_factory=list)  #: why fits failed (one line each)
 
 
 def _subset_params(params: Mapping[str, Any], indices: np.ndarray, n: int) -> dict[str, Any]:
@@ -130,8 +131,8 @@ def _evaluate(job: _Job, config: Mapping[str, Any], level: int, previous: int,
               models: list[Any] | None) -> _Outcome:
     """Cross-validate ``config`` at resource ``level`` (``previous``: the level of ``models``, the
     fitted fold models of a warm start, or None)."""
-    n = len(job.X)
-    scores, fit_times, score_times, fitted = [], [], [], []
+    n = job.X.shape[0] if hasattr(job.X, "shape") else len(job.X)
+    scores, fit_times, score_times, fitted, errors = [], [], [], [], []
     n_train = 0
     for k, (train, test) in enumerate(job.splits):
         if job.resource == "n_samples" and level < job.max_resource:
@@ -161,8 +162,10 @@ def _evaluate(job: _Job, config: Mapping[str, Any], level: int, previous: int,
         except Exception as e:
             if isinstance(job.error_score, str) and job.error_score == "raise":
                 raise
+            error = f"{type(e).__name__}: {e}".replace("\n", " ")
             warnings.warn(f"fitting {est!r} failed on fold {k}, its score is error_score={job.error_score}: "
-                          f"{type(e).__name__}: {e}", stacklevel=2)
+                          f"{error}", FitFailedWarning, stacklevel=2)
+            errors.append(error)
             fit_times.append(time.perf_counter() - t0)
             score_times.append(0.0)
             scores.append(float(job.error_score))
@@ -174,7 +177,7 @@ def _evaluate(job: _Job, config: Mapping[str, Any], level: int, previous: int,
         score_times.append(time.perf_counter() - t0)
         fitted.append(est)
         n_train = n_train or len(train)
-    return _Outcome(scores, fit_times, score_times, n_train, fitted if job.warm_start else None)
+    return _Outcome(scores, fit_times, score_times, n_train, fitted if job.warm_start else None, errors)
 
 
 _WORKER_JOB: _Job | None = None
@@ -313,6 +316,7 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.estimator_type = inner.estimator_type
         tags.classifier_tags = deepcopy(inner.classifier_tags)
         tags.regressor_tags = deepcopy(inner.regressor_tags)
+        tags.target_tags = deepcopy(inner.target_tags)
         tags.input_tags.pairwise = inner.input_tags.pairwise
         tags.input_tags.sparse = inner.input_tags.sparse
         tags.array_api_support = inner.array_api_support
@@ -452,7 +456,7 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         run.outcomes[level] = outcome
         score = float(np.mean(outcome.scores))
         if not math.isfinite(score):
-            run.error = f"score {score} (a fit failed; see error_score)"
+            run.error = outcome.errors[0] if outcome.errors else f"mean test score {score}"
             run.models = None
             at.fail(tid, run.error)
             return
@@ -472,8 +476,8 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _set_results(self, runs: dict[int, _TrialRun], standings: list[Any], levels: list[int]) -> None:
         """``cv_results_`` and the ``best_*`` attributes from the trials and their ranking."""
         if not standings:
-            raise UserError("no config could be evaluated (every fit failed): see the warnings, "
-                            "or pass error_score='raise' to see the error")
+            first = next((r.error for r in runs.values() if r.error), "no config was evaluated")
+            raise UserError(f"every config failed ({len(runs)} tried); the first error: {first}")
         ids = sorted(runs)
         row = {tid: i for i, tid in enumerate(ids)}
         n = len(ids)
