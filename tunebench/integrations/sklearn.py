@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from joblib.externals.loky import ProcessPoolExecutor
+from joblib.externals.loky import ProcessPoolExecutor  # type: ignore[import-untyped]  # joblib ships no types
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
 from sklearn.metrics import check_scoring
@@ -394,7 +394,10 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
             if self.resource == "max_iter":
                 best.set_params(max_iter=max_t)
             t0 = time.perf_counter()
-            best.fit(X, y, **fit_params)
+            with warnings.catch_warnings():
+                if self.resource == "max_iter":  # the search set max_iter: not converging is its budget
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                best.fit(X, y, **fit_params)
             self.refit_time_ = time.perf_counter() - t0
             self.best_estimator_ = best
             if hasattr(best, "n_features_in_"):
