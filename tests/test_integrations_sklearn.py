@@ -225,6 +225,8 @@ def test_bad_input_is_one_line_user_error(digits):
         TuneSearchCV(SGDClassifier(), {"alpha": 0.1}, resource="epochs").fit(X, y)
     with pytest.raises(UserError, match="stop criterion"):
         TuneSearchCV(SGDClassifier(), {"alpha": 0.1}, max_trials=None).fit(X, y)
+    with pytest.raises(UserError, match="no config was evaluated"):
+        TuneSearchCV(SGDClassifier(), {"alpha": loguniform(0.1, 1.0)}, max_wallclock_time=0, n_workers=1).fit(X, y)
     with pytest.raises(UserError, match="unknown method|NOPE"):
         TuneSearchCV(SGDClassifier(), {"alpha": loguniform(0.1, 1.0)}, method="NOPE", n_workers=1).fit(X, y)
 

@@ -443,15 +443,16 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for future in done:
                     tid, index = running.pop(future)
-                    self._decide(at, runs[tid], tid, index, future, levels, submit)
+                    self._decide(at, runs[tid], tid, index, future, levels, submit, deadline)
         finally:
             for future in running:
                 future.cancel()
             executor.shutdown(wait=True)
 
     def _decide(self, at: AskTell, run: _TrialRun, tid: int, index: int, future: Future[_Outcome],
-                levels: list[int], submit: Any) -> None:
-        """Tell the method one rung's result and act on its decision."""
+                levels: list[int], submit: Any, deadline: float | None) -> None:
+        """Tell the method one rung's result and act on its decision (past the ``deadline``, a
+        trial to go on stays where it is: logged as interrupted when the search closes)."""
         outcome = future.result()  # an error_score="raise" failure ends fit here
         run.level_index = index
         run.models = outcome.models
@@ -469,7 +470,8 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
             result[RESOURCE] = level
         decision = at.tell(tid, result)
         if decision == "CONTINUE" and index + 1 < len(levels):
-            submit(tid)
+            if deadline is None or time.monotonic() < deadline:
+                submit(tid)
         elif decision == "CONTINUE":
             run.models = None
             at.complete(tid)
@@ -478,8 +480,11 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     def _set_results(self, runs: dict[int, _TrialRun], standings: list[Any], levels: list[int]) -> None:
         """``cv_results_`` and the ``best_*`` attributes from the trials and their ranking."""
+        if not runs:
+            raise UserError(f"no config was evaluated (max_wallclock_time={self.max_wallclock_time} s, "
+                            f"max_trials={self.max_trials}): give the search more time or trials")
         if not standings:
-            first = next((r.error for r in runs.values() if r.error), "no config was evaluated")
+            first = next((r.error for r in runs.values() if r.error), "no result")
             raise UserError(f"every config failed ({len(runs)} tried); the first error: {first}")
         ids = sorted(runs)
         row = {tid: i for i, tid in enumerate(ids)}
