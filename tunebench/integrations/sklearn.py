@@ -196,7 +196,8 @@ def _worker_evaluate(config: Mapping[str, Any], level: int, previous: int, model
 
 
 class _InlineExecutor(Executor):
-    """Runs each task at once in this process (``n_workers=1``): a done future."""
+    """Runs each task at once in this process (``n_workers=1``) and returns a done future; the
+    task is always :func:`_worker_evaluate`'s, evaluated with this executor's job (no global)."""
 
     def __init__(self, job: _Job) -> None:
         self._job = job
