@@ -17,6 +17,10 @@
   the checkpoint that follows it; ``trial_output_dir()`` and ``resume_checkpoint_path()`` keep
   the Trainer's checkpoints in the trial's folder and resume from the newest complete one
   (``tunebench/examples/hf_tiny.py``).
+* :mod:`tunebench.integrations.sklearn` — scikit-learn (``pip install 'tunebench[sklearn]'``):
+  :class:`~tunebench.integrations.sklearn.TuneSearchCV`, a search estimator (``fit``,
+  ``best_params_``, ``best_estimator_``, ``cv_results_``) whose trials any tunebench method
+  decides, with ``n_samples`` or ``max_iter`` as the resource of multi-fidelity methods.
 * :mod:`tunebench.integrations.mlflow` — :class:`~tunebench.integrations.mlflow.MLflowCallback`
   (``tunebench[mlflow]``) and :mod:`tunebench.integrations.tensorboard` —
   :class:`~tunebench.integrations.tensorboard.TensorBoardCallback` (``tunebench[tensorboard]``):
