@@ -15,7 +15,7 @@ from tunebench.errors import UserError
 from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.fifo import FIFOScheduler
 from tunebench.schedulers.methods_model import GP_OPTIONS, GP_QUICK
-from tunebench.schedulers.registry import MethodContext, method
+from tunebench.schedulers.registry import MethodContext, SchedulerFactory, method
 from tunebench.types import Constraint
 
 
@@ -32,60 +32,43 @@ def _constraints_of(ctx: MethodContext, name: str) -> tuple[Constraint, ...]:
     return ctx.constraints
 
 
-@method("CBO", "Constrained BO: GP + expected improvement x probability of feasibility (a GP per constraint; "
-        "Gardner et al. 2014), FIFO", listed=("input_warping",), quick_options=GP_QUICK, quick_trials=40,
-        constrained=True)
-def _cbo_factory(
-    ctx: MethodContext,
-    *,
-    points_to_evaluate: list[dict[str, Any]] | None = None,
-    num_init_random: int | None = None,
-    input_warping: bool = False,
-    refit_factor: float = 1.1,
-    refit_every: int | None = None,
-    max_model_points: int = 250,
-    max_fit_points: int = 150,
-    n_candidates: int = 200,
-    n_starts: int = 2,
-    max_steps: int = 8,
-    blas_threads: int | None = 1,
-) -> Scheduler:
-    """FIFO + ConstrainedGPSearcher (see :class:`tunebench.searchers.cbo.ConstrainedGPSearcher`)."""
-    # deferred: scipy and the GP (import tunebench.schedulers stays fast)
-    from tunebench.searchers.cbo import ConstrainedGPSearcher
+def _constrained_factory(name: str, searcher_class: str) -> SchedulerFactory:
+    """The factory of the constrained method ``name``: FIFO + the searcher class
+    ``searcher_class`` of :mod:`tunebench.searchers.cbo` (imported when a scheduler is built)."""
 
-    options = dict(locals())
-    constraints = _constraints_of(ctx, "CBO")
-    searcher = ConstrainedGPSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, constraints=constraints,
-                                     points_to_evaluate=points_to_evaluate, num_init_random=num_init_random,
-                                     **{k: options[k] for k in GP_OPTIONS})
-    return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr)
+    def factory(
+        ctx: MethodContext,
+        *,
+        points_to_evaluate: list[dict[str, Any]] | None = None,
+        num_init_random: int | None = None,
+        input_warping: bool = False,
+        refit_factor: float = 1.1,
+        refit_every: int | None = None,
+        max_model_points: int = 250,
+        max_fit_points: int = 150,
+        n_candidates: int = 200,
+        n_starts: int = 2,
+        max_steps: int = 8,
+        blas_threads: int | None = 1,
+    ) -> Scheduler:
+        # deferred: scipy and the GP (import tunebench.schedulers stays fast)
+        from tunebench.searchers import cbo
+
+        options = dict(locals())
+        constraints = _constraints_of(ctx, name)
+        searcher = getattr(cbo, searcher_class)(
+            ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, constraints=constraints,
+            points_to_evaluate=points_to_evaluate, num_init_random=num_init_random,
+            **{k: options[k] for k in GP_OPTIONS})
+        return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr)
+
+    factory.__doc__ = f"FIFO + {searcher_class} (see :class:`tunebench.searchers.cbo.{searcher_class}`)."
+    return factory
 
 
-@method("BO-penalty", "BO whose infeasible results count as the worst value observed so far (a baseline for CBO), "
-        "FIFO", listed=("input_warping",), quick_options=GP_QUICK, quick_trials=40, constrained=True)
-def _bo_penalty_factory(
-    ctx: MethodContext,
-    *,
-    points_to_evaluate: list[dict[str, Any]] | None = None,
-    num_init_random: int | None = None,
-    input_warping: bool = False,
-    refit_factor: float = 1.1,
-    refit_every: int | None = None,
-    max_model_points: int = 250,
-    max_fit_points: int = 150,
-    n_candidates: int = 200,
-    n_starts: int = 2,
-    max_steps: int = 8,
-    blas_threads: int | None = 1,
-) -> Scheduler:
-    """FIFO + PenaltyGPSearcher (see :class:`tunebench.searchers.cbo.PenaltyGPSearcher`)."""
-    # deferred: scipy and the GP (import tunebench.schedulers stays fast)
-    from tunebench.searchers.cbo import PenaltyGPSearcher
-
-    options = dict(locals())
-    constraints = _constraints_of(ctx, "BO-penalty")
-    searcher = PenaltyGPSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed, constraints=constraints,
-                                 points_to_evaluate=points_to_evaluate, num_init_random=num_init_random,
-                                 **{k: options[k] for k in GP_OPTIONS})
-    return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr)
+method("CBO", "Constrained BO: GP + expected improvement x probability of feasibility (a GP per constraint; "
+       "Gardner et al. 2014), FIFO", listed=("input_warping",), quick_options=GP_QUICK, quick_trials=40,
+       constrained=True)(_constrained_factory("CBO", "ConstrainedGPSearcher"))
+method("BO-penalty", "BO whose infeasible results count as the worst value observed so far (a baseline for CBO), "
+       "FIFO", listed=("input_warping",), quick_options=GP_QUICK, quick_trials=40,
+       constrained=True)(_constrained_factory("BO-penalty", "PenaltyGPSearcher"))
