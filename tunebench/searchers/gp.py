@@ -63,7 +63,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -649,7 +649,82 @@ class _GPSearcherBase(Searcher):
                 self._keys.add(key)
 
 
-class GPSearcher(_GPSearcherBase):
+class _FinalResultObservations:
+    """The trial life cycle of a searcher whose observation of a trial is its final result (the
+    one :meth:`on_complete` gets, or the last one seen when :meth:`on_stop` ends the trial): the
+    trials suggested and not finished (``_pending``, fantasized by the model), the paused ones, and
+    the last value of each running trial. Shared by :class:`GPSearcher` (one value) and
+    :class:`tunebench.searchers.mobo.MOBOSearcher` (a vector of objectives); a subclass gives
+    :meth:`_final_value` and ``_observe(trial_id, config, value)``, and calls
+    :meth:`_start_life_cycle` in its ``__init__``."""
+
+    _pending: dict[int, None]
+    _paused: set[int]
+    _last: dict[int, Any]
+
+    def _start_life_cycle(self) -> None:
+        self._pending = {}  #: trials suggested and not finished (ordered set)
+        self._paused = set()
+        self._last = {}  #: last value of each running trial
+
+    def _final_value(self, trial_id: int, result: Result) -> Any:
+        """What ``result`` tells the model of the trial (raises a UserError when it cannot)."""
+        raise NotImplementedError
+
+    if TYPE_CHECKING:  # given by the subclass and by _GPSearcherBase (later in the MRO: not defined here)
+        def _observe(self, trial_id: int, config: Config | None, value: Any) -> None: ...
+
+        def _note_cost(self, trial_id: int, result: Result) -> float | None: ...
+
+    def _on_suggested(self, trial_id: int) -> None:
+        self._pending[trial_id] = None
+
+    def on_result(self, trial_id: int, config: Config, result: Result) -> None:
+        """Called for every result: remembers the trial's last value (its observation if the
+        scheduler stops it) and, with ``cost_attr``, its cost so far.
+
+        Raises:
+            UserError: the result lacks the metric (an objective) or the cost.
+        """
+        self._last[trial_id] = self._final_value(trial_id, result)
+        self._note_cost(trial_id, result)
+
+    def on_complete(self, trial_id: int, config: Config, result: Result | None) -> None:
+        """Called when the trial ends normally: its final result becomes an observation (with
+        ``cost_attr``, its cost that of the cost model)."""
+        if result is not None:
+            self._note_cost(trial_id, result)
+        value = self._final_value(trial_id, result) if result is not None else self._last.get(trial_id)
+        self._pending.pop(trial_id, None)
+        self._paused.discard(trial_id)
+        self._last.pop(trial_id, None)
+        if value is not None:
+            self._observe(trial_id, config, value)
+
+    def on_error(self, trial_id: int, config: Config) -> None:
+        """Called when the trial failed: no observation, no longer pending."""
+        self._pending.pop(trial_id, None)
+        self._paused.discard(trial_id)
+        self._last.pop(trial_id, None)
+
+    def on_stop(self, trial_id: int, config: Config, paused: bool) -> None:
+        """Called when the scheduler stops or pauses the trial: its last value becomes an
+        observation; a paused trial may come back (:meth:`on_resume`)."""
+        self._pending.pop(trial_id, None)
+        value = self._last.pop(trial_id, None)
+        if value is not None:
+            self._observe(trial_id, config, value)
+        if paused:
+            self._paused.add(trial_id)
+
+    def on_resume(self, trial_id: int) -> None:
+        """Called when a paused trial is resumed: pending again."""
+        if trial_id in self._paused:
+            self._paused.discard(trial_id)
+            self._pending[trial_id] = None
+
+
+class GPSearcher(_FinalResultObservations, _GPSearcherBase):
     """Asynchronous single-fidelity Bayesian optimization with a GP (method ``BO``).
 
     The objective of a trial is its final result: the result passed to :meth:`on_complete`
@@ -716,18 +791,13 @@ class GPSearcher(_GPSearcherBase):
                          num_init_random=num_init_random, **options)
         self.acquisition = acquisition
         self.kappa = float(kappa)
-        self._pending: dict[int, None] = {}  #: trials suggested and not finished (ordered set)
-        self._paused: set[int] = set()
-        self._last: dict[int, float] = {}  #: last metric value of running trials
+        self._start_life_cycle()
         self._obs_tid: list[int] = []
         self._obs_y: list[float] = []  #: targets (non-finite values replaced by the worst finite one)
         self._X = _Rows(self._encoder.encoded_dim)
 
     def _n_observations(self) -> int:
         return len(self._obs_y)
-
-    def _on_suggested(self, trial_id: int) -> None:
-        self._pending[trial_id] = None
 
     def _observe(self, trial_id: int, config: Config | None, value: float) -> None:
         if not math.isfinite(value):
@@ -739,49 +809,8 @@ class GPSearcher(_GPSearcherBase):
         self._obs_y.append(float(value))
         self._append_log_cost(self._spent.get(trial_id))
 
-    def on_result(self, trial_id: int, config: Config, result: Result) -> None:
-        """Called for every result: remembers the trial's last metric value (its objective if
-        the scheduler stops it) and, with ``cost_attr``, its cost so far.
-
-        Raises:
-            UserError: the result lacks the metric or the cost.
-        """
-        self._last[trial_id] = self._value(result)
-        self._note_cost(trial_id, result)
-
-    def on_complete(self, trial_id: int, config: Config, result: Result | None) -> None:
-        """Called when the trial ends normally: its final result becomes an observation (with
-        ``cost_attr``, its cost that of the cost model)."""
-        if result is not None:
-            self._note_cost(trial_id, result)
-        value = self._value(result) if result is not None else self._last.get(trial_id)
-        self._pending.pop(trial_id, None)
-        self._paused.discard(trial_id)
-        self._last.pop(trial_id, None)
-        if value is not None:
-            self._observe(trial_id, config, value)
-
-    def on_error(self, trial_id: int, config: Config) -> None:
-        """Called when the trial failed: no observation, no longer pending."""
-        self._pending.pop(trial_id, None)
-        self._paused.discard(trial_id)
-        self._last.pop(trial_id, None)
-
-    def on_stop(self, trial_id: int, config: Config, paused: bool) -> None:
-        """Called when the scheduler stops or pauses the trial: its last value becomes an
-        observation; a paused trial may come back (:meth:`on_resume`)."""
-        self._pending.pop(trial_id, None)
-        value = self._last.pop(trial_id, None)
-        if value is not None:
-            self._observe(trial_id, config, value)
-        if paused:
-            self._paused.add(trial_id)
-
-    def on_resume(self, trial_id: int) -> None:
-        """Called when a paused trial is resumed: pending again."""
-        if trial_id in self._paused:
-            self._paused.discard(trial_id)
-            self._pending[trial_id] = None
+    def _final_value(self, trial_id: int, result: Result) -> float:
+        return self._value(result)
 
     def _select(self, n: int, budget: int) -> np.ndarray:
         """Subsample of the first ``n`` observations: the best quarter of ``budget``, the rest

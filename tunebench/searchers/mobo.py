@@ -85,7 +85,7 @@ from tunebench.fidelity import FidelityLadder
 from tunebench.models.acquisition import log_expected_improvement
 from tunebench.models.gp import GaussianProcess
 from tunebench.pareto import default_reference_point, nondominated_mask, pareto_ranks
-from tunebench.searchers.gp import GPSurrogate, _check_positive_int, _GPSearcherBase, _Rows
+from tunebench.searchers.gp import GPSurrogate, _check_positive_int, _FinalResultObservations, _GPSearcherBase, _Rows
 from tunebench.space import hyperparameters
 from tunebench.types import Config, Objectives, Result, float_from_json, json_float
 
@@ -290,7 +290,7 @@ class _Observations:
 # -- searchers ------------------------------------------------------------------------------------
 
 
-class MOBOSearcher(_GPSearcherBase):
+class MOBOSearcher(_FinalResultObservations, _GPSearcherBase):
     """Asynchronous multi-objective Bayesian optimization with one GP per objective and EHVI
     (2-3 objectives) or random Chebyshev scalarizations (more), method ``MOBO``.  The objective
     vector of a trial is its final result (the one passed to :meth:`on_complete`, or the last
@@ -337,9 +337,7 @@ class MOBOSearcher(_GPSearcherBase):
         self._scalar_gp = GaussianProcess(self._dim, warp_dims=self._surrogate.gp.warp_dims.tolist())
         self._scalar_fit_n = 0  #: observations at the last fit of the scalarized GP (0: never)
         self._levels: list[_Observations] = [_Observations(self._dim, self.n_objectives)]
-        self._pending: dict[int, None] = {}  #: trials suggested and not finished (ordered set)
-        self._paused: set[int] = set()
-        self._last: dict[int, tuple[float, ...]] = {}  #: last vector of running trials
+        self._start_life_cycle()  # (the last value of a running trial: its vector)
 
     def _new_surrogates(self) -> list[GPSurrogate]:
         self._surrogate = self._make_surrogate()
@@ -365,51 +363,11 @@ class MOBOSearcher(_GPSearcherBase):
     def _vector(self, trial_id: int, result: Result) -> tuple[float, ...]:
         return self.objectives.vector(result, trial_id)
 
-    def _on_suggested(self, trial_id: int) -> None:
-        self._pending[trial_id] = None
+    def _final_value(self, trial_id: int, result: Result) -> tuple[float, ...]:
+        return self._vector(trial_id, result)
 
     def _observe(self, trial_id: int, config: Config | None, vector: Sequence[float], level: int = 0) -> None:
         self._levels[level].add(trial_id, self._row(trial_id, config), vector)
-
-    def on_result(self, trial_id: int, config: Config, result: Result) -> None:
-        """Called for every result: remembers the trial's last objective vector (its objectives
-        if the scheduler stops it).
-
-        Raises:
-            UserError: the result lacks one of the objectives or it is not a number.
-        """
-        self._last[trial_id] = self._vector(trial_id, result)
-
-    def on_complete(self, trial_id: int, config: Config, result: Result | None) -> None:
-        """Called when the trial ends normally: its final vector becomes an observation."""
-        vector = self._vector(trial_id, result) if result is not None else self._last.get(trial_id)
-        self._pending.pop(trial_id, None)
-        self._paused.discard(trial_id)
-        self._last.pop(trial_id, None)
-        if vector is not None:
-            self._observe(trial_id, config, vector)
-
-    def on_error(self, trial_id: int, config: Config) -> None:
-        """Called when the trial failed: no observation, no longer pending."""
-        self._pending.pop(trial_id, None)
-        self._paused.discard(trial_id)
-        self._last.pop(trial_id, None)
-
-    def on_stop(self, trial_id: int, config: Config, paused: bool) -> None:
-        """Called when the scheduler stops or pauses the trial: its last vector becomes an
-        observation; a paused trial may come back (:meth:`on_resume`)."""
-        self._pending.pop(trial_id, None)
-        vector = self._last.pop(trial_id, None)
-        if vector is not None:
-            self._observe(trial_id, config, vector)
-        if paused:
-            self._paused.add(trial_id)
-
-    def on_resume(self, trial_id: int) -> None:
-        """Called when a paused trial is resumed: pending again."""
-        if trial_id in self._paused:
-            self._paused.discard(trial_id)
-            self._pending[trial_id] = None
 
     # -- model ----------------------------------------------------------------------------------
 
