@@ -625,11 +625,14 @@ class Experiment:
         point bounds it from below). ``reference_point``: one value per objective; by default the
         front's nadir plus 10% of its range (:func:`tunebench.pareto.default_reference_point`).
         ``(None, None)`` without a feasible result."""
+        return self._hypervolume_of(self._front()[1], reference_point)
+
+    def _hypervolume_of(self, Y: Any, reference_point: Any = None) -> tuple[float | None, list[float] | None]:
+        """:meth:`hypervolume` of the front ``Y`` (:meth:`_front`'s, minimization form)."""
         import numpy as np  # deferred: numpy, only where a front is computed
 
         from tunebench.pareto import default_reference_point, hypervolume
 
-        _, Y = self._front()
         if len(Y) == 0:
             return None, None
         signs = np.array(self.objectives.signs)
@@ -714,35 +717,37 @@ class Experiment:
             "best_at_max_resource": top.at_max_resource if top else None,
             "best_trial_status": top.status.value if top else None,
             "leaderboard": [s.to_dict() for s in leaderboard],
-            **self.front_summary(),
+            **self.front_summary(table),
             "elapsed_time": state.time,
             "finished": state.finished,
             "end_reason": state.end_reason,
         }
 
-    def front_summary(self) -> dict[str, Any]:
+    def front_summary(self, table: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """The entries of :meth:`summary` (and of the tuner's final
         :class:`~tunebench.tuner.TuningResult`) for several objectives: ``objectives``,
         ``pareto_front`` (per trial of :meth:`pareto_front`: ``trial_id``, ``status``,
         ``values`` of the objectives, ``resource``, ``config``), ``hypervolume`` and the
         ``reference_point`` it was computed with (:meth:`hypervolume`); and for constraints:
         ``constraints`` and ``n_infeasible`` (trials whose last result misses one). Empty for
-        one unconstrained metric."""
+        one unconstrained metric. ``table``: the :meth:`trial_table` when the caller has it."""
         out: dict[str, Any] = {}
         objectives = self.objectives
         if self.constraints:
             out["constraints"] = [c.to_json() for c in self.constraints]
-            out["n_infeasible"] = sum(1 for rec in self.trial_table() if rec.get("feasible") is False)
+            rows = table if table is not None else self.trial_table()
+            out["n_infeasible"] = sum(1 for rec in rows if rec.get("feasible") is False)
         if objectives.is_multi:
             out["objectives"] = objectives.to_json()
+            members, Y = self._front()
             front = []
-            for tid, result, _ in self._front()[0]:
+            for tid, result, _ in members:
                 front.append({"trial_id": tid, "status": self._status(tid).value,
                               "values": {m: result.get(m) for m in objectives.metrics},
                               "resource": result.get(self.resource_attr) if self.resource_attr else None,
                               "config": self.state.trials[tid].trial.config})
             out["pareto_front"] = front
-            out["hypervolume"], out["reference_point"] = self.hypervolume()
+            out["hypervolume"], out["reference_point"] = self._hypervolume_of(Y)
         return out
 
     def to_csv(self, path: str | Path) -> Path:
