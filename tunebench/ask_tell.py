@@ -102,12 +102,16 @@ class AskedTrial:
             False: a new trial, to train from scratch.
         restarted: it was running when the process that drove it died (see :meth:`AskTell.load`);
             not a scheduler decision. Implies ``resumed``.
+        checkpoint_from: (PBT's exploit) continue from the checkpoint of this other trial
+            instead of the trial's own: copy that trial's weights first; the trial goes on from
+            the resource that trial had reached. None: from its own.
     """
 
     trial_id: int
     config: Config
     resumed: bool = False
     restarted: bool = False
+    checkpoint_from: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,16 +549,27 @@ class AskTell:
             rec = self._trials.get(tid)
             if rec is None or rec.status is not _PAUSED:
                 raise RuntimeError(f"the method {self.method} asked to resume trial {tid}, which is not paused")
+            source = suggestion.checkpoint_trial_id
+            event: dict[str, Any] = {"event": LogKind.TRIAL_RESUME.value, "trial_id": tid, "suggest_id": suggest_id,
+                                     "config": suggestion.config}
+            if source is not None:
+                src = self._trials.get(source)
+                if src is None or src.last_result is None:
+                    raise RuntimeError(f"the method {self.method} asked trial {tid} to take the checkpoint of "
+                                       f"trial {source}, which has no result")
+                new = rec.trial.config if suggestion.config is None else suggestion.config
+                event["exploit"] = {"source": source, "resource": src.last_resource,
+                                    "changes": {k: [rec.trial.config.get(k), v] for k, v in new.items()
+                                                if rec.trial.config.get(k) != v}}
+                rec.last_resource = src.last_resource  # it goes on from the source's resource
             if suggestion.config is not None:
                 rec.trial = Trial(tid, suggestion.config)
             rec.status = _RUNNING
             rec.relaunched = True
-            event: dict[str, Any] = {"event": LogKind.TRIAL_RESUME.value, "trial_id": tid, "suggest_id": suggest_id,
-                                     "config": suggestion.config}
             if resume_only:
                 event["resume_only"] = True
             self._log(event)
-            return AskedTrial(tid, rec.trial.config, resumed=True)
+            return AskedTrial(tid, rec.trial.config, resumed=True, checkpoint_from=source)
         if resume_only:
             raise RuntimeError(f"the method {self.method}'s suggest_resume started a new trial")
         assert suggestion.config is not None  # a Suggestion that is no resume has a config (checked at creation)
@@ -600,6 +615,9 @@ class AskTell:
                 rec.last_resource = resource
             if not self._constraints or is_feasible(result, self._constraints, ev["trial_id"]):
                 rec.score.observe(float(result[self._metric]), resource, self._mode)
+        for tid, ts in logged.trials.items():
+            if ts.exploit is not None and ts.n_results == ts.exploit_n_results:
+                self._trials[tid].last_resource = ts.exploit["resource"]  # goes on from its source's
         self._next_trial_id = logged.next_trial_id
         self._n_results = logged.n_results
         self._time_offset = logged.time

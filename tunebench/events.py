@@ -72,7 +72,9 @@ class LogKind(str, Enum):
     TRIAL_START = "trial_start"
     #: a paused trial was suggested again and relaunched: ``trial_id``, ``suggest_id`` (the id
     #: passed to ``suggest``), ``config`` (None: unchanged), ``resume_only`` (True when it came
-    #: from ``suggest_resume``; absent otherwise)
+    #: from ``suggest_resume``; absent otherwise), ``exploit`` (only for a resume from another
+    #: trial's checkpoint, PBT's exploit: ``{"source": trial id, "resource": the resource the
+    #: source had reached, where this trial goes on, "changes": {name: [old, new]}}``)
     TRIAL_RESUME = "trial_resume"
     #: a trial running when an earlier session ended was relaunched from its checkpoint (no
     #: scheduler call): ``trial_id``, ``offset`` (bytes of its results file already consumed)
@@ -311,6 +313,9 @@ class TrialState:
     error: str | None = None  #: why it failed
     #: results reported while it was being paused, not yet decided on: ``(result, offset)``
     deferred: list[tuple[Result, int | None]] = field(default_factory=list)
+    #: the ``exploit`` of its last resume from another trial's checkpoint (PBT), None if none
+    exploit: dict[str, Any] | None = None
+    exploit_n_results: int = 0  #: ``n_results`` when that resume was logged
 
     @property
     def trial_id(self) -> int:
@@ -383,7 +388,10 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
         if ev.get("config") is not None:
             rec.trial = Trial(tid, ev["config"])
         rec.status, rec.interrupted = _RUNNING, False
-        rec.deferred = []  # decided on right after the resume (logged as results)
+        rec.deferred = []  # decided on right after the resume (logged as results), or ignored (exploit)
+        exploit = ev.get("exploit")
+        if exploit is not None:
+            rec.exploit, rec.exploit_n_results = exploit, rec.n_results
     elif kind == _TRIAL_RESTART:
         rec.status, rec.interrupted = _RUNNING, False
         state.launches_in_last_session += 1
@@ -465,6 +473,11 @@ def event_problem(ev: dict[str, Any], state: ExperimentState) -> str | None:
         config = ev.get("config")
         if config is not None and not isinstance(config, dict):
             return f"trial_resume of trial {tid} with a config that is not an object"
+        exploit = ev.get("exploit")
+        if exploit is not None:
+            source = exploit.get("source") if isinstance(exploit, dict) else None
+            if not _is_int(source) or source not in state.trials or source == tid:
+                return f"trial_resume of trial {tid} from the checkpoint of {source!r}, which is no other trial"
     return None
 
 
@@ -557,8 +570,10 @@ def _replay_call(scheduler: Scheduler, state: ExperimentState, ev: dict[str, Any
                 "the scheduler is not deterministic, continuing with the logged history",
                 _decision_name(decision), rec.n_results + 1, tid, logged)
     elif kind == _TRIAL_RESUME:
+        exploit = ev.get("exploit")
         _replay_suggest(scheduler, ev.get("suggest_id", state.next_trial_id),
-                        Suggestion.resume(tid, ev.get("config")), bool(ev.get("resume_only", False)))
+                        Suggestion.resume(tid, ev.get("config"), None if exploit is None else exploit["source"]),
+                        bool(ev.get("resume_only", False)))
     elif kind == _TRIAL_COMPLETE:
         scheduler.on_complete(rec.trial, rec.last_result)
     elif kind == _TRIAL_FAIL:

@@ -131,6 +131,9 @@ class TrialRecord:
     relaunched: bool = False
     warned_repeat: bool = False  #: a repeated resource value was warned about (once per trial)
     warned_range: bool = False  #: a resource beyond the maximum was warned about (once per trial)
+    #: (resume) the ``exploit`` of its last resume when no result came after it: its restart
+    #: copies the source's checkpoint again (the dead session may have died before copying)
+    exploit_pending: dict[str, Any] | None = None
 
     @property
     def best(self) -> float | None:
@@ -526,6 +529,8 @@ class Tuner:
             rec = self.trials.get(tid)
             if rec is None or rec.status is not _PAUSED:
                 raise RuntimeError(f"scheduler asked to resume trial {tid}, which is not paused")
+            source = suggestion.checkpoint_trial_id
+            exploit = None if source is None else self._exploit_record(rec, source, suggestion.config)
             if suggestion.config is not None:
                 rec.trial = Trial(rec.trial.trial_id, suggestion.config)
             rec.status = _RUNNING
@@ -533,7 +538,12 @@ class Tuner:
             event = {"event": _LOG_TRIAL_RESUME, "trial_id": tid, "suggest_id": suggest_id, "config": suggestion.config}
             if resume_only:
                 event["resume_only"] = True  # from suggest_resume (max_trials reached): replayed so
+            if exploit is not None:
+                # on the resume's own line: a crash cannot log one without the other
+                event["exploit"] = exploit
             self._log(event)
+            if exploit is not None:
+                self._take_checkpoint(rec, exploit)
             if tid in self._launched:
                 self.backend.resume(tid, suggestion.config)
             else:  # paused in an earlier session of the experiment: unknown to this backend
@@ -562,12 +572,43 @@ class Tuner:
         for cb in self.callbacks:
             cb.on_trial_start(self, trial, "start")
 
+    def _exploit_record(self, rec: TrialRecord, source: int, config: Config | None) -> dict[str, Any]:
+        """The ``exploit`` field of the ``trial_resume`` event of ``rec``'s resume from the
+        checkpoint of trial ``source``: the source, the resource it had reached (where ``rec``
+        goes on) and the hyperparameters that change (``{name: [old, new]}``)."""
+        src = self.trials.get(source)
+        if src is None or src.n_results == 0:
+            raise RuntimeError(f"scheduler asked trial {rec.trial.trial_id} to take the checkpoint of trial "
+                               f"{source}, which has no decided result")
+        new = rec.trial.config if config is None else config
+        old = rec.trial.config
+        changes = {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v}
+        return {"source": source, "resource": src.last_resource, "changes": changes}
+
+    def _take_checkpoint(self, rec: TrialRecord, exploit: dict[str, Any]) -> None:
+        """Replace ``rec``'s checkpoint by a copy of its exploit source's, and forget what its
+        own lineage reported and was not decided on (its deferred results: that checkpoint is
+        gone). Its next report continues from the source's resource."""
+        tid = rec.trial.trial_id
+        source = exploit["source"]
+        self.backend.copy_checkpoint(source, tid, self._trial_dir(source), self._trial_dir(tid))
+        deferred, rec.deferred = rec.deferred, []
+        for result, offset in deferred:
+            self._log({"event": _LOG_RESULT_IGNORED, "trial_id": tid, "result": result, "offset": offset,
+                       "reason": f"reported before trial {tid} took the checkpoint of trial {source}"})
+        rec.last_resource = exploit["resource"]
+        rec.exploit_pending = None
+
     def _restart(self, trial_id: int) -> None:
         rec = self.trials[trial_id]
         rec.status = _RUNNING
         rec.ending = False
         rec.relaunched = True
         self._log({"event": _LOG_TRIAL_RESTART, "trial_id": trial_id, "offset": rec.offset})
+        if rec.exploit_pending is not None:
+            # the last session logged its resume from another trial's checkpoint and ended before
+            # a result of it: the copy may not have been made; make it (again) before the relaunch
+            self._take_checkpoint(rec, rec.exploit_pending)
         assert self._store is not None
         self._launched.add(trial_id)
         self.backend.start(rec.trial, self._trial_dir(trial_id), results_offset=rec.offset)
@@ -880,6 +921,12 @@ class Tuner:
             if resource_attr is not None and resource_attr in result:
                 rec.last_resource = result[resource_attr]
             self._update_best(rec, result)
+        for tid, ts in logged.trials.items():
+            if ts.exploit is not None and ts.n_results == ts.exploit_n_results:
+                # resumed from another trial's checkpoint, nothing decided since: it goes on from there
+                self.trials[tid].last_resource = ts.exploit["resource"]
+                if ts.status is _RUNNING:
+                    self.trials[tid].exploit_pending = ts.exploit
         self.next_trial_id = logged.next_trial_id
         self.n_started = len(logged.trials)
         self.n_results = logged.n_results

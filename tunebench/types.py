@@ -62,10 +62,17 @@ class Suggestion:
 
     config: Config | None = None
     resume_trial_id: int | None = None
+    #: resume from the checkpoint of this other trial instead of the trial's own (PBT's exploit)
+    checkpoint_trial_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.config is None and self.resume_trial_id is None:
             raise ValueError("a Suggestion needs a config to start or a trial id to resume")
+        if self.checkpoint_trial_id is not None:
+            if self.resume_trial_id is None:
+                raise ValueError("a Suggestion takes another trial's checkpoint only to resume a trial")
+            if self.checkpoint_trial_id == self.resume_trial_id:
+                raise ValueError(f"trial {self.resume_trial_id} cannot take its own checkpoint from itself")
 
     @property
     def is_resume(self) -> bool:
@@ -77,9 +84,17 @@ class Suggestion:
         return cls(config=config)
 
     @classmethod
-    def resume(cls, trial_id: int, config: Config | None = None) -> Suggestion:
-        """Resume the paused trial ``trial_id`` (optionally with a changed config, as PBT does)."""
-        return cls(config=config, resume_trial_id=trial_id)
+    def resume(cls, trial_id: int, config: Config | None = None, checkpoint_from: int | None = None) -> Suggestion:
+        """Resume the paused trial ``trial_id``, optionally with a changed ``config`` and from the
+        checkpoint of the trial ``checkpoint_from`` (PBT's exploit: the tuner copies that trial's
+        checkpoint over ``trial_id``'s own before the relaunch, and the trial goes on from the
+        resource that trial had reached)."""
+        return cls(config=config, resume_trial_id=trial_id, checkpoint_trial_id=checkpoint_from)
+
+    @property
+    def is_exploit(self) -> bool:
+        """A resume from another trial's checkpoint."""
+        return self.checkpoint_trial_id is not None
 
 
 class EventKind(str, Enum):

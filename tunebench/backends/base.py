@@ -8,6 +8,9 @@ line per report, appended by :func:`tunebench.report`) and its logs. A backend o
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -50,6 +53,21 @@ class Backend(ABC):
         from its checkpoint), optionally with a changed ``config``. A trial paused by an earlier
         tuner process is relaunched with :meth:`start` and its ``results_offset`` instead."""
 
+    def copy_checkpoint(self, source_id: int, target_id: int, source_dir: Path | None,
+                        target_dir: Path | None) -> None:
+        """Called just before the paused trial ``target_id`` is relaunched (by :meth:`resume`, or
+        by :meth:`start` after a tuner restart) from the checkpoint of trial ``source_id`` instead
+        of its own (PBT's exploit): make the target's checkpoint a copy of the source's. The
+        source may be running (its checkpoint is copied as it is now); the target's process, if
+        it is still ending, must be waited for first, so that it cannot write over the copy.
+
+        ``source_dir`` / ``target_dir``: the trials' folders (None for a backend whose
+        :attr:`uses_trial_dirs` is False). Default: :func:`copy_checkpoint_folder` of their
+        ``checkpoint`` folders."""
+        if source_dir is None or target_dir is None:
+            raise ValueError(f"{type(self).__name__} has no trial folders: override copy_checkpoint")
+        copy_checkpoint_folder(source_dir / CHECKPOINT_DIRNAME, target_dir / CHECKPOINT_DIRNAME)
+
     @abstractmethod
     def stop(self, trial_id: int) -> None:
         """Called to end a trial for good. A STOPPED event follows once the process is gone."""
@@ -69,3 +87,37 @@ class Backend(ABC):
     @abstractmethod
     def n_busy(self) -> int:
         """Number of trials occupying a worker (running, or asked to end but not yet gone)."""
+
+
+def copy_checkpoint_folder(source: Path, target: Path) -> None:
+    """Replace the folder ``target`` by a copy of the folder ``source`` (an empty folder when
+    ``source`` does not exist: the source saved no checkpoint yet).
+
+    The copy is made beside ``target`` and renamed over it, so ``target`` is never half
+    written; files of a writer still running in ``source`` are taken as they are at that moment
+    (:func:`tunebench.save_checkpoint` writes a temporary ``.NAME.*.tmp`` and renames it over the
+    old file, so each file is copied whole, old or new; temporary files are skipped)."""
+    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.copy")
+    staging.mkdir(parents=True)
+    try:
+        if source.is_dir():
+            for path in sorted(source.rglob("*")):
+                rel = path.relative_to(source)
+                if path.name.startswith(".") and path.name.endswith(".tmp"):
+                    continue
+                dest = staging / rel
+                if path.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    shutil.copy2(path, dest)
+                except FileNotFoundError:
+                    continue  # deleted by the writer meanwhile
+        old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+        if target.exists():
+            os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -489,14 +489,7 @@ class LocalBackend(Backend):
         tuner paused just as it completed or crashed on its own is paused for the tuner.
         (After a tuner restart, use :meth:`start` with the offset instead.)"""
         self._check_open()
-        live = self._live.get(trial_id)
-        if live is not None and live.state == _PAUSING:
-            # paused a moment ago and its process is still ending (SIGTERM sent, SIGKILL after the
-            # grace period): wait for it; what it reported meanwhile goes out with the next poll
-            while trial_id in self._live:
-                self._pending.extend(self._collect())
-                if trial_id in self._live:
-                    self._wait(_FALLBACK_TICK)
+        self._wait_paused(trial_id)
         run = self._ended.pop(trial_id, None)
         if run is None:
             state = "still running" if trial_id in self._live else "unknown to this backend"
@@ -506,6 +499,24 @@ class LocalBackend(Backend):
         run.state, run.error, run.tail_stopped = _RUNNING, None, False
         run.buffer = b""
         self._launch(run)
+
+    def copy_checkpoint(self, source_id: int, target_id: int, source_dir: Path | None,
+                        target_dir: Path | None) -> None:
+        """Called before ``target_id`` resumes from ``source_id``'s checkpoint: waits for the
+        target's process if it is still ending, then copies the folder (see
+        :meth:`Backend.copy_checkpoint`)."""
+        self._wait_paused(target_id)
+        super().copy_checkpoint(source_id, target_id, source_dir, target_dir)
+
+    def _wait_paused(self, trial_id: int) -> None:
+        """Wait for the process of a trial paused a moment ago that is still ending (SIGTERM sent,
+        SIGKILL after the grace period); what it reported meanwhile goes out with the next poll."""
+        live = self._live.get(trial_id)
+        if live is not None and live.state == _PAUSING:
+            while trial_id in self._live:
+                self._pending.extend(self._collect())
+                if trial_id in self._live:
+                    self._wait(_FALLBACK_TICK)
 
     def poll(self, timeout: float) -> list[Event]:
         """Called in the tuner's loop: the events since the last call, in order per trial,

@@ -74,7 +74,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunebench.backends.base import Backend
+from tunebench.backends.base import CHECKPOINT_DIRNAME, Backend
 from tunebench.backends.local import LocalBackend
 from tunebench.backends.warm import WARM_SERVER, FunctionTarget, PreparedInterpreter
 from tunebench.errors import UserError
@@ -703,12 +703,7 @@ class RayBackend(Backend):
         """Called to relaunch a trial this backend ran whose process is gone, on any actor (it
         continues from its checkpoint), optionally with a new ``config``."""
         self._check_open()
-        live = self._live.get(trial_id)
-        if live is not None and live.state == _PAUSING:
-            # paused a moment ago: wait for its final event (what it reported meanwhile goes out
-            # with the next poll)
-            while trial_id in self._live:
-                self._pending.extend(self._collect(1.0))
+        self._wait_paused(trial_id)
         run = self._ended.pop(trial_id, None)
         if run is None:
             state = "still running" if trial_id in self._live else "unknown to this backend"
@@ -717,6 +712,39 @@ class RayBackend(Backend):
             run.trial = Trial(trial_id, dict(config))
         run.state, run.final, run.started = _RUNNING, None, False
         self._launch(run, "resume")
+
+    def copy_checkpoint(self, source_id: int, target_id: int, source_dir: Path | None,
+                        target_dir: Path | None) -> None:
+        """Called before ``target_id`` resumes from ``source_id``'s checkpoint: waits for the
+        target's run if it is still ending, then copies the source's checkpoint folder: on the
+        storage (what the source's run pushed with its last results) when there is one, else
+        between the trial folders (see :meth:`Backend.copy_checkpoint`)."""
+        self._check_open()
+        self._wait_paused(target_id)
+        if source_dir is None or target_dir is None:
+            raise ValueError("the Ray backend needs trial folders")
+        if self.storage is None:
+            super().copy_checkpoint(source_id, target_id, source_dir, target_dir)
+            return
+        storage = _Storage(self.storage)
+        src = storage.remote(f"{self._storage_rel(Path(source_dir))}/{CHECKPOINT_DIRNAME}")
+        dst = storage.remote(f"{self._storage_rel(Path(target_dir))}/{CHECKPOINT_DIRNAME}")
+        fs = storage._fs
+        if fs.exists(dst):
+            fs.rm(dst, recursive=True)
+        if fs.exists(src):
+            for path in fs.find(src):
+                target = f"{dst}/{path[len(src):].lstrip('/')}"
+                fs.makedirs(target.rpartition("/")[0], exist_ok=True)
+                fs.copy(path, target)
+
+    def _wait_paused(self, trial_id: int) -> None:
+        """Wait for the final event of a trial paused a moment ago whose run is still ending
+        (what it reported meanwhile goes out with the next poll)."""
+        live = self._live.get(trial_id)
+        if live is not None and live.state == _PAUSING:
+            while trial_id in self._live:
+                self._pending.extend(self._collect(1.0))
 
     def poll(self, timeout: float) -> list[Event]:
         """Called in the tuner's loop: the events since the last call, waiting up to ``timeout``

@@ -70,10 +70,11 @@ class _Curve:
 
 
 class _SimTrial:
-    __slots__ = ("trial", "curve", "elapsed", "pos", "last", "generation", "running", "stopped", "base")
+    __slots__ = ("trial", "curve", "elapsed", "pos", "last", "generation", "running", "stopped", "base", "seed")
 
-    def __init__(self, trial: Trial, curve: _Curve, last: int) -> None:
+    def __init__(self, trial: Trial, curve: _Curve, last: int, seed: int) -> None:
         self.trial = trial
+        self.seed = seed  # the blackbox seed its curves are looked up with
         self.curve = curve
         self.elapsed = curve.elapsed  # cumulative training time per fidelity
         self.pos = 0  # index of the next fidelity to report
@@ -168,7 +169,7 @@ class SimulatorBackend(Backend):
                 self._fail_start(tid, f"{self.max_resource_attr}={cap:g} is below the smallest fidelity "
                                       f"{self._fidelities[0]} of {self.blackbox.name}")
                 return
-        sim = _SimTrial(trial, curve, last)
+        sim = _SimTrial(trial, curve, last, seed)
         if old is not None:  # restarted: heap entries of its earlier runs must stay stale
             sim.generation = old.generation + 1
         self._trials[tid] = sim
@@ -189,10 +190,27 @@ class SimulatorBackend(Backend):
             raise ValueError(f"cannot resume trial {trial_id}: it is not paused")
         if config is not None and config != sim.trial.config:
             # a changed config (PBT): continue with the new config's curve from the same fidelity
-            sim.curve = self._curve(config, self.seed or 0, True)
+            sim.curve = self._curve(config, sim.seed, True)
             sim.elapsed = sim.curve.elapsed
             sim.trial = Trial(trial_id, dict(config))
         self._launch(sim, sim.pos)
+
+    def copy_checkpoint(self, source_id: int, target_id: int, source_dir: Path | None,
+                        target_dir: Path | None) -> None:
+        """Called before the paused ``target_id`` resumes from ``source_id``'s checkpoint (PBT's
+        exploit): the target takes the source's position (the fidelity after the source's last
+        reported result, a running source included); its next :meth:`resume` continues from
+        there on the curve of its (new) config."""
+        src = self._trials.get(source_id)
+        dst = self._trials.get(target_id)
+        if dst is not None and (dst.running or dst.stopped):
+            raise ValueError(f"cannot give trial {target_id} the checkpoint of trial {source_id}: it is not paused")
+        if src is None or dst is None:
+            # a trial of an earlier tuner process: it starts again from its first fidelity, as a
+            # simulated trial without a checkpoint does (the tuner ignores what it repeats)
+            logger.debug("copy_checkpoint(%s, %s): unknown to this simulator, nothing to copy", source_id, target_id)
+            return
+        dst.pos = src.pos
 
     def poll(self, timeout: float) -> list[Event]:
         """Pops the next event, moving the simulated clock to it; if it lies more than
