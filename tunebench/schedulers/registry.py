@@ -146,6 +146,9 @@ class MethodSpec:
     #: models the cost of its trials (reads ``MethodContext.cost_attr``, ``--cost-attr``); other
     #: methods refuse a cost (:func:`make_scheduler` raises a UserError)
     cost_aware: bool = False
+    #: trains a population: every trial runs to ``max_t`` (exploiting others' checkpoints on the
+    #: way, PBT) instead of being stopped early, though the method is multi-fidelity
+    population_based: bool = False
 
     def accepts(self, option: str) -> bool:
         """Whether ``option`` is an option of this method."""
@@ -186,6 +189,7 @@ def register_method(
     multi_objective: bool = False,
     constrained: bool = False,
     cost_aware: bool = False,
+    population_based: bool = False,
 ) -> MethodSpec:
     """Register a tuning method under ``name`` (matched case-insensitively by :func:`make_scheduler`).
 
@@ -198,7 +202,7 @@ def register_method(
     factory must take the context); only such methods are given several metrics. ``constrained``:
     the method models ``MethodContext.constraints`` and needs one (see :class:`MethodSpec`).
     ``cost_aware``: the method models the cost ``MethodContext.cost_attr`` (its factory must take
-    the context); only such methods are given one.
+    the context); only such methods are given one. ``population_based``: see :class:`MethodSpec`.
 
     Raises:
         ValueError: ``name`` is already registered (case-insensitively) and ``replace`` is false,
@@ -232,7 +236,7 @@ def register_method(
                          "(it reads ctx.cost_attr)")
     spec = MethodSpec(name, factory, description, shown, multi_fidelity, group, takes_context, options,
                       dict(quick_options or {}), quick_trials, multi_objective, constrained,
-                      cost_aware)
+                      cost_aware, population_based)
     METHODS[name] = spec
     return spec
 
@@ -251,6 +255,7 @@ def method(
     multi_objective: bool = False,
     constrained: bool = False,
     cost_aware: bool = False,
+    population_based: bool = False,
 ) -> Callable[[SchedulerFactory], SchedulerFactory]:
     """Decorator form of :func:`register_method`: registers the decorated factory under ``name``
     and returns it unchanged. ``description`` defaults to the first line of its docstring::
@@ -272,7 +277,7 @@ def method(
         register_method(name, factory, text, defaults, listed=listed, multi_fidelity=multi_fidelity,
                         synchronous=synchronous, replace=replace, quick_options=quick_options,
                         quick_trials=quick_trials, multi_objective=multi_objective, constrained=constrained,
-                        cost_aware=cost_aware)
+                        cost_aware=cost_aware, population_based=population_based)
         return factory
 
     return register
