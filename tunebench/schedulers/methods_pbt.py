@@ -29,7 +29,7 @@ def _common(ctx: MethodContext) -> dict[str, Any]:
 @method("PBT", "Population-based training (Jaderberg et al. 2017): bottom trials copy top trials' checkpoints "
         "and perturb their configs at each interval", listed=("population_size", "perturbation_interval",
                                                               "quantile_fraction", "resample_probability"),
-        multi_fidelity=True, quick_options=_QUICK, quick_trials=30)
+        multi_fidelity=True, population_based=True, quick_options=_QUICK, quick_trials=30)
 def _pbt(
     ctx: MethodContext,
     *,
@@ -50,7 +50,8 @@ def _pbt(
 
 @method("PB2", "Population-based bandits (Parker-Holder et al. 2020): PBT whose explore step is a time-varying "
         "GP-UCB over the last intervals' improvements", listed=("population_size", "perturbation_interval", "kappa"),
-        multi_fidelity=True, quick_options={**_QUICK, "n_candidates": 32}, quick_trials=30)
+        multi_fidelity=True, population_based=True, quick_options={**_QUICK, "n_candidates": 32},
+        quick_trials=30)
 def _pb2(
     ctx: MethodContext,
     *,

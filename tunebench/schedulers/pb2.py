@@ -36,6 +36,7 @@ import numpy as np
 
 from tunebench.models.gp import GaussianProcess
 from tunebench.schedulers.pbt import PBT, _Member
+from tunebench.searchers.gp import _blas_threads
 from tunebench.space import Float, Integer
 from tunebench.types import Config
 
@@ -65,7 +66,7 @@ class PB2(PBT):
         n_candidates: int = 256,
         window: int = 3,
         min_observations: int = 4,
-        max_observations: int = 300,
+        max_observations: int = 100,
         **kwargs: Any,
     ) -> None:
         super().__init__(config_space, metric, mode, **kwargs)
@@ -111,13 +112,15 @@ class PB2(PBT):
             return super().explore(config, source_id, resource)
         X = np.column_stack([np.array([o[0] / self.max_t for o in recent]), self._encode([o[1] for o in recent])])
         y = np.array([o[2] for o in recent], dtype=float)
-        gp = GaussianProcess(X.shape[1]).fit(X, y)
+        with _blas_threads(1):  # small matrices: one BLAS thread is fastest (see tunebench.models.gp)
+            gp = GaussianProcess(X.shape[1]).fit(X, y, restart_from_default=False)
         d = len(self.continuous)
         here = self._encode([config])
         local = np.clip(here + self._rng.normal(0.0, 0.1, (self.n_candidates, d)), 0.0, 1.0)
         candidates = np.vstack([here, self._rng.random((self.n_candidates, d)), local])
         t = self._next_boundary(resource) / self.max_t
-        mean, var = gp.predict(np.column_stack([np.full(len(candidates), t), candidates]))
+        with _blas_threads(1):
+            mean, var = gp.predict(np.column_stack([np.full(len(candidates), t), candidates]))
         ucb = mean + self.kappa * np.sqrt(var)
         best = candidates[int(np.argmax(ucb))]
         new = dict(config)
