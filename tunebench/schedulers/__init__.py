@@ -3,9 +3,10 @@
 Importing the package registers the built-in methods, in this order: the basic ones, the
 model-based ones, the multi-fidelity model-based ones, the synchronous Hyperband family, then
 REA, BORE and PASHA, then the multi-objective ones (MOASHA, NSGA2, MOREA, MOBO, MOASHA-BO) and
-the constrained ones (CBO, BO-penalty), then the population-based ones (PBT, PB2). The searcher and scheduler modules that need scipy
-(the GP, the KDE) are imported inside the factories that use them, and scikit-learn inside
-BORE's searcher, so that ``import tunebench.schedulers`` stays fast.
+the constrained ones (CBO, BO-penalty), then the population-based ones (PBT, PB2). The searcher
+and scheduler modules that need scipy (the GP, the KDE) are imported inside the factories that
+use them, and scikit-learn inside BORE's searcher, so that ``import tunebench.schedulers`` stays
+fast.
 """
 
 from __future__ import annotations

@@ -222,16 +222,19 @@ class PBT(Scheduler):
         if perturbation_interval is None:
             perturbation_interval = max(1, round(max_t / 10))
         if not isinstance(perturbation_interval, (int, float)) or not perturbation_interval > 0:
-            raise ValueError(f"perturbation_interval must be a number > 0 (resource units), got {perturbation_interval!r}")
+            raise ValueError(f"perturbation_interval must be a number > 0 (resource units), "
+                             f"got {perturbation_interval!r}")
         if not 0 < quantile_fraction <= 0.5:
             raise ValueError(f"quantile_fraction must be in (0, 0.5], got {quantile_fraction!r}")
         if not 0 <= resample_probability <= 1:
             raise ValueError(f"resample_probability must be in [0, 1], got {resample_probability!r}")
-        self.searcher = RandomSearcher(config_space, metric, mode, seed=seed, points_to_evaluate=points_to_evaluate)
+        self.searcher: RandomSearcher = RandomSearcher(config_space, metric, mode, seed=seed,
+                                                       points_to_evaluate=points_to_evaluate)
         self.config_space = config_space
         self.metric = metric
         self.mode = check_mode(mode)
         self.resource_attr = resource_attr
+        self._resource = resource_attr  # (typed str: resource_attr of the base class may be None)
         self.max_resource_attr = max_resource_attr
         self.max_t = max_t
         self.population_size = population_size
@@ -340,8 +343,8 @@ class PBT(Scheduler):
             UserError: the result lacks the metric or the resource.
         """
         tid = trial.trial_id
-        value, r = metric_and_resource(result, self.metric, self.mode, self.resource_attr, tid)
-        r = result_resource(result, self.resource_attr, tid)
+        value, r = metric_and_resource(result, self.metric, self.mode, self._resource, tid)
+        r = result_resource(result, self._resource, tid)
         m = self._members.get(tid)
         if m is None:  # a trial this scheduler did not start
             m = self._members[tid] = _Member(dict(trial.config), next_boundary=self._next_boundary(0))
