@@ -60,7 +60,7 @@ def _pb2(
     quantile_fraction: float = 0.25,
     resample_probability: float = 0.25,
     mutable: str | Sequence[str] | None = None,
-    kappa: float = 2.0,
+    kappa: float = 1.0,
     n_candidates: int = 256,
     window: int = 3,
     points_to_evaluate: list[dict[str, Any]] | None = None,

@@ -9,9 +9,12 @@ The model: each time a trial reaches a perturbation boundary ``b`` having been a
 ``b'`` before (its lineage's previous one), the improvement of the metric over that interval
 per resource unit, ``(v(b') - v(b)) / (b - b')`` (for a metric to minimize; the opposite for
 one to maximize), is an observation at input ``(b / max_t, x)``, ``x`` the trial's continuous
-hyperparameters encoded to the unit cube (log domains in the log space). The observations of
-the last ``window`` boundaries (at most ``max_observations``) are fitted by the project's GP
-(:class:`tunebench.models.gp.GaussianProcess`, Matern 5/2 with one lengthscale per input).
+hyperparameters encoded to the unit cube (log domains in the log space). The latest
+``max_observations`` are kept; those within ``window`` intervals of the boundary that ends the
+interval about to run (before or after it: the population is asynchronous, and a member that
+joined late is modelled with the intervals at its own stage of training, not the leaders') are
+fitted by the project's GP (:class:`tunebench.models.gp.GaussianProcess`, Matern 5/2 with one
+lengthscale per input).
 
 Time-varying kernel: PB2 multiplies a kernel on ``x`` by ``(1 - eps)^(|t - t'| / 2)`` so that
 old intervals count less. Here time is one more input column with its own (fitted)
@@ -49,9 +52,11 @@ class PB2(PBT):
     """PBT whose explore step is a time-varying GP-UCB (see the module docstring).
 
     Args (besides those of :class:`~tunebench.schedulers.pbt.PBT`):
-        kappa: weight of the standard deviation in the UCB.
+        kappa: weight of the standard deviation in the UCB (fixed; 1.0 rather than a growing
+            GP-UCB schedule: with the nearly noise-free improvements of a population, 2.0 sent
+            about half the explored configs to the corners of the space in the tests).
         n_candidates: uniform candidates (and as many local ones) scored by the UCB.
-        window: the observations of this many last boundaries are modelled.
+        window: the observations within this many intervals of the query's boundary are modelled.
         min_observations: fewer observations: PBT's random explore.
         max_observations: at most this many (the latest) observations are kept.
     """
@@ -62,7 +67,7 @@ class PB2(PBT):
         metric: str,
         mode: str = "min",
         *,
-        kappa: float = 2.0,
+        kappa: float = 1.0,
         n_candidates: int = 256,
         window: int = 3,
         min_observations: int = 4,
@@ -106,8 +111,9 @@ class PB2(PBT):
         others copied); PBT's random explore while the model has too few observations."""
         if not self.continuous or not self._observations:
             return super().explore(config, source_id, resource)
-        latest = max(o[0] for o in self._observations)
-        recent = [o for o in self._observations if o[0] > latest - self.window * self.perturbation_interval]
+        target = self._next_boundary(resource)  # the end of the interval about to run
+        reach = self.window * self.perturbation_interval
+        recent = [o for o in self._observations if abs(o[0] - target) < reach]
         if len(recent) < self.min_observations:
             return super().explore(config, source_id, resource)
         X = np.column_stack([np.array([o[0] / self.max_t for o in recent]), self._encode([o[1] for o in recent])])
@@ -118,7 +124,7 @@ class PB2(PBT):
         here = self._encode([config])
         local = np.clip(here + self._rng.normal(0.0, 0.1, (self.n_candidates, d)), 0.0, 1.0)
         candidates = np.vstack([here, self._rng.random((self.n_candidates, d)), local])
-        t = self._next_boundary(resource) / self.max_t
+        t = target / self.max_t
         with _blas_threads(1):
             mean, var = gp.predict(np.column_stack([np.full(len(candidates), t), candidates]))
         ucb = mean + self.kappa * np.sqrt(var)
