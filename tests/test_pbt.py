@@ -265,16 +265,24 @@ def test_pb2_is_deterministic_given_its_seed() -> None:
 def _check_exploits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every exploit names a source whose resource before it (its last result, or the resource it
     took with a checkpoint of its own) is the exploit's resource; the target's next result
-    continues from there; returns the exploit resume events."""
+    continues from there (or later, when the tuner was killed before that result and redid the
+    copy of a source that was still running); returns the exploit resume events."""
     exploits = []
     last: dict[int, Any] = {}
     waiting: dict[int, Any] = {}  # target -> resource it goes on from
+    restarted: set[int] = set()  # relaunched after a kill since their last result
     for ev in events:
         if ev["event"] == "result":
             tid, r = ev["trial_id"], ev["result"]["epoch"]
             if tid in waiting:
-                assert r == waiting.pop(tid) + 1, (tid, r)
+                if tid in restarted:  # the copy was redone after a kill: the source may have gone on
+                    assert r >= waiting.pop(tid) + 1, (tid, r)
+                else:
+                    assert r == waiting.pop(tid) + 1, (tid, r)
+            restarted.discard(tid)
             last[tid] = r
+        elif ev["event"] == "trial_restart":
+            restarted.add(ev["trial_id"])
         elif ev["event"] == "trial_resume" and ev.get("exploit"):
             ex = ev["exploit"]
             assert ex["source"] != ev["trial_id"] and ex["resource"] == last[ex["source"]]
@@ -337,8 +345,18 @@ def test_pbt_on_the_digits_mlp_copies_checkpoints_through_a_kill_and_resume(tmp_
     assert not any(e.get("event") == "trial_fail" for e in events)
     exploits = _check_exploits(events)
     assert exploits
-    # the digits MLP re-reports the epoch of the checkpoint it resumes from: after an exploit, that
-    # is the source's epoch with the source's error (its weights), not the target's own
+    assert _checkpoint_came_from_the_source(events, exploits) >= 1
+    for e in events:
+        if e.get("event") in ("trial_start", "trial_resume") and e.get("config"):
+            assert e["config"]["epochs"] == 8
+    summary = json.loads(_tunebench("show", str(exp), "--json").stdout)
+    assert summary["finished"] and summary["n_running"] == 0
+
+
+def _checkpoint_came_from_the_source(events: list[dict[str, Any]], exploits: list[dict[str, Any]]) -> int:
+    """How many exploits are proven by the digits MLP's re-report: it reports again the epoch of
+    the checkpoint it resumes from, which after an exploit must be the source's epoch with the
+    source's error (its weights), not the target's own. Asserts each one it finds."""
     by_trial: dict[int, list[dict[str, Any]]] = {}
     for e in events:
         if e.get("event") in ("result", "result_ignored"):
@@ -346,16 +364,48 @@ def test_pbt_on_the_digits_mlp_copies_checkpoints_through_a_kill_and_resume(tmp_
     checked = 0
     for ex in exploits:
         target, source, resource = ex["trial_id"], ex["exploit"]["source"], ex["exploit"]["resource"]
-        source_value = [e["result"]["val_error"] for e in by_trial[source]
-                        if e["event"] == "result" and e["result"]["epoch"] == resource][0]
-        after = [e for e in by_trial[target] if e["seq"] > ex["seq"]]
-        if after and after[0]["event"] == "result_ignored":
+        values = [e["result"]["val_error"] for e in by_trial[source]
+                  if e["event"] == "result" and e["result"]["epoch"] == resource]
+        after = [e for e in by_trial.get(target, []) if e["seq"] > ex["seq"]]
+        if values and after and after[0]["event"] == "result_ignored":
             assert after[0]["result"]["epoch"] == resource
-            assert after[0]["result"]["val_error"] == source_value
+            assert after[0]["result"]["val_error"] == values[0]
             checked += 1
-    assert checked >= 1
-    for e in events:
-        if e.get("event") in ("trial_start", "trial_resume") and e.get("config"):
-            assert e["config"]["epochs"] == 8
-    summary = json.loads(_tunebench("show", str(exp), "--json").stdout)
-    assert summary["finished"] and summary["n_running"] == 0
+    return checked
+
+
+@pytest.mark.slow
+def test_pbt_on_ray_copies_checkpoints_through_the_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ray = pytest.importorskip("ray", reason="the Ray backend tests need Ray: pip install 'tunebench[ray]'")
+    from tunebench.backends.ray_backend import RayBackend
+    from tunebench.examples import mlp_digits
+    from tunebench.testing.ray_cluster import LocalRayCluster
+    from tunebench.tuner import StopCriteria, Tuner
+
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    if ray.is_initialized():
+        ray.shutdown()
+    storage, exp = tmp_path / "storage", tmp_path / "exp"
+    space = {**mlp_digits.CONFIG_SPACE, "epochs": 8}
+    scheduler = make_scheduler("PBT", space, metric="val_error", mode="min", resource_attr="epoch",
+                               max_resource_attr="epochs", seed=2, population_size=4, perturbation_interval=2,
+                               mutable="lr,momentum,weight_decay")
+    with LocalRayCluster(head_cpus=0, workers={"node_a": 2, "node_b": 2}) as cluster:
+        ray.init(address=cluster.address, log_to_driver=False)
+        try:
+            backend = RayBackend(script=str(Path(mlp_digits.__file__).resolve()), storage=f"file://{storage}")
+            # (2 workers for 4 members: a member deciding at its boundary sees the others there)
+            result = Tuner(backend, scheduler, n_workers=2, stop=StopCriteria(max_trials=4), experiment_dir=exp).run()
+        finally:
+            ray.shutdown()
+    assert result.n_failed == 0
+    events = [json.loads(line) for line in (exp / "events.jsonl").read_text().splitlines()]
+    exploits = _check_exploits(events)
+    assert exploits, "PBT exploited"
+    assert _checkpoint_came_from_the_source(events, exploits) >= 1
+    prefix = json.loads((exp / "ray_storage.json").read_text())["prefix"]
+    for ex in exploits:
+        tid = ex["trial_id"]
+        assert (storage / prefix / "trials" / str(tid) / "checkpoint").is_dir()
+        assert not (exp / "trials" / str(tid) / "checkpoint").exists(), "the copy went through the storage"
