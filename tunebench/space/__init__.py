@@ -30,6 +30,8 @@ float domain decode exactly.
 The package, by concept (each module imports only those above it):
 
 - :mod:`~tunebench.space.values`: number checks and the command-line text of one value;
+- :mod:`~tunebench.space.conditions`: conditions on parameters (``domain.when(...)``): which
+  parameters are active in a configuration;
 - :mod:`~tunebench.space.domains`: the domain classes and their constructors;
 - :mod:`~tunebench.space.validation`: checks of a whole space, its domains and constants;
 - :mod:`~tunebench.space.unit_cube`: the array kernels of the domains' batch methods (numpy);
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 from tunebench.errors import SpaceError
 from tunebench.space.command_line import add_to_argparse, config_to_argv
+from tunebench.space.conditions import Condition, active_config, is_conditional
 from tunebench.space.domains import (
     DOMAIN_TYPES,
     Choice,
@@ -64,7 +67,14 @@ from tunebench.space.domains import (
     randint,
     uniform,
 )
-from tunebench.space.sampling import MAX_GRID_SIZE, default_config, grid_configs, sample_config, sample_configs
+from tunebench.space.sampling import (
+    MAX_GRID_SIZE,
+    complete_config,
+    default_config,
+    grid_configs,
+    sample_config,
+    sample_configs,
+)
 from tunebench.space.serialization import load_space_file, space_from_json, space_to_json
 from tunebench.space.validation import constants, hyperparameters, space_cardinality, validate_space
 
@@ -90,6 +100,10 @@ __all__ = [
     "space_cardinality",
     "sample_config",
     "sample_configs",
+    "complete_config",
+    "Condition",
+    "active_config",
+    "is_conditional",
     "get_encoder",
     "encoded_dim",
     "encode_configs",

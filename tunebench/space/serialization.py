@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.errors import SpaceError
+from tunebench.space.conditions import Condition
 from tunebench.space.domains import DOMAIN_TYPES, Choice, Domain, FiniteRange, Float, Integer, Ordinal
 from tunebench.space.validation import check_name, validate_space
 
@@ -19,9 +20,17 @@ def space_to_json(space: Mapping[str, Any]) -> dict[str, Any]:
     """The space as a JSON-able dict; constants become ``{"type": "constant", "value": v}``."""
     validate_space(space)
     return {
-        k: v.to_json() if isinstance(v, Domain) else {"type": "constant", "value": v}
+        k: _domain_json(v) if isinstance(v, Domain) else {"type": "constant", "value": v}
         for k, v in space.items()
     }
+
+
+def _domain_json(domain: Domain) -> dict[str, Any]:
+    """The domain's spec, with its condition under ``when``."""
+    spec = domain.to_json()
+    if domain.condition is not None:
+        spec["when"] = domain.condition.to_json()
+    return spec
 
 
 _NUMERIC_KEYS = frozenset({"low", "high", "log"})
@@ -51,6 +60,11 @@ def _json_number(value: Any) -> Any:
 
 
 def _domain_from_spec(name: str, spec: Mapping[str, Any]) -> Any:
+    if "when" in spec:
+        if spec.get("type") == "constant":
+            raise SpaceError(f"parameter {name!r}: a constant cannot have a condition ('when'); make it a domain")
+        domain = _domain_from_spec(name, {k: v for k, v in spec.items() if k != "when"})
+        return domain.when(Condition.parse(spec["when"], where=f"parameter {name!r}"))
     kind = spec.get("type")
     if not isinstance(kind, str) or kind not in _SPEC_KEYS:
         raise SpaceError(
@@ -100,7 +114,8 @@ def _domain_from_spec(name: str, spec: Mapping[str, Any]) -> Any:
 def space_from_json(d: Mapping[str, Any]) -> dict[str, Any]:
     """Inverse of :func:`space_to_json`, also accepting friendly forms.
 
-    A constant may be a bare value; ``"values"`` is an alias of ``"categories"``;
+    A constant may be a bare value; ``"values"`` is an alias of ``"categories"``; ``"when"``
+    gives a domain a condition (see :mod:`tunebench.space.conditions`);
     ``"log": true`` on ``uniform``/``randint``/``finrange`` selects the log variant; bounds
     written as strings (``"1e-4"``) are read as numbers.
 
