@@ -151,3 +151,70 @@ def test_inactive_parameters_stay_off_the_command_line() -> None:
     add_to_argparse(parser, SPACE)
     args = parser.parse_args(argv)
     assert args.optimizer == "adam" and args.n_layers == 1
+
+
+COND_SCRIPT = """
+    import argparse, sys
+    from tunebench import report, load_checkpoint, save_checkpoint
+    def main():
+        argv = sys.argv[1:]
+        # the script sees exactly the active parameters on its command line
+        has = {a[2:].split("=")[0] for a in argv if a.startswith("--")}
+        p = argparse.ArgumentParser()
+        p.add_argument("--optimizer"); p.add_argument("--momentum", type=float, default=None)
+        p.add_argument("--n_layers", type=int); p.add_argument("--width_2", type=int, default=None)
+        p.add_argument("--beta", type=float, default=None); p.add_argument("--epochs", type=int)
+        a = p.parse_args()
+        assert ("momentum" in has) == (a.optimizer == "sgd"), argv
+        assert ("width_2" in has) == (a.n_layers >= 2), argv
+        state = load_checkpoint() or {"epoch": 0}
+        for epoch in range(state["epoch"] + 1, a.epochs + 1):
+            loss = (0.1 if a.optimizer == "sgd" else 0.3) + (a.momentum or 0.0) * 0.01 + 1.0 / epoch
+            save_checkpoint({"epoch": epoch})
+            report(epoch=epoch, loss=loss)
+
+    if __name__ == "__main__":
+        main()
+"""
+
+COND_YAML = """
+optimizer: {type: choice, values: [sgd, adam, rmsprop]}
+momentum: {type: uniform, low: 0.5, high: 0.99, when: {optimizer: sgd}}
+n_layers: {type: randint, low: 1, high: 3}
+width_2: {type: lograndint, low: 16, high: 256, when: {n_layers: {">=": 2}}}
+beta: {type: uniform, low: 0.0, high: 1.0, when: {optimizer: [adam, rmsprop], width_2: {"<=": 64}}}
+"""
+
+
+@pytest.mark.parametrize("method", ["BO", "BOHB", "REA"])
+def test_a_conditional_space_file_through_the_cli_on_real_processes(tmp_path: Path, method: str) -> None:
+    """`tunebench run --config-space` with conditions: every trial's command line holds exactly its
+    active parameters (the script asserts it), the results table shows inactive ones as absent
+    (NaN), and `show --json` reports a best configuration with only its active parameters."""
+    import subprocess
+    import sys
+
+    from conftest import write_script
+
+    from tunebench.store import load_experiment
+
+    script = write_script(tmp_path, COND_SCRIPT)
+    space = tmp_path / "space.yaml"
+    space.write_text(COND_YAML)
+    exp = tmp_path / "exp"
+    run = subprocess.run([sys.executable, "-m", "tunebench", "run", "--script", str(script), "--config-space",
+                          str(space), "--metric", "loss", "--resource-attr", "epoch", "--max-resource-attr", "epochs",
+                          "--max-resource", "3", "--method", method, "--n-workers", "2", "--max-trials", "14",
+                          "--experiment-dir", str(exp), "--no-progress", "--seed", "1"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    exp_data = load_experiment(exp)
+    assert exp_data.summary()["n_failed"] == 0
+    trials = exp_data.trials
+    sgd = trials.config_optimizer == "sgd"
+    assert trials[sgd].config_momentum.notna().all() and trials[~sgd].config_momentum.isna().all()
+    assert (trials.config_width_2.notna() == (trials.config_n_layers >= 2)).all()
+    show = subprocess.run([sys.executable, "-m", "tunebench", "show", str(exp), "--json"], capture_output=True,
+                          text=True, timeout=300)
+    best = json.loads(show.stdout)["best_config"]
+    assert ("momentum" in best) == (best["optimizer"] == "sgd")

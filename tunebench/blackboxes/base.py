@@ -93,9 +93,13 @@ class Blackbox(ABC):
         return index_clipped
 
     def check_config(self, config: Mapping[str, Any]) -> None:
-        """UserError if ``config`` lacks a hyperparameter or has a value outside its domain."""
+        """UserError if ``config`` lacks an active hyperparameter or has a value outside its
+        domain (an inactive conditional hyperparameter may be absent)."""
         for name, domain in hyperparameters(self.config_space).items():
             if name not in config:
+                condition = domain.condition
+                if condition is not None and not condition.holds(config):
+                    continue
                 raise UserError(f"{self.name}: config {config} lacks the hyperparameter '{name}'")
             if not domain.contains(config[name]):
                 raise UserError(f"{self.name}: {name}={config[name]!r} is outside its domain {domain!r}")
