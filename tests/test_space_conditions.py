@@ -16,7 +16,6 @@ from tunebench.space import (
     active_config,
     add_to_argparse,
     choice,
-    complete_config,
     config_to_argv,
     decode_configs,
     default_config,
@@ -26,6 +25,7 @@ from tunebench.space import (
     lograndint,
     ordinal,
     randint,
+    repair_config,
     sample_config,
     sample_configs,
     space_from_json,
@@ -137,9 +137,9 @@ def test_the_encoding_fills_inactive_parameters_and_decoding_drops_them() -> Non
 def test_complete_config_after_a_change_of_a_parent() -> None:
     rng = np.random.default_rng(3)
     adam = {"optimizer": "adam", "n_layers": 1, "epochs": 10}
-    changed = complete_config(SPACE, {**adam, "optimizer": "sgd"}, rng)
+    changed = repair_config(SPACE, {**adam, "optimizer": "sgd"}, rng)
     assert _is_active_set(changed) and 0.5 <= changed["momentum"] <= 0.99
-    back = complete_config(SPACE, {**changed, "optimizer": "adam", "n_layers": 3}, rng)
+    back = repair_config(SPACE, {**changed, "optimizer": "adam", "n_layers": 3}, rng)
     assert _is_active_set(back) and "momentum" not in back and 16 <= back["width_2"] <= 256
 
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from tunebench.pareto import crowding_distance, pareto_ranks, rank_by_nondominated_sorting
 from tunebench.searchers.rea import EvolutionarySearcher, mutate_value, objective_vector
-from tunebench.space import Choice, complete_config
+from tunebench.space import Choice, repair_config
 from tunebench.types import Config, Objectives, Result
 
 logger = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ class NSGA2Searcher(EvolutionarySearcher):
                 child[name] = mutate_value(self._domains[name], child[name], rng, self.local_move_prob,
                                            self.local_scale)
         if self._conditional:  # drop what the changes made inactive, draw what they made active
-            child = complete_config(self.config_space, child, rng)
+            child = repair_config(self.config_space, child, rng)
         for _ in range(MAX_REPAIRS):  # (a space of few configurations may need more than one step)
             if child != a and child != b:
                 break

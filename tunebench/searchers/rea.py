@@ -36,7 +36,7 @@ import numpy as np
 
 from tunebench.searchers.base import Searcher
 from tunebench.searchers.random import RandomSearcher
-from tunebench.space import Choice, Domain, complete_config, hyperparameters, is_conditional, validate_space
+from tunebench.space import Choice, Domain, hyperparameters, is_conditional, repair_config, validate_space
 from tunebench.types import Config, Objectives, Result, float_from_json, json_float, to_minimize
 
 logger = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ class EvolutionarySearcher(Searcher):
         child[name] = mutate_value(self._domains[name], parent[name], self._rng, self.local_move_prob,
                                    self.local_scale)
         # a changed parent of a condition: drop what became inactive, draw what became active
-        return complete_config(self.config_space, child, self._rng) if self._conditional else child
+        return repair_config(self.config_space, child, self._rng) if self._conditional else child
 
     def on_result(self, trial_id: int, config: Config, result: Result) -> None:
         """Called for each result: remembers the trial's last value (used by :meth:`on_stop`)."""

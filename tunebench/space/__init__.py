@@ -69,9 +69,9 @@ from tunebench.space.domains import (
 )
 from tunebench.space.sampling import (
     MAX_GRID_SIZE,
-    complete_config,
     default_config,
     grid_configs,
+    repair_config,
     sample_config,
     sample_configs,
 )
@@ -100,7 +100,7 @@ __all__ = [
     "space_cardinality",
     "sample_config",
     "sample_configs",
-    "complete_config",
+    "repair_config",
     "Condition",
     "active_config",
     "is_conditional",

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from tunebench.space.unit_cube import Generator
 
 __all__ = ["MAX_GRID_SIZE", "sample_config", "sample_configs", "default_config", "grid_configs", "rows",
-           "complete_config"]
+           "repair_config"]
 
 #: :func:`grid_configs` refuses grids larger than this (they would not fit in memory).
 MAX_GRID_SIZE = 1_000_000
@@ -56,7 +56,7 @@ def sample_configs(
     return configs
 
 
-def complete_config(space: Mapping[str, Any], config: Mapping[str, Any], rng: Generator) -> dict[str, Any]:
+def repair_config(space: Mapping[str, Any], config: Mapping[str, Any], rng: Generator) -> dict[str, Any]:
     """``config`` made a configuration of ``space`` after a change (a mutation, a crossover): the
     parameters whose condition no longer holds are dropped, those that became active get a random
     value drawn with ``rng``, constants their value (in the space's key order; keys not in the
