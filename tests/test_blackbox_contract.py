@@ -26,6 +26,7 @@ DATA = Path(os.environ.get("TUNEBENCH_DATA") or REPO.parent / "shared" / "data")
 #: family -> a representative task (None for the synthetic families)
 TASKS: dict[str, str | None] = {
     "lcbench": "3945",
+    "lcbench-switched": "3945",
     "fcnet": "protein_structure",
     "nb201": "cifar10",
     "hpobench": "australian",
@@ -47,7 +48,7 @@ def _missing(family: str) -> str | None:
             return f"{module} is not installed (pip install 'tunebench[{extra}]')"
         return None
 
-    if family == "lcbench":
+    if family in ("lcbench", "lcbench-switched"):
         model = DATA / "yahpo" / "lcbench" / "model.onnx"
         return absent("onnxruntime", "yahpo") or (
             None if model.is_file() else f"YAHPO lcbench data is absent: no {model} (set TUNEBENCH_DATA)")
@@ -79,7 +80,7 @@ def test_contract(family: str, check: str, loaded: dict[str, Blackbox]) -> None:
     if why is not None:
         pytest.skip(f"blackbox family {family}: {why}")
     if family not in loaded:
-        loaded[family] = load_blackbox(family, TASKS[family], DATA if family == "lcbench" else None)
+        loaded[family] = load_blackbox(family, TASKS[family], DATA if family.startswith("lcbench") else None)
     CONTRACT_CHECKS[check](lambda: loaded[family])
 
 

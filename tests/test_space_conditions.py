@@ -218,3 +218,52 @@ def test_a_conditional_space_file_through_the_cli_on_real_processes(tmp_path: Pa
                           text=True, timeout=300)
     best = json.loads(show.stdout)["best_config"]
     assert ("momentum" in best) == (best["optimizer"] == "sgd")
+
+
+@pytest.fixture
+def lcbench_data() -> Path:
+    import os
+
+    data = Path(os.environ.get("TUNEBENCH_DATA", ""))
+    if not (data / "yahpo" / "lcbench" / "model.onnx").is_file():
+        pytest.skip("YAHPO lcbench data is absent (set TUNEBENCH_DATA)")
+    return data
+
+
+def test_the_conditional_and_flattened_lcbench_rewrites_are_the_same_problem(lcbench_data: Path) -> None:
+    from tunebench.blackboxes.registry import load_blackbox
+
+    cond = load_blackbox("lcbench-switched", "167149", lcbench_data, conditional=True)
+    flat = load_blackbox("lcbench-switched", "167149", lcbench_data, conditional=False)
+    base = load_blackbox("lcbench", "167149", lcbench_data)
+    assert cond.config_space["momentum"].condition == Condition.parse({"optimizer": "momentum"})
+    assert flat.config_space["momentum"].condition is None and "optimizer" in flat.config_space
+    configs = sample_configs(cond.config_space, np.random.default_rng(0), 20)
+    off = [c for c in configs if c["optimizer"] == "sgd"]
+    assert off and all("momentum" not in c for c in off)
+    # the flattened space's dead momentum changes nothing; the off value is momentum 0.1
+    padded = [{**c, "momentum": 0.7 if "momentum" not in c else c["momentum"],
+               "max_dropout": 0.3 if "max_dropout" not in c else c["max_dropout"]} for c in configs]
+    np.testing.assert_array_equal(cond.evaluate(configs), flat.evaluate(padded))
+    as_base = [{k: v for k, v in p.items() if k not in ("optimizer", "dropout")} for p in padded]
+    for c, b in zip(configs, as_base, strict=True):
+        if c["optimizer"] == "sgd":
+            b["momentum"] = 0.1
+        if c["dropout"] == "no":
+            b["max_dropout"] = 0.0
+    np.testing.assert_array_equal(cond.evaluate(configs), base.evaluate(as_base))
+
+
+def test_bohb_on_the_conditional_lcbench_benchmark_in_the_simulator(lcbench_data: Path, tmp_path: Path) -> None:
+    from tunebench.launch import build_tuner, spec_from_benchmark
+    from tunebench.store import load_experiment
+
+    spec = spec_from_benchmark("lcbench-167149-cond")
+    spec.method, spec.seed, spec.max_wallclock_time = "BOHB", 0, 3000.0
+    build_tuner(spec, tmp_path / "exp", command_line=[]).run()
+    trials = load_experiment(tmp_path / "exp").trials
+    assert len(trials) > 20
+    on = trials.config_optimizer == "momentum"
+    assert trials[on].config_momentum.notna().all() and trials[~on].config_momentum.isna().all()
+    yes = trials.config_dropout == "yes"
+    assert trials[yes].config_max_dropout.notna().all() and trials[~yes].config_max_dropout.isna().all()

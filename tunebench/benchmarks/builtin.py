@@ -3,9 +3,11 @@
 They come from functions returning definitions, as a user's ``benchmark_definitions()`` does
 (see :mod:`tunebench.benchmarks.loader`).
 
-Every lcbench task comes as four problems: ``lcbench-<task>`` (val_accuracy, max),
+Every lcbench task comes as six problems: ``lcbench-<task>`` (val_accuracy, max),
 ``lcbench-<task>-mo`` (val_accuracy max and time min), ``lcbench-<task>-mo3`` (val_accuracy max,
-time min, val_cross_entropy min) and ``lcbench-<task>-constrained`` (val_accuracy max subject to
+time min, val_cross_entropy min), ``lcbench-<task>-cond`` / ``-flat`` (momentum and dropout behind
+on/off switches, as a conditional space or flattened: :mod:`tunebench.blackboxes.switched`) and
+``lcbench-<task>-constrained`` (val_accuracy max subject to
 ``time <= B``, with ``B`` from :data:`LCBENCH_TIME_BOUNDS`); the synthetic multi-objective
 blackboxes come as ``zdt1`` (f1 alone) and ``zdt1-mo`` (every objective), and so on.
 """
@@ -123,6 +125,13 @@ def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
             description=f"YAHPO Gym lcbench surrogate, OpenML task {task} (needs tunebench[yahpo] and "
                         "TUNEBENCH_DATA)")
         defs.update(_lcbench_variants(defs[f"lcbench-{task}"], task))
+        for suffix, conditional in (("cond", True), ("flat", False)):
+            defs[f"lcbench-{task}-{suffix}"] = dataclasses.replace(
+                defs[f"lcbench-{task}"], name=f"lcbench-{task}-{suffix}", blackbox="lcbench-switched",
+                blackbox_kwargs={"conditional": conditional},
+                description=f"YAHPO Gym lcbench surrogate, OpenML task {task}, momentum and dropout behind on/off "
+                            f"switches, {'a conditional space' if conditional else 'the flattened space'} (needs "
+                            "tunebench[yahpo] and TUNEBENCH_DATA)")
     tables = {"fcnet": ("HPOLib FCNet", FCNET_DATASETS, "val_loss", "min", 3600.0),
               "nb201": ("NAS-Bench-201", NB201_DATASETS, "val_acc", "max", 36000.0),
               "hpobench": ("HPOBench MLP", HPOBENCH_DATASETS, "val_acc", "max", 600.0)}

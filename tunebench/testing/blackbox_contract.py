@@ -219,7 +219,7 @@ def check_seeds(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0) -> No
 
 
 def check_outside(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0, max_params: int = 4) -> None:
-    """A value outside its domain or a missing hyperparameter (checked for the first
+    """A value outside its domain or a missing (active) hyperparameter (checked for the first
     ``max_params``), or a fidelity not offered, is a UserError naming it; a tabular blackbox
     answers a configuration of the space it does not hold with its surrogate (``"knn"``: the
     values of a tabulated configuration) or, without a surrogate, with a UserError."""
@@ -230,6 +230,8 @@ def check_outside(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0, max
         value = outside_value(domain)
         _raises_user_error(partial(bb.evaluate, [{**base, name: value}]),
                            f"{bb.name}: evaluate of a config with {name}={value!r}", name)
+        if name not in base:
+            continue  # inactive in this config (a conditional space): its absence is right
         missing = {k: v for k, v in base.items() if k != name}
         _raises_user_error(partial(bb.evaluate, [missing]),
                            f"{bb.name}: evaluate of a config without {name}", name)
