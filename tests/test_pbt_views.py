@@ -210,3 +210,34 @@ def test_the_live_tuner_and_the_log_rank_with_the_same_configs(tmp_path: Path) -
     live = run_loop(exp)
     assert [(s.trial_id, s.config, s.value) for s in live.standings()] == [
         (s.trial_id, s.config, s.value) for s in load_experiment(exp).standings()]
+
+
+# -- the population plot ----------------------------------------------------------------------------
+
+
+def test_the_population_plot_draws_a_lineage_edge_per_exploit(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from tunebench.analysis.plots import experiment_figure, plot_experiment
+
+    exp = tmp_path / "exp"
+    run_loop(exp)
+    experiment = load_experiment(exp)
+    fig = experiment_figure(experiment)
+    ax = fig.axes[1]
+    assert ax.get_title() == f"population: 6 trials, {len(experiment.lineage())} exploits"
+    edges = [line for line in ax.get_lines() if line.get_linestyle() not in ("-", "None")]
+    results = experiment.results
+    # an exploit of a source that had finished leaves nothing to train: no next point, no edge
+    n_results = results.trial_id.value_counts()
+    followed = [(row, e["n_results"]) for row, e in zip(experiment.lineage().itertuples(), experiment.state.exploits,
+                                                         strict=True) if n_results[row.trial_id] > e["n_results"]]
+    assert len(edges) == len(followed) >= 5
+    for edge, (row, n_before) in zip(edges, followed, strict=True):
+        (x0, x1), (y0, y1) = edge.get_xdata(), edge.get_ydata()
+        # from the source's point at the exploit's resource to the trial's next point
+        assert x0 == row.resource and x1 == row.resource + 1
+        source = results[(results.trial_id == row.source) & (results.epoch == row.resource)
+                         & (results.tuner_time <= row.time)]
+        assert y0 == source.loss.iloc[-1]
+        assert y1 == results[results.trial_id == row.trial_id].loss.iloc[n_before]
+    assert plot_experiment(experiment, tmp_path / "pop.png").stat().st_size > 0

@@ -354,7 +354,9 @@ class ExperimentState:
     end_reason: str | None = None  #: ``reason`` of the last ``experiment_end``
     finished: bool = False  #: the last event is an ``experiment_end``
     #: the resumes from another trial's checkpoint (PBT's exploits), in log order: ``trial_id``,
-    #: ``source``, ``resource`` (where the trial went on), ``changes`` (``{name: [old, new]}``), ``time``
+    #: ``source``, ``resource`` (where the trial went on), ``changes`` (``{name: [old, new]}``),
+    #: ``time`` and ``n_results`` (the trial's decided results before it: the later ones follow
+    #: the source's training)
     exploits: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -418,7 +420,7 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
             rec.exploit, rec.exploit_n_results = exploit, rec.n_results
             state.exploits.append({"trial_id": tid, "source": exploit.get("source"),
                                    "resource": exploit.get("resource"), "changes": exploit.get("changes") or {},
-                                   "time": ev.get("time")})
+                                   "time": ev.get("time"), "n_results": rec.n_results})
     elif kind == _TRIAL_RESTART:
         rec.status, rec.interrupted = _RUNNING, False
         state.launches_in_last_session += 1

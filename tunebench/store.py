@@ -704,7 +704,7 @@ class Experiment:
         in log order: ``trial_id``, ``source`` (whose checkpoint it took), ``resource`` (the
         resource the source had reached, where the trial went on), ``changes`` (``{name: [old,
         new]}``: its config before and after) and ``time`` (tuning seconds). Empty without one."""
-        return [dict(e) for e in self.state.exploits]
+        return [{k: v for k, v in e.items() if k != "n_results"} for e in self.state.exploits]
 
     def lineage(self) -> "pd.DataFrame":
         """:meth:`lineage_records` as a DataFrame (columns ``trial_id``, ``source``,
