@@ -681,7 +681,7 @@ def _population_panel(ax: Any, experiment: Experiment, results: Any, x_all: np.n
             if keep.any():
                 ax.plot(x_all[part][keep], values[part][keep], color=colors[tid], linewidth=1.3, alpha=0.85,
                         marker="o" if keep.sum() == 1 else None, markersize=2.5)
-    label = "exploit: copy of a better trial"
+    label: str | None = "exploit: copy of a better trial"
     for e in experiment.state.exploits:
         tid, source, n = e["trial_id"], e["source"], e["n_results"]
         src, dst = groups.get(source), groups.get(tid)
