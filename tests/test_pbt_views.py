@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -241,3 +242,118 @@ def test_the_population_plot_draws_a_lineage_edge_per_exploit(tmp_path: Path) ->
         assert y0 == source.loss.iloc[-1]
         assert y1 == results[results.trial_id == row.trial_id].loss.iloc[n_before]
     assert plot_experiment(experiment, tmp_path / "pop.png").stat().st_size > 0
+
+
+# -- the example scripts take a changed config on resume ------------------------------------------
+
+DIGITS = {"momentum": 0.9, "weight_decay": 1e-4, "batch_size": 64, "n_units": 32, "n_layers": 1, "epochs": 4}
+
+
+class _ExploitOnce(Scheduler):
+    """Two trials pause at epoch 2; trial 1 then goes on from trial 0's checkpoint with ``lr``."""
+
+    def __init__(self, configs: list[Config], lr: float) -> None:
+        self.config_space = {}
+        self.metric, self.mode = "val_error", "min"
+        self.resource_attr, self.max_resource_attr = "epoch", "epochs"
+        self.configs, self.lr = configs, lr
+        self.paused: set[int] = set()
+
+    def suggest(self, trial_id: int) -> Suggestion | None:
+        if trial_id < len(self.configs):
+            return Suggestion.start(self.configs[trial_id])
+        return self.suggest_resume(trial_id)
+
+    def suggest_resume(self, trial_id: int) -> Suggestion | None:
+        if self.paused == {0, 1}:
+            self.paused.clear()
+            return Suggestion.resume(1, {**self.configs[1], "lr": self.lr}, checkpoint_from=0)
+        return None
+
+    def on_result(self, trial: Trial, result: Result) -> Decision:
+        if result["epoch"] == 2 and trial.trial_id not in self.paused and trial.config["lr"] != self.lr:
+            self.paused.add(trial.trial_id)
+            return Decision.PAUSE
+        return Decision.CONTINUE
+
+
+def _script_run(script: Path, config: Config, checkpoint: Path) -> dict[int, float]:
+    """Epoch -> val_error of the script run by hand (outside a tuner: it prints its reports)."""
+    import subprocess
+    import sys
+
+    args = [a for k, v in config.items() for a in (f"--{k}", str(v))]
+    out = subprocess.run([sys.executable, str(script), *args, "--checkpoint-dir", str(checkpoint)],
+                         capture_output=True, text=True, check=True).stdout
+    return {r["epoch"]: r["val_error"] for r in map(json.loads, out.splitlines())}
+
+
+def test_mlp_digits_resumed_from_another_trials_checkpoint_trains_with_its_new_lr(tmp_path: Path) -> None:
+    import shutil
+
+    from tunebench.backends.local import LocalBackend
+
+    script = Path(__file__).resolve().parents[1] / "tunebench" / "examples" / "mlp_digits.py"
+    configs = [{**DIGITS, "lr": 0.05}, {**DIGITS, "lr": 0.5}]
+    exp = tmp_path / "exp"
+    backend = LocalBackend(script=script, gpus=[])
+    try:
+        Tuner(backend, _ExploitOnce(configs, lr=0.01), n_workers=2, stop=StopCriteria(max_trials=2),
+              experiment_dir=exp).run()
+    finally:
+        backend.shutdown()
+    results = load_experiment(exp).results
+    tuned = dict(zip(results[results.trial_id == 1].epoch, results[results.trial_id == 1].val_error, strict=True))
+    assert load_experiment(exp).lineage().iloc[0].changes == {"lr": [0.5, 0.01]}
+    # by hand: trial 0's first two epochs, then its checkpoint trained on with lr 0.01 -- or with 0.05
+    first = tmp_path / "by-hand"
+    own = results[results.trial_id == 0]
+    assert _script_run(script, {**configs[0], "epochs": 2}, first) == dict(zip(own.epoch, own.val_error, strict=True))
+    other = tmp_path / "same-lr"
+    shutil.copytree(first, other)
+    new_lr = _script_run(script, {**configs[0], "lr": 0.01}, first)
+    old_lr = _script_run(script, configs[0], other)
+    assert [tuned[3], tuned[4]] == [new_lr[3], new_lr[4]]
+    assert [old_lr[3], old_lr[4]] != [new_lr[3], new_lr[4]]
+
+
+@pytest.mark.parametrize("kind", ["cosine", "lambda"])
+def test_torch_training_state_resumes_with_the_configs_optimizer_hyperparameters(tmp_path: Path, kind: str) -> None:
+    """What resnet_images and transformer_wikitext2 do on resume: the optimizer built from the
+    (changed) config keeps its learning rate (at the same place in the LR schedule), momentum
+    and weight decay; the checkpoint's do not come back."""
+    torch = pytest.importorskip("torch")
+    from tunebench.integrations.torch import load_training_state, save_training_state
+
+    def build(lr: float, momentum: float, weight_decay: float) -> tuple[Any, Any, Any]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10) if kind == "cosine" else
+                     torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 4)))
+        return model, optimizer, scheduler
+
+    def steps(model: Any, optimizer: Any, scheduler: Any, n: int) -> None:
+        for _ in range(n):
+            optimizer.zero_grad()
+            model(torch.ones(2, 3)).sum().backward()
+            optimizer.step()
+            scheduler.step()
+
+    model, optimizer, scheduler = build(0.1, 0.9, 1e-4)
+    steps(model, optimizer, scheduler, 3)
+    save_training_state(model, optimizer, scheduler, epoch=3, directory=tmp_path)
+    # the same config: the very same state as before (nothing changed)
+    same = build(0.1, 0.9, 1e-4)
+    load_training_state(*same, directory=tmp_path)
+    assert same[1].param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
+    # a changed config: its values, the learning rate at the same place of the schedule
+    model2, optimizer2, scheduler2 = build(0.02, 0.5, 1e-3)
+    load_training_state(model2, optimizer2, scheduler2, directory=tmp_path)
+    group = optimizer2.param_groups[0]
+    assert group["lr"] == pytest.approx(optimizer.param_groups[0]["lr"] * 0.2)
+    assert group["momentum"] == 0.5 and group["weight_decay"] == 1e-3
+    assert scheduler2.base_lrs == [0.02] and scheduler2.last_epoch == 3
+    steps(model2, optimizer2, scheduler2, 1)
+    steps(model, optimizer, scheduler, 1)
+    assert optimizer2.param_groups[0]["lr"] == pytest.approx(optimizer.param_groups[0]["lr"] * 0.2)
