@@ -37,6 +37,7 @@ TASKS: dict[str, str | None] = {
     "zdt1": None,
     "zdt2": None,
     "dtlz2": None,
+    "pbt-schedule": None,
     "tabulated": "mlp_tabular",
 }
 

@@ -784,11 +784,31 @@ def cmd_show(args: argparse.Namespace) -> int:
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         for r in rows:
             print("    " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
+    for line in _lineage_lines(summary["lineage"], summary["resource_attr"]):
+        print(f"  {line}")
     failed = [rec for rec in exp.trial_table() if rec["status"] == "failed"]
     for rec in failed[:5]:
         first = (rec["error"] or "").strip().splitlines()
         print(f"  trial {rec['trial_id']} failed: {first[0] if first else '?'}")
     return 0
+
+
+#: exploits listed by ``tunebench show`` (the last ones; ``--json`` has them all)
+LINEAGE_SHOWN = 20
+
+
+def _lineage_lines(lineage: list[dict[str, Any]], resource_attr: str | None) -> list[str]:
+    """The lines of ``tunebench show`` on a PBT run's exploits (none without one), e.g.
+    ``trial 5 @ epoch 4 <- trial 2's weights: lr 0.1 -> 0.08``."""
+    if not lineage:
+        return []
+    lines = [f"lineage ({len(lineage)} exploits" + (f", the last {LINEAGE_SHOWN}" if len(lineage) > LINEAGE_SHOWN
+                                                    else "") + "):"]
+    for e in lineage[-LINEAGE_SHOWN:]:
+        at = f" @ {resource_attr or 'resource'} {_fmt_number(e['resource'])}" if e["resource"] is not None else ""
+        changes = ", ".join(f"{k} {_fmt_number(old)} -> {_fmt_number(new)}" for k, (old, new) in e["changes"].items())
+        lines.append(f"  trial {e['trial_id']}{at} <- trial {e['source']}'s weights: {changes or 'same config'}")
+    return lines
 
 
 def _run_state(summary: dict[str, Any], holder: LockHolder | None) -> str:

@@ -158,6 +158,11 @@ def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
         name="synthetic-tabular", blackbox="synthetic-tabular", task=None, metric="loss", mode="min",
         resource_attr="epoch", min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=3600.0,
         description="synthetic table of 1000 configurations x 27 epochs")
+    defs["pbt-schedule"] = SimulatedBenchmark(
+        name="pbt-schedule", blackbox="pbt-schedule", task=None, metric="loss", mode="min", resource_attr="epoch",
+        min_resource=1, max_resource=50, n_workers=8, max_wallclock_time=3000.0,
+        description="synthetic path-dependent training over lr and momentum, 50 epochs, whose best learning rate "
+                    "decays: a schedule (PBT) beats every constant rate")
     fronts = {"zdt1": ("ZDT1", "x1..x6", "f1, f2", "convex front f2 = 1 - sqrt(f1)"),
               "zdt2": ("ZDT2", "x1..x6", "f1, f2", "concave front f2 = 1 - f1^2"),
               "dtlz2": ("DTLZ2", "x1..x5", "f1, f2, f3", "front the unit sphere's positive octant")}

