@@ -22,6 +22,7 @@ from tunebench.backends.registry import LOCAL, RAY, backend_names, get_backend
 from tunebench.errors import TuningError, UserError
 from tunebench.events import LEADERBOARD_SIZE
 from tunebench.lock import LockHolder
+from tunebench.space.serialization import read_mapping_file
 from tunebench.store import check_not_running, load_experiment, read_metadata
 
 logger = logging.getLogger("tunebench")

@@ -62,7 +62,15 @@ from tunebench.backends.registry import LOCAL, RAY, SIMULATOR, get_backend
 from tunebench.benchmarks import SimulatedBenchmark, canonical_module_ref, load_benchmark_module, resolve_benchmark
 from tunebench.errors import UserError
 from tunebench.events import LogKind, read_last_event
-from tunebench.launch import RunSpec, build_prior, build_space, check_backend, spec_from_benchmark, thread_env, use_backend
+from tunebench.launch import (
+    RunSpec,
+    build_prior,
+    build_space,
+    check_backend,
+    spec_from_benchmark,
+    thread_env,
+    use_backend,
+)
 from tunebench.lock import hold, lock_holder
 from tunebench.schedulers import canonical_method_names, get_method, make_scheduler
 from tunebench.store import EVENTS_FILE, METADATA_FILE, TUNER_LOCK_FILE, read_metadata

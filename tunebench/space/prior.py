@@ -123,17 +123,17 @@ class _Marginal:
             out[np.arange(n), idx] = 1.0
             return out
         if self.kind == "beta":
-            return rng.beta(self.a, self.b, size=n)[:, None]
+            return np.asarray(rng.beta(self.a, self.b, size=n), dtype=float)[:, None]
         lo, hi = ndtr(-self.mean / self.std), ndtr((1.0 - self.mean) / self.std)
         u = lo + rng.random(n) * (hi - lo)
         x = self.mean + self.std * ndtri(np.clip(u, 1e-300, 1.0 - 1e-16))
-        return np.clip(x, 0.0, 1.0)[:, None]
+        return np.asarray(np.clip(x, 0.0, 1.0), dtype=float)[:, None]
 
     def log_pdf(self, X: FloatArray) -> FloatArray:
         """Log density of the rows of ``X`` (the full encoding) on this parameter's columns."""
         if self.kind == "probs":
             idx = np.argmax(X[:, self.cols], axis=1)
-            return np.log(np.asarray(self.probs))[idx]
+            return np.asarray(np.log(np.asarray(self.probs))[idx], dtype=float)
         x = np.clip(X[:, self.cols.start], 0.0, 1.0)
         if self.kind == "beta":
             x = np.clip(x, _EDGE, 1.0 - _EDGE)
@@ -202,24 +202,24 @@ def _marginal(domain: Domain, cols: slice, name: str, spec: Any) -> tuple[_Margi
         if not isinstance(given, Mapping) or not given:
             raise UserError(f"{_where(name)}: probs must be a mapping category -> probability, got {given!r}")
         k = len(domain.categories)
-        probs = [math.nan] * k
+        shares = [math.nan] * k
         for cat, p in given.items():
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
                 raise UserError(f"{_where(name)}: probability of {cat!r} must be a number in [0, 1], got {p!r}")
-            probs[_category(domain, name, cat)] = float(p)
-        total = math.fsum(p for p in probs if not math.isnan(p))
-        rest = [j for j in range(k) if math.isnan(probs[j])]
+            shares[_category(domain, name, cat)] = float(p)
+        total = math.fsum(p for p in shares if not math.isnan(p))
+        rest = [j for j in range(k) if math.isnan(shares[j])]
         if total > 1 + 1e-9 or (not rest and abs(total - 1) > 1e-6) or total <= 0:
             raise UserError(f"{_where(name)}: probabilities sum to {total:g}; make them sum to 1 "
                             "(or to less, leaving the rest to the categories not listed)")
         for j in rest:
-            probs[j] = max(0.0, 1.0 - total) / len(rest)
-        s = math.fsum(probs)
+            shares[j] = max(0.0, 1.0 - total) / len(rest)
+        s = math.fsum(shares)
         floor = 1e-12  # a category with probability 0 keeps a tiny one (log densities stay finite)
-        probs = [max(p / s, floor) for p in probs]
-        s = math.fsum(probs)
-        return (_Marginal("probs", cols, probs=tuple(p / s for p in probs)),
-                {"probs": {domain.categories[j]: probs[j] / s for j in range(k)}})
+        shares = [max(p / s, floor) for p in shares]
+        s = math.fsum(shares)
+        return (_Marginal("probs", cols, probs=tuple(p / s for p in shares)),
+                {"probs": {domain.categories[j]: shares[j] / s for j in range(k)}})
     dist = spec.get("dist")
     if categorical and dist is not None:
         raise UserError(f"{_where(name)}: '{name}' is a choice: give {{value:, confidence:}} or {{probs: ...}}")
