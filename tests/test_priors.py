@@ -132,6 +132,17 @@ def test_log_pdf_matches_scipy_truncnorm_on_the_unit_cube(value: float, confiden
     np.testing.assert_allclose(both.log_pdf(X), stats.beta.logpdf(u, 2, 5) + by_hand, rtol=1e-10)
 
 
+def test_the_readme_prior_example_is_a_valid_prior_for_the_digits_mlp() -> None:
+    yaml = pytest.importorskip("yaml")
+    from tunebench.examples.mlp_digits import CONFIG_SPACE
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = readme.split("# prior.yaml, for the digits MLP (tunebench/examples/mlp_digits.py)\n")[1].split("```")[0]
+    prior = Prior(CONFIG_SPACE, yaml.safe_load(text))
+    assert prior.names == ["lr", "n_layers", "momentum", "weight_decay"]
+    assert prior.mode_config()["lr"] == pytest.approx(0.1) and prior.mode_config()["n_layers"] == 2
+
+
 # -- piBO ---------------------------------------------------------------------------------------
 
 
