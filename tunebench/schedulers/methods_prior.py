@@ -53,11 +53,11 @@ def _with_prior(name: str, base: SchedulerFactory) -> SchedulerFactory:
 
 
 method("PiBO", "piBO (Hvarfner et al. 2022): BO with EI times prior(x)^(beta/n), initial design from the prior",
-       listed=("prior_beta",), quick_options=GP_QUICK, quick_trials=40, cost_aware=True,
+       listed=("prior_beta",), quick_options=GP_QUICK, quick_trials=40,
        needs_prior=True)(_with_prior("PiBO", _bo_factory))
 method("PiBO-MOBSTER", "piBO on MOBSTER: ASHA + GP, EI at a rung level times prior(x)^(beta/n)",
        listed=("grace_period", "reduction_factor", "prior_beta"), multi_fidelity=True,
-       quick_options=GP_QUICK, quick_trials=40, cost_aware=True,
+       quick_options=GP_QUICK, quick_trials=40,
        needs_prior=True)(_with_prior("PiBO-MOBSTER", _mobster_factory))
 
 
