@@ -22,6 +22,7 @@ from tunebench.backends.registry import LOCAL, RAY, backend_names, get_backend
 from tunebench.errors import TuningError, UserError
 from tunebench.events import LEADERBOARD_SIZE
 from tunebench.lock import LockHolder
+from tunebench.space.serialization import read_mapping_file
 from tunebench.store import check_not_running, load_experiment, read_metadata
 
 logger = logging.getLogger("tunebench")
@@ -229,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--cost-attr", metavar="NAME",
                      help="reported cost of a result (e.g. elapsed seconds): cost-aware methods optimize "
                           "improvement per unit of it")
+    src.add_argument("--prior", metavar="FILE",
+                     help="YAML/JSON prior over the space, e.g. 'lr: {value: 0.01, confidence: medium}' "
+                          "(PiBO, PiBO-MOBSTER, PriorBand)")
     src.add_argument("--resource-attr", help="reported resource, e.g. epoch (multi-fidelity methods)")
     src.add_argument("--max-resource-attr", help="script argument carrying the maximum resource, e.g. epochs")
     src.add_argument("--max-resource", type=_positive_int, help="maximum resource, e.g. 27 epochs")
@@ -570,6 +574,8 @@ def _make_spec(args: argparse.Namespace) -> Any:
         spec.constraints = [c.to_json() for c in parse_constraints(args.constraint)]
     if args.cost_attr is not None:
         spec.cost_attr = args.cost_attr
+    if args.prior is not None:
+        spec.prior = _read_prior(args.prior)
     if args.seed is not None:
         spec.seed = args.seed
     if args.gpus_per_trial is not None:
@@ -579,6 +585,11 @@ def _make_spec(args: argparse.Namespace) -> Any:
     spec.benchmark_modules = modules
     _apply_limits(spec, args)
     return spec
+
+
+def _read_prior(path: str) -> dict[str, Any]:
+    """The mapping of ``--prior FILE`` (checked against the space when the run is built)."""
+    return read_mapping_file(path, "prior file")
 
 
 def _canonical_method(name: str) -> str:

@@ -99,6 +99,9 @@ class RunSpec:
     constraints: list[str] = field(default_factory=list)
     #: reported metric holding each result's cost, for cost-aware methods (``--cost-attr``)
     cost_attr: str | None = None
+    #: the user's prior over the space (``--prior FILE``: its mapping, see
+    #: :class:`tunebench.space.Prior`), for the methods that need one (PiBO, PriorBand)
+    prior: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -393,6 +396,22 @@ def _simulated_blackbox(spec: RunSpec, bench: SimulatedBenchmark, blackbox_cache
     return blackbox
 
 
+def build_prior(spec: RunSpec, space: dict[str, Any]) -> Any:
+    """The :class:`~tunebench.space.Prior` of ``spec.prior`` over ``space``, or ``None``.
+
+    Raises:
+        UserError: a bad prior (the message starts with ``--prior``).
+    """
+    if spec.prior is None:
+        return None
+    from tunebench.space import Prior  # deferred: numpy and scipy (only runs with a prior)
+
+    try:
+        return Prior(space, spec.prior)
+    except UserError as e:
+        raise UserError(f"--prior: {e}") from None
+
+
 def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = False,
                 callbacks: list[Callback] | None = None, command_line: list[str] | None = None,
                 blackbox_cache: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> Tuner:
@@ -404,7 +423,8 @@ def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = Fal
     scheduler = make_scheduler(
         spec.method, space, metric=spec.metric, mode=spec.mode, resource_attr=spec.resource_attr,
         max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=spec.seed,
-        constraints=spec.constraints, cost_attr=spec.cost_attr, **spec.method_kwargs,
+        constraints=spec.constraints, cost_attr=spec.cost_attr, prior=build_prior(spec, space),
+        **spec.method_kwargs,
     )
     backend = build_backend(spec, blackbox_cache=blackbox_cache)
     metadata = {

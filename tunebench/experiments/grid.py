@@ -62,7 +62,15 @@ from tunebench.backends.registry import LOCAL, RAY, SIMULATOR, get_backend
 from tunebench.benchmarks import SimulatedBenchmark, canonical_module_ref, load_benchmark_module, resolve_benchmark
 from tunebench.errors import UserError
 from tunebench.events import LogKind, read_last_event
-from tunebench.launch import RunSpec, build_space, check_backend, spec_from_benchmark, thread_env, use_backend
+from tunebench.launch import (
+    RunSpec,
+    build_prior,
+    build_space,
+    check_backend,
+    spec_from_benchmark,
+    thread_env,
+    use_backend,
+)
 from tunebench.lock import hold, lock_holder
 from tunebench.schedulers import canonical_method_names, get_method, make_scheduler
 from tunebench.store import EVENTS_FILE, METADATA_FILE, TUNER_LOCK_FILE, read_metadata
@@ -96,7 +104,8 @@ _EXHAUSTED = "no more trials to run"
 #: fields of a run spec that must match between an existing experiment and the grid asking for it
 _IDENTITY_FIELDS = ("benchmark", "method", "seed", "metric", "mode", "resource_attr", "max_resource_attr",
                     "max_resource", "method_kwargs", "n_workers", "backend", "charge_decision_time",
-                    "benchmark_args", "constraints", "cost_attr")
+                    "benchmark_args", "constraints", "cost_attr",
+                    "prior")
 _LIMIT_FIELDS = ("max_wallclock_time", "max_trials", "max_results")
 
 
@@ -175,6 +184,7 @@ class GridRequest:
     storage: str | None = None  #: backend "ray": fsspec URL of the trial folders
     max_retries: int | None = None  #: backend "ray": relaunches of a trial (or experiment) lost with its node
     ray_node_wait: float | None = None  #: backend "ray": seconds to wait for a node that fits (None: RunSpec's)
+    prior: dict[str, Any] | None = None  #: the user's prior (``--prior FILE``; RunSpec.prior) for every run
 
 
 @dataclass
@@ -314,6 +324,7 @@ def _benchmark_spec(request: GridRequest, name: str) -> RunSpec:
     spec = spec_from_benchmark(name, request.data_dir, benchmark_args=request.benchmark_args,
                                benchmark_modules=request.benchmark_modules)
     use_backend(spec, backend)
+    spec.prior = request.prior
     default_workers, default_time = spec.n_workers, spec.max_wallclock_time
     if request.n_workers is not None:
         spec.n_workers = request.n_workers
@@ -403,7 +414,7 @@ def plan_grid(request: GridRequest) -> list[Job]:
             space = build_space(spec)
             make_scheduler(m, space, metric=spec.metric, mode=spec.mode, resource_attr=spec.resource_attr,
                            max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=0,
-                           constraints=spec.constraints, cost_attr=spec.cost_attr,
+                           constraints=spec.constraints, cost_attr=spec.cost_attr, prior=build_prior(spec, space),
                            **spec.method_kwargs)  # fails now, not in a worker, on a bad option or metric
             specs[(b, m)] = spec
     root = check_results_root(results_root(request.results_root))

@@ -20,6 +20,7 @@ from tunebench.schedulers import methods_misc as _methods_misc  # noqa: F401
 from tunebench.schedulers import methods_multi as _methods_multi  # noqa: F401
 from tunebench.schedulers import methods_constrained as _methods_constrained  # noqa: F401
 from tunebench.schedulers import methods_mobo as _methods_mobo  # noqa: F401
+from tunebench.schedulers import methods_prior as _methods_prior  # noqa: F401
 # isort: on
 from tunebench.schedulers.asha import ASHA, HyperbandScheduler
 from tunebench.schedulers.base import Scheduler

@@ -38,7 +38,8 @@ The package, by concept (each module imports only those above it):
 - :mod:`~tunebench.space.sampling`: random, default and grid configurations;
 - :mod:`~tunebench.space.encoding`: whole configurations to and from the unit cube (numpy);
 - :mod:`~tunebench.space.serialization`: JSON and YAML round trip, space files;
-- :mod:`~tunebench.space.command_line`: ``add_to_argparse`` and ``config_to_argv``.
+- :mod:`~tunebench.space.command_line`: ``add_to_argparse`` and ``config_to_argv``;
+- :mod:`~tunebench.space.prior`: user priors over a space (``Prior``, ``--prior FILE``; numpy, scipy).
 
 Only ``unit_cube`` and ``encoding`` import numpy; the names of ``encoding`` are loaded on first
 use, so ``from tunebench.space import uniform, add_to_argparse`` (a training script parsing its
@@ -118,6 +119,9 @@ __all__ = [
     "DOMAIN_TYPES",
     "MAX_GRID_SIZE",
     "SpaceError",
+    "Prior",
+    "load_prior_file",
+    "CONFIDENCE_LEVELS",
 ]
 
 #: Names re-exported on first use (PEP 562): their module imports numpy.
@@ -127,6 +131,10 @@ _LAZY = {
     "encoded_dim": "tunebench.space.encoding",
     "encode_configs": "tunebench.space.encoding",
     "decode_configs": "tunebench.space.encoding",
+    # user priors (numpy and scipy)
+    "Prior": "tunebench.space.prior",
+    "load_prior_file": "tunebench.space.prior",
+    "CONFIDENCE_LEVELS": "tunebench.space.prior",
 }
 
 TYPE_CHECKING = False  # (as in tunebench/__init__.py: this is a training script's import path)
@@ -140,6 +148,7 @@ if TYPE_CHECKING:  # pragma: no cover
         encoded_dim,
         get_encoder,
     )
+    from tunebench.space.prior import CONFIDENCE_LEVELS, Prior, load_prior_file
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,7 @@ from tunebench.space.conditions import Condition
 from tunebench.space.domains import DOMAIN_TYPES, Choice, Domain, FiniteRange, Float, Integer, Ordinal
 from tunebench.space.validation import check_name, validate_space
 
-__all__ = ["space_to_json", "space_from_json", "load_space_file"]
+__all__ = ["space_to_json", "space_from_json", "load_space_file", "read_mapping_file"]
 
 
 def space_to_json(space: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,24 +143,24 @@ def space_from_json(d: Mapping[str, Any]) -> dict[str, Any]:
     return space
 
 
-def load_space_file(path: str | Path) -> dict[str, Any]:
-    """Read a config space from a ``.json``, ``.yaml`` or ``.yml`` file (see
-    :func:`space_from_json` for the format: a top-level mapping name -> spec).
+def read_mapping_file(path: str | Path, what: str) -> dict[str, Any]:
+    """The top-level mapping of a ``.json``, ``.yaml`` or ``.yml`` file; ``what`` names the kind
+    of file in the messages (``"space file"``, ``"prior file"``).
 
     Raises:
         SpaceError: missing file, unknown extension, parse error (with line), top level not a
-            mapping, or an invalid parameter; the message names the file.
+            mapping; the message names the file.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".json", ".yaml", ".yml"):
-        raise SpaceError(f"space file {path}: unknown extension {suffix!r}; use .json, .yaml or .yml")
+        raise SpaceError(f"{what} {path}: unknown extension {suffix!r}; use .json, .yaml or .yml")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpaceError(f"space file {path} does not exist") from None
+        raise SpaceError(f"{what} {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise SpaceError(f"space file {path} cannot be read: {e}") from None
+        raise SpaceError(f"{what} {path} cannot be read: {e}") from None
     if suffix == ".json":
         try:
             data = json.loads(text)
@@ -169,7 +169,7 @@ def load_space_file(path: str | Path) -> dict[str, Any]:
                 f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}"
             ) from None
     else:
-        import yaml  # deferred: only YAML space files need it
+        import yaml  # deferred: only YAML files need it
 
         try:
             data = yaml.safe_load(text)
@@ -181,8 +181,20 @@ def load_space_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise SpaceError(
-            f"space file {path}: the top level must be a mapping name -> spec, got {got}"
+            f"{what} {path}: the top level must be a mapping name -> spec, got {got}"
         )
+    return data
+
+
+def load_space_file(path: str | Path) -> dict[str, Any]:
+    """Read a config space from a ``.json``, ``.yaml`` or ``.yml`` file (see
+    :func:`space_from_json` for the format: a top-level mapping name -> spec).
+
+    Raises:
+        SpaceError: missing file, unknown extension, parse error (with line), top level not a
+            mapping, or an invalid parameter; the message names the file.
+    """
+    data = read_mapping_file(path, "space file")
     try:
         return space_from_json(data)
     except SpaceError as e:

@@ -69,13 +69,14 @@ from typing import Any
 
 from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.registry import get_method, make_scheduler
-from tunebench.space import choice, hyperparameters, loguniform, randint, uniform
+from tunebench.space import Prior, choice, hyperparameters, loguniform, randint, uniform
 from tunebench.space.conditions import conditions_of
 from tunebench.types import Constraint, Decision, Result, Suggestion, Trial
 
 __all__ = [
     "CONTRACT_CHECKS",
     "CONTRACT_CONSTRAINT",
+    "contract_prior",
     "Call",
     "ContractSimulation",
     "check_deterministic",
@@ -123,6 +124,14 @@ def contract_space(max_t: int = 27, conditional: bool = False) -> dict[str, Any]
 CONTRACT_CONSTRAINT = "cost<=0.6"
 
 
+def contract_prior(method: str, space: dict[str, Any]) -> Prior | None:
+    """The prior a test gives ``method``: for a method that needs one (``MethodSpec.needs_prior``)
+    a prior of medium confidence at the space's default config (each domain's middle), else None."""
+    if not get_method(method).needs_prior:
+        return None
+    return Prior.centered(space)
+
+
 def method_maker(method: str, *, mode: str = "min", max_t: int = 27, conditional: bool = False,
                  **options: Any) -> MakeScheduler:
     """``make(seed)`` building the registered ``method`` on :func:`contract_space` (``max_t``
@@ -145,10 +154,12 @@ def method_maker(method: str, *, mode: str = "min", max_t: int = 27, conditional
     # a constrained method gets a bound on the cost that about a third of the configs miss at max_t
     # (those with little dropout, the best ones otherwise: a real trade-off)
     constraints = [CONTRACT_CONSTRAINT] if spec.constrained else None
+    prior = contract_prior(spec.name, space)
 
     def make(seed: int) -> Scheduler:
         return make_scheduler(spec.name, space, metric=metric, mode=mode, resource_attr="epoch",
-                              max_resource_attr="epochs", seed=seed, constraints=constraints, **merged)
+                              max_resource_attr="epochs", seed=seed, constraints=constraints, prior=prior,
+                              **merged)
 
     return make
 
