@@ -112,6 +112,7 @@ __all__ = [
     "yahpo_scenarios",
     "yahpo_instances",
     "load_yahpo_blackboxes",
+    "yahpo_fidelity_levels",
     "lcbench_instances",
     "SCENARIOS",
     "LCBENCH_INSTANCES",
@@ -338,6 +339,17 @@ def yahpo_instances(scenario: str, data_dir: str | os.PathLike[str] | None = Non
             return [str(v) for v in hp.get("choices", [hp.get("value")])]
     raise UserError(f"YAHPO scenario {scenario!r}: {folder / 'config_space.json'} has no instance parameter "
                     f"{facts.instance_param!r}; use the YAHPO Gym v1.0.2 data")
+
+
+def yahpo_fidelity_levels(scenario: str, data_dir: str | os.PathLike[str] | None = None) -> tuple[int, int]:
+    """``(lowest, highest)`` fidelity level of ``scenario`` as its blackboxes offer them (epochs,
+    or trainsize levels 1..20), read from its ``config_space.json``."""
+    facts = _facts(scenario)
+    folder = _scenario_folder(scenario, yahpo_data_dir(data_dir))
+    where = f"YAHPO scenario {scenario!r}"
+    space = space_from_configspace_json(_read_json(folder / "config_space.json"), where)
+    levels, _ = _fidelity_levels(space[facts.fidelity], facts.fidelity, where)
+    return int(levels[0]), int(levels[-1])
 
 
 def load_yahpo_blackboxes(scenario: str, instances: Iterable[str | int] | None = None,
