@@ -410,7 +410,8 @@ def _check_facts(facts: ScenarioFacts, full_space: Mapping[str, Any], encoding: 
         except (OSError, KeyError, csv.Error) as e:
             raise UserError(f"{stats} cannot be read ({e}); the YAHPO data folder is damaged") from None
         if names and names != set(facts.targets):
-            raise UserError(f"{where}: the targets {sorted(names)} of {stats} differ from {sorted(facts.targets)}{hint}")
+            raise UserError(f"{where}: the targets {sorted(names)} of {stats} differ from "
+                            f"{sorted(facts.targets)}{hint}")
 
 
 def _fidelity_levels(domain: Any, name: str, where: str) -> tuple[np.ndarray, float]:
