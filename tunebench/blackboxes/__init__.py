@@ -11,7 +11,8 @@
 * :func:`zdt1_blackbox`, :func:`zdt2_blackbox`, :func:`dtlz2_blackbox` (:class:`SyntheticMOBlackbox`)
   — synthetic multi-objective problems with learning curves and a known Pareto front.
 
-* :func:`register_blackbox`, :func:`load_blackbox` (:func:`load_blackboxes`: several tasks), :func:`blackbox_families` — the registry of
+* :func:`register_blackbox`, :func:`load_blackbox` (:func:`load_blackboxes`: several tasks),
+  :func:`blackbox_families` — the registry of
   blackbox families (:mod:`tunebench.blackboxes.registry`) that simulated benchmarks name.
 * :class:`FidelitySubset` — a blackbox restricted to some of its fidelities.
 * :func:`objective_quantile` — a quantile of an objective over the config space (the bound of a
