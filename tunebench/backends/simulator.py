@@ -14,7 +14,9 @@ trials.
 * A trial restarted by a new tuner process (``start`` of a known id) begins again from its first
   fidelity, as a real script without a checkpoint would; the tuner ignores the repeated results.
 * The trial's maximum fidelity is ``config[max_resource_attr]`` when that is set, else the
-  blackbox's largest fidelity.
+  blackbox's largest fidelity; that entry is left out of the config given to the blackbox.
+* A ``cost_per_fidelity`` blackbox's curve is evaluated in pieces, as far as the trial gets;
+  the blackbox contract makes the pieces equal the whole curve.
 * A resume with a changed config (PBT) continues on the new config's curve from the same
   fidelity; :meth:`SimulatorBackend.copy_checkpoint` gives a paused trial another trial's
   position. For a path-dependent blackbox
@@ -164,7 +166,7 @@ class SimulatorBackend(Backend):
             raise ValueError(f"trial {tid} is already running")
         seed = self.seed if self.seed is not None else int(self._rng.integers(self.blackbox.n_seeds))
         try:
-            curve = self._curve(trial.config, seed, self.check_configs)
+            curve = self._curve(self._blackbox_config(trial.config), seed, self.check_configs)
         except UserError as e:
             self._fail_start(tid, str(e))
             return
@@ -205,7 +207,7 @@ class SimulatorBackend(Backend):
             if self._schedule is not None:
                 self._set_schedule(sim, self._history(sim, sim.pos))
             else:
-                sim.curve = self._curve(config, sim.seed, True)
+                sim.curve = self._curve(self._blackbox_config(config), sim.seed, True)
                 sim.elapsed = sim.curve.elapsed
         self._launch(sim, sim.pos)
 
@@ -302,6 +304,12 @@ class SimulatorBackend(Backend):
                 self._end(tid, _STOPPED)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _blackbox_config(self, config: Config) -> Config:
+        """``config`` without the maximum-resource entry: it caps the simulated curve and never
+        reaches the blackbox's ``evaluate``."""
+        attr = self.max_resource_attr
+        return {k: v for k, v in config.items() if k != attr} if attr is not None and attr in config else config
 
     def _fail_start(self, trial_id: int, error: str) -> None:
         """A trial that cannot start: FAILED at the next poll, holding a worker until then (so the

@@ -14,7 +14,8 @@
 * :func:`zdt1_blackbox`, :func:`zdt2_blackbox`, :func:`dtlz2_blackbox` (:class:`SyntheticMOBlackbox`)
   — synthetic multi-objective problems with learning curves and a known Pareto front.
 
-* :func:`register_blackbox`, :func:`load_blackbox`, :func:`blackbox_families` — the registry of
+* :func:`register_blackbox`, :func:`load_blackbox` (:func:`load_blackboxes`: several tasks),
+  :func:`blackbox_families` — the registry of
   blackbox families (:mod:`tunebench.blackboxes.registry`) that simulated benchmarks name.
 * :class:`FidelitySubset` — a blackbox restricted to some of its fidelities.
 * :func:`objective_quantile` — a quantile of an objective over the config space (the bound of a
@@ -36,6 +37,7 @@ from tunebench.blackboxes.registry import (
     blackbox_families,
     get_blackbox_family,
     load_blackbox,
+    load_blackboxes,
     register_blackbox,
 )
 from tunebench.blackboxes.subset import FidelitySubset
@@ -76,6 +78,7 @@ __all__ = [
     "get_blackbox_family",
     "blackbox_families",
     "load_blackbox",
+    "load_blackboxes",
     "FidelitySubset",
     "objective_quantile",
     "find_tabulated",

@@ -5,6 +5,19 @@ single-fidelity problem), named objectives, and :meth:`Blackbox.evaluate`, vecto
 configurations: one call returns a whole learning curve per configuration. One objective, the
 *elapsed-time* objective, holds the cumulative training time (seconds) at each fidelity; the
 simulator backend uses it to advance simulated time.
+
+The contract (checked by :mod:`tunebench.testing.blackbox_contract`):
+
+* a configuration's values do not depend on the other configurations of the call, nor on the
+  other fidelities asked for;
+* **pieces equal the whole**: evaluating a curve in pieces (``fidelities=values[:k]``, then
+  ``values[k:]``) gives the same values as evaluating it in one call. The simulator evaluates a
+  ``cost_per_fidelity`` blackbox's curves piece by piece, as far as each trial gets; a blackbox
+  that post-processes along the fidelities (a cumulative time, a running best) must compute each
+  value from the fidelities up to it, whatever the call asks for;
+* the elapsed-time objective is finite, ``>= 0`` and non-decreasing along the fidelities;
+* ``evaluate`` receives the configuration alone: the simulator leaves the maximum-resource entry
+  (``max_resource_attr``, e.g. ``epochs``) out of it.
 """
 
 from __future__ import annotations
