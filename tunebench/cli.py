@@ -237,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                      help="method option, e.g. reduction_factor=2 (repeatable; VALUE parsed as JSON)")
     how.add_argument("--seed", type=_nonnegative_int, help="random seed (default 0)")
+    how.add_argument("--transfer-from", nargs="+", default=[], metavar="PATH|TAG",
+                     help="earlier experiments of other tasks with the same config space, for the transfer methods "
+                          "(ZeroShot, BoundingBox, CTS, ASHA-CTS): experiment folders or grid tags")
     _add_benchmark_options(src)
     how.add_argument("--backend", choices=backend_names(),
                      help="where trials run: processes here (local), Ray actors on a cluster (ray), or simulated "
@@ -570,6 +573,10 @@ def _make_spec(args: argparse.Namespace) -> Any:
         spec.constraints = [c.to_json() for c in parse_constraints(args.constraint)]
     if args.cost_attr is not None:
         spec.cost_attr = args.cost_attr
+    if args.transfer_from:
+        from tunebench.analysis.transfer import resolve_transfer_sources  # deferred: as the imports above
+
+        spec.transfer_from = resolve_transfer_sources(args.transfer_from)
     if args.seed is not None:
         spec.seed = args.seed
     if args.gpus_per_trial is not None:

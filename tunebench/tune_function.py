@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tunebench.analysis.transfer import resolve_transfer_sources
 from tunebench.backends.registry import LOCAL
 from tunebench.backends.warm import FunctionTarget
 from tunebench.errors import UserError
@@ -68,6 +69,7 @@ def tune(
     callbacks: Sequence[Callback] = (),
     constraints: Sequence[str] | str | None = None,
     cost_attr: str | None = None,
+    transfer_from: Sequence[str | Path] = (),
     **method_options: Any,
 ) -> TuningResult:
     """Tune ``fn`` over ``config_space`` with ``method``; returns when a stop criterion is met
@@ -100,6 +102,8 @@ def tune(
         constraints: bounds on reported metrics (``"latency<=20"``; several allowed): the best
             trial and the Pareto front count only results that meet them all; ``CBO`` models them.
         cost_attr: the reported cost of a result, for cost-aware methods (BO, MOBSTER).
+        transfer_from: earlier experiments of other tasks on the same space (experiment folders,
+            grid tags), for the transfer methods (ZeroShot, BoundingBox, CTS, ASHA-CTS).
 
     Returns:
         The :class:`~tunebench.tuner.TuningResult` (best config, trials, why it stopped).
@@ -128,6 +132,7 @@ def tune(
         trial_cwd=str(Path.cwd()), constraints=[c.to_json() for c in parse_constraints(constraints)],
         cost_attr=cost_attr,
     )
+    spec.transfer_from = resolve_transfer_sources(transfer_from)
     folder = Path(experiment_dir) if experiment_dir is not None else default_experiment_dir(spec)
     resuming = resume and (folder / EVENTS_FILE).exists()
     tuner = build_tuner(spec, folder, resume=resuming, callbacks=list(callbacks),

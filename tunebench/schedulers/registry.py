@@ -41,7 +41,7 @@ from typing import Any
 from tunebench.errors import UserError, user_errors
 from tunebench.schedulers.base import Scheduler
 from tunebench.space import hyperparameters
-from tunebench.types import Constraint, Objectives, parse_constraints
+from tunebench.types import Constraint, Objectives, TransferTask, parse_constraints
 
 __all__ = [
     "METHODS",
@@ -86,6 +86,9 @@ class MethodContext:
     #: reported metric holding the cost of a result (``--cost-attr``, e.g. elapsed seconds), for
     #: cost-aware methods; ``None``: cost is not modelled
     cost_attr: str | None = None
+    #: results of earlier tasks (``--transfer-from``), for the transfer methods (``ZeroShot``,
+    #: ``BoundingBox``, ``CTS``, ``ASHA-CTS``: registered with ``transfer=True``); others ignore them
+    transfer: tuple[TransferTask, ...] = ()
 
     def __post_init__(self) -> None:
         if self.objectives is None:
@@ -146,6 +149,10 @@ class MethodSpec:
     #: models the cost of its trials (reads ``MethodContext.cost_attr``, ``--cost-attr``); other
     #: methods refuse a cost (:func:`make_scheduler` raises a UserError)
     cost_aware: bool = False
+    #: learns from earlier tasks (reads ``MethodContext.transfer``) and needs at least one; the
+    #: scheduler contract suite gives it generated source tasks
+    #: (:func:`tunebench.testing.scheduler_contract.contract_transfer_tasks`)
+    transfer: bool = False
 
     def accepts(self, option: str) -> bool:
         """Whether ``option`` is an option of this method."""
@@ -186,6 +193,7 @@ def register_method(
     multi_objective: bool = False,
     constrained: bool = False,
     cost_aware: bool = False,
+    transfer: bool = False,
 ) -> MethodSpec:
     """Register a tuning method under ``name`` (matched case-insensitively by :func:`make_scheduler`).
 
@@ -198,7 +206,8 @@ def register_method(
     factory must take the context); only such methods are given several metrics. ``constrained``:
     the method models ``MethodContext.constraints`` and needs one (see :class:`MethodSpec`).
     ``cost_aware``: the method models the cost ``MethodContext.cost_attr`` (its factory must take
-    the context); only such methods are given one.
+    the context); only such methods are given one. ``transfer``: the method learns from
+    ``MethodContext.transfer`` and needs it (see :class:`MethodSpec`; its factory must take the context).
 
     Raises:
         ValueError: ``name`` is already registered (case-insensitively) and ``replace`` is false,
@@ -230,9 +239,12 @@ def register_method(
     if cost_aware and not takes_context:
         raise ValueError(f"method {name!r} is cost-aware: its factory must take a MethodContext first "
                          "(it reads ctx.cost_attr)")
+    if transfer and not takes_context:
+        raise ValueError(f"method {name!r} learns from earlier tasks: its factory must take a MethodContext first "
+                         "(it reads ctx.transfer)")
     spec = MethodSpec(name, factory, description, shown, multi_fidelity, group, takes_context, options,
                       dict(quick_options or {}), quick_trials, multi_objective, constrained,
-                      cost_aware)
+                      cost_aware, transfer)
     METHODS[name] = spec
     return spec
 
@@ -251,6 +263,7 @@ def method(
     multi_objective: bool = False,
     constrained: bool = False,
     cost_aware: bool = False,
+    transfer: bool = False,
 ) -> Callable[[SchedulerFactory], SchedulerFactory]:
     """Decorator form of :func:`register_method`: registers the decorated factory under ``name``
     and returns it unchanged. ``description`` defaults to the first line of its docstring::
@@ -272,7 +285,7 @@ def method(
         register_method(name, factory, text, defaults, listed=listed, multi_fidelity=multi_fidelity,
                         synchronous=synchronous, replace=replace, quick_options=quick_options,
                         quick_trials=quick_trials, multi_objective=multi_objective, constrained=constrained,
-                        cost_aware=cost_aware)
+                        cost_aware=cost_aware, transfer=transfer)
         return factory
 
     return register
@@ -387,6 +400,7 @@ def make_scheduler(
     seed: int = 0,
     constraints: Sequence[str | Constraint] | None = None,
     cost_attr: str | None = None,
+    transfer: Sequence[TransferTask] = (),
     **kwargs: Any,
 ) -> Scheduler:
     """Build the scheduler of the registered ``method`` (see :func:`method_names`).
@@ -398,7 +412,9 @@ def make_scheduler(
     constant is ``max_t``. ``constraints``: bounds on reported metrics (``"latency<=20"`` or
     :class:`~tunebench.types.Constraint`), given to the method as ``MethodContext.constraints``;
     ``cost_attr``: the reported cost, ``MethodContext.cost_attr``, for a method registered with
-    ``cost_aware=True``.
+    ``cost_aware=True``. ``transfer``: results of earlier tasks
+    (:func:`tunebench.analysis.transfer.load_transfer_tasks`), ``MethodContext.transfer``, read by
+    the methods registered with ``transfer=True`` and ignored by the others.
 
     Raises:
         UserError: unknown method, unknown option for it, several metrics for a method that
@@ -441,7 +457,8 @@ def make_scheduler(
                 f"its options: {', '.join(sorted(spec.options)) or 'none'}"
             )
     ctx = MethodContext(config_space, objectives.metrics[0], objectives.modes[0], resource_attr, max_resource_attr,
-                        max_t, seed, objectives, parse_constraints(constraints), cost_attr)
+                        max_t, seed, objectives, parse_constraints(constraints), cost_attr,
+                        tuple(transfer))
     # a constructor rejecting an option is the user's mistake: one line, not a traceback
     try:
         return user_errors(lambda: spec.build(ctx, options))
