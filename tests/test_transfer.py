@@ -323,3 +323,21 @@ def test_a_killed_cts_run_on_the_local_backend_resumes(tmp_path: Path, quadratic
     starts = [e["trial_id"] for e in after if e.get("event") == "trial_start"]
     assert len(starts) == len(set(starts)) == 14
     assert load_experiment(exp).metadata["run_spec"]["transfer_from"] == [str(src.resolve())]
+
+
+def test_an_experiment_grid_passes_its_sources_to_each_job(tmp_path: Path) -> None:
+    """``tunebench experiment --transfer-from TAG``: each job learns from the tag less its own benchmark."""
+    root = str(tmp_path / "results")
+    common = ["--results-root", root, "--max-trials", "5", "--no-progress", "--parallel", "1"]
+    assert main(["experiment", "--benchmark", "branin", "branin-cost", "--method", "RS", "--experiment-tag", "src",
+                 *common]) == 0
+    assert main(["experiment", "--benchmark", "branin", "--method", "ZeroShot", "RS", "--transfer-from", "src",
+                 "--experiment-tag", "target", *common]) == 0
+    exp = load_experiment(Path(root) / "target" / "branin" / "ZeroShot" / "0")
+    assert exp.metadata["run_spec"]["transfer_from"] == [str((Path(root) / "src").resolve())]
+    assert len(exp.trial_table()) == 5
+    # its first config is branin-cost's best (the only source: branin, the target, is left out)
+    (source,) = load_transfer_tasks(["src"], build_space(spec_from_benchmark("branin")), "loss", target="branin",
+                                    root=root)
+    assert source.name == "branin-cost"
+    assert exp.trial_table()[0]["config"] == source.configs[int(np.argmin(source.values))]

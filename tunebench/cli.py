@@ -313,6 +313,9 @@ def _add_experiment_parser(sub: Any) -> None:
     what.add_argument("--method-arg", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                       help="method option: METHOD:KEY=VALUE for one method, KEY=VALUE for every method that "
                            "takes it (repeatable; VALUE parsed as JSON)")
+    what.add_argument("--transfer-from", nargs="+", default=[], metavar="PATH|TAG",
+                      help="earlier experiments (folders, grid tags) for the transfer methods; a tag leaves out "
+                           "each target's own benchmark")
     what.add_argument("--num-seeds", type=_positive_int, help="seeds per benchmark and method (default 1)")
     what.add_argument("--start-seed", type=_nonnegative_int, default=0, help="first seed (default 0)")
     lim = exp.add_argument_group("limits (default: each benchmark's)")
@@ -894,7 +897,8 @@ def _grid_request(args: argparse.Namespace, argv: list[str]) -> Any:
         gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, max_failures=args.max_failures,
         command_line=["tunebench", *argv], launch_on_cluster=args.launch_on_cluster, ray_address=args.ray_address,
         warm_pool=args.warm_pool, storage=args.storage, max_retries=args.max_retries,
-        ray_node_wait=args.ray_node_wait)
+        ray_node_wait=args.ray_node_wait,
+        transfer_from=list(args.transfer_from or (preset.transfer_from if preset else ())))
 
 
 def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
