@@ -22,17 +22,19 @@ them. Both refuse bad input in one line naming the fix (:class:`~tunebench.error
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tunebench.analysis.layout import results_root
 from tunebench.errors import UserError
 from tunebench.space import hyperparameters, space_from_json
-from tunebench.store import METADATA_FILE, Experiment, load_experiment
+from tunebench.store import EVENTS_FILE, METADATA_FILE, Experiment, load_experiment
 from tunebench.types import TransferTask, to_minimize
 
 logger = logging.getLogger(__name__)
@@ -78,24 +80,23 @@ def _tag_experiments(tag: Path) -> dict[str, list[Path]]:
     return found
 
 
-def _check_space(exp: Experiment, config_space: dict[str, Any]) -> None:
-    """A UserError unless ``exp`` was tuned on the hyperparameters of ``config_space`` (same names,
-    same domains; constants may differ)."""
-    recorded = exp.metadata.get("config_space")
+def _check_space(path: Path, recorded: Any, config_space: dict[str, Any]) -> None:
+    """A UserError unless the experiment of ``path`` was tuned (its ``recorded`` space) on the
+    hyperparameters of ``config_space`` (same names, same domains; constants may differ)."""
     if not isinstance(recorded, dict):
-        raise UserError(f"transfer source {exp.path} records no config space (metadata.json): it cannot be "
+        raise UserError(f"transfer source {path} records no config space (metadata.json): it cannot be "
                         "checked against the target's; transfer from experiments tunebench recorded")
     theirs, ours = hyperparameters(space_from_json(recorded)), hyperparameters(config_space)
     if set(theirs) != set(ours):
         extra, missing = sorted(set(theirs) - set(ours)), sorted(set(ours) - set(theirs))
         what = "; ".join(part for part in (f"only the source has {', '.join(extra)}" if extra else "",
                                            f"only the target has {', '.join(missing)}" if missing else "") if part)
-        raise UserError(f"transfer source {exp.path} was tuned on another config space ({what}): transfer from "
+        raise UserError(f"transfer source {path} was tuned on another config space ({what}): transfer from "
                         "tasks tuned on the same space")
     differ = [name for name in ours if theirs[name] != ours[name]]
     if differ:
         name = differ[0]
-        raise UserError(f"transfer source {exp.path} was tuned on another config space ({name}: {theirs[name]!r} "
+        raise UserError(f"transfer source {path} was tuned on another config space ({name}: {theirs[name]!r} "
                         f"there, {ours[name]!r} here): transfer from tasks tuned on the same space")
 
 
@@ -126,6 +127,37 @@ def _trial_values(exp: Experiment, metric: str, mode: str) -> tuple[list[dict[st
     return configs, values
 
 
+@dataclass(frozen=True)
+class _Source:
+    """What a transfer source experiment gives: its benchmark, recorded space, trials' values."""
+
+    path: Path
+    benchmark: str | None
+    config_space: Any
+    configs: tuple[dict[str, Any], ...]
+    values: tuple[float, ...]
+
+
+@functools.lru_cache(maxsize=512)
+def _read(path: str, stamp: tuple[int, int], metric: str, mode: str) -> _Source:
+    """:class:`_Source` of the experiment ``path`` (``stamp``: its log's size and mtime, so a log
+    that grew is read again). Cached: a grid's worker builds many runs from the same sources."""
+    exp = load_experiment(path)
+    configs, values = _trial_values(exp, metric, mode)
+    bench = exp.metadata.get("benchmark")
+    return _Source(Path(path), str(bench) if bench else None, exp.metadata.get("config_space"), tuple(configs),
+                   tuple(values))
+
+
+def _load(path: Path, metric: str, mode: str) -> _Source:
+    try:
+        st = (path / EVENTS_FILE).stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = (-1, -1)
+    return _read(str(path), stamp, metric, mode)
+
+
 def load_transfer_tasks(sources: Sequence[str | os.PathLike[str]], config_space: dict[str, Any], metric: str,
                         mode: str = "min", *, target: str | None = None,
                         root: str | os.PathLike[str] | None = None) -> tuple[TransferTask, ...]:
@@ -140,12 +172,11 @@ def load_transfer_tasks(sources: Sequence[str | os.PathLike[str]], config_space:
     pooled: dict[str, tuple[list[dict[str, Any]], list[float]]] = {}
     for folder in map(Path, resolve_transfer_sources(sources, root)):
         if _is_experiment(folder):
-            exp = load_experiment(folder)
-            bench = exp.metadata.get("benchmark")
-            if target is not None and bench == target:
+            source = _load(folder, metric, mode)
+            if target is not None and source.benchmark == target:
                 raise UserError(f"transfer source {folder} is an experiment of the target task itself ({target}): "
                                 "transfer from other tasks")
-            members = [(str(bench) if bench else str(folder), exp)]
+            members = [(source.benchmark or str(folder), source)]
         else:
             by_bench = _tag_experiments(folder)
             if not by_bench:
@@ -153,20 +184,19 @@ def load_transfer_tasks(sources: Sequence[str | os.PathLike[str]], config_space:
                                 "of an experiment grid (<tag>/<benchmark>/<method>/<seed>/)")
             if target in by_bench:
                 logger.info("transfer: %s of tag %s left out (the target task)", target, folder)
-            members = [(bench, load_experiment(p)) for bench, paths in by_bench.items() if bench != target
+            members = [(bench, _load(p, metric, mode)) for bench, paths in by_bench.items() if bench != target
                        for p in paths]
             if not members:
                 raise UserError(f"transfer source {folder} holds experiments of the target task {target} only: "
                                 "transfer from other tasks")
-        for name, exp in members:
-            _check_space(exp, config_space)
-            configs, values = _trial_values(exp, metric, mode)
-            if not values:
-                raise UserError(f"transfer source {exp.path} has no result with the metric '{metric}': transfer from "
-                                "experiments that report it (or pass the --metric they report)")
+        for name, source in members:
+            _check_space(source.path, source.config_space, config_space)
+            if not source.values:
+                raise UserError(f"transfer source {source.path} has no result with the metric '{metric}': transfer "
+                                "from experiments that report it (or pass the --metric they report)")
             got = pooled.setdefault(name, ([], []))
-            got[0].extend(configs)
-            got[1].extend(values)
+            got[0].extend(source.configs)
+            got[1].extend(source.values)
     tasks = tuple(TransferTask(name, tuple(c), tuple(v)) for name, (c, v) in pooled.items())
     logger.info("transfer: %d source task(s), %d configurations", len(tasks), sum(len(t.values) for t in tasks))
     return tasks

@@ -52,13 +52,14 @@ def _transfer_of(ctx: MethodContext, name: str) -> tuple[TransferTask, ...]:
 
 @method("ZeroShot", "Zero-shot transfer: a greedy portfolio of the configs best across earlier tasks, then random "
         "(FIFO); needs --transfer-from", listed=("portfolio_size",), quick_trials=40, transfer=True)
-def _zero_shot_factory(ctx: MethodContext, *, portfolio_size: int = 100, max_model_points: int = 200) -> Scheduler:
+def _zero_shot_factory(ctx: MethodContext, *, portfolio_size: int = 100, max_model_points: int = 200,
+                       blas_threads: int | None = 1) -> Scheduler:
     """FIFO + ZeroShotSearcher (see :class:`tunebench.searchers.transfer.ZeroShotSearcher`)."""
     from tunebench.searchers.transfer import ZeroShotSearcher  # deferred: scipy and the GP
 
     searcher = ZeroShotSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed,
                                 transfer=_transfer_of(ctx, "ZeroShot"), portfolio_size=portfolio_size,
-                                max_model_points=max_model_points)
+                                max_model_points=max_model_points, blas_threads=blas_threads)
     return FIFOScheduler(searcher, resource_attr=ctx.resource_attr, max_resource_attr=ctx.max_resource_attr)
 
 

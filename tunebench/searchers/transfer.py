@@ -201,6 +201,7 @@ class ZeroShotSearcher(Searcher):
         portfolio_size: configurations in the portfolio (at most the number of distinct source
             configurations).
         max_model_points: see :func:`portfolio_scores`.
+        blas_threads: BLAS threads while the portfolio is computed (see :mod:`tunebench.searchers.gp`).
 
     Raises:
         ValueError: no source task, or ``portfolio_size`` < 1.
@@ -208,13 +209,15 @@ class ZeroShotSearcher(Searcher):
     """
 
     def __init__(self, config_space: dict[str, Any], metric: str, mode: str = "min", seed: int = 0, *,
-                 transfer: Sequence[TransferTask], portfolio_size: int = 100, max_model_points: int = 200) -> None:
+                 transfer: Sequence[TransferTask], portfolio_size: int = 100, max_model_points: int = 200,
+                 blas_threads: int | None = 1) -> None:
         super().__init__(config_space, metric, mode, seed)
         if not transfer:
             raise ValueError("ZeroShotSearcher needs at least one source task (transfer)")
         if isinstance(portfolio_size, bool) or not isinstance(portfolio_size, int) or portfolio_size < 1:
             raise ValueError(f"portfolio_size must be an integer >= 1, got {portfolio_size!r}")
-        candidates, scores = portfolio_scores(config_space, transfer, max_model_points=max_model_points)
+        with _blas_threads(blas_threads):
+            candidates, scores = portfolio_scores(config_space, transfer, max_model_points=max_model_points)
         constants = {k: v for k, v in config_space.items() if k not in hyperparameters(config_space)}
         self.portfolio: list[Config] = [{**candidates[i], **constants}
                                         for i in greedy_portfolio(scores, portfolio_size)]
