@@ -46,6 +46,10 @@ from tunebench.types import Config, TransferTask
 
 logger = logging.getLogger(__name__)
 
+#: CTS refits its residual GP's hyperparameters when the target's observations grew by this factor
+#: (in between: the same hyperparameters, the model conditioned on the new residuals)
+_REFIT_FACTOR = 1.2
+
 __all__ = [
     "CTSSearcher",
     "ZeroShotSearcher",
@@ -307,9 +311,11 @@ class CTSSearcher(GPSearcher):
     *Target*: each trial's final value (the one :class:`GPSearcher` observes: its last result
     when completed or stopped) is mapped through the Gaussian quantiles of the target's own
     values; once there are ``min_target_points`` of them, a second GP models the target's
-    *residuals* ``z - prior_mean(x)`` (the paper's CGP, a GP with the prior's mean), refitted
-    from scratch at each suggestion on at most ``max_target_points`` observations (GPSearcher's
-    subsample). Target data thus take over where they disagree with the prior.
+    *residuals* ``z - prior_mean(x)`` (the paper's CGP, a GP with the prior's mean), rebuilt at
+    each suggestion (the quantiles change with every observation) on at most
+    ``max_target_points`` observations (GPSearcher's subsample); its hyperparameters are refitted
+    when the observations grew by 20 %, in between the last ones are kept. Target data thus take
+    over where they disagree with the prior.
 
     *Suggestion*: Thompson sampling: one joint sample of ``prior + residual`` over
     ``n_candidates`` random configurations plus the ``source_candidates`` best configurations of
@@ -361,6 +367,22 @@ class CTSSearcher(GPSearcher):
         self._source_best = np.concatenate(best_rows)
         with _blas_threads(self.blas_threads):
             self._prior = GaussianProcess(X_src.shape[1]).fit(X_src, z_src)
+        self._target_theta: list[float] | None = None  #: the residual GP's hyperparameters at its last fit
+        self._target_fit_n = 0  #: target observations at that fit
+
+    def state_dict(self) -> dict[str, Any]:
+        """:class:`GPSearcher`'s state and the residual GP's hyperparameters (the prior is rebuilt
+        from the source tasks)."""
+        state = super().state_dict()
+        state.update(target_theta=self._target_theta, target_fit_n=self._target_fit_n)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (on a searcher built with the same arguments and sources)."""
+        super().load_state_dict(state)
+        theta = state.get("target_theta")
+        self._target_theta = None if theta is None else [float(v) for v in theta]
+        self._target_fit_n = int(state.get("target_fit_n", 0))
 
     def _n_observations(self) -> int:
         """The points the model rests on: the source points and the target's observations (so
@@ -377,7 +399,13 @@ class CTSSearcher(GPSearcher):
                 n, self._surrogate.max_model_points)
             z = gaussian_quantiles(np.asarray(self._obs_y)[keep])
             residual = z - self._prior.predict(X[keep], return_var=False)[0]
-            target = GaussianProcess(X.shape[1]).fit(X[keep], residual)
+            target = GaussianProcess(X.shape[1])
+            if self._target_theta is None or n >= self._target_fit_n * _REFIT_FACTOR:
+                target.fit(X[keep], residual)
+                self._target_theta, self._target_fit_n = [float(v) for v in target.theta], n
+            else:
+                target.set_theta(self._target_theta)
+                target.set_data(X[keep], residual)
             sample = sample + target.sample_posterior(C, 1, self._rng)[0]
         for i in np.argsort(sample, kind="stable"):
             if row_keys(C[i:i + 1])[0] not in self._keys:
