@@ -72,6 +72,7 @@ from tunebench.types import (
     Result,
     Status,
     Suggestion,
+    TransferTask,
     Trial,
     is_feasible,
     parse_constraints,
@@ -146,6 +147,8 @@ class AskTell:
         constraints: bounds on told metrics (``"latency<=20"``): each result must carry their
             metrics, the best counts only results meeting them all, and a constrained method
             (``CBO``) models them.
+        transfer: earlier tasks' results for a transfer method (``ZeroShot``, ``CTS``, ...; see
+            :func:`tunebench.analysis.transfer.load_transfer_tasks`), stored to rebuild it.
         method_options: the method's own options (JSON-able: they are stored to rebuild it).
 
     Raises:
@@ -168,6 +171,7 @@ class AskTell:
         seed: int = 0,
         snapshot_interval: float = 5.0,
         constraints: Sequence[str | Constraint] | None = None,
+        transfer: Sequence[TransferTask] = (),
         **method_options: Any,
     ) -> None:
         try:
@@ -178,7 +182,8 @@ class AskTell:
         self.method = get_method(method).name
         self.scheduler: Scheduler = make_scheduler(
             self.method, config_space, metric=metric, mode=mode, resource_attr=resource_attr,
-            max_resource_attr=max_resource_attr, max_t=max_t, seed=seed, constraints=constraints, **method_options)
+            max_resource_attr=max_resource_attr, max_t=max_t, seed=seed, constraints=constraints, transfer=transfer,
+            **method_options)
         self._constraints = parse_constraints(constraints)
         self.seed = seed
         self.experiment_dir = Path(experiment_dir) if experiment_dir is not None else None
@@ -212,6 +217,8 @@ class AskTell:
             self._metadata.update({"metric": self._metric, "mode": self._mode, "objectives": objectives.to_json()})
         if self._constraints:
             self._metadata["constraints"] = [c.to_json() for c in self._constraints]
+        if transfer:
+            self._metadata["transfer"] = [t.to_json() for t in transfer]
         if self.experiment_dir is not None:
             if (self.experiment_dir / EVENTS_FILE).exists():
                 raise UserError(f"{self.experiment_dir} already holds an experiment; continue it with "
@@ -249,7 +256,8 @@ class AskTell:
             at = cls(meta["method"], space, metric=objectives["metric"], mode=objectives["mode"],
                      resource_attr=meta.get("resource_attr"), max_resource_attr=meta.get("max_resource_attr"),
                      max_t=meta.get("max_t"), seed=meta.get("seed", 0), snapshot_interval=snapshot_interval,
-                     constraints=meta.get("constraints"), **options)
+                     constraints=meta.get("constraints"),
+                     transfer=[TransferTask.from_json(t) for t in meta.get("transfer") or ()], **options)
         except (KeyError, TypeError) as e:
             raise UserError(f"{path}/metadata.json is not the one AskTell writes ({type(e).__name__}: {e}); "
                             "restore it to continue this experiment") from e

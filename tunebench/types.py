@@ -394,3 +394,12 @@ class TransferTask:
             raise ValueError(f"transfer task {self.name!r} has no evaluated configuration")
         if not all(math.isfinite(v) for v in self.values):
             raise ValueError(f"transfer task {self.name!r}: values must be finite")
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able form (read back by :meth:`from_json`)."""
+        return {"name": self.name, "configs": [dict(c) for c in self.configs], "values": list(self.values)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TransferTask:
+        """The task of :meth:`to_json`."""
+        return cls(str(d["name"]), tuple(dict(c) for c in d["configs"]), tuple(float(v) for v in d["values"]))
