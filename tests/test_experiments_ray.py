@@ -351,3 +351,30 @@ def test_a_node_dying_under_an_experiment_reruns_it_on_another_node(cluster, tmp
     leftovers = scratch_folders(tag)  # the task killed with its node could not clean up
     assert len(leftovers) == 1
     shutil.rmtree(leftovers[0].parent, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_conditional_space_runs_on_the_ray_backend_and_resumes(cluster, tmp_path, capsys):
+    """A conditional YAML space (issue 18) through `tunebench run --backend ray` and `resume`: every
+    trial's command line holds exactly its active parameters (the script asserts it, so a wrong one
+    fails its trial), and the tables show inactive parameters as absent."""
+    from conftest import write_script
+    from test_space_conditions import COND_SCRIPT, COND_YAML
+
+    from tunebench.store import load_experiment
+
+    script = write_script(tmp_path, COND_SCRIPT)
+    space = tmp_path / "space.yaml"
+    space.write_text(COND_YAML)
+    exp = tmp_path / "exp"
+    common = ["--ray-address", cluster.address, "--no-progress"]
+    assert main(["run", "--script", str(script), "--config-space", str(space), "--metric", "loss",
+                 "--resource-attr", "epoch", "--max-resource-attr", "epochs", "--max-resource", "3", "--method", "BOHB",
+                 "--backend", "ray", "--n-workers", "2", "--max-trials", "6", "--experiment-dir", str(exp),
+                 *common]) == 0
+    assert main(["resume", str(exp), "--max-trials", "10", "--no-progress"]) == 0
+    summary = load_experiment(exp).summary()
+    assert summary["n_trials"] == 10 and summary["n_failed"] == 0
+    trials = load_experiment(exp).trials
+    sgd = trials.config_optimizer == "sgd"
+    assert trials[sgd].config_momentum.notna().all() and trials[~sgd].config_momentum.isna().all()

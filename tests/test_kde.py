@@ -288,3 +288,68 @@ def test_under_asha_and_synchronous_hyperband_the_model_improves_the_trials(meth
     ours = np.mean([late_quality(method, s) for s in range(2)])
     base = np.mean([late_quality(random_twin, s) for s in range(2)])
     assert ours < 0.8 * base, (ours, base)
+
+
+# -- conditional parameters (INACTIVE cells) ------------------------------------------------------
+
+
+def _tn_pdf(x: float, centre: float, h: float) -> float:
+    return float(truncnorm.pdf(x, (0 - centre) / h, (1 - centre) / h, loc=centre, scale=h))
+
+
+def test_an_inactive_datum_contributes_the_uniform_density_and_an_inactive_query_drops_the_column() -> None:
+    from tunebench.models.kde import INACTIVE
+
+    data = np.array([[0.2, INACTIVE], [0.8, 0.5], [0.4, 0.1]])
+    bw = [0.3, 0.2]
+    kde = ProductKDE(data, [0, 0], bandwidths=bw, conditional=[False, True])
+    x = np.array([[0.25, 0.6]])
+    expected = (_tn_pdf(0.25, 0.2, 0.3) * 1.0 + _tn_pdf(0.25, 0.8, 0.3) * _tn_pdf(0.6, 0.5, 0.2)
+                + _tn_pdf(0.25, 0.4, 0.3) * _tn_pdf(0.6, 0.1, 0.2)) / 3
+    assert kde.pdf(x)[0] == pytest.approx(expected, rel=1e-9)
+    # a query where the parameter is inactive: the density of the other columns alone
+    only_first = ProductKDE(data[:, :1], [0], bandwidths=bw[:1])
+    assert kde.pdf(np.array([[0.25, INACTIVE]]))[0] == pytest.approx(only_first.pdf(np.array([[0.25]]))[0])
+    # categorical: an inactive datum gives 1/k, an active one the Aitchison-Aitken kernel
+    cat = ProductKDE(np.array([[INACTIVE], [2.0]]), [3], bandwidths=[0.3], conditional=[True])
+    assert cat.pdf(np.array([[2.0], [0.0]])) == pytest.approx([(1 / 3 + 0.7) / 2, (1 / 3 + 0.15) / 2])
+
+
+def test_conditional_bandwidths_come_from_the_rows_where_the_parameter_is_active() -> None:
+    from tunebench.models.kde import INACTIVE
+
+    rng = np.random.default_rng(0)
+    active = rng.uniform(0.4, 0.6, size=40)
+    column = np.concatenate([active, np.full(60, INACTIVE)])
+    data = np.column_stack([rng.random(100), column])
+    kde = ProductKDE(data, [0, 0], conditional=[False, True])
+    expected = 1.06 * active.std() * 40 ** (-1 / 6)
+    assert kde.bandwidths[1] == pytest.approx(expected)
+    draws = kde.sample(rng, 4000)
+    # draws from the 60 inactive data are uniform on [0, 1], those from the 40 active ones near 0.5
+    outside = np.mean((draws[:, 1] < 0.3) | (draws[:, 1] > 0.7))
+    assert outside == pytest.approx(0.6 * 0.6, abs=0.04)
+    assert ((draws >= 0) & (draws <= 1)).all()
+
+
+def test_bohb_learns_a_conditional_parameter_only_from_the_trials_where_it_exists() -> None:
+    """Good trials use sgd with momentum near 0.9; adam trials (no momentum) are bad. The model's
+    proposals are mostly sgd with a high momentum: the density of momentum is fitted on sgd trials
+    only (the adam trials' absent momentum does not pull it toward the default 0.745)."""
+    space = {"optimizer": choice(["sgd", "adam"]), "momentum": uniform(0.5, 0.99).when(optimizer="sgd"),
+             "lr": uniform(0.0, 1.0)}
+    searcher = KDESearcher(space, "loss", seed=0, random_fraction=0.0)
+    rng = np.random.default_rng(1)
+    for tid in range(60):
+        if tid % 2:
+            m = float(rng.uniform(0.5, 0.99))
+            config = {"optimizer": "sgd", "momentum": m, "lr": float(rng.random())}
+            loss = abs(m - 0.92)
+        else:
+            config = {"optimizer": "adam", "lr": float(rng.random())}
+            loss = 1.0 + float(rng.random())
+        searcher.on_result(tid, config, {"loss": loss})
+    proposals = [searcher.suggest(100 + i) for i in range(40)]
+    sgd = [p for p in proposals if p["optimizer"] == "sgd"]
+    assert len(sgd) >= 30 and all(("momentum" in p) == (p["optimizer"] == "sgd") for p in proposals)
+    assert np.median([p["momentum"] for p in sgd]) > 0.85

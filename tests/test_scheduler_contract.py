@@ -155,3 +155,12 @@ def test_small_budget_check_passes_the_real_ones() -> None:
             return cls(searcher, resource_attr="epoch", max_t=MAX_T, max_resource_attr="epochs", **options)
 
         CONTRACT_CHECKS["small_budget"](make, n_trials=14, max_t=MAX_T)
+
+
+@pytest.mark.parametrize("check", ["valid_run", "state_resume"])
+@pytest.mark.parametrize("method", method_names())
+def test_contract_on_a_conditional_space(method: str, check: str) -> None:
+    """Every method proposes only the active parameters of a conditional space (a chain of
+    conditions on a categorical and an integer), each inside its domain, and resumes exactly."""
+    CONTRACT_CHECKS[check](method_maker(method, conditional=True), n_trials=METHODS[method].quick_trials,
+                           max_t=MAX_T, seed=0)

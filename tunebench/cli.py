@@ -22,6 +22,7 @@ from tunebench.backends.registry import LOCAL, RAY, backend_names, get_backend
 from tunebench.errors import TuningError, UserError
 from tunebench.events import LEADERBOARD_SIZE
 from tunebench.lock import LockHolder
+from tunebench.space.serialization import read_mapping_file
 from tunebench.store import check_not_running, load_experiment, read_metadata
 
 logger = logging.getLogger("tunebench")
@@ -229,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--cost-attr", metavar="NAME",
                      help="reported cost of a result (e.g. elapsed seconds): cost-aware methods optimize "
                           "improvement per unit of it")
+    src.add_argument("--prior", metavar="FILE",
+                     help="YAML/JSON prior over the space, e.g. 'lr: {value: 0.01, confidence: medium}' "
+                          "(PiBO, PiBO-MOBSTER, PriorBand)")
     src.add_argument("--resource-attr", help="reported resource, e.g. epoch (multi-fidelity methods)")
     src.add_argument("--max-resource-attr", help="script argument carrying the maximum resource, e.g. epochs")
     src.add_argument("--max-resource", type=_positive_int, help="maximum resource, e.g. 27 epochs")
@@ -237,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                      help="method option, e.g. reduction_factor=2 (repeatable; VALUE parsed as JSON)")
     how.add_argument("--seed", type=_nonnegative_int, help="random seed (default 0)")
+    how.add_argument("--transfer-from", nargs="+", default=[], metavar="PATH|TAG",
+                     help="earlier experiments of other tasks with the same config space, for the transfer methods "
+                          "(ZeroShot, BoundingBox, CTS, ASHA-CTS): experiment folders or grid tags")
     _add_benchmark_options(src)
     how.add_argument("--backend", choices=backend_names(),
                      help="where trials run: processes here (local), Ray actors on a cluster (ray), or simulated "
@@ -310,6 +317,9 @@ def _add_experiment_parser(sub: Any) -> None:
     what.add_argument("--method-arg", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                       help="method option: METHOD:KEY=VALUE for one method, KEY=VALUE for every method that "
                            "takes it (repeatable; VALUE parsed as JSON)")
+    what.add_argument("--transfer-from", nargs="+", default=[], metavar="PATH|TAG",
+                      help="earlier experiments (folders, grid tags) for the transfer methods; a tag leaves out "
+                           "each target's own benchmark")
     what.add_argument("--num-seeds", type=_positive_int, help="seeds per benchmark and method (default 1)")
     what.add_argument("--start-seed", type=_nonnegative_int, default=0, help="first seed (default 0)")
     lim = exp.add_argument_group("limits (default: each benchmark's)")
@@ -570,6 +580,12 @@ def _make_spec(args: argparse.Namespace) -> Any:
         spec.constraints = [c.to_json() for c in parse_constraints(args.constraint)]
     if args.cost_attr is not None:
         spec.cost_attr = args.cost_attr
+    if args.prior is not None:
+        spec.prior = _read_prior(args.prior)
+    if args.transfer_from:
+        from tunebench.analysis.transfer import resolve_transfer_sources  # deferred: as the imports above
+
+        spec.transfer_from = resolve_transfer_sources(args.transfer_from)
     if args.seed is not None:
         spec.seed = args.seed
     if args.gpus_per_trial is not None:
@@ -579,6 +595,11 @@ def _make_spec(args: argparse.Namespace) -> Any:
     spec.benchmark_modules = modules
     _apply_limits(spec, args)
     return spec
+
+
+def _read_prior(path: str) -> dict[str, Any]:
+    """The mapping of ``--prior FILE`` (checked against the space when the run is built)."""
+    return read_mapping_file(path, "prior file")
 
 
 def _canonical_method(name: str) -> str:
@@ -784,11 +805,31 @@ def cmd_show(args: argparse.Namespace) -> int:
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         for r in rows:
             print("    " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
+    for line in _lineage_lines(summary["lineage"], summary["resource_attr"]):
+        print(f"  {line}")
     failed = [rec for rec in exp.trial_table() if rec["status"] == "failed"]
     for rec in failed[:5]:
         first = (rec["error"] or "").strip().splitlines()
         print(f"  trial {rec['trial_id']} failed: {first[0] if first else '?'}")
     return 0
+
+
+#: exploits listed by ``tunebench show`` (the last ones; ``--json`` has them all)
+LINEAGE_SHOWN = 20
+
+
+def _lineage_lines(lineage: list[dict[str, Any]], resource_attr: str | None) -> list[str]:
+    """The lines of ``tunebench show`` on a PBT run's exploits (none without one), e.g.
+    ``trial 5 @ epoch 4 <- trial 2's weights: lr 0.1 -> 0.08``."""
+    if not lineage:
+        return []
+    lines = [f"lineage ({len(lineage)} exploits" + (f", the last {LINEAGE_SHOWN}" if len(lineage) > LINEAGE_SHOWN
+                                                    else "") + "):"]
+    for e in lineage[-LINEAGE_SHOWN:]:
+        at = f" @ {resource_attr or 'resource'} {_fmt_number(e['resource'])}" if e["resource"] is not None else ""
+        changes = ", ".join(f"{k} {_fmt_number(old)} -> {_fmt_number(new)}" for k, (old, new) in e["changes"].items())
+        lines.append(f"  trial {e['trial_id']}{at} <- trial {e['source']}'s weights: {changes or 'same config'}")
+    return lines
 
 
 def _run_state(summary: dict[str, Any], holder: LockHolder | None) -> str:
@@ -887,7 +928,8 @@ def _grid_request(args: argparse.Namespace, argv: list[str]) -> Any:
         gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, max_failures=args.max_failures,
         command_line=["tunebench", *argv], launch_on_cluster=args.launch_on_cluster, ray_address=args.ray_address,
         warm_pool=args.warm_pool, storage=args.storage, max_retries=args.max_retries,
-        ray_node_wait=args.ray_node_wait)
+        ray_node_wait=args.ray_node_wait,
+        transfer_from=list(args.transfer_from or (preset.transfer_from if preset else ())))
 
 
 def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:

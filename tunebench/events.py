@@ -316,10 +316,25 @@ class TrialState:
     #: the ``exploit`` of its last resume from another trial's checkpoint (PBT), None if none
     exploit: dict[str, Any] | None = None
     exploit_n_results: int = 0  #: ``n_results`` when that resume was logged
+    #: its configs, each with the number of its decided results before it took over, once its
+    #: config changed (a resume with a new config: PBT); None while it ran one config
+    configs: list[tuple[int, Config]] | None = None
 
     @property
     def trial_id(self) -> int:
         return self.trial.trial_id
+
+    def config_at(self, index: int) -> Config:
+        """The config in force at its ``index``-th decided result (0-based): the one its
+        result was trained with, not a later one."""
+        if self.configs is None:
+            return self.trial.config
+        config = self.configs[0][1]
+        for start, later in self.configs:
+            if start > index:
+                break
+            config = later
+        return config
 
 
 @dataclass(slots=True)
@@ -338,6 +353,11 @@ class ExperimentState:
     launches_in_last_session: int = 0  #: trials started or restarted since the last ``session_start``
     end_reason: str | None = None  #: ``reason`` of the last ``experiment_end``
     finished: bool = False  #: the last event is an ``experiment_end``
+    #: the resumes from another trial's checkpoint (PBT's exploits), in log order: ``trial_id``,
+    #: ``source``, ``resource`` (where the trial went on), ``changes`` (``{name: [old, new]}``),
+    #: ``time`` and ``n_results`` (the trial's decided results before it: the later ones follow
+    #: the source's training)
+    exploits: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def n_results(self) -> int:
@@ -385,13 +405,22 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
         elif decision == "STOP":
             rec.status = _STOPPED
     elif kind == _TRIAL_RESUME:
-        if ev.get("config") is not None:
-            rec.trial = Trial(tid, ev["config"])
+        exploit = ev.get("exploit")
+        config = ev.get("config")
+        if config is not None:
+            if config != rec.trial.config:
+                # its deferred results (trained with the old config) are decided right after this
+                # line, unless it takes another trial's checkpoint (then they are ignored)
+                start = rec.n_results + (0 if exploit is not None else len(rec.deferred))
+                rec.configs = [*(rec.configs or [(0, rec.trial.config)]), (start, config)]
+            rec.trial = Trial(tid, config)
         rec.status, rec.interrupted = _RUNNING, False
         rec.deferred = []  # decided on right after the resume (logged as results), or ignored (exploit)
-        exploit = ev.get("exploit")
         if exploit is not None:
             rec.exploit, rec.exploit_n_results = exploit, rec.n_results
+            state.exploits.append({"trial_id": tid, "source": exploit.get("source"),
+                                   "resource": exploit.get("resource"), "changes": exploit.get("changes") or {},
+                                   "time": ev.get("time"), "n_results": rec.n_results})
     elif kind == _TRIAL_RESTART:
         rec.status, rec.interrupted = _RUNNING, False
         state.launches_in_last_session += 1
@@ -608,12 +637,16 @@ class TrialScore:
     best: float | None = None  #: its best metric value
     best_resource: float | None = None  #: the resource at which ``best`` was reported (None without one)
     reached: float | None = None  #: the highest resource it reported (None without a resource)
+    #: the config in force when ``best`` was reported (None: its only config, given to observe
+    #: by none); a PBT trial's config changes, and the config to recommend is the best one's
+    best_config: Config | None = None
 
-    def observe(self, value: float, resource: float | None, mode: str) -> None:
-        """Take one decided result: ``value`` of the metric, reported at ``resource``."""
+    def observe(self, value: float, resource: float | None, mode: str, config: Config | None = None) -> None:
+        """Take one decided result: ``value`` of the metric, reported at ``resource``, trained
+        with ``config`` (its config then; None: the trial's only config)."""
         best = self.best
         if best is None or (value < best if mode == "min" else value > best):
-            self.best, self.best_resource = value, resource
+            self.best, self.best_resource, self.best_config = value, resource, config
         if resource is not None and (self.reached is None or resource > self.reached):
             self.reached = resource
 
@@ -623,7 +656,7 @@ class Standing:
     """One trial with a result, as :func:`rank_trials` ranks it."""
 
     trial_id: int
-    config: Config
+    config: Config  #: the config in force at its best result (a PBT trial's config changes)
     status: Status
     value: float  #: its best metric value
     resource: float | None  #: the resource at which ``value`` was reported
@@ -642,7 +675,8 @@ class Standing:
         config's ``max_resource_attr`` entry when that is a number."""
         if score.best is None:
             return None
-        return cls(trial.trial_id, trial.config, status, score.best, score.best_resource, score.reached,
+        config = trial.config if score.best_config is None else score.best_config
+        return cls(trial.trial_id, config, status, score.best, score.best_resource, score.reached,
                    _max_resource(trial.config, max_resource_attr))
 
     def to_dict(self) -> dict[str, Any]:

@@ -501,22 +501,28 @@ class Experiment:
         benchmark's objectives included, e.g. its own ``time``), ``decision``, ``tuner_time``
         (the event's ``time``: tuner seconds since the start, simulated seconds in a simulation),
         ``tuner_real_time`` (the event's ``real_time``; simulations only) and the configuration
-        as ``config_<name>``. A metric named like one of these columns (see
-        :func:`metric_column`) is the column ``result_<name>``: it never overwrites them."""
+        the result was trained with (a PBT trial's changes) as ``config_<name>``. A metric named
+        like one of these columns (see :func:`metric_column`) is the column ``result_<name>``: it
+        never overwrites them."""
         import pandas as pd  # deferred: pandas, only where a DataFrame is built
 
-        configs = self._configs()
+        trials = self.state.trials
+        seen: dict[int, int] = {}
         rows = []
         for ev in self.state.results:
-            row = {"trial_id": ev["trial_id"]}
+            tid = ev["trial_id"]
+            row = {"trial_id": tid}
             for key, value in ev["result"].items():
                 row[metric_column(key, ev["result"])] = value
             row["decision"] = ev.get("decision")
             row["tuner_time"] = ev.get("time")
             if "real_time" in ev:
                 row["tuner_real_time"] = ev["real_time"]
-            for k, v in configs.get(ev["trial_id"], {}).items():
-                row[f"config_{k}"] = v
+            rec = trials.get(tid)
+            if rec is not None:
+                index = seen[tid] = seen.get(tid, -1) + 1
+                for k, v in rec.config_at(index).items():
+                    row[f"config_{k}"] = v
             rows.append(row)
         frame: pd.DataFrame = pd.DataFrame(rows)
         return frame
@@ -538,9 +544,16 @@ class Experiment:
         constrained = bool(self.constraints)
         scores: dict[int, TrialScore] = {}
         last: dict[int, float] = {}
+        trials = self.state.trials
+        seen: dict[int, int] = {}  # per trial whose config changed: its results so far
         for ev in self.state.results:
             tid = ev["trial_id"]
             result = ev["result"]
+            rec = trials.get(tid)
+            config = None
+            if rec is not None and rec.configs is not None:
+                index = seen[tid] = seen.get(tid, -1) + 1
+                config = rec.config_at(index)
             if constrained and not self.feasible(result, tid):
                 continue
             value = result.get(metric)
@@ -552,7 +565,7 @@ class Experiment:
                 score = scores.get(tid)
                 if score is None:
                     score = scores[tid] = TrialScore()
-                score.observe(value, resource, mode)
+                score.observe(value, resource, mode, config)
         return scores, last
 
     def _status(self, tid: int) -> Status:
@@ -681,13 +694,32 @@ class Experiment:
             if value is not None and (best_value is None or (value < best_value if mode == "min"
                                                              else value > best_value)):
                 best_id, best_value = tid, value
-        configs = self._configs()
-        return best_id, (configs.get(best_id) if best_id is not None else None), best_value
+        if best_id is None:
+            return None, None, None
+        config = scores[best_id].best_config
+        return best_id, (self._configs().get(best_id) if config is None else config), best_value
+
+    def lineage_records(self) -> list[dict[str, Any]]:
+        """The exploits of the experiment (PBT: a trial resumed from another trial's checkpoint),
+        in log order: ``trial_id``, ``source`` (whose checkpoint it took), ``resource`` (the
+        resource the source had reached, where the trial went on), ``changes`` (``{name: [old,
+        new]}``: its config before and after) and ``time`` (tuning seconds). Empty without one."""
+        return [{k: v for k, v in e.items() if k != "n_results"} for e in self.state.exploits]
+
+    def lineage(self) -> "pd.DataFrame":
+        """:meth:`lineage_records` as a DataFrame (columns ``trial_id``, ``source``,
+        ``resource``, ``changes``, ``time``; no rows without an exploit)."""
+        import pandas as pd  # deferred: pandas, only where a DataFrame is built
+
+        frame: pd.DataFrame = pd.DataFrame(self.lineage_records(),
+                                           columns=["trial_id", "source", "resource", "changes", "time"])
+        return frame
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary (what ``tunebench show --json`` prints): counts, the best trial
-        (``best_*``, see :meth:`best`) and the ``leaderboard`` of the first
-        :data:`~tunebench.events.LEADERBOARD_SIZE` trials (:meth:`standings`)."""
+        (``best_*``, see :meth:`best`), the ``leaderboard`` of the first
+        :data:`~tunebench.events.LEADERBOARD_SIZE` trials (:meth:`standings`) and the
+        ``lineage`` of a PBT run (:meth:`lineage_records`; empty without exploits)."""
         table = self.trial_table()
         counts: dict[str, int] = {}
         for rec in table:
@@ -717,6 +749,7 @@ class Experiment:
             "best_at_max_resource": top.at_max_resource if top else None,
             "best_trial_status": top.status.value if top else None,
             "leaderboard": [s.to_dict() for s in leaderboard],
+            "lineage": self.lineage_records(),
             **self.front_summary(table),
             "elapsed_time": state.time,
             "finished": state.finished,

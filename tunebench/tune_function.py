@@ -25,8 +25,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tunebench.analysis.transfer import resolve_transfer_sources
 from tunebench.backends.registry import LOCAL
 from tunebench.backends.warm import FunctionTarget
 from tunebench.errors import UserError
@@ -35,6 +36,9 @@ from tunebench.space import space_to_json, validate_space
 from tunebench.store import EVENTS_FILE
 from tunebench.tuner import Callback, TuningResult
 from tunebench.types import Objectives, parse_constraints
+
+if TYPE_CHECKING:
+    from tunebench.space import Prior
 
 __all__ = ["tune"]
 
@@ -68,6 +72,8 @@ def tune(
     callbacks: Sequence[Callback] = (),
     constraints: Sequence[str] | str | None = None,
     cost_attr: str | None = None,
+    prior: Mapping[str, Any] | Prior | None = None,
+    transfer_from: Sequence[str | Path] = (),
     **method_options: Any,
 ) -> TuningResult:
     """Tune ``fn`` over ``config_space`` with ``method``; returns when a stop criterion is met
@@ -100,6 +106,10 @@ def tune(
         constraints: bounds on reported metrics (``"latency<=20"``; several allowed): the best
             trial and the Pareto front count only results that meet them all; ``CBO`` models them.
         cost_attr: the reported cost of a result, for cost-aware methods (BO, MOBSTER).
+        prior: the user's prior over the space (a :class:`~tunebench.space.Prior` or its mapping,
+            as in a ``--prior`` file), for PiBO, PiBO-MOBSTER and PriorBand.
+        transfer_from: earlier experiments of other tasks on the same space (experiment folders,
+            grid tags), for the transfer methods (ZeroShot, BoundingBox, CTS, ASHA-CTS).
 
     Returns:
         The :class:`~tunebench.tuner.TuningResult` (best config, trials, why it stopped).
@@ -127,7 +137,9 @@ def tune(
         cpus_per_trial=cpus_per_trial, backend=backend, warm_start=warm_start, preload=list(preload),
         trial_cwd=str(Path.cwd()), constraints=[c.to_json() for c in parse_constraints(constraints)],
         cost_attr=cost_attr,
+        prior=None if prior is None else dict(prior) if isinstance(prior, Mapping) else prior.to_json(),
     )
+    spec.transfer_from = resolve_transfer_sources(transfer_from)
     folder = Path(experiment_dir) if experiment_dir is not None else default_experiment_dir(spec)
     resuming = resume and (folder / EVENTS_FILE).exists()
     tuner = build_tuner(spec, folder, resume=resuming, callbacks=list(callbacks),

@@ -134,6 +134,9 @@ class TrialRecord:
     #: (resume) the ``exploit`` of its last resume when no result came after it: its restart
     #: copies the source's checkpoint again (the dead session may have died before copying)
     exploit_pending: dict[str, Any] | None = None
+    #: the config its results were trained with while they are decided after a resume with a new
+    #: config (its deferred results) or scored from the log (None otherwise: its current one)
+    deferred_config: Config | None = None
 
     @property
     def best(self) -> float | None:
@@ -531,6 +534,7 @@ class Tuner:
                 raise RuntimeError(f"scheduler asked to resume trial {tid}, which is not paused")
             source = suggestion.checkpoint_trial_id
             exploit = None if source is None else self._exploit_record(rec, source, suggestion.config)
+            old_config = rec.trial.config
             if suggestion.config is not None:
                 rec.trial = Trial(rec.trial.trial_id, suggestion.config)
             rec.status = _RUNNING
@@ -553,9 +557,11 @@ class Tuner:
             for cb in self.callbacks:
                 cb.on_trial_start(self, rec.trial, "resume")
             deferred, rec.deferred = rec.deferred, []
+            rec.deferred_config = old_config if deferred and old_config != rec.trial.config else None
             for result, offset in deferred:
                 if rec.status is _RUNNING and not rec.ending:
                     self._on_result(rec, result, offset)
+            rec.deferred_config = None
             rec.relaunched = True  # after its deferred results: its new process reports next
             return
         assert suggestion.config is not None  # a Suggestion that is no resume has a config (checked at creation)
@@ -755,7 +761,8 @@ class Tuner:
             return
         value = float(result[self._metric])
         resource_attr = self._resource_attr
-        rec.score.observe(value, result.get(resource_attr) if resource_attr is not None else None, self._mode)
+        rec.score.observe(value, result.get(resource_attr) if resource_attr is not None else None, self._mode,
+                          rec.deferred_config or rec.trial.config)  # its config then: PBT changes it
         if self._mode == "min":
             if self.best_value is None or value < self.best_value:
                 self.best_value, self.best_trial_id = value, rec.trial.trial_id
@@ -913,14 +920,24 @@ class Tuner:
             self.trials[tid] = TrialRecord(ts.trial, status=ts.status, offset=ts.offset, last_result=ts.last_result,
                                            n_results=ts.n_results, error=ts.error, deferred=list(ts.deferred))
         resource_attr = self.scheduler.resource_attr
+        seen: dict[int, int] = {}  # per trial whose config changed: its results so far
         for ev in logged.results:
-            rec = self.trials.get(ev["trial_id"])
+            tid = ev["trial_id"]
+            rec = self.trials.get(tid)
             if rec is None:
                 continue
             result = ev["result"]
             if resource_attr is not None and resource_attr in result:
                 rec.last_resource = result[resource_attr]
+            configs = logged.trials[tid].configs
+            if configs is None:
+                self._update_best(rec, result)
+                continue
+            # scored with the config it was trained with (the record holds its last one)
+            index = seen[tid] = seen.get(tid, -1) + 1
+            rec.deferred_config = logged.trials[tid].config_at(index)
             self._update_best(rec, result)
+            rec.deferred_config = None
         for tid, ts in logged.trials.items():
             if ts.exploit is not None and ts.n_results == ts.exploit_n_results:
                 # resumed from another trial's checkpoint, nothing decided since: it goes on from there

@@ -567,7 +567,9 @@ def experiment_figure(experiment: Experiment) -> Any:
     tuning time (simulated time for a simulation, see :func:`is_simulation`), with every result
     as a dot; the learning curves of all its trials (metric against the reported resource, or
     against time for a single-fidelity experiment), styled by the trial's status (completed,
-    stopped early, paused, running, failed); and, with several objectives, a last panel with
+    stopped early, paused, running, failed), or for a run with exploits (PBT) the population
+    (:func:`_population_panel`: a color a trial, dashed lineage edges from the source's point to
+    the trial's next one); and, with several objectives, a last panel with
     every trial's last result and the Pareto front (:meth:`Experiment.pareto_front`) on the
     first two objectives. The first objective's values; under constraints, the best so far
     counts feasible results only.
@@ -615,25 +617,21 @@ def experiment_figure(experiment: Experiment) -> Any:
         ax.legend(loc="lower right" if mode == "max" else "upper right", framealpha=0.85, edgecolor="none")
         ax = axes[1]
         x_all = results[resource_column].to_numpy(dtype=float) if by_resource else times
-        drawn: set[str] = set()
-        groups: dict[Any, Any] = dict(results.groupby("trial_id", sort=True).indices)
-        for tid, idx in groups.items():
-            st = status.get(int(tid), "stopped")
-            color, dash, width, alpha, label = _STATUS_STYLE.get(st, _STATUS_STYLE["stopped"])
-            x, yv = x_all[idx], values[idx]
-            keep = np.isfinite(yv)
-            if not keep.any():
-                continue
-            ax.plot(x[keep], yv[keep], color=color, linestyle=dash, linewidth=width, alpha=alpha,
-                    marker="o" if keep.sum() == 1 else None, markersize=2.5,
-                    label=None if st in drawn else label, zorder=3 if st in ("completed", "running") else 2)
-            drawn.add(st)
+        population = by_resource and bool(experiment.state.exploits)
+        if population:
+            _population_panel(ax, experiment, results, x_all, values)
+        else:
+            _curves_panel(ax, results, x_all, values, status)
         ax.set_xlabel(resource if by_resource and resource else time_label(simulated))
         ax.set_ylabel(f"{metric} ({mode})")
-        ax.set_title(f"learning curves of the {len(status)} trials")
-        if by_resource and x_all.size and np.nanmax(x_all) / max(np.nanmin(x_all), 1e-12) >= 30:
+        if (not population and by_resource and x_all.size
+                and np.nanmax(x_all) / max(np.nanmin(x_all), 1e-12) >= 30):
             ax.set_xscale("log")
-        _zoom(ax, best, values, mode)
+        finite = values[np.isfinite(values)]
+        if population and finite.size and finite.min() > 0 and finite.max() / finite.min() >= 5:
+            ax.set_yscale("log")  # the whole population's training, on a log scale
+        elif not population:
+            _zoom(ax, best, values, mode)
         ax.legend(loc="lower right" if mode == "max" else "upper right", framealpha=0.85, edgecolor="none")
         if multi:
             _front_panel(axes[2], experiment, results)
@@ -643,6 +641,60 @@ def experiment_figure(experiment: Experiment) -> Any:
         fig.suptitle(f"{name}, {method}: {len(status)} trials, {len(results)} results"
                      + (" (simulated)" if simulated else ""))
     return fig
+
+
+def _curves_panel(ax: Any, results: Any, x_all: np.ndarray, values: np.ndarray, status: dict[int, str]) -> None:
+    """Every trial's learning curve (``values`` over ``x_all``), styled by its status."""
+    drawn: set[str] = set()
+    groups: dict[Any, Any] = dict(results.groupby("trial_id", sort=True).indices)
+    for tid, idx in groups.items():
+        st = status.get(int(tid), "stopped")
+        color, dash, width, alpha, label = _STATUS_STYLE.get(st, _STATUS_STYLE["stopped"])
+        x, yv = x_all[idx], values[idx]
+        keep = np.isfinite(yv)
+        if not keep.any():
+            continue
+        ax.plot(x[keep], yv[keep], color=color, linestyle=dash, linewidth=width, alpha=alpha,
+                marker="o" if keep.sum() == 1 else None, markersize=2.5,
+                label=None if st in drawn else label, zorder=3 if st in ("completed", "running") else 2)
+        drawn.add(st)
+    ax.set_title(f"learning curves of the {len(status)} trials")
+
+
+def _population_panel(ax: Any, experiment: Experiment, results: Any, x_all: np.ndarray,
+                      values: np.ndarray) -> None:
+    """The population of a run with exploits (PBT): each trial's metric over the resource, one
+    color a trial, its curve broken where it took another trial's checkpoint; a dashed lineage
+    edge goes from the source's point at the exploit's resource to the trial's next point."""
+    groups: dict[int, np.ndarray] = {int(t): idx for t, idx in results.groupby("trial_id", sort=True).indices.items()}
+    cuts: dict[int, list[int]] = {}  # trial -> its decided results before each of its exploits
+    for e in experiment.state.exploits:
+        cuts.setdefault(e["trial_id"], []).append(e["n_results"])
+    times = results["tuner_time"].to_numpy(dtype=float)
+    cmap = _matplotlib().colormaps["tab20"]
+    colors = {tid: cmap(i % 20) for i, tid in enumerate(groups)}
+    for tid, idx in groups.items():
+        bounds = [0, *cuts.get(tid, []), len(idx)]
+        for lo, hi in zip(bounds, bounds[1:], strict=False):
+            part = idx[lo:hi]
+            keep = np.isfinite(values[part])
+            if keep.any():
+                ax.plot(x_all[part][keep], values[part][keep], color=colors[tid], linewidth=1.3, alpha=0.85,
+                        marker="o" if keep.sum() == 1 else None, markersize=2.5)
+    label: str | None = "exploit: copy of a better trial"
+    for e in experiment.state.exploits:
+        tid, source, n = e["trial_id"], e["source"], e["n_results"]
+        src, dst = groups.get(source), groups.get(tid)
+        if src is None or dst is None or n >= len(dst):
+            continue  # the trial reported nothing after it yet
+        at = src[(x_all[src] == e["resource"]) & (times[src] <= e["time"])]  # reported before the copy
+        if not len(at):
+            continue
+        i, j = at[-1], dst[n]
+        ax.plot([x_all[i], x_all[j]], [values[i], values[j]], color="0.2", linestyle=(0, (2.5, 2)),
+                linewidth=0.9, alpha=0.75, label=label, zorder=4)
+        label = None
+    ax.set_title(f"population: {len(groups)} trials, {len(experiment.state.exploits)} exploits")
 
 
 def _zoom(ax: Any, best: np.ndarray, values: np.ndarray, mode: str) -> None:

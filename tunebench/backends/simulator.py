@@ -14,7 +14,15 @@ trials.
 * A trial restarted by a new tuner process (``start`` of a known id) begins again from its first
   fidelity, as a real script without a checkpoint would; the tuner ignores the repeated results.
 * The trial's maximum fidelity is ``config[max_resource_attr]`` when that is set, else the
-  blackbox's largest fidelity.
+  blackbox's largest fidelity; that entry is left out of the config given to the blackbox.
+* A ``cost_per_fidelity`` blackbox's curve is evaluated in pieces, as far as the trial gets;
+  the blackbox contract makes the pieces equal the whole curve.
+* A resume with a changed config (PBT) continues on the new config's curve from the same
+  fidelity; :meth:`SimulatorBackend.copy_checkpoint` gives a paused trial another trial's
+  position. For a path-dependent blackbox
+  (:class:`~tunebench.blackboxes.base.PathDependentBlackbox`) the trial keeps its history of
+  configs (``(config, first fidelity index)`` segments; a copy inherits the source's up to the
+  source's position) and its curve is the blackbox's curve of that schedule.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from tunebench.backends.base import Backend
-from tunebench.blackboxes.base import Blackbox
+from tunebench.blackboxes.base import Blackbox, PathDependentBlackbox
 from tunebench.clock import SimulatedClock
 from tunebench.errors import UserError
 from tunebench.types import Config, Event, EventKind, Trial
@@ -70,7 +78,8 @@ class _Curve:
 
 
 class _SimTrial:
-    __slots__ = ("trial", "curve", "elapsed", "pos", "last", "generation", "running", "stopped", "base", "seed")
+    __slots__ = ("trial", "curve", "elapsed", "pos", "last", "generation", "running", "stopped", "base", "seed",
+                 "segments")
 
     def __init__(self, trial: Trial, curve: _Curve, last: int, seed: int) -> None:
         self.trial = trial
@@ -83,6 +92,8 @@ class _SimTrial:
         self.running = False
         self.stopped = False  # stopped for good: not resumable, a second stop is a no-op
         self.base = 0.0  # simulated time the trial (re)started, minus the training already done
+        #: (path-dependent blackbox, once its config changed) its schedule: (config, first fidelity index)
+        self.segments: list[tuple[Config, int]] | None = None
 
 
 class SimulatorBackend(Backend):
@@ -138,6 +149,8 @@ class SimulatorBackend(Backend):
         self._exact_row = getattr(blackbox, "exact_row", None)
         self._lazy = bool(getattr(blackbox, "cost_per_fidelity", False))
         self._curves: dict[tuple[int, int], _Curve] = {}
+        #: the blackbox's evaluate_schedule when its training has a state, else None
+        self._schedule = blackbox if isinstance(blackbox, PathDependentBlackbox) else None
 
     # -- the Backend contract ---------------------------------------------------------------
 
@@ -153,7 +166,7 @@ class SimulatorBackend(Backend):
             raise ValueError(f"trial {tid} is already running")
         seed = self.seed if self.seed is not None else int(self._rng.integers(self.blackbox.n_seeds))
         try:
-            curve = self._curve(trial.config, seed, self.check_configs)
+            curve = self._curve(self._blackbox_config(trial.config), seed, self.check_configs)
         except UserError as e:
             self._fail_start(tid, str(e))
             return
@@ -190,9 +203,12 @@ class SimulatorBackend(Backend):
             raise ValueError(f"cannot resume trial {trial_id}: it is not paused")
         if config is not None and config != sim.trial.config:
             # a changed config (PBT): continue with the new config's curve from the same fidelity
-            sim.curve = self._curve(config, sim.seed, True)
-            sim.elapsed = sim.curve.elapsed
             sim.trial = Trial(trial_id, dict(config))
+            if self._schedule is not None:
+                self._set_schedule(sim, self._history(sim, sim.pos))
+            else:
+                sim.curve = self._curve(self._blackbox_config(config), sim.seed, True)
+                sim.elapsed = sim.curve.elapsed
         self._launch(sim, sim.pos)
 
     def copy_checkpoint(self, source_id: int, target_id: int, source_dir: Path | None,
@@ -211,6 +227,24 @@ class SimulatorBackend(Backend):
             logger.debug("copy_checkpoint(%s, %s): unknown to this simulator, nothing to copy", source_id, target_id)
             return
         dst.pos = src.pos
+        if self._schedule is not None:
+            # the target's training state is the source's: its history up to there, then its own config
+            self._set_schedule(dst, self._history(src, src.pos))
+
+    def _history(self, sim: _SimTrial, pos: int) -> list[tuple[Config, int]]:
+        """The schedule of ``sim``'s training up to fidelity index ``pos``, followed by
+        ``sim``'s (current) config from ``pos`` on."""
+        segments = sim.segments if sim.segments is not None else [(sim.trial.config, 0)]
+        return [seg for seg in segments if seg[1] < pos] + [(sim.trial.config, pos)]
+
+    def _set_schedule(self, sim: _SimTrial, segments: list[tuple[Config, int]]) -> None:
+        """Replace ``sim``'s schedule by ``segments`` (see :meth:`_history`) and its curve by the
+        path-dependent blackbox's curve of that schedule."""
+        assert self._schedule is not None
+        sim.segments = segments
+        values = self._schedule.evaluate_schedule(segments, seed=sim.seed, check=self.check_configs)
+        sim.curve = _Curve(values, self._elapsed_index)
+        sim.elapsed = sim.curve.elapsed
 
     def poll(self, timeout: float) -> list[Event]:
         """Pops the next event, moving the simulated clock to it; if it lies more than
@@ -270,6 +304,12 @@ class SimulatorBackend(Backend):
                 self._end(tid, _STOPPED)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _blackbox_config(self, config: Config) -> Config:
+        """``config`` without the maximum-resource entry: it caps the simulated curve and never
+        reaches the blackbox's ``evaluate``."""
+        attr = self.max_resource_attr
+        return {k: v for k, v in config.items() if k != attr} if attr is not None and attr in config else config
 
     def _fail_start(self, trial_id: int, error: str) -> None:
         """A trial that cannot start: FAILED at the next poll, holding a worker until then (so the

@@ -3,9 +3,11 @@
 They come from functions returning definitions, as a user's ``benchmark_definitions()`` does
 (see :mod:`tunebench.benchmarks.loader`).
 
-Every lcbench task comes as four problems: ``lcbench-<task>`` (val_accuracy, max),
+Every lcbench task comes as six problems: ``lcbench-<task>`` (val_accuracy, max),
 ``lcbench-<task>-mo`` (val_accuracy max and time min), ``lcbench-<task>-mo3`` (val_accuracy max,
-time min, val_cross_entropy min) and ``lcbench-<task>-constrained`` (val_accuracy max subject to
+time min, val_cross_entropy min), ``lcbench-<task>-cond`` / ``-flat`` (momentum and dropout behind
+on/off switches, as a conditional space or flattened: :mod:`tunebench.blackboxes.switched`) and
+``lcbench-<task>-constrained`` (val_accuracy max subject to
 ``time <= B``, with ``B`` from :data:`LCBENCH_TIME_BOUNDS`); the synthetic multi-objective
 blackboxes come as ``zdt1`` (f1 alone) and ``zdt1-mo`` (every objective), and so on.
 """
@@ -123,6 +125,13 @@ def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
             description=f"YAHPO Gym lcbench surrogate, OpenML task {task} (needs tunebench[yahpo] and "
                         "TUNEBENCH_DATA)")
         defs.update(_lcbench_variants(defs[f"lcbench-{task}"], task))
+        for suffix, conditional in (("cond", True), ("flat", False)):
+            defs[f"lcbench-{task}-{suffix}"] = dataclasses.replace(
+                defs[f"lcbench-{task}"], name=f"lcbench-{task}-{suffix}", blackbox="lcbench-switched",
+                blackbox_kwargs={"conditional": conditional},
+                description=f"YAHPO Gym lcbench surrogate, OpenML task {task}, momentum and dropout behind on/off "
+                            f"switches, {'a conditional space' if conditional else 'the flattened space'} (needs "
+                            "tunebench[yahpo] and TUNEBENCH_DATA)")
     tables = {"fcnet": ("HPOLib FCNet", FCNET_DATASETS, "val_loss", "min", 3600.0),
               "nb201": ("NAS-Bench-201", NB201_DATASETS, "val_acc", "max", 36000.0),
               "hpobench": ("HPOBench MLP", HPOBENCH_DATASETS, "val_acc", "max", 600.0)}
@@ -149,6 +158,11 @@ def simulated_benchmark_definitions() -> dict[str, SimulatedBenchmark]:
         name="synthetic-tabular", blackbox="synthetic-tabular", task=None, metric="loss", mode="min",
         resource_attr="epoch", min_resource=1, max_resource=27, n_workers=4, max_wallclock_time=3600.0,
         description="synthetic table of 1000 configurations x 27 epochs")
+    defs["pbt-schedule"] = SimulatedBenchmark(
+        name="pbt-schedule", blackbox="pbt-schedule", task=None, metric="loss", mode="min", resource_attr="epoch",
+        min_resource=1, max_resource=50, n_workers=8, max_wallclock_time=3000.0,
+        description="synthetic path-dependent training over lr and momentum, 50 epochs, whose best learning rate "
+                    "decays: a schedule (PBT) beats every constant rate")
     fronts = {"zdt1": ("ZDT1", "x1..x6", "f1, f2", "convex front f2 = 1 - sqrt(f1)"),
               "zdt2": ("ZDT2", "x1..x6", "f1, f2", "concave front f2 = 1 - f1^2"),
               "dtlz2": ("DTLZ2", "x1..x5", "f1, f2, f3", "front the unit sphere's positive octant")}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,7 +225,9 @@ class SimulatedBenchmark(_Problem):
         blackbox: a blackbox family (see :func:`~tunebench.blackboxes.registry.blackbox_families`,
             or one added with :func:`~tunebench.blackboxes.registry.register_blackbox`); ``task``
             its instance (an OpenML task id for lcbench, a dataset for fcnet/nb201), None for the
-            synthetic ones.
+            synthetic ones. Or, without any registry, a :class:`~tunebench.blackboxes.base.Blackbox`
+            itself or a function of no arguments returning one (called by :meth:`load_blackbox`;
+            ``task``, ``data_dir`` and ``blackbox_kwargs`` are then not used).
         metric: the objective to optimize, or several (a tuple of objectives of the blackbox: a
             multi-objective problem); ``mode``: "min" or "max", one for all metrics or one per
             metric.
@@ -253,7 +255,7 @@ class SimulatedBenchmark(_Problem):
     """
 
     name: str
-    blackbox: str
+    blackbox: str | Blackbox | Callable[[], Blackbox]
     task: str | None
     metric: str | tuple[str, ...]
     mode: str | tuple[str, ...]
@@ -275,9 +277,10 @@ class SimulatedBenchmark(_Problem):
 
     def __post_init__(self) -> None:
         _check_common("a simulated benchmark", self)
-        if not isinstance(self.blackbox, str) or not self.blackbox:
-            raise UserError(f"benchmark {self.name!r}: blackbox must name a blackbox family: "
-                            f"{', '.join(blackbox_families())}")
+        if not (isinstance(self.blackbox, Blackbox) or (isinstance(self.blackbox, str) and self.blackbox)
+                or (callable(self.blackbox) and not isinstance(self.blackbox, str))):
+            raise UserError(f"benchmark {self.name!r}: blackbox must name a blackbox family ("
+                            f"{', '.join(blackbox_families())}), or be a Blackbox or a function returning one")
         if self.task is not None:
             object.__setattr__(self, "task", str(self.task))
         if self.fidelities is not None:
@@ -310,11 +313,11 @@ class SimulatedBenchmark(_Problem):
     def load_blackbox(self, data_dir: str | Path | None = None) -> Blackbox:
         """Build the blackbox (may read data files; clear errors when they are missing), with
         the surrogate model and the subset of fidelities of this definition applied."""
-        blackbox = load_blackbox(self.blackbox, self.task, data_dir, **dict(self.blackbox_kwargs))
+        blackbox = self._base_blackbox(data_dir)
         if self.surrogate is not None:
             if not isinstance(blackbox, TabularBlackbox):
                 raise UserError(f"benchmark {self.name!r}: surrogate={self.surrogate!r} needs a tabulated blackbox "
-                                f"(fcnet, nb201, hpobench, synthetic-tabular); {self.blackbox} is evaluated "
+                                f"(fcnet, nb201, hpobench, synthetic-tabular); {blackbox.name} is evaluated "
                                 "directly: drop the surrogate")
             try:
                 blackbox = SurrogateBlackbox(blackbox, model=self.surrogate, **dict(self.surrogate_kwargs))
@@ -328,6 +331,18 @@ class SimulatedBenchmark(_Problem):
         for constraint in self.constraint_bounds:
             blackbox.objective_index(constraint.metric)
         return blackbox
+
+    def _base_blackbox(self, data_dir: str | Path | None) -> Blackbox:
+        """The blackbox as named or given (before surrogate and fidelity subset)."""
+        if isinstance(self.blackbox, Blackbox):
+            return self.blackbox
+        if isinstance(self.blackbox, str):
+            return load_blackbox(self.blackbox, self.task, data_dir, **dict(self.blackbox_kwargs))
+        made = self.blackbox()
+        if not isinstance(made, Blackbox):
+            raise UserError(f"benchmark {self.name!r}: its blackbox function returned a {type(made).__name__}, "
+                            "not a Blackbox")
+        return made
 
 
 

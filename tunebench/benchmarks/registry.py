@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tunebench.benchmarks.definitions import Benchmark, RealBenchmark, SimulatedBenchmark, tabulated_benchmark
+from tunebench.benchmarks.yahpo import YAHPO_PREFIX, yahpo_benchmark_definitions
 from tunebench.blackboxes.tabular import META_FILE
 from tunebench.blackboxes.tabulated import TABULATED_SUFFIX, find_tabulated, tabulated_search_path
 from tunebench.errors import UserError
@@ -27,6 +28,7 @@ __all__ = [
     "override_benchmark",
     "tabulated_factory",
     "discover_tabulated_benchmarks",
+    "discover_yahpo_benchmarks",
 ]
 
 _REGISTRY: dict[str, Callable[[], Benchmark]] = {}
@@ -82,12 +84,16 @@ def register_definitions(definitions: Mapping[str, Benchmark] | Iterable[Benchma
 def benchmark_names() -> list[str]:
     """Every registered benchmark name, tables written by ``tunebench tabulate`` included."""
     discover_tabulated_benchmarks()
+    discover_yahpo_benchmarks()
     return sorted(_REGISTRY)
 
 
 def get_benchmark(name: str) -> Benchmark:
     """The benchmark called ``name``; a :class:`UserError` listing the known names otherwise."""
     factory = _REGISTRY.get(name)
+    if factory is None and name.startswith(YAHPO_PREFIX):
+        discover_yahpo_benchmarks()
+        factory = _REGISTRY.get(name)
     if name.endswith(TABULATED_SUFFIX) and (factory is None or name in _DISCOVERED):
         discover_tabulated_benchmarks()
         factory = _REGISTRY.get(name)
@@ -191,3 +197,15 @@ def discover_tabulated_benchmarks() -> list[str]:
                 added.append(folder.name)
     return added
 
+
+
+def discover_yahpo_benchmarks() -> list[str]:
+    """Register the ``yahpo-<scenario>-<instance>`` benchmarks of the YAHPO data in
+    ``$TUNEBENCH_DATA`` not registered yet (see :mod:`tunebench.benchmarks.yahpo`). Returns the
+    names registered now."""
+    added = []
+    for name, definition in yahpo_benchmark_definitions().items():
+        if name not in _REGISTRY:
+            register_benchmark(name, definition)
+            added.append(name)
+    return added

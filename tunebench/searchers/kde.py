@@ -6,8 +6,10 @@ splits them into the best ``gamma`` fraction ("good") and the rest ("bad"), fits
 kernel density to each (:class:`tunebench.models.kde.ProductKDE`, on the hyperparameters
 encoded in the unit cube), draws ``n_candidates`` candidates from the good density with its
 bandwidths widened by ``bandwidth_factor`` and returns the candidate that maximizes
-``l(x) / g(x)``. A ``random_fraction`` of the proposals (and every proposal while no level has
-enough observations) is drawn at random instead, which keeps the search global.
+``l(x) / g(x)``. In a conditional space, each conditional parameter's density is fitted on the
+trials where it is active (see :mod:`tunebench.models.kde`). A ``random_fraction`` of the
+proposals (and every proposal while no level has enough observations) is drawn at random
+instead, which keeps the search global.
 
 A level has enough observations when both sets have at least ``min_points`` members:
 ``n_good = max(min_points, floor(gamma * n))`` and ``n - n_good >= min_points``.
@@ -32,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from tunebench.models.kde import DEFAULT_MIN_BANDWIDTH, ProductKDE
+from tunebench.models.kde import DEFAULT_MIN_BANDWIDTH, INACTIVE, ProductKDE
 from tunebench.searchers.base import Searcher
 from tunebench.searchers.random import RandomSearcher, complete_config
 from tunebench.space import Choice, get_encoder, validate_space
+from tunebench.space.conditions import conditions_of
 from tunebench.types import Config, Result, float_from_json, json_float, to_minimize
 
 logger = logging.getLogger(__name__)
@@ -128,6 +131,11 @@ class KDESearcher(Searcher):
         self._choice_cols = [j for j, d in enumerate(domains) if isinstance(d, Choice)]
         self._plain_cols = [j for j, d in enumerate(domains) if not isinstance(d, Choice)]
         self._plain_enc = np.array([self._slices[j].start for j in self._plain_cols], dtype=np.int64)
+        #: model columns of conditional parameters: INACTIVE where the parameter is absent, and
+        #: densities fitted per column on the rows where it is active (see ProductKDE)
+        conditional = conditions_of(config_space)
+        self._cond_cols = [(j, name) for j, name in enumerate(encoder.names) if name in conditional]
+        self._conditional = np.array([name in conditional for name in encoder.names], dtype=bool)
 
         self._points = [complete_config(config_space, p) for p in points_to_evaluate or []]
         self._next_point = 0
@@ -153,6 +161,8 @@ class KDESearcher(Searcher):
             M[:, self._plain_cols] = E[:, self._plain_enc]
         for j in self._choice_cols:
             M[:, j] = E[:, self._slices[j]].argmax(axis=1)
+        for j, name in self._cond_cols:
+            M[[name not in c for c in configs], j] = INACTIVE
         return M
 
     def _to_configs(self, M: np.ndarray) -> list[Config]:
@@ -237,8 +247,10 @@ class KDESearcher(Searcher):
         row_of = self._row_of
         X = self._R[[row_of[t] for t in tids[order].tolist()]]
         n_good = max(self.min_points, int(self.gamma * len(obs)))
-        good = ProductKDE(X[:n_good], self._n_categories, min_bandwidth=self.min_bandwidth)
-        bad = ProductKDE(X[n_good:], self._n_categories, min_bandwidth=self.min_bandwidth)
+        good = ProductKDE(X[:n_good], self._n_categories, min_bandwidth=self.min_bandwidth,
+                          conditional=self._conditional)
+        bad = ProductKDE(X[n_good:], self._n_categories, min_bandwidth=self.min_bandwidth,
+                         conditional=self._conditional)
         self._cache = (level, count, good, bad)
         return good, bad
 
@@ -247,7 +259,13 @@ class KDESearcher(Searcher):
         if fitted is None:
             return None
         good, bad = fitted
-        candidates = self._snap_rows(good.sample(self._rng, self.n_candidates, self.bandwidth_factor))
+        candidates = good.sample(self._rng, self.n_candidates, self.bandwidth_factor)
+        if self._cond_cols:
+            # decoded (parameters whose condition fails dropped, values snapped) and encoded again:
+            # each candidate is scored on the parameters it has
+            candidates = self._to_model(self._to_configs(candidates))
+        else:
+            candidates = self._snap_rows(candidates)
         score = good.log_pdf(candidates) - bad.log_pdf(candidates)
         score = np.where(np.isnan(score), -np.inf, score)
         best = None

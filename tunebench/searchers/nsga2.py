@@ -42,7 +42,7 @@ import numpy as np
 
 from tunebench.pareto import crowding_distance, pareto_ranks, rank_by_nondominated_sorting
 from tunebench.searchers.rea import EvolutionarySearcher, mutate_value, objective_vector
-from tunebench.space import Choice
+from tunebench.space import Choice, repair_config
 from tunebench.types import Config, Objectives, Result
 
 logger = logging.getLogger(__name__)
@@ -171,6 +171,10 @@ class NSGA2Searcher(EvolutionarySearcher):
         rng = self._rng
         for name in self._mutable:
             domain = self._domains[name]
+            if name not in a or name not in b:  # inactive in a parent (a conditional space)
+                if name in b and rng.random() < 0.5:
+                    child[name] = b[name]
+                continue
             if isinstance(domain, Choice):
                 child[name] = a[name] if rng.random() < 0.5 else b[name]
                 continue
@@ -189,9 +193,11 @@ class NSGA2Searcher(EvolutionarySearcher):
         rng = self._rng
         child = self.crossover(a, b) if rng.random() < self.crossover_prob else dict(a)
         for name in self._mutable:
-            if rng.random() < self.mutation_prob:
+            if name in child and rng.random() < self.mutation_prob:
                 child[name] = mutate_value(self._domains[name], child[name], rng, self.local_move_prob,
                                            self.local_scale)
+        if self._conditional:  # drop what the changes made inactive, draw what they made active
+            child = repair_config(self.config_space, child, rng)
         for _ in range(MAX_REPAIRS):  # (a space of few configurations may need more than one step)
             if child != a and child != b:
                 break

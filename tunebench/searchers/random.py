@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from tunebench.searchers.base import Searcher
-from tunebench.space import default_config, sample_configs, space_cardinality, validate_space
+from tunebench.space import Domain, active_config, sample_configs, space_cardinality, validate_space
 from tunebench.types import Config
 
 logger = logging.getLogger(__name__)
@@ -60,9 +60,11 @@ def complete_config(config_space: dict[str, Any], point: Config) -> Config:
             f"point to evaluate {point!r} has keys not in the config space: {', '.join(unknown)}"
             f" (the space has: {', '.join(sorted(config_space))})"
         )
-    full = default_config(config_space)
+    # every default, inactive ones included, then the point, then (a conditional space) what the
+    # point makes inactive dropped
+    full = {k: v.default() if isinstance(v, Domain) else v for k, v in config_space.items()}
     full.update(point)
-    return {name: full[name] for name in config_space}
+    return active_config(config_space, {name: full[name] for name in config_space})
 
 
 class RandomSearcher(Searcher):

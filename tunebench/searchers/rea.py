@@ -36,7 +36,7 @@ import numpy as np
 
 from tunebench.searchers.base import Searcher
 from tunebench.searchers.random import RandomSearcher
-from tunebench.space import Choice, Domain, hyperparameters, validate_space
+from tunebench.space import Choice, Domain, hyperparameters, is_conditional, repair_config, validate_space
 from tunebench.types import Config, Objectives, Result, float_from_json, json_float, to_minimize
 
 logger = logging.getLogger(__name__)
@@ -177,6 +177,7 @@ class EvolutionarySearcher(Searcher):
         self._random = RandomSearcher(config_space, metric, mode, seed=seed, points_to_evaluate=points_to_evaluate)
         self._domains: dict[str, Domain] = hyperparameters(config_space)
         self._mutable = mutation_candidates(config_space)
+        self._conditional = is_conditional(config_space)
         # an independent stream for selections, crossovers and mutations
         self._rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 0x5EA])))
         #: (trial id, config, value to minimize: a float or a tuple of floats)
@@ -222,16 +223,19 @@ class EvolutionarySearcher(Searcher):
 
     def mutate(self, parent: Config) -> Config:
         """A copy of ``parent`` with exactly one hyperparameter changed (:func:`mutate_value`),
-        chosen uniformly among those with at least two values, so the child differs from its
-        parent whenever the space allows it. A space without such a hyperparameter gives a copy
-        of the parent."""
+        chosen uniformly among those with at least two values (and active in ``parent``), so the
+        child differs from its parent whenever the space allows it. A space without such a
+        hyperparameter gives a copy of the parent. In a conditional space, the parameters the
+        change makes inactive are dropped and those it makes active drawn at random."""
         child = dict(parent)
-        if not self._mutable:
+        mutable = [n for n in self._mutable if n in parent]  # the active ones, in a conditional space
+        if not mutable:
             return child
-        name = self._mutable[int(self._rng.integers(len(self._mutable)))]
+        name = mutable[int(self._rng.integers(len(mutable)))]
         child[name] = mutate_value(self._domains[name], parent[name], self._rng, self.local_move_prob,
                                    self.local_scale)
-        return child
+        # a changed parent of a condition: drop what became inactive, draw what became active
+        return repair_config(self.config_space, child, self._rng) if self._conditional else child
 
     def on_result(self, trial_id: int, config: Config, result: Result) -> None:
         """Called for each result: remembers the trial's last value (used by :meth:`on_stop`)."""

@@ -30,13 +30,16 @@ float domain decode exactly.
 The package, by concept (each module imports only those above it):
 
 - :mod:`~tunebench.space.values`: number checks and the command-line text of one value;
+- :mod:`~tunebench.space.conditions`: conditions on parameters (``domain.when(...)``): which
+  parameters are active in a configuration;
 - :mod:`~tunebench.space.domains`: the domain classes and their constructors;
 - :mod:`~tunebench.space.validation`: checks of a whole space, its domains and constants;
 - :mod:`~tunebench.space.unit_cube`: the array kernels of the domains' batch methods (numpy);
 - :mod:`~tunebench.space.sampling`: random, default and grid configurations;
 - :mod:`~tunebench.space.encoding`: whole configurations to and from the unit cube (numpy);
 - :mod:`~tunebench.space.serialization`: JSON and YAML round trip, space files;
-- :mod:`~tunebench.space.command_line`: ``add_to_argparse`` and ``config_to_argv``.
+- :mod:`~tunebench.space.command_line`: ``add_to_argparse`` and ``config_to_argv``;
+- :mod:`~tunebench.space.prior`: user priors over a space (``Prior``, ``--prior FILE``; numpy, scipy).
 
 Only ``unit_cube`` and ``encoding`` import numpy; the names of ``encoding`` are loaded on first
 use, so ``from tunebench.space import uniform, add_to_argparse`` (a training script parsing its
@@ -47,6 +50,7 @@ from __future__ import annotations
 
 from tunebench.errors import SpaceError
 from tunebench.space.command_line import add_to_argparse, config_to_argv
+from tunebench.space.conditions import Condition, active_config, is_conditional
 from tunebench.space.domains import (
     DOMAIN_TYPES,
     Choice,
@@ -64,7 +68,14 @@ from tunebench.space.domains import (
     randint,
     uniform,
 )
-from tunebench.space.sampling import MAX_GRID_SIZE, default_config, grid_configs, sample_config, sample_configs
+from tunebench.space.sampling import (
+    MAX_GRID_SIZE,
+    default_config,
+    grid_configs,
+    repair_config,
+    sample_config,
+    sample_configs,
+)
 from tunebench.space.serialization import load_space_file, space_from_json, space_to_json
 from tunebench.space.validation import constants, hyperparameters, space_cardinality, validate_space
 
@@ -90,6 +101,10 @@ __all__ = [
     "space_cardinality",
     "sample_config",
     "sample_configs",
+    "repair_config",
+    "Condition",
+    "active_config",
+    "is_conditional",
     "get_encoder",
     "encoded_dim",
     "encode_configs",
@@ -104,6 +119,9 @@ __all__ = [
     "DOMAIN_TYPES",
     "MAX_GRID_SIZE",
     "SpaceError",
+    "Prior",
+    "load_prior_file",
+    "CONFIDENCE_LEVELS",
 ]
 
 #: Names re-exported on first use (PEP 562): their module imports numpy.
@@ -113,6 +131,10 @@ _LAZY = {
     "encoded_dim": "tunebench.space.encoding",
     "encode_configs": "tunebench.space.encoding",
     "decode_configs": "tunebench.space.encoding",
+    # user priors (numpy and scipy)
+    "Prior": "tunebench.space.prior",
+    "load_prior_file": "tunebench.space.prior",
+    "CONFIDENCE_LEVELS": "tunebench.space.prior",
 }
 
 TYPE_CHECKING = False  # (as in tunebench/__init__.py: this is a training script's import path)
@@ -126,6 +148,7 @@ if TYPE_CHECKING:  # pragma: no cover
         encoded_dim,
         get_encoder,
     )
+    from tunebench.space.prior import CONFIDENCE_LEVELS, Prior, load_prior_file
 
 
 def __getattr__(name: str) -> Any:

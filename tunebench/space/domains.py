@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import SpaceError
+from tunebench.space.conditions import Condition
 from tunebench.space.values import (
     FALSE_TEXT,
     TRUE_TEXT,
@@ -95,10 +96,35 @@ if not TYPE_CHECKING:
 class Domain:
     """A set of values to search for one hyperparameter. Immutable and hashable.
 
-    Build domains with the factory functions (:func:`uniform`, :func:`choice`, ...).
+    Build domains with the factory functions (:func:`uniform`, :func:`choice`, ...); give one a
+    condition on other parameters with :meth:`when`.
     """
 
-    __slots__ = ()
+    __slots__ = ("_condition",)
+
+    # -- conditions ----------------------------------------------------------
+    @property
+    def condition(self) -> Condition | None:
+        """When the parameter exists (see :mod:`tunebench.space.conditions`); None: always."""
+        return getattr(self, "_condition", None)
+
+    def when(self, condition: Mapping[str, Any] | Condition | None = None, /, **clauses: Any) -> Domain:
+        """This domain with a condition: the parameter exists only in configurations where it
+        holds, e.g. ``uniform(0.5, 0.99).when(optimizer="sgd")``,
+        ``lograndint(16, 256).when(n_layers={">=": 2})``, ``.when({"optimizer": ["sgd", "rmsprop"]})``
+        (a mapping or keyword arguments: parent -> value, list of values, or ``{operator: operand}``).
+
+        Returns a new domain (domains are immutable); calling :meth:`when` on a conditional domain
+        replaces its condition. Whether the parents exist is checked with the whole space
+        (:func:`tunebench.space.validate_space`).
+
+        Raises:
+            SpaceError: the condition is malformed (names the problem).
+        """
+        if condition is not None and clauses:
+            raise SpaceError("when(): give the condition as one mapping or as keyword arguments, not both")
+        parsed = Condition.parse(condition if condition is not None else clauses, where=repr(self))
+        return _with_condition(self, parsed)
 
     # -- subclass interface ------------------------------------------------
     @property
@@ -194,18 +220,38 @@ class Domain:
         raise AttributeError(f"{type(self).__name__} domains are immutable")
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self.condition is not None:
+            return (_rebuild_conditional, (type(self), self._args(), self.condition))
         return (type(self), self._args())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Domain):
             return NotImplemented
-        return type(self) is type(other) and self._key() == other._key()
+        return type(self) is type(other) and self._key() == other._key() and self.condition == other.condition
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        condition = self.condition
+        return hash(self._key()) if condition is None else hash((self._key(), condition))
 
     def __repr__(self) -> str:
         return f"{self.type_name}({', '.join(repr(a) for a in self._args()[:2])})"
+
+
+def _with_condition(domain: Domain, condition: Condition | None) -> Domain:
+    """A copy of ``domain`` with ``condition`` (its slots copied; domains are immutable)."""
+    new = object.__new__(type(domain))
+    for cls in type(domain).__mro__:
+        for slot in getattr(cls, "__slots__", ()):
+            if slot != "_condition" and hasattr(domain, slot):
+                object.__setattr__(new, slot, getattr(domain, slot))
+    if condition is not None:
+        object.__setattr__(new, "_condition", condition)
+    return new
+
+
+def _rebuild_conditional(cls: type[Domain], args: tuple[Any, ...], condition: Condition) -> Domain:
+    """Unpickle a conditional domain."""
+    return _with_condition(cls(*args), condition)
 
 
 class Float(Domain):

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tunebench.errors import SpaceError
+from tunebench.space.conditions import active_config, conditions_of, is_conditional
 from tunebench.space.domains import Domain
 from tunebench.space.sampling import rows
 from tunebench.space.unit_cube import FloatArray, unit_matrix
@@ -43,16 +44,29 @@ class SpaceEncoder:
             self.slices[name] = slice(start, start + dim)
             start += dim
         self.encoded_dim = start
+        self.conditional = is_conditional(self.space)
+        #: the value an inactive (absent) conditional parameter is encoded as: its default
+        self.fill: dict[str, Any] = {name: self.space[name].default() for name in conditions_of(self.space)}
 
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> FloatArray:
-        """Configs -> array of shape ``(len(configs), encoded_dim)``; extra keys are ignored."""
+        """Configs -> array of shape ``(len(configs), encoded_dim)``; extra keys are ignored.
+
+        A conditional parameter absent from a config (inactive) is encoded as its domain's
+        default: a fixed point, so models see the same value for every inactive case; no
+        activity column is added, since whether it is active is a function of its parents'
+        columns, which the model sees."""
         X = np.empty((len(configs), self.encoded_dim))
+        fill = self.fill
         for name in self.names:
             try:
                 column = [c[name] for c in configs]
             except KeyError:
-                i = next(i for i, c in enumerate(configs) if name not in c)
-                raise SpaceError(f"config {i} has no value for parameter {name!r}") from None
+                if name in fill:
+                    default = fill[name]
+                    column = [c.get(name, default) for c in configs]
+                else:
+                    i = next(i for i, c in enumerate(configs) if name not in c)
+                    raise SpaceError(f"config {i} has no value for parameter {name!r}") from None
             try:
                 X[:, self.slices[name]] = self.space[name].encode(column)
             except SpaceError as e:
@@ -62,7 +76,8 @@ class SpaceEncoder:
         return X
 
     def decode(self, X: Any) -> list[dict[str, Any]]:
-        """Array of shape ``(n, encoded_dim)`` -> ``n`` configs (constants added back)."""
+        """Array of shape ``(n, encoded_dim)`` -> ``n`` configs (constants added back, inactive
+        conditional parameters left out)."""
         M = unit_matrix("config space", X, self.encoded_dim)
         n = M.shape[0]
         names = list(self.space)
@@ -70,7 +85,10 @@ class SpaceEncoder:
             v._decode(M[:, self.slices[k]]) if isinstance(v, Domain) else itertools.repeat(v, n)
             for k, v in self.space.items()
         ]
-        return rows(names, columns, n)
+        configs = rows(names, columns, n)
+        if self.conditional:
+            return [active_config(self.space, c) for c in configs]
+        return configs
 
 
 @functools.lru_cache(maxsize=64)

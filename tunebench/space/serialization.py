@@ -9,19 +9,28 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.errors import SpaceError
+from tunebench.space.conditions import Condition
 from tunebench.space.domains import DOMAIN_TYPES, Choice, Domain, FiniteRange, Float, Integer, Ordinal
 from tunebench.space.validation import check_name, validate_space
 
-__all__ = ["space_to_json", "space_from_json", "load_space_file"]
+__all__ = ["space_to_json", "space_from_json", "load_space_file", "read_mapping_file"]
 
 
 def space_to_json(space: Mapping[str, Any]) -> dict[str, Any]:
     """The space as a JSON-able dict; constants become ``{"type": "constant", "value": v}``."""
     validate_space(space)
     return {
-        k: v.to_json() if isinstance(v, Domain) else {"type": "constant", "value": v}
+        k: _domain_json(v) if isinstance(v, Domain) else {"type": "constant", "value": v}
         for k, v in space.items()
     }
+
+
+def _domain_json(domain: Domain) -> dict[str, Any]:
+    """The domain's spec, with its condition under ``when``."""
+    spec = domain.to_json()
+    if domain.condition is not None:
+        spec["when"] = domain.condition.to_json()
+    return spec
 
 
 _NUMERIC_KEYS = frozenset({"low", "high", "log"})
@@ -51,6 +60,11 @@ def _json_number(value: Any) -> Any:
 
 
 def _domain_from_spec(name: str, spec: Mapping[str, Any]) -> Any:
+    if "when" in spec:
+        if spec.get("type") == "constant":
+            raise SpaceError(f"parameter {name!r}: a constant cannot have a condition ('when'); make it a domain")
+        domain = _domain_from_spec(name, {k: v for k, v in spec.items() if k != "when"})
+        return domain.when(Condition.parse(spec["when"], where=f"parameter {name!r}"))
     kind = spec.get("type")
     if not isinstance(kind, str) or kind not in _SPEC_KEYS:
         raise SpaceError(
@@ -100,7 +114,8 @@ def _domain_from_spec(name: str, spec: Mapping[str, Any]) -> Any:
 def space_from_json(d: Mapping[str, Any]) -> dict[str, Any]:
     """Inverse of :func:`space_to_json`, also accepting friendly forms.
 
-    A constant may be a bare value; ``"values"`` is an alias of ``"categories"``;
+    A constant may be a bare value; ``"values"`` is an alias of ``"categories"``; ``"when"``
+    gives a domain a condition (see :mod:`tunebench.space.conditions`);
     ``"log": true`` on ``uniform``/``randint``/``finrange`` selects the log variant; bounds
     written as strings (``"1e-4"``) are read as numbers.
 
@@ -128,24 +143,24 @@ def space_from_json(d: Mapping[str, Any]) -> dict[str, Any]:
     return space
 
 
-def load_space_file(path: str | Path) -> dict[str, Any]:
-    """Read a config space from a ``.json``, ``.yaml`` or ``.yml`` file (see
-    :func:`space_from_json` for the format: a top-level mapping name -> spec).
+def read_mapping_file(path: str | Path, what: str) -> dict[str, Any]:
+    """The top-level mapping of a ``.json``, ``.yaml`` or ``.yml`` file; ``what`` names the kind
+    of file in the messages (``"space file"``, ``"prior file"``).
 
     Raises:
         SpaceError: missing file, unknown extension, parse error (with line), top level not a
-            mapping, or an invalid parameter; the message names the file.
+            mapping; the message names the file.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".json", ".yaml", ".yml"):
-        raise SpaceError(f"space file {path}: unknown extension {suffix!r}; use .json, .yaml or .yml")
+        raise SpaceError(f"{what} {path}: unknown extension {suffix!r}; use .json, .yaml or .yml")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpaceError(f"space file {path} does not exist") from None
+        raise SpaceError(f"{what} {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise SpaceError(f"space file {path} cannot be read: {e}") from None
+        raise SpaceError(f"{what} {path} cannot be read: {e}") from None
     if suffix == ".json":
         try:
             data = json.loads(text)
@@ -154,7 +169,7 @@ def load_space_file(path: str | Path) -> dict[str, Any]:
                 f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}"
             ) from None
     else:
-        import yaml  # deferred: only YAML space files need it
+        import yaml  # deferred: only YAML files need it
 
         try:
             data = yaml.safe_load(text)
@@ -166,8 +181,20 @@ def load_space_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise SpaceError(
-            f"space file {path}: the top level must be a mapping name -> spec, got {got}"
+            f"{what} {path}: the top level must be a mapping name -> spec, got {got}"
         )
+    return data
+
+
+def load_space_file(path: str | Path) -> dict[str, Any]:
+    """Read a config space from a ``.json``, ``.yaml`` or ``.yml`` file (see
+    :func:`space_from_json` for the format: a top-level mapping name -> spec).
+
+    Raises:
+        SpaceError: missing file, unknown extension, parse error (with line), top level not a
+            mapping, or an invalid parameter; the message names the file.
+    """
+    data = read_mapping_file(path, "space file")
     try:
         return space_from_json(data)
     except SpaceError as e:

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from tunebench.errors import SpaceError
+from tunebench.space.conditions import ORDER_OPERATORS, condition_order, conditions_of, is_conditional
 from tunebench.space.domains import Domain
 from tunebench.space.values import is_numpy_scalar
+from tunebench.types import is_number
 
 __all__ = ["check_name", "validate_space", "hyperparameters", "constants", "space_cardinality"]
 
@@ -71,7 +73,48 @@ def validate_space(space: _SpaceT) -> _SpaceT:
                 raise SpaceError(f"parameter {name!r}: {e}") from None
         else:
             _check_constant(name, value)
+    if is_conditional(space):
+        _check_conditions(space)
     return space
+
+
+def _check_conditions(space: Mapping[str, Any]) -> None:
+    """Parents exist, no cycle (:func:`condition_order`), and each clause can hold: equality and
+    membership name values of the parent (categories of a categorical, numbers in a numeric
+    range), order comparisons apply to numeric parents."""
+    condition_order(space)
+    for name, condition in conditions_of(space).items():
+        for clause in condition.clauses:
+            parent = space[clause.name]
+            if clause.name == name:
+                raise SpaceError(f"parameter {name!r}: its condition names itself")
+            if clause.op in ORDER_OPERATORS:
+                if not _is_numeric(parent):
+                    raise SpaceError(f"parameter {name!r}: the condition '{clause}' compares {clause.name!r}, which "
+                                     "is not numeric; use == or in with its values")
+                continue
+            if clause.op in ("==", "in"):
+                values = clause.operand if clause.op == "in" else (clause.operand,)
+                possible = [v for v in values if (parent.contains(v) if isinstance(parent, Domain) else v == parent)]
+                if not possible:
+                    allowed = (f"one of {parent.categories!r}" if _is_categorical(parent)
+                               else repr(parent))
+                    raise SpaceError(f"parameter {name!r}: the condition '{clause}' can never hold: {clause.name!r} "
+                                     f"takes {allowed}")
+
+
+def _is_categorical(domain: Any) -> bool:
+    return hasattr(domain, "categories")
+
+
+def _is_numeric(parent: Any) -> bool:
+    """A number constant, a numeric range, or categories that are all numbers."""
+    if not isinstance(parent, Domain):
+        return is_number(parent)
+    categories = getattr(parent, "categories", None)
+    if categories is not None:
+        return all(is_number(c) for c in categories)
+    return parent.value_type in (int, float)
 
 
 def hyperparameters(space: Mapping[str, Any]) -> dict[str, Domain]:

@@ -24,6 +24,8 @@ Contract checked (see each ``check_*``; :mod:`tunebench.blackboxes.base` defines
 * ``evaluate(configs, fidelities, seed)`` returns float64 of shape ``(n_configs, n_fidelities,
   n_objectives)``; a configuration's values do not depend on the other configurations of the
   batch nor on the other fidelities asked for;
+* a curve evaluated in pieces (a first piece of one or two fidelities, then the next few, then
+  the rest, as the simulator asks for it) equals the curve evaluated in one call;
 * values are finite (unless ``allow_nan``), the elapsed time finite, ``>= 0`` and
   non-decreasing over the fidelities for every configuration and seed;
 * the same seed gives the same values, whatever was evaluated in between; every seed in
@@ -58,6 +60,7 @@ __all__ = [
     "check_elapsed_time",
     "check_finite",
     "check_outside",
+    "check_pieces",
     "check_seeds",
     "check_shapes",
     "outside_value",
@@ -159,6 +162,25 @@ def check_shapes(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0) -> N
                                    err_msg=f"{bb.name}: config {i} evaluated alone differs from the batch")
 
 
+def check_pieces(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0) -> None:
+    """A curve evaluated in pieces equals the curve evaluated in one call, for every seed (the
+    simulator evaluates a ``cost_per_fidelity`` blackbox's curves piece by piece)."""
+    bb = make()
+    configs = _configs(bb, n_configs, seed)
+    fv = bb.fidelity_values
+    n = len(fv)
+    cuts = sorted({0, min(1, n), min(2, n), min(8, n), n})
+    for s in range(min(bb.n_seeds, 2)):
+        whole = bb.evaluate(configs, seed=s)
+        for config_index in (0, n_configs - 1):
+            pieces = [bb.evaluate([configs[config_index]], fidelities=fv[a:b], seed=s)[0]
+                      for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+            joined = np.concatenate(pieces, axis=0)
+            np.testing.assert_allclose(joined, whole[config_index], rtol=BATCH_RTOL, equal_nan=True,
+                                       err_msg=f"{bb.name}: the curve of config {config_index} evaluated in pieces "
+                                               f"{cuts} differs from the curve evaluated in one call (seed {s})")
+
+
 def check_finite(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0, allow_nan: bool = False) -> None:
     """Values are finite (``allow_nan``: NaN cells allowed, never infinities); the elapsed time is
     finite and ``>= 0`` for every seed."""
@@ -219,7 +241,7 @@ def check_seeds(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0) -> No
 
 
 def check_outside(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0, max_params: int = 4) -> None:
-    """A value outside its domain or a missing hyperparameter (checked for the first
+    """A value outside its domain or a missing (active) hyperparameter (checked for the first
     ``max_params``), or a fidelity not offered, is a UserError naming it; a tabular blackbox
     answers a configuration of the space it does not hold with its surrogate (``"knn"``: the
     values of a tabulated configuration) or, without a surrogate, with a UserError."""
@@ -230,6 +252,8 @@ def check_outside(make: MakeBlackbox, *, n_configs: int = 16, seed: int = 0, max
         value = outside_value(domain)
         _raises_user_error(partial(bb.evaluate, [{**base, name: value}]),
                            f"{bb.name}: evaluate of a config with {name}={value!r}", name)
+        if name not in base:
+            continue  # inactive in this config (a conditional space): its absence is right
         missing = {k: v for k, v in base.items() if k != name}
         _raises_user_error(partial(bb.evaluate, [missing]),
                            f"{bb.name}: evaluate of a config without {name}", name)
@@ -266,6 +290,7 @@ def _check_off_table(bb: TabularBlackbox, configs: list[Config], seed: int) -> N
 CONTRACT_CHECKS: dict[str, Callable[..., None]] = {
     "attributes": check_attributes,
     "shapes": check_shapes,
+    "pieces": check_pieces,
     "finite": check_finite,
     "elapsed_time": check_elapsed_time,
     "seeds": check_seeds,

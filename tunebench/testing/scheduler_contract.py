@@ -70,14 +70,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.registry import get_method, make_scheduler
-from tunebench.space import choice, hyperparameters, loguniform, randint, uniform
-from tunebench.types import Constraint, Decision, Result, Suggestion, Trial
+from tunebench.space import Prior, choice, hyperparameters, loguniform, randint, sample_configs, uniform
+from tunebench.space.conditions import conditions_of
+from tunebench.types import Constraint, Decision, Result, Suggestion, TransferTask, Trial
 
 __all__ = [
+    "contract_transfer_tasks",
     "CONTRACT_CHECKS",
     "CONTRACT_CONSTRAINT",
+    "contract_prior",
     "Call",
     "ContractSimulation",
     "check_deterministic",
@@ -96,16 +101,28 @@ __all__ = [
 MakeScheduler = Callable[[int], Scheduler]
 
 
-def contract_space(max_t: int = 27) -> dict[str, Any]:
+def contract_space(max_t: int = 27, conditional: bool = False) -> dict[str, Any]:
     """The config space the contract workload knows a meaningful learning curve for; the
-    constant ``epochs`` holds ``max_t`` (use it as ``max_resource_attr``)."""
-    return {
+    constant ``epochs`` holds ``max_t`` (use it as ``max_resource_attr``). ``conditional``: with
+    three conditional parameters besides (``momentum`` only when ``optimizer == "sgd"``,
+    ``width_2`` only when ``n_layers >= 2``, ``width_3`` only when ``n_layers >= 3`` and
+    ``optimizer`` is ``"adam"``: a chain of conditions)."""
+    space: dict[str, Any] = {
         "lr": loguniform(1e-4, 1e-1),
         "width": randint(8, 128),
         "act": choice(["relu", "gelu", "tanh"]),
         "dropout": uniform(0.0, 0.5),
-        "epochs": max_t,
     }
+    if conditional:
+        space.update({
+            "optimizer": choice(["sgd", "adam"]),
+            "momentum": uniform(0.0, 0.99).when(optimizer="sgd"),
+            "n_layers": randint(1, 3),
+            "width_2": randint(8, 128).when(n_layers={">=": 2}),
+            "width_3": randint(8, 128).when(n_layers={">=": 3}, optimizer="adam"),
+        })
+    space["epochs"] = max_t
+    return space
 
 
 #: the constraint :func:`method_maker` gives a constrained method (``MethodSpec.constrained``): on the
@@ -113,18 +130,28 @@ def contract_space(max_t: int = 27) -> dict[str, Any]:
 CONTRACT_CONSTRAINT = "cost<=0.6"
 
 
-def method_maker(method: str, *, mode: str = "min", max_t: int = 27, **options: Any) -> MakeScheduler:
+def contract_prior(method: str, space: dict[str, Any]) -> Prior | None:
+    """The prior a test gives ``method``: for a method that needs one (``MethodSpec.needs_prior``)
+    a prior of medium confidence at the space's default config (each domain's middle), else None."""
+    if not get_method(method).needs_prior:
+        return None
+    return Prior.centered(space)
+
+
+def method_maker(method: str, *, mode: str = "min", max_t: int = 27, conditional: bool = False,
+                 **options: Any) -> MakeScheduler:
     """``make(seed)`` building the registered ``method`` on :func:`contract_space` (``max_t``
     epochs, ``max_resource_attr="epochs"``, ``resource_attr="epoch"``), metric ``"loss"`` for
     ``mode="min"``, ``"accuracy"`` for ``"max"`` (and ``"cost"`` for a multi-objective method; a
     constrained one gets :data:`CONTRACT_CONSTRAINT`), with the method's ``quick_options`` (see
-    :class:`tunebench.schedulers.MethodSpec`) updated with ``options``.
+    :class:`tunebench.schedulers.MethodSpec`) updated with ``options``; ``conditional``: on the
+    conditional variant of the space.
 
     Raises:
         UserError: unknown method.
     """
     spec = get_method(method)
-    space = contract_space(max_t)
+    space = contract_space(max_t, conditional)
     merged = {**spec.quick_options, **options}
 
     first = "loss" if mode == "min" else "accuracy"
@@ -133,12 +160,30 @@ def method_maker(method: str, *, mode: str = "min", max_t: int = 27, **options: 
     # a constrained method gets a bound on the cost that about a third of the configs miss at max_t
     # (those with little dropout, the best ones otherwise: a real trade-off)
     constraints = [CONTRACT_CONSTRAINT] if spec.constrained else None
+    prior = contract_prior(spec.name, space)
+    # a transfer method gets source tasks related to the workload (contract_transfer_tasks)
+    transfer = contract_transfer_tasks(space) if spec.transfer else ()
 
     def make(seed: int) -> Scheduler:
         return make_scheduler(spec.name, space, metric=metric, mode=mode, resource_attr="epoch",
-                              max_resource_attr="epochs", seed=seed, constraints=constraints, **merged)
+                              max_resource_attr="epochs", seed=seed, constraints=constraints, prior=prior,
+                              transfer=transfer,
+                              **merged)
 
     return make
+
+
+def contract_transfer_tasks(space: dict[str, Any], n_tasks: int = 3, n_configs: int = 30) -> tuple[TransferTask, ...]:
+    """Source tasks for a transfer method (``MethodSpec.transfer``; :func:`method_maker` gives them):
+    ``n_tasks`` tasks of ``n_configs`` random configurations of ``space`` each (seeded by the task),
+    valued by :func:`true_quality` scaled and shifted per task with a small per-task hash noise:
+    related to the workload's learning curves, on other scales."""
+    tasks = []
+    for k in range(n_tasks):
+        configs = sample_configs(space, np.random.default_rng(1000 + k), n_configs)
+        values = tuple((1.0 + 0.5 * k) * true_quality(c) + 0.1 * k + 0.05 * _hash01("task", k, c) for c in configs)
+        tasks.append(TransferTask(f"contract-source-{k}", tuple(configs), values))
+    return tuple(tasks)
 
 
 def _hash01(*parts: Any) -> float:
@@ -199,11 +244,22 @@ class _SimTrial:
 
 def _space_check(space: dict[str, Any], config: dict[str, Any], what: str) -> None:
     assert isinstance(config, dict), f"{what}: config must be a dict, got {type(config).__name__}"
-    assert set(config) == set(space), (
-        f"{what}: config keys {sorted(config)} differ from the space's {sorted(space)}"
-    )
+    conditions = conditions_of(space)
+    if conditions:
+        # exactly the active parameters: those without a condition, and those whose condition
+        # holds on the config (absent parents make it false)
+        expected = {name for name in space if name not in conditions or conditions[name].holds(config)}
+        assert set(config) == expected, (
+            f"{what}: config keys {sorted(config)} are not the active parameters {sorted(expected)} of the "
+            f"conditional space")
+    else:
+        assert set(config) == set(space), (
+            f"{what}: config keys {sorted(config)} differ from the space's {sorted(space)}"
+        )
     domains = hyperparameters(space)
     for name, value in space.items():
+        if name not in config:
+            continue
         if name in domains:
             assert domains[name].contains(config[name]), f"{what}: {name}={config[name]!r} is outside {value!r}"
         else:
