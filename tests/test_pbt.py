@@ -176,6 +176,22 @@ def test_explore_perturbs_or_resamples_only_the_mutable_hyperparameters() -> Non
     assert {round(c["lr"], 12) for c in only_lr} == {0.008, 0.012}
 
 
+def test_explore_in_a_conditional_space_keeps_exactly_the_active_parameters() -> None:
+    space = {"optimizer": choice(["sgd", "momentum"]),
+             "momentum": uniform(0.5, 0.99).when(optimizer="momentum"),
+             "lr": loguniform(1e-4, 1.0), "epochs": 10}
+    source = {"optimizer": "sgd", "lr": 0.01, "epochs": 10}
+    for method in (PBT, PB2):
+        s = method(space, "loss", resource_attr="epoch", max_t=10, resample_probability=0.0, seed=1)
+        explored = [s.explore(source, 0, 2) for _ in range(20)]
+        # the choice flips (perturbed: another category), and the momentum it switches on is drawn
+        assert all(c["optimizer"] == "momentum" and 0.5 <= c["momentum"] <= 0.99 for c in explored), method
+        assert len({c["momentum"] for c in explored}) > 10
+        back = [s.explore({"optimizer": "momentum", "momentum": 0.9, "lr": 0.01, "epochs": 10}, 0, 2)
+                for _ in range(20)]
+        assert all(c["optimizer"] == "sgd" and "momentum" not in c for c in back), method
+
+
 def test_mutable_from_the_command_line_and_its_errors() -> None:
     space = {"lr": loguniform(1e-4, 1.0), "momentum": uniform(0, 1), "n_units": randint(1, 9), "epochs": 5}
     assert parse_mutable(space, "lr, momentum") == ["lr", "momentum"]

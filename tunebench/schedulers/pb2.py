@@ -40,7 +40,7 @@ import numpy as np
 from tunebench.models.gp import GaussianProcess
 from tunebench.schedulers.pbt import PBT, _Member
 from tunebench.searchers.gp import _blas_threads
-from tunebench.space import Float, Integer
+from tunebench.space import Float, Integer, repair_config
 from tunebench.types import Config
 
 logger = logging.getLogger(__name__)
@@ -97,13 +97,15 @@ class PB2(PBT):
         previous = [v for v in m.values if v[0] < boundary]
         if previous and previous[-1][1] is not None and score is not None and self.continuous:
             b0, v0 = previous[-1]
-            self._observations.append([boundary, {n: m.config[n] for n in self.continuous},
+            self._observations.append([boundary, {n: m.config[n] for n in self.continuous if n in m.config},
                                        (v0 - score) / (boundary - b0)])
             del self._observations[:-self.max_observations]
         super()._record(tid, m, boundary, score)
 
     def _encode(self, configs: Sequence[dict[str, Any]]) -> np.ndarray:
-        cols = [self._domains[n].encode([c[n] for c in configs])[:, 0] for n in self.continuous]
+        # a parameter inactive in a config (a conditional space) at its default, as the GP encoder fills it
+        cols = [self._domains[n].encode([c.get(n, self._domains[n].default()) for c in configs])[:, 0]
+                for n in self.continuous]
         return np.stack(cols, axis=1)
 
     def explore(self, config: Config, source_id: int, resource: float) -> Config:
@@ -131,9 +133,11 @@ class PB2(PBT):
         best = candidates[int(np.argmax(ucb))]
         new = dict(config)
         for j, name in enumerate(self.continuous):
-            new[name] = self._domains[name].decode(best[j:j + 1].reshape(1, 1))[0]
+            if name in config:  # (inactive ones stay absent)
+                new[name] = self._domains[name].decode(best[j:j + 1].reshape(1, 1))[0]
         logger.debug("PB2: %d observations, UCB %.4g at %s", len(recent), float(np.max(ucb)), new)
-        return new
+        # a changed parent (e.g. an integer a width is conditioned on) switches others on or off
+        return repair_config(self.config_space, new, self._rng)
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state: PBT's and the observations."""

@@ -54,7 +54,7 @@ import numpy as np
 from tunebench.schedulers.base import Scheduler, check_mode
 from tunebench.schedulers.fifo import metric_and_resource, result_resource
 from tunebench.searchers.random import RandomSearcher
-from tunebench.space import Choice, Domain, FiniteRange, Float, Integer, Ordinal, hyperparameters
+from tunebench.space import Choice, Domain, FiniteRange, Float, Integer, Ordinal, hyperparameters, repair_config
 from tunebench.types import Config, Decision, Result, Suggestion, Trial
 
 logger = logging.getLogger(__name__)
@@ -308,12 +308,15 @@ class PBT(Scheduler):
         :class:`~tunebench.schedulers.pb2.PB2` overrides it."""
         new = dict(config)
         for name in self.mutable:
+            if name not in config:  # inactive in this config (a conditional space)
+                continue
             domain = self._domains[name]
             if self._rng.random() < self.resample_probability:
                 new[name] = domain.sample(self._rng, 1)[0]
             else:
                 new[name] = perturb(domain, config[name], self._rng)
-        return new
+        # a changed parent may switch others on (drawn) or off (dropped)
+        return repair_config(self.config_space, new, self._rng)
 
     # -- the scheduler contract ----------------------------------------------------------------
 
