@@ -18,7 +18,7 @@ from tunebench.launch import build_space, build_tuner, spec_from_benchmark
 from tunebench.schedulers import METHODS, make_scheduler, method_names
 from tunebench.space import uniform
 from tunebench.store import EVENTS_FILE, load_experiment
-from tunebench.testing.scheduler_contract import contract_prior
+from tunebench.testing.scheduler_contract import contract_prior, contract_transfer_tasks
 from tunebench.tuner import StopCriteria, Tuner
 
 #: options that keep a method's run small (a grid that runs out, ...)
@@ -32,6 +32,22 @@ def _constraints(method: str, bound: str) -> list[str] | None:
     return [bound] if METHODS[method].constrained else None
 
 
+def _transfer(method: str, space: dict[str, Any]) -> Any:
+    """A transfer method (ZeroShot, ...) needs source tasks: generated ones; the others get none."""
+    return contract_transfer_tasks(space) if METHODS[method].transfer else ()
+
+
+@pytest.fixture
+def lcbench_source(tmp_path: Path, shared_data: Path) -> Path:
+    """An RS experiment on another lcbench task (7593): the source of the transfer methods."""
+    pytest.importorskip("onnxruntime", reason="lcbench needs the yahpo extra (onnxruntime)")
+    spec = spec_from_benchmark("lcbench-7593", data_dir=shared_data)
+    spec.method, spec.max_wallclock_time, spec.max_trials, spec.charge_decision_time = "RS", None, 20, False
+    path = tmp_path / "rs-7593"
+    build_tuner(spec, path).run()
+    return path
+
+
 def _events(exp: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (exp / EVENTS_FILE).read_text().splitlines()]
 
@@ -42,7 +58,8 @@ def _branin_tuner(exp: Path, method: str, max_trials: int, resume: bool = False,
     space = {**bb.config_space, "epochs": max_t}
     scheduler = make_scheduler(method, space, metric="loss", mode="min", resource_attr=bb.fidelity_name,
                                max_resource_attr="epochs", seed=seed, constraints=_constraints(method, "time<=250"),
-                               prior=contract_prior(method, space), **OPTIONS.get(method, {}))
+                               prior=contract_prior(method, space), transfer=_transfer(method, space),
+                               **OPTIONS.get(method, {}))
     backend = SimulatorBackend(bb, charge_decision_time=False, max_resource_attr="epochs")
     return Tuner(backend, scheduler, n_workers=4, stop=StopCriteria(max_trials=max_trials), experiment_dir=exp,
                  resume=resume, constraints=_constraints(method, "time<=250"))
@@ -79,9 +96,12 @@ def test_every_method_resumes_a_simulated_experiment(tmp_path: Path, method: str
 
 
 @pytest.mark.parametrize("method", ALL)
-def test_every_method_runs_on_lcbench(tmp_path: Path, method: str, shared_data: Path) -> None:
+def test_every_method_runs_on_lcbench(tmp_path: Path, method: str, shared_data: Path,
+                                      request: pytest.FixtureRequest) -> None:
     pytest.importorskip("onnxruntime", reason="lcbench needs the yahpo extra (onnxruntime)")
     spec = spec_from_benchmark("lcbench-3945", data_dir=shared_data)
+    if METHODS[method].transfer:
+        spec.transfer_from = [str(request.getfixturevalue("lcbench_source"))]
     spec.method, spec.method_kwargs = method, dict(OPTIONS.get(method, {}))
     spec.constraints = _constraints(method, "time<=185") or []
     prior = contract_prior(method, build_space(spec))
@@ -102,7 +122,8 @@ def test_every_method_runs_on_the_local_backend(tmp_path: Path, method: str, qua
     constraints = _constraints(method, "loss<=0.2")  # (the script reports its loss and epoch only)
     scheduler = make_scheduler(method, QUADRATIC_SPACE, metric="loss", mode="min", resource_attr="epoch",
                                max_resource_attr="epochs", seed=1, constraints=constraints,
-                               prior=contract_prior(method, QUADRATIC_SPACE), **OPTIONS.get(method, {}))
+                               prior=contract_prior(method, QUADRATIC_SPACE),
+                               transfer=_transfer(method, QUADRATIC_SPACE), **OPTIONS.get(method, {}))
     exp = tmp_path / "exp"
     result = Tuner(LocalBackend(script=quadratic_script), scheduler, n_workers=2, stop=StopCriteria(max_trials=8),
                    experiment_dir=exp, constraints=constraints).run()

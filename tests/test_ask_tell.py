@@ -31,6 +31,7 @@ from tunebench.testing.scheduler_contract import (
     ContractSimulation,
     contract_prior,
     contract_space,
+    contract_transfer_tasks,
 )
 from tunebench.types import Decision, Result, Status, Suggestion, Trial
 
@@ -390,7 +391,8 @@ class ViaAskTell(Scheduler):
         self.at = AskTell(method, SPACE, metric="loss", mode="min", resource_attr="epoch", max_resource_attr="epochs",
                           seed=seed, experiment_dir=experiment_dir, **METHODS[method].quick_options,
                           **({"constraints": [CONTRACT_CONSTRAINT]} if METHODS[method].constrained else {}),
-                          prior=contract_prior(method, SPACE))
+                          prior=contract_prior(method, SPACE),
+                          **({"transfer": contract_transfer_tasks(SPACE)} if METHODS[method].transfer else {}))
         self.config_space, self.metric, self.mode = SPACE, self.at.metric, self.at.mode
         self.resource_attr, self.max_resource_attr = self.at.resource_attr, "epochs"
         self.experiment_dir, self.reload_at, self.n_calls = experiment_dir, reload_at, 0

@@ -72,6 +72,7 @@ from tunebench.types import (
     Result,
     Status,
     Suggestion,
+    TransferTask,
     Trial,
     is_feasible,
     parse_constraints,
@@ -161,6 +162,8 @@ class AskTell:
             (``CBO``) models them.
         prior: the user's prior (a :class:`~tunebench.space.Prior` or its mapping), for PiBO,
             PiBO-MOBSTER and PriorBand; stored in the metadata to rebuild it.
+        transfer: earlier tasks' results for a transfer method (``ZeroShot``, ``CTS``, ...; see
+            :func:`tunebench.analysis.transfer.load_transfer_tasks`), stored to rebuild it.
         method_options: the method's own options (JSON-able: they are stored to rebuild it).
 
     Raises:
@@ -184,6 +187,7 @@ class AskTell:
         snapshot_interval: float = 5.0,
         constraints: Sequence[str | Constraint] | None = None,
         prior: Any = None,
+        transfer: Sequence[TransferTask] = (),
         **method_options: Any,
     ) -> None:
         try:
@@ -195,7 +199,7 @@ class AskTell:
         self.scheduler: Scheduler = make_scheduler(
             self.method, config_space, metric=metric, mode=mode, resource_attr=resource_attr,
             max_resource_attr=max_resource_attr, max_t=max_t, seed=seed, constraints=constraints,
-            prior=_prior(config_space, prior), **method_options)
+            prior=_prior(config_space, prior), transfer=transfer, **method_options)
         self._constraints = parse_constraints(constraints)
         self.seed = seed
         self.experiment_dir = Path(experiment_dir) if experiment_dir is not None else None
@@ -231,6 +235,8 @@ class AskTell:
             self._metadata["constraints"] = [c.to_json() for c in self._constraints]
         if prior is not None:
             self._metadata["prior"] = _prior(config_space, prior).to_json()
+        if transfer:
+            self._metadata["transfer"] = [t.to_json() for t in transfer]
         if self.experiment_dir is not None:
             if (self.experiment_dir / EVENTS_FILE).exists():
                 raise UserError(f"{self.experiment_dir} already holds an experiment; continue it with "
@@ -268,7 +274,8 @@ class AskTell:
             at = cls(meta["method"], space, metric=objectives["metric"], mode=objectives["mode"],
                      resource_attr=meta.get("resource_attr"), max_resource_attr=meta.get("max_resource_attr"),
                      max_t=meta.get("max_t"), seed=meta.get("seed", 0), snapshot_interval=snapshot_interval,
-                     constraints=meta.get("constraints"), prior=meta.get("prior"), **options)
+                     constraints=meta.get("constraints"), prior=meta.get("prior"),
+                     transfer=[TransferTask.from_json(t) for t in meta.get("transfer") or ()], **options)
         except (KeyError, TypeError) as e:
             raise UserError(f"{path}/metadata.json is not the one AskTell writes ({type(e).__name__}: {e}); "
                             "restore it to continue this experiment") from e

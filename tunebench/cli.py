@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                      help="method option, e.g. reduction_factor=2 (repeatable; VALUE parsed as JSON)")
     how.add_argument("--seed", type=_nonnegative_int, help="random seed (default 0)")
+    how.add_argument("--transfer-from", nargs="+", default=[], metavar="PATH|TAG",
+                     help="earlier experiments of other tasks with the same config space, for the transfer methods "
+                          "(ZeroShot, BoundingBox, CTS, ASHA-CTS): experiment folders or grid tags")
     _add_benchmark_options(src)
     how.add_argument("--backend", choices=backend_names(),
                      help="where trials run: processes here (local), Ray actors on a cluster (ray), or simulated "
@@ -314,6 +317,9 @@ def _add_experiment_parser(sub: Any) -> None:
     what.add_argument("--method-arg", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                       help="method option: METHOD:KEY=VALUE for one method, KEY=VALUE for every method that "
                            "takes it (repeatable; VALUE parsed as JSON)")
+    what.add_argument("--transfer-from", nargs="+", default=[], metavar="PATH|TAG",
+                      help="earlier experiments (folders, grid tags) for the transfer methods; a tag leaves out "
+                           "each target's own benchmark")
     what.add_argument("--num-seeds", type=_positive_int, help="seeds per benchmark and method (default 1)")
     what.add_argument("--start-seed", type=_nonnegative_int, default=0, help="first seed (default 0)")
     lim = exp.add_argument_group("limits (default: each benchmark's)")
@@ -576,6 +582,10 @@ def _make_spec(args: argparse.Namespace) -> Any:
         spec.cost_attr = args.cost_attr
     if args.prior is not None:
         spec.prior = _read_prior(args.prior)
+    if args.transfer_from:
+        from tunebench.analysis.transfer import resolve_transfer_sources  # deferred: as the imports above
+
+        spec.transfer_from = resolve_transfer_sources(args.transfer_from)
     if args.seed is not None:
         spec.seed = args.seed
     if args.gpus_per_trial is not None:
@@ -918,7 +928,8 @@ def _grid_request(args: argparse.Namespace, argv: list[str]) -> Any:
         gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, max_failures=args.max_failures,
         command_line=["tunebench", *argv], launch_on_cluster=args.launch_on_cluster, ray_address=args.ray_address,
         warm_pool=args.warm_pool, storage=args.storage, max_retries=args.max_retries,
-        ray_node_wait=args.ray_node_wait)
+        ray_node_wait=args.ray_node_wait,
+        transfer_from=list(args.transfer_from or (preset.transfer_from if preset else ())))
 
 
 def cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.analysis.layout import RESULTS_ENV, results_root
+from tunebench.analysis.transfer import load_transfer_tasks
 from tunebench.backends.base import Backend
 from tunebench.backends.registry import LOCAL, SIMULATOR, get_backend
 from tunebench.benchmarks import (
@@ -102,6 +103,9 @@ class RunSpec:
     #: the user's prior over the space (``--prior FILE``: its mapping, see
     #: :class:`tunebench.space.Prior`), for the methods that need one (PiBO, PriorBand)
     prior: dict[str, Any] | None = None
+    #: earlier experiments to learn from, for the transfer methods (``--transfer-from``): absolute
+    #: experiment folders and grid tag folders (:func:`tunebench.analysis.transfer.resolve_transfer_sources`)
+    transfer_from: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -420,11 +424,13 @@ def build_tuner(spec: RunSpec, experiment_dir: str | Path, *, resume: bool = Fal
     grid adds its tag); ``blackbox_cache``: see :func:`build_backend`."""
     spec.load_modules()  # user methods and benchmarks
     space = build_space(spec)
+    transfer = load_transfer_tasks(spec.transfer_from, space, spec.objectives.metrics[0], spec.objectives.modes[0],
+                                   target=spec.benchmark) if spec.transfer_from else ()
     scheduler = make_scheduler(
         spec.method, space, metric=spec.metric, mode=spec.mode, resource_attr=spec.resource_attr,
         max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=spec.seed,
         constraints=spec.constraints, cost_attr=spec.cost_attr, prior=build_prior(spec, space),
-        **spec.method_kwargs,
+        transfer=transfer, **spec.method_kwargs,
     )
     backend = build_backend(spec, blackbox_cache=blackbox_cache)
     metadata = {

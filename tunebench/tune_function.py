@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunebench.analysis.transfer import resolve_transfer_sources
 from tunebench.backends.registry import LOCAL
 from tunebench.backends.warm import FunctionTarget
 from tunebench.errors import UserError
@@ -72,6 +73,7 @@ def tune(
     constraints: Sequence[str] | str | None = None,
     cost_attr: str | None = None,
     prior: Mapping[str, Any] | Prior | None = None,
+    transfer_from: Sequence[str | Path] = (),
     **method_options: Any,
 ) -> TuningResult:
     """Tune ``fn`` over ``config_space`` with ``method``; returns when a stop criterion is met
@@ -106,6 +108,8 @@ def tune(
         cost_attr: the reported cost of a result, for cost-aware methods (BO, MOBSTER).
         prior: the user's prior over the space (a :class:`~tunebench.space.Prior` or its mapping,
             as in a ``--prior`` file), for PiBO, PiBO-MOBSTER and PriorBand.
+        transfer_from: earlier experiments of other tasks on the same space (experiment folders,
+            grid tags), for the transfer methods (ZeroShot, BoundingBox, CTS, ASHA-CTS).
 
     Returns:
         The :class:`~tunebench.tuner.TuningResult` (best config, trials, why it stopped).
@@ -135,6 +139,7 @@ def tune(
         cost_attr=cost_attr,
         prior=None if prior is None else dict(prior) if isinstance(prior, Mapping) else prior.to_json(),
     )
+    spec.transfer_from = resolve_transfer_sources(transfer_from)
     folder = Path(experiment_dir) if experiment_dir is not None else default_experiment_dir(spec)
     resuming = resume and (folder / EVENTS_FILE).exists()
     tuner = build_tuner(spec, folder, resume=resuming, callbacks=list(callbacks),

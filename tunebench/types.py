@@ -378,3 +378,43 @@ def float_from_json(value: float | str | None) -> float:
     """The float :func:`json_float` wrote; ``None`` (written for ``+inf`` by snapshots of older
     versions) reads as ``+inf``."""
     return math.inf if value is None else float(value)
+
+
+# -- transfer learning: results of earlier tasks -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransferTask:
+    """What an earlier experiment (or several, pooled) tells a transfer method about one source
+    task: the configurations it evaluated and their metric values, in *minimization* form
+    (``-value`` for a maximized metric), each at the largest resource its trial reached.
+
+    Built by :func:`tunebench.analysis.transfer.load_transfer_tasks` (``--transfer-from``) and
+    given to transfer methods as ``MethodContext.transfer``.
+
+    Attributes:
+        name: the task (its benchmark's name, or the experiment folder).
+        configs: the configurations (constants of the space included), one per trial.
+        values: their values, same order, finite.
+    """
+
+    name: str
+    configs: tuple[dict[str, Any], ...]
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.configs) != len(self.values):
+            raise ValueError(f"transfer task {self.name!r}: {len(self.configs)} configs but {len(self.values)} values")
+        if not self.configs:
+            raise ValueError(f"transfer task {self.name!r} has no evaluated configuration")
+        if not all(math.isfinite(v) for v in self.values):
+            raise ValueError(f"transfer task {self.name!r}: values must be finite")
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able form (read back by :meth:`from_json`)."""
+        return {"name": self.name, "configs": [dict(c) for c in self.configs], "values": list(self.values)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TransferTask:
+        """The task of :meth:`to_json`."""
+        return cls(str(d["name"]), tuple(dict(c) for c in d["configs"]), tuple(float(v) for v in d["values"]))

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.analysis.layout import check_tag, experiment_path, results_root
+from tunebench.analysis.transfer import load_transfer_tasks, resolve_transfer_sources
 from tunebench.backends.registry import LOCAL, RAY, SIMULATOR, get_backend
 from tunebench.benchmarks import SimulatedBenchmark, canonical_module_ref, load_benchmark_module, resolve_benchmark
 from tunebench.errors import UserError
@@ -74,6 +75,7 @@ from tunebench.launch import (
 from tunebench.lock import hold, lock_holder
 from tunebench.schedulers import canonical_method_names, get_method, make_scheduler
 from tunebench.store import EVENTS_FILE, METADATA_FILE, TUNER_LOCK_FILE, read_metadata
+from tunebench.types import TransferTask
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +187,8 @@ class GridRequest:
     max_retries: int | None = None  #: backend "ray": relaunches of a trial (or experiment) lost with its node
     ray_node_wait: float | None = None  #: backend "ray": seconds to wait for a node that fits (None: RunSpec's)
     prior: dict[str, Any] | None = None  #: the user's prior (``--prior FILE``; RunSpec.prior) for every run
+    #: earlier experiments (folders, grid tags under ``results_root``) for the transfer methods (``--transfer-from``)
+    transfer_from: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -354,6 +358,8 @@ def _benchmark_spec(request: GridRequest, name: str) -> RunSpec:
             spec.max_retries = request.max_retries
         if request.ray_node_wait is not None:
             spec.ray_node_wait = request.ray_node_wait
+    if request.transfer_from:
+        spec.transfer_from = resolve_transfer_sources(request.transfer_from, request.results_root)
     if spec.max_wallclock_time is None and spec.max_trials is None and spec.max_results is None:
         raise UserError(f"benchmark '{name}' has no budget: pass --max-wallclock-time or --max-trials")
     return spec
@@ -377,6 +383,17 @@ def check_results_root(root: Path) -> Path:
         raise UserError(f"the results root {root} cannot be written ({existing} is not writable); pass "
                         "--results-root (or set TUNEBENCH_RESULTS) to a folder you can write")
     return root
+
+
+def _transfer_of(spec: RunSpec, space: dict[str, Any],
+                 cache: dict[str, tuple[TransferTask, ...]]) -> tuple[TransferTask, ...]:
+    """The source tasks of ``spec`` (its ``transfer_from``), loaded once per benchmark."""
+    key = str(spec.benchmark)
+    if key not in cache:
+        objectives = spec.objectives
+        cache[key] = load_transfer_tasks(spec.transfer_from, space, objectives.metrics[0], objectives.modes[0],
+                                         target=spec.benchmark) if spec.transfer_from else ()
+    return cache[key]
 
 
 def plan_grid(request: GridRequest) -> list[Job]:
@@ -405,6 +422,7 @@ def plan_grid(request: GridRequest) -> list[Job]:
     kwargs = _method_kwargs(request, methods)
     base_specs = {b: _benchmark_spec(request, b) for b in benchmarks}
     specs: dict[tuple[str, str], RunSpec] = {}
+    transfer: dict[str, tuple[TransferTask, ...]] = {}  # benchmark -> its source tasks, loaded once
     for b in benchmarks:
         for m in methods:
             spec = copy.deepcopy(base_specs[b])
@@ -415,6 +433,7 @@ def plan_grid(request: GridRequest) -> list[Job]:
             make_scheduler(m, space, metric=spec.metric, mode=spec.mode, resource_attr=spec.resource_attr,
                            max_resource_attr=spec.max_resource_attr, max_t=spec.max_resource, seed=0,
                            constraints=spec.constraints, cost_attr=spec.cost_attr, prior=build_prior(spec, space),
+                           transfer=_transfer_of(spec, space, transfer) if get_method(m).transfer else (),
                            **spec.method_kwargs)  # fails now, not in a worker, on a bad option or metric
             specs[(b, m)] = spec
     root = check_results_root(results_root(request.results_root))

@@ -20,7 +20,8 @@ from tunebench.benchmarks import watch_registry
 from tunebench.errors import UserError
 from tunebench.schedulers import methods_of_group
 
-__all__ = ["Preset", "PRESETS", "register_preset", "get_preset", "preset_names", "MO_LCBENCH_TASKS"]
+__all__ = ["Preset", "PRESETS", "register_preset", "get_preset", "preset_names", "MO_LCBENCH_TASKS",
+           "TRANSFER_TARGETS", "TRANSFER_SOURCES_ONLY"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Preset:
         benchmark_args: overrides of the benchmark definitions (``--benchmark-arg``).
         method_args: options per method (``"*"``: every method that takes the option).
         expected_wall_time: rough wall time of the whole grid on 2 cores, for the listing.
+        transfer_from: earlier experiments (``--transfer-from``: folders, grid tags) for the transfer methods.
     """
 
     name: str
@@ -52,6 +54,8 @@ class Preset:
     benchmark_args: dict[str, Any] = field(default_factory=dict)
     method_args: dict[str, dict[str, Any]] = field(default_factory=dict)
     expected_wall_time: str = ""
+    #: earlier experiments for the transfer methods (``--transfer-from``): folders or grid tags
+    transfer_from: tuple[str, ...] = ()
 
     def resolved_methods(self) -> list[str]:
         """The preset's methods (those of its group when it names none)."""
@@ -151,6 +155,37 @@ register_preset(Preset(
     num_seeds=10,
     n_workers=4,
     max_wallclock_time=7200.0,
+))
+
+#: lcbench tasks of the transfer presets: the held-out targets (none a development task) and the
+#: tasks that are only sources (the development tasks and three more); the sources' grid holds them all,
+#: and each target learns from the 15 others (leave-one-task-out: a tag leaves out the target's benchmark)
+TRANSFER_TARGETS = ("167149", "168330", "189906", "167181", "189873")
+TRANSFER_SOURCES_ONLY = ("3945", "7593", "34539", "126025", "126026", "126029", "146212", "167104", "167152",
+                         "167161", "167168")
+
+register_preset(Preset(
+    name="transfer-lcbench-sources",
+    description="the earlier experiments of transfer-lcbench: RS on 16 lcbench tasks (its 5 targets and 11 others), "
+                "1 seed, 4 workers, 7200 simulated seconds each; needs TUNEBENCH_DATA",
+    benchmarks=tuple(f"lcbench-{t}" for t in TRANSFER_SOURCES_ONLY + TRANSFER_TARGETS),
+    methods=("RS",),
+    num_seeds=1,
+    n_workers=4,
+    max_wallclock_time=7200.0,
+))
+register_preset(Preset(
+    name="transfer-lcbench",
+    description="transfer from earlier experiments, leave-one-task-out: ZeroShot, BoundingBox, CTS, ASHA-CTS "
+                "(sources: the grid transfer-lcbench-sources, run it first, less the target) vs RS, BO, ASHA on "
+                f"lcbench tasks {', '.join(TRANSFER_TARGETS)}, 4 workers, 10 seeds, 7200 simulated seconds; needs "
+                "TUNEBENCH_DATA",
+    benchmarks=tuple(f"lcbench-{t}" for t in TRANSFER_TARGETS),
+    methods=("ZeroShot", "BoundingBox", "CTS", "ASHA-CTS", "RS", "BO", "ASHA"),
+    num_seeds=10,
+    n_workers=4,
+    max_wallclock_time=7200.0,
+    transfer_from=("transfer-lcbench-sources",),
 ))
 
 # a user module that only registers presets is not an empty one (see tunebench.benchmarks.loader)

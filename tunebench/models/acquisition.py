@@ -234,6 +234,10 @@ class AcquisitionOptimizer:
         self.initial_step = float(initial_step)
         self.min_step = float(min_step)
         self._params = [_Param(n, self.config_space[n], self.encoder.slices[n]) for n in self.encoder.names]
+        #: a conditional space: the rows visited are made canonical (see :meth:`snap`), so a move
+        #: of an inactive parameter's column is no new configuration, and the rows of evaluated
+        #: configurations are recognized (``exclude``)
+        self.conditional = self.encoder.conditional
         self._discrete_only = all(p.kind != "float" for p in self._params)
         self._build_moves()
 
@@ -248,8 +252,11 @@ class AcquisitionOptimizer:
         return self.encoder.decode(X)
 
     def snap(self, X: np.ndarray) -> np.ndarray:
-        """Rows of the unit cube -> the canonical encodings of the configs they decode to."""
+        """Rows of the unit cube -> the canonical encodings of the configs they decode to (in a
+        conditional space, the columns of parameters inactive in a row at their fill value)."""
         X = np.clip(np.array(X, dtype=float, ndmin=2), 0.0, 1.0)
+        if self.conditional:
+            return self.encoder.encode(self.encoder.decode(X))
         for p in self._params:
             if p.kind == "float":
                 continue
@@ -374,6 +381,8 @@ class AcquisitionOptimizer:
                 break
             act = np.flatnonzero(active)
             N, _ = self.neighbors(cur[act], steps[act])
+            if self.conditional:
+                N = self.snap(N)
             sN = np.asarray(score(N), dtype=float)
             sN = np.where(np.isnan(sN), -np.inf, sN)
             best_row, best_score = self._best_allowed(N, sN, exclude, best_row, best_score)

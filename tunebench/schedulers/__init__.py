@@ -3,7 +3,8 @@
 Importing the package registers the built-in methods, in this order: the basic ones, the
 model-based ones, the multi-fidelity model-based ones, the synchronous Hyperband family, then
 REA, BORE and PASHA, then the multi-objective ones (MOASHA, NSGA2, MOREA, MOBO, MOASHA-BO) and
-the constrained ones (CBO, BO-penalty). The searcher and scheduler modules that need scipy
+the constrained ones (CBO, BO-penalty), then the transfer ones (ZeroShot, BoundingBox, CTS,
+ASHA-CTS). The searcher and scheduler modules that need scipy
 (the GP, the KDE) are imported inside the factories that use them, and scikit-learn inside
 BORE's searcher, so that ``import tunebench.schedulers`` stays fast.
 """
@@ -21,6 +22,7 @@ from tunebench.schedulers import methods_multi as _methods_multi  # noqa: F401
 from tunebench.schedulers import methods_constrained as _methods_constrained  # noqa: F401
 from tunebench.schedulers import methods_mobo as _methods_mobo  # noqa: F401
 from tunebench.schedulers import methods_prior as _methods_prior  # noqa: F401
+from tunebench.schedulers import methods_transfer as _methods_transfer  # noqa: F401
 # isort: on
 from tunebench.schedulers.asha import ASHA, HyperbandScheduler
 from tunebench.schedulers.base import Scheduler

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from tunebench.errors import UserError, user_errors
 from tunebench.schedulers.base import Scheduler
 from tunebench.space import hyperparameters
-from tunebench.types import Constraint, Objectives, parse_constraints
+from tunebench.types import Constraint, Objectives, TransferTask, parse_constraints
 
 if TYPE_CHECKING:
     from tunebench.space import Prior
@@ -92,6 +92,9 @@ class MethodContext:
     #: the user's prior over the space (``--prior FILE``), for methods registered with
     #: ``needs_prior=True`` (``PiBO``, ``PiBO-MOBSTER``, ``PriorBand``); the others ignore it
     prior: Prior | None = None
+    #: results of earlier tasks (``--transfer-from``), for the transfer methods (``ZeroShot``,
+    #: ``BoundingBox``, ``CTS``, ``ASHA-CTS``: registered with ``transfer=True``); others ignore them
+    transfer: tuple[TransferTask, ...] = ()
 
     def __post_init__(self) -> None:
         if self.objectives is None:
@@ -166,6 +169,10 @@ class MethodSpec:
     #: samples from / weights by the user's prior (reads ``MethodContext.prior``) and refuses to
     #: run without one; the scheduler contract suite gives it a prior at the space's defaults
     needs_prior: bool = False
+    #: learns from earlier tasks (reads ``MethodContext.transfer``) and needs at least one; the
+    #: scheduler contract suite gives it generated source tasks
+    #: (:func:`tunebench.testing.scheduler_contract.contract_transfer_tasks`)
+    transfer: bool = False
 
     def accepts(self, option: str) -> bool:
         """Whether ``option`` is an option of this method."""
@@ -207,6 +214,7 @@ def register_method(
     constrained: bool = False,
     cost_aware: bool = False,
     needs_prior: bool = False,
+    transfer: bool = False,
 ) -> MethodSpec:
     """Register a tuning method under ``name`` (matched case-insensitively by :func:`make_scheduler`).
 
@@ -221,6 +229,8 @@ def register_method(
     ``cost_aware``: the method models the cost ``MethodContext.cost_attr`` (its factory must take
     the context); only such methods are given one. ``needs_prior``: the method reads
     ``MethodContext.prior`` (its factory must take the context) and refuses to run without one.
+    ``transfer``: the method learns from
+    ``MethodContext.transfer`` and needs it (see :class:`MethodSpec`; its factory must take the context).
 
     Raises:
         ValueError: ``name`` is already registered (case-insensitively) and ``replace`` is false,
@@ -255,9 +265,12 @@ def register_method(
     if cost_aware and not takes_context:
         raise ValueError(f"method {name!r} is cost-aware: its factory must take a MethodContext first "
                          "(it reads ctx.cost_attr)")
+    if transfer and not takes_context:
+        raise ValueError(f"method {name!r} learns from earlier tasks: its factory must take a MethodContext first "
+                         "(it reads ctx.transfer)")
     spec = MethodSpec(name, factory, description, shown, multi_fidelity, group, takes_context, options,
                       dict(quick_options or {}), quick_trials, multi_objective, constrained,
-                      cost_aware, needs_prior)
+                      cost_aware, needs_prior, transfer)
     METHODS[name] = spec
     return spec
 
@@ -277,6 +290,7 @@ def method(
     constrained: bool = False,
     cost_aware: bool = False,
     needs_prior: bool = False,
+    transfer: bool = False,
 ) -> Callable[[SchedulerFactory], SchedulerFactory]:
     """Decorator form of :func:`register_method`: registers the decorated factory under ``name``
     and returns it unchanged. ``description`` defaults to the first line of its docstring::
@@ -298,7 +312,7 @@ def method(
         register_method(name, factory, text, defaults, listed=listed, multi_fidelity=multi_fidelity,
                         synchronous=synchronous, replace=replace, quick_options=quick_options,
                         quick_trials=quick_trials, multi_objective=multi_objective, constrained=constrained,
-                        cost_aware=cost_aware, needs_prior=needs_prior)
+                        cost_aware=cost_aware, needs_prior=needs_prior, transfer=transfer)
         return factory
 
     return register
@@ -414,6 +428,7 @@ def make_scheduler(
     constraints: Sequence[str | Constraint] | None = None,
     cost_attr: str | None = None,
     prior: Prior | None = None,
+    transfer: Sequence[TransferTask] = (),
     **kwargs: Any,
 ) -> Scheduler:
     """Build the scheduler of the registered ``method`` (see :func:`method_names`).
@@ -427,7 +442,9 @@ def make_scheduler(
     ``cost_attr``: the reported cost, ``MethodContext.cost_attr``, for a method registered with
     ``cost_aware=True``; ``prior``: the user's prior (:class:`~tunebench.space.Prior`),
     ``MethodContext.prior``, for a method registered with ``needs_prior=True`` (the others
-    ignore it).
+    ignore it); ``transfer``: results of earlier tasks
+    (:func:`tunebench.analysis.transfer.load_transfer_tasks`), ``MethodContext.transfer``, read by
+    the methods registered with ``transfer=True`` and ignored by the others.
 
     Raises:
         UserError: unknown method, unknown option for it, several metrics for a method that
@@ -471,7 +488,7 @@ def make_scheduler(
             )
     ctx = MethodContext(config_space, objectives.metrics[0], objectives.modes[0], resource_attr, max_resource_attr,
                         max_t, seed, objectives, parse_constraints(constraints), cost_attr,
-                        prior=prior)
+                        prior=prior, transfer=tuple(transfer))
     if spec.needs_prior:
         ctx.require_prior(spec.name)  # no prior: one line naming --prior FILE
     # a constructor rejecting an option is the user's mistake: one line, not a traceback

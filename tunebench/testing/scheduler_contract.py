@@ -67,13 +67,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tunebench.schedulers.base import Scheduler
 from tunebench.schedulers.registry import get_method, make_scheduler
-from tunebench.space import Prior, choice, hyperparameters, loguniform, randint, uniform
+from tunebench.space import Prior, choice, hyperparameters, loguniform, randint, sample_configs, uniform
 from tunebench.space.conditions import conditions_of
-from tunebench.types import Constraint, Decision, Result, Suggestion, Trial
+from tunebench.types import Constraint, Decision, Result, Suggestion, TransferTask, Trial
 
 __all__ = [
+    "contract_transfer_tasks",
     "CONTRACT_CHECKS",
     "CONTRACT_CONSTRAINT",
     "contract_prior",
@@ -155,13 +158,29 @@ def method_maker(method: str, *, mode: str = "min", max_t: int = 27, conditional
     # (those with little dropout, the best ones otherwise: a real trade-off)
     constraints = [CONTRACT_CONSTRAINT] if spec.constrained else None
     prior = contract_prior(spec.name, space)
+    # a transfer method gets source tasks related to the workload (contract_transfer_tasks)
+    transfer = contract_transfer_tasks(space) if spec.transfer else ()
 
     def make(seed: int) -> Scheduler:
         return make_scheduler(spec.name, space, metric=metric, mode=mode, resource_attr="epoch",
                               max_resource_attr="epochs", seed=seed, constraints=constraints, prior=prior,
+                              transfer=transfer,
                               **merged)
 
     return make
+
+
+def contract_transfer_tasks(space: dict[str, Any], n_tasks: int = 3, n_configs: int = 30) -> tuple[TransferTask, ...]:
+    """Source tasks for a transfer method (``MethodSpec.transfer``; :func:`method_maker` gives them):
+    ``n_tasks`` tasks of ``n_configs`` random configurations of ``space`` each (seeded by the task),
+    valued by :func:`true_quality` scaled and shifted per task with a small per-task hash noise:
+    related to the workload's learning curves, on other scales."""
+    tasks = []
+    for k in range(n_tasks):
+        configs = sample_configs(space, np.random.default_rng(1000 + k), n_configs)
+        values = tuple((1.0 + 0.5 * k) * true_quality(c) + 0.1 * k + 0.05 * _hash01("task", k, c) for c in configs)
+        tasks.append(TransferTask(f"contract-source-{k}", tuple(configs), values))
+    return tuple(tasks)
 
 
 def _hash01(*parts: Any) -> float:
