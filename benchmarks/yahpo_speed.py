@@ -6,7 +6,7 @@ scenarios' interfaces): an rbv2_super-like scenario (38 hyperparameters with rbv
 conditions, trainsize levels 1..20, repl pinned at 10; free batch dimension) and an nb301-like one
 (34 conditional cell choices, epochs 1..98; a model with a fixed batch of 1, fed one row at a
 time). ASHA, 4 workers, the benchmarks' default simulated budget (rbv2: 3,600 s, about 7,500
-results; nb301: 12 h, about 170,000 results, so it stops at ``--max-results``), configs checked as
+results; nb301: 12 h, about 890,000 results, so it stops at ``--max-results``), configs checked as
 in a run. Best of three runs, in wall and in CPU time (this machine's wall-clock rates vary from
 run to run: other virtual machines on the host).
 
