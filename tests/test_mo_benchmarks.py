@@ -141,7 +141,7 @@ def test_bad_benchmark_constraints_on_the_command_line_are_one_line_errors(capsy
     assert "benchmark 'zdt1-mo': metric 'f1' is given twice" in err
     err = one_line_error(capsys, ["run", "--benchmark", "lcbench-1-mo"])
     assert "lcbench-<...> takes one of: 126025, 126026" in err
-    assert "(each also as <...>-constrained, <...>-mo, <...>-mo3)" in err
+    assert "(each also as <...>-cond, <...>-constrained, <...>-flat, <...>-mo, <...>-mo3)" in err
 
 
 # -- the built-in problems -------------------------------------------------------------------------

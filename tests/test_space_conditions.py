@@ -74,6 +74,28 @@ def test_conditions_chain_through_an_inactive_parent() -> None:
         "optimizer": "adam", "n_layers": 2, "width_2": 32, "beta": 0.5, "epochs": 10}
 
 
+def test_active_config_keeps_key_order_and_extra_keys_and_follows_a_changed_space() -> None:
+    # a child declared before its parent: filtered in condition order, returned in key order,
+    # keys the space does not have (a resource a scheduler added) kept at the end
+    space = {"m": uniform(0.0, 1.0).when(opt="sgd"), "opt": choice(["sgd", "adam"]), "lr": uniform(0.0, 1.0)}
+    config = {"lr": 0.1, "epochs": 3, "opt": "sgd", "m": 0.5}
+    out = active_config(space, config)
+    assert out == config and list(out) == ["m", "opt", "lr", "epochs"]
+    assert list(active_config(space, {**config, "opt": "adam"})) == ["opt", "lr", "epochs"]
+    # the same keys with a replaced domain (another condition): the new condition counts
+    space["m"] = uniform(0.0, 1.0).when(opt="adam")
+    assert list(active_config(space, config)) == ["opt", "lr", "epochs"]
+    assert list(active_config(space, {**config, "opt": "adam"})) == ["m", "opt", "lr", "epochs"]
+    space["m"] = uniform(0.0, 1.0)  # no condition left: a plain copy
+    assert active_config(space, config) == config
+
+
+def test_a_string_is_a_category_only_of_a_string_category() -> None:
+    domain = choice(["1", 2, True])
+    assert domain.contains("1") and not domain.contains("2") and not domain.contains("True")
+    assert domain.contains(2) and domain.contains(True) and not domain.contains(1)
+
+
 def test_default_and_grid_leave_inactive_parameters_out_without_repeats() -> None:
     assert default_config(SPACE) == {"optimizer": "sgd", "momentum": 0.745, "n_layers": 2,
                                      "width_2": 64, "epochs": 10}

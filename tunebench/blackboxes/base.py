@@ -29,7 +29,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from tunebench.errors import UserError
-from tunebench.space import hyperparameters
+from tunebench.space import Domain, hyperparameters
+from tunebench.space.conditions import Condition
 from tunebench.types import Config
 
 
@@ -108,14 +109,25 @@ class Blackbox(ABC):
     def check_config(self, config: Mapping[str, Any]) -> None:
         """UserError if ``config`` lacks an active hyperparameter or has a value outside its
         domain (an inactive conditional hyperparameter may be absent)."""
-        for name, domain in hyperparameters(self.config_space).items():
+        for name, domain, condition in self._checked_parameters():
             if name not in config:
-                condition = domain.condition
                 if condition is not None and not condition.holds(config):
                     continue
                 raise UserError(f"{self.name}: config {config} lacks the hyperparameter '{name}'")
             if not domain.contains(config[name]):
                 raise UserError(f"{self.name}: {name}={config[name]!r} is outside its domain {domain!r}")
+
+    def _checked_parameters(self) -> list[tuple[str, Domain, Condition | None]]:
+        """``(name, domain, condition)`` of every hyperparameter, computed once per config space
+        (:meth:`check_config` runs once per simulated trial). Recomputed when ``config_space`` is
+        replaced or an entry of it is."""
+        space = self.config_space
+        key = (id(space), *map(id, space.values()))
+        cached = self.__dict__.get("_checked")
+        if cached is None or cached[0] != key:
+            cached = (key, [(n, d, d.condition) for n, d in hyperparameters(space).items()])
+            self.__dict__["_checked"] = cached
+        return cached[1]
 
     def objective_index(self, name: str) -> int:
         """Position of objective ``name``; UserError listing the objectives otherwise."""

@@ -93,7 +93,10 @@ class Condition:
 
     def holds(self, config: Mapping[str, Any]) -> bool:
         """Whether every clause holds for ``config``."""
-        return all(c.holds(config) for c in self.clauses)
+        for clause in self.clauses:  # a loop, not all(genexpr): run once per parameter per config
+            if not clause.holds(config):
+                return False
+        return True
 
     @classmethod
     def parse(cls, spec: Any, where: str = "condition") -> Condition:
@@ -211,20 +214,56 @@ def condition_order(space: Mapping[str, Any]) -> list[str]:
     return order
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How :func:`active_config` filters a configuration of one space: the parameters in
+    :func:`condition_order` with their conditions, and whether that is the key order."""
+
+    names: frozenset[str]
+    keys: tuple[str, ...]
+    steps: tuple[tuple[str, Condition | None], ...]
+    in_key_order: bool
+
+
+#: (space keys, ids of its values) -> (the values, held so that their ids stay theirs; the plan)
+_PLANS: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[tuple[Any, ...], _Plan | None]] = {}
+_PLANS_SIZE = 256
+
+
+def _plan(space: Mapping[str, Any]) -> _Plan | None:
+    """The :class:`_Plan` of ``space`` (None: no conditions), computed once per space: a space's
+    domains are immutable, so its keys and the identity of its values determine the plan (the
+    cache holds the values, so their ids cannot be reused while the entry lives)."""
+    values = tuple(space.values())
+    key = (tuple(space), tuple(map(id, values)))
+    entry = _PLANS.get(key)
+    if entry is not None:
+        return entry[1]
+    conditions = conditions_of(space)
+    plan = None
+    if conditions:
+        order = condition_order(space)
+        plan = _Plan(frozenset(space), key[0], tuple((n, conditions.get(n)) for n in order), tuple(order) == key[0])
+    if len(_PLANS) >= _PLANS_SIZE:
+        _PLANS.clear()
+    _PLANS[key] = (values, plan)
+    return plan
+
+
 def active_config(space: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` without the parameters whose condition does not hold (in the space's key
     order; keys not in the space are kept at the end, e.g. a resource added by a scheduler).
     A space without conditions returns a plain copy."""
-    conditions = conditions_of(space)
-    if not conditions:
+    plan = _plan(space)
+    if plan is None:
         return dict(config)
     active: dict[str, Any] = {}
-    for name in condition_order(space):
-        if name not in config:
-            continue
-        condition = conditions.get(name)
-        if condition is None or condition.holds(active):
+    for name, condition in plan.steps:
+        if name in config and (condition is None or condition.holds(active)):
             active[name] = config[name]
-    out = {name: active[name] for name in space if name in active}
-    out.update((k, v) for k, v in config.items() if k not in space)
-    return out
+    if not plan.in_key_order:
+        active = {name: active[name] for name in plan.keys if name in active}
+    if len(active) < len(config):  # some inactive keys or keys not in the space
+        names = plan.names
+        active.update((k, v) for k, v in config.items() if k not in names)
+    return active

@@ -543,6 +543,8 @@ class _Categories(Domain):
         return unit_cube.pick(self.categories, rng.random(size))
 
     def contains(self, value: Any) -> bool:
+        if type(value) is str:  # the common case, checked per parameter per simulated trial:
+            return value in self._index  # a str equals only a str category
         value = native(value)
         if not self._hashable_in(value):
             return False
