@@ -369,6 +369,20 @@ def test_pbt_on_the_digits_mlp_copies_checkpoints_through_a_kill_and_resume(tmp_
     assert summary["finished"] and summary["n_running"] == 0
 
 
+def _lineage_values(events: list[dict[str, Any]], exploits: list[dict[str, Any]], trial: int, resource: float,
+                    before: int) -> list[float]:
+    """The value(s) ``trial``'s weights had at ``resource`` when event ``before`` was logged: a
+    trial that had itself taken another's checkpoint at that resource or later has that one's."""
+    own = [ex for ex in exploits if ex["trial_id"] == trial and ex["seq"] < before]
+    if own and own[-1]["exploit"]["resource"] >= resource:
+        last = own[-1]
+        return _lineage_values(events, exploits, last["exploit"]["source"], resource, last["seq"])
+    since = own[-1]["seq"] if own else -1
+    return [e["result"]["val_error"] for e in events
+            if e.get("event") == "result" and e["trial_id"] == trial and since < e["seq"] < before
+            and e["result"]["epoch"] == resource]
+
+
 def _checkpoint_came_from_the_source(events: list[dict[str, Any]], exploits: list[dict[str, Any]]) -> int:
     """How many exploits are proven by the digits MLP's re-report: it reports again the epoch of
     the checkpoint it resumes from, which after an exploit must be the source's epoch with the
@@ -380,9 +394,11 @@ def _checkpoint_came_from_the_source(events: list[dict[str, Any]], exploits: lis
     checked = 0
     for ex in exploits:
         target, source, resource = ex["trial_id"], ex["exploit"]["source"], ex["exploit"]["resource"]
-        values = [e["result"]["val_error"] for e in by_trial[source]
-                  if e["event"] == "result" and e["result"]["epoch"] == resource]
-        after = [e for e in by_trial.get(target, []) if e["seq"] > ex["seq"]]
+        values = _lineage_values(events, exploits, source, resource, ex["seq"])
+        # (a result of the target's own run that was still on its way when the copy was decided
+        # is logged ignored as such, after the exploit: not a result of the copied weights)
+        after = [e for e in by_trial.get(target, []) if e["seq"] > ex["seq"]
+                 and "took the checkpoint" not in e.get("reason", "")]
         if values and after and after[0]["event"] == "result_ignored":
             assert after[0]["result"]["epoch"] == resource
             assert after[0]["result"]["val_error"] == values[0]
