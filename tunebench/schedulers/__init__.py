@@ -3,10 +3,11 @@
 Importing the package registers the built-in methods, in this order: the basic ones, the
 model-based ones, the multi-fidelity model-based ones, the synchronous Hyperband family, then
 REA, BORE and PASHA, then the multi-objective ones (MOASHA, NSGA2, MOREA, MOBO, MOASHA-BO) and
-the constrained ones (CBO, BO-penalty), then the transfer ones (ZeroShot, BoundingBox, CTS,
-ASHA-CTS). The searcher and scheduler modules that need scipy
-(the GP, the KDE) are imported inside the factories that use them, and scikit-learn inside
-BORE's searcher, so that ``import tunebench.schedulers`` stays fast.
+the constrained ones (CBO, BO-penalty), then the ones with user priors (PiBO, PiBO-MOBSTER,
+PriorBand), the transfer ones (ZeroShot, BoundingBox, CTS, ASHA-CTS), then the population-based
+ones (PBT, PB2). The searcher and scheduler modules that need scipy (the GP, the KDE) are
+imported inside the factories that use them, and scikit-learn inside BORE's searcher, so that
+``import tunebench.schedulers`` stays fast.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tunebench.schedulers import methods_constrained as _methods_constrained  # 
 from tunebench.schedulers import methods_mobo as _methods_mobo  # noqa: F401
 from tunebench.schedulers import methods_prior as _methods_prior  # noqa: F401
 from tunebench.schedulers import methods_transfer as _methods_transfer  # noqa: F401
+from tunebench.schedulers import methods_pbt as _methods_pbt  # noqa: F401
 # isort: on
 from tunebench.schedulers.asha import ASHA, HyperbandScheduler
 from tunebench.schedulers.base import Scheduler

@@ -173,6 +173,9 @@ class MethodSpec:
     #: scheduler contract suite gives it generated source tasks
     #: (:func:`tunebench.testing.scheduler_contract.contract_transfer_tasks`)
     transfer: bool = False
+    #: trains a population: every trial runs to ``max_t`` (exploiting others' checkpoints on the
+    #: way, PBT) instead of being stopped early, though the method is multi-fidelity
+    population_based: bool = False
 
     def accepts(self, option: str) -> bool:
         """Whether ``option`` is an option of this method."""
@@ -215,6 +218,7 @@ def register_method(
     cost_aware: bool = False,
     needs_prior: bool = False,
     transfer: bool = False,
+    population_based: bool = False,
 ) -> MethodSpec:
     """Register a tuning method under ``name`` (matched case-insensitively by :func:`make_scheduler`).
 
@@ -231,6 +235,7 @@ def register_method(
     ``MethodContext.prior`` (its factory must take the context) and refuses to run without one.
     ``transfer``: the method learns from
     ``MethodContext.transfer`` and needs it (see :class:`MethodSpec`; its factory must take the context).
+    ``population_based``: see :class:`MethodSpec`.
 
     Raises:
         ValueError: ``name`` is already registered (case-insensitively) and ``replace`` is false,
@@ -270,7 +275,7 @@ def register_method(
                          "(it reads ctx.transfer)")
     spec = MethodSpec(name, factory, description, shown, multi_fidelity, group, takes_context, options,
                       dict(quick_options or {}), quick_trials, multi_objective, constrained,
-                      cost_aware, needs_prior, transfer)
+                      cost_aware, needs_prior, transfer, population_based)
     METHODS[name] = spec
     return spec
 
@@ -291,6 +296,7 @@ def method(
     cost_aware: bool = False,
     needs_prior: bool = False,
     transfer: bool = False,
+    population_based: bool = False,
 ) -> Callable[[SchedulerFactory], SchedulerFactory]:
     """Decorator form of :func:`register_method`: registers the decorated factory under ``name``
     and returns it unchanged. ``description`` defaults to the first line of its docstring::
@@ -312,7 +318,8 @@ def method(
         register_method(name, factory, text, defaults, listed=listed, multi_fidelity=multi_fidelity,
                         synchronous=synchronous, replace=replace, quick_options=quick_options,
                         quick_trials=quick_trials, multi_objective=multi_objective, constrained=constrained,
-                        cost_aware=cost_aware, needs_prior=needs_prior, transfer=transfer)
+                        cost_aware=cost_aware, needs_prior=needs_prior, transfer=transfer,
+                        population_based=population_based)
         return factory
 
     return register

@@ -34,7 +34,10 @@ for ``"max"``) with the resource under ``scheduler.resource_attr`` (or ``"epoch"
 (the second objective of multi-objective methods, bounded for constrained ones); events are
 ordered by simulated time like a real asynchronous run.  CONTINUE / PAUSE / STOP are honoured,
 trials complete at ``max_t`` (``on_complete``), some fail at their second epoch (``on_error``), and
-some resumed trials restart without checkpoint and re-report old epochs.
+some resumed trials restart without checkpoint and re-report old epochs. A resume from another
+trial's checkpoint (``Suggestion.resume(tid, config, checkpoint_from=source)``, PBT's exploit)
+continues from the source's last reported epoch; the source must have reported and be running
+or paused.
 
 Contract checked (see each ``check_*``):
 
@@ -270,6 +273,9 @@ def _normalize(answer: Suggestion | Decision | None) -> Any:
     if isinstance(answer, Decision):
         return answer.value
     if answer.is_resume:
+        if answer.checkpoint_trial_id is not None:  # PBT's exploit: from another trial's checkpoint
+            return ("resume", answer.resume_trial_id, json.dumps(answer.config, sort_keys=True),
+                    answer.checkpoint_trial_id)
         return ("resume", answer.resume_trial_id, json.dumps(answer.config, sort_keys=True))
     return ("start", json.dumps(answer.config, sort_keys=True))
 
@@ -414,6 +420,16 @@ class ContractSimulation:
                     if self.validate:
                         _space_check(self.scheduler.config_space, s.config, f"resume of trial {tid}")
                     st.trial = Trial(tid, dict(s.config))
+                source = s.checkpoint_trial_id
+                if source is not None:
+                    # PBT's exploit: the trial goes on from the source's checkpoint (its last epoch)
+                    src = self.trials.get(source)
+                    assert src is not None and src.last_result is not None, (
+                        f"suggest() resumes trial {tid} from the checkpoint of trial {source}, which has no result")
+                    assert src.status in ("running", "paused"), (
+                        f"suggest() resumes trial {tid} from the checkpoint of trial {source}, which is {src.status} "
+                        f"(its checkpoint may be gone)")
+                    st.epoch = src.epoch
                 st.status = "running"
                 st.restarts += 1
                 if _hash01("restart", tid, st.restarts) < self.restart_fraction:
