@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,3 +77,24 @@ def logged_events(exp: Path) -> list[dict]:
         except ValueError:
             pass  # a line being written
     return out
+
+
+def kill_when(command: list[str], exp: Path, until: Callable[[list[dict]], bool], timeout: float = 120.0,
+              **popen: Any) -> list[dict]:
+    """Run ``command`` (a tuner writing to ``exp``) and SIGKILL it once ``until(events)`` holds
+    on its event log; returns the events logged before the kill. Fails if the command ends
+    first (with its stderr) or ``until`` does not hold within ``timeout`` seconds."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    deadline = time.monotonic() + timeout
+    while not until(logged_events(exp)):
+        assert proc.poll() is None, f"ended before the kill: {proc.communicate()[1][-2000:]!r}"
+        assert time.monotonic() < deadline, f"the condition did not hold within {timeout} s"
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return logged_events(exp)
+
+
+def n_results(at_least: int) -> Callable[[list[dict]], bool]:
+    """For :func:`kill_when`: at least ``at_least`` results logged."""
+    return lambda events: sum(e.get("event") == "result" for e in events) >= at_least

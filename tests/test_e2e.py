@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import logged_events
+from conftest import kill_when, logged_events, n_results
 
 pytestmark = pytest.mark.slow
 
@@ -39,16 +38,8 @@ def test_default_run_tunes_the_example_with_asha_on_two_workers(tmp_path):
 
 def test_killed_tuner_resumes_without_losing_results(tmp_path):
     exp = tmp_path / "exp"
-    proc = subprocess.Popen([sys.executable, "-m", "tunebench", "run", "--method", "ASHA-promotion",
-                             "--max-wallclock-time", "30", "--experiment-dir", str(exp), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if sum(e.get("event") == "result" for e in events(exp)) >= 40:
-            break
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when([sys.executable, "-m", "tunebench", "run", "--method", "ASHA-promotion", "--max-wallclock-time", "30",
+               "--experiment-dir", str(exp), "--no-progress"], exp, n_results(40), timeout=60)
     before = [e for e in events(exp) if e.get("event") == "result"]
     assert len(before) >= 40
     # what the trials themselves had written by the kill (the tuner may not have logged it yet)

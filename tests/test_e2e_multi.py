@@ -6,15 +6,12 @@ feasible best) afterwards. Marked slow: `make test` runs them, a plain `pytest` 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import logged_events
+from conftest import kill_when, logged_events, n_results
 
 from tunebench.schedulers.registry import METHODS
 
@@ -44,18 +41,10 @@ def test_a_killed_run_of_the_method_resumes_and_shows_its_front(name: str, tmp_p
         objective = ["--metric", "val_error", "n_params", "--mode", "min", "min"]
     else:
         objective = ["--metric", "val_error", "--mode", "min", "--constraint", SIZE_BOUND]
-    proc = subprocess.Popen([sys.executable, "-m", "tunebench", "run", "--script", SCRIPT, "--method", name,
-                             *objective, "--max-wallclock-time", "16", "--experiment-dir", str(exp),
-                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if sum(e.get("event") == "result" for e in logged_events(exp)) >= 15 or proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, f"{name} ended before the kill: {proc.communicate()[1].decode()[-2000:]}"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    before = [e for e in logged_events(exp) if e.get("event") == "result"]
+    logged = kill_when([sys.executable, "-m", "tunebench", "run", "--script", SCRIPT, "--method", name,
+                        *objective, "--max-wallclock-time", "16", "--experiment-dir", str(exp), "--no-progress"],
+                       exp, n_results(15), timeout=90)
+    before = [e for e in logged if e.get("event") == "result"]
     assert len(before) >= 15
 
     resumed = _tunebench("resume", str(exp), "--no-progress")

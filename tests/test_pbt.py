@@ -6,17 +6,14 @@ cluster with a storage URL."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import logged_events
+from conftest import kill_when, logged_events
 
 from tunebench.errors import UserError
 from tunebench.schedulers import make_scheduler
@@ -340,18 +337,9 @@ def test_pbt_on_the_digits_mlp_copies_checkpoints_through_a_kill_and_resume(tmp_
     args = ["--script", SCRIPT, "--method", "PBT", "--method-arg", "mutable=lr,momentum,weight_decay",
             "--method-arg", "population_size=4", "--method-arg", "perturbation_interval=2", "--max-resource", "8",
             "--max-trials", "5", "--n-workers", "2", "--seed", "1"]
-    proc = subprocess.Popen([sys.executable, "-m", "tunebench", "run", *args, "--experiment-dir", str(exp),
-                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        events = logged_events(exp)
-        if sum(bool(e.get("exploit")) for e in events) >= 1 or proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, f"PBT ended before the kill: {proc.communicate()[1].decode()[-2000:]}"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    before = [e for e in logged_events(exp) if e.get("event") == "result"]
+    logged = kill_when([sys.executable, "-m", "tunebench", "run", *args, "--experiment-dir", str(exp), "--no-progress"],
+                       exp, lambda events: any(e.get("exploit") for e in events))
+    before = [e for e in logged if e.get("event") == "result"]
     resumed = _tunebench("resume", str(exp), "--no-progress")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     events = logged_events(exp)

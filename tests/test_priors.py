@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import logged_events
+from conftest import kill_when, logged_events, n_results
 from scipy import stats
 
 from tunebench.errors import UserError
@@ -283,18 +280,10 @@ def test_a_killed_priorband_run_on_the_local_backend_resumes(tmp_path: Path) -> 
     prior = tmp_path / "prior.json"
     prior.write_text(json.dumps({"lr": {"value": 0.1, "confidence": "medium"}, "n_layers": 2}))
     exp = tmp_path / "exp"
-    proc = subprocess.Popen([sys.executable, "-m", "tunebench", "run", "--script", SCRIPT, "--method", "PriorBand",
-                             "--prior", str(prior), "--max-wallclock-time", "20", "--experiment-dir", str(exp),
-                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if sum(e.get("event") == "result" for e in logged_events(exp)) >= 15 or proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, f"ended before the kill: {proc.communicate()[1].decode()[-2000:]}"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    before = [e for e in logged_events(exp) if e.get("event") == "result"]
+    logged = kill_when([sys.executable, "-m", "tunebench", "run", "--script", SCRIPT, "--method", "PriorBand",
+                        "--prior", str(prior), "--max-wallclock-time", "20", "--experiment-dir", str(exp),
+                        "--no-progress"], exp, n_results(15), timeout=90)
+    before = [e for e in logged if e.get("event") == "result"]
     first = next(e for e in logged_events(exp) if e.get("event") == "trial_start")
     assert first["config"]["n_layers"] == 2 and math.isclose(first["config"]["lr"], 0.1)  # the prior's mode first
 

@@ -7,18 +7,15 @@ lines."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import logged_events
+from conftest import kill_when, logged_events, n_results
 
 from tunebench.analysis.transfer import load_transfer_tasks, resolve_transfer_sources
 from tunebench.cli import main
@@ -302,17 +299,9 @@ def test_a_killed_cts_run_on_the_local_backend_resumes(tmp_path: Path, quadratic
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     exp = tmp_path / "exp"
-    proc = subprocess.Popen([*base, "--method", "CTS", "--transfer-from", str(src), "--max-trials", "14",
-                             "--experiment-dir", str(exp)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if sum(e.get("event") == "result" for e in logged_events(exp)) >= 12 or proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, f"ended before the kill: {proc.communicate()[1].decode()[-2000:]}"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    before = [e for e in logged_events(exp) if e.get("event") == "result"]
+    logged = kill_when([*base, "--method", "CTS", "--transfer-from", str(src), "--max-trials", "14",
+                        "--experiment-dir", str(exp)], exp, n_results(12))
+    before = [e for e in logged if e.get("event") == "result"]
     resumed = subprocess.run([sys.executable, "-m", "tunebench", "resume", str(exp), "--no-progress"],
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
