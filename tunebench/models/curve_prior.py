@@ -94,6 +94,7 @@ Compared with LCBench (YAHPO lcbench surrogate, 34 tasks, 200 random configs eac
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 from dataclasses import dataclass
@@ -159,12 +160,9 @@ class CurveBatch:
     diverges: torch.Tensor
 
 
-def _import_torch() -> Any:
-    try:
-        import torch
-    except ImportError as e:  # pragma: no cover - depends on the installation
-        raise UserError("the learning-curve prior needs torch: pip install 'tunebench[torch]'") from e
-    return torch
+def _require_torch() -> None:
+    if importlib.util.find_spec("torch") is None:  # pragma: no cover - depends on the installation
+        raise UserError("the learning-curve prior needs torch: pip install 'tunebench[torch]'")
 
 
 def _check(batch_size: int, n_configs: int, n_fidelities: int, n_hparams: int | None, max_hparams: int,
@@ -221,43 +219,43 @@ def sample_curve_tasks(
     Raises:
         UserError: a size or probability out of range, or torch not installed.
     """
-    torch = _import_torch()
+    _require_torch()
+    import torch as th
+
     _check(batch_size, n_configs, n_fidelities, n_hparams, max_hparams, divergence_prob, noise_std)
-    if device is None:
-        device = generator.device if generator is not None else torch.device("cpu")
-    device = torch.device(device)
-    dtype = torch.float32 if dtype is None else dtype
+    dev = th.device(device) if device is not None else generator.device if generator is not None else th.device("cpu")
+    dtype = th.float32 if dtype is None else dtype
     if generator is None:
-        generator = torch.Generator(device=device)
+        generator = th.Generator(device=dev)
         if seed is None:
             generator.seed()
         else:
             generator.manual_seed(int(seed))
-    elif generator.device.type != device.type:
-        raise UserError(f"sample_curve_tasks: the generator is on {generator.device} but device is {device}; "
+    elif generator.device.type != dev.type:
+        raise UserError(f"sample_curve_tasks: the generator is on {generator.device} but device is {dev}; "
                         "make the generator with torch.Generator(device=...) on the same device")
     g = generator
     B, C, F, D = int(batch_size), int(n_configs), int(n_fidelities), int(max_hparams)
-    kw: dict[str, Any] = {"generator": g, "device": device, "dtype": dtype}
+    kw: dict[str, Any] = {"generator": g, "device": dev, "dtype": dtype}
 
     def rand(*shape: int) -> torch.Tensor:
-        return torch.rand(*shape, **kw)
+        return th.rand(*shape, **kw)
 
     def randn(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, **kw)
+        return th.randn(*shape, **kw)
 
     # ---- task level
     if n_hparams is None:
-        n_hp = torch.randint(1, D + 1, (B,), generator=g, device=device)
+        n_hp = th.randint(1, D + 1, (B,), generator=g, device=dev)
     else:
-        n_hp = torch.full((B,), int(n_hparams), dtype=torch.int64, device=device)
-    mask = torch.arange(D, device=device)[None, :] < n_hp[:, None]  # (B, D)
+        n_hp = th.full((B,), int(n_hparams), dtype=th.int64, device=dev)
+    mask = th.arange(D, device=dev)[None, :] < n_hp[:, None]  # (B, D)
     maskf = mask.to(dtype)
     v = rand(B, 2)
     start = v.max(dim=1).values
-    floor = torch.where(rand(B) < 0.75, torch.zeros_like(start), v.min(dim=1).values)
-    roughness = torch.exp(math.log(0.5) + rand(B) * math.log(20.0))  # logU(0.5, 10)
-    relevance = -torch.log1p(-rand(B, D) * (1 - 1e-7)) * maskf  # Exp(1) on active columns
+    floor = th.where(rand(B) < 0.75, th.zeros_like(start), v.min(dim=1).values)
+    roughness = th.exp(math.log(0.5) + rand(B) * math.log(20.0))  # logU(0.5, 10)
+    relevance = -th.log1p(-rand(B, D) * (1 - 1e-7)) * maskf  # Exp(1) on active columns
     relevance = relevance / relevance.norm(dim=1, keepdim=True).clamp_min(1e-12)
     in_scale = roughness[:, None] * relevance  # (B, D)
     gain = 0.8 + 1.2 * rand(B)
@@ -277,11 +275,11 @@ def sample_curve_tasks(
     def network(x: torch.Tensor) -> torch.Tensor:
         h = (x - 0.5) * in_scale[:, None, :]
         for w, b in zip(weights, biases, strict=True):
-            h = torch.tanh(torch.baddbmm(b, h, w))
-        return torch.bmm(h, w_out)
+            h = th.tanh(th.baddbmm(b, h, w))
+        return th.bmm(h, w_out)
 
-    out = network(torch.cat([configs, reference], dim=1))  # (B, C + R, K)
-    u = _latent_uniforms(torch, out[:, :C], out[:, C:], offset, sensitivity)  # (B, C, K)
+    out = network(th.cat([configs, reference], dim=1))  # (B, C + R, K)
+    u = _latent_uniforms(out[:, :C], out[:, C:], offset, sensitivity)  # (B, C, K)
 
     def lat(name: str) -> torch.Tensor:
         return u[..., _IDX[name]]
@@ -291,75 +289,81 @@ def sample_curve_tasks(
         return u[..., i:i + 4]
 
     def ndtri(x: torch.Tensor) -> torch.Tensor:
-        return torch.special.ndtri(x)
+        out: torch.Tensor = th.special.ndtri(x)  # (torch.special is untyped)
+        return out
 
     # ---- per-curve parameters
     asymptote = floor[:, None] + lat("asymptote") * (start - floor)[:, None]  # (B, C)
-    w = -torch.log1p(-lat4("w"))
+    w = -th.log1p(-lat4("w"))
     w = w / w.sum(dim=-1, keepdim=True)
     zs = ndtri(lat4("shape"))
-    shape = torch.exp(torch.stack([1.0 + zs[..., 0], zs[..., 1], 3.0 + 1.5 * zs[..., 2],
+    shape = th.exp(th.stack([1.0 + zs[..., 0], zs[..., 1], 3.0 + 1.5 * zs[..., 2],
                                    0.5 + 0.5 * zs[..., 3]], dim=-1))
-    xsat_max = torch.pow(10.0, ndtri(lat("xsat_max")))
-    q = -torch.log1p(-lat4("xsat"))
+    xsat_max = th.pow(10.0, ndtri(lat("xsat_max")))
+    q = -th.log1p(-lat4("xsat"))
     xsat = xsat_max[..., None] * q / q.max(dim=-1, keepdim=True).values  # (B, C, 4)
     log_prec = 3.0 * math.log(10.0) * lat4("prec")  # ln P, P = 10^U(0, 3)
-    rate = 1.0 + torch.log1p(-lat4("rate") * (1.0 - math.exp(-1.0)))  # 1 - truncated Exp(1)
+    rate = 1.0 + th.log1p(-lat4("rate") * (1.0 - math.exp(-1.0)))  # 1 - truncated Exp(1)
     if noise_std is None:
-        sigma = torch.exp(-5.0 + ndtri(lat("noise")))
+        sigma = th.exp(-5.0 + ndtri(lat("noise")))
     else:
-        sigma = torch.full((B, C), float(noise_std), device=device, dtype=dtype)
+        sigma = th.full((B, C), float(noise_std), device=dev, dtype=dtype)
     diverges = lat("diverge") < divergence_prob
     x_break = 0.1 + 0.8 * lat("break")
-    rise = torch.pow(10.0, -1.5 + 1.5 * lat("rise"))  # 10^U(-1.5, 0)
-    rise_power = torch.exp(0.5 * ndtri(lat("rise_shape")))
+    rise = th.pow(10.0, -1.5 + 1.5 * lat("rise"))  # 10^U(-1.5, 0)
+    rise_power = th.exp(0.5 * ndtri(lat("rise_shape")))
 
     # ---- curves, (B, C, F)
-    fid = torch.arange(1, F + 1, device=device, dtype=dtype) / F
-    gap = _gap_fraction(torch, fid, w, shape, xsat, log_prec, rate)  # (B, C, F)
+    fid = th.arange(1, F + 1, device=dev, dtype=dtype) / F
+    gap = _gap_fraction(fid, w, shape, xsat, log_prec, rate)  # (B, C, F)
     curves = asymptote[..., None] + (start[:, None, None] - asymptote[..., None]) * gap
     # divergence: progress stops at the break budget, then the error climbs back towards the start
     xb = x_break[..., None]
-    gap_b = _gap_fraction(torch, xb, w, shape, xsat, log_prec, rate)  # (B, C, 1)
+    gap_b = _gap_fraction(xb, w, shape, xsat, log_prec, rate)  # (B, C, 1)
     at_break = asymptote[..., None] + (start[:, None, None] - asymptote[..., None]) * gap_b
     ramp = ((fid - xb) / (1.0 - xb)).clamp(0.0, 1.0) ** rise_power[..., None] * rise[..., None]
     climbed = at_break + ramp * (start[:, None, None] - at_break)
-    curves = torch.where(diverges[..., None] & (fid > xb), climbed, curves).clamp(0.0, 1.0)
+    curves = th.where(diverges[..., None] & (fid > xb), climbed, curves).clamp(0.0, 1.0)
     observed = (curves + sigma[..., None] * randn(B, C, F)).clamp(0.0, 1.0)
     return CurveBatch(configs=configs, hparam_mask=mask, n_hparams=n_hp, fidelities=fid, curves=curves,
                       observed=observed, noise_std=sigma, start=start, asymptote=asymptote, diverges=diverges)
 
 
-def _latent_uniforms(torch: Any, out: torch.Tensor, ref: torch.Tensor, offset: torch.Tensor,
+def _latent_uniforms(out: torch.Tensor, ref: torch.Tensor, offset: torch.Tensor,
                      sensitivity: torch.Tensor) -> torch.Tensor:
     """Network outputs ``out`` (B, C, K) -> latent uniforms (B, C, K): each output through the
     piecewise-linear empirical distribution function of the task's reference outputs ``ref`` (B,
     R, K), to a normal score, mixed with the task's offset, back to a uniform."""
+    import torch as th
+
     R = ref.shape[1]
     knots = ref.transpose(1, 2).sort(dim=-1).values.contiguous()  # (B, K, R)
     values = out.transpose(1, 2).contiguous()  # (B, K, C)
-    i = torch.searchsorted(knots, values)  # 0..R
+    i = th.searchsorted(knots, values)  # 0..R
     lo_i = (i - 1).clamp(0, R - 1)
     hi_i = i.clamp(0, R - 1)
     lo = knots.gather(-1, lo_i)
     hi = knots.gather(-1, hi_i)
     span = hi - lo
-    frac = torch.where(span > 0, (values - lo) / torch.where(span > 0, span, torch.ones_like(span)),
-                       torch.zeros_like(span)).clamp(0.0, 1.0)
+    frac = th.where(span > 0, (values - lo) / th.where(span > 0, span, th.ones_like(span)),
+                       th.zeros_like(span)).clamp(0.0, 1.0)
     cdf = (lo_i.to(out.dtype) + 1.0 + frac * (hi_i - lo_i).to(out.dtype)) / (R + 1)
-    score = torch.special.ndtri(cdf).transpose(1, 2)  # (B, C, K)
+    score = th.special.ndtri(cdf).transpose(1, 2)  # (B, C, K)
     r = sensitivity[:, None, None]
-    z = torch.sqrt(1.0 - r) * offset + torch.sqrt(r) * score
-    return torch.special.ndtr(z).clamp(1e-6, 1.0 - 1e-6)
+    z = th.sqrt(1.0 - r) * offset + th.sqrt(r) * score
+    u: torch.Tensor = th.special.ndtr(z)
+    return u.clamp(1e-6, 1.0 - 1e-6)
 
 
-def _gap_fraction(torch: Any, x: torch.Tensor, w: torch.Tensor, shape: torch.Tensor, xsat: torch.Tensor,
+def _gap_fraction(x: torch.Tensor, w: torch.Tensor, shape: torch.Tensor, xsat: torch.Tensor,
                   log_prec: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
     """The mixture's remaining gap fraction ``sum_k w_k g_k(t_k)`` at budgets ``x`` ((F,) or (B,
     C, 1)), for per-curve parameters of shape (B, C, 4); returns (B, C, F) (or (B, C, 1))."""
+    import torch as th
+
     xs = xsat[..., None, :]  # (B, C, 1, 4)
     xx = x[..., None]  # (F, 1) or (B, C, 1, 1)
-    progress = torch.where(xx <= xs, xx, xs + rate[..., None, :] * (xx - xs))
+    progress = th.where(xx <= xs, xx, xs + rate[..., None, :] * (xx - xs))
     t = progress / xs  # (B, C, F, 4)
     a = shape[..., None, :]
     lp = log_prec[..., None, :]
@@ -368,9 +372,9 @@ def _gap_fraction(torch: Any, x: torch.Tensor, w: torch.Tensor, shape: torch.Ten
     lp_pow, lp_exp, lp_log, lp_hill = lp.unbind(-1)
     # power: (1 + (P^(1/a) - 1) t)^-a, in logs: with m = ln P / a, ln(1 + (e^m - 1) t) = m + ln(t + (1 - t) e^-m)
     m = lp_pow / a_pow
-    g_pow = torch.exp(-a_pow * (m + torch.log(t_pow + (1.0 - t_pow) * torch.exp(-m))))
-    g_exp = torch.exp(-lp_exp * t_exp ** a_exp)
-    pm1 = torch.expm1(lp_log)
-    g_log = 1.0 / (1.0 + pm1 * torch.log1p(lam * t_log) / torch.log1p(lam))
-    g_hill = 1.0 / (1.0 + torch.expm1(lp_hill) * t_hill ** a_hill)
-    return torch.stack([g_pow, g_exp, g_log, g_hill], dim=-1).mul(w[..., None, :]).sum(-1)
+    g_pow = th.exp(-a_pow * (m + th.log(t_pow + (1.0 - t_pow) * th.exp(-m))))
+    g_exp = th.exp(-lp_exp * t_exp ** a_exp)
+    pm1 = th.expm1(lp_log)
+    g_log = 1.0 / (1.0 + pm1 * th.log1p(lam * t_log) / th.log1p(lam))
+    g_hill = 1.0 / (1.0 + th.expm1(lp_hill) * t_hill ** a_hill)
+    return th.stack([g_pow, g_exp, g_log, g_hill], dim=-1).mul(w[..., None, :]).sum(-1)
