@@ -23,7 +23,7 @@ The grids are resumable: run again with the same ``--results-root`` to finish, `
 to print the tables of finished ones.
 
     TUNEBENCH_DATA=../shared/data python benchmarks/priors_quality.py --results-root /tmp/pq \\
-        [--seeds 10] [--tasks 167149 168330 189906] [--budget 7200] [--parallel 2]
+        [--seeds 10] [--tasks 167149 168330 189906] [--budget 7200] [--parallel 2] [--pairs PriorBand]
 """
 
 from __future__ import annotations
@@ -67,11 +67,22 @@ def task_priors(task: str, data_dir: str | None) -> dict[str, dict[str, Any]]:
     return {"good": at(good, "medium"), "medium": at(good, "low"), "bad": at(bad, "medium")}
 
 
+def selected_pairs(names: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """The pairs of :data:`PAIRS` whose prior-aware method is in ``names`` (all when None)."""
+    if not names:
+        return PAIRS
+    unknown = sorted(set(names) - {a for a, _ in PAIRS})
+    if unknown:
+        raise SystemExit(f"priors_quality.py: error: unknown --pairs {', '.join(unknown)}; "
+                         f"choose among {', '.join(a for a, _ in PAIRS)}")
+    return tuple(p for p in PAIRS if p[0] in names)
+
+
 def run_grids(root: Path, args: argparse.Namespace) -> float:
     """Run (or resume) one grid per prior strength and task; the wall time in seconds."""
     from tunebench.experiments.grid import GridRequest, plan_grid, run_grid
 
-    methods = [m for pair in PAIRS for m in pair]
+    methods = [m for pair in selected_pairs(args.pairs) for m in pair]
     t0 = time.perf_counter()
     for task in args.tasks:
         priors = task_priors(task, args.data_dir)
@@ -146,6 +157,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=7200.0, help="simulated seconds per experiment")
     parser.add_argument("--parallel", type=int, default=2, help="experiments at once")
     parser.add_argument("--data-dir", help="benchmark data (default: $TUNEBENCH_DATA)")
+    parser.add_argument("--pairs", nargs="+", metavar="METHOD",
+                        help="only these prior-aware methods and their counterparts, e.g. PriorBand (default: all)")
     parser.add_argument("--analyse-only", action="store_true", help="print the tables of finished grids")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

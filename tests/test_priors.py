@@ -9,6 +9,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +22,8 @@ from tunebench.searchers.gp import GPSearcher
 from tunebench.searchers.priorband import PriorBandSearcher
 from tunebench.space import CONFIDENCE_LEVELS, Prior, choice, load_prior_file, loguniform, randint, uniform
 from tunebench.space.encoding import get_encoder
+from tunebench.testing.scheduler_contract import ContractSimulation, check_state_resume, contract_space
+from tunebench.types import Decision, Suggestion
 
 SPACE = {"lr": loguniform(1e-4, 1e-1), "opt": choice(["adam", "sgd", "rms"]), "units": randint(16, 256),
          "dropout": uniform(0.0, 0.5), "epochs": 9}
@@ -246,6 +249,91 @@ def test_priorband_starts_from_the_prior_mode_and_resumes_exactly() -> None:
     b = make()
     b.load_state_dict(state)
     assert [a.suggest(i).config for i in range(1, 6)] == [b.suggest(i).config for i in range(1, 6)]  # type: ignore
+
+
+# -- PriorBand's prior at the target fidelity -----------------------------------------------------
+
+HYPERBAND_27 = [[27, 9, 3, 1], [12, 4, 1], [6, 2], [4]]  #: jobs per rung of each bracket, max_t=27, eta=3
+CONTRACT_PRIOR = {"lr": {"value": 0.003, "confidence": "high"}, "act": {"value": "tanh"}}
+
+
+def _contract_priorband(max_resource_attr: str | None, **options: Any) -> Any:
+    space = contract_space(27)
+    return make_scheduler("PriorBand", space, metric="loss", resource_attr="epoch", max_t=27,
+                          max_resource_attr=max_resource_attr, seed=2, prior=Prior(space, CONTRACT_PRIOR),
+                          **options)
+
+
+def _logged_run(sched: Any, n_trials: int) -> list[tuple]:
+    """(kind, trial id, answer, (iteration, bracket, rung) before the call, result) of every call."""
+    log: list[tuple] = []
+
+    def wrap(kind: str, fn: Any, *args: Any) -> Any:
+        where = sched.current_bracket
+        out = fn(*args)
+        tid = args[0] if kind in ("suggest", "suggest_resume") else args[0].trial_id
+        if isinstance(out, Suggestion) and out.is_resume:
+            tid = out.resume_trial_id
+        log.append((kind, tid, out, where, args[1] if kind == "result" else None))
+        return out
+
+    ContractSimulation(sched, n_trials=n_trials, n_workers=4, fail_every=0, restart_fraction=0.0, wrap=wrap).run()
+    return log
+
+
+@pytest.mark.parametrize("max_resource_attr", ["epochs", None])
+def test_priorband_runs_the_prior_mode_to_max_t_outside_the_brackets(max_resource_attr: str | None) -> None:
+    sched = _contract_priorband(max_resource_attr)
+    log = _logged_run(sched, n_trials=60)
+    first = log[0]
+    assert first[0] == "suggest" and first[1] == 0 and not first[2].is_resume
+    assert first[2].config == Prior(contract_space(27), CONTRACT_PRIOR).mode_config()
+    assert sched.target_trial == 0
+    # trial 0 runs epoch after epoch to max_t: never paused, stopped only at 27 (or ends by itself)
+    mine = [(result["epoch"], out) for kind, tid, out, _, result in log if kind == "result" and tid == 0]
+    assert [e for e, _ in mine] == list(range(1, 28))
+    assert all(out is Decision.CONTINUE for _, out in mine[:-1])
+    assert mine[-1][1] is (Decision.CONTINUE if max_resource_attr else Decision.STOP)
+    assert not any(kind == "suggest" and out is not None and out.is_resume and tid == 0 for kind, tid, out, *_ in log)
+    assert sched.state_dict()["trials"]["0"][1] == 3  # its rung: the last level
+    # every other trial follows the Hyperband table, as if trial 0 did not exist
+    launched: dict[tuple[int, int, int], list[str]] = {}
+    for kind, tid, out, where, _ in log:
+        if kind == "suggest" and out is not None and tid != 0:
+            launched.setdefault(where, []).append("resume" if out.is_resume else "start")
+    for b, sizes in enumerate(HYPERBAND_27):
+        for k, n in enumerate(sizes):
+            assert launched[(0, b, k)] == ["start" if k == 0 else "resume"] * n, (b, k)
+    # 1 + 49 trials of the first iteration, the rest start the next one
+    assert launched[(1, 0, 0)] == ["start"] * (60 + 1 - 50)
+
+
+def test_priorband_without_prior_at_target_starts_the_mode_in_bracket_0() -> None:
+    sched = _contract_priorband("epochs", prior_at_target=False)
+    log = _logged_run(sched, n_trials=30)
+    first = next(out for kind, tid, out, *_ in log if kind == "result" and tid == 0)
+    assert first is Decision.PAUSE and sched.target_trial is None  # paused at rung 0 (epoch 1)
+    assert [tid for kind, tid, out, *_ in log if kind == "suggest" and out is not None][:27] == list(range(27))
+
+
+def test_priorband_prior_at_target_survives_a_state_round_trip() -> None:
+    make = lambda seed: _contract_priorband("epochs")  # noqa: E731
+    check_state_resume(make, n_trials=60, n_snapshots=8)
+    # a snapshot taken right after the mode started: the fresh scheduler does not start it again
+    a = make(0)
+    assert a.suggest(0) is not None
+    b = make(0)
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    assert b.target_trial == 0
+    assert [b.suggest(t).config for t in range(1, 5)] == [a.suggest(t).config for t in range(1, 5)]  # type: ignore
+    assert b.current_bracket == a.current_bracket == (0, 0, 0)
+    assert b.state_dict()["to_launch"] == 27 - 4
+    # a snapshot written before the option existed: no trial outside the brackets is started
+    old = a.state_dict()
+    del old["target_pending"], old["target_trial"]
+    c = make(0)
+    c.load_state_dict(json.loads(json.dumps(old)))
+    assert c.target_trial is None and c.suggest(5) is not None and c.state_dict()["to_launch"] == 27 - 5
 
 
 # -- end to end ---------------------------------------------------------------------------------

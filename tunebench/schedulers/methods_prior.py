@@ -11,7 +11,8 @@ to run without a prior.
   ``benchmarks/priors_quality.py``), and so that ``BO`` keeps meaning the same thing whether
   or not a prior was passed. Their options are those of BO / MOBSTER plus ``prior_beta``.
 * ``PriorBand`` (Mallik et al. 2023): synchronous Hyperband, new configs from the prior, the
-  incumbent or uniformly (:mod:`tunebench.searchers.priorband`).
+  incumbent or uniformly (:mod:`tunebench.searchers.priorband`); the prior's mode first, run to
+  ``max_t`` outside the brackets (``prior_at_target``, :mod:`tunebench.schedulers.priorband`).
 
 Heavy imports (scipy, the GP) stay inside the factories so that ``import tunebench.schedulers``
 stays fast.
@@ -75,8 +76,12 @@ def _priorband_factory(
     mutation_rate: float = 0.5,
     mutation_std: float = 0.25,
     prior_first: bool = True,
+    prior_at_target: bool = True,
 ) -> Scheduler:
-    """PriorBandScheduler + PriorBandSearcher (see :mod:`tunebench.searchers.priorband`)."""
+    """PriorBandScheduler + PriorBandSearcher (see :mod:`tunebench.searchers.priorband`).
+    ``prior_first``: the first config is the prior's mode; ``prior_at_target`` (with
+    ``prior_first``): that config runs straight to ``max_t`` outside the brackets (NePS's
+    ``PriorBand`` defaults: ``sample_default_first`` and ``sample_default_at_target``)."""
     # deferred: the prior's numpy/scipy side stays out of `import tunebench.schedulers`
     from tunebench.schedulers.priorband import PriorBandScheduler
     from tunebench.searchers.priorband import PriorBandSearcher
@@ -92,4 +97,5 @@ def _priorband_factory(
     )
     return PriorBandScheduler(searcher, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
                               reduction_factor=reduction_factor, brackets=brackets,
-                              max_resource_attr=ctx.max_resource_attr)
+                              max_resource_attr=ctx.max_resource_attr,
+                              prior_at_target=prior_at_target and prior_first)

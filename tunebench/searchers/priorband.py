@@ -23,7 +23,9 @@ next ``top_n - 1``, ...) the two weighted sums are normalized into ``w_pi`` and 
 The incumbent is the best config at the last rung. Sampling around it mutates each
 hyperparameter with probability ``mutation_rate`` (at least one): a numeric one moves by a
 normal step of ``mutation_std`` in the unit scale (kept in ``[0, 1]``), a choice takes another
-category. The very first config is the prior's mode (``prior_first``).
+category. The very first config is the prior's mode (``prior_first``); the scheduler runs it
+to ``max_t`` outside the brackets by default (``prior_at_target``, see
+:mod:`tunebench.schedulers.priorband`).
 
 :class:`tunebench.schedulers.priorband.PriorBandScheduler` tells the searcher the first rung
 of the bracket before each new config (:meth:`PriorBandSearcher.set_bracket`).
