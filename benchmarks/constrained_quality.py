@@ -43,11 +43,11 @@ import numpy as np
 
 from tunebench.analysis import bootstrap_ci, iqm
 from tunebench.benchmarks import get_benchmark
+from tunebench.blackboxes.yahpo import development_tasks_among
 from tunebench.experiments.presets import MO_LCBENCH_TASKS
 from tunebench.types import Constraint
 
 METHODS = ["CBO", "BO-penalty", "RS"]
-DEVELOPMENT_TASKS = ("3945", "7593", "34539", "126025", "126026", "126029", "146212", "167104")
 DEFAULT_TASKS = list(MO_LCBENCH_TASKS)  # the tasks of the constrained-lcbench preset
 METRIC, CONSTRAINED = "val_accuracy", "time"
 
@@ -91,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("TUNEBENCH_DATA"):
         raise SystemExit("set TUNEBENCH_DATA to the folder holding yahpo/ (e.g. ../shared/data)")
-    dev = sorted(set(args.tasks) & set(DEVELOPMENT_TASKS))
+    dev = development_tasks_among(args.tasks)
     if dev:
         print(f"note: development task(s) {', '.join(dev)} among the tasks: not a held-out figure")
 

@@ -40,11 +40,11 @@ import numpy as np
 
 from tunebench.analysis import bootstrap_ci, iqm
 from tunebench.benchmarks import get_benchmark
+from tunebench.blackboxes.yahpo import development_tasks_among
 from tunebench.errors import UserError
 
 METHODS = ["PBT", "PB2", "ASHA", "RS"]
 DEFAULT_BENCHMARKS = ["pbt-schedule", "lcbench-167149", "lcbench-168330"]
-DEVELOPMENT_TASKS = ("3945", "7593", "34539", "126025", "126026", "126029", "146212", "167104")
 POPULATION_METHODS = ("PBT", "PB2")
 
 
@@ -84,7 +84,7 @@ def _known(names: list[str]) -> list[str]:
             print(f"note: benchmark {name} is not registered here: skipped")
             continue
         task = name.split("-")[1] if name.startswith("lcbench-") else None
-        if task in DEVELOPMENT_TASKS:
+        if task is not None and development_tasks_among([task]):
             print(f"note: {name} is a development task: not a held-out figure")
         known.append(name)
     return known

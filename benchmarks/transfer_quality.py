@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from tunebench.analysis import bootstrap_ci, curve_matrix, iqm, load_grid, normalized_regret, regret_bounds
+from tunebench.blackboxes.yahpo import development_tasks_among
 from tunebench.experiments.grid import GridRequest, plan_grid, run_grid
 from tunebench.experiments.presets import TRANSFER_SOURCES_ONLY, TRANSFER_TARGETS, get_preset
 
 FRACTIONS = (0.1, 0.25, 0.5)
-DEVELOPMENT_TASKS = ("3945", "7593", "34539", "126025", "126026", "126029", "146212", "167104")
 SOURCES_TAG, TARGETS_TAG = "transfer-lcbench-sources", "transfer-lcbench"
 
 
@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("TUNEBENCH_DATA"):
         raise SystemExit("set TUNEBENCH_DATA to the folder holding yahpo/ (e.g. ../shared/data)")
-    dev = sorted(set(args.targets) & set(DEVELOPMENT_TASKS))
+    dev = development_tasks_among(args.targets)
     if dev:
         print(f"note: development task(s) {', '.join(dev)} among the targets: not a held-out figure")
 

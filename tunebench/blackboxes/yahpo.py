@@ -106,6 +106,8 @@ from tunebench.types import Config
 
 __all__ = [
     "YahpoBlackbox",
+    "LCBENCH_DEVELOPMENT_TASKS",
+    "development_tasks_among",
     "ScenarioFacts",
     "resolve_data_dir",
     "yahpo_data_dir",
@@ -251,6 +253,18 @@ SCENARIOS: dict[str, ScenarioFacts] = {
          "glmnet.alpha", "glmnet.s", *(f"xgboost.{n}" for n in _XGB)),
         ("learner", "ranger.replace", "ranger.respect.unordered.factors", "ranger.splitrule", "xgboost.booster")),
 }
+
+#: The lcbench tasks that method defaults may be tuned on (the project's development tasks);
+#: figures are reported on the others, as held out.
+LCBENCH_DEVELOPMENT_TASKS: tuple[str, ...] = ("3945", "7593", "34539", "126025", "126026", "126029", "146212",
+                                              "167104")
+
+
+def development_tasks_among(tasks: Sequence[str]) -> list[str]:
+    """The development tasks (:data:`LCBENCH_DEVELOPMENT_TASKS`) among lcbench ``tasks``, sorted:
+    a benchmark script notes them, since a figure over them is not a held-out one."""
+    return sorted(set(map(str, tasks)) & set(LCBENCH_DEVELOPMENT_TASKS))
+
 
 #: The 34 OpenML task ids of the ``lcbench`` scenario (YAHPO Gym v1.0.2 data), in YAHPO's order.
 LCBENCH_INSTANCES: tuple[str, ...] = (
