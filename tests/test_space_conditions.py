@@ -267,3 +267,27 @@ def test_bohb_on_the_conditional_lcbench_benchmark_in_the_simulator(lcbench_data
     assert trials[on].config_momentum.notna().all() and trials[~on].config_momentum.isna().all()
     yes = trials.config_dropout == "yes"
     assert trials[yes].config_max_dropout.notna().all() and trials[~yes].config_max_dropout.isna().all()
+
+
+def test_bo_never_reproposes_an_evaluated_config_in_a_conditional_space() -> None:
+    """BO (GPSearcher) on a conditional space whose optimum has the conditional parameter
+    inactive: a move of an inactive column is no new configuration, so no config is proposed
+    twice (issue 18: before the acquisition optimizer made its rows canonical, BO re-proposed
+    the incumbent with its inactive column moved)."""
+    from tunebench.searchers.gp import GPSearcher
+
+    space = {"opt": choice(["sgd", "momentum"]), "m": uniform(0.1, 0.99).when(opt="momentum"),
+             "x": uniform(0.0, 1.0)}
+
+    def loss(config: dict) -> float:  # best: sgd near x = 0.3; momentum is worse whatever m
+        return (config["x"] - 0.3) ** 2 + (0.0 if config["opt"] == "sgd" else 0.2 + 0.1 * config["m"])
+
+    searcher = GPSearcher(space, metric="loss", mode="min", seed=0, n_candidates=50)
+    seen: list[dict] = []
+    for trial_id in range(30):
+        config = searcher.suggest(trial_id)
+        assert set(config) == set(active_config(space, config))
+        assert config not in seen
+        seen.append(config)
+        searcher.on_complete(trial_id, config, {"loss": loss(config)})
+    assert min(loss(c) for c in seen) < 1e-3
