@@ -130,6 +130,12 @@ def test_the_encoding_fills_inactive_parameters_and_decoding_drops_them() -> Non
     sgd = {"optimizer": "sgd", "momentum": 0.7, "n_layers": 1, "epochs": 10}
     with_width = encode_configs(SPACE, [sgd, {**sgd, "width_2": 200}])
     assert np.array_equal(with_width[0], encode_configs(SPACE, [{**sgd, "width_2": 64}])[0])
+    # also when the config carries a value for it: one encoding per configuration
+    assert np.array_equal(with_width[1], with_width[0])
+    adam = {"optimizer": "adam", "n_layers": 2, "width_2": 32, "beta": 0.9, "epochs": 10}
+    X = encode_configs(SPACE, [adam, {**adam, "optimizer": "sgd", "momentum": 0.6},
+                               {**adam, "optimizer": "sgd", "momentum": 0.6, "beta": 0.1}])
+    assert np.array_equal(X[1], X[2]) and not np.array_equal(X[0], X[1])
     with pytest.raises(SpaceError, match="no value for parameter 'n_layers'"):
         encode_configs(SPACE, [{"optimizer": "sgd"}])
 

@@ -51,10 +51,14 @@ class SpaceEncoder:
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> FloatArray:
         """Configs -> array of shape ``(len(configs), encoded_dim)``; extra keys are ignored.
 
-        A conditional parameter absent from a config (inactive) is encoded as its domain's
-        default: a fixed point, so models see the same value for every inactive case; no
-        activity column is added, since whether it is active is a function of its parents'
-        columns, which the model sees."""
+        A conditional parameter inactive in a config is encoded as its domain's default, also
+        when the config carries a value for it (a config given by hand, or one whose parent
+        was changed): a fixed point, so every configuration has one encoding (the rows of equal
+        configurations are equal, which the exclusion of evaluated configs relies on) and
+        models see the same value for every inactive case; no activity column is added, since
+        whether it is active is a function of its parents' columns, which the model sees."""
+        if self.conditional:
+            configs = [active_config(self.space, c) for c in configs]
         X = np.empty((len(configs), self.encoded_dim))
         fill = self.fill
         for name in self.names:
