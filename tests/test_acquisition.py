@@ -18,6 +18,7 @@ from tunebench.models.acquisition import (
 )
 from tunebench.models.gp import GaussianProcess
 from tunebench.space import (
+    active_config,
     choice,
     finrange,
     get_encoder,
@@ -200,3 +201,63 @@ def test_optimizer_is_deterministic_given_the_rng():
 def test_bad_optimizer_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         AcquisitionOptimizer(MIXED, **kwargs)
+
+
+# -- conditional spaces ---------------------------------------------------------------------------
+
+COND = {
+    "opt": choice(["sgd", "momentum"]),
+    "m": uniform(0.1, 0.99).when({"opt": "momentum"}),
+    "x": uniform(0.0, 1.0),
+}
+
+
+def valid_conditional(config: dict) -> bool:
+    """``config`` holds exactly the parameters of :data:`COND` active in it, each in its domain."""
+    if set(config) != set(active_config(COND, config)):
+        return False
+    return all(COND[k].contains(v) for k, v in config.items())
+
+
+def test_conditional_rows_are_canonical_and_evaluated_configs_are_not_returned():
+    """A score that also rewards a column of an inactive parameter (as a model fitted on the
+    fill values may): moving that column makes no new configuration, so the optimizer must not
+    return an evaluated config with its inactive column moved (issue 18: BO re-proposed them)."""
+    opt = AcquisitionOptimizer(COND, n_candidates=50, max_steps=30)
+    enc = get_encoder(COND)
+    m_col = enc.slices["m"].start
+    fill = enc.encode([{"opt": "sgd", "x": 0.3}])[0, m_col]
+    best = {"opt": "sgd", "x": 0.3}
+    target = enc.encode([best])[0]
+
+    def score(X: np.ndarray) -> np.ndarray:  # best: sgd at x = 0.3, with the m column far from its fill
+        return -np.sum((X - target) ** 2, axis=1) + 0.5 * np.abs(X[:, m_col] - fill)
+
+    evaluated = set(row_keys(enc.encode([best])))
+    starts = enc.encode([best])
+    for seed in range(5):
+        found = opt.optimize(score, np.random.default_rng(seed), exclude=evaluated, starts=starts)
+        assert found is not None
+        row, value = found
+        np.testing.assert_array_equal(opt.snap(row[None, :])[0], row)  # canonical: inactive m at its fill
+        config = opt.decode(row[None, :])[0]
+        assert valid_conditional(config)
+        assert config != best
+        assert row_keys(row[None, :])[0] not in evaluated
+        assert value == pytest.approx(score(row[None, :])[0])
+        if config["opt"] == "sgd":
+            assert row[m_col] == fill
+
+
+def test_conditional_snap_puts_inactive_columns_at_their_fill_value():
+    opt = AcquisitionOptimizer(COND)
+    enc = get_encoder(COND)
+    m = enc.slices["m"]
+    X = opt.sample(np.random.default_rng(0), 40)
+    X[:, m] = np.random.default_rng(1).random((40, 1))  # scramble the m column, active or not
+    S = opt.snap(X)
+    for row, config in zip(S, opt.decode(X), strict=True):
+        np.testing.assert_array_equal(row, enc.encode([config])[0])
+        if config["opt"] == "sgd":
+            assert "m" not in config
+            assert row[m.start] == pytest.approx(enc.encode([{"opt": "momentum", "m": 0.545, "x": 0.0}])[0, m.start])

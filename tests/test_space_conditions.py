@@ -152,6 +152,12 @@ def test_the_encoding_fills_inactive_parameters_and_decoding_drops_them() -> Non
     sgd = {"optimizer": "sgd", "momentum": 0.7, "n_layers": 1, "epochs": 10}
     with_width = encode_configs(SPACE, [sgd, {**sgd, "width_2": 200}])
     assert np.array_equal(with_width[0], encode_configs(SPACE, [{**sgd, "width_2": 64}])[0])
+    # also when the config carries a value for it: one encoding per configuration
+    assert np.array_equal(with_width[1], with_width[0])
+    adam = {"optimizer": "adam", "n_layers": 2, "width_2": 32, "beta": 0.9, "epochs": 10}
+    X = encode_configs(SPACE, [adam, {**adam, "optimizer": "sgd", "momentum": 0.6},
+                               {**adam, "optimizer": "sgd", "momentum": 0.6, "beta": 0.1}])
+    assert np.array_equal(X[1], X[2]) and not np.array_equal(X[0], X[1])
     with pytest.raises(SpaceError, match="no value for parameter 'n_layers'"):
         encode_configs(SPACE, [{"optimizer": "sgd"}])
 
@@ -289,3 +295,27 @@ def test_bohb_on_the_conditional_lcbench_benchmark_in_the_simulator(lcbench_data
     assert trials[on].config_momentum.notna().all() and trials[~on].config_momentum.isna().all()
     yes = trials.config_dropout == "yes"
     assert trials[yes].config_max_dropout.notna().all() and trials[~yes].config_max_dropout.isna().all()
+
+
+def test_bo_never_reproposes_an_evaluated_config_in_a_conditional_space() -> None:
+    """BO (GPSearcher) on a conditional space whose optimum has the conditional parameter
+    inactive: a move of an inactive column is no new configuration, so no config is proposed
+    twice (issue 18: before the acquisition optimizer made its rows canonical, BO re-proposed
+    the incumbent with its inactive column moved)."""
+    from tunebench.searchers.gp import GPSearcher
+
+    space = {"opt": choice(["sgd", "momentum"]), "m": uniform(0.1, 0.99).when(opt="momentum"),
+             "x": uniform(0.0, 1.0)}
+
+    def loss(config: dict) -> float:  # best: sgd near x = 0.3; momentum is worse whatever m
+        return (config["x"] - 0.3) ** 2 + (0.0 if config["opt"] == "sgd" else 0.2 + 0.1 * config["m"])
+
+    searcher = GPSearcher(space, metric="loss", mode="min", seed=0, n_candidates=50)
+    seen: list[dict] = []
+    for trial_id in range(30):
+        config = searcher.suggest(trial_id)
+        assert set(config) == set(active_config(space, config))
+        assert config not in seen
+        seen.append(config)
+        searcher.on_complete(trial_id, config, {"loss": loss(config)})
+    assert min(loss(c) for c in seen) < 1e-3

@@ -47,14 +47,25 @@ class SpaceEncoder:
         self.conditional = is_conditional(self.space)
         #: the value an inactive (absent) conditional parameter is encoded as: its default
         self.fill: dict[str, Any] = {name: self.space[name].default() for name in conditions_of(self.space)}
+        self._conditions = list(conditions_of(self.space).items())
+
+    def _canonical(self, config: Mapping[str, Any]) -> bool:
+        """Whether ``config`` holds no inactive parameter: the condition of each conditional
+        parameter it holds is true on it (then, parents first, each of them is active; fast, for
+        the usual case of configs from sampling or decoding)."""
+        return all(condition.holds(config) for name, condition in self._conditions if name in config)
 
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> FloatArray:
         """Configs -> array of shape ``(len(configs), encoded_dim)``; extra keys are ignored.
 
-        A conditional parameter absent from a config (inactive) is encoded as its domain's
-        default: a fixed point, so models see the same value for every inactive case; no
-        activity column is added, since whether it is active is a function of its parents'
-        columns, which the model sees."""
+        A conditional parameter inactive in a config is encoded as its domain's default, also
+        when the config carries a value for it (a config given by hand, or one whose parent
+        was changed): a fixed point, so every configuration has one encoding (the rows of equal
+        configurations are equal, which the exclusion of evaluated configs relies on) and
+        models see the same value for every inactive case; no activity column is added, since
+        whether it is active is a function of its parents' columns, which the model sees."""
+        if self.conditional:
+            configs = [c if self._canonical(c) else active_config(self.space, c) for c in configs]
         X = np.empty((len(configs), self.encoded_dim))
         fill = self.fill
         for name in self.names:
