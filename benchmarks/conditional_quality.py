@@ -37,10 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from tunebench.analysis import bootstrap_ci, iqm
+from tunebench.blackboxes.yahpo import development_tasks_among
 
 METHODS = ["BO", "BOHB"]
 SPACES = ("cond", "flat")
-DEVELOPMENT_TASKS = ("3945", "7593", "34539", "126025", "126026", "126029", "146212", "167104")
 DEFAULT_TASKS = ["167149", "167152", "168330", "189906", "189909"]
 METRIC = "val_accuracy"
 FRACTIONS = (0.25, 0.5, 1.0)
@@ -79,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("TUNEBENCH_DATA"):
         raise SystemExit("set TUNEBENCH_DATA to the folder holding yahpo/ (e.g. ../shared/data)")
-    dev = sorted(set(args.tasks) & set(DEVELOPMENT_TASKS))
+    dev = development_tasks_among(args.tasks)
     if dev:
         print(f"note: development task(s) {', '.join(dev)} among the tasks: not a held-out figure")
 
