@@ -166,8 +166,8 @@ class DPLEnsemble:
                 acts.append(A)
                 acts.append(Z)
             A = np.where(Z > 0, Z, _LEAK * Z)
-        O = A @ params[2 * n_hidden] + params[2 * n_hidden + 1]
-        alpha, b, c = O[..., 0], O[..., 1], O[..., 2]
+        Out = A @ params[2 * n_hidden] + params[2 * n_hidden + 1]
+        alpha, b, c = Out[..., 0], Out[..., 1], Out[..., 2]
         beta, gamma = _softplus(b), _softplus(c)
         P = np.exp(-gamma * log_t)  # t ** -gamma
         y = alpha + beta * P
@@ -310,8 +310,8 @@ class DPLEnsemble:
         for j in range(self.n_layers):
             Z = A @ self._params[2 * j] + self._params[2 * j + 1]
             A = np.where(Z > 0, Z, _LEAK * Z)
-        O = A @ self._params[2 * self.n_layers] + self._params[2 * self.n_layers + 1]
-        out: np.ndarray = np.stack([O[..., 0], _softplus(O[..., 1]), _softplus(O[..., 2])], axis=-1)
+        Out = A @ self._params[2 * self.n_layers] + self._params[2 * self.n_layers + 1]
+        out: np.ndarray = np.stack([Out[..., 0], _softplus(Out[..., 1]), _softplus(Out[..., 2])], axis=-1)
         return out
 
     # -- state ---------------------------------------------------------------------------------
