@@ -33,6 +33,8 @@ Configurations", NeurIPS 2022.  Every configuration advances one *fidelity step*
   step (random candidates and a local search, :class:`~tunebench.models.acquisition.AcquisitionOptimizer`).
 
 One bracket only: there is no rung, no quota, no promotion rule; the model decides everything.
+The race (steps, pausing, observations, their state) is :class:`~tunebench.schedulers.freeze_thaw.FreezeThawRace`,
+shared with FTBO; this module adds the GP and the EI decision.
 
 :meth:`DyHPO.suggest_resume` (called when no new trial may start) makes the same decision but
 answers only if a paused trial wins it (``None`` when a new configuration would be best, and

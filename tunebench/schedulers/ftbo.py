@@ -9,7 +9,11 @@ Bayesian Optimization for Hyperparameter Optimization", ICML 2024), on the freez
 * the model is a learning-curve surrogate (:class:`~tunebench.models.curves.CurveSurrogate`) fitted
   before each decision on the observed points: encoded configs, fidelities ``resource / max_t``,
   values min-max normalized (lower is better); ``surrogate="dpl"``: the power-law ensemble
-  :class:`~tunebench.models.dpl.DPLEnsemble` (its warm-start schedule keeps a decision fast).
+  :class:`~tunebench.models.dpl.DPLEnsemble`.  Its schedule with FTBO's defaults: a full fit (250
+  full-batch Adam steps from the initial weights) whenever the observations grew 1.5x since the
+  last one, else a warm fit (10 steps from the last full fit's weights); a decision at 1000
+  observations is a warm fit of 5 members on 256 points plus the scoring of about 200 candidates
+  (``benchmarks/ftbo_decision_time.py``).
   The context is capped at ``max_context`` points (:func:`~tunebench.models.curves.cap_context`:
   every curve's last point, then log-spaced earlier ones);
 * the acquisition is ifBO's MFPI-random: per decision one random *horizon* ``h`` (uniform over
@@ -52,6 +56,7 @@ from tunebench.models.acquisition import AcquisitionOptimizer
 from tunebench.models.curves import ValueScaling, cap_context, scale_fidelity
 from tunebench.models.dpl import DPLEnsemble
 from tunebench.schedulers.freeze_thaw import FreezeThawRace, int_option
+from tunebench.searchers.gp import _blas_threads
 from tunebench.types import Config, Status, Suggestion
 
 logger = logging.getLogger(__name__)
@@ -90,11 +95,14 @@ class FTBO(FreezeThawRace):
         surrogate: ``"dpl"`` (the power-law ensemble); ``"pfn"`` is not available yet.
         max_context: points the surrogate is fitted on at most (see
             :func:`~tunebench.models.curves.cap_context`).
-        n_members, hidden, epochs, refine_epochs, refit_factor: the ensemble and its schedule
-            (see :class:`~tunebench.models.dpl.DPLEnsemble`).
+        n_members, hidden, epochs, refine_epochs, batch_size, refit_factor: the ensemble and its
+            schedule (see :class:`~tunebench.models.dpl.DPLEnsemble`); with the default
+            ``batch_size == max_context`` an epoch is one Adam step over the whole context.
         n_candidates, n_starts, max_steps: random new configurations scored per decision and the
             local search from the best of them (see
             :class:`~tunebench.models.acquisition.AcquisitionOptimizer`).
+        blas_threads: BLAS threads for the model (see :mod:`tunebench.searchers.gp`; 1: the
+            small matrices gain nothing from more, and a loaded machine loses).
 
     Raises:
         ValueError: an invalid argument (the message names it).
@@ -121,11 +129,13 @@ class FTBO(FreezeThawRace):
         n_members: int = 5,
         hidden: int = 32,
         epochs: int = 250,
-        refine_epochs: int = 20,
+        refine_epochs: int = 10,
+        batch_size: int = 256,
         refit_factor: float = 1.5,
         n_candidates: int = 128,
         n_starts: int = 2,
         max_steps: int = 4,
+        blas_threads: int | None = 1,
     ) -> None:
         if surrogate == "pfn":
             raise UserError("FTBO surrogate 'pfn' is not yet available (the PFN has no trained weights yet): "
@@ -139,10 +149,12 @@ class FTBO(FreezeThawRace):
         )
         self.surrogate = surrogate
         self.max_context = int_option("max_context", max_context, 1)
+        self.blas_threads = None if blas_threads is None else int_option("blas_threads", blas_threads, 1)
         self._optimizer = AcquisitionOptimizer(config_space, n_candidates=n_candidates, n_starts=n_starts,
                                                max_steps=max_steps)
         self._model = DPLEnsemble(self._encoder.encoded_dim, n_members=n_members, hidden=hidden, epochs=epochs,
-                                  refine_epochs=refine_epochs, refit_factor=refit_factor, seed=seed)
+                                  refine_epochs=refine_epochs, batch_size=batch_size, refit_factor=refit_factor,
+                                  seed=seed)
         #: the fidelity of each step, scaled to (0, 1]
         self._level_t = scale_fidelity(np.asarray(self.levels, dtype=float), max_t)
 
@@ -160,6 +172,10 @@ class FTBO(FreezeThawRace):
 
     def _evaluate(self, allow_new: bool, commit: bool) -> _Decision:
         """Fit the surrogate (on a copy unless ``commit``) and score the candidates."""
+        with _blas_threads(self.blas_threads):
+            return self._evaluate_inner(allow_new, commit)
+
+    def _evaluate_inner(self, allow_new: bool, commit: bool) -> _Decision:
         n = len(self._obs_y)
         X, t, y, curve, _ = self._model_data(n)
         model = self._model if commit else copy.deepcopy(self._model)
@@ -257,4 +273,5 @@ class FTBO(FreezeThawRace):
             self._model.load_state_dict(sur, np.empty((0, self._encoder.encoded_dim)), np.empty(0), np.empty(0))
             return
         X, t, y, curve, _ = self._model_data(int(n))
-        self._model.load_state_dict(sur, X, t, y, curve)
+        with _blas_threads(self.blas_threads):  # the same threads as the fit it redoes (same rounding)
+            self._model.load_state_dict(sur, X, t, y, curve)

@@ -144,11 +144,13 @@ def _ftbo_factory(
     n_members: int = 5,
     hidden: int = 32,
     epochs: int = 250,
-    refine_epochs: int = 20,
+    refine_epochs: int = 10,
+    batch_size: int = 256,
     refit_factor: float = 1.5,
     n_candidates: int = 128,
     n_starts: int = 2,
     max_steps: int = 4,
+    blas_threads: int | None = 1,
 ) -> Scheduler:
     """FTBO (see :class:`tunebench.schedulers.ftbo.FTBO` for the options)."""
     from tunebench.schedulers.ftbo import FTBO  # deferred: scipy (import tunebench.schedulers)
@@ -159,8 +161,9 @@ def _ftbo_factory(
         grace_period=grace_period, reduction_factor=reduction_factor, step=step,
         max_resource_attr=ctx.max_resource_attr, seed=ctx.seed, points_to_evaluate=points_to_evaluate,
         num_init_random=num_init_random, surrogate=surrogate, max_context=max_context, n_members=n_members,
-        hidden=hidden, epochs=epochs, refine_epochs=refine_epochs, refit_factor=refit_factor,
-        n_candidates=n_candidates, n_starts=n_starts, max_steps=max_steps,
+        hidden=hidden, epochs=epochs, refine_epochs=refine_epochs, batch_size=batch_size,
+        refit_factor=refit_factor, n_candidates=n_candidates, n_starts=n_starts, max_steps=max_steps,
+        blas_threads=blas_threads,
     )
 
 
