@@ -142,6 +142,10 @@ def test_prediction_combines_the_members_spread_and_the_fit_noise() -> None:
     assert pred.mean == pytest.approx(members.mean(axis=0))
     assert (pred.std ** 2 >= members.var(axis=0) - 1e-12).all() and (pred.std >= model.min_std).all()
     assert pred.prob_below(pred.mean) == pytest.approx(np.full(20, 0.5))
+    latent = model.predict(X, 0.5, noise=False)  # the curve itself: the members' spread alone
+    assert latent.mean == pytest.approx(pred.mean)
+    assert latent.std == pytest.approx(np.maximum(members.std(axis=0), model.min_std))
+    assert (latent.std <= pred.std).all() and (latent.std < pred.std).any()
 
 
 def test_deterministic_given_the_seed() -> None:

@@ -186,8 +186,10 @@ class CurveSurrogate(Protocol):
         when it built the data (its schedule of full refits counts them)."""
         ...
 
-    def predict(self, X: np.ndarray, t: np.ndarray) -> CurvePrediction:
-        """The predictive distribution of the value of each row of ``X`` at fidelity ``t``."""
+    def predict(self, X: np.ndarray, t: np.ndarray, *, noise: bool = True) -> CurvePrediction:
+        """The predictive distribution of the value of each row of ``X`` at fidelity ``t``: of an
+        observation (``noise``), or of the noise-free curve where the model tells them apart
+        (``noise=False``; a model that cannot, such as a PFN, ignores it)."""
         ...
 
     @property

@@ -16,7 +16,9 @@ Members differ only by the seed of their initial weights and minibatch order; ea
 every point given with the L1 loss and Adam.  The prediction at ``(x, t)`` is Gaussian
 (:class:`~tunebench.models.curves.GaussianCurvePrediction`): the mean of the members, and a variance
 that is the members' variance plus the noise of the fit (the ensemble mean's squared training
-error, scaled from the mean absolute error: ``(pi / 2) * MAE**2``), with a floor of ``min_std**2``.
+error, scaled from the mean absolute error: ``(pi / 2) * MAE**2``), with a floor of ``min_std**2``;
+with ``noise=False`` the members' variance alone (the uncertainty about the curve, not about an
+observation of it: what an acquisition weighs, as in DPL).
 
 Training schedule (:meth:`DPLEnsemble.fit`; the paper's: 250 epochs from scratch, then 20 per
 new observation, from the previous weights):
@@ -286,15 +288,17 @@ class DPLEnsemble:
         pred, _ = self._forward(self._params, self._inputs(X), log_t, keep=False)
         return pred
 
-    def predict(self, X: np.ndarray, t: np.ndarray | float) -> GaussianCurvePrediction:
-        """The Gaussian prediction of each row of ``X`` at fidelity ``t`` (an array or one value).
+    def predict(self, X: np.ndarray, t: np.ndarray | float, *, noise: bool = True) -> GaussianCurvePrediction:
+        """The Gaussian prediction of each row of ``X`` at fidelity ``t`` (an array or one value):
+        of an observed value (``noise``: the members' spread plus the fit's noise), or of the
+        curve itself (the members' spread alone, as DPL's acquisition uses it).
 
         Raises:
             RuntimeError: not fitted yet.
         """
         pred = self.member_predictions(X, np.asarray(t, dtype=float))
         mean = pred.mean(axis=0)
-        var = pred.var(axis=0) + self._noise_var
+        var = pred.var(axis=0) + (self._noise_var if noise else 0.0)
         std = np.sqrt(np.maximum(var, self.min_std ** 2))
         return GaussianCurvePrediction(mean=mean, std=std)
 

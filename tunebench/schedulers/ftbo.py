@@ -22,7 +22,10 @@ Bayesian Optimization for Hyperparameter Optimization", ICML 2024), on the freez
   ifBO takes ``tau`` times the distance from the incumbent to the best possible value, which a
   loss does not have: the observed range, 1 after normalization, stands in for it); each
   candidate is scored by the probability that its value ``h`` steps on (capped at ``max_t``) is
-  below the threshold, ``log P(y < threshold)``;
+  below the threshold, ``log P(y < threshold)``, under the surrogate's uncertainty about the curve
+  (``noise=False``: for the ensemble, the members' spread, as DPL's acquisition; with the fit's
+  noise added, trials whose flat curves sit at the incumbent keep a probability near 1/2 forever
+  and are thawed to the end one after the other);
 * candidates: every paused trial (from its current step), and new configurations (from before
   the first step): random samples of the space and a local search from them and from the best
   observed configs (:class:`~tunebench.models.acquisition.AcquisitionOptimizer`), never a config
@@ -101,6 +104,8 @@ class FTBO(FreezeThawRace):
         n_candidates, n_starts, max_steps: random new configurations scored per decision and the
             local search from the best of them (see
             :class:`~tunebench.models.acquisition.AcquisitionOptimizer`).
+        acquisition_noise: score candidates under the predictive of an observation (the fit's
+            noise included) rather than of the curve (the default; see the module docstring).
         blas_threads: BLAS threads for the model (see :mod:`tunebench.searchers.gp`; 1: the
             small matrices gain nothing from more, and a loaded machine loses).
 
@@ -135,6 +140,7 @@ class FTBO(FreezeThawRace):
         n_candidates: int = 128,
         n_starts: int = 2,
         max_steps: int = 4,
+        acquisition_noise: bool = False,
         blas_threads: int | None = 1,
     ) -> None:
         if surrogate == "pfn":
@@ -149,6 +155,7 @@ class FTBO(FreezeThawRace):
         )
         self.surrogate = surrogate
         self.max_context = int_option("max_context", max_context, 1)
+        self.acquisition_noise = bool(acquisition_noise)
         self.blas_threads = None if blas_threads is None else int_option("blas_threads", blas_threads, 1)
         self._optimizer = AcquisitionOptimizer(config_space, n_candidates=n_candidates, n_starts=n_starts,
                                                max_steps=max_steps)
@@ -192,17 +199,18 @@ class FTBO(FreezeThawRace):
             best = min(best, float(np.min(model.predict(R, tr).mean)))
         dec.threshold = best - tau
         dec.paused = list(self._paused)
+        noise = self.acquisition_noise
         if dec.paused:
             P = np.stack([self._rows[tid] for tid in dec.paused])
             ks = np.asarray([self._trials[tid].level for tid in dec.paused])
             tp = self._level_t[np.minimum(ks + dec.horizon, n_levels - 1)]
-            dec.paused_scores = model.predict(P, tp).log_prob_below(dec.threshold)
+            dec.paused_scores = model.predict(P, tp, noise=noise).log_prob_below(dec.threshold)
         if allow_new or dec.paused:
             t_new = float(self._level_t[min(dec.horizon - 1, n_levels - 1)])
             threshold = dec.threshold
 
             def score(C: np.ndarray) -> np.ndarray:
-                return model.predict(C, t_new).log_prob_below(threshold)
+                return model.predict(C, t_new, noise=noise).log_prob_below(threshold)
 
             found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=self._best_rows())
             if found is not None:

@@ -150,6 +150,7 @@ def _ftbo_factory(
     n_candidates: int = 128,
     n_starts: int = 2,
     max_steps: int = 4,
+    acquisition_noise: bool = False,
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """FTBO (see :class:`tunebench.schedulers.ftbo.FTBO` for the options)."""
@@ -163,7 +164,7 @@ def _ftbo_factory(
         num_init_random=num_init_random, surrogate=surrogate, max_context=max_context, n_members=n_members,
         hidden=hidden, epochs=epochs, refine_epochs=refine_epochs, batch_size=batch_size,
         refit_factor=refit_factor, n_candidates=n_candidates, n_starts=n_starts, max_steps=max_steps,
-        blas_threads=blas_threads,
+        acquisition_noise=acquisition_noise, blas_threads=blas_threads,
     )
 
 
