@@ -69,8 +69,9 @@ def test_ftbo_shares_dyhpo_race() -> None:
     assert sched.levels == list(range(1, MAX_T + 1))
 
 
-def test_thaws_a_promising_paused_trial_over_a_poor_one() -> None:
-    sched = ftbo()
+@pytest.mark.parametrize("noise", [True, False])
+def test_thaws_a_promising_paused_trial_over_a_poor_one(noise: bool) -> None:
+    sched = ftbo(acquisition_noise=noise)
     good, poor = 1, 2
     sched.load_state_dict(race_state(sched, {good: (0.08, 3), poor: (0.9, 3)},
                                      done=[0.15, 0.3, 0.45, 0.6, 0.75, 0.95]))
@@ -79,7 +80,8 @@ def test_thaws_a_promising_paused_trial_over_a_poor_one() -> None:
 
     # every config of a finite space started: the decision is between the paused trials alone
     finite = make_scheduler("FTBO", {"x": finrange(0.0, 1.0, 6), "epochs": MAX_T}, metric="loss",
-                            resource_attr="epoch", max_resource_attr="epochs", step=1, seed=0, **SMALL)
+                            resource_attr="epoch", max_resource_attr="epochs", step=1, seed=0,
+                            acquisition_noise=noise, **SMALL)
     assert isinstance(finite, FTBO)
     finite.load_state_dict(race_state(finite, {good: (0.0, 3), poor: (1.0, 3)}, done=[0.2, 0.4, 0.6, 0.8]))
     assert "new" not in finite.candidate_scores()

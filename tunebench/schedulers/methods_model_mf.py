@@ -150,7 +150,7 @@ def _ftbo_factory(
     n_candidates: int = 128,
     n_starts: int = 2,
     max_steps: int = 4,
-    acquisition_noise: bool = False,
+    acquisition_noise: bool = True,
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """FTBO (see :class:`tunebench.schedulers.ftbo.FTBO` for the options)."""
