@@ -91,6 +91,7 @@ SCRIPTS: dict[str, Script] = {
     # lcbench inside is skipped by the script itself (with its reason) without the data
     "simulator_throughput": Script(quick_args=("--trials", "2000", "--big-trials", "10000")),
     "model_decision_time": Script(quick_args=("--observations", "200", "--reports", "200")),
+    "ftbo_decision_time": Script(quick_args=("--observations", "100", "300")),
     "analysis_load": Script(quick_args=("--seeds", "2")),
     "pareto_speed": Script(quick_args=("--n", "300", "--repeats", "3")),
     "method_quality": Script(needs=(_needs_yahpo,), quick_args=("--tasks", "3945", "--seeds", "2")),

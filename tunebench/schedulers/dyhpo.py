@@ -33,6 +33,8 @@ Configurations", NeurIPS 2022.  Every configuration advances one *fidelity step*
   step (random candidates and a local search, :class:`~tunebench.models.acquisition.AcquisitionOptimizer`).
 
 One bracket only: there is no rung, no quota, no promotion rule; the model decides everything.
+The race (steps, pausing, observations, their state) is :class:`~tunebench.schedulers.freeze_thaw.FreezeThawRace`,
+shared with FTBO; this module adds the GP and the EI decision.
 
 :meth:`DyHPO.suggest_resume` (called when no new trial may start) makes the same decision but
 answers only if a paused trial wins it (``None`` when a new configuration would be best, and
@@ -50,68 +52,24 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from bisect import bisect_right
 from typing import Any
 
 import numpy as np
 
-from tunebench.errors import UserError
-from tunebench.fidelity import FidelityLadder
-from tunebench.models.acquisition import AcquisitionOptimizer, log_expected_improvement, row_keys
+from tunebench.models.acquisition import AcquisitionOptimizer, log_expected_improvement
 from tunebench.models.gp import GaussianProcess
-from tunebench.schedulers.base import Scheduler, check_mode
-from tunebench.schedulers.fifo import metric_to_minimize, result_resource
+from tunebench.schedulers.freeze_thaw import FreezeThawRace, fidelity_steps, int_option
 from tunebench.searchers.gp import GPSurrogate, _blas_threads
-from tunebench.searchers.random import complete_config
-from tunebench.space import Choice, get_encoder, hyperparameters, sample_configs, space_cardinality, validate_space
-from tunebench.types import Config, Decision, Result, Status, Suggestion, Trial
+from tunebench.space import Choice
+from tunebench.types import Config, Status, Suggestion
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DyHPO", "fidelity_steps"]
 
-_CONTINUE = Decision.CONTINUE
-_PAUSE = Decision.PAUSE
-_STOP = Decision.STOP
 _RUNNING = Status.RUNNING
-_PAUSED = Status.PAUSED
 #: configs considered per step for a predicted incumbent (the best observed below it)
 _PREDICTED_INCUMBENTS = 50
-
-
-def _int_option(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def fidelity_steps(grace_period: float, reduction_factor: float, max_t: float,
-                   step: float | None = None) -> list[float]:
-    """The fidelity steps of DyHPO, ``max_t`` last: geometric (``step=None``: Hyperband's rung
-    levels ``grace_period * eta**k`` below ``max_t``) or linear (``grace_period``,
-    ``grace_period + step``, ... below ``max_t``).  E.g. ``(1, 3, 27) -> [1, 3, 9, 27]``,
-    ``(1, 3, 5, step=2) -> [1, 3, 5]``.
-
-    Raises:
-        ValueError: invalid arguments (see :class:`~tunebench.fidelity.FidelityLadder`).
-    """
-    return _ladder(grace_period, reduction_factor, max_t, step).levels
-
-
-def _ladder(grace_period: float, reduction_factor: float, max_t: float, step: float | None) -> FidelityLadder:
-    if step is None:
-        return FidelityLadder.geometric(max_t, grace_period, reduction_factor)
-    return FidelityLadder.linear(max_t, grace_period, step)
-
-
-class _DyTrial:
-    __slots__ = ("config", "level", "last", "status")
-
-    def __init__(self, config: Config):
-        self.config = config
-        self.level = -1  #: index of the highest step reached (-1: none yet)
-        self.last: float = -math.inf  #: last resource reported
-        self.status = _RUNNING
 
 
 class _Candidates:
@@ -127,7 +85,7 @@ class _Candidates:
         self.surrogate = surrogate  #: the model that scored them
 
 
-class DyHPO(Scheduler):
+class DyHPO(FreezeThawRace):
     """DyHPO (see the module docstring): trials advance one fidelity step per run; each
     decision resumes the paused trial or starts the new configuration with the largest
     expected improvement at its next step.
@@ -158,8 +116,6 @@ class DyHPO(Scheduler):
         ValueError: an invalid argument (the message names it).
     """
 
-    resource_attr: str  #: always set (a constructor argument): narrows the base class's ``str | None``
-
     def __init__(
         self,
         config_space: dict[str, Any],
@@ -185,36 +141,13 @@ class DyHPO(Scheduler):
         max_fit_points: int = 150,
         blas_threads: int | None = 1,
     ) -> None:
-        validate_space(config_space)
-        if not isinstance(metric, str) or not metric:
-            raise ValueError(f"metric must be the name of the reported metric, got {metric!r}")
-        if not resource_attr or not isinstance(resource_attr, str):
-            raise ValueError(f"resource_attr must be the name of the reported resource, got {resource_attr!r}")
-        ladder = _ladder(grace_period, reduction_factor, max_t, step)
-        self.config_space = config_space
-        self.metric = metric
-        self.mode = check_mode(mode)
-        self.resource_attr = resource_attr
-        self.max_resource_attr = max_resource_attr
-        self.max_t = max_t
-        self.grace_period = grace_period
-        self.reduction_factor = reduction_factor
-        self.step = step
-        self.seed = seed
-        #: the fidelity steps, ``max_t`` last
-        self.levels: list[float] = ladder.levels
-        #: the validated fidelity ladder
-        self.ladder = ladder
-        self._stop_at_max_t = max_resource_attr is None
-        self._encoder = get_encoder(config_space)
-        if self._encoder.encoded_dim == 0:
-            raise UserError("the config space has no hyperparameter to search (only constants)")
-        self._points = [complete_config(config_space, p) for p in points_to_evaluate or []]
-        if num_init_random is None:
-            num_init_random = max(5, len(hyperparameters(config_space)) + 1)
-        self.num_init_random = _int_option("num_init_random", num_init_random, 0)
+        super().__init__(
+            config_space, metric, mode, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
+            reduction_factor=reduction_factor, step=step, max_resource_attr=max_resource_attr, seed=seed,
+            points_to_evaluate=points_to_evaluate, num_init_random=num_init_random,
+        )
         if blas_threads is not None:
-            blas_threads = _int_option("blas_threads", blas_threads, 1)
+            blas_threads = int_option("blas_threads", blas_threads, 1)
         self.blas_threads = blas_threads
         self._optimizer = AcquisitionOptimizer(config_space, n_candidates=n_candidates, n_starts=n_starts,
                                                max_steps=max_steps)
@@ -225,40 +158,8 @@ class DyHPO(Scheduler):
                     for j in range(self._encoder.slices[name].start, self._encoder.slices[name].stop)] + [d]
         self._surrogate = GPSurrogate(d + 1, warp_dims=warp, refit_factor=refit_factor, refit_every=refit_every,
                                       max_model_points=max_model_points, max_fit_points=max_fit_points)
-        self._min_r = float(self.levels[0])
-        self._log_span = math.log(max_t / self._min_r) if max_t > self._min_r else 0.0
-        self._cardinality = space_cardinality(config_space)
-        self._rng = np.random.default_rng(seed)
-        self._next_point = 0
-        self._trials: dict[int, _DyTrial] = {}
-        self._rows: dict[int, np.ndarray] = {}
-        self._keys: set[bytes] = set()
-        self._paused: dict[int, None] = {}  #: paused trials (ordered set)
-        self._obs_tid: list[int] = []
-        self._obs_r: list[float] = []
-        self._obs_y: list[float] = []
-        self._X = np.empty((64, d + 1))
-        #: per step: trial id -> index of its first observation at or above the step
-        self._level_obs: list[dict[int, int]] = [{} for _ in self.levels]
 
     # -- introspection -------------------------------------------------------------------------
-
-    def normalize_resource(self, r: float) -> float:
-        """Resource -> model input in [0, 1] (log scale between the first step and ``max_t``)."""
-        if self._log_span == 0.0:
-            return 1.0
-        if r <= 0:
-            return 0.0
-        return min(1.0, max(0.0, math.log(r / self._min_r) / self._log_span))
-
-    def trial_level(self, trial_id: int) -> float | None:
-        """The highest step a known trial has reached (``None``: none yet)."""
-        k = self._trials[trial_id].level
-        return None if k < 0 else self.levels[k]
-
-    def paused_trials(self) -> list[int]:
-        """The paused trials (the resume candidates), in the order they were paused."""
-        return list(self._paused)
 
     def candidate_scores(self) -> dict[int | str, float]:
         """For inspection and tests: the log EI of each paused trial at its next step and
@@ -278,32 +179,6 @@ class DyHPO(Scheduler):
 
     # -- observations --------------------------------------------------------------------------
 
-    def _register(self, trial_id: int, config: Config) -> None:
-        row = self._encoder.encode([config])[0]
-        self._trials[trial_id] = _DyTrial(config)
-        self._rows[trial_id] = row
-        self._keys.add(row_keys(row[None, :])[0])
-
-    def _observe(self, trial_id: int, r: float, value: float) -> None:
-        if not math.isfinite(value):
-            if not self._obs_y:
-                return  # nothing to compare with yet: left out of the model
-            value = max(self._obs_y)
-        n = len(self._obs_y)
-        if n == self._X.shape[0]:
-            X = np.empty((2 * n, self._X.shape[1]))
-            X[:n] = self._X
-            self._X = X
-        self._X[n, :-1] = self._rows[trial_id]
-        self._X[n, -1] = self.normalize_resource(r)
-        self._obs_tid.append(trial_id)
-        self._obs_r.append(r)
-        self._obs_y.append(float(value))
-        for k, level in enumerate(self.levels):
-            if r < level:
-                break
-            self._level_obs[k].setdefault(trial_id, n)
-
     def _select(self, n: int, budget: int) -> np.ndarray:
         """Subsample of the first ``n`` observations for the model: each trial's latest result
         (highest resources first, then best values), then an even spread of the others (highest
@@ -321,19 +196,6 @@ class DyHPO(Scheduler):
         return np.sort(np.concatenate([latest, others[picks]]))
 
     # -- decisions -----------------------------------------------------------------------------
-
-    def _new_config_without_model(self) -> Config:
-        if self._next_point < len(self._points):
-            config = dict(self._points[self._next_point])
-            self._next_point += 1
-            return config
-        exhausted = self._cardinality is not None and len(self._keys) >= self._cardinality
-        config = sample_configs(self.config_space, self._rng, 1)[0]
-        for _ in range(0 if exhausted else 100):
-            if row_keys(self._encoder.encode([config]))[0] not in self._keys:
-                break
-            config = sample_configs(self.config_space, self._rng, 1)[0]
-        return config
 
     def _incumbents(self, gp: GaussianProcess) -> np.ndarray:
         """Per step: the best value observed there, else the best posterior mean there among
@@ -398,22 +260,8 @@ class DyHPO(Scheduler):
                     cand.new_score = float(found[1])
         return cand
 
-    def _next_level(self, trial_id: int) -> float:
-        k = self._trials[trial_id].level
-        return self.levels[min(k + 1, len(self.levels) - 1)]
-
-    def _start(self, trial_id: int, config: Config) -> Suggestion:
-        self._register(trial_id, config)
-        return Suggestion.start(dict(config))
-
-    def _resume(self, trial_id: int) -> Suggestion:
-        self._paused.pop(trial_id, None)
-        self._trials[trial_id].status = _RUNNING
-        return Suggestion.resume(trial_id)
-
     def _decide(self, trial_id: int, allow_new: bool) -> Suggestion | None:
-        if allow_new and (self._next_point < len(self._points) or len(self._trials) < self.num_init_random
-                          or len(self._obs_y) < 2):
+        if allow_new and self._in_initial_design():
             return self._start(trial_id, self._new_config_without_model())
         if not allow_new and (not self._paused or len(self._obs_y) < 2):
             return None
@@ -430,114 +278,17 @@ class DyHPO(Scheduler):
         self._rng.bit_generator.state = rng_state  # a new configuration would be best: no change
         return None
 
-    # -- contract ------------------------------------------------------------------------------
-
-    def suggest(self, trial_id: int) -> Suggestion | None:
-        """Called when a worker is free: the winner of the decision among the paused trials (at
-        their next step) and a new configuration (at the first step), by expected improvement;
-        a new configuration during the first ``num_init_random`` trials.  Never ``None``."""
-        return self._decide(trial_id, allow_new=True)
-
-    def suggest_resume(self, trial_id: int) -> Suggestion | None:
-        """Called when no new trial may start: the same decision, answered only if a paused
-        trial wins it (its resume); ``None`` (nothing changes) if a new configuration would be
-        best or no trial is paused."""
-        return self._decide(trial_id, allow_new=False)
-
-    def on_result(self, trial: Trial, result: Result) -> Decision:
-        """Called for each result: an observation of the model; PAUSE when the trial reached
-        its next step (or went past it), CONTINUE below it; at ``max_t`` CONTINUE (the script
-        ends by itself) or STOP (without ``max_resource_attr``).  A result whose resource is not
-        above the trial's last one (re-reported after a restart) is ignored: CONTINUE.
-
-        Raises:
-            UserError: the result lacks the metric or the resource.
-        """
-        tid = trial.trial_id
-        value = metric_to_minimize(result, self.metric, self.mode, tid)
-        r = result_resource(result, self.resource_attr, tid)
-        st = self._trials.get(tid)
-        if st is None:  # a trial this scheduler did not start
-            self._register(tid, dict(trial.config))
-            st = self._trials[tid]
-        if st.status is not _RUNNING:
-            return _PAUSE if st.status is _PAUSED else _STOP
-        if r <= st.last:
-            return _CONTINUE
-        st.last = r
-        self._observe(tid, r, value)
-        levels = self.levels
-        if r >= levels[-1]:
-            st.level = len(levels) - 1
-            if self._stop_at_max_t:
-                st.status = Status.STOPPED
-                return _STOP
-            return _CONTINUE
-        if r >= levels[st.level + 1]:
-            st.level = bisect_right(levels, r) - 1
-            st.status = _PAUSED
-            self._paused[tid] = None
-            return _PAUSE
-        return _CONTINUE
-
-    def on_complete(self, trial: Trial, result: Result | None) -> None:
-        """Called once when the trial's script exits normally: it is never resumed."""
-        st = self._trials.get(trial.trial_id)
-        if st is not None:
-            st.status = Status.COMPLETED
-            self._paused.pop(trial.trial_id, None)
-
-    def on_error(self, trial: Trial) -> None:
-        """Called once when the trial failed: it is never resumed (its results stay observations)."""
-        st = self._trials.get(trial.trial_id)
-        if st is not None:
-            st.status = Status.FAILED
-            self._paused.pop(trial.trial_id, None)
-
     # -- state ---------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able snapshot: trials, observations, RNG and the model's schedule."""
-        trials = self._trials
-        return {
-            "rng": self._rng.bit_generator.state,
-            "next_point": self._next_point,
-            "trials": {
-                "ids": list(trials),
-                "configs": [st.config for st in trials.values()],
-                "level": [st.level for st in trials.values()],
-                "last": [None if st.last == -math.inf else st.last for st in trials.values()],
-                "status": [st.status.value for st in trials.values()],
-            },
-            "paused": list(self._paused),
-            "observations": {"trial": list(self._obs_tid), "resource": list(self._obs_r), "value": list(self._obs_y)},
-            "surrogate": self._surrogate.state_dict(),
-        }
+        state = super().state_dict()
+        state["surrogate"] = self._surrogate.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a snapshot of :meth:`state_dict` (taken with the same constructor arguments);
         the GP is rebuilt from the observations exactly as it was."""
-        self._rng.bit_generator.state = state["rng"]
-        self._next_point = int(state["next_point"])
-        t = state["trials"]
-        self._trials, self._rows, self._keys = {}, {}, set()
-        configs = [dict(c) for c in t["configs"]]
-        rows = self._encoder.encode(configs) if configs else np.empty((0, self._encoder.encoded_dim))
-        for tid, config, row, key, level, last, status in zip(
-                t["ids"], configs, rows, row_keys(rows), t["level"], t["last"], t["status"], strict=True):
-            st = _DyTrial(config)
-            st.level = int(level)
-            st.last = -math.inf if last is None else last
-            st.status = Status(status)
-            self._trials[int(tid)] = st
-            self._rows[int(tid)] = row
-            self._keys.add(key)
-        self._paused = {int(tid): None for tid in state["paused"]}
-        obs = state["observations"]
-        self._obs_tid, self._obs_r, self._obs_y = [], [], []
-        self._X = np.empty((max(64, len(obs["value"])), self._X.shape[1]))
-        self._level_obs = [{} for _ in self.levels]
-        for tid, r, v in zip(obs["trial"], obs["resource"], obs["value"], strict=True):
-            self._observe(int(tid), r, float(v))
+        super().load_state_dict(state)
         n = len(self._obs_y)
         self._surrogate.load_state_dict(state["surrogate"], self._X[:n], np.asarray(self._obs_y))

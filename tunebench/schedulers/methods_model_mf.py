@@ -1,5 +1,6 @@
-"""The multi-fidelity model-based methods built on the GP searchers: ``HyperTune``, ``DyHPO``,
-``SyncMOBSTER``; importing this module registers them (see :mod:`tunebench.schedulers.registry`).
+"""The multi-fidelity model-based methods: ``HyperTune``, ``DyHPO``, ``SyncMOBSTER`` (built on the
+GP searchers) and ``FTBO`` (a learning-curve surrogate); importing this module registers them
+(see :mod:`tunebench.schedulers.registry`).
 
 Heavy imports (scipy, the GP, the schedulers built on them) stay inside the factories so that
 ``import tunebench.schedulers`` stays fast.
@@ -12,6 +13,10 @@ Heavy imports (scipy, the GP, the schedulers built on them) stay inside the fact
 * ``DyHPO`` (Wistuba et al. 2022): :class:`tunebench.schedulers.dyhpo.DyHPO`; trials advance
   one fidelity step per run, each decision resumes a paused trial or starts a new config by
   expected improvement at its next step (GP over config and log resource).
+* ``FTBO`` (after ifBO, Rakotoarison et al. 2024): :class:`tunebench.schedulers.ftbo.FTBO`; the same
+  race as DyHPO, each decision resumes a paused trial or starts a new config by MFPI-random (the
+  probability of beating a random threshold at a random horizon) under a learning-curve surrogate
+  (``surrogate="dpl"``: an ensemble of deep power laws; ``"pfn"``: not available yet).
 * ``SyncMOBSTER``: synchronous Hyperband (:class:`tunebench.schedulers.synchronous.SynchronousHyperband`)
   + MOBSTER's searcher (:class:`tunebench.searchers.gp.MOBSTERSearcher`).
 """
@@ -113,6 +118,53 @@ def _dyhpo_factory(
         max_t=max_t, grace_period=grace_period, reduction_factor=reduction_factor, step=step,
         max_resource_attr=ctx.max_resource_attr, seed=ctx.seed, points_to_evaluate=points_to_evaluate,
         num_init_random=num_init_random, **gp_options,
+    )
+
+
+#: options that keep FTBO's tests and quick runs small (a smaller ensemble, fewer epochs)
+FTBO_QUICK: dict[str, Any] = {"n_members": 3, "hidden": 16, "epochs": 40, "refine_epochs": 5, "max_context": 96,
+                              "n_candidates": 32, "max_steps": 2}
+
+
+@method("FTBO",
+        "Freeze-thaw BO (after ifBO, 2024): one fidelity step at a time; resume or start by MFPI-random under a "
+        "learning-curve surrogate (dpl: deep power-law ensemble)",
+        listed=("grace_period", "reduction_factor", "step", "surrogate"), multi_fidelity=True,
+        quick_options=FTBO_QUICK, quick_trials=40)
+def _ftbo_factory(
+    ctx: MethodContext,
+    *,
+    grace_period: int = 1,
+    reduction_factor: float = 3,
+    step: int | None = None,
+    surrogate: Literal["dpl", "pfn"] = "dpl",
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+    num_init_random: int | None = None,
+    max_context: int = 256,
+    n_members: int = 5,
+    hidden: int = 32,
+    epochs: int = 250,
+    refine_epochs: int = 10,
+    batch_size: int = 256,
+    refit_factor: float = 1.5,
+    n_candidates: int = 128,
+    n_starts: int = 2,
+    max_steps: int = 4,
+    acquisition_noise: bool = True,
+    blas_threads: int | None = 1,
+) -> Scheduler:
+    """FTBO (see :class:`tunebench.schedulers.ftbo.FTBO` for the options)."""
+    from tunebench.schedulers.ftbo import FTBO  # deferred: scipy (import tunebench.schedulers)
+
+    resource_attr, max_t = ctx.resource_and_max_t()
+    return FTBO(
+        ctx.config_space, ctx.metric, ctx.mode, resource_attr=resource_attr, max_t=max_t,
+        grace_period=grace_period, reduction_factor=reduction_factor, step=step,
+        max_resource_attr=ctx.max_resource_attr, seed=ctx.seed, points_to_evaluate=points_to_evaluate,
+        num_init_random=num_init_random, surrogate=surrogate, max_context=max_context, n_members=n_members,
+        hidden=hidden, epochs=epochs, refine_epochs=refine_epochs, batch_size=batch_size,
+        refit_factor=refit_factor, n_candidates=n_candidates, n_starts=n_starts, max_steps=max_steps,
+        acquisition_noise=acquisition_noise, blas_threads=blas_threads,
     )
 
 

@@ -1,0 +1,168 @@
+"""FTBO (freeze-thaw BO over the DPL ensemble): its decisions on a crafted race (a promising paused
+trial is thawed before a poor one), MFPI-random's draws, state round trip, options, and an end to end
+run on lcbench through the CLI.  The scheduler contract (tests/test_scheduler_contract.py) and the
+every-method runs (tests/test_all_methods.py) cover it too, from the registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tunebench.errors import UserError
+from tunebench.schedulers import make_scheduler
+from tunebench.schedulers.dyhpo import DyHPO
+from tunebench.schedulers.freeze_thaw import FreezeThawRace
+from tunebench.schedulers.ftbo import FTBO
+from tunebench.space import finrange, uniform
+from tunebench.types import Suggestion, Trial
+
+MAX_T = 9
+SPACE: dict[str, Any] = {"x": uniform(0.0, 1.0), "epochs": MAX_T}
+SMALL = {"n_members": 3, "hidden": 16, "epochs": 80, "refine_epochs": 10, "n_candidates": 32, "max_steps": 2}
+
+
+def curve(x: float, epoch: int) -> float:
+    """Loss of config ``x`` after ``epoch`` epochs: lower for small x, decreasing in the epoch."""
+    return x + 0.5 / epoch
+
+
+def ftbo(**options: Any) -> FTBO:
+    sched = make_scheduler("FTBO", SPACE, metric="loss", resource_attr="epoch", max_resource_attr="epochs", step=1,
+                           seed=0, **{**SMALL, **options})
+    assert isinstance(sched, FTBO)
+    return sched
+
+
+def race_state(sched: FTBO, paused: dict[int, tuple[float, int]], done: list[float]) -> dict[str, Any]:
+    """A state of ``sched``: trials ``done`` (configs x) completed at MAX_T, and the ``paused``
+    ones (id -> (x, epochs observed)) paused at their last epoch."""
+    ids, configs, level, last, status, obs_t, obs_r, obs_v = [], [], [], [], [], [], [], []
+    trials = [(100 + i, x, MAX_T, "completed") for i, x in enumerate(done)]
+    trials += [(tid, x, e, "paused") for tid, (x, e) in paused.items()]
+    for tid, x, e, st in trials:
+        ids.append(tid)
+        configs.append({"x": x, "epochs": MAX_T})
+        level.append(e - 1)  # steps 1, 2, ..., MAX_T: index e - 1 is epoch e
+        last.append(e)
+        status.append(st)
+        for k in range(1, e + 1):
+            obs_t.append(tid)
+            obs_r.append(k)
+            obs_v.append(curve(x, k))
+    state = sched.state_dict()
+    state.update({"trials": {"ids": ids, "configs": configs, "level": level, "last": last, "status": status},
+                  "paused": list(paused),
+                  "observations": {"trial": obs_t, "resource": obs_r, "value": obs_v}})
+    return state
+
+
+def test_ftbo_shares_dyhpo_race() -> None:
+    assert issubclass(FTBO, FreezeThawRace) and issubclass(DyHPO, FreezeThawRace)
+    sched = ftbo()
+    assert sched.levels == list(range(1, MAX_T + 1))
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_thaws_a_promising_paused_trial_over_a_poor_one(noise: bool) -> None:
+    sched = ftbo(acquisition_noise=noise)
+    good, poor = 1, 2
+    sched.load_state_dict(race_state(sched, {good: (0.08, 3), poor: (0.9, 3)},
+                                     done=[0.15, 0.3, 0.45, 0.6, 0.75, 0.95]))
+    scores = sched.candidate_scores()
+    assert scores[good] > scores[poor]
+
+    # every config of a finite space started: the decision is between the paused trials alone
+    finite = make_scheduler("FTBO", {"x": finrange(0.0, 1.0, 6), "epochs": MAX_T}, metric="loss",
+                            resource_attr="epoch", max_resource_attr="epochs", step=1, seed=0,
+                            acquisition_noise=noise, **SMALL)
+    assert isinstance(finite, FTBO)
+    finite.load_state_dict(race_state(finite, {good: (0.0, 3), poor: (1.0, 3)}, done=[0.2, 0.4, 0.6, 0.8]))
+    assert "new" not in finite.candidate_scores()
+    assert finite.suggest(7) == Suggestion.resume(good)
+    assert finite.paused_trials() == [poor]
+
+
+def test_suggest_resume_answers_none_without_change_when_a_new_config_wins() -> None:
+    sched = ftbo()
+    # the only paused trial is the worst: a new configuration is worth more
+    sched.load_state_dict(race_state(sched, {5: (0.99, 2)}, done=[0.05, 0.3, 0.6]))
+    scores = sched.candidate_scores()
+    assert scores["new"] > scores[5]
+    before = json.dumps(sched.state_dict(), sort_keys=True)
+    assert sched.suggest_resume(8) is None
+    assert json.dumps(sched.state_dict(), sort_keys=True) == before
+
+
+def test_state_round_trip_rebuilds_the_same_model_and_decisions() -> None:
+    sched = ftbo(refit_factor=1.2)
+    rng = np.random.default_rng(0)
+    epochs: dict[int, int] = {}
+    configs: dict[int, dict[str, Any]] = {}
+    for tid in range(30):  # a sequential run: each decision, one epoch, a pause
+        s = sched.suggest(tid)
+        assert s is not None
+        t = tid if s.resume_trial_id is None else s.resume_trial_id
+        if s.resume_trial_id is None:
+            configs[t] = dict(s.config or {})
+            epochs[t] = 0
+        epochs[t] += 1
+        sched.on_result(Trial(t, configs[t]), {"epoch": epochs[t],
+                                                "loss": curve(configs[t]["x"], epochs[t]) + 0.01 * rng.random()})
+    state = json.loads(json.dumps(sched.state_dict()))
+    assert state["surrogate"]["anchor_size"] is not None
+    fresh = ftbo(refit_factor=1.2)
+    fresh.load_state_dict(state)
+    assert json.dumps(fresh.state_dict(), sort_keys=True) == json.dumps(state, sort_keys=True)
+    assert fresh.candidate_scores() == sched.candidate_scores()
+    assert [fresh.suggest(100 + i) for i in range(3)] == [sched.suggest(100 + i) for i in range(3)]
+
+
+def test_mfpi_random_draws_a_horizon_and_a_threshold_per_decision() -> None:
+    sched = ftbo()
+    sched.load_state_dict(race_state(sched, {1: (0.2, 2), 2: (0.5, 4)}, done=[0.1, 0.7]))
+    seen = set()
+    for _ in range(12):
+        dec = sched._evaluate(allow_new=True, commit=False)
+        assert 1 <= dec.horizon <= MAX_T
+        # threshold: below the incumbent (0 after normalization) by 1e-4 to 1e-1 of the value range
+        assert -0.1 <= dec.threshold <= -1e-4
+        seen.add(dec.horizon)
+    assert len(seen) > 3
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(UserError, match="'pfn' is not yet available"):
+        ftbo(surrogate="pfn")
+    with pytest.raises(UserError, match="unknown FTBO surrogate"):
+        ftbo(surrogate="gp")
+    with pytest.raises(ValueError, match="max_context"):
+        ftbo(max_context=0)
+
+
+def test_runs_on_lcbench_from_the_cli(tmp_path: Path, shared_data: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="lcbench needs the yahpo extra (onnxruntime)")
+    exp = tmp_path / "exp"
+    env = {**os.environ, "TUNEBENCH_DATA": str(shared_data), "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
+    quick = [a for k, v in {**SMALL, "step": 3}.items() for a in ("--method-arg", f"{k}={json.dumps(v)}")]
+    run = subprocess.run([sys.executable, "-m", "tunebench", "run", "--benchmark", "lcbench-3945", "--method", "FTBO",
+                          *quick, "--n-workers", "2", "--max-trials", "25", "--experiment-dir", str(exp),
+                          "--no-progress"], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr
+    events = [json.loads(line) for line in (exp / "events.jsonl").read_text().splitlines()]
+    results = [e for e in events if e.get("event") == "result"]
+    assert results and all(e["result"]["epoch"] >= 1 for e in results)
+    pauses = [e for e in results if e["decision"] == "PAUSE"]
+    assert pauses and {e["result"]["epoch"] for e in pauses} <= {1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 34, 37,
+                                                                     40, 43, 46, 49}
+    resumed = {e["trial_id"] for e in events if e.get("event") == "trial_resume"}
+    assert resumed, "FTBO thawed paused trials"
+    summary = json.loads(subprocess.run([sys.executable, "-m", "tunebench", "show", str(exp), "--json"],
+                                        capture_output=True, text=True, timeout=120, env=env).stdout)
+    assert summary["n_trials"] == 25 and summary["metric"] == "val_accuracy"

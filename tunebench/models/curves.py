@@ -1,0 +1,208 @@
+"""Learning-curve surrogates: the interface freeze-thaw BO (:class:`~tunebench.schedulers.ftbo.FTBO`)
+decides with, and the data conventions every such surrogate shares (L1 models, numpy only).
+
+Data conventions (one row per observed point of a learning curve):
+
+* ``X``: (n, d) the trial's config encoded in the unit cube (the project's encoder,
+  :func:`tunebench.space.get_encoder`); the rows of one curve are equal;
+* ``t``: (n,) the fidelity scaled to (0, 1]: ``resource / max_t`` (:func:`scale_fidelity`);
+* ``y``: (n,) the value normalized to about [0, 1], *lower is better* (:class:`ValueScaling`:
+  the observed minimum maps to 0, the observed maximum to 1);
+* ``curve``: (n,) an integer id per curve (the trial id), used to cap the context
+  (:func:`cap_context`) and by surrogates that read a curve as a whole.
+
+A surrogate (:class:`CurveSurrogate`) is *fitted* on such data (a prior-data fitted network
+conditions on it in context; an ensemble such as :class:`~tunebench.models.dpl.DPLEnsemble`
+trains on it) and *predicts* a distribution (:class:`CurvePrediction`) of the value of any config
+at any fidelity: its ``mean``, ``prob_below(threshold)`` (the probability of improvement that
+MFPI needs) and ``log_pdf(y)`` (the log-likelihood of held-out points, for the surrogate-quality
+benchmark).  :class:`GaussianCurvePrediction` is the one for surrogates with a mean and a spread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from scipy.special import log_ndtr, ndtr
+
+__all__ = [
+    "CurvePrediction",
+    "CurveSurrogate",
+    "GaussianCurvePrediction",
+    "ValueScaling",
+    "cap_context",
+    "scale_fidelity",
+]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def scale_fidelity(resource: np.ndarray | float, max_t: float) -> np.ndarray:
+    """Resource -> fidelity in (0, 1]: ``resource / max_t`` clipped to ``[1e-6, 1]``."""
+    out: np.ndarray = np.clip(np.asarray(resource, dtype=float) / float(max_t), 1e-6, 1.0)
+    return out
+
+
+@dataclass(frozen=True)
+class ValueScaling:
+    """Affine map of raw values (lower is better) to ``[0, 1]``: ``(v - low) / (high - low)``.
+
+    Built from the observed values with :meth:`fit` (``low`` their minimum, ``high`` their
+    maximum; a span of 0 counts as 1).  Predictions map back with :meth:`to_raw`.
+    """
+
+    low: float
+    high: float
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> ValueScaling:
+        """The scaling of these values (finite ones; ``(0, 1)`` if there is none)."""
+        v = np.asarray(values, dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return cls(0.0, 1.0)
+        low, high = float(v.min()), float(v.max())
+        return cls(low, high if high > low else low + 1.0)
+
+    @property
+    def span(self) -> float:
+        """``high - low`` (positive)."""
+        return self.high - self.low
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        """Raw values -> normalized values (not clipped)."""
+        out: np.ndarray = (np.asarray(values, dtype=float) - self.low) / self.span
+        return out
+
+    def to_raw(self, values: np.ndarray) -> np.ndarray:
+        """Normalized values -> raw values."""
+        out: np.ndarray = np.asarray(values, dtype=float) * self.span + self.low
+        return out
+
+
+def cap_context(curve: np.ndarray, t: np.ndarray, max_points: int) -> np.ndarray:
+    """The points a surrogate is fitted on when there are too many: every curve's last point
+    (its highest fidelity), then earlier points log-spaced back from it: the points 1, 2, 4, 8,
+    ... positions before the last (in fidelity order), level by level over all curves (first
+    every curve's point 1 before its last, then every curve's point 2 before, ...) while
+    ``max_points`` is not reached.  If there are more curves than ``max_points``, only the last
+    points are kept (all of them: a curve is never dropped).
+
+    Args:
+        curve: (n,) curve id of each point.
+        t: (n,) fidelity of each point.
+        max_points: target size of the context (>= 1).
+
+    Returns:
+        The sorted indices of the points kept (all of them if ``n <= max_points``).  Deterministic.
+    """
+    curve = np.asarray(curve)
+    t = np.asarray(t, dtype=float)
+    n = len(t)
+    if n <= max_points:
+        return np.arange(n)
+    order = np.lexsort((np.arange(n), t, curve))  # by curve, then fidelity, then arrival
+    c_sorted = curve[order]
+    ends = np.flatnonzero(np.r_[c_sorted[1:] != c_sorted[:-1], True])  # last point of each curve
+    starts = np.r_[0, ends[:-1] + 1]
+    keep = [order[ends]]
+    room = max_points - len(ends)
+    back = 1
+    lengths = ends - starts + 1
+    while room > 0 and back < lengths.max():
+        has = lengths > back
+        idx = order[(ends - back)[has]]
+        if len(idx) > room:
+            idx = idx[:room]
+        keep.append(idx)
+        room -= len(idx)
+        back *= 2
+    out: np.ndarray = np.sort(np.concatenate(keep))
+    return out
+
+
+@runtime_checkable
+class CurvePrediction(Protocol):
+    """A predictive distribution of normalized values (lower is better), one per queried point."""
+
+    @property
+    def mean(self) -> np.ndarray:
+        """(q,) the predictive means."""
+        ...
+
+    def prob_below(self, threshold: float | np.ndarray) -> np.ndarray:
+        """(q,) ``P(y < threshold)``: the probability of improvement over ``threshold``."""
+        ...
+
+    def log_prob_below(self, threshold: float | np.ndarray) -> np.ndarray:
+        """(q,) ``log P(y < threshold)``, accurate far in the tail (an acquisition ranks with it)."""
+        ...
+
+    def log_pdf(self, y: np.ndarray) -> np.ndarray:
+        """(q,) the log density of the values ``y`` (a held-out point's log-likelihood)."""
+        ...
+
+
+@dataclass(frozen=True)
+class GaussianCurvePrediction:
+    """A Gaussian prediction: per point a mean and a standard deviation (> 0)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def prob_below(self, threshold: float | np.ndarray) -> np.ndarray:
+        """``Phi((threshold - mean) / std)``."""
+        out: np.ndarray = ndtr((np.asarray(threshold, dtype=float) - self.mean) / self.std)
+        return out
+
+    def log_prob_below(self, threshold: float | np.ndarray) -> np.ndarray:
+        """``log Phi((threshold - mean) / std)``."""
+        out: np.ndarray = log_ndtr((np.asarray(threshold, dtype=float) - self.mean) / self.std)
+        return out
+
+    def log_pdf(self, y: np.ndarray) -> np.ndarray:
+        """The Gaussian log density at ``y``."""
+        z = (np.asarray(y, dtype=float) - self.mean) / self.std
+        out: np.ndarray = -0.5 * z * z - np.log(self.std) - _LOG_SQRT_2PI
+        return out
+
+
+class CurveSurrogate(Protocol):
+    """A model of learning curves over configs (see the module docstring for the data).
+
+    The scheduler calls :meth:`fit` before each decision with all the data it wants the model to
+    use (already capped by :func:`cap_context`), then :meth:`predict` for its candidates.  A
+    surrogate keeps whatever it learned between fits (warm starts) but must be deterministic
+    given the sequence of fits; :meth:`state_dict` is JSON-able and small, and
+    :meth:`load_state_dict` rebuilds the model given the data of the fit the state refers to
+    (see :attr:`anchor_size`).
+    """
+
+    def fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray, curve: np.ndarray, *, n_total: int) -> None:
+        """Fit (or condition) on the data; ``n_total``: how many observations the scheduler had
+        when it built the data (its schedule of full refits counts them)."""
+        ...
+
+    def predict(self, X: np.ndarray, t: np.ndarray, *, noise: bool = True) -> CurvePrediction:
+        """The predictive distribution of the value of each row of ``X`` at fidelity ``t``: of an
+        observation (``noise``), or of the noise-free curve where the model tells them apart
+        (``noise=False``; a model that cannot, such as a PFN, ignores it)."""
+        ...
+
+    @property
+    def anchor_size(self) -> int | None:
+        """``n_total`` of the fit the model state depends on (``None``: not fitted yet); a
+        loaded model is rebuilt by :meth:`load_state_dict` with the data of that fit."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able state (small: no weights)."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any], X: np.ndarray, t: np.ndarray, y: np.ndarray,
+                        curve: np.ndarray) -> None:
+        """Restore from :meth:`state_dict`, given the data of the fit at :attr:`anchor_size`."""
+        ...

@@ -1,0 +1,286 @@
+"""FTBO: asynchronous freeze-thaw Bayesian optimization over a learning-curve surrogate.
+
+After ifBO (Rakotoarison, Adriaensen, Mallik, Garibov, Bergman, Hutter: "In-Context Freeze-Thaw
+Bayesian Optimization for Hyperparameter Optimization", ICML 2024), on the freeze-thaw race of
+:mod:`tunebench.schedulers.freeze_thaw` (the same fidelity steps, pausing and resuming as DyHPO):
+
+* every decision (a worker is free) resumes a paused trial for one more fidelity step, or starts
+  a new configuration at the first step;
+* the model is a learning-curve surrogate (:class:`~tunebench.models.curves.CurveSurrogate`) fitted
+  before each decision on the observed points: encoded configs, fidelities ``resource / max_t``,
+  values min-max normalized (lower is better); ``surrogate="dpl"``: the power-law ensemble
+  :class:`~tunebench.models.dpl.DPLEnsemble`.  Its schedule with FTBO's defaults: a full fit (250
+  full-batch Adam steps from the initial weights) whenever the observations grew 1.5x since the
+  last one, else a warm fit (10 steps from the last full fit's weights); a decision at 1000
+  observations is a warm fit of 5 members on 256 points plus the scoring of about 200 candidates
+  (``benchmarks/ftbo_decision_time.py``).
+  The context is capped at ``max_context`` points (:func:`~tunebench.models.curves.cap_context`:
+  every curve's last point, then log-spaced earlier ones);
+* the acquisition is ifBO's MFPI-random: per decision one random *horizon* ``h`` (uniform over
+  ``1 .. number of steps``) and one random *threshold* ``y* - tau`` with ``log10 tau ~ U(-4, -1)``
+  (``y*``: the incumbent, the best normalized value observed or expected of a running trial;
+  ifBO takes ``tau`` times the distance from the incumbent to the best possible value, which a
+  loss does not have: the observed range, 1 after normalization, stands in for it); each
+  candidate is scored by the probability that its value ``h`` steps on (capped at ``max_t``) is
+  below the threshold, ``log P(y < threshold)``, under the predictive of an observation (the
+  members' spread plus the fit's noise; ``acquisition_noise=False``: the members' spread alone,
+  DPL's choice.  On lcbench 7593/3945/34539, seeds 0-2, 1 worker, 7200 simulated s, the default
+  won 5 of 9 runs, lost 3; a known weakness of it: trials whose flat curves sit at the incumbent
+  keep a probability near 1/2 and are thawed on);
+* candidates: every paused trial (from its current step), and new configurations (from before
+  the first step): random samples of the space and a local search from them and from the best
+  observed configs (:class:`~tunebench.models.acquisition.AcquisitionOptimizer`), never a config
+  already started;
+* running trials are never candidates, and they are *fantasized*: the surrogate's mean of each at
+  its next step counts for the incumbent, so that a promising trial in flight raises the bar;
+* the first ``num_init_random`` trials (and ``points_to_evaluate``) start without the model.
+
+:meth:`FTBO.suggest_resume` (no new trial may start) makes the same decision but answers only
+if a paused trial wins it (``None`` and no change otherwise).
+
+``surrogate="pfn"`` (the in-context prior-data fitted network) is not available yet: it raises a
+:class:`~tunebench.errors.UserError`.
+
+Determinism and resume: given the seed and the calls the decisions are deterministic;
+``state_dict`` holds the race and the surrogate's anchor (see :mod:`tunebench.models.dpl`), and a
+loaded scheduler rebuilds the very same model.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from typing import Any, Literal
+
+import numpy as np
+
+from tunebench.errors import UserError
+from tunebench.models.acquisition import AcquisitionOptimizer
+from tunebench.models.curves import ValueScaling, cap_context, scale_fidelity
+from tunebench.models.dpl import DPLEnsemble
+from tunebench.schedulers.freeze_thaw import FreezeThawRace, int_option
+from tunebench.searchers.gp import _blas_threads
+from tunebench.types import Config, Status, Suggestion
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FTBO", "SURROGATES"]
+
+#: the surrogates FTBO can use (``pfn``: announced, not available yet)
+SURROGATES = ("dpl", "pfn")
+_RUNNING = Status.RUNNING
+#: observed configs a new-config local search starts from (the best ones)
+_LOCAL_STARTS = 3
+
+
+class _Decision:
+    """What one decision looked at (for :meth:`FTBO.candidate_scores` and the decision)."""
+
+    __slots__ = ("paused", "paused_scores", "new_config", "new_score", "surrogate", "horizon", "threshold")
+
+    def __init__(self, surrogate: DPLEnsemble) -> None:
+        self.paused: list[int] = []
+        self.paused_scores = np.empty(0)
+        self.new_config: Config | None = None
+        self.new_score = -math.inf
+        self.surrogate = surrogate
+        self.horizon = 1
+        self.threshold = 0.0
+
+
+class FTBO(FreezeThawRace):
+    """Freeze-thaw BO with MFPI-random over a learning-curve surrogate (see the module docstring).
+
+    Args:
+        config_space, metric, mode, resource_attr, max_t, grace_period, reduction_factor, step,
+        max_resource_attr, seed, points_to_evaluate, num_init_random: the race, as in
+        :class:`~tunebench.schedulers.dyhpo.DyHPO`.
+        surrogate: ``"dpl"`` (the power-law ensemble); ``"pfn"`` is not available yet.
+        max_context: points the surrogate is fitted on at most (see
+            :func:`~tunebench.models.curves.cap_context`).
+        n_members, hidden, epochs, refine_epochs, batch_size, refit_factor: the ensemble and its
+            schedule (see :class:`~tunebench.models.dpl.DPLEnsemble`); with the default
+            ``batch_size == max_context`` an epoch is one Adam step over the whole context.
+        n_candidates, n_starts, max_steps: random new configurations scored per decision and the
+            local search from the best of them (see
+            :class:`~tunebench.models.acquisition.AcquisitionOptimizer`).
+        acquisition_noise: score candidates under the predictive of an observation (the fit's
+            noise included; the default) rather than of the curve (see the module docstring).
+        blas_threads: BLAS threads for the model (see :mod:`tunebench.searchers.gp`; 1: the
+            small matrices gain nothing from more, and a loaded machine loses).
+
+    Raises:
+        ValueError: an invalid argument (the message names it).
+        UserError: ``surrogate="pfn"`` (not available yet) or an unknown surrogate.
+    """
+
+    def __init__(
+        self,
+        config_space: dict[str, Any],
+        metric: str,
+        mode: str = "min",
+        *,
+        resource_attr: str,
+        max_t: float,
+        grace_period: float = 1,
+        reduction_factor: float = 3,
+        step: float | None = None,
+        max_resource_attr: str | None = None,
+        seed: int = 0,
+        points_to_evaluate: list[Config] | None = None,
+        num_init_random: int | None = None,
+        surrogate: Literal["dpl", "pfn"] = "dpl",
+        max_context: int = 256,
+        n_members: int = 5,
+        hidden: int = 32,
+        epochs: int = 250,
+        refine_epochs: int = 10,
+        batch_size: int = 256,
+        refit_factor: float = 1.5,
+        n_candidates: int = 128,
+        n_starts: int = 2,
+        max_steps: int = 4,
+        acquisition_noise: bool = True,
+        blas_threads: int | None = 1,
+    ) -> None:
+        if surrogate == "pfn":
+            raise UserError("FTBO surrogate 'pfn' is not yet available (the PFN has no trained weights yet): "
+                            "use surrogate=dpl")
+        if surrogate != "dpl":
+            raise UserError(f"unknown FTBO surrogate {surrogate!r}: use one of dpl, pfn")
+        super().__init__(
+            config_space, metric, mode, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
+            reduction_factor=reduction_factor, step=step, max_resource_attr=max_resource_attr, seed=seed,
+            points_to_evaluate=points_to_evaluate, num_init_random=num_init_random,
+        )
+        self.surrogate = surrogate
+        self.max_context = int_option("max_context", max_context, 1)
+        self.acquisition_noise = bool(acquisition_noise)
+        self.blas_threads = None if blas_threads is None else int_option("blas_threads", blas_threads, 1)
+        self._optimizer = AcquisitionOptimizer(config_space, n_candidates=n_candidates, n_starts=n_starts,
+                                               max_steps=max_steps)
+        self._model = DPLEnsemble(self._encoder.encoded_dim, n_members=n_members, hidden=hidden, epochs=epochs,
+                                  refine_epochs=refine_epochs, batch_size=batch_size, refit_factor=refit_factor,
+                                  seed=seed)
+        #: the fidelity of each step, scaled to (0, 1]
+        self._level_t = scale_fidelity(np.asarray(self.levels, dtype=float), max_t)
+
+    # -- the model -----------------------------------------------------------------------------
+
+    def _model_data(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ValueScaling]:
+        """The surrogate's data from the first ``n`` observations: configs, fidelities, normalized
+        values, curve ids (capped to ``max_context`` points) and the value scaling."""
+        raw = np.asarray(self._obs_y[:n])
+        scaling = ValueScaling.fit(raw)
+        curve = np.asarray(self._obs_tid[:n])
+        t = scale_fidelity(np.asarray(self._obs_r[:n], dtype=float), self.max_t)
+        keep = cap_context(curve, t, self.max_context)
+        return self._X[:n, :-1][keep], t[keep], scaling.transform(raw[keep]), curve[keep], scaling
+
+    def _evaluate(self, allow_new: bool, commit: bool) -> _Decision:
+        """Fit the surrogate (on a copy unless ``commit``) and score the candidates."""
+        with _blas_threads(self.blas_threads):
+            return self._evaluate_inner(allow_new, commit)
+
+    def _evaluate_inner(self, allow_new: bool, commit: bool) -> _Decision:
+        n = len(self._obs_y)
+        X, t, y, curve, _ = self._model_data(n)
+        model = self._model if commit else copy.deepcopy(self._model)
+        model.fit(X, t, y, curve, n_total=n)
+        dec = _Decision(model)
+        n_levels = len(self.levels)
+        dec.horizon = int(self._rng.integers(1, n_levels + 1))
+        tau = 10.0 ** self._rng.uniform(-4.0, -1.0)
+        best = 0.0  # the best observed value, normalized
+        running = [tid for tid, st in self._trials.items() if st.status is _RUNNING]
+        if running:  # fantasized: their expected value at their next step
+            R = np.stack([self._rows[tid] for tid in running])
+            tr = scale_fidelity(np.asarray([self._next_level(tid) for tid in running], dtype=float), self.max_t)
+            best = min(best, float(np.min(model.predict(R, tr).mean)))
+        dec.threshold = best - tau
+        dec.paused = list(self._paused)
+        noise = self.acquisition_noise
+        if dec.paused:
+            P = np.stack([self._rows[tid] for tid in dec.paused])
+            ks = np.asarray([self._trials[tid].level for tid in dec.paused])
+            tp = self._level_t[np.minimum(ks + dec.horizon, n_levels - 1)]
+            dec.paused_scores = model.predict(P, tp, noise=noise).log_prob_below(dec.threshold)
+        if allow_new or dec.paused:
+            t_new = float(self._level_t[min(dec.horizon - 1, n_levels - 1)])
+            threshold = dec.threshold
+
+            def score(C: np.ndarray) -> np.ndarray:
+                return model.predict(C, t_new, noise=noise).log_prob_below(threshold)
+
+            found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=self._best_rows())
+            if found is not None:
+                dec.new_config = self._optimizer.decode(found[0][None, :])[0]
+                dec.new_score = float(found[1])
+        return dec
+
+    def _best_rows(self) -> np.ndarray:
+        """Encoded configs of the best observed trials (local search starts)."""
+        best: dict[int, float] = {}
+        for tid, v in zip(self._obs_tid, self._obs_y, strict=True):
+            if v < best.get(tid, math.inf):
+                best[tid] = v
+        top = sorted(best, key=lambda k: (best[k], k))[:_LOCAL_STARTS]
+        return np.stack([self._rows[tid] for tid in top]) if top else np.empty((0, self._encoder.encoded_dim))
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def candidate_scores(self) -> dict[int | str, float]:
+        """For inspection and tests: the score (``log P(y < threshold)``) of each paused trial and
+        (key ``"new"``) of the best new configuration, as the next decision would see them
+        (same horizon and threshold); empty before the model is used.  Changes nothing."""
+        if len(self._obs_y) < 2:
+            return {}
+        state = self._rng.bit_generator.state
+        try:
+            dec = self._evaluate(allow_new=True, commit=False)
+        finally:
+            self._rng.bit_generator.state = state
+        out: dict[int | str, float] = {t: float(s) for t, s in zip(dec.paused, dec.paused_scores, strict=True)}
+        if dec.new_config is not None:
+            out["new"] = dec.new_score
+        return out
+
+    def _decide(self, trial_id: int, allow_new: bool) -> Suggestion | None:
+        if allow_new and self._in_initial_design():
+            return self._start(trial_id, self._new_config_without_model())
+        if not allow_new and (not self._paused or len(self._obs_y) < 2):
+            return None
+        rng_state = self._rng.bit_generator.state
+        dec = self._evaluate(allow_new, commit=allow_new)
+        i = int(np.argmax(dec.paused_scores)) if dec.paused else -1
+        if i >= 0 and (dec.new_config is None or dec.paused_scores[i] >= dec.new_score):
+            if not allow_new:
+                self._model = dec.surrogate
+            return self._resume(dec.paused[i])
+        if allow_new:
+            config = dec.new_config if dec.new_config is not None else self._new_config_without_model()
+            return self._start(trial_id, config)
+        self._rng.bit_generator.state = rng_state  # a new configuration would be best: no change
+        return None
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able snapshot: the race (trials, observations, RNG) and the surrogate's anchor."""
+        state = super().state_dict()
+        state["surrogate"] = self._model.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a snapshot of :meth:`state_dict` (same constructor arguments); the surrogate is
+        rebuilt by redoing its anchor fit on the observations of then."""
+        super().load_state_dict(state)
+        sur = state["surrogate"]
+        n = sur.get("anchor_size")
+        if n is None:
+            self._model.load_state_dict(sur, np.empty((0, self._encoder.encoded_dim)), np.empty(0), np.empty(0))
+            return
+        X, t, y, curve, _ = self._model_data(int(n))
+        with _blas_threads(self.blas_threads):  # the same threads as the fit it redoes (same rounding)
+            self._model.load_state_dict(sur, X, t, y, curve)
