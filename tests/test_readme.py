@@ -146,3 +146,37 @@ def test_the_readme_custom_blackbox_contract_catches_a_running_best_over_the_ask
 
     with pytest.raises(AssertionError, match="differ"):
         check_blackbox_contract(RunningBestOfAskedFidelities)
+
+
+def test_the_readme_conditional_space_example_runs_and_its_file_form_is_the_same_space(tmp_path: Path):
+    """The "Conditional search spaces" section's script and commands, run as written; its YAML
+    block is the script's space."""
+    from tunebench.space import load_space_file, space_to_json
+
+    outputs = run_section_example("Conditional search spaces", "cond_train.py", tmp_path)
+    exp = load_experiment(tmp_path / "cond-run")
+    df = exp.results
+    assert len(set(df["trial_id"])) == 12
+    sgd = df["config_optimizer"] == "sgd"
+    assert df.loc[sgd, "config_momentum"].notna().all() and df.loc[~sgd, "config_momentum"].isna().all()
+    deep = df["config_n_layers"] >= 2
+    assert df.loc[deep, "config_width_2"].notna().all() and df.loc[~deep, "config_width_2"].isna().all()
+    assert "leaderboard" in outputs[1]
+    for line in outputs[1].splitlines():  # only the active parameters are shown
+        if "optimizer=adam" in line:
+            assert "momentum=" not in line
+        if "n_layers=1" in line:
+            assert "width_2=" not in line
+    section = re.search(r"^## Conditional search spaces\n(.*?)^## ", (REPO / "README.md").read_text(), re.S | re.M)
+    assert section
+    yaml_block = re.search(r"```yaml\n(.*?)```", section.group(1), re.S)
+    assert yaml_block
+    (tmp_path / "space.yaml").write_text(yaml_block.group(1))
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cond_train", tmp_path / "cond_train.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from_file = space_to_json(load_space_file(tmp_path / "space.yaml"))
+    assert from_file == space_to_json(module.CONFIG_SPACE) and "when" in str(from_file)
