@@ -203,44 +203,54 @@ DEFAULT_SURROGATES = ["constant", "dpl", "gp"]
 METRICS = ("ll_extrap", "ll_unseen", "mse_extrap", "mse_unseen", "seconds")
 
 
+def score_observed_set(curves: Curves, obs: ObservedSet, surrogates: Sequence[str], seed: int, *,
+                       max_context: int | None = None,
+                       factories: dict[str, Factory] | None = None) -> dict[str, dict[str, float]]:
+    """Every surrogate fitted on the observed set ``obs`` of ``curves`` (all of it, or
+    :func:`cap_context` to ``max_context`` points; seeded with ``seed``) and scored on its
+    held-out points.  Returns ``surrogate -> {metric: value}`` (:data:`METRICS`)."""
+    factories = SURROGATES if factories is None else factories
+    size = len(obs.curve)
+    keep = np.arange(size)
+    if max_context is not None:
+        keep = cap_context(obs.curve, curves.t[obs.epoch], max_context)
+    c, e = obs.curve[keep], obs.epoch[keep]
+    qc = np.concatenate([obs.extrap[0], obs.unseen[0]])
+    qe = np.concatenate([obs.extrap[1], obs.unseen[1]])
+    n_ex = len(obs.extrap[0])
+    y = curves.y[qc, qe]
+    out: dict[str, dict[str, float]] = {}
+    for name in surrogates:
+        model = factories[name](curves.X.shape[1], float(curves.t.min()), seed)
+        with _blas_threads(1):
+            t0 = time.perf_counter()
+            model.fit(curves.X[c], curves.t[e], curves.y[c, e], c, n_total=size)
+            pred = model.predict(curves.X[qc], curves.t[qe])
+            seconds = time.perf_counter() - t0
+        ll = np.asarray(pred.log_pdf(y), dtype=float)
+        se = (np.asarray(pred.mean, dtype=float) - y) ** 2
+        out[name] = {
+            "ll_extrap": float(np.mean(ll[:n_ex])) if n_ex else float("nan"),
+            "ll_unseen": float(np.mean(ll[n_ex:])) if len(y) > n_ex else float("nan"),
+            "mse_extrap": float(np.mean(se[:n_ex])) if n_ex else float("nan"),
+            "mse_unseen": float(np.mean(se[n_ex:])) if len(y) > n_ex else float("nan"),
+            "seconds": seconds,
+        }
+    return out
+
+
 def score_surrogates(curves: Curves, sizes: Sequence[int], surrogates: Sequence[str], seed: int, *,
                      key: int = 0, max_context: int | None = None, factories: dict[str, Factory] | None = None,
                      unseen: int = UNSEEN) -> dict[tuple[str, int], dict[str, float]]:
-    """For each size, one observed set of ``curves`` (drawn from ``seed``, ``key`` and the size:
-    the benchmark keys by task, so that every task gets observed sets of its own); every surrogate
-    fitted on it (seeded with ``seed``) and scored on its held-out points.  Returns
-    ``(surrogate, size) -> {metric: value}`` (:data:`METRICS`)."""
-    factories = SURROGATES if factories is None else factories
-    out: dict[tuple[str, int], dict[str, float]] = {}
+    """For each size, one observed set of ``curves`` (:func:`observed_set`, drawn from ``seed``,
+    ``key`` and the size: the benchmark keys by task, so that every task gets observed sets of its
+    own), scored by :func:`score_observed_set`.  Returns ``(surrogate, size) -> {metric: value}``."""
     n_curves, n_epochs = curves.y.shape
-    min_t = float(curves.t.min())
+    out: dict[tuple[str, int], dict[str, float]] = {}
     for size in sizes:
         obs = observed_set(n_curves, n_epochs, size, np.random.default_rng([seed, key, size]), unseen=unseen)
-        keep = np.arange(size)
-        if max_context is not None:
-            keep = cap_context(obs.curve, curves.t[obs.epoch], max_context)
-        c, e = obs.curve[keep], obs.epoch[keep]
-        queries = [obs.extrap, obs.unseen]
-        qc = np.concatenate([q[0] for q in queries])
-        qe = np.concatenate([q[1] for q in queries])
-        n_ex = len(obs.extrap[0])
-        for name in surrogates:
-            model = factories[name](curves.X.shape[1], min_t, seed)
-            with _blas_threads(1):
-                t0 = time.perf_counter()
-                model.fit(curves.X[c], curves.t[e], curves.y[c, e], c, n_total=size)
-                pred = model.predict(curves.X[qc], curves.t[qe])
-                seconds = time.perf_counter() - t0
-            y = curves.y[qc, qe]
-            ll = np.asarray(pred.log_pdf(y), dtype=float)
-            se = (np.asarray(pred.mean, dtype=float) - y) ** 2
-            out[(name, size)] = {
-                "ll_extrap": float(np.mean(ll[:n_ex])) if n_ex else float("nan"),
-                "ll_unseen": float(np.mean(ll[n_ex:])) if len(y) > n_ex else float("nan"),
-                "mse_extrap": float(np.mean(se[:n_ex])) if n_ex else float("nan"),
-                "mse_unseen": float(np.mean(se[n_ex:])) if len(y) > n_ex else float("nan"),
-                "seconds": seconds,
-            }
+        res = score_observed_set(curves, obs, surrogates, seed, max_context=max_context, factories=factories)
+        out.update({(name, size): scores for name, scores in res.items()})
     return out
 
 

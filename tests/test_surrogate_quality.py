@@ -53,18 +53,30 @@ def test_observed_set_is_prefixes_and_held_out_points_are_not_observed(sq):
     assert len(set(zip(uc.tolist(), ue.tolist(), strict=True))) == len(uc)
 
 
-def test_scores_are_finite_and_the_power_law_ensemble_beats_a_constant_on_power_laws(sq):
-    curves = power_law_curves(sq)
-    res = sq.score_surrogates(curves, [100], ["constant", "dpl", "gp"], seed=1, unseen=40)
-    for name in ("constant", "dpl", "gp"):
-        scores = res[(name, 100)]
+def test_scores_of_every_surrogate_are_finite_on_a_drawn_observed_set(sq):
+    res = sq.score_surrogates(power_law_curves(sq), [100], ["constant", "dpl", "gp"], seed=1, unseen=40)
+    assert sorted(res) == [("constant", 100), ("dpl", 100), ("gp", 100)]
+    for key, scores in res.items():
         assert set(scores) == set(sq.METRICS)
-        assert all(np.isfinite(v) for v in scores.values()), (name, scores)
-    dpl, const = res[("dpl", 100)], res[("constant", 100)]
-    for metric in ("ll_extrap", "ll_unseen"):
-        assert dpl[metric] > const[metric], (metric, dpl, const)
-    for metric in ("mse_extrap", "mse_unseen"):
-        assert dpl[metric] < const[metric], (metric, dpl, const)
+        assert all(np.isfinite(v) for v in scores.values()), (key, scores)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_models_fitted_on_exact_power_laws_beat_a_constant_mean(sq, seed):
+    """Half of every observed curve seen (epochs 1-10 of 20): the ensemble of power laws and the GP
+    extrapolate the rest, and predict unseen curves, better than the constant mean does."""
+    curves = power_law_curves(sq, n_curves=100)
+    seen = np.arange(60)
+    obs = sq.ObservedSet(curve=np.repeat(seen, 10), epoch=np.tile(np.arange(10), 60),
+                         extrap=(np.repeat(seen, 10), np.tile(np.arange(10, 20), 60)),
+                         unseen=(np.repeat(np.arange(60, 100), 20), np.tile(np.arange(20), 40)))
+    res = sq.score_observed_set(curves, obs, ["constant", "dpl", "gp"], seed)
+    const = res["constant"]
+    for name in ("dpl", "gp"):
+        for metric in ("ll_extrap", "ll_unseen"):
+            assert res[name][metric] > const[metric] + 0.5, (name, metric, res)
+        for metric in ("mse_extrap", "mse_unseen"):
+            assert res[name][metric] < const[metric] / 5, (name, metric, res)
 
 
 def test_max_context_caps_what_the_surrogate_sees(sq):
