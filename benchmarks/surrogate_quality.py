@@ -334,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sizes = sorted(set(args.sizes))
     n_configs = args.configs or max(sizes) + UNSEEN
+    if min(sizes) < 1 or n_configs <= UNSEEN or args.seeds < 1:
+        print(f"tunebench: error: --sizes and --seeds must be >= 1 and --configs > {UNSEEN} (the unseen curves); "
+              f"got sizes {sizes}, seeds {args.seeds}, configs {n_configs}", file=sys.stderr)
+        return 2
     print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
           f"{args.parallel} processes, load average {os.getloadavg()[0]:.1f} at the start; {n_configs} configs "
           f"per task, {UNSEEN} unseen curves x {UNSEEN_EPOCHS} epochs, context "
