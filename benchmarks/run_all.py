@@ -96,6 +96,8 @@ SCRIPTS: dict[str, Script] = {
     "pareto_speed": Script(quick_args=("--n", "300", "--repeats", "3")),
     "method_quality": Script(needs=(_needs_yahpo,), quick_args=("--tasks", "3945", "--seeds", "2")),
     "cost_aware": Script(needs=(_needs_yahpo,), quick_args=("--benchmarks", "branin-cost", "--seeds", "2")),
+    "surrogate_quality": Script(needs=(_needs_yahpo,),
+                                quick_args=("--tasks", "167184", "--seeds", "1", "--sizes", "100", "300")),
     "ray_backend": Script(needs=(_needs_module("ray", "ray"),),
                           quick_args=("--trials", "10", "--rounds", "2", "--repeats", "1")),
 }

@@ -1,0 +1,98 @@
+"""benchmarks/surrogate_quality.py: the observed sets and the scores of its core function, on generated curves."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "surrogate_quality.py"
+
+
+@pytest.fixture(scope="module")
+def sq():
+    spec = importlib.util.spec_from_file_location("_bench_surrogate_quality", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def power_law_curves(sq, n_curves: int = 240, n_epochs: int = 20, seed: int = 0):
+    """Exact power laws in the epoch, their level and decay set by a 2-d config (values in [0, 1])."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(size=(n_curves, 2))
+    t = np.arange(1, n_epochs + 1) / n_epochs
+    g = 0.3 + 0.7 * X[:, 1:2]
+    k = (t[0] ** -g - 1.0)
+    y = 0.1 + 0.4 * X[:, :1] + 0.5 * (t[None, :] ** -g - 1.0) / k
+    assert np.all((y >= 0) & (y <= 1.0 + 1e-12))
+    return sq.Curves(X=X, t=t, y=y)
+
+
+def test_observed_set_is_prefixes_and_held_out_points_are_not_observed(sq):
+    rng = np.random.default_rng(3)
+    obs = sq.observed_set(300, 20, 150, rng, unseen=30, unseen_epochs=4)
+    assert len(obs.curve) == 150
+    seen = set(zip(obs.curve.tolist(), obs.epoch.tolist(), strict=True))
+    for c in np.unique(obs.curve):  # each observed curve: its first epochs, each once
+        assert sorted(obs.epoch[obs.curve == c].tolist()) == list(range(int(np.sum(obs.curve == c))))
+    ec, ee = obs.extrap
+    assert len(ec) > 0 and set(ec.tolist()) <= set(obs.curve.tolist())
+    assert not seen & set(zip(ec.tolist(), ee.tolist(), strict=True))
+    for c, e in zip(ec, ee, strict=True):  # later than every observed epoch of its curve
+        assert e > obs.epoch[obs.curve == c].max()
+    uc, ue = obs.unseen
+    assert len(uc) == 30 * 4 and not set(uc.tolist()) & set(obs.curve.tolist())
+    assert len(set(zip(uc.tolist(), ue.tolist(), strict=True))) == len(uc)
+
+
+def test_scores_of_every_surrogate_are_finite_on_a_drawn_observed_set(sq):
+    res = sq.score_surrogates(power_law_curves(sq), [100], ["constant", "dpl", "gp"], seed=1, unseen=40)
+    assert sorted(res) == [("constant", 100), ("dpl", 100), ("gp", 100)]
+    for key, scores in res.items():
+        assert set(scores) == set(sq.METRICS)
+        assert all(np.isfinite(v) for v in scores.values()), (key, scores)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_models_fitted_on_exact_power_laws_beat_a_constant_mean(sq, seed):
+    """Half of every observed curve seen (epochs 1-10 of 20): the ensemble of power laws and the GP
+    extrapolate the rest, and predict unseen curves, better than the constant mean does."""
+    curves = power_law_curves(sq, n_curves=100)
+    seen = np.arange(60)
+    obs = sq.ObservedSet(curve=np.repeat(seen, 10), epoch=np.tile(np.arange(10), 60),
+                         extrap=(np.repeat(seen, 10), np.tile(np.arange(10, 20), 60)),
+                         unseen=(np.repeat(np.arange(60, 100), 20), np.tile(np.arange(20), 40)))
+    res = sq.score_observed_set(curves, obs, ["constant", "dpl", "gp"], seed)
+    const = res["constant"]
+    for name in ("dpl", "gp"):
+        for metric in ("ll_extrap", "ll_unseen"):
+            assert res[name][metric] > const[metric] + 0.5, (name, metric, res)
+        for metric in ("mse_extrap", "mse_unseen"):
+            assert res[name][metric] < const[metric] / 5, (name, metric, res)
+
+
+def test_max_context_caps_what_the_surrogate_sees(sq):
+    curves = power_law_curves(sq, n_curves=140)
+    sizes: list[int] = []
+
+    class Recorder(sq.ConstantSurrogate):
+        def fit(self, X, t, y, curve, *, n_total):
+            sizes.append((len(y), n_total))
+            super().fit(X, t, y, curve, n_total=n_total)
+
+    sq.score_surrogates(curves, [100], ["rec"], seed=0, unseen=20, max_context=30,
+                        factories={"rec": lambda d, min_t, seed: Recorder()})
+    sq.score_surrogates(curves, [100], ["rec"], seed=0, unseen=20,
+                        factories={"rec": lambda d, min_t, seed: Recorder()})
+    obs = sq.observed_set(140, 20, 100, np.random.default_rng([0, 100]), unseen=20)
+    capped = len(sq.cap_context(obs.curve, curves.t[obs.epoch], 30))
+    assert capped < 100  # this set has fewer than 100 curves: capping drops points
+    assert sizes == [(capped, 100), (100, 100)]
