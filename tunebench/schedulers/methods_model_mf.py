@@ -168,6 +168,30 @@ def _ftbo_factory(
     )
 
 
+@method("OneEpochTopK",
+        "One-epoch baseline (Egele et al. 2023): screen random configs at the first step (one epoch), "
+        "then train the top k to max_t from their checkpoints",
+        listed=("grace_period", "n_configs", "k"), multi_fidelity=True,
+        quick_options={"n_configs": 10, "k": 2}, quick_trials=40)
+def _one_epoch_factory(
+    ctx: MethodContext,
+    *,
+    grace_period: int = 1,
+    n_configs: int = 100,
+    k: int = 3,
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+) -> Scheduler:
+    """OneEpochTopK (see :class:`tunebench.schedulers.one_epoch.OneEpochTopK` for the options)."""
+    from tunebench.schedulers.one_epoch import OneEpochTopK
+
+    resource_attr, max_t = ctx.resource_and_max_t()
+    return OneEpochTopK(
+        ctx.config_space, ctx.metric, ctx.mode, resource_attr=resource_attr, max_t=max_t,
+        grace_period=grace_period, n_configs=n_configs, k=k, max_resource_attr=ctx.max_resource_attr,
+        seed=ctx.seed, points_to_evaluate=points_to_evaluate,
+    )
+
+
 @method("SyncMOBSTER", "Synchronous Hyperband + MOBSTER's GP searcher (EI at a rung level over config and resource)",
         listed=("grace_period", "reduction_factor", "brackets"), multi_fidelity=True, synchronous=True,
         quick_options=GP_QUICK, quick_trials=40)
