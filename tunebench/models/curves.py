@@ -179,10 +179,10 @@ _POWER_GRID = np.geomspace(0.02, 5.0, 64)
 class PowerLawExtrapolation:
     """The extrapolation of *one* learning curve by a power law ``y(r) = a + b * r**-c``: a mixture
     over a grid of exponents ``c`` (``geomspace(0.02, 5, 64)``, plus the best one refined by a
-    golden-section search), each component the least-squares
-    fit of ``a, b`` with its Gaussian predictive at the target resource (the residual variance,
-    floored, times ``1 + x'(X'X)^-1 x``), weighted by its profile likelihood ``SSE_c ** (-n / 2)`` (``SSE_c`` floored at ``n * (1e-6 *
-    range)**2``).
+    golden-section search), each component the least-squares fit of ``a, b`` with its Gaussian
+    predictive at the target resource (the residual variance, floored, times
+    ``1 + x'(X'X)^-1 x``), weighted by its profile likelihood ``SSE_c ** (-n / 2)`` (``SSE_c``
+    floored at ``n * (1e-6 * range)**2``).
 
     Build it with :meth:`fit`; :attr:`mean` and :meth:`prob_below` describe the value at the target.
     """
@@ -263,10 +263,10 @@ class CurveSurrogate(Protocol):
         when it built the data (its schedule of full refits counts them)."""
         ...
 
-    def predict(self, X: np.ndarray, t: np.ndarray, *, noise: bool = True) -> CurvePrediction:
-        """The predictive distribution of the value of each row of ``X`` at fidelity ``t``: of an
-        observation (``noise``), or of the noise-free curve where the model tells them apart
-        (``noise=False``; a model that cannot, such as a PFN, ignores it)."""
+    def predict(self, X: np.ndarray, t: np.ndarray | float, *, noise: bool = True) -> CurvePrediction:
+        """The predictive distribution of the value of each row of ``X`` at fidelity ``t`` (one per
+        row, or one for all): of an observation (``noise``), or of the noise-free curve where the
+        model tells them apart (``noise=False``; a model that cannot, such as a PFN, ignores it)."""
         ...
 
     @property
