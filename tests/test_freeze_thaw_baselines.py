@@ -37,7 +37,7 @@ def one_epoch(**options: Any) -> OneEpochTopK:
 
 
 def test_one_epoch_trains_exactly_the_top_k_to_max_t() -> None:
-    sched = one_epoch(n_configs=6, k=2)
+    sched = one_epoch(n_configs=6, k=2, rounds=1)
     assert sched.levels == [1, MAX_T]
     trials = {}
     for tid in range(6):
@@ -65,6 +65,26 @@ def test_one_epoch_trains_exactly_the_top_k_to_max_t() -> None:
         sched.on_complete(trials[tid], {"epoch": MAX_T, "loss": 0.1})
     assert sched.suggest(8) is None
     assert sorted(t for t in trials if sched.trial_level(t) == MAX_T) == sorted(order[:2])
+
+
+def test_one_epoch_repeats_rounds_each_with_its_own_top_k() -> None:
+    sched = one_epoch(n_configs=3, k=1)  # rounds=None: as many as the budget allows
+    trials: dict[int, Trial] = {}
+
+    def screen(ids: range, losses: list[float]) -> None:
+        for tid, loss in zip(ids, losses, strict=True):
+            sug = sched.suggest(tid)
+            assert sug is not None and not sug.is_resume
+            trials[tid] = Trial(tid, sug.config)
+        for tid, loss in zip(ids, losses, strict=True):
+            assert sched.on_result(trials[tid], {"epoch": 1, "loss": loss}) is Decision.PAUSE
+
+    screen(range(3), [0.5, 0.2, 0.9])
+    assert sched.suggest(3).resume_trial_id == 1  # type: ignore[union-attr]
+    screen(range(3, 6), [0.4, 0.3, 0.6])  # round 2 starts at once, even though 0.2 beat all of it
+    assert sched.suggest(6).resume_trial_id == 4  # type: ignore[union-attr]  # round 2's best, not trial 0
+    assert sched.top_k(0) == [1] and sched.top_k(1) == [4]
+    assert not sched.suggest(6).is_resume  # type: ignore[union-attr]  # round 3
 
 
 def test_one_epoch_closes_a_screen_cut_short_by_the_trial_budget() -> None:

@@ -210,9 +210,9 @@ def _freeze_thaw_gp_factory(
 
 
 @method("OneEpochTopK",
-        "One-epoch baseline (Egele et al. 2023): screen random configs at the first step (one epoch), "
-        "then train the top k to max_t from their checkpoints",
-        listed=("grace_period", "n_configs", "k"), multi_fidelity=True,
+        "One-epoch baseline (Egele et al. 2023): screen n_configs random configs at the first step (one epoch), "
+        "then train the top k to max_t from their checkpoints; repeated (rounds)",
+        listed=("grace_period", "n_configs", "k", "rounds"), multi_fidelity=True,
         quick_options={"n_configs": 10, "k": 2}, quick_trials=40)
 def _one_epoch_factory(
     ctx: MethodContext,
@@ -220,6 +220,7 @@ def _one_epoch_factory(
     grace_period: int = 1,
     n_configs: int = 100,
     k: int = 3,
+    rounds: int | None = None,
     points_to_evaluate: list[dict[str, Any]] | None = None,
 ) -> Scheduler:
     """OneEpochTopK (see :class:`tunebench.schedulers.one_epoch.OneEpochTopK` for the options)."""
@@ -228,7 +229,7 @@ def _one_epoch_factory(
     resource_attr, max_t = ctx.resource_and_max_t()
     return OneEpochTopK(
         ctx.config_space, ctx.metric, ctx.mode, resource_attr=resource_attr, max_t=max_t,
-        grace_period=grace_period, n_configs=n_configs, k=k, max_resource_attr=ctx.max_resource_attr,
+        grace_period=grace_period, n_configs=n_configs, k=k, rounds=rounds, max_resource_attr=ctx.max_resource_attr,
         seed=ctx.seed, points_to_evaluate=points_to_evaluate,
     )
 
