@@ -1,4 +1,5 @@
-"""Decision time of ``FTBO`` (freeze-thaw BO over the DPL power-law ensemble).
+"""Decision time of ``FTBO`` (freeze-thaw BO over the DPL power-law ensemble), or of ``FreezeThawGP``
+(the same race over the freeze-thaw GP) with ``--method FreezeThawGP``.
 
 Drives FTBO without any backend on the 6-dimensional mixed space of ``model_decision_time.py``
 (its objective and learning curves), one epoch per fidelity step (``step=1``, ``max_t`` 27, the
@@ -13,6 +14,7 @@ observations (``--observations``), wall clock and this process's CPU time (the C
 figure to read on a shared, loaded machine).  Target: median <= 50 ms at 1000 observations.
 
     .venv/bin/python benchmarks/ftbo_decision_time.py [--observations 100 300 1000] [--workers 4]
+        [--method FTBO|FreezeThawGP]
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ TARGET_MS = 50.0
 MAX_T = 27
 
 
-def bench(marks: list[int], workers: int, seed: int, window: int = 40) -> dict[int, dict[str, float]]:
+def bench(marks: list[int], workers: int, seed: int, window: int = 40,
+          method: str = "FTBO") -> dict[int, dict[str, float]]:
     """Suggest times (ms) while the number of observations is within ``window / 2`` of each mark."""
-    scheduler = make_scheduler("FTBO", {**SPACE, "epochs": MAX_T}, metric="loss", mode="min", resource_attr="epoch",
+    scheduler = make_scheduler(method, {**SPACE, "epochs": MAX_T}, metric="loss", mode="min", resource_attr="epoch",
                                max_resource_attr="epochs", seed=seed, step=1)
     rng = np.random.default_rng(seed)
     timed = Timer()
@@ -89,15 +92,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="observation counts at which decisions are timed (default 100 300 1000)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--method", choices=["FTBO", "FreezeThawGP"], default="FTBO",
+                        help="FTBO (the DPL ensemble; default) or FreezeThawGP (FTBO over the freeze-thaw GP)")
     args = parser.parse_args(argv)
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"{args.workers} workers, load average {os.getloadavg()[0]:.1f} at the start")
     t0 = time.perf_counter()
-    res = bench(sorted(args.observations), args.workers, args.seed)
+    res = bench(sorted(args.observations), args.workers, args.seed, method=args.method)
+    label = "FTBO (dpl)" if args.method == "FTBO" else args.method
     total = time.perf_counter() - t0
     ok = True
     for m, s in res.items():
-        line = (f"FTBO (dpl) suggest at ~{m} observations: {s['median']:.1f} ms median, {s['p90']:.1f} p90, "
+        line = (f"{label} suggest at ~{m} observations: {s['median']:.1f} ms median, {s['p90']:.1f} p90, "
                 f"{s['max']:.1f} max, {s['mean']:.1f} mean over {s['n']} calls (CPU {s['cpu_median']:.1f} ms median, "
                 f"{s['cpu']:.1f} mean)")
         if m == max(res):

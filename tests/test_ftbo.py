@@ -141,7 +141,7 @@ def test_options_are_checked() -> None:
     with pytest.raises(UserError, match="'pfn' is not yet available"):
         ftbo(surrogate="pfn")
     with pytest.raises(UserError, match="unknown FTBO surrogate"):
-        ftbo(surrogate="gp")
+        ftbo(surrogate="gpx")
     with pytest.raises(ValueError, match="max_context"):
         ftbo(max_context=0)
 

@@ -32,6 +32,7 @@ __all__ = [
     "CurvePrediction",
     "CurveSurrogate",
     "GaussianCurvePrediction",
+    "PowerLawExtrapolation",
     "ValueScaling",
     "cap_context",
     "scale_fidelity",
@@ -170,6 +171,82 @@ class GaussianCurvePrediction:
         return out
 
 
+#: the exponents ``c`` of the power laws :meth:`PowerLawExtrapolation.fit` weighs
+_POWER_GRID = np.geomspace(0.02, 5.0, 64)
+
+
+@dataclass(frozen=True)
+class PowerLawExtrapolation:
+    """The extrapolation of *one* learning curve by a power law ``y(r) = a + b * r**-c``: a mixture
+    over a grid of exponents ``c`` (``geomspace(0.02, 5, 64)``, plus the best one refined by a
+    golden-section search), each component the least-squares fit of ``a, b`` with its Gaussian
+    predictive at the target resource (the residual variance, floored, times
+    ``1 + x'(X'X)^-1 x``), weighted by its profile likelihood ``SSE_c ** (-n / 2)`` (``SSE_c``
+    floored at ``n * (1e-6 * range)**2``).
+
+    Build it with :meth:`fit`; :attr:`mean` and :meth:`prob_below` describe the value at the target.
+    """
+
+    means: np.ndarray  #: (m,) the components' predictive means at the target
+    stds: np.ndarray  #: (m,) their predictive standard deviations (> 0)
+    weights: np.ndarray  #: (m,) their weights (sum 1)
+
+    @classmethod
+    def fit(cls, r: np.ndarray, y: np.ndarray, target: float, *, min_std: float = 0.0) -> PowerLawExtrapolation:
+        """Fit the points ``(r, y)`` of one curve (resources > 0, at least 3 distinct) and
+        extrapolate to resource ``target``; ``min_std``: a floor of the residual standard
+        deviation (besides ``1e-3`` times the curve's range, and ``1e-12``).
+
+        Raises:
+            ValueError: fewer than 3 distinct resources, or a resource <= 0.
+        """
+        r = np.asarray(r, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if np.any(r <= 0) or len(np.unique(r)) < 3:
+            raise ValueError("a power-law extrapolation needs at least 3 distinct resources > 0")
+        n = len(r)
+        floor = max(min_std, 1e-3 * float(np.ptp(y)), 1e-12)
+        tiny = (1e-6 * float(np.ptp(y))) ** 2 + 1e-300  # the weights tell exact fits apart
+
+        def components(cs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            # simple linear regression of y on u = r**-c, for every c at once
+            u = r[None, :] ** -cs[:, None]
+            um = u.mean(axis=1)
+            du = u - um[:, None]
+            suu = np.maximum(np.einsum("ij,ij->i", du, du), 1e-300)
+            b = du @ (y - y.mean()) / suu
+            a = y.mean() - b * um
+            resid = y[None, :] - a[:, None] - b[:, None] * u
+            sse = np.einsum("ij,ij->i", resid, resid)
+            var = np.maximum(sse / max(n - 2, 1), floor * floor)
+            ut = float(target) ** -cs
+            lever = 1.0 / n + (ut - um) ** 2 / suu
+            return a + b * ut, np.sqrt(var * (1.0 + lever)), -0.5 * n * np.log(np.maximum(sse, n * tiny))
+
+        m, sd, lw = components(_POWER_GRID)
+        # the best exponent, refined between its grid neighbours (golden section on the SSE)
+        i = int(np.argmax(lw))
+        lo, hi = _POWER_GRID[max(i - 1, 0)], _POWER_GRID[min(i + 1, len(_POWER_GRID) - 1)]
+        g = (math.sqrt(5.0) - 1.0) / 2.0
+        for _ in range(40):
+            c1, c2 = hi - g * (hi - lo), lo + g * (hi - lo)
+            l1, l2 = components(np.array([c1, c2]))[2]
+            lo, hi = (c1, hi) if l2 > l1 else (lo, c2)
+        mb, sb, lb = components(np.array([(lo + hi) / 2.0]))
+        means, stds, logw = np.r_[m, mb], np.r_[sd, sb], np.r_[lw, lb]
+        w = np.exp(logw - logw.max())
+        return cls(means, stds, w / w.sum())
+
+    @property
+    def mean(self) -> float:
+        """The mixture's mean at the target."""
+        return float(self.weights @ self.means)
+
+    def prob_below(self, threshold: float) -> float:
+        """``P(y(target) < threshold)`` under the mixture."""
+        return float(self.weights @ ndtr((threshold - self.means) / self.stds))
+
+
 class CurveSurrogate(Protocol):
     """A model of learning curves over configs (see the module docstring for the data).
 
@@ -186,10 +263,10 @@ class CurveSurrogate(Protocol):
         when it built the data (its schedule of full refits counts them)."""
         ...
 
-    def predict(self, X: np.ndarray, t: np.ndarray, *, noise: bool = True) -> CurvePrediction:
-        """The predictive distribution of the value of each row of ``X`` at fidelity ``t``: of an
-        observation (``noise``), or of the noise-free curve where the model tells them apart
-        (``noise=False``; a model that cannot, such as a PFN, ignores it)."""
+    def predict(self, X: np.ndarray, t: np.ndarray | float, *, noise: bool = True) -> CurvePrediction:
+        """The predictive distribution of the value of each row of ``X`` at fidelity ``t`` (one per
+        row, or one for all): of an observation (``noise``), or of the noise-free curve where the
+        model tells them apart (``noise=False``; a model that cannot, such as a PFN, ignores it)."""
         ...
 
     @property

@@ -9,12 +9,28 @@ possibly with extra columns such as a normalized resource)::
 
 with one lengthscale ``l_j`` per input column, signal variance ``s2``, constant mean ``c`` and
 optional input warping ``w_j(x) = 1 - (1 - x^a_j)^b_j`` (the Kumaraswamy CDF; identity for
-``a = b = 1``) on the columns listed in ``warp_dims``.  Targets are standardized internally (mean
+``a = b = 1``) on the columns listed in ``warp_dims``.
+
+Freeze-thaw kernel (``decay_dim=j``: column ``j`` is a fidelity ``t >= 0``, the other columns a
+config; Swersky, Snoek, Adams: "Freeze-Thaw Bayesian Optimization", 2014): the Matern term acts
+on the config columns only, and points of the *same config* (equal config columns: one learning
+curve) also share an exponential-decay term over the fidelity::
+
+    k((x, t), (x', t')) = s2 * k52(r(x, x')) + [x == x'] * s2d * beta^alpha / (t + t' + beta)^alpha
+
+(the covariance of ``integral exp(-lambda t) dphi(lambda)`` with a Gamma(alpha, beta) mixing
+measure: each curve decays to its config's asymptote, which the Matern term correlates across
+configs).  The mean is then ``c + m * (beta / (t + beta))^alpha``: the average transient above
+the asymptote, so that a curve is expected to decrease (prior ``m ~ N(0.5, 1)``, standardized
+units) rather than regress to the mean, and a new config's prediction at a low fidelity is its
+asymptote's plus that transient.  ``s2d, alpha, beta, m`` are fitted with the other
+hyperparameters.  Targets are standardized internally (mean
 0, standard deviation 1 over the data of the last :meth:`GaussianProcess.fit` /
 :meth:`GaussianProcess.set_data`); every method takes and returns values in the caller's units.
 
 Hyperparameters live in one vector ``theta`` (see :attr:`GaussianProcess.theta`):
-``[log l_1..l_d, log s2, c, log sigma2, log a_1..a_w, log b_1..b_w]``.  :meth:`~GaussianProcess.fit`
+``[log l_1..l_d, log s2, c, log sigma2, log a_1..a_w, log b_1..b_w]``, then with ``decay_dim``
+``[log s2d, log alpha, log beta, m]`` (the decay column's lengthscale is unused).  :meth:`~GaussianProcess.fit`
 maximizes the log marginal likelihood plus weak Gaussian log-priors on ``theta`` (a MAP estimate)
 with L-BFGS-B inside box bounds, using analytic gradients, warm-started from the current
 ``theta``.
@@ -60,7 +76,7 @@ from scipy.linalg import lapack
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GaussianProcess", "matern52"]
+__all__ = ["GaussianProcess", "exp_decay_kernel", "matern52"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _WARP_EPS = 1e-6  #: inputs are clipped to [eps, 1 - eps] before warping (finite derivatives)
@@ -80,6 +96,14 @@ def matern52(sqdist: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     np.exp(r5, out=r5)
     K *= r5
     return K
+
+
+def exp_decay_kernel(t: np.ndarray, t2: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """Freeze-thaw's exponential-decay kernel ``beta^alpha / (t + t' + beta)^alpha`` between the
+    fidelities ``t`` (m,) and ``t2`` (n,), (m, n) (Swersky et al. 2014; unit variance at ``t = 0``)."""
+    S = np.add.outer(np.asarray(t, dtype=float), np.asarray(t2, dtype=float))
+    out: np.ndarray = (beta / (S + beta)) ** alpha
+    return out
 
 
 def _matern_fresh(sqdist: np.ndarray) -> np.ndarray:
@@ -124,9 +148,12 @@ class GaussianProcess:
             ``[0, 1]`` (continuous or integer encodings, a normalized resource).
         noise_floor: smallest noise variance (standardized units); keeps the factorization stable.
         max_iter: L-BFGS-B iterations per start in :meth:`fit`.
+        decay_dim: the fidelity column of the freeze-thaw kernel (see the module docstring);
+            ``None``: a plain Matern over every column.
 
     Raises:
-        ValueError: ``dim < 1``, ``warp_dims`` out of range, or ``noise_floor <= 0``.
+        ValueError: ``dim < 1``, ``warp_dims`` or ``decay_dim`` out of range (or warped), or
+            ``noise_floor <= 0``.
     """
 
     def __init__(
@@ -136,6 +163,7 @@ class GaussianProcess:
         warp_dims: Sequence[int] | None = None,
         noise_floor: float = 1e-6,
         max_iter: int = 100,
+        decay_dim: int | None = None,
     ) -> None:
         if not isinstance(dim, (int, np.integer)) or dim < 1:
             raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
@@ -144,16 +172,24 @@ class GaussianProcess:
         warp = sorted({int(j) for j in (warp_dims or ())})
         if any(j < 0 or j >= dim for j in warp):
             raise ValueError(f"warp_dims must be column indices in [0, {dim}), got {list(warp_dims or ())}")
+        if decay_dim is not None and (not 0 <= decay_dim < dim or decay_dim in warp or dim < 2):
+            raise ValueError(f"decay_dim must be an unwarped column index in [0, {dim}) with another column "
+                             f"beside it, got {decay_dim!r}")
         self.dim = int(dim)
+        self.decay_dim = None if decay_dim is None else int(decay_dim)
+        #: the config columns (all but the decay column)
+        self._cfg_cols = np.asarray([j for j in range(self.dim) if j != self.decay_dim], dtype=np.intp)
         self.warp_dims = np.asarray(warp, dtype=np.intp)
         self.noise_floor = float(noise_floor)
         self.max_iter = int(max_iter)
         d, w = self.dim, len(warp)
-        self.n_params = d + 3 + 2 * w
+        n_decay = 0 if decay_dim is None else 4
+        self.n_params = d + 3 + 2 * w + n_decay
         # layout of theta
         self._i_s2, self._i_mean, self._i_noise = d, d + 1, d + 2
         self._sl_a = slice(d + 3, d + 3 + w)
         self._sl_b = slice(d + 3 + w, d + 3 + 2 * w)
+        self._i_decay = d + 3 + 2 * w  #: log s2d, log alpha, log beta, m from here
         # bounds, priors (Gaussian in theta space) and the default start
         lo = np.empty(self.n_params)
         hi = np.empty(self.n_params)
@@ -164,6 +200,12 @@ class GaussianProcess:
         lo[d + 1], hi[d + 1], mu[d + 1], sd[d + 1] = -3.0, 3.0, 0.0, 1.0
         lo[d + 2], hi[d + 2], mu[d + 2], sd[d + 2] = math.log(self.noise_floor), math.log(2.0), math.log(1e-3), 3.0
         lo[d + 3:], hi[d + 3:], mu[d + 3:], sd[d + 3:] = math.log(0.2), math.log(5.0), 0.0, 0.75
+        if n_decay:
+            i = self._i_decay
+            lo[i], hi[i], mu[i], sd[i] = math.log(1e-3), math.log(1e2), 0.0, 1.5  # s2d
+            lo[i + 1], hi[i + 1], mu[i + 1], sd[i + 1] = math.log(0.1), math.log(10.0), 0.0, 1.0  # alpha
+            lo[i + 2], hi[i + 2], mu[i + 2], sd[i + 2] = math.log(1e-3), math.log(10.0), math.log(0.1), 1.5  # beta
+            lo[i + 3], hi[i + 3], mu[i + 3], sd[i + 3] = -5.0, 5.0, 0.5, 1.0  # m, the mean transient
         self.bounds = np.stack([lo, hi], axis=1)
         self.prior_mean = mu
         self.prior_sd = sd
@@ -201,6 +243,51 @@ class GaussianProcess:
     def warp_params(self) -> tuple[np.ndarray, np.ndarray]:
         """Kumaraswamy ``(a, b)`` of the warped columns."""
         return np.exp(self.theta[self._sl_a]), np.exp(self.theta[self._sl_b])
+
+    @property
+    def decay_params(self) -> tuple[float, float, float] | None:
+        """``(s2d, alpha, beta)`` of the freeze-thaw kernel (``s2d`` standardized); ``None``
+        without ``decay_dim``."""
+        if self.decay_dim is None:
+            return None
+        i = self._i_decay
+        return (math.exp(self.theta[i]), math.exp(self.theta[i + 1]), math.exp(self.theta[i + 2]))
+
+    def _decay(self, A: np.ndarray, B: np.ndarray, theta: np.ndarray, scaled: bool = True) -> np.ndarray | None:
+        """The freeze-thaw term between the rows of ``A`` and ``B`` (times ``s2d`` if ``scaled``),
+        ``None`` without ``decay_dim``."""
+        if self.decay_dim is None:
+            return None
+        cols = self._cfg_cols
+        _, ids = np.unique(np.concatenate([A[:, cols], B[:, cols]]), axis=0, return_inverse=True)
+        ids = ids.reshape(-1)
+        same = ids[: A.shape[0], None] == ids[None, A.shape[0]:]
+        i = self._i_decay
+        D = exp_decay_kernel(A[:, self.decay_dim], B[:, self.decay_dim], math.exp(theta[i + 1]),
+                             math.exp(theta[i + 2]))
+        D *= same
+        if scaled:
+            D *= math.exp(theta[i])
+        return D
+
+    def _mean(self, X: np.ndarray, theta: np.ndarray) -> np.ndarray | float:
+        """The prior mean at the rows of ``X`` (standardized): ``c``, plus the mean transient
+        ``m * (beta / (t + beta))^alpha`` with ``decay_dim``."""
+        c = float(theta[self._i_mean])
+        if self.decay_dim is None:
+            return c
+        i = self._i_decay
+        alpha, beta = math.exp(theta[i + 1]), math.exp(theta[i + 2])
+        out: np.ndarray = c + theta[i + 3] * (beta / (X[:, self.decay_dim] + beta)) ** alpha
+        return out
+
+    def _decay_diag(self, A: np.ndarray) -> np.ndarray | float:
+        """The freeze-thaw term's prior variance at the rows of ``A`` (0 without ``decay_dim``)."""
+        if self.decay_dim is None:
+            return 0.0
+        s2d, alpha, beta = self.decay_params  # type: ignore[misc]  # not None with decay_dim
+        out: np.ndarray = s2d * (beta / (2.0 * A[:, self.decay_dim] + beta)) ** alpha
+        return out
 
     def set_theta(self, theta: Sequence[float]) -> None:
         """Set the hyperparameter vector (clipped into the bounds). Drops the data: call
@@ -282,6 +369,8 @@ class GaussianProcess:
     def _scaled(self, X: np.ndarray, theta: np.ndarray) -> np.ndarray:
         Xw, _, _ = self._warp(X, theta)
         scaled: np.ndarray = Xw / np.exp(theta[: self.dim])
+        if self.decay_dim is not None:
+            scaled[:, self.decay_dim] = 0.0  # the fidelity enters through the decay term only
         return scaled
 
     def fit(
@@ -343,10 +432,13 @@ class GaussianProcess:
         K = _matern_fresh(_sqdist(Xs, Xs, sq, sq))
         K *= s2
         np.fill_diagonal(K, s2 + math.exp(theta[self._i_noise]))
+        D = self._decay(X, X, theta)
+        if D is not None:
+            K += D
         L, jitter = self._factor_with_jitter(K, s2)
         Li = _tri_inverse(L)
         ys = (y - self.y_mean) / self.y_scale
-        z = Li @ (ys - theta[self._i_mean])
+        z = Li @ (ys - self._mean(X, theta))
         self._X, self._Xs, self._sq, self._y = X, Xs, sq, ys
         self._Li = Li
         self._z = z
@@ -395,10 +487,16 @@ class GaussianProcess:
         assert self._Xs is not None and self._Li is not None  # set with self._X
         Kx = _matern_fresh(_sqdist(self._Xs, Xs_new, self._sq, sq_new))
         Kx *= s2
+        D = self._decay(self._X, X_new, theta)
+        if D is not None:
+            Kx += D
         B = self._Li @ Kx
         S = _matern_fresh(_sqdist(Xs_new, Xs_new, sq_new, sq_new))
         S *= s2
         np.fill_diagonal(S, s2 + noise + self._jitter)
+        D = self._decay(X_new, X_new, theta)
+        if D is not None:
+            S += D
         S -= B.T @ B
         C, info = _cholesky(S)
         ys_new = (y_new - self.y_mean) / self.y_scale
@@ -417,7 +515,7 @@ class GaussianProcess:
         Li[:n, :n] = self._Li
         Li[n:, :n] = -(Ci @ (B.T @ self._Li))
         Li[n:, n:] = Ci
-        z_new = Ci @ (ys_new - theta[self._i_mean] - B.T @ self._z)
+        z_new = Ci @ (ys_new - self._mean(X_new, theta) - B.T @ self._z)
         self._X = np.concatenate([self._X, X_new])
         self._Xs = np.concatenate([self._Xs, Xs_new])
         self._sq = np.concatenate([self._sq, sq_new])
@@ -455,6 +553,10 @@ class GaussianProcess:
         assert self._Xs is not None  # called with data only
         Kq = _matern_fresh(_sqdist(Xqs, self._Xs, None, self._sq))
         Kq *= math.exp(theta[self._i_s2])
+        assert self._X is not None
+        D = self._decay(Xq, self._X, theta)
+        if D is not None:
+            Kq += D
         return Xqs, Kq
 
     @overload
@@ -481,16 +583,16 @@ class GaussianProcess:
         """
         Xq = self._check_X(Xq, "Xq")
         m = Xq.shape[0]
-        s2 = self.signal_variance
+        s2: np.ndarray | float = self.signal_variance + self._decay_diag(Xq)
         extra = self.noise_variance if include_noise else 0.0
         if self._X is None:
-            mean = np.full(m, self.mean_constant * self.y_scale + self.y_mean)
-            var = np.full(m, (s2 + extra) * self.y_scale**2) if return_var else None
+            mean = np.broadcast_to(self._mean(Xq, self.theta) * self.y_scale + self.y_mean, (m,)).copy()
+            var = np.broadcast_to((s2 + extra) * self.y_scale**2, (m,)).copy() if return_var else None
             return mean, var
         assert self._alpha is not None and self._Li is not None  # set with self._X
         _, Kq = self._kq(Xq)
         mean = Kq @ self._alpha
-        mean += self.mean_constant
+        mean += self._mean(Xq, self.theta)
         mean *= self.y_scale
         mean += self.y_mean
         if not return_var:
@@ -510,13 +612,19 @@ class GaussianProcess:
         s2 = self.signal_variance
         Xqs = self._scaled(Xq, self.theta)
         Kqq = _matern_fresh(_sqdist(Xqs, Xqs)) * s2
+        D = self._decay(Xq, Xq, self.theta)
+        if D is not None:
+            Kqq += D
         if self._X is None:
-            mean = np.full(Xq.shape[0], self.mean_constant)
+            mean = np.broadcast_to(self._mean(Xq, self.theta), (Xq.shape[0],)).copy()
             cov = Kqq
         else:
             assert self._Xs is not None and self._alpha is not None and self._Li is not None  # set with self._X
             Kq = _matern_fresh(_sqdist(Xqs, self._Xs, None, self._sq)) * s2
-            mean = Kq @ self._alpha + self.mean_constant
+            D = self._decay(Xq, self._X, self.theta)
+            if D is not None:
+                Kq += D
+            mean = Kq @ self._alpha + self._mean(Xq, self.theta)
             V = Kq @ self._Li.T
             cov = Kqq - V @ V.T
         if include_noise:
@@ -568,10 +676,12 @@ class GaussianProcess:
         n = X.shape[0]
         ls = np.exp(theta[:d])
         s2 = math.exp(theta[self._i_s2])
-        c = theta[self._i_mean]
+        c = self._mean(X, theta)
         noise = math.exp(theta[self._i_noise])
         Xw, dw_a, dw_b = self._warp(X, theta, grad=need_grad)
         Xs = Xw / ls
+        if self.decay_dim is not None:
+            Xs[:, self.decay_dim] = 0.0
         sq = np.einsum("ij,ij->i", Xs, Xs)
         C = _sqdist(Xs, Xs, sq, sq)
         np.fill_diagonal(C, 0.0)
@@ -589,6 +699,9 @@ class GaussianProcess:
         del E
         K = C * s2
         K[np.diag_indices_from(K)] += noise
+        E = self._decay(X, X, theta, scaled=False)  # the decay term over s2d
+        if E is not None:
+            K += math.exp(theta[self._i_decay]) * E
         L, info = _cholesky(K)
         if info != 0:
             L, _ = self._factor_with_jitter(K, s2)
@@ -609,6 +722,23 @@ class GaussianProcess:
         g[self._i_s2] = 0.5 * s2 * float(np.vdot(W, C))
         g[self._i_mean] = float(np.sum(alpha))
         g[self._i_noise] = 0.5 * noise * float(np.trace(W))
+        if E is not None:
+            assert self.decay_dim is not None
+            i = self._i_decay
+            s2d, a_d, b_d = (math.exp(v) for v in theta[i:i + 3])
+            t = X[:, self.decay_dim]
+            S = np.add.outer(t, t)
+            WE = W * E
+            WE *= s2d
+            g[i] = 0.5 * float(np.sum(WE))
+            g[i + 1] = 0.5 * a_d * float(np.vdot(WE, np.log(b_d / (S + b_d))))
+            g[i + 2] = 0.5 * a_d * float(np.vdot(WE, S / (S + b_d)))
+            # the mean transient m * (b_d / (t + b_d))^a_d: d lml / d mean = alpha
+            shape = (b_d / (t + b_d)) ** a_d
+            am = alpha * (theta[i + 3] * shape)
+            g[i + 1] += a_d * float(am @ np.log(b_d / (t + b_d)))
+            g[i + 2] += a_d * float(am @ (t / (t + b_d)))
+            g[i + 3] = float(alpha @ shape)
         M = W
         M *= A
         M *= s2 * (5.0 / 3.0)

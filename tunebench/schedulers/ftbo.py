@@ -9,7 +9,11 @@ Bayesian Optimization for Hyperparameter Optimization", ICML 2024), on the freez
 * the model is a learning-curve surrogate (:class:`~tunebench.models.curves.CurveSurrogate`) fitted
   before each decision on the observed points: encoded configs, fidelities ``resource / max_t``,
   values min-max normalized (lower is better); ``surrogate="dpl"``: the power-law ensemble
-  :class:`~tunebench.models.dpl.DPLEnsemble`.  Its schedule with FTBO's defaults: a full fit (250
+  :class:`~tunebench.models.dpl.DPLEnsemble`; ``surrogate="gp"``: our GP with freeze-thaw's
+  exponential-decay kernel over the fidelity (:class:`~tunebench.models.ftgp.FreezeThawGPSurrogate`,
+  hyperparameters refitted every ``refit_factor`` times more observations; registered as
+  ``FreezeThawGP``: the same race and acquisition as FTBO, so that a comparison isolates the
+  surrogate).  The DPL ensemble's schedule with FTBO's defaults: a full fit (250
   full-batch Adam steps from the initial weights) whenever the observations grew 1.5x since the
   last one, else a warm fit (10 steps from the last full fit's weights); a decision at 1000
   observations is a warm fit of 5 members on 256 points plus the scoring of about 200 candidates
@@ -57,8 +61,9 @@ import numpy as np
 
 from tunebench.errors import UserError
 from tunebench.models.acquisition import AcquisitionOptimizer
-from tunebench.models.curves import ValueScaling, cap_context, scale_fidelity
+from tunebench.models.curves import CurveSurrogate, ValueScaling, cap_context, scale_fidelity
 from tunebench.models.dpl import DPLEnsemble
+from tunebench.models.ftgp import FreezeThawGPSurrogate
 from tunebench.schedulers.freeze_thaw import FreezeThawRace, int_option
 from tunebench.searchers.gp import _blas_threads
 from tunebench.types import Config, Status, Suggestion
@@ -68,7 +73,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["FTBO", "SURROGATES"]
 
 #: the surrogates FTBO can use (``pfn``: announced, not available yet)
-SURROGATES = ("dpl", "pfn")
+SURROGATES = ("dpl", "gp", "pfn")
 _RUNNING = Status.RUNNING
 #: observed configs a new-config local search starts from (the best ones)
 _LOCAL_STARTS = 3
@@ -79,7 +84,7 @@ class _Decision:
 
     __slots__ = ("paused", "paused_scores", "new_config", "new_score", "surrogate", "horizon", "threshold")
 
-    def __init__(self, surrogate: DPLEnsemble) -> None:
+    def __init__(self, surrogate: CurveSurrogate) -> None:
         self.paused: list[int] = []
         self.paused_scores = np.empty(0)
         self.new_config: Config | None = None
@@ -96,7 +101,9 @@ class FTBO(FreezeThawRace):
         config_space, metric, mode, resource_attr, max_t, grace_period, reduction_factor, step,
         max_resource_attr, seed, points_to_evaluate, num_init_random: the race, as in
         :class:`~tunebench.schedulers.dyhpo.DyHPO`.
-        surrogate: ``"dpl"`` (the power-law ensemble); ``"pfn"`` is not available yet.
+        surrogate: ``"dpl"`` (the power-law ensemble), ``"gp"`` (the freeze-thaw GP: ``n_members``,
+            ``hidden``, ``epochs``, ``refine_epochs`` and ``batch_size`` do not apply); ``"pfn"`` is
+            not available yet.
         max_context: points the surrogate is fitted on at most (see
             :func:`~tunebench.models.curves.cap_context`).
         n_members, hidden, epochs, refine_epochs, batch_size, refit_factor: the ensemble and its
@@ -130,7 +137,7 @@ class FTBO(FreezeThawRace):
         seed: int = 0,
         points_to_evaluate: list[Config] | None = None,
         num_init_random: int | None = None,
-        surrogate: Literal["dpl", "pfn"] = "dpl",
+        surrogate: Literal["dpl", "gp", "pfn"] = "dpl",
         max_context: int = 256,
         n_members: int = 5,
         hidden: int = 32,
@@ -147,8 +154,8 @@ class FTBO(FreezeThawRace):
         if surrogate == "pfn":
             raise UserError("FTBO surrogate 'pfn' is not yet available (the PFN has no trained weights yet): "
                             "use surrogate=dpl")
-        if surrogate != "dpl":
-            raise UserError(f"unknown FTBO surrogate {surrogate!r}: use one of dpl, pfn")
+        if surrogate not in SURROGATES:
+            raise UserError(f"unknown FTBO surrogate {surrogate!r}: use one of {', '.join(SURROGATES)}")
         super().__init__(
             config_space, metric, mode, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
             reduction_factor=reduction_factor, step=step, max_resource_attr=max_resource_attr, seed=seed,
@@ -160,9 +167,13 @@ class FTBO(FreezeThawRace):
         self.blas_threads = None if blas_threads is None else int_option("blas_threads", blas_threads, 1)
         self._optimizer = AcquisitionOptimizer(config_space, n_candidates=n_candidates, n_starts=n_starts,
                                                max_steps=max_steps)
-        self._model = DPLEnsemble(self._encoder.encoded_dim, n_members=n_members, hidden=hidden, epochs=epochs,
-                                  refine_epochs=refine_epochs, batch_size=batch_size, refit_factor=refit_factor,
-                                  seed=seed)
+        self._model: CurveSurrogate
+        if surrogate == "gp":
+            self._model = FreezeThawGPSurrogate(self._encoder.encoded_dim, refit_factor=refit_factor)
+        else:
+            self._model = DPLEnsemble(self._encoder.encoded_dim, n_members=n_members, hidden=hidden, epochs=epochs,
+                                      refine_epochs=refine_epochs, batch_size=batch_size,
+                                      refit_factor=refit_factor, seed=seed)
         #: the fidelity of each step, scaled to (0, 1]
         self._level_t = scale_fidelity(np.asarray(self.levels, dtype=float), max_t)
 
@@ -279,7 +290,8 @@ class FTBO(FreezeThawRace):
         sur = state["surrogate"]
         n = sur.get("anchor_size")
         if n is None:
-            self._model.load_state_dict(sur, np.empty((0, self._encoder.encoded_dim)), np.empty(0), np.empty(0))
+            self._model.load_state_dict(sur, np.empty((0, self._encoder.encoded_dim)), np.empty(0), np.empty(0),
+                                        np.empty(0, dtype=int))
             return
         X, t, y, curve, _ = self._model_data(int(n))
         with _blas_threads(self.blas_threads):  # the same threads as the fit it redoes (same rounding)

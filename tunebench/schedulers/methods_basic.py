@@ -1,5 +1,6 @@
-"""The basic methods: random search, grid search, ASHA (stopping and promotion types) and
-asynchronous Hyperband: ``RS``, ``Grid``, ``ASHA``, ``ASHA-promotion``, ``HB``.
+"""The basic methods: random search, grid search, ASHA (stopping and promotion types),
+asynchronous Hyperband and ASHA with learning-curve extrapolation stopping: ``RS``, ``Grid``,
+``ASHA``, ``ASHA-promotion``, ``HB``, ``ASHA-LCE``.
 
 Importing this module registers them (see :mod:`tunebench.schedulers.registry`).
 """
@@ -82,3 +83,33 @@ method(
     listed=("grace_period", "reduction_factor", "brackets"),
     multi_fidelity=True,
 )(_asha_factory("stopping", True))
+
+
+@method("ASHA-LCE",
+        "ASHA (stopping type) + random search whose rung decisions also stop a trial whose power-law "
+        "extrapolated curve is unlikely (P < p) to beat the quantile of the finished trials at max_t",
+        listed=("grace_period", "reduction_factor", "p", "quantile"), multi_fidelity=True,
+        quick_options={"min_finished": 1})
+def _asha_lce_factory(
+    ctx: MethodContext,
+    *,
+    grace_period: int = 1,
+    reduction_factor: float = 3,
+    rung_levels: list[int] | None = None,
+    brackets: int | Literal["all"] | None = 1,
+    p: float = 0.05,
+    quantile: float = 0.25,
+    min_finished: int = 3,
+    min_points: int = 3,
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+) -> Scheduler:
+    """ASHALCE + random search (see :class:`tunebench.schedulers.asha_lce.ASHALCE` for the options)."""
+    from tunebench.schedulers.asha_lce import ASHALCE  # deferred: scipy (import tunebench.schedulers)
+
+    resource_attr, max_t = ctx.resource_and_max_t()
+    searcher = RandomSearcher(ctx.config_space, ctx.metric, ctx.mode, seed=ctx.seed,
+                              points_to_evaluate=points_to_evaluate)
+    return ASHALCE(searcher, resource_attr=resource_attr, max_t=max_t, grace_period=grace_period,
+                   reduction_factor=reduction_factor, rung_levels=rung_levels,
+                   max_resource_attr=ctx.max_resource_attr, brackets=brackets, seed=None, p=p, quantile=quantile,
+                   min_finished=min_finished, min_points=min_points)

@@ -1,5 +1,7 @@
 """The multi-fidelity model-based methods: ``HyperTune``, ``DyHPO``, ``SyncMOBSTER`` (built on the
-GP searchers) and ``FTBO`` (a learning-curve surrogate); importing this module registers them
+GP searchers), ``FTBO`` (a learning-curve surrogate) and its baselines ``FreezeThawGP`` (FTBO over
+the freeze-thaw GP) and ``OneEpochTopK`` (screen at one epoch, train the top K); importing this
+module registers them
 (see :mod:`tunebench.schedulers.registry`).
 
 Heavy imports (scipy, the GP, the schedulers built on them) stay inside the factories so that
@@ -16,7 +18,11 @@ Heavy imports (scipy, the GP, the schedulers built on them) stay inside the fact
 * ``FTBO`` (after ifBO, Rakotoarison et al. 2024): :class:`tunebench.schedulers.ftbo.FTBO`; the same
   race as DyHPO, each decision resumes a paused trial or starts a new config by MFPI-random (the
   probability of beating a random threshold at a random horizon) under a learning-curve surrogate
-  (``surrogate="dpl"``: an ensemble of deep power laws; ``"pfn"``: not available yet).
+  (``surrogate="dpl"``: an ensemble of deep power laws; ``"gp"``: the freeze-thaw GP; ``"pfn"``:
+  not available yet).
+* ``FreezeThawGP`` (Swersky et al. 2014): ``FTBO`` with ``surrogate="gp"``
+  (:class:`tunebench.models.ftgp.FreezeThawGPSurrogate`).
+* ``OneEpochTopK`` (Egele et al. 2023): :class:`tunebench.schedulers.one_epoch.OneEpochTopK`.
 * ``SyncMOBSTER``: synchronous Hyperband (:class:`tunebench.schedulers.synchronous.SynchronousHyperband`)
   + MOBSTER's searcher (:class:`tunebench.searchers.gp.MOBSTERSearcher`).
 """
@@ -128,7 +134,7 @@ FTBO_QUICK: dict[str, Any] = {"n_members": 3, "hidden": 16, "epochs": 40, "refin
 
 @method("FTBO",
         "Freeze-thaw BO (after ifBO, 2024): one fidelity step at a time; resume or start by MFPI-random under a "
-        "learning-curve surrogate (dpl: deep power-law ensemble)",
+        "learning-curve surrogate (dpl: deep power-law ensemble; gp: the freeze-thaw GP)",
         listed=("grace_period", "reduction_factor", "step", "surrogate"), multi_fidelity=True,
         quick_options=FTBO_QUICK, quick_trials=40)
 def _ftbo_factory(
@@ -137,7 +143,7 @@ def _ftbo_factory(
     grace_period: int = 1,
     reduction_factor: float = 3,
     step: int | None = None,
-    surrogate: Literal["dpl", "pfn"] = "dpl",
+    surrogate: Literal["dpl", "gp", "pfn"] = "dpl",
     points_to_evaluate: list[dict[str, Any]] | None = None,
     num_init_random: int | None = None,
     max_context: int = 256,
@@ -165,6 +171,66 @@ def _ftbo_factory(
         hidden=hidden, epochs=epochs, refine_epochs=refine_epochs, batch_size=batch_size,
         refit_factor=refit_factor, n_candidates=n_candidates, n_starts=n_starts, max_steps=max_steps,
         acquisition_noise=acquisition_noise, blas_threads=blas_threads,
+    )
+
+
+@method("FreezeThawGP",
+        "Freeze-thaw BO (Swersky et al. 2014) with our GP: Matern over the config plus an exponential-decay kernel "
+        "over the fidelity within a curve; FTBO's race and MFPI-random (FTBO with surrogate=gp)",
+        listed=("grace_period", "reduction_factor", "step"), multi_fidelity=True,
+        quick_options={"max_context": 96, "n_candidates": 32, "max_steps": 2}, quick_trials=40)
+def _freeze_thaw_gp_factory(
+    ctx: MethodContext,
+    *,
+    grace_period: int = 1,
+    reduction_factor: float = 3,
+    step: int | None = None,
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+    num_init_random: int | None = None,
+    max_context: int = 256,
+    refit_factor: float = 1.5,
+    n_candidates: int = 128,
+    n_starts: int = 2,
+    max_steps: int = 4,
+    acquisition_noise: bool = True,
+    blas_threads: int | None = 1,
+) -> Scheduler:
+    """FTBO with ``surrogate="gp"`` (see :class:`tunebench.schedulers.ftbo.FTBO` for the options)."""
+    from tunebench.schedulers.ftbo import FTBO  # deferred: scipy (import tunebench.schedulers)
+
+    resource_attr, max_t = ctx.resource_and_max_t()
+    return FTBO(
+        ctx.config_space, ctx.metric, ctx.mode, resource_attr=resource_attr, max_t=max_t,
+        grace_period=grace_period, reduction_factor=reduction_factor, step=step,
+        max_resource_attr=ctx.max_resource_attr, seed=ctx.seed, points_to_evaluate=points_to_evaluate,
+        num_init_random=num_init_random, surrogate="gp", max_context=max_context, refit_factor=refit_factor,
+        n_candidates=n_candidates, n_starts=n_starts, max_steps=max_steps, acquisition_noise=acquisition_noise,
+        blas_threads=blas_threads,
+    )
+
+
+@method("OneEpochTopK",
+        "One-epoch baseline (Egele et al. 2023): screen n_configs random configs at the first step (one epoch), "
+        "then train the top k to max_t from their checkpoints; repeated (rounds)",
+        listed=("grace_period", "n_configs", "k", "rounds"), multi_fidelity=True,
+        quick_options={"n_configs": 10, "k": 2}, quick_trials=40)
+def _one_epoch_factory(
+    ctx: MethodContext,
+    *,
+    grace_period: int = 1,
+    n_configs: int = 100,
+    k: int = 3,
+    rounds: int | None = None,
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+) -> Scheduler:
+    """OneEpochTopK (see :class:`tunebench.schedulers.one_epoch.OneEpochTopK` for the options)."""
+    from tunebench.schedulers.one_epoch import OneEpochTopK
+
+    resource_attr, max_t = ctx.resource_and_max_t()
+    return OneEpochTopK(
+        ctx.config_space, ctx.metric, ctx.mode, resource_attr=resource_attr, max_t=max_t,
+        grace_period=grace_period, n_configs=n_configs, k=k, rounds=rounds, max_resource_attr=ctx.max_resource_attr,
+        seed=ctx.seed, points_to_evaluate=points_to_evaluate,
     )
 
 
