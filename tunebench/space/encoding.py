@@ -2,6 +2,29 @@
 
 The encoding of each domain is documented in :mod:`tunebench.space`; this module puts the
 columns of a whole space side by side and caches one encoder per space.
+
+**Inactive conditional parameters** (issue 18 asks for "a fixed value plus an activity
+indicator, or a kernel that ignores them", and which and why): a parameter inactive in a
+configuration is encoded at one fixed value, its domain's default (:attr:`SpaceEncoder.fill`),
+inside the unit cube, with no activity column.  Why no indicator: whether a parameter is active
+is a function of its parents' columns, which every model sees (for ``momentum`` active when
+``optimizer == "momentum"``, the indicator *is* that category's one-hot column), so a kernel
+over all columns already tells active from inactive configurations.  Why inside the cube: every
+row stays a point of ``[0, 1]^D``, which the acquisition optimizer's moves, the GP's input
+warping (it clips to the cube), DEHB's bounds repair and the priors' densities assume.  This is
+the single place that decides it: every model (GP searchers, the acquisition optimizer, BORE,
+DEHB, PriorBand) gets its rows from :meth:`SpaceEncoder.encode`; KDE/TPE marks inactive cells on
+its own model rows (``tunebench.models.kde.INACTIVE``).
+
+Measured (BO, ``benchmarks/conditional_quality.py --methods BO`` on the 8 lcbench development
+tasks, 7200 simulated s; final regret IQM [bootstrap 95% band], seeds 0-9, every variant against
+one reference per task): default fill (kept) 0.463 [0.187, 0.869]; fill outside the cube, at
+-0.5: 0.548 [0.207, 0.987], at -1: 0.571 [0.234, 1.031]; default fill plus a 0/1 activity column
+per conditional parameter: 0.330 [0.126, 0.711]; the flattened space: 0.563 [0.194, 1.000].  The
+indicator's lower IQM is noise: paired by task and seed it beats the default fill in 35 runs and
+loses in 38 (median difference 0), it is worse at 25% of the budget (1.710 vs 1.363), and on
+seeds 10-19 it is 0.380 [0.152, 0.887] vs 0.442 [0.192, 0.889] with 33 wins and 37 losses.  The
+fill outside the cube is worse.  So the simplest encoding stays.
 """
 
 from __future__ import annotations
