@@ -216,7 +216,7 @@ def _golden_outputs() -> dict[str, list[float]]:
 
 def test_golden_outputs_of_the_shipped_weights() -> None:
     golden = json.loads(GOLDEN.read_text())
-    assert golden["sha256"] == load_weights().sha256, "the shipped weights changed: regenerate tests/data/pfn_golden.json"
+    assert golden["sha256"] == load_weights().sha256, "shipped weights changed: run python tests/test_pfn.py"
     got = _golden_outputs()
     for key, expected in golden["outputs"].items():
         np.testing.assert_allclose(got[key], expected, rtol=1e-4, atol=1e-5, err_msg=key)

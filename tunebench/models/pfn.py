@@ -60,7 +60,8 @@ def save_weights(path: str | Path, arrays: dict[str, np.ndarray], *, architectur
     Returns the sidecar's path.
     """
     path = Path(path)
-    np.savez(path, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
+    data: dict[str, Any] = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+    np.savez(path, **data)
     side = {"format": FORMAT, "architecture": {k: int(architecture[k]) for k in _ARCH_KEYS},
             "prior_version": int(prior_version), "training": training, "sha256": _sha256(path),
             "arrays": sorted(arrays)}

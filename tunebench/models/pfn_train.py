@@ -96,7 +96,8 @@ class _Layer(nn.Module):
         p = torch.softmax(torch.cat([s_ctx, s_self], dim=-1), dim=-1)
         a = torch.matmul(p[..., :n_ctx], v[:, :, :n_ctx]) + p[..., n_ctx:] * v
         h = h + self.out(a.transpose(1, 2).reshape(B, N, d))
-        return h + self.ff2(F.gelu(self.ff1(self.norm2(h)), approximate="tanh"))
+        out: torch.Tensor = h + self.ff2(F.gelu(self.ff1(self.norm2(h)), approximate="tanh"))
+        return out
 
 
 class CurvePFN(nn.Module):
