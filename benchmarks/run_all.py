@@ -44,6 +44,8 @@ NOT_BENCHMARKS = {
     "run_all": "this runner",
     "make_mlp_tabular_table": "a tool: builds the mlp_tabular-tab table shipped in tunebench/blackboxes/data "
     "(minutes of real training), measures nothing",
+    "train_ftpfn": "a tool: trains the learning-curve PFN whose weights ship in tunebench/models/weights "
+    "(minutes to tens of minutes), measures nothing",
 }
 
 
