@@ -183,9 +183,12 @@ class BarPrediction:
 
     @property
     def probs(self) -> np.ndarray:
-        """(q, n_bins) bin probabilities (each row sums to 1)."""
-        out: np.ndarray = np.exp(self.log_probs.astype(np.float64))
-        return out
+        """(q, n_bins) bin probabilities (each row sums to 1; computed once)."""
+        cached: np.ndarray | None = self.__dict__.get("_probs")
+        if cached is None:
+            cached = np.exp(self.log_probs.astype(np.float64))
+            object.__setattr__(self, "_probs", cached)
+        return cached
 
     @property
     def mean(self) -> np.ndarray:
