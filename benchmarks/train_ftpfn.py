@@ -5,7 +5,8 @@
     python benchmarks/train_ftpfn.py --device cuda --steps 20000 --minutes 8 --out /tmp/ftpfn-gpu
 
 It checkpoints to ``OUT/checkpoint.pt`` every ``--checkpoint-every`` seconds (and at the end) and
-resumes from it when started again with the same ``--out``; it logs the training loss (mean over
+resumes from it when started again with the same ``--out`` (SIGTERM or Ctrl-C: it checkpoints and
+exports before exiting); it logs the training loss (mean over
 the last steps) and a validation loss on fixed held-out prior batches; at the end it writes
 ``OUT/ftpfn.npz`` + ``OUT/ftpfn.json`` (the format :mod:`tunebench.models.pfn` loads; copy them to
 ``tunebench/models/weights/ftpfn-v1.{npz,json}`` to ship them).  Losses are the mean negative log
@@ -22,6 +23,7 @@ import logging
 import math
 import os
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
@@ -120,10 +122,13 @@ def main(argv: list[str] | None = None) -> int:
                     "elapsed": elapsed, "history": history, "config": cfg.to_dict()}, tmp)
         os.replace(tmp, ckpt_path)
 
+    stop = []  # SIGTERM / SIGINT: finish the step, checkpoint, export, exit
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop.append(signum))
     t_run = time.monotonic()
     t_last_ckpt = t_run
     recent: list[float] = []
-    while step < args.steps and time.monotonic() - t_run < args.minutes * 60:
+    while step < args.steps and time.monotonic() - t_run < args.minutes * 60 and not stop:
         t0 = time.monotonic()
         for group in opt.param_groups:
             group["lr"] = _lr(step, args.steps, base_lr)
