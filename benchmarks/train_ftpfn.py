@@ -49,6 +49,16 @@ PRESETS = {
 }
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _lr(step: int, steps: int, base: float) -> float:
     warm = max(1, steps // 20)
     if step < warm:
@@ -160,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     training = {
         "steps": step, "steps_planned": args.steps, "minutes": round(elapsed / 60, 2), "device": str(dev),
         "hardware": (torch.cuda.get_device_name(dev) if dev.type == "cuda"
-                     else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"),
+                     else f"{_cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"),
         "batch_size": bs, "seq_len": seq, "lr": base_lr, "seed": args.seed, "n_parameters": n_params,
         "final_train_loss": history["train"][-1][1] if history["train"] else None,
         "final_val_loss": history["val"][-1][1], "history": history,

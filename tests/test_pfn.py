@@ -125,6 +125,10 @@ def test_training_script_checkpoints_resumes_and_exports(tmp_path: Path) -> None
     assert np.isfinite(w.training["final_val_loss"])
     from tunebench.models.curve_prior import PRIOR_VERSION
     assert w.prior_version == PRIOR_VERSION
+    import torch
+    if not torch.cuda.is_available():
+        r3 = subprocess.run([*args, "--device", "cuda"], capture_output=True, text=True, timeout=300)
+        assert r3.returncode == 2 and r3.stderr.startswith("tunebench: error: --device cuda"), r3.stderr
 
 
 # ---------------------------------------------------------------- weight files
