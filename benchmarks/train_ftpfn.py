@@ -11,8 +11,9 @@ the last steps) and a validation loss on fixed held-out prior batches; at the en
 ``OUT/ftpfn.npz`` + ``OUT/ftpfn.json`` (the format :mod:`tunebench.models.pfn` loads; copy them to
 ``tunebench/models/weights/ftpfn-v1.{npz,json}`` to ship them).  Losses are the mean negative log
 density of held-out values under the predicted bar distribution (a uniform prediction on [0, 1]
-scores 0; lower is better).  ``--minutes`` bounds the wall time of this run (the learning-rate
-schedule follows ``--steps``).
+scores 0; lower is better).  Training stops at ``--steps`` steps or after ``--minutes`` minutes of
+training (summed over resumed runs), whichever comes first; the learning rate warms up, then
+follows a cosine to 0 along whichever of the two budgets is used up faster.
 """
 
 from __future__ import annotations
@@ -59,18 +60,22 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _lr(step: int, steps: int, base: float) -> float:
+def _lr(step: int, steps: int, time_used: float, base: float) -> float:
+    """Linear warm-up over the first 5 % of the steps, then a cosine decay to 0 along the larger of
+    the fractions of the steps and of the time budget used (so a run cut by time anneals too)."""
     warm = max(1, steps // 20)
     if step < warm:
         return base * (step + 1) / warm
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
+    progress = max((step - warm) / max(1, steps - warm), time_used)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--steps", type=int, default=2000, help="optimizer steps (the LR schedule's length)")
-    p.add_argument("--minutes", type=float, default=15.0, help="wall-time limit of this run")
+    p.add_argument("--minutes", type=float, default=15.0,
+                   help="training-time budget, summed over resumed runs (the LR anneals to it)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--preset", choices=sorted(PRESETS), default=None, help="default: gpu on cuda, cpu on cpu")
     p.add_argument("--batch-size", type=int, default=None)
@@ -138,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     t_run = time.monotonic()
     t_last_ckpt = t_run
     recent: list[float] = []
-    while step < args.steps and time.monotonic() - t_run < args.minutes * 60 and not stop:
+    budget_s = args.minutes * 60
+    while step < args.steps and elapsed < budget_s and not stop:
         t0 = time.monotonic()
         for group in opt.param_groups:
-            group["lr"] = _lr(step, args.steps, base_lr)
+            group["lr"] = _lr(step, args.steps, elapsed / budget_s, base_lr)
         batch = sample_training_batch(bs, seq, generator=gen, cfg=cfg, device=dev)
         loss = batch_loss(model, batch)
         opt.zero_grad(set_to_none=True)
