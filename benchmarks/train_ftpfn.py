@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         if time.monotonic() - t_last_ckpt > args.checkpoint_every:
             save_checkpoint()
             t_last_ckpt = time.monotonic()
-    if recent:
+    if recent and (len(recent) * 2 >= args.log_every or not history["train"]):  # not a noisy few steps
         history["train"].append([step, float(np.mean(recent))])
     if not history["val"] or history["val"][-1][0] != step:
         history["val"].append([step, validate()])

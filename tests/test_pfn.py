@@ -230,13 +230,13 @@ def test_golden_outputs_of_the_shipped_weights() -> None:
 
 
 def test_shipped_model_beats_a_uniform_prediction_on_prior_curves() -> None:
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from tunebench.models.curve_prior import sample_curve_tasks
 
-    batch = sample_curve_tasks(12, 20, 30, seed=123)
+    batch = sample_curve_tasks(12, 20, 30, seed=123)  # held out: training never drew this seed's stream
     rng = np.random.default_rng(5)
     s = PFNSurrogate()
-    lls, lls_extrapolate = [], []
+    lls, seen_known, seen_as_new = [], [], []
     for b in range(12):
         d = int(batch.n_hparams[b])
         X = batch.configs[b, :, :d].numpy().astype(float)
@@ -245,17 +245,18 @@ def test_shipped_model_beats_a_uniform_prediction_on_prior_curves() -> None:
         cut = rng.integers(0, 20, size=20)  # curve c observed at its first cut[c] budgets (0: unseen)
         cs, fs = np.nonzero(np.arange(30)[None, :] < cut[:, None])
         s.fit(X[cs], fid[fs], Y[cs, fs], cs, n_total=len(cs))
-        qc, qf = np.nonzero(np.arange(30)[None, :] >= cut[:, None])
-        pred = s.predict(X[qc], fid[qf], curve=qc)
-        lls.append(pred.log_pdf(Y[qc, qf]))
+        qc, qf = np.nonzero(np.arange(30)[None, :] >= cut[:, None])  # later budgets, unseen curves
+        lls.append(s.predict(X[qc], fid[qf], curve=qc).log_pdf(Y[qc, qf]))
         seen = cut[qc] > 0
-        lls_extrapolate.append(pred.log_pdf(Y[qc, qf])[seen])
+        Xs, ts, ys = X[qc][seen], fid[qf][seen], Y[qc, qf][seen]
+        seen_known.append(s.predict(Xs, ts, curve=qc[seen]).log_pdf(ys))
+        seen_as_new.append(s.predict(Xs, ts, curve=np.full(len(ys), -1)).log_pdf(ys))
     ll = float(np.mean(np.concatenate(lls)))
-    ll_seen = float(np.mean(np.concatenate(lls_extrapolate)))
-    # a uniform bar distribution on [0, 1] has log density 0 everywhere
+    # a uniform bar distribution on [0, 1] has log density 0 everywhere (shipped model: 0.76)
     assert ll > 0.5, ll
-    assert ll_seen > ll, (ll_seen, ll)  # continuing an observed curve is easier than a new one
-    assert torch is not None
+    # the observed part of a curve helps to extrapolate it (shipped model: 0.75 vs 0.63 nats)
+    known, as_new = float(np.mean(np.concatenate(seen_known))), float(np.mean(np.concatenate(seen_as_new)))
+    assert known > as_new + 0.05, (known, as_new)
 
 
 # ---------------------------------------------------------------- the bar distribution
