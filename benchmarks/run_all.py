@@ -97,6 +97,7 @@ SCRIPTS: dict[str, Script] = {
     "pareto_speed": Script(quick_args=("--n", "300", "--repeats", "3")),
     "method_quality": Script(needs=(_needs_yahpo,), quick_args=("--tasks", "3945", "--seeds", "2")),
     "cost_aware": Script(needs=(_needs_yahpo,), quick_args=("--benchmarks", "branin-cost", "--seeds", "2")),
+    "pfn_inference_speed": Script(quick_args=("--contexts", "300", "--queries", "1000", "--repeats", "3")),
     "ray_backend": Script(needs=(_needs_module("ray", "ray"),),
                           quick_args=("--trials", "10", "--rounds", "2", "--repeats", "1")),
 }
