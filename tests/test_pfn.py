@@ -296,6 +296,10 @@ def test_log_prob_below_is_accurate_in_the_tail() -> None:
     pred = BarPrediction(lp, np.linspace(0, 1, 11))
     assert pred.prob_below(0.5)[0] < 1e-16
     np.testing.assert_allclose(pred.log_prob_below(0.5)[0], -40.0 + np.log(5), atol=1e-6)
+    # per-query thresholds, one row in the tail and one not
+    both = BarPrediction(np.concatenate([lp, np.full((1, 10), -np.log(10))]), np.linspace(0, 1, 11))
+    np.testing.assert_allclose(both.log_prob_below(np.array([0.5, 0.25])), [-40.0 + np.log(5), np.log(0.25)],
+                               atol=1e-6)
 
 
 # ---------------------------------------------------------------- the surrogate

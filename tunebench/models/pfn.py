@@ -190,11 +190,19 @@ class BarPrediction:
             object.__setattr__(self, "_probs", cached)
         return cached
 
+    def _p32(self) -> np.ndarray:
+        """(q, n_bins) float32 bin probabilities (computed once; sums accumulate in float64)."""
+        cached: np.ndarray | None = self.__dict__.get("_probs32")
+        if cached is None:
+            cached = np.exp(self.log_probs.astype(np.float32))
+            object.__setattr__(self, "_probs32", cached)
+        return cached
+
     @property
     def mean(self) -> np.ndarray:
         """(q,) the predictive means."""
         centers = 0.5 * (self.borders[1:] + self.borders[:-1]).astype(np.float64)
-        out: np.ndarray = self.probs @ centers
+        out: np.ndarray = self._p32() @ centers
         return out
 
     def _locate(self, v: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,22 +216,31 @@ class BarPrediction:
     def prob_below(self, threshold: float | np.ndarray) -> np.ndarray:
         """(q,) ``P(y < threshold)`` (linear within a bin)."""
         idx, frac = self._locate(threshold)
-        p = self.probs
-        cum = np.concatenate([np.zeros((p.shape[0], 1)), np.cumsum(p, axis=1)], axis=1)
+        p = self._p32()
         rows = np.arange(p.shape[0])
-        out: np.ndarray = np.clip(cum[rows, idx] + frac * p[rows, idx], 0.0, 1.0)
+        if np.ndim(threshold) == 0:  # one threshold: the same bins below it for every query
+            below = p[:, :int(idx[0])].sum(axis=1, dtype=np.float64)
+        else:
+            below = np.where(np.arange(p.shape[1])[None, :] < idx[:, None], p, 0.0).sum(axis=1, dtype=np.float64)
+        out: np.ndarray = np.clip(below + frac * p[rows, idx], 0.0, 1.0)
         return out
 
     def log_prob_below(self, threshold: float | np.ndarray) -> np.ndarray:
-        """(q,) ``log P(y < threshold)``, computed in log space (accurate in the tail)."""
-        idx, frac = self._locate(threshold)
-        lp = self.log_probs.astype(np.float64)
-        rows = np.arange(lp.shape[0])
-        cum = np.logaddexp.accumulate(lp, axis=1)  # cum[:, j] = log P(bins 0..j)
-        before = np.where(idx > 0, cum[rows, np.maximum(idx - 1, 0)], -np.inf)
+        """(q,) ``log P(y < threshold)``: the log of :meth:`prob_below`, and in log space where
+        that is below 1e-6 (accurate far in the tail)."""
         with np.errstate(divide="ignore"):
-            part = lp[rows, idx] + np.log(frac)
-        out: np.ndarray = np.logaddexp(before, part)
+            out: np.ndarray = np.log(self.prob_below(threshold))
+        tail = ~(out > math.log(1e-6))
+        if tail.any():
+            idx, frac = self._locate(threshold)
+            idx, frac = idx[tail], frac[tail]
+            lp = self.log_probs[tail].astype(np.float64)
+            rows = np.arange(lp.shape[0])
+            cum = np.logaddexp.accumulate(lp, axis=1)  # cum[:, j] = log P(bins 0..j)
+            before = np.where(idx > 0, cum[rows, np.maximum(idx - 1, 0)], -np.inf)
+            with np.errstate(divide="ignore"):
+                part = lp[rows, idx] + np.log(frac)
+            out[tail] = np.logaddexp(before, part)
         return out
 
     def log_pdf(self, y: np.ndarray) -> np.ndarray:
