@@ -5,7 +5,7 @@
 
 For context sizes 100 / 300 / 1000 and 1000 / 2000 query points it prints the median wall time of
 conditioning on the context (once per decision), of predicting the queries, and of one decision
-(condition + predict + ``prob_below``), for the shipped weights (or ``--weights``) and for the
+(condition + predict + ``log_prob_below``), for the shipped weights (or ``--weights``) and for the
 "gpu" architecture of ``benchmarks/train_ftpfn.py`` with random weights (same cost as trained
 ones).  Inputs: a task of 1..10 hyperparameters, curves observed up to random budgets.
 """
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                     s.fit(X, t, y, curve, n_total=n_ctx)
                     t1 = time.perf_counter()
                     pred = s.predict(Xq, tq)
-                    pred.prob_below(0.1)
+                    pred.log_prob_below(0.1)  # as FTBO ranks its candidates
                     t2 = time.perf_counter()
                     times["condition"].append(t1 - t0)
                     times["predict"].append(t2 - t1)

@@ -314,6 +314,8 @@ def test_surrogate_matches_queries_to_context_curves_and_restores(tmp_path: Path
     by_config = s.predict(Xq, tq)
     by_id = s.predict(Xq, tq, curve=np.array([f"trial-{i}" for i in range(6)] + ["new"] * 6))
     np.testing.assert_allclose(by_config.log_probs, by_id.log_probs, atol=1e-6)
+    # a scalar fidelity broadcasts; noise (the CurveSurrogate protocol's flag) does not change a PFN
+    np.testing.assert_allclose(s.predict(Xq[:6], 1.0, noise=False).log_probs, by_config.log_probs[:6])
     # a known curve is told apart from a new curve with the same config
     as_new = s.predict(Xq[:1], tq[:1], curve=np.array(["new"]))
     assert np.abs(as_new.log_probs - by_config.log_probs[:1]).max() > 1e-4

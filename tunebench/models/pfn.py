@@ -433,9 +433,12 @@ class PFNSurrogate:
                              for c in np.asarray(curve).reshape(-1)], dtype=np.int64)
         return np.array([self._by_config.get(row.tobytes(), new) for row in X], dtype=np.int64)
 
-    def predict(self, X: np.ndarray, t: np.ndarray, curve: np.ndarray | None = None) -> BarPrediction:
-        """The predictive distribution of each row of ``X`` at fidelity ``t`` (``curve``: optional
-        curve ids of the queries, see the class docs)."""
+    def predict(self, X: np.ndarray, t: np.ndarray | float, *, noise: bool = True,
+                curve: np.ndarray | None = None) -> BarPrediction:
+        """The predictive distribution of each row of ``X`` at fidelity ``t`` (a scalar or one per
+        row): of an observed value; ``noise`` is ignored (the PFN was trained on noisy observations
+        and does not separate the curve from its noise).  ``curve``: optional curve ids of the
+        queries (see the class docs)."""
         if self._anchor is None:
             raise UserError("PFNSurrogate.predict: call fit(...) first")
         X = np.asarray(X, dtype=float)
