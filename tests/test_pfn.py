@@ -252,11 +252,11 @@ def test_shipped_model_beats_a_uniform_prediction_on_prior_curves() -> None:
         seen_known.append(s.predict(Xs, ts, curve=qc[seen]).log_pdf(ys))
         seen_as_new.append(s.predict(Xs, ts, curve=np.full(len(ys), -1)).log_pdf(ys))
     ll = float(np.mean(np.concatenate(lls)))
-    # a uniform bar distribution on [0, 1] has log density 0 everywhere (shipped model: 0.76)
-    assert ll > 0.5, ll
-    # the observed part of a curve helps to extrapolate it (shipped model: 0.75 vs 0.63 nats)
+    # a uniform bar distribution on [0, 1] has log density 0 everywhere (shipped model: 0.99)
+    assert ll > 0.7, ll
+    # the observed part of a curve helps to extrapolate it (shipped model: 0.99 vs 0.69 nats)
     known, as_new = float(np.mean(np.concatenate(seen_known))), float(np.mean(np.concatenate(seen_as_new)))
-    assert known > as_new + 0.05, (known, as_new)
+    assert known > as_new + 0.15, (known, as_new)
 
 
 # ---------------------------------------------------------------- the bar distribution
