@@ -85,6 +85,7 @@ class Script:
 SCRIPTS: dict[str, Script] = {
     "scheduler_overhead": Script(quick_args=("--trials", "200")),
     "import_time": Script(quick_args=("--runs", "5")),
+    "pfn_inference_speed": Script(quick_args=("--contexts", "300", "--queries", "1000", "--repeats", "3")),
     "local_backend_throughput": Script(quick_args=("--trials", "30")),
     "tuner_throughput": Script(quick_args=("--trials", "30")),
     "trial_start_latency": Script(needs=(_needs_module("torch", "torch"),), quick_args=("--runs", "3")),
@@ -97,7 +98,6 @@ SCRIPTS: dict[str, Script] = {
     "pareto_speed": Script(quick_args=("--n", "300", "--repeats", "3")),
     "method_quality": Script(needs=(_needs_yahpo,), quick_args=("--tasks", "3945", "--seeds", "2")),
     "cost_aware": Script(needs=(_needs_yahpo,), quick_args=("--benchmarks", "branin-cost", "--seeds", "2")),
-    "pfn_inference_speed": Script(quick_args=("--contexts", "300", "--queries", "1000", "--repeats", "3")),
     "ray_backend": Script(needs=(_needs_module("ray", "ray"),),
                           quick_args=("--trials", "10", "--rounds", "2", "--repeats", "1")),
 }
