@@ -44,6 +44,8 @@ NOT_BENCHMARKS = {
     "run_all": "this runner",
     "make_mlp_tabular_table": "a tool: builds the mlp_tabular-tab table shipped in tunebench/blackboxes/data "
     "(minutes of real training), measures nothing",
+    "train_ftpfn": "a tool: trains the learning-curve PFN whose weights ship in tunebench/models/weights "
+    "(minutes to tens of minutes), measures nothing",
 }
 
 
@@ -83,6 +85,7 @@ class Script:
 SCRIPTS: dict[str, Script] = {
     "scheduler_overhead": Script(quick_args=("--trials", "200")),
     "import_time": Script(quick_args=("--runs", "5")),
+    "pfn_inference_speed": Script(quick_args=("--contexts", "300", "--queries", "1000", "--repeats", "3")),
     "local_backend_throughput": Script(quick_args=("--trials", "30")),
     "tuner_throughput": Script(quick_args=("--trials", "30")),
     "trial_start_latency": Script(needs=(_needs_module("torch", "torch"),), quick_args=("--runs", "3")),

@@ -4,4 +4,6 @@ process, acquisition functions, a kernel density estimator.  They work on encode
 tunebench apart from L0 modules.
 
 ``tunebench.models.curve_prior`` (a prior over learning curves for training a curve-extrapolating
-PFN) needs torch, so it is not imported here: import it by its full name."""
+PFN) needs torch, so it is not imported here: import it by its full name.  So are
+``tunebench.models.pfn`` (that PFN's numpy inference and shipped weights: ``PFNSurrogate``) and
+``tunebench.models.pfn_train`` (the same network in torch, for training only)."""
