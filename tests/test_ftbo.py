@@ -137,9 +137,29 @@ def test_mfpi_random_draws_a_horizon_and_a_threshold_per_decision() -> None:
     assert len(seen) > 3
 
 
+@pytest.mark.parametrize("surrogate", ["gp", "pfn"])
+def test_the_other_surrogates_thaw_the_promising_trial_and_survive_a_state_round_trip(surrogate: str) -> None:
+    sched = ftbo(surrogate=surrogate)
+    good, poor = 1, 2
+    sched.load_state_dict(race_state(sched, {good: (0.08, 3), poor: (0.9, 3)},
+                                     done=[0.15, 0.3, 0.45, 0.6, 0.75, 0.95]))
+    scores = sched.candidate_scores()
+    assert scores[good] > scores[poor]
+    decision = sched.suggest(50)
+    assert decision is not None and decision != Suggestion.resume(poor)
+    state = json.loads(json.dumps(sched.state_dict()))
+    fresh = ftbo(surrogate=surrogate)
+    fresh.load_state_dict(state)
+    assert fresh.candidate_scores() == sched.candidate_scores()
+
+
 def test_options_are_checked() -> None:
-    with pytest.raises(UserError, match="'pfn' is not yet available"):
-        ftbo(surrogate="pfn")
+    wide = {f"c{i}": finrange(0.0, 1.0, 3) for i in range(11)}
+    with pytest.raises(UserError, match="at most 10 encoded columns and this space has 11"):
+        make_scheduler("FTBO", {**wide, "epochs": MAX_T}, metric="loss", resource_attr="epoch",
+                       max_resource_attr="epochs", surrogate="pfn")
+    with pytest.raises(UserError, match="max_context <= 1023"):
+        ftbo(surrogate="pfn", max_context=2000)
     with pytest.raises(UserError, match="unknown FTBO surrogate"):
         ftbo(surrogate="gpx")
     with pytest.raises(ValueError, match="max_context"):

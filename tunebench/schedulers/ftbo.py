@@ -42,8 +42,10 @@ Bayesian Optimization for Hyperparameter Optimization", ICML 2024), on the freez
 :meth:`FTBO.suggest_resume` (no new trial may start) makes the same decision but answers only
 if a paused trial wins it (``None`` and no change otherwise).
 
-``surrogate="pfn"`` (the in-context prior-data fitted network) is not available yet: it raises a
-:class:`~tunebench.errors.UserError`.
+``surrogate="pfn"``: the prior-data fitted network shipped with tunebench
+(:class:`~tunebench.models.pfn.PFNSurrogate`, numpy inference of the ``ftpfn-v1`` weights): its
+"fit" conditions it on the context in one forward pass, no training; it takes spaces of at most
+10 encoded columns.
 
 Determinism and resume: given the seed and the calls the decisions are deterministic;
 ``state_dict`` holds the race and the surrogate's anchor (see :mod:`tunebench.models.dpl`), and a
@@ -64,6 +66,7 @@ from tunebench.models.acquisition import AcquisitionOptimizer
 from tunebench.models.curves import CurveSurrogate, ValueScaling, cap_context, scale_fidelity
 from tunebench.models.dpl import DPLEnsemble
 from tunebench.models.ftgp import FreezeThawGPSurrogate
+from tunebench.models.pfn import PFNSurrogate
 from tunebench.schedulers.freeze_thaw import FreezeThawRace, int_option
 from tunebench.searchers.gp import _blas_threads
 from tunebench.types import Config, Status, Suggestion
@@ -72,9 +75,11 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["FTBO", "SURROGATES"]
 
-#: the surrogates FTBO can use (``pfn``: announced, not available yet)
+#: the surrogates FTBO can use
 SURROGATES = ("dpl", "gp", "pfn")
 _RUNNING = Status.RUNNING
+#: with ``surrogate="pfn"``: the normalized values are mapped into [0.1, 0.9]
+PFN_VALUE_MARGIN = 0.1
 #: observed configs a new-config local search starts from (the best ones)
 _LOCAL_STARTS = 3
 
@@ -102,8 +107,8 @@ class FTBO(FreezeThawRace):
         max_resource_attr, seed, points_to_evaluate, num_init_random: the race, as in
         :class:`~tunebench.schedulers.dyhpo.DyHPO`.
         surrogate: ``"dpl"`` (the power-law ensemble), ``"gp"`` (the freeze-thaw GP: ``n_members``,
-            ``hidden``, ``epochs``, ``refine_epochs`` and ``batch_size`` do not apply); ``"pfn"`` is
-            not available yet.
+            ``hidden``, ``epochs``, ``refine_epochs`` and ``batch_size`` do not apply), ``"pfn"`` (the
+            shipped PFN, in context; those options and ``refit_factor`` do not apply).
         max_context: points the surrogate is fitted on at most (see
             :func:`~tunebench.models.curves.cap_context`).
         n_members, hidden, epochs, refine_epochs, batch_size, refit_factor: the ensemble and its
@@ -119,7 +124,8 @@ class FTBO(FreezeThawRace):
 
     Raises:
         ValueError: an invalid argument (the message names it).
-        UserError: ``surrogate="pfn"`` (not available yet) or an unknown surrogate.
+        UserError: an unknown surrogate, or ``surrogate="pfn"`` on a space of more encoded
+            columns, or with a larger context, than the network takes.
     """
 
     def __init__(
@@ -151,9 +157,6 @@ class FTBO(FreezeThawRace):
         acquisition_noise: bool = True,
         blas_threads: int | None = 1,
     ) -> None:
-        if surrogate == "pfn":
-            raise UserError("FTBO surrogate 'pfn' is not yet available (the PFN has no trained weights yet): "
-                            "use surrogate=dpl")
         if surrogate not in SURROGATES:
             raise UserError(f"unknown FTBO surrogate {surrogate!r}: use one of {', '.join(SURROGATES)}")
         super().__init__(
@@ -168,8 +171,23 @@ class FTBO(FreezeThawRace):
         self._optimizer = AcquisitionOptimizer(config_space, n_candidates=n_candidates, n_starts=n_starts,
                                                max_steps=max_steps)
         self._model: CurveSurrogate
+        #: normalized values are mapped into [margin, 1 - margin] for the surrogate: the PFN's bar
+        #: distribution lives on [0, 1], so the incumbent at 0 would leave no room below it for the
+        #: MFPI threshold
+        self._margin = PFN_VALUE_MARGIN if surrogate == "pfn" else 0.0
         if surrogate == "gp":
             self._model = FreezeThawGPSurrogate(self._encoder.encoded_dim, refit_factor=refit_factor)
+        elif surrogate == "pfn":
+            pfn = PFNSurrogate()
+            width, n_ids = pfn.net.arch["max_hparams"], pfn.net.arch["n_ids"]
+            if self._encoder.encoded_dim > width:
+                raise UserError(f"FTBO surrogate 'pfn' takes configs of at most {width} encoded columns and this "
+                                f"space has {self._encoder.encoded_dim} (a choice takes one column per category): "
+                                "use surrogate=dpl or surrogate=gp")
+            if self.max_context >= n_ids:
+                raise UserError(f"FTBO surrogate 'pfn' tells at most {n_ids - 1} curves apart: give "
+                                f"max_context <= {n_ids - 1} (got {self.max_context})")
+            self._model = pfn
         else:
             self._model = DPLEnsemble(self._encoder.encoded_dim, n_members=n_members, hidden=hidden, epochs=epochs,
                                       refine_epochs=refine_epochs, batch_size=batch_size,
@@ -187,7 +205,8 @@ class FTBO(FreezeThawRace):
         curve = np.asarray(self._obs_tid[:n])
         t = scale_fidelity(np.asarray(self._obs_r[:n], dtype=float), self.max_t)
         keep = cap_context(curve, t, self.max_context)
-        return self._X[:n, :-1][keep], t[keep], scaling.transform(raw[keep]), curve[keep], scaling
+        y = self._margin + (1.0 - 2.0 * self._margin) * scaling.transform(raw[keep])
+        return self._X[:n, :-1][keep], t[keep], y, curve[keep], scaling
 
     def _evaluate(self, allow_new: bool, commit: bool) -> _Decision:
         """Fit the surrogate (on a copy unless ``commit``) and score the candidates."""
@@ -202,8 +221,8 @@ class FTBO(FreezeThawRace):
         dec = _Decision(model)
         n_levels = len(self.levels)
         dec.horizon = int(self._rng.integers(1, n_levels + 1))
-        tau = 10.0 ** self._rng.uniform(-4.0, -1.0)
-        best = 0.0  # the best observed value, normalized
+        tau = 10.0 ** self._rng.uniform(-4.0, -1.0) * (1.0 - 2.0 * self._margin)
+        best = self._margin  # the best observed value, normalized (and mapped for the surrogate)
         running = [tid for tid, st in self._trials.items() if st.status is _RUNNING]
         if running:  # fantasized: their expected value at their next step
             R = np.stack([self._rows[tid] for tid in running])
