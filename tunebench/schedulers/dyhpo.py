@@ -51,17 +51,16 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 from typing import Any
 
 import numpy as np
 
 from tunebench.models.acquisition import AcquisitionOptimizer, log_expected_improvement
 from tunebench.models.gp import GaussianProcess
-from tunebench.schedulers.freeze_thaw import FreezeThawRace, fidelity_steps, int_option
+from tunebench.schedulers.freeze_thaw import ModelBasedRace, RaceScores, fidelity_steps, int_option
 from tunebench.searchers.gp import GPSurrogate, _blas_threads
 from tunebench.space import Choice
-from tunebench.types import Config, Status, Suggestion
+from tunebench.types import Config, Status
 
 logger = logging.getLogger(__name__)
 
@@ -72,20 +71,7 @@ _RUNNING = Status.RUNNING
 _PREDICTED_INCUMBENTS = 50
 
 
-class _Candidates:
-    """What one decision looked at (for :meth:`DyHPO.candidate_scores` and the decision)."""
-
-    __slots__ = ("paused", "paused_scores", "new_config", "new_score", "surrogate")
-
-    def __init__(self, surrogate: GPSurrogate) -> None:
-        self.paused: list[int] = []
-        self.paused_scores = np.empty(0)
-        self.new_config: Config | None = None
-        self.new_score = -math.inf
-        self.surrogate = surrogate  #: the model that scored them
-
-
-class DyHPO(FreezeThawRace):
+class DyHPO(ModelBasedRace):
     """DyHPO (see the module docstring): trials advance one fidelity step per run; each
     decision resumes the paused trial or starts the new configuration with the largest
     expected improvement at its next step.
@@ -159,24 +145,6 @@ class DyHPO(FreezeThawRace):
         self._surrogate = GPSurrogate(d + 1, warp_dims=warp, refit_factor=refit_factor, refit_every=refit_every,
                                       max_model_points=max_model_points, max_fit_points=max_fit_points)
 
-    # -- introspection -------------------------------------------------------------------------
-
-    def candidate_scores(self) -> dict[int | str, float]:
-        """For inspection and tests: the log EI of each paused trial at its next step and
-        (key ``"new"``) of the best new configuration at the first step, with the model as the
-        next decision would see it; empty before the model is used.  Changes nothing."""
-        if len(self._obs_y) < 2:
-            return {}
-        state = self._rng.bit_generator.state
-        try:
-            cand = self._evaluate(allow_new=True, commit=False)
-        finally:
-            self._rng.bit_generator.state = state
-        out: dict[int | str, float] = {t: float(s) for t, s in zip(cand.paused, cand.paused_scores, strict=True)}
-        if cand.new_config is not None:
-            out["new"] = float(cand.new_score)
-        return out
-
     # -- observations --------------------------------------------------------------------------
 
     def _select(self, n: int, budget: int) -> np.ndarray:
@@ -218,13 +186,13 @@ class DyHPO(FreezeThawRace):
                 best[j] = min(y)
         return best
 
-    def _evaluate(self, allow_new: bool, commit: bool) -> _Candidates:
+    def _evaluate(self, allow_new: bool, commit: bool) -> RaceScores:
         """Score the candidates with the model (updated on a copy unless ``commit``)."""
         n = len(self._obs_y)
         X = self._X[:n]
         y = np.asarray(self._obs_y)
         surrogate = self._surrogate if commit else copy.deepcopy(self._surrogate)
-        cand = _Candidates(surrogate)
+        cand = RaceScores(surrogate)
         with _blas_threads(self.blas_threads):
             gp = surrogate.update(X, y, self._select)
             running = [t for t, st in self._trials.items() if st.status is _RUNNING]
@@ -260,23 +228,9 @@ class DyHPO(FreezeThawRace):
                     cand.new_score = float(found[1])
         return cand
 
-    def _decide(self, trial_id: int, allow_new: bool) -> Suggestion | None:
-        if allow_new and self._in_initial_design():
-            return self._start(trial_id, self._new_config_without_model())
-        if not allow_new and (not self._paused or len(self._obs_y) < 2):
-            return None
-        rng_state = self._rng.bit_generator.state
-        cand = self._evaluate(allow_new, commit=allow_new)
-        i = int(np.argmax(cand.paused_scores)) if cand.paused else -1
-        if i >= 0 and (cand.new_config is None or cand.paused_scores[i] >= cand.new_score):
-            if not allow_new:
-                self._surrogate = cand.surrogate
-            return self._resume(cand.paused[i])
-        if allow_new:
-            config = cand.new_config if cand.new_config is not None else self._new_config_without_model()
-            return self._start(trial_id, config)
-        self._rng.bit_generator.state = rng_state  # a new configuration would be best: no change
-        return None
+    def _adopt(self, surrogate: Any) -> None:
+        """Keep the copy of the GP a resume was decided on."""
+        self._surrogate = surrogate
 
     # -- state ---------------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from tunebench.searchers.random import complete_config
 from tunebench.space import get_encoder, hyperparameters, sample_configs, space_cardinality, validate_space
 from tunebench.types import Config, Decision, Result, Status, Suggestion, Trial
 
-__all__ = ["FreezeThawRace", "fidelity_steps", "int_option"]
+__all__ = ["FreezeThawRace", "ModelBasedRace", "RaceScores", "fidelity_steps", "int_option"]
 
 _CONTINUE = Decision.CONTINUE
 _PAUSE = Decision.PAUSE
@@ -355,3 +355,68 @@ class FreezeThawRace(Scheduler):
         self._level_obs = [{} for _ in self.levels]
         for tid, r, v in zip(obs["trial"], obs["resource"], obs["value"], strict=True):
             self._observe(int(tid), r, float(v))
+
+
+class RaceScores:
+    """What one model-based decision looked at: the paused trials and their scores, the best new
+    configuration and its score (higher is better), and the model that scored them."""
+
+    __slots__ = ("paused", "paused_scores", "new_config", "new_score", "surrogate")
+
+    def __init__(self, surrogate: Any) -> None:
+        self.paused: list[int] = []
+        self.paused_scores = np.empty(0)
+        self.new_config: Config | None = None
+        self.new_score = -math.inf
+        self.surrogate = surrogate  #: the model that scored them
+
+
+class ModelBasedRace(FreezeThawRace):
+    """A race whose every decision scores the paused trials and the best new configuration under
+    a model and takes the highest (DyHPO, FTBO): the decision and :meth:`candidate_scores` are
+    here; a subclass scores (:meth:`_evaluate`) and keeps a model it was given (:meth:`_adopt`)."""
+
+    @abstractmethod
+    def _evaluate(self, allow_new: bool, commit: bool) -> RaceScores:
+        """Called at each decision (and by :meth:`candidate_scores`): fit the model (in place if
+        ``commit``, else on a copy) and score each paused trial and, if ``allow_new`` or a trial
+        is paused, the best new configuration. Must return the scores with the model used."""
+
+    @abstractmethod
+    def _adopt(self, surrogate: Any) -> None:
+        """Called when a decision made on a copy of the model (``commit=False``) resumes a trial:
+        keep that copy as the model."""
+
+    def candidate_scores(self) -> dict[int | str, float]:
+        """For inspection and tests: the score of each paused trial and (key ``"new"``) of the best
+        new configuration, as the next decision would see them; empty before the model is used.
+        Changes nothing."""
+        if len(self._obs_y) < 2:
+            return {}
+        state = self._rng.bit_generator.state
+        try:
+            scores = self._evaluate(allow_new=True, commit=False)
+        finally:
+            self._rng.bit_generator.state = state
+        out: dict[int | str, float] = {t: float(v) for t, v in zip(scores.paused, scores.paused_scores, strict=True)}
+        if scores.new_config is not None:
+            out["new"] = float(scores.new_score)
+        return out
+
+    def _decide(self, trial_id: int, allow_new: bool) -> Suggestion | None:
+        if allow_new and self._in_initial_design():
+            return self._start(trial_id, self._new_config_without_model())
+        if not allow_new and (not self._paused or len(self._obs_y) < 2):
+            return None
+        rng_state = self._rng.bit_generator.state
+        scores = self._evaluate(allow_new, commit=allow_new)
+        i = int(np.argmax(scores.paused_scores)) if scores.paused else -1
+        if i >= 0 and (scores.new_config is None or scores.paused_scores[i] >= scores.new_score):
+            if not allow_new:
+                self._adopt(scores.surrogate)
+            return self._resume(scores.paused[i])
+        if allow_new:
+            config = scores.new_config if scores.new_config is not None else self._new_config_without_model()
+            return self._start(trial_id, config)
+        self._rng.bit_generator.state = rng_state  # a new configuration would be best: no change
+        return None

@@ -67,9 +67,9 @@ from tunebench.models.curves import CurveSurrogate, ValueScaling, cap_context, s
 from tunebench.models.dpl import DPLEnsemble
 from tunebench.models.ftgp import FreezeThawGPSurrogate
 from tunebench.models.pfn import PFNSurrogate
-from tunebench.schedulers.freeze_thaw import FreezeThawRace, int_option
+from tunebench.schedulers.freeze_thaw import ModelBasedRace, RaceScores, int_option
 from tunebench.searchers.gp import _blas_threads
-from tunebench.types import Config, Status, Suggestion
+from tunebench.types import Config, Status
 
 logger = logging.getLogger(__name__)
 
@@ -84,22 +84,18 @@ PFN_VALUE_MARGIN = 0.1
 _LOCAL_STARTS = 3
 
 
-class _Decision:
-    """What one decision looked at (for :meth:`FTBO.candidate_scores` and the decision)."""
+class _Decision(RaceScores):
+    """What one decision looked at, with MFPI-random's draws."""
 
-    __slots__ = ("paused", "paused_scores", "new_config", "new_score", "surrogate", "horizon", "threshold")
+    __slots__ = ("horizon", "threshold")
 
     def __init__(self, surrogate: CurveSurrogate) -> None:
-        self.paused: list[int] = []
-        self.paused_scores = np.empty(0)
-        self.new_config: Config | None = None
-        self.new_score = -math.inf
-        self.surrogate = surrogate
+        super().__init__(surrogate)
         self.horizon = 1
         self.threshold = 0.0
 
 
-class FTBO(FreezeThawRace):
+class FTBO(ModelBasedRace):
     """Freeze-thaw BO with MFPI-random over a learning-curve surrogate (see the module docstring).
 
     Args:
@@ -258,41 +254,9 @@ class FTBO(FreezeThawRace):
         top = sorted(best, key=lambda k: (best[k], k))[:_LOCAL_STARTS]
         return np.stack([self._rows[tid] for tid in top]) if top else np.empty((0, self._encoder.encoded_dim))
 
-    # -- decisions -----------------------------------------------------------------------------
-
-    def candidate_scores(self) -> dict[int | str, float]:
-        """For inspection and tests: the score (``log P(y < threshold)``) of each paused trial and
-        (key ``"new"``) of the best new configuration, as the next decision would see them
-        (same horizon and threshold); empty before the model is used.  Changes nothing."""
-        if len(self._obs_y) < 2:
-            return {}
-        state = self._rng.bit_generator.state
-        try:
-            dec = self._evaluate(allow_new=True, commit=False)
-        finally:
-            self._rng.bit_generator.state = state
-        out: dict[int | str, float] = {t: float(s) for t, s in zip(dec.paused, dec.paused_scores, strict=True)}
-        if dec.new_config is not None:
-            out["new"] = dec.new_score
-        return out
-
-    def _decide(self, trial_id: int, allow_new: bool) -> Suggestion | None:
-        if allow_new and self._in_initial_design():
-            return self._start(trial_id, self._new_config_without_model())
-        if not allow_new and (not self._paused or len(self._obs_y) < 2):
-            return None
-        rng_state = self._rng.bit_generator.state
-        dec = self._evaluate(allow_new, commit=allow_new)
-        i = int(np.argmax(dec.paused_scores)) if dec.paused else -1
-        if i >= 0 and (dec.new_config is None or dec.paused_scores[i] >= dec.new_score):
-            if not allow_new:
-                self._model = dec.surrogate
-            return self._resume(dec.paused[i])
-        if allow_new:
-            config = dec.new_config if dec.new_config is not None else self._new_config_without_model()
-            return self._start(trial_id, config)
-        self._rng.bit_generator.state = rng_state  # a new configuration would be best: no change
-        return None
+    def _adopt(self, surrogate: Any) -> None:
+        """Keep the copy of the model a resume was decided on."""
+        self._model = surrogate
 
     # -- state ---------------------------------------------------------------------------------
 
