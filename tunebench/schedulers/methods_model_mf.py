@@ -134,7 +134,7 @@ FTBO_QUICK: dict[str, Any] = {"n_members": 3, "hidden": 16, "epochs": 40, "refin
 
 @method("FTBO",
         "Freeze-thaw BO (after ifBO, 2024): one fidelity step at a time; resume or start by MFPI-random under a "
-        "learning-curve surrogate (dpl: deep power-law ensemble; gp: the freeze-thaw GP)",
+        "learning-curve surrogate (dpl: deep power-law ensemble; gp: the freeze-thaw GP; pfn: the shipped PFN)",
         listed=("grace_period", "reduction_factor", "step", "surrogate"), multi_fidelity=True,
         quick_options=FTBO_QUICK, quick_trials=40)
 def _ftbo_factory(
