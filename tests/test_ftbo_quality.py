@@ -76,3 +76,17 @@ def test_figures_on_a_tiny_setting(fq, shared_data, tmp_path, monkeypatch, capsy
     assert again["1w"][0].mean == figures["1w"][0].mean
     strip = [line for line in first.splitlines() if " s in all" not in line and " runs (" not in line]
     assert strip == [line for line in second.splitlines() if " s in all" not in line and " runs (" not in line]
+
+
+def test_lcbench_regret_bounds_are_the_sample_best_and_median(shared_data):
+    from tunebench.benchmarks.builtin import LCBENCH_REGRET_SAMPLE, lcbench_regret_bounds
+    from tunebench.blackboxes.registry import load_blackbox
+    from tunebench.space import sample_configs
+
+    n, seed = LCBENCH_REGRET_SAMPLE
+    bb = load_blackbox("lcbench", "34539", shared_data)
+    configs = sample_configs(bb.config_space, np.random.default_rng(seed), n)
+    acc = bb.evaluate(configs, fidelities=[bb.fidelity_values[-1]], seed=0)[:, 0, bb.objective_index("val_accuracy")]
+    best, median = lcbench_regret_bounds("34539", shared_data)
+    assert best == pytest.approx(float(np.nanmax(acc))) and median == pytest.approx(float(np.nanmedian(acc)))
+    assert best > median
