@@ -35,6 +35,8 @@ __all__ = [
     "EXAMPLES_DIR",
     "LCBENCH_TIME_BOUNDS",
     "LCBENCH_BOUND_SAMPLE",
+    "LCBENCH_REGRET_SAMPLE",
+    "lcbench_regret_bounds",
 ]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -76,6 +78,27 @@ def lcbench_time_bound(task: str, data_dir: str | Path | None = None) -> float:
     """
     n_configs, seed = LCBENCH_BOUND_SAMPLE
     return objective_quantile(load_blackbox("lcbench", task, data_dir), "time", 0.5, n_configs=n_configs, seed=seed)
+
+
+#: ``(n_configs, seed)`` of the random configurations over which :func:`lcbench_regret_bounds` takes
+#: the best and the median ``val_accuracy``
+LCBENCH_REGRET_SAMPLE = (2000, 12345)
+
+
+def lcbench_regret_bounds(task: str, data_dir: str | Path | None = None) -> tuple[float, float]:
+    """``(best, median)`` of ``val_accuracy`` at lcbench task ``task``'s last epoch over the random
+    configurations of :data:`LCBENCH_REGRET_SAMPLE`: bounds of a normalized regret fixed before any
+    run (from the blackbox alone), ``(best - found) / (best - median)``, 1 meaning "no better than a
+    typical random configuration". Loads the YAHPO surrogate (``data_dir`` or ``$TUNEBENCH_DATA``).
+
+    Raises:
+        UserError: an unknown task, or the data or onnxruntime missing.
+    """
+    n_configs, seed = LCBENCH_REGRET_SAMPLE
+    blackbox = load_blackbox("lcbench", task, data_dir)
+    best, median = (objective_quantile(blackbox, "val_accuracy", q, n_configs=n_configs, seed=seed)
+                    for q in (1.0, 0.5))
+    return best, median
 
 
 def real_benchmark_definitions() -> dict[str, RealBenchmark]:

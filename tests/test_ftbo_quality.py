@@ -1,0 +1,92 @@
+"""benchmarks/ftbo_quality.py: its figures on a tiny real setting (2 lcbench development tasks, 1 seed,
+2 methods, a few epochs), and its task selection."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tunebench.analysis import load_grid
+from tunebench.blackboxes.yahpo import LCBENCH_DEVELOPMENT_TASKS, LCBENCH_INSTANCES
+from tunebench.errors import UserError
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "ftbo_quality.py"
+
+
+@pytest.fixture(scope="module")
+def fq():
+    spec = importlib.util.spec_from_file_location("_bench_ftbo_quality", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def test_task_selection(fq):
+    assert fq.select_tasks(["dev"]) == list(LCBENCH_DEVELOPMENT_TASKS)
+    reporting = fq.select_tasks(["reporting"])
+    assert len(reporting) == 26 and not set(reporting) & set(LCBENCH_DEVELOPMENT_TASKS)
+    assert sorted(fq.select_tasks(["all"])) == sorted(LCBENCH_INSTANCES)
+    assert fq.select_tasks(["3945", "lcbench-167149", "dev"])[:3] == ["3945", "167149", "7593"]
+    with pytest.raises(UserError, match="not an lcbench task"):
+        fq.select_tasks(["12"])
+    assert fq.method_of("FTBO-dpl") == ("FTBO", {"surrogate": "dpl"})
+    assert fq.method_of("ASHA") == ("ASHA", {})
+
+
+def test_figures_on_a_tiny_setting(fq, shared_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TUNEBENCH_DATA", str(shared_data))
+    tasks, methods, epochs = ["3945", "34539"], ["FTBO-pfn", "ASHA"], 30
+    argv = ["--tasks", *tasks, "--seeds", "1", "--methods", *methods, "--setting", "both", "--epochs", str(epochs),
+            "--time-budget", "300", "--parallel", "2", "--results-root", str(tmp_path), "--plot",
+            str(tmp_path / "plot.png")]
+    figures = fq.main(argv)
+    assert set(figures) == {"1w", "4w"}
+    for groups in figures.values():
+        assert [g.name for g in groups] == ["development"]  # both tasks are development tasks
+        g = groups[0]
+        for m in methods:
+            for column in (g.mean[m], g.median[m]):
+                assert len(column) == len(fq.FRACTIONS) and all(np.isfinite(v) and v >= 0 for v in column)
+            # best-so-far regret never grows with the budget
+            assert g.mean[m][0] >= g.mean[m][1] >= g.mean[m][2]
+        for i in range(len(fq.FRACTIONS)):
+            assert np.mean([g.rank[m][i] for m in methods]) == pytest.approx((len(methods) + 1) / 2)
+        assert set(g.wtl) == {"ASHA"} and sum(g.wtl["ASHA"]) == len(tasks)
+        assert all(0.0 <= p <= 1.0 for p in g.p["ASHA"])
+    # the 1w budget is epochs: every run stopped after exactly that many results
+    grid = load_grid(tmp_path, fq.tag_of("1w", "FTBO-pfn"), known_optima=False)
+    assert sorted(grid.runs["n_results"]) == [epochs, epochs]
+    bounds = json.loads((tmp_path / fq.BOUNDS_FILE).read_text())["tasks"]
+    assert set(bounds) == set(tasks) and all(best > median for best, median in bounds.values())
+    assert (tmp_path / "plot.png").stat().st_size > 0
+    # resumable: a second call runs nothing and prints the same figures
+    first = capsys.readouterr().out
+    again = fq.main(argv)
+    second = capsys.readouterr().out
+    assert "(0 to run, 4 already complete)" in second
+    assert again["1w"][0].mean == figures["1w"][0].mean
+    strip = [line for line in first.splitlines() if " s in all" not in line and " runs (" not in line]
+    assert strip == [line for line in second.splitlines() if " s in all" not in line and " runs (" not in line]
+
+
+def test_lcbench_regret_bounds_are_the_sample_best_and_median(shared_data):
+    from tunebench.benchmarks.builtin import LCBENCH_REGRET_SAMPLE, lcbench_regret_bounds
+    from tunebench.blackboxes.registry import load_blackbox
+    from tunebench.space import sample_configs
+
+    n, seed = LCBENCH_REGRET_SAMPLE
+    bb = load_blackbox("lcbench", "34539", shared_data)
+    configs = sample_configs(bb.config_space, np.random.default_rng(seed), n)
+    acc = bb.evaluate(configs, fidelities=[bb.fidelity_values[-1]], seed=0)[:, 0, bb.objective_index("val_accuracy")]
+    best, median = lcbench_regret_bounds("34539", shared_data)
+    assert best == pytest.approx(float(np.nanmax(acc))) and median == pytest.approx(float(np.nanmedian(acc)))
+    assert best > median
