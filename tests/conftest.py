@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -98,3 +101,15 @@ def kill_when(command: list[str], exp: Path, until: Callable[[list[dict]], bool]
 def n_results(at_least: int) -> Callable[[list[dict]], bool]:
     """For :func:`kill_when`: at least ``at_least`` results logged."""
     return lambda events: sum(e.get("event") == "result" for e in events) >= at_least
+
+
+def load_script(path: Path) -> ModuleType:
+    """The Python file ``path`` (a benchmark script, an example) imported as module
+    ``_script_<stem>``, registered in ``sys.modules`` (its dataclasses look their module up)."""
+    name = f"_script_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

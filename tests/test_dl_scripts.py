@@ -9,7 +9,6 @@ dataset skip, saying so, when it is absent."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 torch = pytest.importorskip("torch", reason="the torch extra is not installed: pip install 'tunebench[torch]'")
 
@@ -106,11 +106,7 @@ def same_curve(a: list[dict], b: list[dict], keys: tuple[str, ...]) -> None:
             assert ra[key] == pytest.approx(rb[key], rel=1e-5, abs=1e-7), (key, ra, rb)
 
 
-def load_example(path: Path):
-    spec = importlib.util.spec_from_file_location(f"_example_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load_example = load_script
 
 
 # --------------------------------------------------------------------------- the scripts

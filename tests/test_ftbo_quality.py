@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 from tunebench.analysis import load_grid
 from tunebench.blackboxes.yahpo import LCBENCH_DEVELOPMENT_TASKS, LCBENCH_INSTANCES
@@ -20,14 +19,7 @@ SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "ftbo_quality.p
 
 @pytest.fixture(scope="module")
 def fq():
-    spec = importlib.util.spec_from_file_location("_bench_ftbo_quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    return load_script(SCRIPT)
 
 
 def test_task_selection(fq):

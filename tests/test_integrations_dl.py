@@ -7,14 +7,13 @@ Each test skips, saying so, when its package is absent. The tests that train are
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import logged_events
+from conftest import load_script, logged_events
 
 from tunebench import reporting
 
@@ -70,11 +69,7 @@ def runs(lines: list[dict]) -> list[list[dict]]:
     return out
 
 
-def load_example(path: Path):
-    spec = importlib.util.spec_from_file_location(f"_example_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load_example = load_script
 
 
 def check_epochs_trained_equal_epochs_reported(lines: list[dict], trained_key: str) -> None:
