@@ -166,6 +166,8 @@ class FTBO(ModelBasedRace):
         n_starts: int = 2,
         max_steps: int = 4,
         acquisition_noise: bool = True,
+        horizon: Literal["relative", "common"] = "relative",
+        incumbent: Literal["global", "level"] = "global",
         blas_threads: int | None = 1,
     ) -> None:
         if surrogate not in SURROGATES:
@@ -178,6 +180,12 @@ class FTBO(ModelBasedRace):
         self.surrogate = surrogate
         self.max_context = int_option("max_context", max_context, 1)
         self.acquisition_noise = bool(acquisition_noise)
+        if horizon not in ("relative", "common"):
+            raise ValueError(f"horizon must be 'relative' or 'common', got {horizon!r}")
+        if incumbent not in ("global", "level"):
+            raise ValueError(f"incumbent must be 'global' or 'level', got {incumbent!r}")
+        self.horizon = horizon
+        self.incumbent = incumbent
         self.blas_threads = None if blas_threads is None else int_option("blas_threads", blas_threads, 1)
         self._optimizer = AcquisitionOptimizer(config_space, n_candidates=n_candidates, n_starts=n_starts,
                                                max_steps=max_steps)
@@ -226,30 +234,43 @@ class FTBO(ModelBasedRace):
 
     def _evaluate_inner(self, allow_new: bool, commit: bool) -> _Decision:
         n = len(self._obs_y)
-        X, t, y, curve, _ = self._model_data(n)
+        X, t, y, curve, scaling = self._model_data(n)
         model = self._model if commit else copy.deepcopy(self._model)
         model.fit(X, t, y, curve, n_total=n)
         dec = _Decision(model)
         n_levels = len(self.levels)
         dec.horizon = int(self._rng.integers(1, n_levels + 1))
         tau = 10.0 ** self._rng.uniform(-4.0, -1.0) * (1.0 - 2.0 * self._margin)
-        best = self._margin  # the best observed value, normalized (and mapped for the surrogate)
+        # the incumbent per step: the best value observed at a fidelity up to the step (normalized and
+        # mapped for the surrogate), running trials fantasized at their next step (the model's mean)
+        scaled = self._margin + (1.0 - 2.0 * self._margin) * scaling.transform(np.asarray(self._obs_y[:n]))
+        obs_level = np.searchsorted(self.levels, np.asarray(self._obs_r[:n], dtype=float), side="right") - 1
+        best = np.full(n_levels, np.inf)
+        np.minimum.at(best, np.clip(obs_level, 0, n_levels - 1), scaled)
         running = [tid for tid, st in self._trials.items() if st.status is _RUNNING]
-        if running:  # fantasized: their expected value at their next step
+        if running:
             R = np.stack([self._rows[tid] for tid in running])
-            tr = scale_fidelity(np.asarray([self._next_level(tid) for tid in running], dtype=float), self.max_t)
-            best = min(best, float(np.min(model.predict(R, tr).mean)))
-        dec.threshold = best - tau
+            kr = np.asarray([min(self._trials[tid].level + 1, n_levels - 1) for tid in running])
+            np.minimum.at(best, kr, model.predict(R, self._level_t[kr]).mean)
+        best = np.minimum.accumulate(best)
+        if self.incumbent == "global":
+            best[:] = best[-1]
+        dec.threshold = float(best[-1] - tau)
         dec.paused = list(self._paused)
         noise = self.acquisition_noise
+        h = dec.horizon
         if dec.paused:
             P = np.stack([self._rows[tid] for tid in dec.paused])
             ks = np.asarray([self._trials[tid].level for tid in dec.paused])
-            tp = self._level_t[np.minimum(ks + dec.horizon, n_levels - 1)]
-            dec.paused_scores = model.predict(P, tp, noise=noise).log_prob_below(dec.threshold)
+            if self.horizon == "relative":
+                target = np.minimum(ks + h, n_levels - 1)
+            else:
+                target = np.maximum(h - 1, np.minimum(ks + 1, n_levels - 1))
+            dec.paused_scores = model.predict(P, self._level_t[target], noise=noise).log_prob_below(best[target] - tau)
         if allow_new or dec.paused:
-            t_new = float(self._level_t[min(dec.horizon - 1, n_levels - 1)])
-            threshold = dec.threshold
+            j = min(h - 1, n_levels - 1)
+            t_new = float(self._level_t[j])
+            threshold = float(best[j] - tau)
 
             def score(C: np.ndarray) -> np.ndarray:
                 return model.predict(C, t_new, noise=noise).log_prob_below(threshold)
