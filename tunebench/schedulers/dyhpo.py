@@ -142,8 +142,9 @@ class DyHPO(ModelBasedRace):
         if input_warping:
             warp = [j for name in self._encoder.names if not isinstance(config_space[name], Choice)
                     for j in range(self._encoder.slices[name].start, self._encoder.slices[name].stop)] + [d]
-        self._surrogate = GPSurrogate(d + 1, warp_dims=warp, refit_factor=refit_factor, refit_every=refit_every,
-                                      max_model_points=max_model_points, max_fit_points=max_fit_points)
+        self._model: GPSurrogate = GPSurrogate(d + 1, warp_dims=warp, refit_factor=refit_factor,
+                                               refit_every=refit_every, max_model_points=max_model_points,
+                                               max_fit_points=max_fit_points)
 
     # -- observations --------------------------------------------------------------------------
 
@@ -191,7 +192,7 @@ class DyHPO(ModelBasedRace):
         n = len(self._obs_y)
         X = self._X[:n]
         y = np.asarray(self._obs_y)
-        surrogate = self._surrogate if commit else copy.deepcopy(self._surrogate)
+        surrogate = self._model if commit else copy.deepcopy(self._model)
         cand = RaceScores(surrogate)
         with _blas_threads(self.blas_threads):
             gp = surrogate.update(X, y, self._select)
@@ -228,21 +229,11 @@ class DyHPO(ModelBasedRace):
                     cand.new_score = float(found[1])
         return cand
 
-    def _adopt(self, surrogate: Any) -> None:
-        """Keep the copy of the GP a resume was decided on."""
-        self._surrogate = surrogate
-
     # -- state ---------------------------------------------------------------------------------
-
-    def state_dict(self) -> dict[str, Any]:
-        """JSON-able snapshot: trials, observations, RNG and the model's schedule."""
-        state = super().state_dict()
-        state["surrogate"] = self._surrogate.state_dict()
-        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a snapshot of :meth:`state_dict` (taken with the same constructor arguments);
         the GP is rebuilt from the observations exactly as it was."""
         super().load_state_dict(state)
         n = len(self._obs_y)
-        self._surrogate.load_state_dict(state["surrogate"], self._X[:n], np.asarray(self._obs_y))
+        self._model.load_state_dict(state["surrogate"], self._X[:n], np.asarray(self._obs_y))

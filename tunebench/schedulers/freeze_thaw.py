@@ -374,7 +374,11 @@ class RaceScores:
 class ModelBasedRace(FreezeThawRace):
     """A race whose every decision scores the paused trials and the best new configuration under
     a model and takes the highest (DyHPO, FTBO): the decision and :meth:`candidate_scores` are
-    here; a subclass scores (:meth:`_evaluate`) and keeps a model it was given (:meth:`_adopt`)."""
+    here; a subclass sets ``_model`` (an object with ``state_dict()``, held in this race's
+    :meth:`state_dict` under ``"surrogate"``), scores (:meth:`_evaluate`) and restores the model in
+    :meth:`load_state_dict`."""
+
+    _model: Any  #: the subclass's model (set in its constructor)
 
     @abstractmethod
     def _evaluate(self, allow_new: bool, commit: bool) -> RaceScores:
@@ -382,10 +386,16 @@ class ModelBasedRace(FreezeThawRace):
         ``commit``, else on a copy) and score each paused trial and, if ``allow_new`` or a trial
         is paused, the best new configuration. Must return the scores with the model used."""
 
-    @abstractmethod
     def _adopt(self, surrogate: Any) -> None:
         """Called when a decision made on a copy of the model (``commit=False``) resumes a trial:
         keep that copy as the model."""
+        self._model = surrogate
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able snapshot: the race (trials, observations, RNG) and the model's own state."""
+        state = super().state_dict()
+        state["surrogate"] = self._model.state_dict()
+        return state
 
     def candidate_scores(self) -> dict[int | str, float]:
         """For inspection and tests: the score of each paused trial and (key ``"new"``) of the best

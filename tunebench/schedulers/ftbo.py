@@ -130,6 +130,14 @@ class FTBO(ModelBasedRace):
             :class:`~tunebench.models.acquisition.AcquisitionOptimizer`).
         acquisition_noise: score candidates under the predictive of an observation (the fit's
             noise included; the default) rather than of the curve (see the module docstring).
+        horizon: where MFPI-random predicts a candidate, given the decision's random horizon ``h``
+            (in steps): ``"relative"`` (ifBO's rule) ``h`` steps past where each candidate is (a new
+            configuration: step ``h - 1``); ``"common"``: at step ``h - 1`` for every candidate, or
+            its next step if that is further (a paused trial is not credited with ``h`` more steps
+            of training than a new configuration).
+        incumbent: the value MFPI-random's threshold is drawn below: ``"global"`` (ifBO's rule)
+            the best observed value at any fidelity; ``"level"``: the best observed at a fidelity
+            up to the candidate's target step (DyHPO's budget-wise incumbent).
         blas_threads: BLAS threads for the model (see :mod:`tunebench.searchers.gp`; 1: the
             small matrices gain nothing from more, and a loaded machine loses).
 
@@ -290,17 +298,7 @@ class FTBO(ModelBasedRace):
         top = sorted(best, key=lambda k: (best[k], k))[:_LOCAL_STARTS]
         return np.stack([self._rows[tid] for tid in top]) if top else np.empty((0, self._encoder.encoded_dim))
 
-    def _adopt(self, surrogate: Any) -> None:
-        """Keep the copy of the model a resume was decided on."""
-        self._model = surrogate
-
     # -- state ---------------------------------------------------------------------------------
-
-    def state_dict(self) -> dict[str, Any]:
-        """JSON-able snapshot: the race (trials, observations, RNG) and the surrogate's anchor."""
-        state = super().state_dict()
-        state["surrogate"] = self._model.state_dict()
-        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a snapshot of :meth:`state_dict` (same constructor arguments); the surrogate is

@@ -157,21 +157,18 @@ def _ftbo_factory(
     n_starts: int = 2,
     max_steps: int = 4,
     acquisition_noise: bool = True,
+    horizon: Literal["relative", "common"] = "relative",
+    incumbent: Literal["global", "level"] = "global",
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """FTBO (see :class:`tunebench.schedulers.ftbo.FTBO` for the options)."""
+    options = dict(locals())
+    del options["ctx"]
     from tunebench.schedulers.ftbo import FTBO  # deferred: scipy (import tunebench.schedulers)
 
     resource_attr, max_t = ctx.resource_and_max_t()
-    return FTBO(
-        ctx.config_space, ctx.metric, ctx.mode, resource_attr=resource_attr, max_t=max_t,
-        grace_period=grace_period, reduction_factor=reduction_factor, step=step,
-        max_resource_attr=ctx.max_resource_attr, seed=ctx.seed, points_to_evaluate=points_to_evaluate,
-        num_init_random=num_init_random, surrogate=surrogate, max_context=max_context, n_members=n_members,
-        hidden=hidden, epochs=epochs, refine_epochs=refine_epochs, batch_size=batch_size,
-        refit_factor=refit_factor, n_candidates=n_candidates, n_starts=n_starts, max_steps=max_steps,
-        acquisition_noise=acquisition_noise, blas_threads=blas_threads,
-    )
+    return FTBO(ctx.config_space, ctx.metric, ctx.mode, resource_attr=resource_attr, max_t=max_t,
+                max_resource_attr=ctx.max_resource_attr, seed=ctx.seed, **options)
 
 
 @method("FreezeThawGP",
@@ -193,20 +190,14 @@ def _freeze_thaw_gp_factory(
     n_starts: int = 2,
     max_steps: int = 4,
     acquisition_noise: bool = True,
+    horizon: Literal["relative", "common"] = "relative",
+    incumbent: Literal["global", "level"] = "global",
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """FTBO with ``surrogate="gp"`` (see :class:`tunebench.schedulers.ftbo.FTBO` for the options)."""
-    from tunebench.schedulers.ftbo import FTBO  # deferred: scipy (import tunebench.schedulers)
-
-    resource_attr, max_t = ctx.resource_and_max_t()
-    return FTBO(
-        ctx.config_space, ctx.metric, ctx.mode, resource_attr=resource_attr, max_t=max_t,
-        grace_period=grace_period, reduction_factor=reduction_factor, step=step,
-        max_resource_attr=ctx.max_resource_attr, seed=ctx.seed, points_to_evaluate=points_to_evaluate,
-        num_init_random=num_init_random, surrogate="gp", max_context=max_context, refit_factor=refit_factor,
-        n_candidates=n_candidates, n_starts=n_starts, max_steps=max_steps, acquisition_noise=acquisition_noise,
-        blas_threads=blas_threads,
-    )
+    options = dict(locals())
+    del options["ctx"]
+    return _ftbo_factory(ctx, surrogate="gp", **options)
 
 
 @method("OneEpochTopK",
