@@ -15,13 +15,13 @@ with its defaults. Nothing is tuned here.
 
 Normalized regret of a run at a budget fraction: ``(best - found) / (best - median)`` on
 ``val_accuracy`` (maximized), ``found`` the best value seen so far (any epoch), ``best`` and
-``median`` the best and the median at the last epoch of a fixed random sample of 2000
-configurations of the task (:func:`tunebench.benchmarks.builtin.lcbench_regret_bounds`): bounds
-fixed before any run, from the blackbox alone, cached in ``<results root>/lcbench-regret-bounds.json``.
-A run that beats the sample's best has regret 0 in the means, medians and the plot (clipped; how
-many, and by how much, is printed); ranks, wins/ties/losses and the tests compare the unclipped
-values (per task a monotone function of the value found, so independent of the clip). A run without
-a result yet has regret 1.
+``median`` the best and the median at the last epoch of a fixed random sample of 1,000,000
+configurations of the task (:data:`tunebench.benchmarks.builtin.LCBENCH_REGRET_BOUNDS`, computed
+once by :func:`~tunebench.benchmarks.builtin.lcbench_regret_bounds`): bounds fixed before any run,
+from the blackbox alone.  A run that beats the sample's best has regret 0 in the means, medians
+and the plot (clipped; how many, and by how much, is printed); ranks, wins/ties/losses and the
+tests compare the unclipped values (per task a monotone function of the value found, so
+independent of the clip). A run without a result yet has regret 1.
 
 Figures, for the development tasks (:data:`tunebench.blackboxes.yahpo.LCBENCH_DEVELOPMENT_TASKS`),
 the other (reporting) tasks and both pooled: the mean and median normalized regret at 25/50/100 % of
@@ -45,7 +45,6 @@ per (setting, method label), tag ``ftbo-quality-<setting>-<label>``; complete ru
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -65,7 +64,6 @@ from tunebench.errors import UserError
 FRACTIONS = (0.25, 0.5, 1.0)
 BASELINES = ["DyHPO", "MOBSTER", "HyperTune", "ASHA"]
 REFERENCE = "FTBO-pfn"
-BOUNDS_FILE = "lcbench-regret-bounds.json"
 #: settings: (workers, what the budget counts)
 SETTINGS = {"1w": (1, "epochs"), "4w": (4, "simulated seconds")}
 #: a run's wall-clock limit where the budget is in epochs (the result count ends it first)
@@ -102,21 +100,11 @@ def method_of(label: str) -> tuple[str, dict[str, Any]]:
     return label, {}
 
 
-def task_bounds(tasks: Sequence[str], path: Path) -> dict[str, tuple[float, float]]:
-    """``task -> (best, median)`` from the cache file ``path``, computing (and adding) the missing ones."""
-    from tunebench.benchmarks.builtin import LCBENCH_REGRET_SAMPLE, lcbench_regret_bounds
+def task_bounds(tasks: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """``task -> (best, median)``: the fixed bounds of :data:`~tunebench.benchmarks.builtin.LCBENCH_REGRET_BOUNDS`."""
+    from tunebench.benchmarks.builtin import LCBENCH_REGRET_BOUNDS
 
-    cached: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    sample = list(LCBENCH_REGRET_SAMPLE)
-    if cached.get("sample") != sample:
-        cached = {"sample": sample, "tasks": {}}
-    missing = [t for t in tasks if t not in cached["tasks"]]
-    for t in missing:
-        cached["tasks"][t] = list(lcbench_regret_bounds(t))
-    if missing:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cached, indent=1))
-    return {t: (float(cached["tasks"][t][0]), float(cached["tasks"][t][1])) for t in tasks}
+    return {t: LCBENCH_REGRET_BOUNDS[t] for t in tasks}
 
 
 def tag_of(setting: str, label: str) -> str:
@@ -372,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[GroupFigures]]:
     out: dict[str, list[GroupFigures]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.results_root or Path(tmp)
-        bounds = task_bounds(tasks, root / BOUNDS_FILE)
+        bounds = task_bounds(tasks)
         print(f"{len(labels)} methods x {len(tasks)} lcbench tasks x {args.seeds} seeds, settings "
               f"{', '.join(settings)} (1w: 1 worker, {args.epochs} epochs; 4w: 4 workers, {args.time_budget:g} "
               f"simulated s); decision time not charged; {args.parallel} runs at once", flush=True)

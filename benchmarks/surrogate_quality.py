@@ -23,7 +23,10 @@ each of the ``UNSEEN`` put-aside curves.  Each surrogate (``--surrogates``, by n
 ``--max-context`` points) and predicts the held-out points: figures are the mean log-likelihood
 (``log_pdf``, in normalized units: higher is better), the MSE of the predictive mean, and the fit +
 predict time (one BLAS thread).  ``constant`` is a reference: a Gaussian with the mean and the
-standard deviation of the observed values.
+standard deviation of the observed values.  ``pfn`` (:class:`PFNCurveSurrogate`) gets the values as
+FTBO gives them to the PFN, mapped into ``[m, 1 - m]`` (``m = PFN_VALUE_MARGIN``, 0.1); its mean is
+mapped back and its log-likelihood is in the same normalized units as the others' (the log density
+of the mapped value plus ``log(1 - 2 m)``, the Jacobian of the map).
 
 The table gives, per group of tasks (the held-out tasks, the development tasks
 :data:`~tunebench.blackboxes.yahpo.LCBENCH_DEVELOPMENT_TASKS` when any is run, and both pooled),
@@ -59,6 +62,8 @@ from tunebench.models.curves import (
     scale_fidelity,
 )
 from tunebench.models.dpl import DPLEnsemble
+from tunebench.models.pfn import PFNSurrogate
+from tunebench.schedulers.ftbo import PFN_VALUE_MARGIN
 from tunebench.searchers.gp import GPSurrogate, _blas_threads
 
 #: default lcbench tasks: 4 held-out ones and 2 development ones (reported apart, then pooled)
@@ -177,6 +182,59 @@ class GPCurveSurrogate:
         return GaussianCurvePrediction(mean=mean, std=np.sqrt(np.maximum(var, 1e-12)))
 
 
+@dataclass(frozen=True)
+class MappedPrediction:
+    """A prediction made in mapped units ``v = margin + (1 - 2 margin) y``, read back in the
+    normalized units ``y``: the mean mapped back, the density at ``y`` the mapped one times the
+    map's slope (``log_pdf`` adds ``log(1 - 2 margin)``, the log of the Jacobian)."""
+
+    inner: CurvePrediction
+    margin: float
+
+    @property
+    def _slope(self) -> float:
+        return 1.0 - 2.0 * self.margin
+
+    @property
+    def mean(self) -> np.ndarray:
+        out: np.ndarray = (np.asarray(self.inner.mean, dtype=float) - self.margin) / self._slope
+        return out
+
+    def _to_mapped(self, y: float | np.ndarray) -> np.ndarray:
+        return self.margin + self._slope * np.asarray(y, dtype=float)
+
+    def prob_below(self, threshold: float | np.ndarray) -> np.ndarray:
+        return self.inner.prob_below(self._to_mapped(threshold))
+
+    def log_prob_below(self, threshold: float | np.ndarray) -> np.ndarray:
+        return self.inner.log_prob_below(self._to_mapped(threshold))
+
+    def log_pdf(self, y: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.asarray(self.inner.log_pdf(self._to_mapped(y)), dtype=float) + np.log(self._slope)
+        return out
+
+
+class PFNCurveSurrogate:
+    """Our PFN (:class:`PFNSurrogate`, the shipped weights) as FTBO feeds it: normalized values
+    mapped into ``[margin, 1 - margin]`` (``margin`` :data:`~tunebench.schedulers.ftbo.PFN_VALUE_MARGIN`,
+    FTBO's ``_model_data``), its predictions read back in normalized units (:class:`MappedPrediction`,
+    so that its log-likelihood compares with the other surrogates'). It is conditioned on every
+    observed point given (FTBO caps its context at ``max_context``, 256 by default: run with
+    ``--max-context 256`` for that); it tells at most ``n_ids - 1`` (1023) curves apart and takes
+    configs of at most ``max_hparams`` (10) columns (lcbench: 7)."""
+
+    def __init__(self, margin: float = PFN_VALUE_MARGIN) -> None:
+        self._pfn = PFNSurrogate()
+        self.margin = float(margin)
+
+    def fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray, curve: np.ndarray, *, n_total: int) -> None:
+        mapped = self.margin + (1.0 - 2.0 * self.margin) * np.asarray(y, dtype=float)
+        self._pfn.fit(X, t, mapped, curve, n_total=n_total)
+
+    def predict(self, X: np.ndarray, t: np.ndarray, *, noise: bool = True) -> MappedPrediction:
+        return MappedPrediction(self._pfn.predict(X, t, noise=noise), self.margin)
+
+
 class Surrogate(Protocol):
     """What this benchmark needs of a :class:`~tunebench.models.curves.CurveSurrogate`: fit and predict."""
 
@@ -193,8 +251,9 @@ SURROGATES: dict[str, Factory] = {
     "constant": lambda d, min_t, seed: ConstantSurrogate(),
     "dpl": lambda d, min_t, seed: DPLEnsemble(d, seed=seed),
     "gp": lambda d, min_t, seed: GPCurveSurrogate(d, min_t),
+    "pfn": lambda d, min_t, seed: PFNCurveSurrogate(),
 }
-DEFAULT_SURROGATES = ["constant", "dpl", "gp"]
+DEFAULT_SURROGATES = ["constant", "dpl", "gp", "pfn"]
 
 
 # -- scoring -------------------------------------------------------------------------------------

@@ -46,8 +46,8 @@ def test_observed_set_is_prefixes_and_held_out_points_are_not_observed(sq):
 
 
 def test_scores_of_every_surrogate_are_finite_on_a_drawn_observed_set(sq):
-    res = sq.score_surrogates(power_law_curves(sq), [100], ["constant", "dpl", "gp"], seed=1, unseen=40)
-    assert sorted(res) == [("constant", 100), ("dpl", 100), ("gp", 100)]
+    res = sq.score_surrogates(power_law_curves(sq), [100], ["constant", "dpl", "gp", "pfn"], seed=1, unseen=40)
+    assert sorted(res) == [("constant", 100), ("dpl", 100), ("gp", 100), ("pfn", 100)]
     for key, scores in res.items():
         assert set(scores) == set(sq.METRICS)
         assert all(np.isfinite(v) for v in scores.values()), (key, scores)
@@ -88,3 +88,40 @@ def test_max_context_caps_what_the_surrogate_sees(sq):
     capped = len(sq.cap_context(obs.curve, curves.t[obs.epoch], 30))
     assert capped < 100  # this set has fewer than 100 curves: capping drops points
     assert sizes == [(capped, 100), (100, 100)]
+
+
+def test_mapped_prediction_reads_back_in_normalized_units(sq):
+    """A Gaussian made in mapped units (v = m + (1 - 2m) y) read back is the Gaussian of y: its
+    mean mapped back, its log density the mapped one plus log(1 - 2m) (the Jacobian)."""
+    m = 0.1
+    mu, s = np.array([0.2, 0.5, 0.9]), np.array([0.05, 0.1, 0.3])
+    direct = sq.GaussianCurvePrediction(mean=mu, std=s)
+    mapped = sq.MappedPrediction(sq.GaussianCurvePrediction(mean=m + (1 - 2 * m) * mu, std=(1 - 2 * m) * s), m)
+    y = np.array([0.25, 0.4, 1.0])
+    np.testing.assert_allclose(mapped.mean, mu)
+    np.testing.assert_allclose(mapped.log_pdf(y), direct.log_pdf(y))
+    np.testing.assert_allclose(mapped.prob_below(y), direct.prob_below(y))
+    np.testing.assert_allclose(mapped.log_prob_below(y), direct.log_prob_below(y))
+
+
+def test_pfn_density_in_normalized_units_integrates_to_one(sq):
+    """The PFN's bar distribution lives on [0, 1] in mapped units: in normalized units it covers
+    [-m / (1 - 2m), (1 - m) / (1 - 2m)] and its density integrates to 1 there, its mean the
+    mapped mean mapped back."""
+    curves = power_law_curves(sq, n_curves=30)
+    model = sq.PFNCurveSurrogate()
+    m = model.margin
+    c, e = np.repeat(np.arange(20), 5), np.tile(np.arange(5), 20)
+    model.fit(curves.X[c], curves.t[e], curves.y[c, e], c, n_total=len(c))
+    pred = model.predict(curves.X[[0, 25]], curves.t[[15, 3]])
+    from tunebench.models.pfn import BarPrediction
+
+    b = np.asarray(pred.inner.borders, dtype=float)
+    y_mid = ((b[:-1] + b[1:]) / 2 - m) / (1 - 2 * m)  # the bins' midpoints, in normalized units
+    width = np.diff(b) / (1 - 2 * m)
+    for i in range(2):
+        one = BarPrediction(log_probs=np.repeat(pred.inner.log_probs[i:i + 1], len(y_mid), axis=0), borders=b)
+        dens = np.exp(sq.MappedPrediction(one, m).log_pdf(y_mid))
+        assert float(np.sum(dens * width)) == pytest.approx(1.0, abs=1e-3)
+        assert float(np.sum(dens * width * y_mid)) == pytest.approx(float(pred.mean[i]), abs=1e-3)
+    np.testing.assert_allclose(pred.mean, (np.asarray(pred.inner.mean) - m) / (1 - 2 * m))

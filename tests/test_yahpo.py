@@ -176,6 +176,20 @@ def test_fidelity_subset_matches_full_curve(bb: YahpoBlackbox, configs: list[dic
     assert bb.learning_curve(configs[0])["val_accuracy"].shape == (52,)
 
 
+def test_level_values_are_evaluate_at_one_level(bb: YahpoBlackbox, configs: list[dict]) -> None:
+    full = bb.evaluate(configs)
+    for name in ("val_accuracy", "val_cross_entropy", "test_balanced_accuracy"):
+        i = bb.objective_index(name)
+        np.testing.assert_allclose(bb.level_values(configs, name), full[:, -1, i], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(bb.level_values(configs, name, bb.fidelity_values[4]), full[:, 4, i],
+                                   rtol=1e-5, atol=1e-6)
+    with pytest.raises(UserError, match="time is cumulative over the fidelity levels; use evaluate"):
+        bb.level_values(configs, "time")
+    with pytest.raises(UserError, match="fidelity 0.5 is not available"):
+        bb.level_values(configs, "val_accuracy", 0.5)
+    assert bb.level_values([], "val_accuracy").shape == (0,)
+
+
 def test_instances_differ(bb: YahpoBlackbox, configs: list[dict]) -> None:
     other = YahpoBlackbox("lcbench", "7593", data_dir=DATA)
     assert other.name == "lcbench-7593"

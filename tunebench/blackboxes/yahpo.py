@@ -625,6 +625,26 @@ class YahpoBlackbox(Blackbox):
         values = out[0] if len(out) == 1 else np.concatenate(out, axis=0)
         return values[:total]
 
+    def level_values(self, configs: Sequence[Config], objective: str, fidelity: float | None = None) -> np.ndarray:
+        """``objective`` of each of ``configs`` at one ``fidelity`` (None: the highest), shape
+        ``(n_configs,)``: what :meth:`evaluate` returns there, from that level's surrogate rows
+        alone (``evaluate`` runs every level up to the one asked, for the cumulative time: 52 times
+        the rows at lcbench's last epoch). For estimates over large samples of configurations.
+        Configs are not checked (take them from the space's sampling).
+
+        Raises:
+            UserError: an unknown objective, a runtime objective (cumulative over the levels: use
+                :meth:`evaluate`), or a fidelity that is not a level.
+        """
+        index = self.objective_index(objective)
+        if index == self._runtime_index or index >= len(self.facts.targets):
+            raise UserError(f"{self.name}: {objective} is cumulative over the fidelity levels; use evaluate()")
+        at = self.fidelity_values[-1] if fidelity is None else self.fidelity_values[self.fidelity_index([fidelity])[0]]
+        if len(configs) == 0:
+            return np.empty(0)
+        x_cat, x_cont = self._inputs(configs, np.asarray([at]))
+        return self._predict(x_cat, x_cont)[:, index].astype(np.float64)
+
     def _evaluate(self, configs: Sequence[Config], fidelity_index: np.ndarray, seed: int) -> np.ndarray:
         fidelity_index = np.asarray(fidelity_index, dtype=np.intp).reshape(-1)
         n, n_obj = len(configs), len(self.objectives)
