@@ -223,8 +223,8 @@ class PFNCurveSurrogate:
     ``--max-context 256`` for that); it tells at most ``n_ids - 1`` (1023) curves apart and takes
     configs of at most ``max_hparams`` (10) columns (lcbench: 7)."""
 
-    def __init__(self, margin: float = PFN_VALUE_MARGIN) -> None:
-        self._pfn = PFNSurrogate()
+    def __init__(self, margin: float = PFN_VALUE_MARGIN, weights: str | None = None) -> None:
+        self._pfn = PFNSurrogate(weights)
         self.margin = float(margin)
 
     def fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray, curve: np.ndarray, *, n_total: int) -> None:
@@ -256,6 +256,16 @@ SURROGATES: dict[str, Factory] = {
 DEFAULT_SURROGATES = ["constant", "dpl", "gp", "pfn"]
 
 
+def factory_of(name: str, factories: dict[str, Factory] | None = None) -> Factory:
+    """The factory of a surrogate name: a key of ``factories`` (default :data:`SURROGATES`), or
+    ``pfn:PATH``, the PFN with the weights at ``PATH`` (a ``.npz`` with its sidecar, as
+    ``benchmarks/train_ftpfn.py`` writes them) instead of the shipped ones."""
+    if name.startswith("pfn:"):
+        path = name.removeprefix("pfn:")
+        return lambda d, min_t, seed: PFNCurveSurrogate(weights=path)
+    return (SURROGATES if factories is None else factories)[name]
+
+
 # -- scoring -------------------------------------------------------------------------------------
 
 #: the figures of one (surrogate, size, task, seed)
@@ -268,7 +278,6 @@ def score_observed_set(curves: Curves, obs: ObservedSet, surrogates: Sequence[st
     """Every surrogate fitted on the observed set ``obs`` of ``curves`` (all of it, or
     :func:`cap_context` to ``max_context`` points; seeded with ``seed``) and scored on its
     held-out points.  Returns ``surrogate -> {metric: value}`` (:data:`METRICS`)."""
-    factories = SURROGATES if factories is None else factories
     size = len(obs.curve)
     keep = np.arange(size)
     if max_context is not None:
@@ -280,7 +289,7 @@ def score_observed_set(curves: Curves, obs: ObservedSet, surrogates: Sequence[st
     y = curves.y[qc, qe]
     out: dict[str, dict[str, float]] = {}
     for name in surrogates:
-        model = factories[name](curves.X.shape[1], float(curves.t.min()), seed)
+        model = factory_of(name, factories)(curves.X.shape[1], float(curves.t.min()), seed)
         with _blas_threads(1):
             t0 = time.perf_counter()
             model.fit(curves.X[c], curves.t[e], curves.y[c, e], c, n_total=size)
@@ -369,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="lcbench task ids, 'all' (the 34) or 'heldout' (the 26 non-development ones)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES, help="observed points")
-    parser.add_argument("--surrogates", nargs="+", default=DEFAULT_SURROGATES, choices=sorted(SURROGATES))
+    parser.add_argument("--surrogates", nargs="+", default=DEFAULT_SURROGATES,
+                        help=f"among {', '.join(sorted(SURROGATES))}, or pfn:PATH (the PFN with the weights at PATH)")
     parser.add_argument("--configs", type=int, default=None,
                         help=f"configs sampled per task (default: the largest size + {UNSEEN} unseen)")
     parser.add_argument("--max-context", type=int, default=None,
@@ -390,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"tunebench: error: unknown lcbench task(s) {', '.join(unknown)}; use ids of "
               f"tunebench.blackboxes.yahpo.LCBENCH_INSTANCES, 'all' or 'heldout'", file=sys.stderr)
+        return 2
+    bad = [name for name in args.surrogates if name not in SURROGATES and not name.startswith("pfn:")]
+    if bad:
+        print(f"tunebench: error: unknown surrogate(s) {', '.join(bad)}; use {', '.join(sorted(SURROGATES))} or "
+              "pfn:PATH", file=sys.stderr)
         return 2
     sizes = sorted(set(args.sizes))
     n_configs = args.configs or max(sizes) + UNSEEN

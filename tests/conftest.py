@@ -113,3 +113,24 @@ def load_script(path: Path) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+#: a small PFN architecture (random weights of it: :func:`random_pfn_weights`)
+SMALL_PFN = {"d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 32, "n_bins": 20, "n_ids": 32, "max_hparams": 10,
+             "d_head_mlp": 24}
+
+
+def random_pfn_weights(tmp_path: Path, arch: dict[str, int] | None = None, seed: int = 0) -> Path:
+    """Random PFN weights of ``arch`` (default :data:`SMALL_PFN`) saved as ``tmp_path/w.npz`` with
+    its sidecar; returns the ``.npz`` path."""
+    import numpy as np
+
+    from tunebench.models.pfn import _expected_shapes, save_weights
+
+    arch = SMALL_PFN if arch is None else arch
+    rng = np.random.default_rng(seed)
+    arrays = {k: rng.normal(0, 0.3, s).astype(np.float32) for k, s in _expected_shapes(arch).items()}
+    arrays["borders"] = np.linspace(0, 1, arch["n_bins"] + 1, dtype=np.float32)
+    path = tmp_path / "w.npz"
+    save_weights(path, arrays, architecture=arch, prior_version=1, training={"steps": 0})
+    return path

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import random_pfn_weights
 
 from tunebench.errors import UserError
 from tunebench.schedulers import make_scheduler
@@ -35,7 +36,7 @@ def curve(x: float, epoch: int) -> float:
 
 def ftbo(**options: Any) -> FTBO:
     sched = make_scheduler("FTBO", SPACE, metric="loss", resource_attr="epoch", max_resource_attr="epochs", step=1,
-                           seed=0, **{**SMALL, **options})
+                           **{"seed": 0, **SMALL, **options})
     assert isinstance(sched, FTBO)
     return sched
 
@@ -151,6 +152,42 @@ def test_the_other_surrogates_thaw_the_promising_trial_and_survive_a_state_round
     fresh = ftbo(surrogate=surrogate)
     fresh.load_state_dict(state)
     assert fresh.candidate_scores() == sched.candidate_scores()
+
+
+def test_pfn_weights_option_loads_other_weights(tmp_path: Path) -> None:
+    path = random_pfn_weights(tmp_path)  # n_ids 32: tells 31 curves apart
+    sched = ftbo(surrogate="pfn", pfn_weights=str(path), max_context=24)
+    sched.load_state_dict(race_state(sched, {1: (0.08, 3), 2: (0.9, 3)}, done=[0.15, 0.5]))
+    assert sched._model.state_dict()["weights_sha256"] == json.loads(path.with_suffix(".json").read_text())["sha256"]
+    assert np.isfinite(list(sched.candidate_scores().values())).all()
+    with pytest.raises(UserError, match="max_context <= 31"):
+        ftbo(surrogate="pfn", pfn_weights=str(path), max_context=40)
+    with pytest.raises(UserError, match="does not exist"):
+        ftbo(surrogate="pfn", pfn_weights=str(tmp_path / "missing.npz"))
+
+
+def test_level_incumbent_lowers_the_bar_for_new_configs_and_horizon_options_are_checked() -> None:
+    # "level": a new configuration predicted at step h - 1 is compared with the best observed up
+    # to that step, not with the best at MAX_T: its probability can only rise
+    higher = 0
+    for seed in range(4):
+        scores = {}
+        for incumbent in ("global", "level"):
+            sched = ftbo(incumbent=incumbent, seed=seed)
+            sched.load_state_dict(race_state(sched, {1: (0.2, 2), 2: (0.5, 4)}, done=[0.1, 0.7]))
+            scores[incumbent] = sched.candidate_scores()["new"]
+        assert scores["level"] >= scores["global"] - 1e-9
+        higher += scores["level"] > scores["global"] + 1e-9
+    assert higher >= 1
+    for horizon in ("relative", "common"):  # both thaw the promising trial first
+        sched = ftbo(horizon=horizon)
+        sched.load_state_dict(race_state(sched, {1: (0.08, 3), 2: (0.9, 3)}, done=[0.15, 0.3, 0.45, 0.6]))
+        s = sched.candidate_scores()
+        assert s[1] > s[2]
+    with pytest.raises(ValueError, match="horizon must be"):
+        ftbo(horizon="absolute")
+    with pytest.raises(ValueError, match="incumbent must be"):
+        ftbo(incumbent="best")
 
 
 def test_options_are_checked() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SMALL_PFN, random_pfn_weights
 
 from tunebench.errors import UserError
 from tunebench.models.pfn import (
@@ -25,17 +26,11 @@ from tunebench.models.pfn import (
 )
 
 GOLDEN = Path(__file__).parent / "data" / "pfn_golden.json"
-SMALL = {"d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 32, "n_bins": 20, "n_ids": 32, "max_hparams": 10,
-         "d_head_mlp": 24}
+SMALL = SMALL_PFN
 
 
 def _random_weights(tmp_path: Path, arch: dict[str, int] = SMALL, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    arrays = {k: rng.normal(0, 0.3, s).astype(np.float32) for k, s in _expected_shapes(arch).items()}
-    arrays["borders"] = np.linspace(0, 1, arch["n_bins"] + 1, dtype=np.float32)
-    path = tmp_path / "w.npz"
-    save_weights(path, arrays, architecture=arch, prior_version=1, training={"steps": 0})
-    return path
+    return random_pfn_weights(tmp_path, arch, seed)
 
 
 def _golden_inputs() -> tuple[np.ndarray, ...]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import load_script
+from conftest import load_script, random_pfn_weights
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "surrogate_quality.py"
 
@@ -51,6 +51,16 @@ def test_scores_of_every_surrogate_are_finite_on_a_drawn_observed_set(sq):
     for key, scores in res.items():
         assert set(scores) == set(sq.METRICS)
         assert all(np.isfinite(v) for v in scores.values()), (key, scores)
+
+
+def test_pfn_with_other_weights_by_name(sq, tmp_path):
+    path = random_pfn_weights(tmp_path)
+    res = sq.score_surrogates(power_law_curves(sq, n_curves=60), [20], ["pfn", f"pfn:{path}"], seed=1, unseen=10)
+    other = res[(f"pfn:{path}", 20)]
+    assert all(np.isfinite(v) for v in other.values())
+    assert other["ll_extrap"] != res[("pfn", 20)]["ll_extrap"]  # another model was used
+    with pytest.raises(KeyError):
+        sq.factory_of("nope")
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -138,6 +138,9 @@ class FTBO(ModelBasedRace):
         incumbent: the value MFPI-random's threshold is drawn below: ``"global"`` (ifBO's rule)
             the best observed value at any fidelity; ``"level"``: the best observed at a fidelity
             up to the candidate's target step (DyHPO's budget-wise incumbent).
+        pfn_weights: with ``surrogate="pfn"``: the path of a ``.npz`` of PFN weights (its JSON
+            sidecar beside it, as ``benchmarks/train_ftpfn.py`` writes them); ``None``: the shipped
+            ``ftpfn-v1``.
         blas_threads: BLAS threads for the model (see :mod:`tunebench.searchers.gp`; 1: the
             small matrices gain nothing from more, and a loaded machine loses).
 
@@ -176,6 +179,7 @@ class FTBO(ModelBasedRace):
         acquisition_noise: bool = True,
         horizon: Literal["relative", "common"] = "relative",
         incumbent: Literal["global", "level"] = "global",
+        pfn_weights: str | None = None,
         blas_threads: int | None = 1,
     ) -> None:
         if surrogate not in SURROGATES:
@@ -205,7 +209,7 @@ class FTBO(ModelBasedRace):
         if surrogate == "gp":
             self._model = FreezeThawGPSurrogate(self._encoder.encoded_dim, refit_factor=refit_factor)
         elif surrogate == "pfn":
-            pfn = PFNSurrogate()
+            pfn = PFNSurrogate(pfn_weights)
             width, n_ids = pfn.net.arch["max_hparams"], pfn.net.arch["n_ids"]
             if self._encoder.encoded_dim > width:
                 raise UserError(f"FTBO surrogate 'pfn' takes configs of at most {width} encoded columns and this "

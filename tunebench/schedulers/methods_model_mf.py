@@ -159,6 +159,7 @@ def _ftbo_factory(
     acquisition_noise: bool = True,
     horizon: Literal["relative", "common"] = "relative",
     incumbent: Literal["global", "level"] = "global",
+    pfn_weights: str | None = None,
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """FTBO (see :class:`tunebench.schedulers.ftbo.FTBO` for the options)."""
