@@ -19,10 +19,8 @@ from tunebench.models.pfn import (
     BarPrediction,
     CurvePFNNumpy,
     PFNSurrogate,
-    _expected_shapes,
     default_weights_path,
     load_weights,
-    save_weights,
 )
 
 GOLDEN = Path(__file__).parent / "data" / "pfn_golden.json"
