@@ -43,7 +43,7 @@ Bayesian Optimization for Hyperparameter Optimization", ICML 2024), on the freez
 if a paused trial wins it (``None`` and no change otherwise).
 
 ``surrogate="pfn"``: the prior-data fitted network shipped with tunebench
-(:class:`~tunebench.models.pfn.PFNSurrogate`, numpy inference of the ``ftpfn-v1`` weights): its
+(:class:`~tunebench.models.pfn.PFNSurrogate`, numpy inference of the ``ftpfn-v2`` weights): its
 "fit" conditions it on the context in one forward pass, no training; it takes spaces of at most
 10 encoded columns.
 
@@ -140,7 +140,7 @@ class FTBO(ModelBasedRace):
             up to the candidate's target step (DyHPO's budget-wise incumbent).
         pfn_weights: with ``surrogate="pfn"``: the path of a ``.npz`` of PFN weights (its JSON
             sidecar beside it, as ``benchmarks/train_ftpfn.py`` writes them); ``None``: the shipped
-            ``ftpfn-v1``.
+            ``ftpfn-v2``.
         blas_threads: BLAS threads for the model (see :mod:`tunebench.searchers.gp`; 1: the
             small matrices gain nothing from more, and a loaded machine loses).
 
