@@ -47,18 +47,14 @@ if a paused trial wins it (``None`` and no change otherwise).
 "fit" conditions it on the context in one forward pass, no training; it takes spaces of at most
 10 encoded columns.
 
-Figures on issue 19's development tasks (lcbench 3945, 7593, 34539, 126025, 126026, 126029,
-146212, 167104; seeds 0-2; 1 worker, 1000 epochs; ``benchmarks/method_quality.py --methods
-FTBO-pfn FTBO DyHPO ASHA --method-arg FTBO-pfn.surrogate=pfn --workers 1 --max-results 1000``):
-mean normalized regret at 100% / 50% of the budget: DyHPO 0.106 / 0.168, FTBO (pfn) 0.263 /
-0.400, ASHA 0.295 / 0.312, FTBO (dpl) 0.303 / 0.410; with the benchmark's 4 workers and 7200
-simulated s (seeds 0-1): DyHPO 0.050 / 0.097, FTBO (dpl) 0.090 / 0.165, FTBO (pfn) 0.241 /
-0.297, ASHA 0.257 / 0.260.  FTBO does not reach DyHPO yet, and ``dpl`` stays the default.  Measured
-causes: a trial the model starts is then resumed step after step to ``max_t`` (its probability of
-beating the incumbent grows as it deepens), so the race degenerates into full trainings (about 30
-trials per 1000 epochs, against DyHPO's 100); and the shipped PFN fits its own context loosely (on
-lcbench, its mean at a curve's last observed point is off by 0.10-0.15 in error units, the best
-curves pulled toward the others).  Tried and not adopted (worse in the loop on the same runs):
+Figures (README, "Where FTBO stands"; development tasks only): on lcbench 3945, 7593, 34539,
+126025, 126026, 126029, 146212, 167104, seeds 0-2, 1 worker and 1000 epochs, mean normalized regret
+at 100% / 50% of the budget: FTBO (pfn, ``ftpfn-v2``) 0.296 / 0.397 (with ``ftpfn-v1`` 0.282 /
+0.414), against DyHPO about 0.1; FTBO does not reach DyHPO yet.  The options ``horizon`` and
+``incumbent`` (and one epoch per step) were measured on four of those tasks and none beat ifBO's rule
+beyond the noise, so the defaults stay ifBO's; with one epoch per step FTBO starts as many trials
+as DyHPO (about 95 per 1000 epochs) and is still behind, so the gap is the surrogates' (the shipped
+PFN's held-out log-likelihood is below the GP's from 300 points on).  Tried earlier and not adopted:
 another value range for the PFN ([0.5, 0.95]), moving each curve's prediction by the model's error
 at its last observation, and ``max_context`` 64 or 128.
 
