@@ -9,7 +9,7 @@ resumes from it when started again with the same ``--out`` (SIGTERM or Ctrl-C: i
 exports before exiting); it logs the training loss (mean over
 the last steps) and a validation loss on fixed held-out prior batches; at the end it writes
 ``OUT/ftpfn.npz`` + ``OUT/ftpfn.json`` (the format :mod:`tunebench.models.pfn` loads; copy them to
-``tunebench/models/weights/ftpfn-v1.{npz,json}`` to ship them).  Losses are the mean negative log
+``tunebench/models/weights/ftpfn-v2.{npz,json}`` to ship them).  Losses are the mean negative log
 density of held-out values under the predicted bar distribution (a uniform prediction on [0, 1]
 scores 0; lower is better).  Training stops at ``--steps`` steps or after ``--minutes`` minutes of
 training (summed over resumed runs), whichever comes first; the learning rate warms up, then
