@@ -70,24 +70,32 @@ def test_ftbo_shares_dyhpo_race() -> None:
     assert sched.levels == list(range(1, MAX_T + 1))
 
 
-@pytest.mark.parametrize("noise", [True, False])
-def test_thaws_a_promising_paused_trial_over_a_poor_one(noise: bool) -> None:
-    sched = ftbo(acquisition_noise=noise)
-    good, poor = 1, 2
-    sched.load_state_dict(race_state(sched, {good: (0.08, 3), poor: (0.9, 3)},
+#: the crafted race of :func:`assert_thaws_good_first`: a promising and a poor paused trial
+GOOD, POOR = 1, 2
+
+
+def assert_thaws_good_first(sched: FTBO) -> None:
+    """Load a race with a promising (x = 0.08) and a poor (x = 0.9) trial paused after 3 epochs
+    and 6 completed ones; the promising one must score higher."""
+    sched.load_state_dict(race_state(sched, {GOOD: (0.08, 3), POOR: (0.9, 3)},
                                      done=[0.15, 0.3, 0.45, 0.6, 0.75, 0.95]))
     scores = sched.candidate_scores()
-    assert scores[good] > scores[poor]
+    assert scores[GOOD] > scores[POOR]
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_thaws_a_promising_paused_trial_over_a_poor_one(noise: bool) -> None:
+    assert_thaws_good_first(ftbo(acquisition_noise=noise))
 
     # every config of a finite space started: the decision is between the paused trials alone
     finite = make_scheduler("FTBO", {"x": finrange(0.0, 1.0, 6), "epochs": MAX_T}, metric="loss",
                             resource_attr="epoch", max_resource_attr="epochs", step=1, seed=0,
                             acquisition_noise=noise, **SMALL)
     assert isinstance(finite, FTBO)
-    finite.load_state_dict(race_state(finite, {good: (0.0, 3), poor: (1.0, 3)}, done=[0.2, 0.4, 0.6, 0.8]))
+    finite.load_state_dict(race_state(finite, {GOOD: (0.0, 3), POOR: (1.0, 3)}, done=[0.2, 0.4, 0.6, 0.8]))
     assert "new" not in finite.candidate_scores()
-    assert finite.suggest(7) == Suggestion.resume(good)
-    assert finite.paused_trials() == [poor]
+    assert finite.suggest(7) == Suggestion.resume(GOOD)
+    assert finite.paused_trials() == [POOR]
 
 
 def test_suggest_resume_answers_none_without_change_when_a_new_config_wins() -> None:
@@ -141,13 +149,9 @@ def test_mfpi_random_draws_a_horizon_and_a_threshold_per_decision() -> None:
 @pytest.mark.parametrize("surrogate", ["gp", "pfn"])
 def test_the_other_surrogates_thaw_the_promising_trial_and_survive_a_state_round_trip(surrogate: str) -> None:
     sched = ftbo(surrogate=surrogate)
-    good, poor = 1, 2
-    sched.load_state_dict(race_state(sched, {good: (0.08, 3), poor: (0.9, 3)},
-                                     done=[0.15, 0.3, 0.45, 0.6, 0.75, 0.95]))
-    scores = sched.candidate_scores()
-    assert scores[good] > scores[poor]
+    assert_thaws_good_first(sched)
     decision = sched.suggest(50)
-    assert decision is not None and decision != Suggestion.resume(poor)
+    assert decision is not None and decision != Suggestion.resume(POOR)
     state = json.loads(json.dumps(sched.state_dict()))
     fresh = ftbo(surrogate=surrogate)
     fresh.load_state_dict(state)
