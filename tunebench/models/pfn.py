@@ -181,22 +181,22 @@ class BarPrediction:
     log_probs: np.ndarray
     borders: np.ndarray
 
+    def _exp_once(self, key: str, dtype: type[np.floating]) -> np.ndarray:
+        """``exp(log_probs)`` in ``dtype``, computed on first use and kept under ``key``."""
+        cached: np.ndarray | None = self.__dict__.get(key)
+        if cached is None:
+            cached = np.exp(self.log_probs.astype(dtype))
+            object.__setattr__(self, key, cached)
+        return cached
+
     @property
     def probs(self) -> np.ndarray:
         """(q, n_bins) bin probabilities (each row sums to 1; computed once)."""
-        cached: np.ndarray | None = self.__dict__.get("_probs")
-        if cached is None:
-            cached = np.exp(self.log_probs.astype(np.float64))
-            object.__setattr__(self, "_probs", cached)
-        return cached
+        return self._exp_once("_probs", np.float64)
 
     def _p32(self) -> np.ndarray:
         """(q, n_bins) float32 bin probabilities (computed once; sums accumulate in float64)."""
-        cached: np.ndarray | None = self.__dict__.get("_probs32")
-        if cached is None:
-            cached = np.exp(self.log_probs.astype(np.float32))
-            object.__setattr__(self, "_probs32", cached)
-        return cached
+        return self._exp_once("_probs32", np.float32)
 
     @property
     def mean(self) -> np.ndarray:
