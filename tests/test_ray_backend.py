@@ -163,6 +163,30 @@ def test_warm_pool_reuses_actors_and_reports_the_start_up_saved(cluster, tmp_pat
     assert mean(warm_stats, "warm") < mean(cold_stats, "cold"), "a warm actor starts a trial sooner"
 
 
+def test_the_storage_gets_whole_files_and_never_partial_ones(tmp_path):
+    """A push writes each file through a temporary name renamed over it (a checkpoint is copied
+    to another trial while its run pushes a newer one), skips a checkpoint file still being
+    written, and a pull skips another push's temporary file."""
+    from tunebench.backends.ray_backend import _Storage
+
+    local, storage = tmp_path / "run", tmp_path / "storage"
+    (local / "checkpoint").mkdir(parents=True)
+    (local / "checkpoint" / "model.pt").write_bytes(b"epoch 1")
+    (local / "checkpoint" / ".model.pt.x1y2.tmp").write_bytes(b"half of epo")
+    store = _Storage(f"file://{storage}")
+    store.push(local, "trials/0")
+    remote = storage / "trials" / "0" / "checkpoint"
+    assert sorted(p.name for p in remote.iterdir()) == ["model.pt"]
+    (local / "checkpoint" / "model.pt").write_bytes(b"epoch 2, longer")
+    store.push(local, "trials/0")
+    assert (remote / "model.pt").read_bytes() == b"epoch 2, longer"
+    assert sorted(p.name for p in remote.iterdir()) == ["model.pt"], "no temporary file is left"
+    (remote / ".model.pt.a1b2.tmp").write_bytes(b"epoch 3 on its wa")
+    pulled = _Storage(f"file://{storage}").pull(str(tmp_path / "unused"), "trials/0")
+    assert sorted(p.name for p in (pulled / "checkpoint").iterdir()) == ["model.pt"]
+    assert (pulled / "checkpoint" / "model.pt").read_bytes() == b"epoch 2, longer"
+
+
 @pytest.mark.slow
 def test_paused_trials_resume_from_checkpoints_kept_on_a_storage_url(cluster, tmp_path):
     storage = tmp_path / "storage"

@@ -89,6 +89,13 @@ class Backend(ABC):
         """Number of trials occupying a worker (running, or asked to end but not yet gone)."""
 
 
+def is_partial_file(name: str) -> bool:
+    """Whether the file ``name`` is a temporary ``.NAME.*.tmp`` that a writer renames over
+    ``NAME`` when it is whole (:func:`tunebench.save_checkpoint`, a storage push): copies of a
+    checkpoint folder skip it."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
 def copy_checkpoint_folder(source: Path, target: Path) -> None:
     """Replace the folder ``target`` by a copy of the folder ``source`` (an empty folder when
     ``source`` does not exist: the source saved no checkpoint yet).
@@ -103,7 +110,7 @@ def copy_checkpoint_folder(source: Path, target: Path) -> None:
         if source.is_dir():
             for path in sorted(source.rglob("*")):
                 rel = path.relative_to(source)
-                if path.name.startswith(".") and path.name.endswith(".tmp"):
+                if is_partial_file(path.name):
                     continue
                 dest = staging / rel
                 if path.is_dir():

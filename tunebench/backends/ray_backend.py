@@ -74,7 +74,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunebench.backends.base import CHECKPOINT_DIRNAME, Backend
+from tunebench.backends.base import CHECKPOINT_DIRNAME, Backend, is_partial_file
 from tunebench.backends.local import LocalBackend
 from tunebench.backends.warm import WARM_SERVER, FunctionTarget, PreparedInterpreter
 from tunebench.errors import UserError
@@ -191,6 +191,8 @@ class _Storage:
         self._pushed = {}
         if self._fs.exists(remote):
             for path in self._fs.find(remote):
+                if is_partial_file(path.rpartition("/")[2]):
+                    continue
                 rel = path[len(remote):].lstrip("/")
                 target = local / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -206,8 +208,8 @@ class _Storage:
         remote = self.remote(rel)
         seen: set[str] = set()
         for path in sorted(local.rglob("*")):
-            if not path.is_file():
-                continue
+            if not path.is_file() or is_partial_file(path.name):
+                continue  # (a checkpoint file being written: pushed once renamed whole)
             rel = path.relative_to(local).as_posix()
             seen.add(rel)
             try:
@@ -219,7 +221,7 @@ class _Storage:
                 continue
             target = f"{remote}/{rel}"
             self._fs.makedirs(target.rpartition("/")[0], exist_ok=True)
-            self._fs.put_file(str(path), target)
+            self.put_whole(str(path), target)
             self._pushed[rel] = stamp
         for rel in [r for r in self._pushed if r not in seen]:
             try:
@@ -227,6 +229,24 @@ class _Storage:
             except FileNotFoundError:
                 pass
             del self._pushed[rel]
+
+    def put_whole(self, source: str, target: str, copy: bool = False) -> None:
+        """Write the file ``source`` (local, or on the storage with ``copy``) to ``target`` on
+        the storage so that a reader never sees it half written (a checkpoint is copied to
+        another trial while its run pushes a newer one): on a file system through a temporary
+        name renamed over the target; an object store replaces whole objects anyway."""
+        protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
+        if not {"file", "local"} & set(protocols):
+            (self._fs.copy if copy else self._fs.put_file)(source, target)
+            return
+        head, _, name = target.rpartition("/")
+        staging = f"{head}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            (self._fs.copy if copy else self._fs.put_file)(source, staging)
+            os.replace(staging, target)
+        finally:
+            if os.path.exists(staging):
+                os.remove(staging)
 
     def release(self, local: Path) -> None:
         if self.url is not None:
@@ -734,9 +754,11 @@ class RayBackend(Backend):
             fs.rm(dst, recursive=True)
         if fs.exists(src):
             for path in fs.find(src):
+                if is_partial_file(path.rpartition("/")[2]):
+                    continue  # a push under way: the file it replaces is there whole
                 target = f"{dst}/{path[len(src):].lstrip('/')}"
                 fs.makedirs(target.rpartition("/")[0], exist_ok=True)
-                fs.copy(path, target)
+                storage.put_whole(path, target, copy=True)
 
     def _wait_paused(self, trial_id: int) -> None:
         """Wait for the final event of a trial paused a moment ago whose run is still ending

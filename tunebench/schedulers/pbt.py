@@ -8,7 +8,9 @@ paused) is decided on:
 * **exploit**: if it is in the bottom ``quantile_fraction`` of the population, it takes the
   checkpoint of a trial drawn from the top ``quantile_fraction``
   (``Suggestion.resume(tid, config, checkpoint_from=top)``: the tuner copies the checkpoint and
-  the trial goes on from the resource the source had reached);
+  the trial goes on from the resource the source had reached; a source that is still running
+  may have saved a later checkpoint meanwhile, which is the one copied: the trial then reports
+  that later resource next, with the weights it holds);
 * **explore**: its new config is the source's with every mutable hyperparameter either drawn
   afresh (probability ``resample_probability``) or perturbed (:func:`perturb`);
 * otherwise it goes on with its own checkpoint and config (``Suggestion.resume(tid)``).
