@@ -334,7 +334,7 @@ def test_results_reported_on_sigterm_are_emitted(make_backend, tmp_path: Path):
         signal.signal(signal.SIGTERM, on_term)
         report(ready=1)
         time.sleep(30)
-    """)
+    """, kill_grace_period=30.0)  # (the handler's report and exit must not race a SIGKILL on a loaded machine)
     backend.start(Trial(0, {}), trial_dir(tmp_path, 0))
     events = collect(backend, lambda ev: len(results_of(ev)) == 1)
     backend.stop(0)
