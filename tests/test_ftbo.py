@@ -194,6 +194,22 @@ def test_level_incumbent_lowers_the_bar_for_new_configs_and_horizon_options_are_
         ftbo(incumbent="best")
 
 
+@pytest.mark.parametrize("surrogate", ["dpl", "pfn"])
+def test_ei_acquisition_thaws_the_promising_trial_and_scores_new_configs_at_the_first_step(surrogate: str) -> None:
+    sched = ftbo(surrogate=surrogate, acquisition="ei")
+    assert_thaws_good_first(sched)
+    dec = sched._evaluate(allow_new=True, commit=False)
+    # the incumbent of the first step is the best first-epoch value (normalized, mapped for a PFN)
+    observed = [curve(x, e) for x, n in [(0.08, 3), (0.9, 3)] + [(x, MAX_T) for x in (0.15, 0.3, 0.45, 0.6, 0.75, 0.95)]
+                for e in range(1, n + 1)]
+    first, low, high = curve(0.08, 1), min(observed), max(observed)
+    margin = 0.1 if surrogate == "pfn" else 0.0
+    assert dec.threshold == pytest.approx(margin + (1 - 2 * margin) * (first - low) / (high - low))
+    assert dec.new_score is not None and np.isfinite(dec.new_score)
+    with pytest.raises(ValueError, match="acquisition must be one of"):
+        ftbo(acquisition="pi")
+
+
 def test_options_are_checked() -> None:
     wide = {f"c{i}": finrange(0.0, 1.0, 3) for i in range(11)}
     with pytest.raises(UserError, match="at most 10 encoded columns and this space has 11"):

@@ -295,6 +295,30 @@ def test_log_prob_below_is_accurate_in_the_tail() -> None:
                                atol=1e-6)
 
 
+def test_log_expected_improvement_integrates_the_bars() -> None:
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 2, (4, 20))
+    logits[0, :-1] = -40.0  # one row with all its mass in the last bin: far in the tail below it
+    lp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    borders = np.linspace(0, 1, 21)
+    pred = BarPrediction(lp, borders)
+    grid = (np.arange(200_000) + 0.5) / 200_000  # midpoint rule over [0, 1]
+    dens = np.exp(lp)[:, np.minimum((grid * 20).astype(int), 19)] * 20  # (4, grid)
+    for thr in (0.013, 0.37, 0.5, 0.999):
+        ref = (np.maximum(thr - grid, 0.0)[None, :] * dens).mean(axis=1)
+        np.testing.assert_allclose(np.exp(pred.log_expected_improvement(thr)), ref, rtol=1e-4, atol=1e-30)
+    # above the support: the threshold minus the mean; at or below it: no improvement possible
+    np.testing.assert_allclose(np.exp(pred.log_expected_improvement(1.5)), 1.5 - pred.mean, rtol=1e-6)
+    assert np.all(np.isneginf(pred.log_expected_improvement(0.0)))
+    # far in the tail the log stays exact: the mass 20 * exp(-40) of the 19 lower bins
+    tail = pred.log_expected_improvement(0.5)[0]
+    expected = np.log(np.sum(np.exp(lp[0, :10]) * (0.5 - (np.arange(10) + 0.5) / 20)))
+    assert np.isfinite(tail) and abs(tail - expected) < 1e-6
+    # per-query thresholds broadcast
+    per = pred.log_expected_improvement(np.array([0.1, 0.2, 0.3, 0.4]))
+    np.testing.assert_allclose(per[2], pred.log_expected_improvement(0.3)[2])
+
+
 # ---------------------------------------------------------------- the surrogate
 
 

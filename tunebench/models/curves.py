@@ -28,6 +28,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from scipy.special import log_ndtr, ndtr
 
+from tunebench.models.acquisition import log_expected_improvement
+
 __all__ = [
     "CurvePrediction",
     "CurveSurrogate",
@@ -142,6 +144,11 @@ class CurvePrediction(Protocol):
         """(q,) ``log P(y < threshold)``, accurate far in the tail (an acquisition ranks with it)."""
         ...
 
+    def log_expected_improvement(self, threshold: float | np.ndarray) -> np.ndarray:
+        """(q,) ``log E[max(threshold - y, 0)]``, accurate far in the tail (``-inf`` where no
+        value below ``threshold`` is possible)."""
+        ...
+
     def log_pdf(self, y: np.ndarray) -> np.ndarray:
         """(q,) the log density of the values ``y`` (a held-out point's log-likelihood)."""
         ...
@@ -163,6 +170,11 @@ class GaussianCurvePrediction:
         """``log Phi((threshold - mean) / std)``."""
         out: np.ndarray = log_ndtr((np.asarray(threshold, dtype=float) - self.mean) / self.std)
         return out
+
+    def log_expected_improvement(self, threshold: float | np.ndarray) -> np.ndarray:
+        """The Gaussian's log EI below ``threshold``
+        (:func:`~tunebench.models.acquisition.log_expected_improvement`)."""
+        return log_expected_improvement(self.mean, self.std * self.std, threshold)
 
     def log_pdf(self, y: np.ndarray) -> np.ndarray:
         """The Gaussian log density at ``y``."""

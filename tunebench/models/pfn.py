@@ -243,6 +243,30 @@ class BarPrediction:
             out[tail] = np.logaddexp(before, part)
         return out
 
+    def log_expected_improvement(self, threshold: float | np.ndarray) -> np.ndarray:
+        """(q,) ``log E[max(threshold - y, 0)]`` (uniform within a bin): every bin wholly below
+        the threshold contributes its probability times the distance from its center, the bin
+        holding the threshold ``p * w * frac**2 / 2`` (``w``: its width, ``frac``: its part below
+        the threshold); summed in log space (accurate far in the tail); ``-inf`` for a threshold at
+        or below the support."""
+        b = self.borders.astype(np.float64)
+        idx, frac = self._locate(threshold)
+        thr = np.broadcast_to(np.asarray(threshold, dtype=float), idx.shape)
+        centers = 0.5 * (b[1:] + b[:-1])
+        lp = self.log_probs.astype(np.float64)
+        rows = np.arange(lp.shape[0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.log(np.maximum(thr[:, None] - centers[None, :], 0.0))
+            below = np.where(np.arange(lp.shape[1])[None, :] < idx[:, None], lp + gap, -np.inf)
+            inside = np.where(thr >= b[-1], np.log(np.maximum(thr - centers[idx], 0.0)),  # (past the support)
+                              2.0 * np.log(frac) + np.log(0.5 * (b[idx + 1] - b[idx])))
+            part = lp[rows, idx] + inside
+        top = np.maximum(below.max(axis=1), part)
+        safe = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(divide="ignore"):
+            out: np.ndarray = safe + np.log(np.exp(below - safe[:, None]).sum(axis=1) + np.exp(part - safe))
+        return out
+
     def log_pdf(self, y: np.ndarray) -> np.ndarray:
         """(q,) the log density at ``y`` (clipped to [0, 1])."""
         idx, _ = self._locate(y)

@@ -84,10 +84,12 @@ from tunebench.types import Config, Status
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FTBO", "SURROGATES"]
+__all__ = ["ACQUISITIONS", "FTBO", "SURROGATES"]
 
 #: the surrogates FTBO can use
 SURROGATES = ("dpl", "gp", "pfn")
+#: the acquisition functions FTBO can use
+ACQUISITIONS = ("mfpi-random", "ei")
 _RUNNING = Status.RUNNING
 #: with ``surrogate="pfn"``: the normalized values are mapped into [0.1, 0.9]
 PFN_VALUE_MARGIN = 0.1
@@ -134,6 +136,10 @@ class FTBO(ModelBasedRace):
         incumbent: the value MFPI-random's threshold is drawn below: ``"global"`` (ifBO's rule)
             the best observed value at any fidelity; ``"level"``: the best observed at a fidelity
             up to the candidate's target step (DyHPO's budget-wise incumbent).
+        acquisition: ``"mfpi-random"`` (ifBO's, see the module docstring) or ``"ei"`` (DyHPO's
+            rule under this surrogate: each candidate's expected improvement at its next step, a
+            new configuration at the first, over the best value observed at a fidelity up to that
+            step, running trials fantasized; ``horizon`` and ``incumbent`` do not apply).
         pfn_weights: with ``surrogate="pfn"``: the path of a ``.npz`` of PFN weights (its JSON
             sidecar beside it, as ``benchmarks/train_ftpfn.py`` writes them); ``None``: the shipped
             ``ftpfn-v2``.
@@ -175,6 +181,7 @@ class FTBO(ModelBasedRace):
         acquisition_noise: bool = True,
         horizon: Literal["relative", "common"] = "relative",
         incumbent: Literal["global", "level"] = "global",
+        acquisition: Literal["mfpi-random", "ei"] = "mfpi-random",
         pfn_weights: str | None = None,
         blas_threads: int | None = 1,
     ) -> None:
@@ -192,8 +199,11 @@ class FTBO(ModelBasedRace):
             raise ValueError(f"horizon must be 'relative' or 'common', got {horizon!r}")
         if incumbent not in ("global", "level"):
             raise ValueError(f"incumbent must be 'global' or 'level', got {incumbent!r}")
+        if acquisition not in ACQUISITIONS:
+            raise ValueError(f"acquisition must be one of {', '.join(map(repr, ACQUISITIONS))}, got {acquisition!r}")
         self.horizon = horizon
         self.incumbent = incumbent
+        self.acquisition = acquisition
         self.blas_threads = None if blas_threads is None else int_option("blas_threads", blas_threads, 1)
         self._optimizer = AcquisitionOptimizer(config_space, n_candidates=n_candidates, n_starts=n_starts,
                                                max_steps=max_steps)
@@ -261,6 +271,8 @@ class FTBO(ModelBasedRace):
             kr = np.asarray([min(self._trials[tid].level + 1, n_levels - 1) for tid in running])
             np.minimum.at(best, kr, model.predict(R, self._level_t[kr]).mean)
         best = np.minimum.accumulate(best)
+        if self.acquisition == "ei":
+            return self._score_ei(model, dec, best, allow_new)
         if self.incumbent == "global":
             best[:] = best[-1]
         dec.threshold = float(best[-1] - tau)
@@ -282,6 +294,28 @@ class FTBO(ModelBasedRace):
 
             def score(C: np.ndarray) -> np.ndarray:
                 return model.predict(C, t_new, noise=noise).log_prob_below(threshold)
+
+            found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=self._best_rows())
+            if found is not None:
+                dec.new_config = self._optimizer.decode(found[0][None, :])[0]
+                dec.new_score = float(found[1])
+        return dec
+
+    def _score_ei(self, model: CurveSurrogate, dec: _Decision, best: np.ndarray, allow_new: bool) -> _Decision:
+        """``acquisition="ei"``: log EI of each candidate at its next step over ``best`` there."""
+        n_levels = len(self.levels)
+        noise = self.acquisition_noise
+        dec.horizon, dec.threshold = 1, float(best[0])
+        dec.paused = list(self._paused)
+        if dec.paused:
+            P = np.stack([self._rows[tid] for tid in dec.paused])
+            nxt = np.asarray([min(self._trials[tid].level + 1, n_levels - 1) for tid in dec.paused])
+            dec.paused_scores = model.predict(P, self._level_t[nxt], noise=noise).log_expected_improvement(best[nxt])
+        if allow_new or dec.paused:
+            t0, best0 = float(self._level_t[0]), float(best[0])
+
+            def score(C: np.ndarray) -> np.ndarray:
+                return model.predict(C, t0, noise=noise).log_expected_improvement(best0)
 
             found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=self._best_rows())
             if found is not None:

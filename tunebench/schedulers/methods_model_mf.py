@@ -159,6 +159,7 @@ def _ftbo_factory(
     acquisition_noise: bool = True,
     horizon: Literal["relative", "common"] = "relative",
     incumbent: Literal["global", "level"] = "global",
+    acquisition: Literal["mfpi-random", "ei"] = "mfpi-random",
     pfn_weights: str | None = None,
     blas_threads: int | None = 1,
 ) -> Scheduler:
@@ -193,6 +194,7 @@ def _freeze_thaw_gp_factory(
     acquisition_noise: bool = True,
     horizon: Literal["relative", "common"] = "relative",
     incumbent: Literal["global", "level"] = "global",
+    acquisition: Literal["mfpi-random", "ei"] = "mfpi-random",
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """FTBO with ``surrogate="gp"`` (see :class:`tunebench.schedulers.ftbo.FTBO` for the options)."""
