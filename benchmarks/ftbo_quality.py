@@ -10,8 +10,10 @@ independent of the machine's load):
   fraction being the share of that time.
 
 Methods are labels: ``FTBO-<surrogate>`` is the method ``FTBO`` with ``surrogate=<surrogate>``
-(``--ftbo-surrogates pfn dpl`` makes the default FTBO labels), any other label a registered method
-with its defaults. Nothing is tuned here.
+(``--ftbo-surrogates pfn dpl`` makes the default FTBO labels), ``METHOD-tag`` the method ``METHOD``
+with the options ``--method-arg LABEL.KEY=VALUE`` gives it (the label rules of
+``benchmarks/method_quality.py``), any other label a registered method with its defaults. Nothing
+is tuned here.
 
 Normalized regret of a run at a budget fraction: ``(best - found) / (best - median)`` on
 ``val_accuracy`` (maximized), ``found`` the best value seen so far (any epoch), ``best`` and
@@ -56,8 +58,12 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark script's label rules
+from method_quality import method_of, parse_method_args  # noqa: E402
+
 from tunebench.analysis import bootstrap_ci, load_grid
 from tunebench.analysis.aggregate import resample
+from tunebench.benchmarks.builtin import LCBENCH_REGRET_BOUNDS
 from tunebench.blackboxes.yahpo import LCBENCH_DEVELOPMENT_TASKS, LCBENCH_INSTANCES
 from tunebench.errors import UserError
 
@@ -93,38 +99,27 @@ def select_tasks(tokens: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def method_of(label: str) -> tuple[str, dict[str, Any]]:
-    """``(method, options)`` of a method label: ``FTBO-<surrogate>`` is FTBO with that surrogate."""
-    if label.startswith("FTBO-"):
-        return "FTBO", {"surrogate": label.removeprefix("FTBO-")}
-    return label, {}
-
-
-def task_bounds(tasks: Sequence[str]) -> dict[str, tuple[float, float]]:
-    """``task -> (best, median)``: the fixed bounds of :data:`~tunebench.benchmarks.builtin.LCBENCH_REGRET_BOUNDS`."""
-    from tunebench.benchmarks.builtin import LCBENCH_REGRET_BOUNDS
-
-    return {t: LCBENCH_REGRET_BOUNDS[t] for t in tasks}
-
-
 def tag_of(setting: str, label: str) -> str:
     return f"ftbo-quality-{setting}-{label}"
 
 
 def run_setting(setting: str, tasks: Sequence[str], labels: Sequence[str], seeds: int, root: Path, *,
-                parallel: int, epochs: int, time_budget: float) -> None:
-    """Run (or resume, or skip where complete) every (task, label, seed) of ``setting`` under ``root``."""
+                parallel: int, epochs: int, time_budget: float,
+                options: dict[str, dict[str, Any]] | None = None) -> None:
+    """Run (or resume, or skip where complete) every (task, label, seed) of ``setting`` under
+    ``root``; ``options``: per label, its method's options (default: those the label implies)."""
     from tunebench.experiments.grid import GridRequest, plan_grid, run_grid
 
     workers, _ = SETTINGS[setting]
     jobs = []
     for label in labels:
-        method, options = method_of(label)
+        method, implied = method_of(label)
+        given = implied if options is None else options[label]
         jobs += plan_grid(GridRequest(
             benchmarks=[f"lcbench-{t}" for t in tasks], methods=[method], seeds=list(range(seeds)),
             tag=tag_of(setting, label), results_root=root, n_workers=workers, charge_decision_time=False,
             max_wallclock_time=UNLIMITED_TIME if setting == "1w" else time_budget,
-            max_results=epochs if setting == "1w" else None, method_args={method: options} if options else {}))
+            max_results=epochs if setting == "1w" else None, method_args={method: given} if given else {}))
     todo = sum(job.action in ("start", "resume") for job in jobs)
     t0 = time.perf_counter()
     result = run_grid(jobs, parallel=parallel, tag=f"ftbo-quality-{setting}")
@@ -332,6 +327,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="FTBO surrogates of the default methods (one label FTBO-<surrogate> each)")
     parser.add_argument("--methods", nargs="+", help="method labels (default: FTBO-<surrogate> for each "
                         f"--ftbo-surrogates, then {' '.join(BASELINES)})")
+    parser.add_argument("--method-arg", action="append", default=[], metavar="LABEL.KEY=VALUE",
+                        help="a method option for one label of --methods (a label METHOD-tag runs METHOD), e.g. "
+                             "--methods FTBO-ei --method-arg FTBO-ei.surrogate=pfn --method-arg FTBO-ei.acquisition=ei")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--setting", choices=["1w", "4w", "both"], default="both")
     parser.add_argument("--epochs", type=int, default=1000, help="budget of the 1w setting: epochs in all")
@@ -355,19 +353,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[GroupFigures]]:
         raise SystemExit("set TUNEBENCH_DATA to the folder holding yahpo/ (e.g. ../shared/data)")
     tasks = select_tasks(args.tasks)
     labels = list(dict.fromkeys(args.methods or [f"FTBO-{s}" for s in args.ftbo_surrogates] + BASELINES))
+    options = parse_method_args(args.method_arg, labels)
     settings = ["1w", "4w"] if args.setting == "both" else [args.setting]
     t0 = time.perf_counter()
     out: dict[str, list[GroupFigures]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.results_root or Path(tmp)
-        bounds = task_bounds(tasks)
+        bounds = {t: LCBENCH_REGRET_BOUNDS[t] for t in tasks}
         print(f"{len(labels)} methods x {len(tasks)} lcbench tasks x {args.seeds} seeds, settings "
               f"{', '.join(settings)} (1w: 1 worker, {args.epochs} epochs; 4w: 4 workers, {args.time_budget:g} "
               f"simulated s); decision time not charged; {args.parallel} runs at once", flush=True)
         regrets = []
         for setting in settings:
             run_setting(setting, tasks, labels, args.seeds, root, parallel=args.parallel, epochs=args.epochs,
-                        time_budget=args.time_budget)
+                        time_budget=args.time_budget, options=options)
             reg = load_regrets(setting, tasks, labels, args.seeds, root, bounds, epochs=args.epochs,
                                time_budget=args.time_budget)
             regrets.append(reg)

@@ -20,7 +20,8 @@ band.
 
 Options for issue 19's protocol: ``--workers 1 --max-results 1000`` (1 worker, a budget of 1000
 results: 1000 epochs on lcbench, instead of the simulated time); a label ``METHOD-tag`` in
-``--methods`` runs ``METHOD`` with the options given by ``--method-arg LABEL.KEY=VALUE``; the
+``--methods`` runs ``METHOD`` with the options given by ``--method-arg LABEL.KEY=VALUE``
+(``FTBO-<surrogate>``: FTBO with that surrogate unless an option says otherwise); the
 table's ``mean 50%`` is the mean regret at half the budget (of the best value seen by then, any
 epoch); ``--save PATH`` writes every run with its best-so-far steps as JSON.
 
@@ -31,8 +32,9 @@ at or above 81.3, the median of Syne Tune 0.13's BO on the same protocol (seeds 
     TUNEBENCH_DATA=../shared/data python benchmarks/method_quality.py \\
         [--methods RS ASHA BO MOBSTER HyperTune] [--tasks 3945 7593 34539] [--seeds 10] [--parallel 2]
     TUNEBENCH_DATA=../shared/data python benchmarks/method_quality.py --methods BO RS --tasks 7593 --seeds 10
-    TUNEBENCH_DATA=../shared/data python benchmarks/method_quality.py --methods FTBO FTBO-pfn DyHPO ASHA \
-        --method-arg FTBO-pfn.surrogate=pfn --workers 1 --max-results 1000 --tasks 3945 7593 --seeds 3
+    TUNEBENCH_DATA=../shared/data python benchmarks/method_quality.py --methods FTBO-dpl FTBO-pfn FTBO-ei \
+        DyHPO --method-arg FTBO-ei.surrogate=pfn --method-arg FTBO-ei.acquisition=ei --workers 1 \
+        --max-results 1000 --tasks 3945 7593 --seeds 3
 """
 
 from __future__ import annotations
@@ -57,16 +59,21 @@ DEFAULT_TASKS = ["3945", "7593", "34539", "126025", "167184"]
 SYNETUNE_BO_7593 = 81.3
 
 
-def method_of(label: str) -> str:
-    """The registered method a label runs: ``FTBO-pfn`` -> ``FTBO`` (the part before the first
-    ``-``), a plain name itself."""
-    return label.split("-", 1)[0]
+def method_of(label: str) -> tuple[str, dict[str, Any]]:
+    """``(method, options)`` of a method label: the registered method is the part before the
+    first ``-`` (``FTBO-pfn`` -> ``FTBO``), a plain name itself; an FTBO label whose tag is a
+    surrogate (``FTBO-pfn``, ``FTBO-dpl``, ``FTBO-gp``) implies that ``surrogate`` (options given
+    with ``--method-arg`` come on top)."""
+    from tunebench.schedulers.ftbo import SURROGATES
+
+    method, _, tag = label.partition("-")
+    return method, ({"surrogate": tag} if method == "FTBO" and tag in SURROGATES else {})
 
 
 def parse_method_args(items: list[str], labels: list[str]) -> dict[str, dict[str, Any]]:
     """``LABEL.KEY=VALUE`` items -> per label, its method options (a value is read as JSON if it
-    parses, else kept as text)."""
-    out: dict[str, dict[str, Any]] = {label: {} for label in labels}
+    parses, else kept as text), on top of the options the label implies (:func:`method_of`)."""
+    out: dict[str, dict[str, Any]] = {label: dict(method_of(label)[1]) for label in labels}
     for item in items:
         name, sep, value = item.partition("=")
         label, dot, key = name.rpartition(".")
@@ -87,7 +94,7 @@ def run_one(task: str, label: str, seed: int, root: str, options: dict[str, Any]
     from tunebench.launch import build_tuner, spec_from_benchmark
 
     spec = spec_from_benchmark(f"lcbench-{task}")
-    spec.method, spec.seed = method_of(label), seed
+    spec.method, spec.seed = method_of(label)[0], seed
     spec.method_kwargs = {**spec.method_kwargs, **options}
     if n_workers is not None:
         spec.n_workers = n_workers
@@ -117,14 +124,6 @@ def best_at(steps: list[tuple[int, float, float]], count: float, when: float) ->
     """The best value after ``count`` results and ``when`` simulated seconds (nan before any)."""
     ok = [v for i, w, v in steps if i <= count and w <= when]
     return ok[-1] if ok else math.nan
-
-
-def reference(task: str) -> tuple[float, float]:
-    """(best, median) val_accuracy at the last epoch over the fixed sample of 1,000,000 random
-    configurations (:data:`~tunebench.benchmarks.builtin.LCBENCH_REGRET_BOUNDS`)."""
-    from tunebench.benchmarks.builtin import LCBENCH_REGRET_BOUNDS
-
-    return LCBENCH_REGRET_BOUNDS[task]
 
 
 def main() -> None:
@@ -163,7 +162,9 @@ def main() -> None:
             runs.append(f.result())
             if i % 20 == 0 or i == len(futures):
                 print(f"  {i}/{len(futures)} done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    ref = {t: reference(t) for t in args.tasks}
+    from tunebench.benchmarks.builtin import LCBENCH_REGRET_BOUNDS
+
+    ref = {t: LCBENCH_REGRET_BOUNDS[t] for t in args.tasks}
     if args.save:
         Path(args.save).write_text(json.dumps({"runs": runs, "reference": ref}))
 

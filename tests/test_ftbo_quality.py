@@ -31,6 +31,9 @@ def test_task_selection(fq):
         fq.select_tasks(["12"])
     assert fq.method_of("FTBO-dpl") == ("FTBO", {"surrogate": "dpl"})
     assert fq.method_of("ASHA") == ("ASHA", {})
+    assert fq.method_of("FTBO-ei") == ("FTBO", {})  # a tag that is no surrogate implies nothing
+    assert fq.parse_method_args(["FTBO-ei.acquisition=ei", "FTBO-pfn.max_context=64"], ["FTBO-ei", "FTBO-pfn"]) == \
+        {"FTBO-ei": {"acquisition": "ei"}, "FTBO-pfn": {"surrogate": "pfn", "max_context": 64}}
 
 
 def test_figures_on_a_tiny_setting(fq, shared_data, tmp_path, monkeypatch, capsys):

@@ -242,8 +242,12 @@ class FTBO(ModelBasedRace):
         curve = np.asarray(self._obs_tid[:n])
         t = scale_fidelity(np.asarray(self._obs_r[:n], dtype=float), self.max_t)
         keep = cap_context(curve, t, self.max_context)
-        y = self._margin + (1.0 - 2.0 * self._margin) * scaling.transform(raw[keep])
-        return self._X[:n, :-1][keep], t[keep], y, curve[keep], scaling
+        return self._X[:n, :-1][keep], t[keep], self._for_model(raw[keep], scaling), curve[keep], scaling
+
+    def _for_model(self, raw: np.ndarray, scaling: ValueScaling) -> np.ndarray:
+        """Raw values -> the surrogate's: normalized by ``scaling``, mapped into ``[margin, 1 - margin]``."""
+        out: np.ndarray = self._margin + (1.0 - 2.0 * self._margin) * scaling.transform(raw)
+        return out
 
     def _evaluate(self, allow_new: bool, commit: bool) -> _Decision:
         """Fit the surrogate (on a copy unless ``commit``) and score the candidates."""
@@ -261,7 +265,7 @@ class FTBO(ModelBasedRace):
         tau = 10.0 ** self._rng.uniform(-4.0, -1.0) * (1.0 - 2.0 * self._margin)
         # the incumbent per step: the best value observed at a fidelity up to the step (normalized and
         # mapped for the surrogate), running trials fantasized at their next step (the model's mean)
-        scaled = self._margin + (1.0 - 2.0 * self._margin) * scaling.transform(np.asarray(self._obs_y[:n]))
+        scaled = self._for_model(np.asarray(self._obs_y[:n]), scaling)
         obs_level = np.searchsorted(self.levels, np.asarray(self._obs_r[:n], dtype=float), side="right") - 1
         best = np.full(n_levels, np.inf)
         np.minimum.at(best, np.clip(obs_level, 0, n_levels - 1), scaled)
