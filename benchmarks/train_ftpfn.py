@@ -14,6 +14,13 @@ density of held-out values under the predicted bar distribution (a uniform predi
 scores 0; lower is better).  Training stops at ``--steps`` steps or after ``--minutes`` minutes of
 training (summed over resumed runs), whichever comes first; the learning rate warms up, then
 follows a cosine to 0 along whichever of the two budgets is used up faster.
+
+``--init WEIGHTS.npz`` starts from exported weights instead of random ones (a warm restart of
+their training: their architecture, a fresh optimizer and learning-rate schedule); the exported
+sidecar then counts their steps and minutes too, and lists their training phases before this one:
+
+    python benchmarks/train_ftpfn.py --init tunebench/models/weights/ftpfn-v2.npz --seq-len 256 \
+        --lr 3e-4 --minutes 60 --steps 40000 --threads 1 --out /tmp/ftpfn-v3
 """
 
 from __future__ import annotations
@@ -28,12 +35,13 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from tunebench.models.curve_prior import PRIOR_VERSION
-from tunebench.models.pfn import save_weights
+from tunebench.models.pfn import load_weights, save_weights
 from tunebench.models.pfn_train import CurvePFN, PFNConfig, batch_loss, sample_training_batch, state_to_arrays
 
 logger = logging.getLogger("train_ftpfn")
@@ -70,6 +78,21 @@ def _lr(step: int, steps: int, time_used: float, base: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def _after(before: dict[str, Any], run: dict[str, Any], name: str) -> dict[str, Any]:
+    """The training record's totals and phases for a run started from weights trained as ``before``
+    (their sidecar's ``training``; ``name``: their file)."""
+    steps0, minutes0 = int(before.get("steps") or 0), float(before.get("minutes") or 0.0)
+    phases = list(before.get("phases") or [{"steps": [0, steps0], "minutes": [0, minutes0],
+                                            "batch_size": before.get("batch_size"), "seq_len": before.get("seq_len"),
+                                            "lr": before.get("lr")}])
+    phases.append({"steps": [steps0, steps0 + run["steps"]],
+                   "minutes": [minutes0, round(minutes0 + run["minutes"], 2)], "batch_size": run["batch_size"],
+                   "seq_len": run["seq_len"], "lr": run["lr"], "torch_threads": torch.get_num_threads(),
+                   "note": f"warm restart from {name}"})
+    return {"steps": steps0 + run["steps"], "steps_planned": steps0 + run["steps_planned"],
+            "minutes": round(minutes0 + run["minutes"], 2), "phases": phases}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -86,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint-every", type=float, default=60.0, help="seconds")
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--val-every", type=int, default=200)
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these exported weights (.npz with its .json sidecar): a warm restart")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -95,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     cfg, hp = PRESETS[args.preset or ("gpu" if args.device == "cuda" else "cpu")]
+    init = load_weights(args.init) if args.init is not None else None
+    if init is not None:
+        cfg = PFNConfig(**init.architecture)
     bs = args.batch_size or hp["batch_size"]
     seq = args.seq_len or hp["seq_len"]
     base_lr = args.lr or hp["lr"]
@@ -103,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     model = CurvePFN(cfg).to(dev)
+    if init is not None:
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in init.arrays.items()})
+        logger.info("starting from %s (%s steps, %s min trained)", args.init, init.training.get("steps"),
+                    init.training.get("minutes"))
     opt = torch.optim.AdamW(model.parameters(), lr=base_lr, weight_decay=0.0)
     gen = torch.Generator(device=dev)
     gen.manual_seed(args.seed)
@@ -181,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         "final_train_loss": history["train"][-1][1] if history["train"] else None,
         "final_val_loss": history["val"][-1][1], "history": history,
     }
+    if init is not None:
+        training.update(_after(init.training, training, args.init.name))
     arrays = dict(state_to_arrays(model))
     save_weights(args.out / "ftpfn.npz", arrays, architecture=cfg.to_dict(), prior_version=PRIOR_VERSION,
                  training=training)

@@ -118,6 +118,16 @@ def test_training_script_checkpoints_resumes_and_exports(tmp_path: Path) -> None
     assert np.isfinite(w.training["final_val_loss"])
     from tunebench.models.curve_prior import PRIOR_VERSION
     assert w.prior_version == PRIOR_VERSION
+    # a warm restart from the exported weights: the same weights to start with, the record counts both runs
+    warm = tmp_path / "warm"
+    r4 = subprocess.run([sys.executable, str(script), "--init", str(out / "ftpfn.npz"), "--out", str(warm),
+                         "--threads", "1", "--steps", "0"], capture_output=True, text=True, timeout=300)
+    assert r4.returncode == 0, r4.stderr
+    again = load_weights(warm / "ftpfn.npz")
+    assert again.architecture == w.architecture  # taken from the weights, not the (cpu) preset
+    assert all(np.array_equal(again.arrays[k], w.arrays[k]) for k in w.arrays)
+    assert again.training["steps"] == 5 and again.training["phases"][-1]["steps"] == [5, 5]
+    assert "warm restart from ftpfn.npz" in again.training["phases"][-1]["note"]
     import torch
     if not torch.cuda.is_available():
         r3 = subprocess.run([*args, "--device", "cuda"], capture_output=True, text=True, timeout=300)
