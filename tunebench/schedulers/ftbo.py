@@ -275,53 +275,36 @@ class FTBO(ModelBasedRace):
             kr = np.asarray([min(self._trials[tid].level + 1, n_levels - 1) for tid in running])
             np.minimum.at(best, kr, model.predict(R, self._level_t[kr]).mean)
         best = np.minimum.accumulate(best)
-        if self.acquisition == "ei":
-            return self._score_ei(model, dec, best, allow_new)
-        if self.incumbent == "global":
-            best[:] = best[-1]
-        dec.threshold = float(best[-1] - tau)
         dec.paused = list(self._paused)
-        noise = self.acquisition_noise
-        h = dec.horizon
-        if dec.paused:
-            P = np.stack([self._rows[tid] for tid in dec.paused])
-            ks = np.asarray([self._trials[tid].level for tid in dec.paused])
+        ks = np.asarray([self._trials[tid].level for tid in dec.paused], dtype=int)
+        if self.acquisition == "ei":  # each candidate at its next step, over the best observed up to there
+            dec.horizon = 1
+            target, bar, j = np.minimum(ks + 1, n_levels - 1), best, 0
+        else:  # MFPI-random: at the random horizon, below a random threshold
+            h = dec.horizon
+            if self.incumbent == "global":
+                best[:] = best[-1]
             if self.horizon == "relative":
                 target = np.minimum(ks + h, n_levels - 1)
             else:
                 target = np.maximum(h - 1, np.minimum(ks + 1, n_levels - 1))
-            dec.paused_scores = model.predict(P, self._level_t[target], noise=noise).log_prob_below(best[target] - tau)
-        if allow_new or dec.paused:
-            j = min(h - 1, n_levels - 1)
-            t_new = float(self._level_t[j])
-            threshold = float(best[j] - tau)
-
-            def score(C: np.ndarray) -> np.ndarray:
-                return model.predict(C, t_new, noise=noise).log_prob_below(threshold)
-
-            found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=self._best_rows())
-            if found is not None:
-                dec.new_config = self._optimizer.decode(found[0][None, :])[0]
-                dec.new_score = float(found[1])
-        return dec
-
-    def _score_ei(self, model: CurveSurrogate, dec: _Decision, best: np.ndarray, allow_new: bool) -> _Decision:
-        """``acquisition="ei"``: log EI of each candidate at its next step over ``best`` there."""
-        n_levels = len(self.levels)
+            bar, j = best - tau, min(h - 1, n_levels - 1)
+        dec.threshold = float(bar[-1] if self.acquisition != "ei" else bar[0])
         noise = self.acquisition_noise
-        dec.horizon, dec.threshold = 1, float(best[0])
-        dec.paused = list(self._paused)
+
+        def acquire(C: np.ndarray, t: np.ndarray | float, threshold: np.ndarray | float) -> np.ndarray:
+            pred = model.predict(C, t, noise=noise)
+            if self.acquisition == "ei":
+                return pred.log_expected_improvement(threshold)
+            return pred.log_prob_below(threshold)
+
         if dec.paused:
             P = np.stack([self._rows[tid] for tid in dec.paused])
-            nxt = np.asarray([min(self._trials[tid].level + 1, n_levels - 1) for tid in dec.paused])
-            dec.paused_scores = model.predict(P, self._level_t[nxt], noise=noise).log_expected_improvement(best[nxt])
+            dec.paused_scores = acquire(P, self._level_t[target], bar[target])
         if allow_new or dec.paused:
-            t0, best0 = float(self._level_t[0]), float(best[0])
-
-            def score(C: np.ndarray) -> np.ndarray:
-                return model.predict(C, t0, noise=noise).log_expected_improvement(best0)
-
-            found = self._optimizer.optimize(score, self._rng, exclude=self._keys, starts=self._best_rows())
+            t_new, threshold = float(self._level_t[j]), float(bar[j])
+            found = self._optimizer.optimize(lambda C: acquire(C, t_new, threshold), self._rng, exclude=self._keys,
+                                             starts=self._best_rows())
             if found is not None:
                 dec.new_config = self._optimizer.decode(found[0][None, :])[0]
                 dec.new_score = float(found[1])
