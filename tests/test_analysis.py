@@ -400,20 +400,15 @@ def test_plot_without_matplotlib_names_the_extra(toy_root: Path, monkeypatch) ->
         plot_grid(grid, toy_root / "x.png")
 
 
-def test_loading_many_runs_is_fast(tmp_path: Path) -> None:
-    """A smoke version of benchmarks/analysis_load.py: 100 folders of 100 results each."""
-    import time
-
+def test_loading_many_runs(tmp_path: Path) -> None:
+    """A smoke version of benchmarks/analysis_load.py (which times it): 100 folders of 100 results each."""
     rng = np.random.default_rng(0)
     for i in range(100):
         t = np.cumsum(rng.exponential(1.0, 100))
         write_run(tmp_path, f"b{i % 4}", f"M{i // 4 % 5}", i // 20, list(zip(t.tolist(), rng.random(100).tolist(),
                                                                                 strict=True)))
-    start = time.perf_counter()
     grid = load_grid(tmp_path, TAG, known_optima=False)
-    elapsed = time.perf_counter() - start
     assert len(grid.runs) == 100 and (grid.runs["n_results"] == 100).all()
-    assert elapsed < 2.0, f"100 folders took {elapsed:.2f} s"  # about 0.1 s; benchmarks/analysis_load.py times 1,000
     assert not math.isnan(grid.runs["best"].max())
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -320,9 +319,7 @@ def test_synthetic_optima() -> None:
 
 
 def test_synthetic_tabular_blackbox() -> None:
-    start = time.perf_counter()
-    bb = synthetic_tabular_blackbox(n_configs=1000, max_fidelity=27)
-    assert time.perf_counter() - start < 1.0
+    bb = synthetic_tabular_blackbox(n_configs=1000, max_fidelity=27)  # (benchmarks/simulator_throughput.py times it)
     assert bb.values.shape == (1000, 1, 27, 2) and bb.fidelity_name == "epoch"
     assert bb.objectives == ("loss", "time") and bb.elapsed_time_attr == "time"
     for config in sample_configs(bb.config_space, np.random.default_rng(0), 200):
@@ -371,11 +368,9 @@ def test_errors_name_the_fix(bb: Blackbox) -> None:
     assert bb.evaluate([config], seed=1).shape == (1, len(bb.fidelity_values), 2)
 
 
-def test_single_lookups_are_fast() -> None:
+def test_unchecked_single_lookups_match_checked_ones() -> None:
+    """The fast path of the simulator (``check=False``; benchmarks/simulator_throughput.py times it)."""
     table = synthetic_tabular_blackbox(1000, 27)
-    config = table.configs[123]
-    n = 2000
-    start = time.perf_counter()
-    for _ in range(n):
-        table.evaluate([config], seed=0, check=False)
-    assert (time.perf_counter() - start) / n < 50e-6  # a few microseconds normally; no pandas in the path
+    for i in (0, 123, 999):
+        config = table.configs[i]
+        np.testing.assert_array_equal(table.evaluate([config], seed=0, check=False), table.evaluate([config], seed=0))

@@ -174,9 +174,7 @@ def test_malformed_line_fails_the_trial(make_backend, tmp_path: Path):
         time.sleep(30)
     """, kill_grace_period=0.2)
     backend.start(Trial(0, {}), trial_dir(tmp_path, 0))
-    t0 = time.monotonic()
-    events = collect(backend, ended(0))
-    assert time.monotonic() - t0 < 5
+    events = collect(backend, ended(0), timeout=20.0)  # (ended long before its 30 s sleep)
     assert [r["epoch"] for r in results_of(events)] == [1]  # the bad line is line 2
     failed = final_of(events)
     assert failed.kind is EventKind.FAILED
@@ -203,8 +201,8 @@ def test_timeout_fails_the_trial(make_backend, tmp_path: Path):
     """, trial_timeout=0.5, kill_grace_period=0.5)
     backend.start(Trial(0, {}), trial_dir(tmp_path, 0))
     t0 = time.monotonic()
-    events = collect(backend, ended(0))
-    assert 0.4 < time.monotonic() - t0 < 3
+    events = collect(backend, ended(0), timeout=20.0)  # (ended long before its 30 s sleep)
+    assert time.monotonic() - t0 > 0.4
     failed = final_of(events)
     assert failed.kind is EventKind.FAILED and failed.error.startswith("timed out after 0.5 s")
     assert len(results_of(events)) == 1
@@ -320,8 +318,8 @@ def test_stop_kills_a_script_ignoring_sigterm(make_backend, tmp_path: Path):
     elapsed = time.monotonic() - t0
     stopped = final_of(events)
     assert stopped.kind is EventKind.STOPPED
-    assert stopped.info["exit_code"] == -signal.SIGKILL
-    assert 0.35 < elapsed < 2.0
+    assert stopped.info["exit_code"] == -signal.SIGKILL  # killed, long before its 30 s sleep ends
+    assert elapsed > 0.35, "the grace period was given"
 
 
 def test_results_reported_on_sigterm_are_emitted(make_backend, tmp_path: Path):
@@ -382,14 +380,13 @@ def test_poll_wakes_promptly(make_backend, tmp_path: Path):
     backend.start(Trial(0, {}), trial_dir(tmp_path, 0))
     collect(backend, lambda ev: len(results_of(ev)) == 1)
     t0 = time.monotonic()
-    events = backend.poll(5.0)  # blocks until the second report
+    events = backend.poll(30.0)  # blocks until the second report
     assert [e.result["step"] for e in events] == [1]
-    assert time.monotonic() - t0 < 1.0
-    assert time.time() - events[0].result["_timestamp"] < 0.5  # woken by the report itself
+    assert time.monotonic() - t0 < 15.0, "woken by the report, not the timeout"
     t0 = time.monotonic()
-    events = backend.poll(5.0)  # blocks until the exit
+    events = backend.poll(30.0)  # blocks until the exit
     assert [e.kind for e in events] == [EventKind.COMPLETED]
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 15.0, "woken by the exit, not the timeout"
 
 
 FOREIGN_WRITER = """
@@ -404,9 +401,10 @@ time.sleep(30)
 def test_lines_written_without_report_wake_poll(make_backend, tmp_path: Path):
     backend = make_backend(FOREIGN_WRITER)
     backend.start(Trial(0, {}), trial_dir(tmp_path, 0))
-    t0 = time.monotonic()
     events = collect(backend, lambda ev: len(results_of(ev)) == 1)
-    assert time.monotonic() - t0 < 1.0  # inotify, not the end of the process
+    # inotify: within a second of the write (the re-read of unwatched files is every second, the
+    # process ends after 30 s)
+    assert time.time() - events[0].result["_timestamp"] < 1.0
     assert events[0].result["step"] == 1
 
 
@@ -415,9 +413,7 @@ def test_unwatchable_results_file_is_rescanned(make_backend, tmp_path: Path,
     monkeypatch.setattr(local_module._FileWatcher, "add", lambda self, path: None)
     backend = make_backend(FOREIGN_WRITER)
     backend.start(Trial(0, {}), trial_dir(tmp_path, 0))
-    t0 = time.monotonic()
-    collect(backend, lambda ev: len(results_of(ev)) == 1)
-    assert time.monotonic() - t0 < 2.0  # found by the periodic re-read
+    collect(backend, lambda ev: len(results_of(ev)) == 1, timeout=20.0)  # the periodic re-read, not the 30 s end
 
 
 def test_works_without_pidfd(make_backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -427,11 +423,9 @@ def test_works_without_pidfd(make_backend, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(os, "pidfd_open", no_pidfd, raising=False)
     backend = make_backend()
     backend.start(Trial(0, {"epochs": 3}), trial_dir(tmp_path, 0))
-    t0 = time.monotonic()
     events = collect(backend, ended(0))
     assert [r["epoch"] for r in results_of(events)] == [1, 2, 3]
     assert final_of(events).kind is EventKind.COMPLETED
-    assert time.monotonic() - t0 < 3
 
 
 def test_cwd_is_the_trial_dir_and_user_modules_import(make_backend, tmp_path: Path):
@@ -506,7 +500,7 @@ def test_shutdown_ends_everything_and_is_idempotent(make_backend, tmp_path: Path
     collect(backend, lambda ev: len([e for e in ev if e.kind is EventKind.RESULT]) == 2)
     t0 = time.monotonic()
     backend.shutdown()
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 15, "killed after the grace period, not after the scripts' 30 s sleep"
     backend.shutdown()
     assert backend.n_busy == 0
     final = backend.poll(1.0)
@@ -658,7 +652,7 @@ def test_wakeup_from_another_thread_ends_a_waiting_poll(make_backend, tmp_path: 
     threading.Timer(0.3, backend.wakeup).start()
     t0 = time.monotonic()
     assert backend.poll(20.0) == []
-    assert 0.2 < time.monotonic() - t0 < 5.0, "poll returned on the wakeup, long before its timeout"
+    assert 0.2 < time.monotonic() - t0 < 15.0, "poll returned on the wakeup, long before its timeout"
     assert backend.n_busy == 1
     backend.stop(0)
     events = collect(backend, ended(0))

@@ -71,7 +71,7 @@ def test_unreachable_address_is_a_clear_error_before_anything_runs():
     t0 = time.monotonic()
     with pytest.raises(UserError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:1 .*ray start --head"):
         RayBackend(script=SCRIPT, address="127.0.0.1:1")
-    assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < 30  # (the probe gives up after 5 s; ray.init would wait minutes)
     assert not ray.is_initialized()
     with pytest.raises(UserError, match="expected HOST:PORT"):
         RayBackend(script=SCRIPT, address="no-port-here")
