@@ -401,7 +401,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tunebench: error: unknown lcbench task(s) {', '.join(unknown)}; use ids of "
               f"tunebench.blackboxes.yahpo.LCBENCH_INSTANCES, 'all' or 'heldout'", file=sys.stderr)
         return 2
-    bad = [name for name in args.surrogates if name not in SURROGATES and not name.startswith("pfn:")]
+    bad = []
+    for name in args.surrogates:
+        try:
+            factory_of(name)
+        except KeyError:
+            bad.append(name)
     if bad:
         print(f"tunebench: error: unknown surrogate(s) {', '.join(bad)}; use {', '.join(sorted(SURROGATES))} or "
               "pfn:PATH", file=sys.stderr)
