@@ -67,9 +67,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["DyHPO", "fidelity_steps"]
 
 _RUNNING = Status.RUNNING
-#: configs considered per step for a predicted incumbent (the best observed below it)
-_PREDICTED_INCUMBENTS = 50
-
 
 class DyHPO(ModelBasedRace):
     """DyHPO (see the module docstring): trials advance one fidelity step per run; each
@@ -167,25 +164,16 @@ class DyHPO(ModelBasedRace):
     # -- decisions -----------------------------------------------------------------------------
 
     def _incumbents(self, gp: GaussianProcess) -> np.ndarray:
-        """Per step: the best value observed there, else the best posterior mean there among
-        the configurations observed at the highest step below that has data."""
-        y = self._obs_y
-        best = np.full(len(self.levels), np.nan)
-        below = -1
-        for j, by_tid in enumerate(self._level_obs):
-            if by_tid:
-                best[j] = min(y[i] for i in by_tid.values())
-                below = j
-            elif below >= 0:
-                src = self._level_obs[below]
-                tids = sorted(src, key=lambda t: (y[src[t]], t))[:_PREDICTED_INCUMBENTS]
-                Q = np.empty((len(tids), self._X.shape[1]))
-                Q[:, :-1] = np.stack([self._rows[t] for t in tids])
-                Q[:, -1] = self.normalize_resource(self.levels[j])
-                best[j] = float(np.min(gp.predict(Q, return_var=False)[0]))
-            else:  # nothing observed at or below this step (only before the first result)
-                best[j] = min(y)
-        return best
+        """Per step: the race's incumbents (:meth:`_level_incumbents`) under the GP's mean."""
+
+        def predict_mean(rows: np.ndarray, j: int) -> np.ndarray:
+            Q = np.empty((len(rows), self._X.shape[1]))
+            Q[:, :-1] = rows
+            Q[:, -1] = self.normalize_resource(self.levels[j])
+            mean: np.ndarray = gp.predict(Q, return_var=False)[0]
+            return mean
+
+        return self._level_incumbents(np.asarray(self._obs_y), predict_mean)
 
     def _evaluate(self, allow_new: bool, commit: bool) -> RaceScores:
         """Score the candidates with the model (updated on a copy unless ``commit``)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -371,6 +372,10 @@ class RaceScores:
         self.surrogate = surrogate  #: the model that scored them
 
 
+#: configurations a predicted per-step incumbent is taken over (:meth:`ModelBasedRace._level_incumbents`)
+PREDICTED_INCUMBENTS = 50
+
+
 class ModelBasedRace(FreezeThawRace):
     """A race whose every decision scores the paused trials and the best new configuration under
     a model and takes the highest (DyHPO, FTBO): the decision and :meth:`candidate_scores` are
@@ -385,6 +390,28 @@ class ModelBasedRace(FreezeThawRace):
         """Called at each decision (and by :meth:`candidate_scores`): fit the model (in place if
         ``commit``, else on a copy) and score each paused trial and, if ``allow_new`` or a trial
         is paused, the best new configuration. Must return the scores with the model used."""
+
+    def _level_incumbents(self, values: np.ndarray, predict_mean: Callable[[np.ndarray, int], np.ndarray]
+                          ) -> np.ndarray:
+        """Per step ``j``, the incumbent an acquisition at ``j`` improves on (DyHPO's rule): the
+        best of ``values`` (one per observation, in the model's units) among each trial's first
+        observation at or above the step; for a step nothing reached yet, the best
+        ``predict_mean(rows, j)`` of the (at most :data:`PREDICTED_INCUMBENTS`) best configurations
+        observed at the highest step below (the paper's "predicted" incumbent); before any
+        observation reached the first step, the best value observed."""
+        best = np.full(len(self.levels), np.nan)
+        below = -1
+        for j, by_tid in enumerate(self._level_obs):
+            if by_tid:
+                best[j] = min(values[i] for i in by_tid.values())
+                below = j
+            elif below >= 0:
+                src = self._level_obs[below]
+                tids = sorted(src, key=lambda t: (values[src[t]], t))[:PREDICTED_INCUMBENTS]
+                best[j] = float(np.min(predict_mean(np.stack([self._rows[t] for t in tids]), j)))
+            else:
+                best[j] = float(np.min(values))
+        return best
 
     def _adopt(self, surrogate: Any) -> None:
         """Called when a decision made on a copy of the model (``commit=False``) resumes a trial:

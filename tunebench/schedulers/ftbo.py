@@ -266,18 +266,24 @@ class FTBO(ModelBasedRace):
         n_levels = len(self.levels)
         dec.horizon = int(self._rng.integers(1, n_levels + 1))
         tau = 10.0 ** self._rng.uniform(-4.0, -1.0) * (1.0 - 2.0 * self._margin)
-        # the incumbent per step: the best value observed at a fidelity up to the step (normalized and
-        # mapped for the surrogate), running trials fantasized at their next step (the model's mean)
+        # the incumbents (normalized and mapped for the surrogate): per step (DyHPO's rule, see
+        # _level_incumbents), or the best value observed at any fidelity ("global"); running trials
+        # fantasized at their next step (the model's mean) can only lower them
         scaled = self._for_model(np.asarray(self._obs_y[:n]), scaling)
-        obs_level = np.searchsorted(self.levels, np.asarray(self._obs_r[:n], dtype=float), side="right") - 1
-        best = np.full(n_levels, np.inf)
-        np.minimum.at(best, np.clip(obs_level, 0, n_levels - 1), scaled)
+        per_step = self.acquisition == "ei" or self.incumbent == "level"
+        if per_step:
+            best = self._level_incumbents(scaled, lambda rows, j: model.predict(rows, self._level_t[j]).mean)
+        else:
+            best = np.full(n_levels, float(scaled.min()))
         running = [tid for tid, st in self._trials.items() if st.status is _RUNNING]
         if running:
             R = np.stack([self._rows[tid] for tid in running])
             kr = np.asarray([min(self._trials[tid].level + 1, n_levels - 1) for tid in running])
-            np.minimum.at(best, kr, model.predict(R, self._level_t[kr]).mean)
-        best = np.minimum.accumulate(best)
+            fantasy = model.predict(R, self._level_t[kr]).mean
+            if per_step:
+                np.minimum.at(best, kr, fantasy)
+            else:
+                best = np.minimum(best, float(fantasy.min()))
         dec.paused = list(self._paused)
         ks = np.asarray([self._trials[tid].level for tid in dec.paused], dtype=int)
         if self.acquisition == "ei":  # each candidate at its next step, over the best observed up to there
@@ -285,8 +291,6 @@ class FTBO(ModelBasedRace):
             target, bar, j = np.minimum(ks + 1, n_levels - 1), best, 0
         else:  # MFPI-random: at the random horizon, below a random threshold
             h = dec.horizon
-            if self.incumbent == "global":
-                best[:] = best[-1]
             if self.horizon == "relative":
                 target = np.minimum(ks + h, n_levels - 1)
             else:
