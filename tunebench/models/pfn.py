@@ -253,18 +253,29 @@ class BarPrediction:
         idx, frac = self._locate(threshold)
         thr = np.broadcast_to(np.asarray(threshold, dtype=float), idx.shape)
         centers = 0.5 * (b[1:] + b[:-1])
-        lp = self.log_probs.astype(np.float64)
-        rows = np.arange(lp.shape[0])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gap = np.log(np.maximum(thr[:, None] - centers[None, :], 0.0))
-            below = np.where(np.arange(lp.shape[1])[None, :] < idx[:, None], lp + gap, -np.inf)
-            inside = np.where(thr >= b[-1], np.log(np.maximum(thr - centers[idx], 0.0)),  # (past the support)
-                              2.0 * np.log(frac) + np.log(0.5 * (b[idx + 1] - b[idx])))
-            part = lp[rows, idx] + inside
-        top = np.maximum(below.max(axis=1), part)
-        safe = np.where(np.isfinite(top), top, 0.0)
+        rows = np.arange(self.log_probs.shape[0])
+        past = thr >= b[-1]
+        # the bin holding the threshold: per unit of its probability (past the support: the whole bin)
+        inside = np.where(past, np.maximum(thr - centers[idx], 0.0), 0.5 * frac * frac * (b[idx + 1] - b[idx]))
+        # the bins wholly below it, in linear space (float32 probabilities, float64 sums)
+        gap = np.maximum(thr[:, None] - centers[None, :], 0.0).astype(np.float32)
+        gap[np.arange(gap.shape[1])[None, :] >= idx[:, None]] = 0.0
+        p = self._p32()
+        total = np.einsum("ij,ij->i", p, gap, dtype=np.float64) + p[rows, idx] * inside
         with np.errstate(divide="ignore"):
-            out: np.ndarray = safe + np.log(np.exp(below - safe[:, None]).sum(axis=1) + np.exp(part - safe))
+            out: np.ndarray = np.log(total)
+        tail = ~(total > 1e-30) & (thr > b[0])  # underflow: the same sum in log space
+        if tail.any():
+            lp = self.log_probs[tail].astype(np.float64)
+            t_idx, t_thr, t_rows = idx[tail], thr[tail], np.arange(lp.shape[0])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lgap = np.log(np.maximum(t_thr[:, None] - centers[None, :], 0.0))
+                below = np.where(np.arange(lp.shape[1])[None, :] < t_idx[:, None], lp + lgap, -np.inf)
+                part = lp[t_rows, t_idx] + np.log(inside[tail])
+            top = np.maximum(below.max(axis=1), part)
+            safe = np.where(np.isfinite(top), top, 0.0)
+            with np.errstate(divide="ignore"):
+                out[tail] = safe + np.log(np.exp(below - safe[:, None]).sum(axis=1) + np.exp(part - safe))
         return out
 
     def log_pdf(self, y: np.ndarray) -> np.ndarray:

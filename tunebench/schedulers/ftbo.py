@@ -137,12 +137,14 @@ class FTBO(ModelBasedRace):
             its next step if that is further (a paused trial is not credited with ``h`` more steps
             of training than a new configuration).
         incumbent: the value MFPI-random's threshold is drawn below: ``"global"`` (ifBO's rule)
-            the best observed value at any fidelity; ``"level"``: the best observed at a fidelity
-            up to the candidate's target step (DyHPO's budget-wise incumbent).
+            the best observed value at any fidelity; ``"level"``: DyHPO's budget-wise incumbent
+            at the candidate's target step (the best of each trial's first value at or above the
+            step; predicted where no trial reached it, see
+            :meth:`~tunebench.schedulers.freeze_thaw.ModelBasedRace._level_incumbents`).
         acquisition: ``"mfpi-random"`` (ifBO's, see the module docstring) or ``"ei"`` (DyHPO's
             rule under this surrogate: each candidate's expected improvement at its next step, a
-            new configuration at the first, over the best value observed at a fidelity up to that
-            step, running trials fantasized; ``horizon`` and ``incumbent`` do not apply).
+            new configuration at the first, over DyHPO's budget-wise incumbent there, running
+            trials fantasized; ``horizon`` and ``incumbent`` do not apply).
         pfn_weights: with ``surrogate="pfn"``: the path of a ``.npz`` of PFN weights (its JSON
             sidecar beside it, as ``benchmarks/train_ftpfn.py`` writes them); ``None``: the shipped
             ``ftpfn-v2``.
