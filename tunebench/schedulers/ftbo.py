@@ -56,8 +56,10 @@ beyond the noise, so the defaults stay ifBO's; with one epoch per step FTBO star
 as DyHPO (about 95 per 1000 epochs) and is still behind, so the gap is the surrogates' (the shipped
 PFN's held-out log-likelihood is below the GP's from 300 points on).  DyHPO's own rule
 (``acquisition="ei"``) under the curve surrogates is worse still on those tasks (mean regret at
-100%: DPL 0.407, PFN 0.636, freeze-thaw GP 0.752, against 0.324, 0.301, 0.435 with MFPI-random),
-starting 2-6 times as many trials: their predictive of an untrained configuration is wide.
+100% with the incumbent then taken up to the step: DPL 0.407, PFN 0.636, freeze-thaw GP 0.752,
+against 0.324, 0.301, 0.435 with MFPI-random; with DyHPO's per-step incumbent, as now, worse
+again), starting many times as many trials: their predictive of an untrained configuration is
+wide (README, "Where FTBO stands").
 Tried earlier and not adopted: another value range for the PFN ([0.5, 0.95]), moving each curve's
 prediction by the model's error at its last observation, and ``max_context`` 64 or 128.
 
