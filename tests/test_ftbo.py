@@ -210,6 +210,29 @@ def test_ei_acquisition_thaws_the_promising_trial_and_scores_new_configs_at_the_
         ftbo(acquisition="pi")
 
 
+def test_per_step_incumbents_take_each_trials_first_value_at_the_step_else_a_prediction() -> None:
+    sched = ftbo()
+    sched.load_state_dict(race_state(sched, {GOOD: (0.08, 3), POOR: (0.9, 3)}, done=[0.15, 0.6]))
+    values = np.asarray(sched._obs_y)
+    best = sched._level_incumbents(values, lambda rows, j: pytest.fail("every step was reached"))
+    # step index 3 (epoch 4): the completed trials' epoch-4 values; GOOD's better epoch 3 does not count
+    assert best[3] == pytest.approx(curve(0.15, 4)) and curve(0.08, 3) < best[3]
+    assert best[0] == pytest.approx(curve(0.08, 1)) and best[-1] == pytest.approx(curve(0.15, MAX_T))
+    # steps no trial reached: the best prediction there over the configs observed at the highest step below
+    sched = ftbo()
+    sched.load_state_dict(race_state(sched, {GOOD: (0.08, 3), POOR: (0.9, 3)}, done=[]))
+    asked = []
+
+    def predict(rows: np.ndarray, j: int) -> np.ndarray:
+        asked.append((sorted(rows[:, 0].round(2).tolist()), j))
+        return rows[:, 0] + 10.0 * j
+
+    best = sched._level_incumbents(np.asarray(sched._obs_y), predict)
+    assert best[2] == pytest.approx(curve(0.08, 3))
+    assert [j for _, j in asked] == list(range(3, MAX_T)) and all(x == [0.08, 0.9] for x, _ in asked)
+    assert best[5] == pytest.approx(0.08 + 50.0)
+
+
 def test_options_are_checked() -> None:
     wide = {f"c{i}": finrange(0.0, 1.0, 3) for i in range(11)}
     with pytest.raises(UserError, match="at most 10 encoded columns and this space has 11"):
