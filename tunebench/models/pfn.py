@@ -247,8 +247,8 @@ class BarPrediction:
         """(q,) ``log E[max(threshold - y, 0)]`` (uniform within a bin): every bin wholly below
         the threshold contributes its probability times the distance from its center, the bin
         holding the threshold ``p * w * frac**2 / 2`` (``w``: its width, ``frac``: its part below
-        the threshold); summed in log space (accurate far in the tail); ``-inf`` for a threshold at
-        or below the support."""
+        the threshold); summed in linear space, and in log space where that underflows (accurate
+        far in the tail); ``-inf`` for a threshold at or below the support."""
         b = self.borders.astype(np.float64)
         idx, frac = self._locate(threshold)
         thr = np.broadcast_to(np.asarray(threshold, dtype=float), idx.shape)
