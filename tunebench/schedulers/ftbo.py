@@ -290,7 +290,7 @@ class FTBO(ModelBasedRace):
                 best = np.minimum(best, float(fantasy.min()))
         dec.paused = list(self._paused)
         ks = np.asarray([self._trials[tid].level for tid in dec.paused], dtype=int)
-        if self.acquisition == "ei":  # each candidate at its next step, over the best observed up to there
+        if self.acquisition == "ei":  # each candidate at its next step, over the per-step incumbent there
             dec.horizon = 1
             target, bar, j = np.minimum(ks + 1, n_levels - 1), best, 0
         else:  # MFPI-random: at the random horizon, below a random threshold
