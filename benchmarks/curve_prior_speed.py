@@ -3,8 +3,10 @@
 Prints, for a few batch shapes, tasks per second and curve points per second (best of
 ``--repeats`` runs) on CPU (and on CUDA when available); then statistics of the prior's curves
 (start and end errors, the share of the improvement reached at 2/5/10/26 of 52 budgets, the share
-of curves that end above their minimum) that can be set beside LCBench's with ``--lcbench``
-(YAHPO lcbench surrogate, needs the yahpo extra and ``$TUNEBENCH_DATA``); ``--plot FILE`` draws
+of curves that end above their minimum, the correlation over a task's configs of early errors with
+the last), for every version of its settings (``PRIOR_SETTINGS``), that can be set beside
+LCBench's development tasks' with ``--lcbench`` (YAHPO lcbench surrogate, needs the yahpo extra
+and ``$TUNEBENCH_DATA``); ``--plot FILE`` draws
 nine sampled tasks (a few configs each, and a pair of nearby configs in each task) to a PNG.
 
     .venv/bin/python benchmarks/curve_prior_speed.py [--repeats R] [--threads T] [--plot FILE] [--lcbench]
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tunebench.models.curve_prior import sample_curve_tasks
+from tunebench.models.curve_prior import PRIOR_SETTINGS, sample_curve_tasks
 
 SHAPES = [(64, 50, 52), (16, 1000, 52), (256, 20, 50)]  # (tasks, configs per task, budgets)
 CHECKPOINTS = (2, 5, 10, 26)  # of 52 budgets
@@ -36,6 +38,9 @@ def best_time(fn: Callable[[], Any], repeats: int, clock: Callable[[], float] = 
         fn()
         best = min(best, clock() - t0)
     return best
+
+#: budgets (of 52) whose errors are correlated with the last budget's over a task's configs
+CORRELATION_BUDGETS = (1, 2, 5, 13, 26)
 
 
 def curve_statistics(err: np.ndarray, label: str) -> None:
@@ -56,17 +61,25 @@ def curve_statistics(err: np.ndarray, label: str) -> None:
     print(f"  median share of the improvement reached at budget {reached}")
     print("  share of curves ending above their best by more than 0.01 / 0.05: "
           f"{np.mean(last - best > 0.01):.3f} / {np.mean(last - best > 0.05):.3f}")
+    corr = []
+    for c in CORRELATION_BUDGETS:
+        k = min(n - 1, round(c / 52 * n) - 1)
+        per_task = [np.corrcoef(e[:, k], e[:, -1])[0, 1] for e in err if e[:, k].std() > 1e-6 and e[:, -1].std() > 1e-6]
+        corr.append(f"{c}/52: {np.median(per_task):.2f}")
+    print(f"  correlation over a task's configs of the error at budget k and at the last, median over tasks: "
+          f"{', '.join(corr)}")
 
 
 def lcbench_curves(n_configs: int) -> np.ndarray:
-    """LCBench validation error curves (1 - val_accuracy / 100) of random configs, every task."""
+    """LCBench validation error curves (1 - val_accuracy / 100) of random configs, on the
+    development tasks (the prior's settings may be chosen on these only)."""
     os.environ.setdefault("HOME", tempfile.mkdtemp())  # yahpo writes its settings under HOME
-    from tunebench.blackboxes.yahpo import YahpoBlackbox, lcbench_instances
+    from tunebench.blackboxes.yahpo import LCBENCH_DEVELOPMENT_TASKS, YahpoBlackbox
     from tunebench.space import sample_configs
 
     rng = np.random.default_rng(0)
     out = []
-    for instance in lcbench_instances():
+    for instance in LCBENCH_DEVELOPMENT_TASKS:
         bb = YahpoBlackbox("lcbench", instance)
         values = bb.evaluate(sample_configs(bb.config_space, rng, n_configs), seed=0)
         out.append(1.0 - values[:, :, bb.objectives.index("val_accuracy")] / 100.0)
@@ -149,12 +162,14 @@ def main() -> None:
                       f"{points / cpu / 1e6:6.2f} M curve points/s of CPU time "
                       f"({points / cpu / 1000:9.0f} tasks of 1000 points/s)")
 
-    batch = sample_curve_tasks(64, 200, 52, seed=0)
-    curve_statistics(batch.curves.numpy().astype(np.float64), "prior (noiseless curves, default settings)")
-    print(f"  diverging share {batch.diverges.float().mean():.3f}; noise std median "
-          f"{batch.noise_std.median():.4f}")
+    for version, settings in sorted(PRIOR_SETTINGS.items()):
+        batch = sample_curve_tasks(64, 200, 52, seed=0, settings=settings)
+        curve_statistics(batch.curves.numpy().astype(np.float64), f"prior version {version} (noiseless curves)")
+        transient = float((batch.transient > 0).float().mean())
+        print(f"  diverging share {batch.diverges.float().mean():.3f}; noise std median "
+              f"{batch.noise_std.median():.4f}; tasks with an early transient {transient:.2f}")
     if args.lcbench:
-        curve_statistics(lcbench_curves(200), "LCBench val error (YAHPO surrogate)")
+        curve_statistics(lcbench_curves(200), "LCBench val error (YAHPO surrogate), development tasks")
     if args.plot:
         plot(args.plot)
 

@@ -9,7 +9,8 @@ resumes from it when started again with the same ``--out`` (SIGTERM or Ctrl-C: i
 exports before exiting); it logs the training loss (mean over
 the last steps) and a validation loss on fixed held-out prior batches; at the end it writes
 ``OUT/ftpfn.npz`` + ``OUT/ftpfn.json`` (the format :mod:`tunebench.models.pfn` loads; copy them to
-``tunebench/models/weights/ftpfn-v2.{npz,json}`` to ship them).  Losses are the mean negative log
+``tunebench/models/weights/ftpfn-vN.{npz,json}`` and point ``tunebench.models.pfn.default_weights_path``
+at them to ship them).  Losses are the mean negative log
 density of held-out values under the predicted bar distribution (a uniform prediction on [0, 1]
 scores 0; lower is better).  Training stops at ``--steps`` steps or after ``--minutes`` minutes of
 training (summed over resumed runs), whichever comes first; the learning rate warms up, then
@@ -19,8 +20,13 @@ follows a cosine to 0 along whichever of the two budgets is used up faster.
 their training: their architecture, a fresh optimizer and learning-rate schedule); the exported
 sidecar then counts their steps and minutes too, and lists their training phases before this one:
 
-    python benchmarks/train_ftpfn.py --init tunebench/models/weights/ftpfn-v2.npz --seq-len 256 \
-        --lr 3e-4 --minutes 60 --steps 40000 --threads 1 --out /tmp/ftpfn-v3
+    python benchmarks/train_ftpfn.py --init tunebench/models/weights/ftpfn-v3.npz --seq-len 256 \
+        --lr 3e-4 --minutes 60 --steps 40000 --threads 1 --out /tmp/ftpfn-v4
+
+The prior is the current version's (:data:`~tunebench.models.curve_prior.PRIOR_VERSION`, recorded in
+the sidecar with its settings); ``--prior KEY=VALUE`` (repeatable, JSON values) changes one of its
+:class:`~tunebench.models.curve_prior.PriorSettings` for an experiment, e.g. ``--prior
+transient_prob=0 --prior 'roughness=[0.5,10]'``; the sidecar records the settings used.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunebench.models.curve_prior import PRIOR_VERSION
+from tunebench.errors import UserError
+from tunebench.models.curve_prior import PRIOR_VERSION, PriorSettings
 from tunebench.models.pfn import load_weights, save_weights
 from tunebench.models.pfn_train import CurvePFN, PFNConfig, batch_loss, sample_training_batch, state_to_arrays
 
@@ -88,6 +95,7 @@ def _after(before: dict[str, Any], run: dict[str, Any], name: str) -> dict[str, 
     phases.append({"steps": [steps0, steps0 + run["steps"]],
                    "minutes": [minutes0, round(minutes0 + run["minutes"], 2)], "batch_size": run["batch_size"],
                    "seq_len": run["seq_len"], "lr": run["lr"], "torch_threads": torch.get_num_threads(),
+                   "prior_version": PRIOR_VERSION, "prior": run["prior"],
                    "note": f"warm restart from {name}"})
     return {"steps": steps0 + run["steps"], "steps_planned": steps0 + run["steps_planned"],
             "minutes": round(minutes0 + run["minutes"], 2), "phases": phases}
@@ -111,7 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-every", type=int, default=200)
     p.add_argument("--init", type=Path, default=None,
                    help="start from these exported weights (.npz with its .json sidecar): a warm restart")
+    p.add_argument("--prior", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of sample_curve_tasks (JSON value), e.g. transient_prob=0.7")
     args = p.parse_args(argv)
+    try:
+        prior = PriorSettings(**{k: json.loads(v) for k, _, v in (item.partition("=") for item in args.prior)})
+    except (TypeError, ValueError, UserError) as exc:
+        print(f"tunebench: error: --prior {' '.join(args.prior)}: {exc}; give KEY=VALUE with KEY a field of "
+              "PriorSettings and VALUE JSON", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("tunebench: error: --device cuda but torch sees no GPU; use --device cpu", file=sys.stderr)
@@ -154,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
 
     val_gen = torch.Generator(device=dev)
     val_gen.manual_seed(10_000 + args.seed)
-    val_batches = [sample_training_batch(bs, seq, generator=val_gen, cfg=cfg, device=dev) for _ in range(8)]
+    val_batches = [sample_training_batch(bs, seq, generator=val_gen, cfg=cfg, device=dev, prior=prior)
+                   for _ in range(8)]
 
     def validate() -> float:
         model.eval()
@@ -180,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         for group in opt.param_groups:
             group["lr"] = _lr(step, args.steps, elapsed / budget_s, base_lr)
-        batch = sample_training_batch(bs, seq, generator=gen, cfg=cfg, device=dev)
+        batch = sample_training_batch(bs, seq, generator=gen, cfg=cfg, device=dev, prior=prior)
         loss = batch_loss(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -211,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                      else f"{_cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"),
         "batch_size": bs, "seq_len": seq, "lr": base_lr, "seed": args.seed, "n_parameters": n_params,
         "final_train_loss": history["train"][-1][1] if history["train"] else None,
-        "final_val_loss": history["val"][-1][1], "history": history,
+        "final_val_loss": history["val"][-1][1], "history": history, "prior": prior.to_dict(),
     }
     if init is not None:
         training.update(_after(init.training, training, args.init.name))

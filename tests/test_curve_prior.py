@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -13,7 +14,13 @@ from tunebench.errors import UserError
 
 torch = pytest.importorskip("torch")
 
-from tunebench.models.curve_prior import CurveBatch, sample_curve_tasks  # noqa: E402
+from tunebench.models.curve_prior import (  # noqa: E402
+    PRIOR_SETTINGS,
+    PRIOR_VERSION,
+    CurveBatch,
+    PriorSettings,
+    sample_curve_tasks,
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,20 +66,22 @@ def test_fixed_n_hparams(n_hparams: int) -> None:
 
 
 def test_curves_start_at_the_task_start_and_mostly_improve(batch: CurveBatch) -> None:
-    c = batch.curves
+    calm = batch.transient == 0  # tasks without an early transient (see the next test for those)
+    assert 0.2 < float(calm.float().mean()) < 0.4  # transient_prob 0.7
+    c = batch.curves[calm]
     # the first budget is 1/F of the way: no curve is above its task's start
-    assert (c[..., 0] <= batch.start[:, None] + 1e-6).all()
-    steady = ~batch.diverges
+    assert (c[..., 0] <= batch.start[calm][:, None] + 1e-6).all()
+    steady = ~batch.diverges[calm]
     # curves that do not diverge never get worse (noiseless)
     rises = (c[..., 1:] - c[..., :-1])[steady]
     assert float(rises.max()) <= 1e-5
     ends_lower = (c[..., -1] < c[..., 0] - 1e-3).float().mean()
     assert 0.7 < float(ends_lower) < 0.99  # most improve; some are nearly flat (FT-PFN's broad prior)
     # diverging curves end above their best point
-    div = batch.diverges
-    assert int(div.sum()) > 200
+    div = batch.diverges[calm]
+    assert int(div.sum()) > 50
     up = c[..., -1][div] > c.min(dim=-1).values[div] + 1e-4
-    assert float(up.float().mean()) > 0.95
+    assert float(up.float().mean()) > 0.85  # all but nearly flat curves (no room to climb back)
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.3])
@@ -128,6 +137,47 @@ def test_nearby_configs_have_closer_curves() -> None:
     closest = torch.gather(gap_near, 1, order[:, : C // 4]).mean()
     farthest = torch.gather(gap_near, 1, order[:, -C // 4:]).mean()
     assert float(closest) < float(farthest)
+
+
+def test_early_transients_decorrelate_first_budgets_and_fade() -> None:
+    """A transient moves a task's early values by a config-driven offset and nothing later: the
+    same draws without it differ only there, and the error at the first budget tells less about the
+    error at the last (as on LCBench, where the first epoch's errors hardly correlate with the last's)."""
+    B, C, F = 64, 100, 52
+    with_ = sample_curve_tasks(B, C, F, n_hparams=5, seed=5)
+    without = sample_curve_tasks(B, C, F, n_hparams=5, seed=5, settings=replace(PriorSettings(), transient_prob=0.0))
+    assert (without.transient == 0).all()
+    has = with_.transient > 0
+    assert 30 < int(has.sum()) < 60
+    torch.testing.assert_close(with_.curves[~has], without.curves[~has])
+    gap = (with_.curves - without.curves).abs()[has]  # (tasks with one, C, F)
+    assert float(gap[..., 0].mean()) > 0.02  # early: configs moved apart
+    assert float(gap[..., -1].max()) < 1e-4  # late: faded
+    assert float(gap[..., 0].mean()) > 5 * float(gap[..., 5].mean())
+
+    def corr_first_last(c: torch.Tensor) -> float:
+        x, y = c[..., 0], c[..., -1]
+        x, y = x - x.mean(1, keepdim=True), y - y.mean(1, keepdim=True)
+        r = (x * y).sum(1) / (x.norm(dim=1) * y.norm(dim=1)).clamp_min(1e-12)
+        return float(r.median())
+
+    assert corr_first_last(with_.curves[has]) < corr_first_last(without.curves[has]) - 0.1
+
+
+def test_prior_settings_of_version_1_reproduce_its_draws() -> None:
+    # the sum of a small batch drawn by version 1 before its settings became options (CPU stream)
+    v1 = sample_curve_tasks(4, 20, 10, seed=0, settings=PRIOR_SETTINGS[1])
+    assert float(v1.curves.sum()) == pytest.approx(299.5926, abs=1e-3)
+    assert (v1.transient == 0).all()
+    assert PRIOR_SETTINGS[PRIOR_VERSION] == PriorSettings()
+    assert PriorSettings().to_dict()["roughness"] == [0.3, 3.0]
+
+
+@pytest.mark.parametrize("kwargs", [{"roughness": (3.0, 1.0)}, {"roughness": (0.0, 1.0)}, {"sensitivity": (0.1, 1.5)},
+                                    {"tradeoff": (0.0, 1.0)}, {"transient_prob": 2.0}, {"transient_tau": (1.0,)}])
+def test_prior_settings_out_of_range_are_refused(kwargs: dict) -> None:
+    with pytest.raises(UserError, match="PriorSettings"):
+        PriorSettings(**kwargs)
 
 
 def test_reproducible_with_a_seed_or_a_generator() -> None:

@@ -246,6 +246,36 @@ def test_options_are_checked() -> None:
         ftbo(max_context=0)
 
 
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_value_bounds_fix_the_scaling_of_the_surrogates_values(mode: str) -> None:
+    sign = 1.0 if mode == "min" else -1.0
+    fitted = ftbo(surrogate="pfn", mode=mode)
+    fixed = ftbo(surrogate="pfn", mode=mode, value_bounds=(-2.0, 4.0))
+    for sched in (fitted, fixed):
+        sched.load_state_dict(race_state(sched, {GOOD: (0.08, 3)}, done=[0.3, 0.9]))
+        # race_state reports losses; for mode="max" the same numbers are read as values to maximize
+    raw = np.asarray(fixed._obs_y)
+    _, _, y_fit, _, _ = fitted._model_data(len(raw))
+    _, _, y_fix, _, scaling = fixed._model_data(len(raw))
+    # fitted: min-max of the observed values onto [0.1, 0.9]
+    assert y_fit.min() == pytest.approx(0.1) and y_fit.max() == pytest.approx(0.9)
+    # fixed: the value v (a loss, or a score to maximize) sits where it lies in [-2, 4], errors as
+    # "lower is better" (a score near its upper bound maps near 0)
+    value = sign * raw  # the metric as reported
+    norm = (value + 2.0) / 6.0 if mode == "min" else (4.0 - value) / 6.0
+    assert scaling.low == pytest.approx(-2.0 if mode == "min" else -4.0)
+    assert np.allclose(np.sort(y_fix), np.sort(0.1 + 0.8 * norm))
+    # a value outside the bounds is clipped into them (values to minimize, as _obs_y holds them)
+    assert fixed._for_model(np.asarray([10.0, -10.0]), scaling).tolist() == pytest.approx([0.9, 0.1])
+    assert fixed.candidate_scores()[GOOD] > -np.inf
+
+
+def test_value_bounds_are_checked() -> None:
+    for bad in [(1.0, 1.0), (2.0, 1.0), (0.0, float("inf")), (0.0,), "ab"]:
+        with pytest.raises(ValueError, match="value_bounds"):
+            ftbo(value_bounds=bad)
+
+
 def test_runs_on_lcbench_from_the_cli(tmp_path: Path, shared_data: Path) -> None:
     pytest.importorskip("onnxruntime", reason="lcbench needs the yahpo extra (onnxruntime)")
     exp = tmp_path / "exp"

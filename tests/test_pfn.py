@@ -128,6 +128,20 @@ def test_training_script_checkpoints_resumes_and_exports(tmp_path: Path) -> None
     assert all(np.array_equal(again.arrays[k], w.arrays[k]) for k in w.arrays)
     assert again.training["steps"] == 5 and again.training["phases"][-1]["steps"] == [5, 5]
     assert "warm restart from ftpfn.npz" in again.training["phases"][-1]["note"]
+    from tunebench.models.curve_prior import PriorSettings
+    assert w.training["prior"] == PriorSettings().to_dict()
+    assert again.training["phases"][-1]["prior_version"] == PRIOR_VERSION
+    # a prior setting changed for an experiment is recorded; a bad one is refused in one line
+    other = tmp_path / "other"
+    r5 = subprocess.run([*args[:5], str(other), *args[6:], "--steps", "1", "--prior", "transient_prob=0",
+                         "--prior", "roughness=[0.5, 10]"], capture_output=True, text=True, timeout=300)
+    assert r5.returncode == 0, r5.stderr
+    rec = load_weights(other / "ftpfn.npz").training["prior"]
+    assert rec["transient_prob"] == 0 and rec["roughness"] == [0.5, 10.0]
+    r6 = subprocess.run([*args, "--steps", "1", "--prior", "roughness=[3, 1]"], capture_output=True, text=True,
+                        timeout=300)
+    assert r6.returncode == 2 and r6.stderr.startswith("tunebench: error: --prior roughness=[3, 1]: PriorSettings")
+    assert len(r6.stderr.strip().splitlines()) == 1
     import torch
     if not torch.cuda.is_available():
         r3 = subprocess.run([*args, "--device", "cuda"], capture_output=True, text=True, timeout=300)

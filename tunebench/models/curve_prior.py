@@ -26,7 +26,8 @@ Task-level draws (the same for every configuration of the task):
 * error floor ``e_floor = 0`` with probability 0.75, else ``min(v1, v2)``; asymptotes lie in
   ``[e_floor, e0]``.  *From FT-PFN* (its ``ymax``, mirrored).
 * a random network ``g: [0, 1]^D -> R^K`` (K = 27 latent outputs, one per curve parameter
-  below): inputs ``(x_d - 0.5) * s * rho_d`` with roughness ``s ~ logU(0.5, 10)`` and relevances
+  below): inputs ``(x_d - 0.5) * s * rho_d`` with roughness ``s ~ logU(0.3, 3)`` (version 1:
+  ``logU(0.5, 10)``; LCBench's maps are smoother, see below) and relevances
   ``rho_d ~ Exp(1)`` normalized to unit Euclidean norm over the task's dimensions (so a few
   hyperparameters matter more than others, and the first layer's pre-activation scale does not
   depend on ``D``); three tanh layers of width 32, weights ``N(0, gain^2 / fan_in)`` with ``gain ~
@@ -37,12 +38,18 @@ Task-level draws (the same for every configuration of the task):
 * each network output is made uniform over the cube by its empirical distribution function on
   128 reference configurations drawn uniformly per task (piecewise linear, so still smooth in the
   config); ``z = sqrt(1 - r) * a_k + sqrt(r) * Phi^-1(F_k(g_k(x)))`` mixes a per-task offset ``a_k
-  ~ N(0, 1)`` with the config's part, with config sensitivity ``r ~ U(0.2, 0.9)`` per task; ``u_k
+  ~ N(0, 1)`` with the config's part, with config sensitivity ``r_k ~ U(0.1, 0.95)`` per task and
+  curve parameter (version 1: one ``r ~ U(0.2, 0.9)`` per task; so that a task's configs may differ
+  mostly in speed, or mostly in asymptote); ``u_k
   = Phi(z)`` is then (marginally over tasks and configs) uniform on (0, 1), and each curve
   parameter is ``u_k`` pushed through the inverse distribution function of its marginal below.
   *From FT-PFN* in spirit (it maps its network's outputs to uniforms with a fixed table of sorted
   outputs, pooled over tasks); the per-task reference set and the explicit task/config split
   ``r`` are ours.
+* speed against quality (version 2): the normal scores of the asymptote and of the saturation
+  budget ``xsat_max`` are correlated over a task's configs by ``rho ~ U(0, 0.9)`` per task
+  (``z_asym <- -rho z_sat + sqrt(1 - rho^2) z_asym``): configs that converge fast tend to end worse
+  (as a large learning rate does).  *Ours*.
 
 Per-curve parameters (marginal distributions; ``k`` runs over the four basis curves):
 
@@ -79,13 +86,26 @@ at ``t = 1``, decreasing) is
 * log curve:    ``1 / (1 + (P - 1) log(1 + lambda t) / log(1 + lambda))``
 * Hill:         ``1 / (1 + (P - 1) t^a)``
 
-and ``e(x) = e_inf + (e0 - e_inf) * sum_k w_k g_k(t_k)`` (curves without divergence are
-non-increasing), then the divergence above, then ``observed = clip(e(x) + sigma * N(0, 1), 0, 1)``.
+and ``e(x) = e_inf + (e0 - e_inf) * sum_k w_k g_k(t_k)`` (curves without divergence or transient
+are non-increasing), then the divergence above, then the early transient below, then ``observed =
+clip(e(x) + sigma * N(0, 1), 0, 1)``.
+
 The first three families and the Hill curve follow FT-PFN's basis (power law, exponential,
 logarithmic, Hill); FT-PFN's logarithmic basis is ``log(a) / log(a + (a^P - a) t)``, ours has the
 same end points without the overflow of ``a^P``.  The earlier LC-PFN prior (Adriaensen et al.,
 NeurIPS 2023) mixes pow3, ilog2 and Janoschek curves; these are covered by the power, log and
 exponential families.
+
+Early transient (version 2, *ours*): with probability 0.7 a task's curves carry a config-driven
+offset that fades over the first budgets, ``e(x) += A (2 u_c - 1) exp(-x / tau)``, with ``A ~ U(0,
+1)`` and ``tau = 10^U(-2.3, -1.3)`` (0.5 % to 5 % of the largest budget) per task and ``u_c`` one
+more output of the task's network made uniform as above (its own sensitivity ``r``); so a task's
+errors at its first budgets may say little about its later ones, and curves may rise or fall
+early.  On LCBench the error after the first of 52 epochs hardly correlates with the last epoch's
+over a task's configs (median 0.01 over the development tasks), after the second 0.58, after the
+fifth 0.83; version 1 of the prior put it at 0.78 after the first (see the table below).  The
+transient's draws come after all others, so the same seed without it gives the same curves
+otherwise.
 
 LCBench
 -------
@@ -116,7 +136,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import UserError
@@ -126,10 +146,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CurveBatch", "sample_curve_tasks", "LATENTS", "PRIOR_VERSION"]
+__all__ = ["CurveBatch", "sample_curve_tasks", "LATENTS", "PRIOR_VERSION", "PRIOR_SETTINGS", "PriorSettings"]
 
 #: bumped whenever a distribution changes (a PFN trained on one version names it)
-PRIOR_VERSION = 1
+PRIOR_VERSION = 2
 
 #: the curve parameters driven by the per-task network, in the order of its outputs
 LATENTS: tuple[str, ...] = (
@@ -165,6 +185,7 @@ class CurveBatch:
         start: ``(B,)`` each task's error at budget 0 (every curve of the task starts there).
         asymptote: ``(B, C)`` each curve's asymptote (what it would reach without divergence).
         diverges: ``(B, C)`` bool, True for a curve that gets worse after a break budget.
+        transient: ``(B,)`` the amplitude of each task's early transient (0: none).
     """
 
     configs: torch.Tensor
@@ -177,6 +198,58 @@ class CurveBatch:
     start: torch.Tensor
     asymptote: torch.Tensor
     diverges: torch.Tensor
+    transient: torch.Tensor
+
+
+@dataclass(frozen=True)
+class PriorSettings:
+    """The knobs of the prior that differ between its versions (see the module docs; the
+    defaults are version 2's, :data:`PRIOR_SETTINGS` holds every version's).
+
+    Attributes:
+        roughness: the range of the log-uniform roughness ``s`` of a task's config -> curve map.
+        sensitivity: the range of the uniform config sensitivity ``r`` (the share of a curve
+            parameter's variance that the config explains within a task).
+        latent_sensitivity: draw ``r`` per curve parameter (True) or once per task (False).
+        tradeoff: the range of the uniform per-task correlation ``rho`` between a curve's speed
+            and its asymptote's error (fast curves end worse); ``(0, 0)``: none.
+        transient_prob: the probability that a task has an early transient.
+        transient_scale: the largest amplitude of a transient.
+        transient_tau: the range of ``log10`` of the transient's decay budget (uniform).
+    """
+
+    roughness: tuple[float, float] = (0.3, 3.0)
+    sensitivity: tuple[float, float] = (0.1, 0.95)
+    latent_sensitivity: bool = True
+    tradeoff: tuple[float, float] = (0.0, 0.9)
+    transient_prob: float = 0.7
+    transient_scale: float = 1.0
+    transient_tau: tuple[float, float] = (-2.3, -1.3)
+
+    def __post_init__(self) -> None:
+        for name in ("roughness", "sensitivity", "tradeoff", "transient_tau"):
+            value = tuple(float(v) for v in getattr(self, name))
+            if len(value) != 2 or not value[0] <= value[1]:
+                raise UserError(f"PriorSettings: {name} must be a range (low, high) with low <= high (got {value!r})")
+            object.__setattr__(self, name, value)
+        if not (0.0 < self.roughness[0] and 0.0 <= self.sensitivity[0] and self.sensitivity[1] <= 1.0
+                and -1.0 < self.tradeoff[0] and self.tradeoff[1] < 1.0 and 0.0 <= self.transient_prob <= 1.0
+                and self.transient_scale >= 0.0):
+            raise UserError(f"PriorSettings: a setting out of range in {self!r}: roughness > 0, sensitivity in "
+                            "[0, 1], tradeoff in (-1, 1), transient_prob in [0, 1], transient_scale >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready values (for a weights sidecar)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+#: the settings of each prior version (version 1: before the transient, the tradeoff and the
+#: per-parameter sensitivity; its draws are the same as before these settings existed)
+PRIOR_SETTINGS: dict[int, PriorSettings] = {
+    1: PriorSettings(roughness=(0.5, 10.0), sensitivity=(0.2, 0.9), latent_sensitivity=False, tradeoff=(0.0, 0.0),
+                     transient_prob=0.0),
+    2: PriorSettings(),
+}
 
 
 def _require_torch() -> None:
@@ -213,6 +286,7 @@ def sample_curve_tasks(
     generator: torch.Generator | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    settings: PriorSettings | None = None,
 ) -> CurveBatch:
     """Sample ``batch_size`` tasks of ``n_configs`` learning curves at ``n_fidelities`` budgets.
 
@@ -230,6 +304,8 @@ def sample_curve_tasks(
         generator: a ``torch.Generator`` on ``device`` to draw from (it advances).
         device: where the tensors are made (default: the generator's device, else CPU).
         dtype: a floating dtype (default ``torch.float32``).
+        settings: the version-specific knobs (default: :class:`PriorSettings`, the current
+            version's; ``PRIOR_SETTINGS[1]`` reproduces version 1).
 
     Returns:
         A :class:`CurveBatch`.  The same seed (or generator state) on the same device gives the
@@ -273,12 +349,15 @@ def sample_curve_tasks(
     v = rand(B, 2)
     start = v.max(dim=1).values
     floor = th.where(rand(B) < 0.75, th.zeros_like(start), v.min(dim=1).values)
-    roughness = th.exp(math.log(0.5) + rand(B) * math.log(20.0))  # logU(0.5, 10)
+    ps = PriorSettings() if settings is None else settings
+    r_lo, r_hi = ps.roughness
+    roughness = th.exp(math.log(r_lo) + rand(B) * math.log(r_hi / r_lo))  # logU(r_lo, r_hi)
     relevance = -th.log1p(-rand(B, D) * (1 - 1e-7)) * maskf  # Exp(1) on active columns
     relevance = relevance / relevance.norm(dim=1, keepdim=True).clamp_min(1e-12)
     in_scale = roughness[:, None] * relevance  # (B, D)
     gain = 0.8 + 1.2 * rand(B)
-    sensitivity = 0.2 + 0.7 * rand(B)
+    s_lo, s_hi = ps.sensitivity
+    sens = s_lo + (s_hi - s_lo) * (rand(B, _K) if ps.latent_sensitivity else rand(B)[:, None].expand(B, _K))
     offset = randn(B, 1, _K)
 
     # ---- the per-task network on the configs and on a reference set
@@ -291,14 +370,23 @@ def sample_curve_tasks(
     w_out = randn(B, _WIDTH, _K) / math.sqrt(_WIDTH)
     weights[0] = weights[0] * gain[:, None, None]
 
-    def network(x: torch.Tensor) -> torch.Tensor:
-        h = (x - 0.5) * in_scale[:, None, :]
+    def hidden(x: torch.Tensor) -> torch.Tensor:
+        h: torch.Tensor = (x - 0.5) * in_scale[:, None, :]
         for w, b in zip(weights, biases, strict=True):
             h = th.tanh(th.baddbmm(b, h, w))
-        return th.bmm(h, w_out)
+        return h
 
-    out = network(th.cat([configs, reference], dim=1))  # (B, C + R, K)
-    u = _latent_uniforms(out[:, :C], out[:, C:], offset, sensitivity)  # (B, C, K)
+    feats = hidden(th.cat([configs, reference], dim=1))  # (B, C + R, W)
+    out = th.bmm(feats, w_out)  # (B, C + R, K)
+    u = _latent_uniforms(out[:, :C], out[:, C:], offset, sens)  # (B, C, K)
+
+    if ps.tradeoff != (0.0, 0.0):  # speed against quality: fast curves end worse (see the module docs)
+        rho = (ps.tradeoff[0] + (ps.tradeoff[1] - ps.tradeoff[0]) * rand(B))[:, None]
+        z_a = th.special.ndtri(u[..., _IDX["asymptote"]])
+        z_s = th.special.ndtri(u[..., _IDX["xsat_max"]])
+        z_a = -rho * z_s + th.sqrt(1.0 - rho * rho) * z_a
+        u = u.clone()
+        u[..., _IDX["asymptote"]] = th.special.ndtr(z_a).clamp(1e-6, 1.0 - 1e-6)
 
     def lat(name: str) -> torch.Tensor:
         return u[..., _IDX[name]]
@@ -343,9 +431,25 @@ def sample_curve_tasks(
     ramp = ((fid - xb) / (1.0 - xb)).clamp(0.0, 1.0) ** rise_power[..., None] * rise[..., None]
     climbed = at_break + ramp * (start[:, None, None] - at_break)
     curves = th.where(diverges[..., None] & (fid > xb), climbed, curves).clamp(0.0, 1.0)
-    observed = (curves + sigma[..., None] * randn(B, C, F)).clamp(0.0, 1.0)
+    noise = randn(B, C, F)
+    amp = th.zeros_like(start)
+    if ps.transient_prob > 0.0:
+        # an early transient: a config-driven offset decaying over the first budgets, unrelated to
+        # the curve's later course (drawn after everything else: the draws before are as without it)
+        w_tr = randn(B, _WIDTH, 1) / math.sqrt(_WIDTH)
+        o_tr = th.bmm(feats, w_tr)  # (B, C + R, 1): one more output of the task's network
+        s_tr = (s_lo + (s_hi - s_lo) * rand(B))[:, None]
+        u_tr = _latent_uniforms(o_tr[:, :C], o_tr[:, C:], randn(B, 1, 1), s_tr)[..., 0]  # (B, C)
+        has = rand(B) < ps.transient_prob
+        amp = th.where(has, rand(B) * ps.transient_scale, th.zeros_like(start))
+        t_lo, t_hi = ps.transient_tau
+        tau = th.pow(10.0, t_lo + (t_hi - t_lo) * rand(B))
+        bump = (amp[:, None] * (2.0 * u_tr - 1.0))[..., None] * th.exp(-fid / tau[:, None, None])
+        curves = (curves + bump).clamp(0.0, 1.0)
+    observed = (curves + sigma[..., None] * noise).clamp(0.0, 1.0)
     return CurveBatch(configs=configs, hparam_mask=mask, n_hparams=n_hp, fidelities=fid, curves=curves,
-                      observed=observed, noise_std=sigma, start=start, asymptote=asymptote, diverges=diverges)
+                      observed=observed, noise_std=sigma, start=start, asymptote=asymptote, diverges=diverges,
+                      transient=amp)
 
 
 def _latent_uniforms(out: torch.Tensor, ref: torch.Tensor, offset: torch.Tensor,
@@ -368,7 +472,7 @@ def _latent_uniforms(out: torch.Tensor, ref: torch.Tensor, offset: torch.Tensor,
                        th.zeros_like(span)).clamp(0.0, 1.0)
     cdf = (lo_i.to(out.dtype) + 1.0 + frac * (hi_i - lo_i).to(out.dtype)) / (R + 1)
     score = th.special.ndtri(cdf).transpose(1, 2)  # (B, C, K)
-    r = sensitivity[:, None, None]
+    r = sensitivity[:, None, :]
     z = th.sqrt(1.0 - r) * offset + th.sqrt(r) * score
     u: torch.Tensor = th.special.ndtr(z)
     return u.clamp(1e-6, 1.0 - 1e-6)

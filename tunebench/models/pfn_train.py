@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunebench.models.curve_prior import sample_curve_tasks
+from tunebench.models.curve_prior import PriorSettings, sample_curve_tasks
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -166,7 +166,7 @@ class TaskBatch:
 
 def sample_training_batch(batch_size: int, seq_len: int, *, generator: torch.Generator,
                           cfg: PFNConfig, device: torch.device | str = "cpu",
-                          min_queries: int = 16) -> TaskBatch:
+                          min_queries: int = 16, prior: PriorSettings | None = None) -> TaskBatch:
     """Tasks from the curve prior, split into context and queries (all tasks of a batch share
     the numbers of curves, budgets, context and query tokens; these vary between batches).
 
@@ -191,7 +191,8 @@ def sample_training_batch(batch_size: int, seq_len: int, *, generator: torch.Gen
     n_curves = int(min(cfg.n_ids - 1, max(min_curves, round(min_curves * math.exp(rand(1).item() * math.log(8))))))
     n_ctx = randint(1, seq_len - min_queries)
     n_q = seq_len - n_ctx
-    tasks = sample_curve_tasks(batch_size, n_curves, n_fid, max_hparams=cfg.max_hparams, generator=g, device=dev)
+    tasks = sample_curve_tasks(batch_size, n_curves, n_fid, max_hparams=cfg.max_hparams, generator=g, device=dev,
+                               settings=prior)
     B, C, Fn = batch_size, n_curves, n_fid
     f_idx = torch.arange(Fn, device=dev, dtype=torch.float32)
     start = rand(B, C, 1) * 2.0

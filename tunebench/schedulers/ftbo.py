@@ -85,7 +85,7 @@ from tunebench.models.ftgp import FreezeThawGPSurrogate
 from tunebench.models.pfn import PFNSurrogate
 from tunebench.schedulers.freeze_thaw import ModelBasedRace, RaceScores, int_option
 from tunebench.searchers.gp import _blas_threads
-from tunebench.types import Config, Status
+from tunebench.types import Config, Status, to_minimize
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,10 @@ class FTBO(ModelBasedRace):
         pfn_weights: with ``surrogate="pfn"``: the path of a ``.npz`` of PFN weights (its JSON
             sidecar beside it, as ``benchmarks/train_ftpfn.py`` writes them); ``None``: the shipped
             ``ftpfn-v2``.
+        value_bounds: ``(low, high)``, the range the metric's values lie in as reported (for
+            example ``(0, 100)`` for an accuracy in percent; ifBO assumes ``[0, 1]``): values are then
+            normalized on that fixed scale (clipped into it) instead of by the min and max observed
+            so far, which move as the run goes on.  None (the default): the observed range.
         blas_threads: BLAS threads for the model (see :mod:`tunebench.searchers.gp`; 1: the
             small matrices gain nothing from more, and a loaded machine loses).
 
@@ -190,6 +194,7 @@ class FTBO(ModelBasedRace):
         incumbent: Literal["global", "level"] = "global",
         acquisition: Literal["mfpi-random", "ei"] = "mfpi-random",
         pfn_weights: str | None = None,
+        value_bounds: tuple[float, float] | None = None,
         blas_threads: int | None = 1,
     ) -> None:
         if surrogate not in SURROGATES:
@@ -212,6 +217,10 @@ class FTBO(ModelBasedRace):
         self.incumbent = incumbent
         self.acquisition = acquisition
         self.blas_threads = None if blas_threads is None else int_option("blas_threads", blas_threads, 1)
+        self.value_bounds = _value_bounds(value_bounds)
+        #: the fixed scaling of ``value_bounds`` (minimization values), None: fitted per decision
+        self._fixed_scaling = None if self.value_bounds is None else ValueScaling(
+            *sorted(to_minimize(b, self.mode) for b in self.value_bounds))
         self._optimizer = AcquisitionOptimizer(config_space, n_candidates=n_candidates, n_starts=n_starts,
                                                max_steps=max_steps)
         self._model: CurveSurrogate
@@ -245,15 +254,19 @@ class FTBO(ModelBasedRace):
         """The surrogate's data from the first ``n`` observations: configs, fidelities, normalized
         values, curve ids (capped to ``max_context`` points) and the value scaling."""
         raw = np.asarray(self._obs_y[:n])
-        scaling = ValueScaling.fit(raw)
+        scaling = self._fixed_scaling or ValueScaling.fit(raw)
         curve = np.asarray(self._obs_tid[:n])
         t = scale_fidelity(np.asarray(self._obs_r[:n], dtype=float), self.max_t)
         keep = cap_context(curve, t, self.max_context)
         return self._X[:n, :-1][keep], t[keep], self._for_model(raw[keep], scaling), curve[keep], scaling
 
     def _for_model(self, raw: np.ndarray, scaling: ValueScaling) -> np.ndarray:
-        """Raw values -> the surrogate's: normalized by ``scaling``, mapped into ``[margin, 1 - margin]``."""
-        out: np.ndarray = self._margin + (1.0 - 2.0 * self._margin) * scaling.transform(raw)
+        """Raw values -> the surrogate's: normalized by ``scaling`` (clipped to ``[0, 1]`` under fixed
+        ``value_bounds``), mapped into ``[margin, 1 - margin]``."""
+        norm = scaling.transform(raw)
+        if self._fixed_scaling is not None:
+            norm = np.clip(norm, 0.0, 1.0)
+        out: np.ndarray = self._margin + (1.0 - 2.0 * self._margin) * norm
         return out
 
     def _evaluate(self, allow_new: bool, commit: bool) -> _Decision:
@@ -345,3 +358,16 @@ class FTBO(ModelBasedRace):
         X, t, y, curve, _ = self._model_data(int(n))
         with _blas_threads(self.blas_threads):  # the same threads as the fit it redoes (same rounding)
             self._model.load_state_dict(sur, X, t, y, curve)
+
+
+def _value_bounds(bounds: Any) -> tuple[float, float] | None:
+    """``value_bounds`` checked: None, or two finite numbers ``(low, high)`` with ``low < high``."""
+    if bounds is None:
+        return None
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"value_bounds must be (low, high), two numbers, got {bounds!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"value_bounds must be finite with low < high, got {bounds!r}")
+    return low, high

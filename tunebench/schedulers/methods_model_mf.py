@@ -161,6 +161,7 @@ def _ftbo_factory(
     incumbent: Literal["global", "level"] = "global",
     acquisition: Literal["mfpi-random", "ei"] = "mfpi-random",
     pfn_weights: str | None = None,
+    value_bounds: tuple[float, float] | None = None,
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """FTBO (see :class:`tunebench.schedulers.ftbo.FTBO` for the options)."""
