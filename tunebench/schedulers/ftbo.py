@@ -64,8 +64,9 @@ Tried earlier and not adopted: another value range for the PFN ([0.5, 0.95]), mo
 prediction by the model's error at its last observation, and ``max_context`` 64 or 128; a fixed
 value scale (``value_bounds``, the metric's range) changed nothing on those tasks and stays an
 option.  ``ftpfn-v3`` is the better surrogate (held-out log-likelihood above ``ftpfn-v2``'s at
-every size) without changing the decisions much; FTBO trains about half of its trials to
-``max_t`` and stops the others after one step (README, "Where FTBO stands").
+every size) without changing the decisions much; FTBO leaves about half of its trials at the
+first step and trains nearly all the others it thaws to the last two steps (README, "Where FTBO
+stands").
 
 Determinism and resume: given the seed and the calls the decisions are deterministic;
 ``state_dict`` holds the race and the surrogate's anchor (see :mod:`tunebench.models.dpl`), and a
