@@ -50,8 +50,8 @@ if a paused trial wins it (``None`` and no change otherwise).
 Figures (README, "Where FTBO stands"; development tasks only): on lcbench 3945, 7593, 34539,
 126025, 126026, 126029, 146212, 167104, seeds 0-2, 1 worker and 1000 epochs, mean normalized regret
 at 100% / 50% of the budget: FTBO (pfn, ``ftpfn-v3``) 0.295 / 0.389 (with ``ftpfn-v2`` 0.296 /
-0.397, ``ftpfn-v1`` 0.282 / 0.414), against DyHPO about 0.1; FTBO does not reach DyHPO yet.  The options ``horizon`` and
-``incumbent`` (and one epoch per step) were measured on four of those tasks and none beat ifBO's rule
+0.397, ``ftpfn-v1`` 0.282 / 0.414), against DyHPO about 0.1; FTBO does not reach DyHPO yet.  The
+options ``horizon`` and ``incumbent`` (and one epoch per step) were measured on four of those tasks and none beat ifBO's rule
 beyond the noise, so the defaults stay ifBO's; with one epoch per step FTBO starts as many trials
 as DyHPO (about 95 per 1000 epochs) and is still behind, so the gap is the surrogates' (the shipped
 PFN's held-out log-likelihood is below the GP's from 300 points on).  DyHPO's own rule
@@ -154,7 +154,7 @@ class FTBO(ModelBasedRace):
             trials fantasized; ``horizon`` and ``incumbent`` do not apply).
         pfn_weights: with ``surrogate="pfn"``: the path of a ``.npz`` of PFN weights (its JSON
             sidecar beside it, as ``benchmarks/train_ftpfn.py`` writes them); ``None``: the shipped
-            ``ftpfn-v2``.
+            ``ftpfn-v3``.
         value_bounds: ``(low, high)``, the range the metric's values lie in as reported (for
             example ``(0, 100)`` for an accuracy in percent; ifBO assumes ``[0, 1]``): values are then
             normalized on that fixed scale (clipped into it) instead of by the min and max observed
