@@ -47,18 +47,18 @@ if a paused trial wins it (``None`` and no change otherwise).
 "fit" conditions it on the context in one forward pass, no training; it takes spaces of at most
 10 encoded columns.
 
-Figures (README, "Where FTBO stands"; development tasks only): on lcbench 3945, 7593, 34539,
-126025, 126026, 126029, 146212, 167104, seeds 0-2, 1 worker and 1000 epochs, mean normalized regret
-at 100% / 50% of the budget: FTBO (pfn, ``ftpfn-v3``) 0.295 / 0.389 (with ``ftpfn-v2`` 0.296 /
-0.397, ``ftpfn-v1`` 0.282 / 0.414), against DyHPO about 0.1; FTBO does not reach DyHPO yet.  The
-options ``horizon`` and ``incumbent`` (and one epoch per step) were measured on four of those tasks and none beat ifBO's rule
-beyond the noise, so the defaults stay ifBO's; with one epoch per step FTBO starts as many trials
-as DyHPO (about 95 per 1000 epochs) and is still behind, so the gap is the surrogates' (the shipped
-PFN's held-out log-likelihood is below the GP's from 300 points on).  DyHPO's own rule
-(``acquisition="ei"``) under the curve surrogates is worse still on those tasks (mean regret at
-100% with the incumbent then taken up to the step: DPL 0.407, PFN 0.636, freeze-thaw GP 0.752,
-against 0.324, 0.301, 0.435 with MFPI-random; with DyHPO's per-step incumbent, as now, worse
-again), starting many times as many trials: their predictive of an untrained configuration is
+Figures (README, "Where FTBO stands"; development tasks only): on lcbench 3945, 7593, 34539, 126025,
+126026, 126029, 146212, 167104, seeds 0-2, 1 worker and 1000 epochs, mean normalized regret at 100%
+/ 50% of the budget: FTBO (pfn, ``ftpfn-v3``) 0.295 / 0.389 (with ``ftpfn-v2`` 0.296 / 0.397,
+``ftpfn-v1`` 0.282 / 0.414), against DyHPO about 0.1; FTBO does not reach DyHPO yet. The options
+``horizon`` and ``incumbent`` (and one epoch per step) were measured on four of those tasks and none
+beat ifBO's rule beyond the noise, so the defaults stay ifBO's; with one epoch per step FTBO starts
+as many trials as DyHPO (about 95 per 1000 epochs) and is still behind, so the gap is the
+surrogates' (the shipped PFN's held-out log-likelihood is below the GP's from 300 points on).
+DyHPO's own rule (``acquisition="ei"``) under the curve surrogates is worse still on those tasks
+(mean regret at 100% with the incumbent then taken up to the step: DPL 0.407, PFN 0.636, freeze-thaw
+GP 0.752, against 0.324, 0.301, 0.435 with MFPI-random; with DyHPO's per-step incumbent, as now,
+worse again), starting many times as many trials: their predictive of an untrained configuration is
 wide (README, "Where FTBO stands").
 Tried earlier and not adopted: another value range for the PFN ([0.5, 0.95]), moving each curve's
 prediction by the model's error at its last observation, and ``max_context`` 64 or 128; a fixed
