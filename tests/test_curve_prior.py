@@ -163,6 +163,11 @@ def test_early_transients_decorrelate_first_budgets_and_fade() -> None:
 
     assert corr_first_last(with_.curves[has]) < corr_first_last(without.curves[has]) - 0.1
 
+    # unsigned: a transient only slows early progress (errors move up, never down)
+    slowed = sample_curve_tasks(B, C, F, n_hparams=5, seed=5, settings=replace(PriorSettings(), transient_signed=False))
+    rise = slowed.curves - without.curves
+    assert float(rise.min()) >= -1e-6 and float(rise[..., 0].mean()) > 0.01
+
 
 def test_prior_settings_of_version_1_reproduce_its_draws() -> None:
     # the sum of a small batch drawn by version 1 before its settings became options (CPU stream)

@@ -216,6 +216,8 @@ class PriorSettings:
         transient_prob: the probability that a task has an early transient.
         transient_scale: the largest amplitude of a transient.
         transient_tau: the range of ``log10`` of the transient's decay budget (uniform).
+        transient_signed: the transient's offset ``A (2 u - 1)`` moves early errors up or down
+            (True), or ``A u`` only up, slowing early progress (False).
     """
 
     roughness: tuple[float, float] = (0.3, 3.0)
@@ -225,6 +227,7 @@ class PriorSettings:
     transient_prob: float = 0.7
     transient_scale: float = 1.0
     transient_tau: tuple[float, float] = (-2.3, -1.3)
+    transient_signed: bool = True
 
     def __post_init__(self) -> None:
         for name in ("roughness", "sensitivity", "tradeoff", "transient_tau"):
@@ -444,7 +447,8 @@ def sample_curve_tasks(
         amp = th.where(has, rand(B) * ps.transient_scale, th.zeros_like(start))
         t_lo, t_hi = ps.transient_tau
         tau = th.pow(10.0, t_lo + (t_hi - t_lo) * rand(B))
-        bump = (amp[:, None] * (2.0 * u_tr - 1.0))[..., None] * th.exp(-fid / tau[:, None, None])
+        shift = 2.0 * u_tr - 1.0 if ps.transient_signed else u_tr
+        bump = (amp[:, None] * shift)[..., None] * th.exp(-fid / tau[:, None, None])
         curves = (curves + bump).clamp(0.0, 1.0)
     observed = (curves + sigma[..., None] * noise).clamp(0.0, 1.0)
     return CurveBatch(configs=configs, hparam_mask=mask, n_hparams=n_hp, fidelities=fid, curves=curves,
