@@ -43,6 +43,11 @@ def best_time(fn: Callable[[], Any], repeats: int, clock: Callable[[], float] = 
 CORRELATION_BUDGETS = (1, 2, 5, 13, 26)
 
 
+def _budget_index(c: int, n: int) -> int:
+    """The index among ``n`` budgets of budget ``c`` of 52."""
+    return min(n - 1, round(c / 52 * n) - 1)
+
+
 def curve_statistics(err: np.ndarray, label: str) -> None:
     """Print statistics of error curves ``err`` (tasks, configs, budgets), lower is better."""
     first, last, best = err[..., 0], err[..., -1], err.min(axis=-1)
@@ -56,14 +61,13 @@ def curve_statistics(err: np.ndarray, label: str) -> None:
     ok = drop > 1e-3
     frac = (first[..., None] - err) / np.where(ok, drop, 1.0)[..., None]
     n = err.shape[-1]
-    reached = ", ".join(f"{c}/52: {np.median(frac[..., min(n - 1, round(c / 52 * n) - 1)][ok]):.2f}"
-                        for c in CHECKPOINTS)
+    reached = ", ".join(f"{c}/52: {np.median(frac[..., _budget_index(c, n)][ok]):.2f}" for c in CHECKPOINTS)
     print(f"  median share of the improvement reached at budget {reached}")
     print("  share of curves ending above their best by more than 0.01 / 0.05: "
           f"{np.mean(last - best > 0.01):.3f} / {np.mean(last - best > 0.05):.3f}")
     corr = []
     for c in CORRELATION_BUDGETS:
-        k = min(n - 1, round(c / 52 * n) - 1)
+        k = _budget_index(c, n)
         per_task = [np.corrcoef(e[:, k], e[:, -1])[0, 1] for e in err if e[:, k].std() > 1e-6 and e[:, -1].std() > 1e-6]
         corr.append(f"{c}/52: {np.median(per_task):.2f}")
     print(f"  correlation over a task's configs of the error at budget k and at the last, median over tasks: "

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", type=Path, default=None,
                    help="start from these exported weights (.npz with its .json sidecar): a warm restart")
     p.add_argument("--prior", action="append", default=[], metavar="KEY=VALUE",
-                   help="a setting of sample_curve_tasks (JSON value), e.g. transient_prob=0.7")
+                   help="a field of curve_prior.PriorSettings (JSON value), e.g. transient_prob=0.7")
     args = p.parse_args(argv)
     try:
         prior = PriorSettings(**{k: json.loads(v) for k, _, v in (item.partition("=") for item in args.prior)})
