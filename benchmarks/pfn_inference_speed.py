@@ -21,7 +21,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--weights", type=Path, default=None, help="a .npz (default: the shipped ftpfn-v3)")
+    p.add_argument("--weights", type=Path, default=None, help="a .npz (default: the shipped ftpfn-v4)")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=None, help="BLAS threads (set before numpy loads)")
     p.add_argument("--contexts", type=int, nargs="+", default=[100, 300, 1000])

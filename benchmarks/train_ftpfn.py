@@ -20,8 +20,8 @@ follows a cosine to 0 along whichever of the two budgets is used up faster.
 their training: their architecture, a fresh optimizer and learning-rate schedule); the exported
 sidecar then counts their steps and minutes too, and lists their training phases before this one:
 
-    python benchmarks/train_ftpfn.py --init tunebench/models/weights/ftpfn-v3.npz --seq-len 256 \
-        --lr 3e-4 --minutes 60 --steps 40000 --threads 1 --out /tmp/ftpfn-v4
+    python benchmarks/train_ftpfn.py --init tunebench/models/weights/ftpfn-v4.npz --seq-len 256 \
+        --lr 3e-4 --minutes 60 --steps 40000 --threads 1 --out /tmp/ftpfn-v5
 
 The prior is the current version's (:data:`~tunebench.models.curve_prior.PRIOR_VERSION`, recorded in
 the sidecar with its settings); ``--prior KEY=VALUE`` (repeatable, JSON values) changes one of its

@@ -161,12 +161,16 @@ def test_early_transients_decorrelate_first_budgets_and_fade() -> None:
         r = (x * y).sum(1) / (x.norm(dim=1) * y.norm(dim=1)).clamp_min(1e-12)
         return float(r.median())
 
-    assert corr_first_last(with_.curves[has]) < corr_first_last(without.curves[has]) - 0.1
+    assert corr_first_last(with_.curves[has]) < corr_first_last(without.curves[has]) - 0.05
 
-    # unsigned: a transient only slows early progress (errors move up, never down)
-    slowed = sample_curve_tasks(B, C, F, n_hparams=5, seed=5, settings=replace(PriorSettings(), transient_signed=False))
-    rise = slowed.curves - without.curves
+    # version 3 (the default): a transient only slows early progress (errors move up, never down);
+    # version 2's moves them either way
+    rise = with_.curves - without.curves
     assert float(rise.min()) >= -1e-6 and float(rise[..., 0].mean()) > 0.01
+    signed = sample_curve_tasks(B, C, F, n_hparams=5, seed=5, settings=PRIOR_SETTINGS[2])
+    moved = (signed.curves - without.curves)[has][..., 0]
+    assert float(moved.min()) < -0.05 and float(moved.max()) > 0.05
+    assert corr_first_last(signed.curves[has]) < corr_first_last(with_.curves[has])
 
 
 def test_prior_settings_of_version_1_reproduce_its_draws() -> None:

@@ -49,8 +49,8 @@ def _sha256(path: Path) -> str:
 
 
 def default_weights_path() -> Path:
-    """The shipped weights, ``tunebench/models/weights/ftpfn-v3.npz``."""
-    return Path(__file__).resolve().parent / "weights" / "ftpfn-v3.npz"
+    """The shipped weights, ``tunebench/models/weights/ftpfn-v4.npz``."""
+    return Path(__file__).resolve().parent / "weights" / "ftpfn-v4.npz"
 
 
 def save_weights(path: str | Path, arrays: dict[str, np.ndarray], *, architecture: dict[str, int],
@@ -417,7 +417,7 @@ class PFNSurrogate:
 
     Args:
         weights: a path to a ``.npz`` (its sidecar next to it) or loaded :class:`PFNWeights`;
-            None: the shipped ``ftpfn-v3`` weights.
+            None: the shipped ``ftpfn-v4`` weights.
     """
 
     def __init__(self, weights: str | Path | PFNWeights | None = None) -> None:

@@ -43,7 +43,7 @@ Bayesian Optimization for Hyperparameter Optimization", ICML 2024), on the freez
 if a paused trial wins it (``None`` and no change otherwise).
 
 ``surrogate="pfn"``: the prior-data fitted network shipped with tunebench
-(:class:`~tunebench.models.pfn.PFNSurrogate`, numpy inference of the ``ftpfn-v3`` weights): its
+(:class:`~tunebench.models.pfn.PFNSurrogate`, numpy inference of the ``ftpfn-v4`` weights): its
 "fit" conditions it on the context in one forward pass, no training; it takes spaces of at most
 10 encoded columns.
 
@@ -154,7 +154,7 @@ class FTBO(ModelBasedRace):
             trials fantasized; ``horizon`` and ``incumbent`` do not apply).
         pfn_weights: with ``surrogate="pfn"``: the path of a ``.npz`` of PFN weights (its JSON
             sidecar beside it, as ``benchmarks/train_ftpfn.py`` writes them); ``None``: the shipped
-            ``ftpfn-v3``.
+            ``ftpfn-v4``.
         value_bounds: ``(low, high)``, the range the metric's values lie in as reported (for
             example ``(0, 100)`` for an accuracy in percent; ifBO assumes ``[0, 1]``): values are then
             normalized on that fixed scale (clipped into it) instead of by the min and max observed
