@@ -31,7 +31,10 @@ the budget per method; the mean rank (methods ranked by regret per task x seed, 
 wins/ties/losses of FTBO-pfn against each method (medians over seeds at 100 %, a tie within
 ``--tie-tolerance``); a paired Wilcoxon signed-rank test over task x seed pairs (FTBO-pfn vs each,
 two-sided). ``--plot FILE``: the mean normalized regret over the budget fraction per method with a
-bootstrap 95 % band, one panel per setting.
+bootstrap 95 % band, one panel per setting. ``--started``: per method, the mean regret had each
+run trained the best configuration it had started to the end (its value at the last epoch, from
+the blackbox), beside the regret found, and the trials started: what the configurations a method
+tried were worth, apart from how it spent the budget on them.
 
 Targets (issue 19, on the 26 reporting tasks): FTBO-pfn has a lower mean normalized regret than
 DyHPO, MOBSTER, HyperTune and ASHA at 50 % and 100 % of the budget.
@@ -41,7 +44,7 @@ per (setting, method label), tag ``ftbo-quality-<setting>-<label>``; complete ru
 
     TUNEBENCH_DATA=../shared/data python benchmarks/ftbo_quality.py \\
         [--tasks dev|reporting|all|ID ...] [--methods FTBO-pfn DyHPO ...] [--ftbo-surrogates pfn dpl] \\
-        [--seeds 10] [--setting 1w|4w|both] [--parallel 2] [--results-root DIR] [--plot FILE]
+        [--seeds 10] [--setting 1w|4w|both] [--parallel 2] [--results-root DIR] [--plot FILE] [--started]
 """
 
 from __future__ import annotations
@@ -189,6 +192,72 @@ def load_regrets(setting: str, tasks: Sequence[str], labels: Sequence[str], seed
         out.raw[label] = values
         out.values[label] = np.maximum(values, 0.0)
     return out
+
+
+@dataclass
+class StartedFigures:
+    """What the configurations a method started were worth (``--started``): per label, the mean
+    over runs of the regret found and of the regret of the best configuration started so far had it
+    been trained to ``max_t`` (the blackbox's last-epoch value), at each of :data:`FRACTIONS`, and
+    the mean number of trials started."""
+
+    found: dict[str, list[float]] = field(default_factory=dict)
+    started: dict[str, list[float]] = field(default_factory=dict)
+    trials: dict[str, float] = field(default_factory=dict)
+
+
+def started_figures(reg: Regrets, tasks: Sequence[str], seeds: int, root: Path,
+                    bounds: dict[str, tuple[float, float]], *, epochs: int, time_budget: float) -> StartedFigures:
+    """:class:`StartedFigures` of the runs of ``reg``'s setting on ``tasks``: splits a method's regret
+    into the configurations it tried (``started``: had it trained the best of them to the end) and
+    how it spent the budget on them (the rest, ``found - started``). A trial counts as started at
+    a fraction when its first result came before it (results for ``1w``, simulated time for ``4w``)."""
+    from tunebench.blackboxes.registry import load_blackbox
+    from tunebench.store import load_experiment
+
+    out = StartedFigures()
+    blackboxes = {t: load_blackbox("lcbench", t) for t in tasks}
+    for label in reg.labels:
+        method, _ = method_of(label)
+        per_run, n_trials = [], []
+        for t in tasks:
+            best, median = bounds[t]
+            box = blackboxes[t]
+            names = list(box.config_space)
+            for seed in range(seeds):
+                exp = load_experiment(root / tag_of(reg.setting, label) / f"lcbench-{t}" / method / str(seed))
+                firsts = exp.results.groupby("trial_id", sort=False).head(1)
+                trials = exp.state.trials
+                configs = [{k: trials[int(tid)].trial.config[k] for k in names} for tid in firsts["trial_id"]]
+                final = box.level_values(configs, "val_accuracy")
+                if reg.setting == "1w":
+                    start = firsts.index.to_numpy(dtype=float)  # results before the trial's first
+                    limits = np.ceil(np.asarray(FRACTIONS) * epochs - 1e-9)
+                else:
+                    start = firsts["tuner_time"].to_numpy(dtype=float)
+                    limits = np.asarray(FRACTIONS) * time_budget
+                row = []
+                for limit in limits:
+                    seen = final[(start < limit) & np.isfinite(final)]
+                    row.append(max(0.0, (best - seen.max()) / (best - median)) if seen.size else 1.0)
+                per_run.append(row)
+                n_trials.append(len(firsts))
+        rows = [reg.tasks.index(t) for t in tasks]
+        out.found[label] = [float(np.mean(reg.at(label, f)[rows])) for f in FRACTIONS]
+        out.started[label] = np.mean(per_run, axis=0).tolist()
+        out.trials[label] = float(np.mean(n_trials))
+    return out
+
+
+def print_started(reg: Regrets, fig: StartedFigures) -> None:
+    width = max(len(m) for m in reg.labels) + 2
+    pct = "/".join(f"{f:.0%}" for f in FRACTIONS)
+    print(f"\n[{reg.setting}] the configurations tried: mean regret found, and had each run trained the best "
+          f"configuration it had started to the end, at {pct}; trials started")
+    print(f"  {'method':<{width}}{'found':>24}{'best started':>24}{'trials':>9}")
+    for m in sorted(reg.labels, key=lambda m: fig.found[m][-1]):
+        cells = "".join(" ".join(f"{v:7.3f}" for v in vals).rjust(24) for vals in (fig.found[m], fig.started[m]))
+        print(f"  {m:<{width}}{cells}{fig.trials[m]:9.0f}")
 
 
 def mean_ranks(reg: Regrets, fraction: float, tasks: Sequence[str]) -> dict[str, float]:
@@ -340,6 +409,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--results-root", type=Path, help="keep the runs there, resumable (default: a temporary "
                         "folder)")
     parser.add_argument("--plot", type=Path, help="write the comparison plot there (PNG, PDF, ...)")
+    parser.add_argument("--started", action="store_true",
+                        help="also print, per method, the regret had each run trained the best configuration it "
+                             "started to the end (what the configurations tried were worth, apart from how the "
+                             "budget was spent on them)")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.epochs < 1 or not args.time_budget > 0:
         parser.error("--seeds and --epochs must be >= 1 and --time-budget positive")
@@ -377,6 +450,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[GroupFigures]]:
                 print(f"  {beyond} of {n_runs} runs beat their task's sample best (final regret down to {lowest:.3f}; "
                       "0 in means, medians and the plot, unclipped in ranks, W/T/L and tests)")
             print_targets(groups)
+            if args.started:
+                print_started(reg, started_figures(reg, tasks, args.seeds, root, bounds, epochs=args.epochs,
+                                                   time_budget=args.time_budget))
             out[setting] = groups
         if args.plot:
             print(f"\nplot: {plot(regrets, args.plot)}")

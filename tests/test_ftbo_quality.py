@@ -10,8 +10,10 @@ import pytest
 from conftest import load_script
 
 from tunebench.analysis import load_grid
+from tunebench.blackboxes.registry import load_blackbox
 from tunebench.blackboxes.yahpo import LCBENCH_DEVELOPMENT_TASKS, LCBENCH_INSTANCES
 from tunebench.errors import UserError
+from tunebench.store import load_experiment
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "ftbo_quality.py"
 
@@ -68,6 +70,29 @@ def test_figures_on_a_tiny_setting(fq, shared_data, tmp_path, monkeypatch, capsy
     assert again["1w"][0].mean == figures["1w"][0].mean
     strip = [line for line in first.splitlines() if " s in all" not in line and " runs (" not in line]
     assert strip == [line for line in second.splitlines() if " s in all" not in line and " runs (" not in line]
+
+    # --started: the configurations each run tried, valued at their last epoch
+    bounds = {t: fq.LCBENCH_REGRET_BOUNDS[t] for t in tasks}
+    reg = fq.load_regrets("1w", tasks, methods, 1, tmp_path, bounds, epochs=epochs, time_budget=300)
+    fig = fq.started_figures(reg, tasks, 1, tmp_path, bounds, epochs=epochs, time_budget=300)
+    boxes = {t: load_blackbox("lcbench", t) for t in tasks}
+    for m in methods:
+        assert fig.found[m] == pytest.approx(figures["1w"][0].mean[m])
+        assert fig.started[m][0] >= fig.started[m][1] >= fig.started[m][2] >= 0.0
+        # at 100 %: every trial of the run counts; its configs from the trial table, valued by the blackbox
+        method = fq.method_of(m)[0]
+        expected, n_trials = [], []
+        for t in tasks:
+            table = load_experiment(tmp_path / fq.tag_of("1w", m) / f"lcbench-{t}" / method / "0").trial_table()
+            configs = [{k: row["config"][k] for k in boxes[t].config_space} for row in table]
+            best, median = bounds[t]
+            top = np.nanmax(boxes[t].level_values(configs, "val_accuracy"))
+            expected.append(max(0.0, (best - top) / (best - median)))
+            n_trials.append(len(table))
+        assert fig.started[m][-1] == pytest.approx(np.mean(expected))
+        assert fig.trials[m] == pytest.approx(np.mean(n_trials))
+    fq.print_started(reg, fig)
+    assert "best started" in capsys.readouterr().out
 
 
 def test_lcbench_regret_chunk_is_the_last_epoch_of_its_sample(shared_data):
