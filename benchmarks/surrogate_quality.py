@@ -18,15 +18,19 @@ remaining curve ``L`` times, with weights ``w``; a curve drawn ``c`` times is ob
 
 **Held-out points**: *extrapolation*: the later epochs of every partially observed curve (at most
 ``MAX_QUERIES`` of them, a uniform random subset); *unseen*: ``UNSEEN_EPOCHS`` random epochs of
-each of the ``UNSEEN`` put-aside curves.  Each surrogate (``--surrogates``, by name from
+each of the ``UNSEEN`` put-aside curves. Each surrogate (``--surrogates``, by name from
 :data:`SURROGATES`) is fitted on the observed set (all of it, or :func:`cap_context` to
 ``--max-context`` points) and predicts the held-out points: figures are the mean log-likelihood
-(``log_pdf``, in normalized units: higher is better), the MSE of the predictive mean, and the fit +
-predict time (one BLAS thread).  ``constant`` is a reference: a Gaussian with the mean and the
-standard deviation of the observed values.  ``pfn`` (:class:`PFNCurveSurrogate`) gets the values as
-FTBO gives them to the PFN, mapped into ``[m, 1 - m]`` (``m = PFN_VALUE_MARGIN``, 0.1); its mean is
-mapped back and its log-likelihood is in the same normalized units as the others' (the log density
-of the mapped value plus ``log(1 - 2 m)``, the Jacobian of the map).
+(``log_pdf``, in normalized units: higher is better), the MSE of the predictive mean, *rank
+unseen*: Spearman's rank correlation over the put-aside curves of the predicted mean at the last
+epoch with the true last value (how well the model tells which untried configuration ends best,
+what a freeze-thaw method's choice of a new configuration rests on; 0 for a constant prediction),
+and the fit + predict time (one BLAS thread; the rank's extra predictions not counted).
+``constant`` is a reference: a Gaussian with the mean and the standard deviation of the observed
+values. ``pfn`` (:class:`PFNCurveSurrogate`) gets the values as FTBO gives them to the PFN, mapped
+into ``[m, 1 - m]`` (``m = PFN_VALUE_MARGIN``, 0.1); its mean is mapped back and its log-likelihood
+is in the same normalized units as the others' (the log density of the mapped value plus ``log(1 -
+2 m)``, the Jacobian of the map).
 
 The table gives, per group of tasks (the held-out tasks, the development tasks
 :data:`~tunebench.blackboxes.yahpo.LCBENCH_DEVELOPMENT_TASKS` when any is run, and both pooled),
@@ -269,7 +273,7 @@ def factory_of(name: str, factories: dict[str, Factory] | None = None) -> Factor
 # -- scoring -------------------------------------------------------------------------------------
 
 #: the figures of one (surrogate, size, task, seed)
-METRICS = ("ll_extrap", "ll_unseen", "mse_extrap", "mse_unseen", "seconds")
+METRICS = ("ll_extrap", "ll_unseen", "mse_extrap", "mse_unseen", "rank_unseen", "seconds")
 
 
 def score_observed_set(curves: Curves, obs: ObservedSet, surrogates: Sequence[str], seed: int, *,
@@ -287,6 +291,7 @@ def score_observed_set(curves: Curves, obs: ObservedSet, surrogates: Sequence[st
     qe = np.concatenate([obs.extrap[1], obs.unseen[1]])
     n_ex = len(obs.extrap[0])
     y = curves.y[qc, qe]
+    unseen = np.unique(obs.unseen[0])
     out: dict[str, dict[str, float]] = {}
     for name in surrogates:
         model = factory_of(name, factories)(curves.X.shape[1], float(curves.t.min()), seed)
@@ -297,14 +302,26 @@ def score_observed_set(curves: Curves, obs: ObservedSet, surrogates: Sequence[st
             seconds = time.perf_counter() - t0
         ll = np.asarray(pred.log_pdf(y), dtype=float)
         se = (np.asarray(pred.mean, dtype=float) - y) ** 2
+        final = np.asarray(model.predict(curves.X[unseen], float(curves.t[-1])).mean, dtype=float)
         out[name] = {
             "ll_extrap": float(np.mean(ll[:n_ex])) if n_ex else float("nan"),
             "ll_unseen": float(np.mean(ll[n_ex:])) if len(y) > n_ex else float("nan"),
             "mse_extrap": float(np.mean(se[:n_ex])) if n_ex else float("nan"),
             "mse_unseen": float(np.mean(se[n_ex:])) if len(y) > n_ex else float("nan"),
+            "rank_unseen": _rank_correlation(final, curves.y[unseen, -1]),
             "seconds": seconds,
         }
     return out
+
+
+def _rank_correlation(predicted: np.ndarray, true: np.ndarray) -> float:
+    """Spearman's rank correlation of predicted and true values (0 where either is constant or
+    fewer than 3 values: no ranking)."""
+    from scipy.stats import spearmanr
+
+    if len(true) < 3 or np.ptp(predicted) == 0 or np.ptp(true) == 0:
+        return 0.0
+    return float(spearmanr(predicted, true).statistic)
 
 
 def score_surrogates(curves: Curves, sizes: Sequence[int], surrogates: Sequence[str], seed: int, *,
@@ -358,15 +375,15 @@ def table(results: list[tuple[str, int, dict[tuple[str, int], dict[str, float]]]
     lines = [f"{title}: {len(tasks)} task(s) x {len({r[1] for r in results})} seed(s) = {len(results)} runs "
              f"({', '.join(tasks)})",
              f"{'surrogate':<10} {'size':>5} | {'LL extrap':>24} | {'LL unseen':>24} | {'MSE extrap':>24} | "
-             f"{'MSE unseen':>24} | {'time s':>20}"]
+             f"{'MSE unseen':>24} | {'rank unseen':>20} | {'time s':>20}"]
     for name in surrogates:
         for size in sizes:
             cells = []
             for metric, digits in (("ll_extrap", 2), ("ll_unseen", 2), ("mse_extrap", 4), ("mse_unseen", 4),
-                                   ("seconds", 2)):
+                                   ("rank_unseen", 2), ("seconds", 2)):
                 cells.append(_cell([r[2][(name, size)][metric] for r in results], digits, statistic))
             lines.append(f"{name:<10} {size:>5} | {cells[0]:>24} | {cells[1]:>24} | {cells[2]:>24} | "
-                         f"{cells[3]:>24} | {cells[4]:>20}")
+                         f"{cells[3]:>24} | {cells[4]:>20} | {cells[5]:>20}")
     return lines
 
 

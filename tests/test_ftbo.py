@@ -126,6 +126,7 @@ def test_state_round_trip_rebuilds_the_same_model_and_decisions() -> None:
                                                 "loss": curve(configs[t]["x"], epochs[t]) + 0.01 * rng.random()})
     state = json.loads(json.dumps(sched.state_dict()))
     assert state["surrogate"]["anchor_size"] is not None
+    assert state["proposer"]["fitted"]  # the GP of new_config="gp" (the default) travels with it
     fresh = ftbo(refit_factor=1.2)
     fresh.load_state_dict(state)
     assert json.dumps(fresh.state_dict(), sort_keys=True) == json.dumps(state, sort_keys=True)
@@ -231,6 +232,23 @@ def test_per_step_incumbents_take_each_trials_first_value_at_the_step_else_a_pre
     assert best[2] == pytest.approx(curve(0.08, 3))
     assert [j for _, j in asked] == list(range(3, MAX_T)) and all(x == [0.08, 0.9] for x, _ in asked)
     assert best[5] == pytest.approx(0.08 + 50.0)
+
+
+@pytest.mark.parametrize("rule", ["gp", "acquisition"])
+def test_new_configurations_proposed_by_the_gp_or_the_acquisition(rule: str) -> None:
+    """The new configuration that competes with the paused trials: the GP's (EI at max_t over
+    the best value) or the curve surrogate's acquisition maximizer; either is scored by the
+    acquisition like the paused trials, and the GP's lies where the completed trials were best."""
+    sched = ftbo(new_config=rule)
+    sched.load_state_dict(race_state(sched, {5: (0.99, 2)}, done=[0.05, 0.3, 0.6, 0.8]))
+    assert ("proposer" in sched.state_dict()) == (rule == "gp")
+    assert sched.suggest_resume(8) is None  # the poor paused trial loses to the new configuration
+    s = sched.suggest(8)
+    assert s is not None and s.resume_trial_id is None and s.config is not None
+    if rule == "gp":
+        assert s.config["x"] < 0.3  # where the completed trials were best (loss grows with x)
+    with pytest.raises(ValueError, match="new_config"):
+        ftbo(new_config="mean")
 
 
 def test_options_are_checked() -> None:

@@ -79,6 +79,9 @@ def test_models_fitted_on_exact_power_laws_beat_a_constant_mean(sq, seed):
             assert res[name][metric] > const[metric] + 0.5, (name, metric, res)
         for metric in ("mse_extrap", "mse_unseen"):
             assert res[name][metric] < const[metric] / 5, (name, metric, res)
+        # which unseen configuration ends best: ranked, where the constant mean cannot tell
+        assert res[name]["rank_unseen"] > 0.5 + const["rank_unseen"], (name, res)
+    assert const["rank_unseen"] == 0.0
 
 
 def test_max_context_caps_what_the_surrogate_sees(sq):

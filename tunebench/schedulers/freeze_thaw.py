@@ -391,6 +391,22 @@ class ModelBasedRace(FreezeThawRace):
         ``commit``, else on a copy) and score each paused trial and, if ``allow_new`` or a trial
         is paused, the best new configuration. Must return the scores with the model used."""
 
+    def _select(self, n: int, budget: int) -> np.ndarray:
+        """Subsample of the first ``n`` observations for the model: each trial's latest result
+        (highest resources first, then best values), then an even spread of the others (highest
+        resources first).  Deterministic."""
+        tid = np.asarray(self._obs_tid[:n])
+        r = np.asarray(self._obs_r[:n], dtype=float)
+        y = np.asarray(self._obs_y[:n])
+        latest = n - 1 - np.unique(tid[::-1], return_index=True)[1]
+        latest = latest[np.lexsort((y[latest], -r[latest]))]
+        if len(latest) >= budget:
+            return np.sort(latest[:budget])
+        others = np.setdiff1d(np.arange(n), latest, assume_unique=True)
+        others = others[np.lexsort((others, -r[others]))]
+        picks = np.unique(np.round(np.linspace(0, len(others) - 1, budget - len(latest))).astype(np.intp))
+        return np.sort(np.concatenate([latest, others[picks]]))
+
     def _level_incumbents(self, values: np.ndarray, predict_mean: Callable[[np.ndarray, int], np.ndarray]
                           ) -> np.ndarray:
         """Per step ``j``, the incumbent an acquisition at ``j`` improves on (DyHPO's rule): the

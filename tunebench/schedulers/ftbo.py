@@ -83,13 +83,13 @@ from typing import Any, Literal
 import numpy as np
 
 from tunebench.errors import UserError
-from tunebench.models.acquisition import AcquisitionOptimizer
+from tunebench.models.acquisition import AcquisitionOptimizer, log_expected_improvement
 from tunebench.models.curves import CurveSurrogate, ValueScaling, cap_context, scale_fidelity
 from tunebench.models.dpl import DPLEnsemble
 from tunebench.models.ftgp import FreezeThawGPSurrogate
 from tunebench.models.pfn import PFNSurrogate
 from tunebench.schedulers.freeze_thaw import ModelBasedRace, RaceScores, int_option
-from tunebench.searchers.gp import _blas_threads
+from tunebench.searchers.gp import GPSurrogate, _blas_threads
 from tunebench.types import Config, Status, to_minimize
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,8 @@ __all__ = ["ACQUISITIONS", "FTBO", "SURROGATES"]
 SURROGATES = ("dpl", "gp", "pfn")
 #: the acquisition functions FTBO can use
 ACQUISITIONS = ("mfpi-random", "ei")
+#: how FTBO picks the new configuration that competes with the paused trials
+NEW_CONFIG_RULES = ("gp", "acquisition")
 _RUNNING = Status.RUNNING
 #: with ``surrogate="pfn"``: the normalized values are mapped into [0.1, 0.9]
 PFN_VALUE_MARGIN = 0.1
@@ -152,6 +154,12 @@ class FTBO(ModelBasedRace):
             rule under this surrogate: each candidate's expected improvement at its next step, a
             new configuration at the first, over DyHPO's budget-wise incumbent there, running
             trials fantasized; ``horizon`` and ``incumbent`` do not apply).
+        new_config: which new configuration competes with the paused trials (scored by the
+            acquisition like them): ``"gp"`` (the default) the maximizer of the expected improvement
+            at ``max_t`` over the best value observed under a GP over (config, log resource) fitted
+            on every result (DyHPO's model, :class:`~tunebench.searchers.gp.GPSurrogate`; running
+            trials fantasized), see the module docstring; ``"acquisition"`` (ifBO's rule): the
+            maximizer of the acquisition under the curve surrogate.
         pfn_weights: with ``surrogate="pfn"``: the path of a ``.npz`` of PFN weights (its JSON
             sidecar beside it, as ``benchmarks/train_ftpfn.py`` writes them); ``None``: the shipped
             ``ftpfn-v4``.
@@ -198,6 +206,7 @@ class FTBO(ModelBasedRace):
         horizon: Literal["relative", "common"] = "relative",
         incumbent: Literal["global", "level"] = "global",
         acquisition: Literal["mfpi-random", "ei"] = "mfpi-random",
+        new_config: Literal["gp", "acquisition"] = "gp",
         pfn_weights: str | None = None,
         value_bounds: tuple[float, float] | None = None,
         blas_threads: int | None = 1,
@@ -218,9 +227,14 @@ class FTBO(ModelBasedRace):
             raise ValueError(f"incumbent must be 'global' or 'level', got {incumbent!r}")
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"acquisition must be one of {', '.join(map(repr, ACQUISITIONS))}, got {acquisition!r}")
+        if new_config not in NEW_CONFIG_RULES:
+            raise ValueError(f"new_config must be one of {', '.join(map(repr, NEW_CONFIG_RULES))}, got {new_config!r}")
         self.horizon = horizon
         self.incumbent = incumbent
         self.acquisition = acquisition
+        self.new_config = new_config
+        self._proposer = GPSurrogate(self._encoder.encoded_dim + 1, refit_factor=1.1, max_model_points=250,
+                                     max_fit_points=150) if new_config == "gp" else None
         self.blas_threads = None if blas_threads is None else int_option("blas_threads", blas_threads, 1)
         self.value_bounds = _value_bounds(value_bounds)
         #: the fixed scaling of ``value_bounds`` (minimization values), None: fitted per decision
@@ -332,8 +346,24 @@ class FTBO(ModelBasedRace):
             dec.paused_scores = acquire(P, self._level_t[target], bar[target])
         if allow_new or dec.paused:
             t_new, threshold = float(self._level_t[j]), float(bar[j])
-            found = self._optimizer.optimize(lambda C: acquire(C, t_new, threshold), self._rng, exclude=self._keys,
-                                             starts=self._best_rows())
+            if self.new_config == "gp" and self._proposer is not None:
+                prop = self._proposer if commit else copy.deepcopy(self._proposer)
+                gp = prop.update(self._X[:n], np.asarray(self._obs_y[:n]), self._select)
+                if running:  # at their next step (posterior mean), as DyHPO: no pile-up next to them
+                    gp = gp.fantasize(np.column_stack([R, [self.normalize_resource(self.levels[k]) for k in kr]]))
+                y_best = float(min(self._obs_y[:n]))
+
+                def gp_ei(C: np.ndarray) -> np.ndarray:
+                    Q = np.column_stack([C, np.ones(len(C))])
+                    m, v = gp.predict(Q)
+                    return log_expected_improvement(m, v, y_best)
+
+                found = self._optimizer.optimize(gp_ei, self._rng, exclude=self._keys, starts=self._best_rows())
+                if found is not None:
+                    found = (found[0], float(acquire(found[0][None, :], t_new, threshold)[0]))
+            else:
+                found = self._optimizer.optimize(lambda C: acquire(C, t_new, threshold), self._rng,
+                                                 exclude=self._keys, starts=self._best_rows())
             if found is not None:
                 dec.new_config = self._optimizer.decode(found[0][None, :])[0]
                 dec.new_score = float(found[1])
@@ -350,10 +380,22 @@ class FTBO(ModelBasedRace):
 
     # -- state ---------------------------------------------------------------------------------
 
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able snapshot: the race, the surrogate's anchor and (``new_config="gp"``) the GP's state."""
+        state = super().state_dict()
+        if self._proposer is not None:
+            state["proposer"] = self._proposer.state_dict()
+        return state
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a snapshot of :meth:`state_dict` (same constructor arguments); the surrogate is
-        rebuilt by redoing its anchor fit on the observations of then."""
+        rebuilt by redoing its anchor fit on the observations of then (the GP of
+        ``new_config="gp"`` from its own state, as DyHPO's)."""
         super().load_state_dict(state)
+        if self._proposer is not None:
+            with _blas_threads(self.blas_threads):
+                self._proposer.load_state_dict(state.get("proposer", {"fitted": False}), self._X[:len(self._obs_y)],
+                                               np.asarray(self._obs_y))
         sur = state["surrogate"]
         n = sur.get("anchor_size")
         if n is None:

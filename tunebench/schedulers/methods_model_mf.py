@@ -160,6 +160,7 @@ def _ftbo_factory(
     horizon: Literal["relative", "common"] = "relative",
     incumbent: Literal["global", "level"] = "global",
     acquisition: Literal["mfpi-random", "ei"] = "mfpi-random",
+    new_config: Literal["gp", "acquisition"] = "gp",
     pfn_weights: str | None = None,
     value_bounds: tuple[float, float] | None = None,
     blas_threads: int | None = 1,
@@ -196,6 +197,7 @@ def _freeze_thaw_gp_factory(
     horizon: Literal["relative", "common"] = "relative",
     incumbent: Literal["global", "level"] = "global",
     acquisition: Literal["mfpi-random", "ei"] = "mfpi-random",
+    new_config: Literal["gp", "acquisition"] = "gp",
     blas_threads: int | None = 1,
 ) -> Scheduler:
     """FTBO with ``surrogate="gp"`` (see :class:`tunebench.schedulers.ftbo.FTBO` for the options)."""
