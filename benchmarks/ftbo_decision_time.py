@@ -1,5 +1,7 @@
-"""Decision time of ``FTBO`` (freeze-thaw BO over the DPL power-law ensemble), or of ``FreezeThawGP``
-(the same race over the freeze-thaw GP) with ``--method FreezeThawGP``.
+"""Decision time of ``FTBO`` (freeze-thaw BO over the DPL power-law ensemble; ``--surrogate pfn``:
+over the shipped PFN), or of ``FreezeThawGP`` (the same race over the freeze-thaw GP) with
+``--method FreezeThawGP``.  FTBO's defaults otherwise: the new configuration that competes with
+the paused trials is the GP's (``new_config="gp"``), whose fit is in the time too.
 
 Drives FTBO without any backend on the 6-dimensional mixed space of ``model_decision_time.py``
 (its objective and learning curves), one epoch per fidelity step (``step=1``, ``max_t`` 27, the
@@ -14,7 +16,7 @@ observations (``--observations``), wall clock and this process's CPU time (the C
 figure to read on a shared, loaded machine).  Target: median <= 50 ms at 1000 observations.
 
     .venv/bin/python benchmarks/ftbo_decision_time.py [--observations 100 300 1000] [--workers 4]
-        [--method FTBO|FreezeThawGP]
+        [--method FTBO|FreezeThawGP] [--surrogate dpl|pfn]
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ MAX_T = 27
 
 
 def bench(marks: list[int], workers: int, seed: int, window: int = 40,
-          method: str = "FTBO") -> dict[int, dict[str, float]]:
-    """Suggest times (ms) while the number of observations is within ``window / 2`` of each mark."""
+          method: str = "FTBO", surrogate: str = "dpl") -> dict[int, dict[str, float]]:
+    """Suggest times (ms) while the number of observations is within ``window / 2`` of each mark
+    (``surrogate``: FTBO's; FreezeThawGP has its own)."""
+    options = {"surrogate": surrogate} if method == "FTBO" else {}
     scheduler = make_scheduler(method, {**SPACE, "epochs": MAX_T}, metric="loss", mode="min", resource_attr="epoch",
-                               max_resource_attr="epochs", seed=seed, step=1)
+                               max_resource_attr="epochs", seed=seed, step=1, **options)
     rng = np.random.default_rng(seed)
     timed = Timer()
     configs: dict[int, dict[str, object]] = {}
@@ -94,12 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--method", choices=["FTBO", "FreezeThawGP"], default="FTBO",
                         help="FTBO (the DPL ensemble; default) or FreezeThawGP (FTBO over the freeze-thaw GP)")
+    parser.add_argument("--surrogate", choices=["dpl", "pfn"], default="dpl",
+                        help="FTBO's surrogate (default dpl)")
     args = parser.parse_args(argv)
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"{args.workers} workers, load average {os.getloadavg()[0]:.1f} at the start")
     t0 = time.perf_counter()
-    res = bench(sorted(args.observations), args.workers, args.seed, method=args.method)
-    label = "FTBO (dpl)" if args.method == "FTBO" else args.method
+    res = bench(sorted(args.observations), args.workers, args.seed, method=args.method, surrogate=args.surrogate)
+    label = f"FTBO ({args.surrogate})" if args.method == "FTBO" else args.method
     total = time.perf_counter() - t0
     ok = True
     for m, s in res.items():

@@ -31,10 +31,15 @@ Bayesian Optimization for Hyperparameter Optimization", ICML 2024), on the freez
   DPL's choice.  On lcbench 7593/3945/34539, seeds 0-2, 1 worker, 7200 simulated s, the default
   won 5 of 9 runs, lost 3; a known weakness of it: trials whose flat curves sit at the incumbent
   keep a probability near 1/2 and are thawed on);
-* candidates: every paused trial (from its current step), and new configurations (from before
-  the first step): random samples of the space and a local search from them and from the best
-  observed configs (:class:`~tunebench.models.acquisition.AcquisitionOptimizer`), never a config
-  already started;
+* candidates: every paused trial (from its current step), and one new configuration (from before
+  the first step), never a config already started.  ``new_config="gp"`` (the default, *ours*):
+  the maximizer of the expected improvement at ``max_t`` over the best value observed, under a GP
+  over (config, log resource) fitted on every result (DyHPO's model; running trials fantasized);
+  ``new_config="acquisition"`` (ifBO's rule): the maximizer of the acquisition under the curve
+  surrogate.  Either way a search over random samples of the space and a local search from them
+  and from the best observed configs (:class:`~tunebench.models.acquisition.AcquisitionOptimizer`),
+  and the new configuration is then scored by the acquisition like the paused trials: the curve
+  surrogate decides between starting it and thawing;
 * running trials are never candidates, and they are *fantasized*: the surrogate's mean of each at
   its next step counts for the incumbent, so that a promising trial in flight raises the bar;
 * the first ``num_init_random`` trials (and ``points_to_evaluate``) start without the model.
@@ -47,30 +52,36 @@ if a paused trial wins it (``None`` and no change otherwise).
 "fit" conditions it on the context in one forward pass, no training; it takes spaces of at most
 10 encoded columns.
 
-Figures (README, "Where FTBO stands"; development tasks only): on lcbench 3945, 7593, 34539, 126025,
-126026, 126029, 146212, 167104, seeds 0-2, 1 worker and 1000 epochs, mean normalized regret at 100%
-/ 50% of the budget: FTBO (pfn, ``ftpfn-v3``) 0.295 / 0.389 (with ``ftpfn-v2`` 0.296 / 0.397,
-``ftpfn-v1`` 0.282 / 0.414), against DyHPO about 0.1; FTBO does not reach DyHPO yet. The options
-``horizon`` and ``incumbent`` (and one epoch per step) were measured on four of those tasks and none
-beat ifBO's rule beyond the noise, so the defaults stay ifBO's; with one epoch per step FTBO starts
-as many trials as DyHPO (about 95 per 1000 epochs) and is still behind, so the gap is the
-surrogates' (the shipped PFN's held-out log-likelihood is below the GP's from 300 points on).
-DyHPO's own rule (``acquisition="ei"``) under the curve surrogates is worse still on those tasks
-(mean regret at 100% with the incumbent then taken up to the step: DPL 0.407, PFN 0.636, freeze-thaw
-GP 0.752, against 0.324, 0.301, 0.435 with MFPI-random; with DyHPO's per-step incumbent, as now,
-worse again), starting many times as many trials: their predictive of an untrained configuration is
-wide (README, "Where FTBO stands").
-Tried earlier and not adopted: another value range for the PFN ([0.5, 0.95]), moving each curve's
-prediction by the model's error at its last observation, and ``max_context`` 64 or 128; a fixed
-value scale (``value_bounds``, the metric's range) changed nothing on those tasks and stays an
-option.  ``ftpfn-v3`` is the better surrogate (held-out log-likelihood above ``ftpfn-v2``'s at
-every size) without changing the decisions much; FTBO leaves about half of its trials at the
-first step and trains nearly all the others it thaws to the last two steps (README, "Where FTBO
-stands").
+Figures (README, "Where FTBO stands"; ``benchmarks/ftbo_quality.py --tasks dev --seeds 10
+--setting 1w --started``: lcbench 3945, 7593, 34539, 126025, 126026, 126029, 146212, 167104 x 10
+seeds, 1 worker, 1000 epochs; mean normalized regret at 25 / 50 / 100 % of the budget, trials
+started, and the regret had each run trained the best configuration it started to the end):
+
+* PFN (``ftpfn-v4``), ``new_config="acquisition"``: 0.503 / 0.402 / 0.288, 47 trials, best
+  started 0.225 (47 random configurations: 0.258): the curve surrogate's choice of new
+  configurations is hardly better than chance.  The PFN ranks untried configurations poorly
+  (Spearman correlation of its predicted final value with the true one over 1000 random
+  configurations, at 300 results of these runs: 0.10, the GP's 0.41; at the first epoch 0.13
+  against 0.60; on its own prior, 40 configurations observed at the first budget: 0.44 against
+  0.78), while it extrapolates observed curves well;
+* PFN, ``new_config="gp"`` (the default): 0.470 / 0.310 / 0.162, 30 trials, best started 0.142
+  (Wilcoxon p = 0.006 at 50 %, 1e-6 at 100 %, 7 of 8 tasks won); with ``step=1`` (one epoch per
+  step, ifBO's setting) 0.385 / 0.228 / 0.139, 86 trials (p = 0.001 / < 0.001 / 0.04 against
+  geometric steps); with ``incumbent="level"`` 0.451 / 0.298 / 0.184 (no gain);
+* ``step=1`` with ``new_config="acquisition"``: 0.521 / 0.381 / 0.241, 158 trials.
+
+Earlier (3 seeds, ``new_config="acquisition"``): ``ftpfn-v3`` 0.295 / 0.389 at 100 / 50 %,
+``ftpfn-v2`` 0.296 / 0.397, ``ftpfn-v1`` 0.282 / 0.414; ``horizon="common"`` and
+``incumbent="level"`` no better than ifBO's rule beyond the noise; DyHPO's own rule
+(``acquisition="ei"``) worse, starting many times as many trials (README, "Where FTBO stands").
+Tried and not adopted: another value range for the PFN ([0.5, 0.95]), moving each curve's
+prediction by the model's error at its last observation, ``max_context`` 64 or 128, a fixed value
+scale (``value_bounds``: no change, kept as an option), and the new configuration with the best
+PFN mean at ``max_t`` (0.569 / 0.414 / 0.286).
 
 Determinism and resume: given the seed and the calls the decisions are deterministic;
-``state_dict`` holds the race and the surrogate's anchor (see :mod:`tunebench.models.dpl`), and a
-loaded scheduler rebuilds the very same model.
+``state_dict`` holds the race, the surrogate's anchor (see :mod:`tunebench.models.dpl`) and the
+proposing GP's state (``new_config="gp"``), and a loaded scheduler rebuilds the very same models.
 """
 
 from __future__ import annotations
@@ -126,7 +137,10 @@ class FTBO(ModelBasedRace):
     Args:
         config_space, metric, mode, resource_attr, max_t, grace_period, reduction_factor, step,
         max_resource_attr, seed, points_to_evaluate, num_init_random: the race, as in
-        :class:`~tunebench.schedulers.dyhpo.DyHPO`.
+        :class:`~tunebench.schedulers.dyhpo.DyHPO` (geometric steps by default: a script that
+        does not checkpoint retrains from the start at each resume, which one-epoch steps would
+        make quadratic in ``max_t``); ``step=1`` (one epoch per step, ifBO's setting) is the better
+        choice where trials resume from checkpoints (the module docstring has the figures).
         surrogate: ``"dpl"`` (the power-law ensemble), ``"gp"`` (the freeze-thaw GP: ``n_members``,
             ``hidden``, ``epochs``, ``refine_epochs`` and ``batch_size`` do not apply), ``"pfn"`` (the
             shipped PFN, in context; those options and ``refit_factor`` do not apply).
