@@ -68,7 +68,9 @@ started, and the regret had each run trained the best configuration it started t
   (Wilcoxon p = 0.006 at 50 %, 1e-6 at 100 %, 7 of 8 tasks won); with ``step=1`` (one epoch per
   step, ifBO's setting) 0.385 / 0.228 / 0.139, 86 trials (p = 0.001 / < 0.001 / 0.04 against
   geometric steps); with ``incumbent="level"`` 0.451 / 0.298 / 0.184 (no gain);
-* ``step=1`` with ``new_config="acquisition"``: 0.521 / 0.381 / 0.241, 158 trials.
+* ``step=1`` with ``new_config="acquisition"``: 0.521 / 0.381 / 0.241, 158 trials;
+* DPL ensemble: ``new_config="acquisition"`` 0.516 / 0.406 / 0.300 (49 trials), ``"gp"`` 0.443 /
+  0.275 / 0.136 (30 trials; p = 0.007 at 50 %, < 0.001 at 100 %).
 
 Earlier (3 seeds, ``new_config="acquisition"``): ``ftpfn-v3`` 0.295 / 0.389 at 100 / 50 %,
 ``ftpfn-v2`` 0.296 / 0.397, ``ftpfn-v1`` 0.282 / 0.414; ``horizon="common"`` and
