@@ -249,6 +249,7 @@ class FTBO(ModelBasedRace):
         self.incumbent = incumbent
         self.acquisition = acquisition
         self.new_config = new_config
+        #: the GP that proposes new configurations (DyHPO's model with DyHPO's default schedule)
         self._proposer = GPSurrogate(self._encoder.encoded_dim + 1, refit_factor=1.1, max_model_points=250,
                                      max_fit_points=150) if new_config == "gp" else None
         self.blas_threads = None if blas_threads is None else int_option("blas_threads", blas_threads, 1)
