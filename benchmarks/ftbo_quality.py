@@ -135,6 +135,12 @@ def run_setting(setting: str, tasks: Sequence[str], labels: Sequence[str], seeds
         raise SystemExit(f"{setting}: {len(failed)} runs did not complete (see above); rerun to resume them")
 
 
+def normalized_regret(found: np.ndarray | float, bounds: tuple[float, float]) -> np.ndarray:
+    """``(best - found) / (best - median)`` for a task's ``bounds = (best, median)`` (unclipped)."""
+    best, median = bounds
+    return np.asarray((best - np.asarray(found, dtype=float)) / (best - median))
+
+
 @dataclass
 class Regrets:
     """Normalized regret of every run of one setting: ``values[label]`` has shape
@@ -176,7 +182,6 @@ def load_regrets(setting: str, tasks: Sequence[str], labels: Sequence[str], seed
         method, _ = method_of(label)
         values = np.empty((len(tasks), seeds, len(points)))
         for i, t in enumerate(tasks):
-            best, median = bounds[t]
             for s in range(seeds):
                 key = (f"lcbench-{t}", method, s)
                 if key not in grid.curves:
@@ -187,7 +192,7 @@ def load_regrets(setting: str, tasks: Sequence[str], labels: Sequence[str], seed
                     at = np.where(k > 0, found[np.maximum(k - 1, 0)], np.nan)
                 else:
                     at = resample(times, found, points * time_budget)
-                regret = (best - at) / (best - median)
+                regret = normalized_regret(at, bounds[t])
                 values[i, s] = np.where(np.isnan(regret), 1.0, regret)
         out.raw[label] = values
         out.values[label] = np.maximum(values, 0.0)
@@ -221,7 +226,6 @@ def started_figures(reg: Regrets, tasks: Sequence[str], seeds: int, root: Path,
         method, _ = method_of(label)
         per_run, n_trials = [], []
         for t in tasks:
-            best, median = bounds[t]
             box = blackboxes[t]
             names = list(box.config_space)
             for seed in range(seeds):
@@ -239,7 +243,7 @@ def started_figures(reg: Regrets, tasks: Sequence[str], seeds: int, root: Path,
                 row = []
                 for limit in limits:
                     seen = final[(start < limit) & np.isfinite(final)]
-                    row.append(max(0.0, (best - seen.max()) / (best - median)) if seen.size else 1.0)
+                    row.append(max(0.0, float(normalized_regret(seen.max(), bounds[t]))) if seen.size else 1.0)
                 per_run.append(row)
                 n_trials.append(len(firsts))
         rows = [reg.tasks.index(t) for t in tasks]
