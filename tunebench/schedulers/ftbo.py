@@ -71,12 +71,8 @@ started, and the regret had each run trained the best configuration it started t
   0.04 against geometric steps): the default; with ``incumbent="level"`` (geometric steps) 0.451 /
   0.298 / 0.184 (no gain);
 * ``step=1`` with ``new_config="acquisition"``: 0.521 / 0.381 / 0.241, 158 trials;
-* DPL ensemble (geometric steps): ``new_config="acquisition"`` 0.516 / 0.406 / 0.300 (49 trials),
-  ``"gp"`` 0.443 / 0.275 / 0.136 (30 trials; p = 0.007 at 50 %, < 0.001 at 100 %); with one epoch
-  per step (the default on the simulator) 0.355 / 0.244 / 0.112 (39 trials; p = 0.001 / 0.08 /
-  0.29 against geometric steps);
-* baselines with their defaults: HyperTune 0.467 / 0.268 / 0.127, DyHPO 0.444 / 0.243 / 0.136,
-  MOBSTER 0.371 / 0.255 / 0.162.
+* DPL ensemble: ``new_config="acquisition"`` 0.516 / 0.406 / 0.300 (49 trials), ``"gp"`` 0.443 /
+  0.275 / 0.136 (30 trials; p = 0.007 at 50 %, < 0.001 at 100 %).
 
 Earlier (3 seeds, ``new_config="acquisition"``): ``ftpfn-v3`` 0.295 / 0.389 at 100 / 50 %,
 ``ftpfn-v2`` 0.296 / 0.397, ``ftpfn-v1`` 0.282 / 0.414; ``horizon="common"`` and
@@ -84,10 +80,8 @@ Earlier (3 seeds, ``new_config="acquisition"``): ``ftpfn-v3`` 0.295 / 0.389 at 1
 (``acquisition="ei"``) worse, starting many times as many trials (README, "Where FTBO stands").
 Tried and not adopted: another value range for the PFN ([0.5, 0.95]), moving each curve's
 prediction by the model's error at its last observation, ``max_context`` 64 or 128, a fixed value
-scale (``value_bounds``: no change, kept as an option), the new configuration with the best
-PFN mean at ``max_t`` (0.569 / 0.414 / 0.286), the proposing GP's EI at MOBSTER's target level
-instead of ``max_t``, candidates scored under a product of experts of the PFN and the proposing
-GP, and MFPI-random's ``tau`` scaled by 0.01-10 (none better beyond the noise; README).
+scale (``value_bounds``: no change, kept as an option), and the new configuration with the best
+PFN mean at ``max_t`` (0.569 / 0.414 / 0.286).
 
 Determinism and resume: given the seed and the calls the decisions are deterministic;
 ``state_dict`` holds the race, the surrogate's anchor (see :mod:`tunebench.models.dpl`) and the
