@@ -35,8 +35,8 @@ def curve(x: float, epoch: int) -> float:
 
 
 def ftbo(**options: Any) -> FTBO:
-    sched = make_scheduler("FTBO", SPACE, metric="loss", resource_attr="epoch", max_resource_attr="epochs",
-                           **{"seed": 0, "step": 1, **SMALL, **options})
+    sched = make_scheduler("FTBO", SPACE, metric="loss", resource_attr="epoch", max_resource_attr="epochs", step=1,
+                           **{"seed": 0, **SMALL, **options})
     assert isinstance(sched, FTBO)
     return sched
 
@@ -249,68 +249,6 @@ def test_new_configurations_proposed_by_the_gp_or_the_acquisition(rule: str) -> 
         assert s.config["x"] < 0.3  # where the completed trials were best (loss grows with x)
     with pytest.raises(ValueError, match="new_config"):
         ftbo(new_config="mean")
-
-
-def _drive_until_resume(sched: FTBO, next_id: list[int], last: dict[int, int]) -> int:
-    """Answer ``suggest`` until it resumes a trial; new trials run their first epoch (and pause
-    there). Returns the resumed trial."""
-    from tunebench.types import Decision
-
-    for _ in range(40):
-        s = sched.suggest(next_id[0])
-        assert s is not None
-        if s.resume_trial_id is not None:
-            return s.resume_trial_id
-        tid, next_id[0] = next_id[0], next_id[0] + 1
-        assert sched.on_result(Trial(tid, s.config), {"epoch": 1, "loss": curve(s.config["x"], 1)}) is Decision.PAUSE
-        last[tid] = 1
-    raise AssertionError("no resume in 40 decisions")
-
-
-def test_auto_steps_are_one_epoch_until_a_resumed_script_restarts_then_geometric() -> None:
-    """FTBO's default ``step="auto"``: one epoch per step while resumed trials continue from their
-    checkpoints; the first resume that re-reports epoch 1 (no checkpoint) switches to pauses at the
-    geometric levels 1, 3, 9 only, for every trial from then on, and a snapshot keeps the switch."""
-    from tunebench.types import Decision
-
-    sched = make_scheduler("FTBO", SPACE, metric="loss", resource_attr="epoch", max_resource_attr="epochs",
-                           seed=0, **SMALL)
-    assert isinstance(sched, FTBO) and sched.step == "auto" and sched.levels == list(range(1, MAX_T + 1))
-    next_id, last = [0], {}
-
-    def report(tid: int, epoch: int) -> Decision:
-        return sched.on_result(Trial(tid, sched._trials[tid].config),
-                               {"epoch": epoch, "loss": curve(sched._trials[tid].config["x"], epoch)})
-
-    # a resume that continues from its checkpoint pauses after one more epoch
-    tid = _drive_until_resume(sched, next_id, last)
-    assert report(tid, last[tid] + 1) is Decision.PAUSE
-    last[tid] += 1
-    assert sched.state_dict()["coarse_pauses"] is False
-    # a resume whose script starts over: its old epochs are ignored, it runs on to the next geometric level
-    tid = _drive_until_resume(sched, next_id, last)
-    target = 3 if last[tid] < 3 else 9
-    for epoch in range(1, target):
-        assert report(tid, epoch) is Decision.CONTINUE
-    assert report(tid, target) is Decision.PAUSE
-    assert sched.trial_level(tid) == target and sched.state_dict()["coarse_pauses"] is True
-    last[tid] = target
-    # from now on every resume runs to the next geometric level, with or without a checkpoint
-    tid = _drive_until_resume(sched, next_id, last)
-    target = 3 if last[tid] < 3 else 9
-    for epoch in range(last[tid] + 1, target):
-        assert report(tid, epoch) is Decision.CONTINUE
-    restored = make_scheduler("FTBO", SPACE, metric="loss", resource_attr="epoch", max_resource_attr="epochs",
-                              seed=0, **SMALL)
-    restored.load_state_dict(json.loads(json.dumps(sched.state_dict())))
-    end = Decision.PAUSE if target < MAX_T else Decision.CONTINUE  # at max_t the script ends by itself
-    assert report(tid, target) is end
-    assert restored.on_result(Trial(tid, sched._trials[tid].config),
-                              {"epoch": target, "loss": curve(sched._trials[tid].config["x"], target)}) is end
-    # the default geometric steps, and a bad step, for comparison
-    assert ftbo(step=None).levels == [1, 3, 9]
-    with pytest.raises(ValueError, match="step must be a number > 0, 'auto' or None"):
-        ftbo(step="sometimes")
 
 
 def test_options_are_checked() -> None:
