@@ -35,8 +35,8 @@ def curve(x: float, epoch: int) -> float:
 
 
 def ftbo(**options: Any) -> FTBO:
-    sched = make_scheduler("FTBO", SPACE, metric="loss", resource_attr="epoch", max_resource_attr="epochs", step=1,
-                           **{"seed": 0, **SMALL, **options})
+    sched = make_scheduler("FTBO", SPACE, metric="loss", resource_attr="epoch", max_resource_attr="epochs",
+                           **{"seed": 0, "step": 1, **SMALL, **options})
     assert isinstance(sched, FTBO)
     return sched
 
@@ -249,6 +249,139 @@ def test_new_configurations_proposed_by_the_gp_or_the_acquisition(rule: str) -> 
         assert s.config["x"] < 0.3  # where the completed trials were best (loss grows with x)
     with pytest.raises(ValueError, match="new_config"):
         ftbo(new_config="mean")
+
+
+def _drive_until_resume(sched: FTBO, next_id: list[int], last: dict[int, int]) -> int:
+    """Answer ``suggest`` until it resumes a trial; new trials run their first epoch (and pause
+    there). Returns the resumed trial."""
+    from tunebench.types import Decision
+
+    for _ in range(40):
+        s = sched.suggest(next_id[0])
+        assert s is not None
+        if s.resume_trial_id is not None:
+            return s.resume_trial_id
+        tid, next_id[0] = next_id[0], next_id[0] + 1
+        assert sched.on_result(Trial(tid, s.config), {"epoch": 1, "loss": curve(s.config["x"], 1)}) is Decision.PAUSE
+        last[tid] = 1
+    raise AssertionError("no resume in 40 decisions")
+
+
+def test_auto_steps_are_one_epoch_until_a_resumed_script_restarts_then_geometric() -> None:
+    """FTBO's default ``step="auto"``: one epoch per step while resumed trials continue from their
+    checkpoints; the first resume that re-reports epoch 1 (no checkpoint) switches to pauses at the
+    geometric levels 1, 3, 9 only, for every trial from then on, and a snapshot keeps the switch."""
+    from tunebench.types import Decision
+
+    sched = make_scheduler("FTBO", SPACE, metric="loss", resource_attr="epoch", max_resource_attr="epochs",
+                           seed=0, **SMALL)
+    assert isinstance(sched, FTBO) and sched.step == "auto" and sched.levels == list(range(1, MAX_T + 1))
+    next_id, last = [0], {}
+
+    def report(tid: int, epoch: int) -> Decision:
+        return sched.on_result(Trial(tid, sched._trials[tid].config),
+                               {"epoch": epoch, "loss": curve(sched._trials[tid].config["x"], epoch)})
+
+    # a resume that continues from its checkpoint pauses after one more epoch
+    tid = _drive_until_resume(sched, next_id, last)
+    assert report(tid, last[tid] + 1) is Decision.PAUSE
+    last[tid] += 1
+    assert sched.state_dict()["coarse_pauses"] is False
+    # a resume whose script starts over: its old epochs are ignored, it runs on to the next geometric level
+    tid = _drive_until_resume(sched, next_id, last)
+    target = 3 if last[tid] < 3 else 9
+    for epoch in range(1, target):
+        assert report(tid, epoch) is Decision.CONTINUE
+    assert report(tid, target) is Decision.PAUSE
+    assert sched.trial_level(tid) == target and sched.state_dict()["coarse_pauses"] is True
+    last[tid] = target
+    # from now on every resume runs to the next geometric level, with or without a checkpoint
+    tid = _drive_until_resume(sched, next_id, last)
+    target = 3 if last[tid] < 3 else 9
+    for epoch in range(last[tid] + 1, target):
+        assert report(tid, epoch) is Decision.CONTINUE
+    restored = make_scheduler("FTBO", SPACE, metric="loss", resource_attr="epoch", max_resource_attr="epochs",
+                              seed=0, **SMALL)
+    restored.load_state_dict(json.loads(json.dumps(sched.state_dict())))
+    end = Decision.PAUSE if target < MAX_T else Decision.CONTINUE  # at max_t the script ends by itself
+    assert report(tid, target) is end
+    assert restored.on_result(Trial(tid, sched._trials[tid].config),
+                              {"epoch": target, "loss": curve(sched._trials[tid].config["x"], target)}) is end
+    # the default geometric steps, and a bad step, for comparison
+    assert ftbo(step=None).levels == [1, 3, 9]
+    with pytest.raises(ValueError, match="step must be a number > 0, 'auto' or None"):
+        ftbo(step="sometimes")
+
+
+#: the quadratic script of conftest without checkpoints: a resumed trial trains from epoch 1 again
+#: (each epoch trained is appended to trained_epochs.txt in its trial folder)
+NO_CHECKPOINT = """
+import argparse, os
+from tunebench import report
+from tunebench.reporting import add_checkpoint_argument
+p = argparse.ArgumentParser()
+p.add_argument("--x", type=float, default=0.0)
+p.add_argument("--epochs", type=int, default=9)
+add_checkpoint_argument(p)
+args, _ = p.parse_known_args()
+for epoch in range(1, args.epochs + 1):
+    with open(os.path.join(args.checkpoint_dir, "..", "trained_epochs.txt"), "a") as f:
+        f.write(f"{epoch}\\n")
+    report(epoch=epoch, loss=((args.x - 0.3) ** 2 + 0.05) * (1 + 2 / epoch))
+"""
+
+
+@pytest.mark.slow
+def test_auto_steps_on_the_local_backend_with_a_script_without_checkpoints(tmp_path: Path) -> None:
+    """Real trial processes that restart from epoch 1 when resumed: the tuner drops the re-reported
+    epochs before FTBO sees them and tells it of the restart (logged, and replayed from the log);
+    from then on trials pause only at the geometric levels 1 and 3, so the run ends with each trial
+    resumed at most twice after the switch."""
+    from conftest import write_script
+
+    from tunebench.backends.local import LocalBackend
+    from tunebench.events import restore
+    from tunebench.store import load_experiment
+    from tunebench.tuner import StopCriteria, Tuner
+
+    script = write_script(tmp_path, NO_CHECKPOINT)
+    space = {"x": uniform(0.0, 1.0), "epochs": MAX_T}
+
+    def scheduler() -> FTBO:
+        sched = make_scheduler("FTBO", space, metric="loss", resource_attr="epoch", max_resource_attr="epochs",
+                               seed=0, **SMALL)
+        assert isinstance(sched, FTBO) and sched.step == "auto"
+        return sched
+
+    exp = tmp_path / "exp"
+    sched = scheduler()
+    result = Tuner(LocalBackend(script=script), sched, n_workers=1, stop=StopCriteria(max_trials=6),
+                   experiment_dir=exp).run()
+    assert result.n_failed == 0
+    events = [json.loads(line) for line in (exp / "events.jsonl").read_text().splitlines()]
+    switch = next(i for i, e in enumerate(events) if e["event"] == "result_ignored" and e.get("restart"))
+    assert events[switch]["result"]["epoch"] == 1 and sched.state_dict()["coarse_pauses"] is True
+    before = [e["result"]["epoch"] for e in events[:switch] if e["event"] == "result" and e["decision"] == "PAUSE"]
+    after = [e["result"]["epoch"] for e in events[switch:] if e["event"] == "result" and e["decision"] == "PAUSE"]
+    assert 2 in before  # one epoch per step until the restart (the restarted trial was paused at 2 or more)
+    assert set(after) <= {1, 3}
+    resumes_after: dict[int, int] = {}
+    for e in events[switch:]:
+        if e["event"] == "trial_resume":
+            resumes_after[e["trial_id"]] = resumes_after.get(e["trial_id"], 0) + 1
+    assert max(resumes_after.values(), default=0) <= 2
+    # each process of a trial trained from epoch 1 (the script really restarts); the replayed log has the switch
+    n_resumes = {tid: sum(1 for e in events if e["event"] == "trial_resume" and e["trial_id"] == tid)
+                 for tid in range(6)}
+    for tid in range(6):
+        trained = (exp / "trials" / str(tid) / "trained_epochs.txt").read_text().split()
+        assert 1 <= trained.count("1") <= 1 + n_resumes[tid]  # (a process paused before its first epoch: less)
+    assert any(trained.count("1") > 1 for trained in (
+        (exp / "trials" / str(tid) / "trained_epochs.txt").read_text().split() for tid in range(6)))
+    replayed = scheduler()
+    restore(replayed, events, None, exp)
+    assert replayed.state_dict()["coarse_pauses"] is True
+    assert load_experiment(exp).summary()["n_trials"] == 6
 
 
 def test_options_are_checked() -> None:

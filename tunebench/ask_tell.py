@@ -381,7 +381,10 @@ class AskTell:
             why = resource_not_decided(resource, last, top, resource_attr, verb="told")
             if why is not None:
                 expected = why[0] == "repeat" and relaunched and resource == last
-                self._ignore(rec, told, why[1], warn=not expected)
+                restarted = why[0] == "repeat" and relaunched and resource < last  # no checkpoint: from the start
+                self._ignore(rec, told, why[1], warn=not expected, restart=restarted)
+                if restarted:
+                    self.scheduler.on_restart(rec.trial)
                 return Decision.CONTINUE
             rec.last_resource = resource
         told["trial_id"] = trial_id
@@ -601,11 +604,14 @@ class AskTell:
         self._trials[suggest_id] = TrialRecord(trial)
         return AskedTrial(suggest_id, trial.config)
 
-    def _ignore(self, rec: TrialRecord, result: Result, reason: str, *, warn: bool) -> None:
+    def _ignore(self, rec: TrialRecord, result: Result, reason: str, *, warn: bool, restart: bool = False) -> None:
         """Log a result of a running trial that is not decided on (as the tuner's ``_ignore``)."""
         tid = rec.trial.trial_id
-        self._log({"event": LogKind.RESULT_IGNORED.value, "trial_id": tid, "result": result, "offset": None,
-                   "reason": reason})
+        event: dict[str, Any] = {"event": LogKind.RESULT_IGNORED.value, "trial_id": tid, "result": result,
+                                 "offset": None, "reason": reason}
+        if restart:
+            event["restart"] = True
+        self._log(event)
         if warn and not rec.warned_repeat:
             rec.warned_repeat = True
             logger.warning("trial %d: %s: ignored (tell each %s once, up to its maximum; further ones of this "

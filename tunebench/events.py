@@ -84,7 +84,9 @@ class LogKind(str, Enum):
     RESULT = "result"
     #: reported by a trial being paused; decided on when it resumes: ``trial_id``, ``result``, ``offset``
     RESULT_DEFERRED = "result_deferred"
-    #: reported but not decided on: ``trial_id``, ``result``, ``offset``, ``reason``
+    #: reported but not decided on: ``trial_id``, ``result``, ``offset``, ``reason``, ``restart``
+    #: (only ``True``, on the first report of a resumed trial that went back: its script restarted
+    #: without a checkpoint and :meth:`~tunebench.schedulers.base.Scheduler.on_restart` was called)
     RESULT_IGNORED = "result_ignored"
     #: the trial's script exited normally: ``trial_id``
     TRIAL_COMPLETE = "trial_complete"
@@ -607,6 +609,8 @@ def _replay_call(scheduler: Scheduler, state: ExperimentState, ev: dict[str, Any
         scheduler.on_complete(rec.trial, rec.last_result)
     elif kind == _TRIAL_FAIL:
         scheduler.on_error(rec.trial)
+    elif kind == _RESULT_IGNORED and ev.get("restart"):
+        scheduler.on_restart(rec.trial)
 
 
 def _decision_name(decision: Any) -> str:

@@ -288,6 +288,7 @@ class Tuner:
         self.best_trial_id: int | None = None
         self._restart_queue: deque[int] = deque()
         self._launched: set[int] = set()  # trials the backend has run in this session
+        self._warned_restart = False  # a resumed script that started over was warned about (once)
         self._metric: str = scheduler.metric
         #: every metric a result must carry (several for a multi-objective scheduler; the first is ``_metric``)
         # (a duck-typed scheduler may lack the property: then it has one metric)
@@ -691,9 +692,22 @@ class Tuner:
                     # the file of a dead tuner's trial: its relaunches are not known); anything else
                     # repeats or goes back
                     expected = (relaunched or not has_process) and resource == last
-                    self._ignore(rec, result, offset, why[1], warn=not expected and not rec.warned_repeat)
+                    # the first report of a relaunched trial going back: its script restarted
+                    # without a checkpoint (documented; the scheduler may pause it less often)
+                    restarted = relaunched and resource < last
+                    self._ignore(rec, result, offset, why[1],
+                                 warn=not (expected or restarted) and not rec.warned_repeat, restart=restarted)
                     if not expected:
                         rec.warned_repeat = True
+                    if restarted:
+                        if not self._warned_restart:
+                            self._warned_restart = True
+                            logger.warning(
+                                "trial %d started over from %s=%s when it was resumed at %s=%s: its script does "
+                                "not load its checkpoint, so every resume trains it again from the start (and "
+                                "its repeated reports are ignored); load the state with load_checkpoint (see the "
+                                "README, checkpoints); said once", tid, resource_attr, resource, resource_attr, last)
+                        self.scheduler.on_restart(rec.trial)
                 else:
                     self._ignore(rec, result, offset, why[1], warn=not rec.warned_range)
                     rec.warned_range = True
@@ -729,12 +743,16 @@ class Tuner:
                 self.backend.stop(tid)
             self._trial_ended(rec)
 
-    def _ignore(self, rec: TrialRecord, result: Result, offset: int | None, reason: str, *, warn: bool) -> None:
-        """Log a report of a running trial that is not decided on (``reason``: why), and say so on
-        the console when ``warn`` (the first of its kind for the trial)."""
+    def _ignore(self, rec: TrialRecord, result: Result, offset: int | None, reason: str, *, warn: bool,
+                restart: bool = False) -> None:
+        """Log a report of a running trial that is not decided on (``reason``: why; ``restart``:
+        it tells the scheduler of a restart without checkpoint), and say so on the console when
+        ``warn`` (the first of its kind for the trial)."""
         tid = rec.trial.trial_id
-        self._log({"event": _LOG_RESULT_IGNORED, "trial_id": tid, "result": result, "offset": offset,
-                   "reason": reason})
+        event = {"event": _LOG_RESULT_IGNORED, "trial_id": tid, "result": result, "offset": offset, "reason": reason}
+        if restart:
+            event["restart"] = True
+        self._log(event)
         if offset is not None:
             rec.offset = offset
         if warn:

@@ -88,6 +88,13 @@ class Scheduler(ABC):
     def on_error(self, trial: Trial) -> None:
         """Called once when a trial fails (crash, timeout, bad report). Default: nothing."""
 
+    def on_restart(self, trial: Trial) -> None:
+        """Called when the first result of a resumed or relaunched trial goes back before the last
+        resource decided on: its script restarted without a checkpoint and retrains what it had
+        trained (those results are ignored, never passed to :meth:`on_result`). A scheduler that
+        pauses often may pause less from then on. Called at most once per resume, by the tuner,
+        by :class:`~tunebench.ask_tell.AskTell` and when the log is replayed. Default: nothing."""
+
     def state_dict(self) -> dict[str, Any]:
         """JSON-able snapshot of the whole state (searcher and RNGs included)."""
         return {}

@@ -81,7 +81,9 @@ class DyHPO(ModelBasedRace):
         max_t: resource at which a trial ends (the last step).
         grace_period: first step.
         reduction_factor: ``eta`` of the geometric steps.
-        step: if given, linear steps ``step`` apart (from ``grace_period``) instead of geometric ones.
+        step: if given, linear steps ``step`` apart (from ``grace_period``) instead of geometric ones;
+            ``"auto"``: one grace period per step until a resumed script restarts without its
+            checkpoint, then geometric pauses (see :mod:`tunebench.schedulers.freeze_thaw`).
         max_resource_attr: name of the config entry the script reads its maximum resource from
             (e.g. ``"epochs"``); then a trial reaching ``max_t`` ends by itself (CONTINUE, then
             completed), else it is stopped there.
@@ -109,7 +111,7 @@ class DyHPO(ModelBasedRace):
         max_t: float,
         grace_period: float = 1,
         reduction_factor: float = 3,
-        step: float | None = None,
+        step: float | str | None = None,
         max_resource_attr: str | None = None,
         seed: int = 0,
         points_to_evaluate: list[Config] | None = None,

@@ -4,12 +4,21 @@
   ``grace_period * eta**k`` below ``max_t`` then ``max_t`` (Hyperband's rung levels: few pauses and
   resumes, each of which costs a restart from a checkpoint on a real backend); with ``step``,
   linear: ``grace_period, grace_period + step, ...`` then ``max_t`` (``grace_period=1, step=1``:
-  one epoch per step);
+  one epoch per step); ``step="auto"``: linear with ``step = grace_period`` (one epoch per step
+  where the grace period is one epoch) as long as resumed trials continue from their checkpoints,
+  geometric pauses from the first resume whose script restarted instead (see below);
 * a trial runs until it reports a resource at or above its next step, then it is paused
   (``Decision.PAUSE``) and goes back into the pool; a result past the next step (a script that
   reports coarsely, or raced ahead before being paused) moves the trial to the highest step at
   or below it; a trial reaching ``max_t`` ends (it completes, or is stopped when there is no
-  ``max_resource_attr``).
+  ``max_resource_attr``);
+* a resumed trial whose first result is not past its last one restarted without a checkpoint (it
+  retrains from the start, re-reporting what it reported before: ignored).  With ``step="auto"``
+  the first such restart switches the race to coarse pauses for the rest of the run: a trial then
+  runs on to the next geometric level (Hyperband's rung levels, ``grace_period * eta**k``) before
+  it pauses, the steps between stay observations, so a script without checkpoints retrains
+  ``O(log max_t)`` times per trial instead of once per step.  The simulator and scripts that
+  checkpoint never restart: they keep one step per pause.
 
 :class:`FreezeThawRace` owns that bookkeeping (trials, the paused pool, the observations, the
 state of all of it); a subclass owns the model and the decision (:meth:`FreezeThawRace._decide`):
@@ -18,6 +27,7 @@ which paused trial to resume or which new configuration to start.
 
 from __future__ import annotations
 
+import logging
 import math
 from abc import abstractmethod
 from bisect import bisect_right
@@ -34,6 +44,8 @@ from tunebench.schedulers.fifo import metric_to_minimize, result_resource
 from tunebench.searchers.random import complete_config
 from tunebench.space import get_encoder, hyperparameters, sample_configs, space_cardinality, validate_space
 from tunebench.types import Config, Decision, Result, Status, Suggestion, Trial
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FreezeThawRace", "ModelBasedRace", "RaceScores", "fidelity_steps", "int_option"]
 
@@ -55,12 +67,16 @@ def int_option(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+#: ``step`` of a race whose steps are the grace period until a resumed script restarts (see the module docstring)
+AUTO_STEP = "auto"
+
+
 def fidelity_steps(grace_period: float, reduction_factor: float, max_t: float,
-                   step: float | None = None) -> list[float]:
+                   step: float | str | None = None) -> list[float]:
     """The fidelity steps of a freeze-thaw race, ``max_t`` last: geometric (``step=None``:
     Hyperband's rung levels ``grace_period * eta**k`` below ``max_t``) or linear
-    (``grace_period``, ``grace_period + step``, ... below ``max_t``).  E.g.
-    ``(1, 3, 27) -> [1, 3, 9, 27]``, ``(1, 3, 5, step=2) -> [1, 3, 5]``.
+    (``grace_period``, ``grace_period + step``, ... below ``max_t``; ``step="auto"``: ``step =
+    grace_period``).  E.g. ``(1, 3, 27) -> [1, 3, 9, 27]``, ``(1, 3, 5, step=2) -> [1, 3, 5]``.
 
     Raises:
         ValueError: invalid arguments (see :class:`~tunebench.fidelity.FidelityLadder`).
@@ -68,20 +84,26 @@ def fidelity_steps(grace_period: float, reduction_factor: float, max_t: float,
     return _ladder(grace_period, reduction_factor, max_t, step).levels
 
 
-def _ladder(grace_period: float, reduction_factor: float, max_t: float, step: float | None) -> FidelityLadder:
+def _ladder(grace_period: float, reduction_factor: float, max_t: float,
+            step: float | str | None) -> FidelityLadder:
+    if step == AUTO_STEP:
+        return FidelityLadder.linear(max_t, grace_period, grace_period)
+    if isinstance(step, str):
+        raise ValueError(f"step must be a number > 0, 'auto' or None (geometric steps), got {step!r}")
     if step is None:
         return FidelityLadder.geometric(max_t, grace_period, reduction_factor)
     return FidelityLadder.linear(max_t, grace_period, step)
 
 
 class _RaceTrial:
-    __slots__ = ("config", "level", "last", "status")
+    __slots__ = ("config", "level", "last", "status", "resumed")
 
     def __init__(self, config: Config):
         self.config = config
         self.level = -1  #: index of the highest step reached (-1: none yet)
         self.last: float = -math.inf  #: last resource reported
         self.status = _RUNNING
+        self.resumed = False  #: resumed and no result since (its first one tells a restart)
 
 
 class FreezeThawRace(Scheduler):
@@ -113,7 +135,7 @@ class FreezeThawRace(Scheduler):
         max_t: float,
         grace_period: float = 1,
         reduction_factor: float = 3,
-        step: float | None = None,
+        step: float | str | None = None,
         max_resource_attr: str | None = None,
         seed: int = 0,
         points_to_evaluate: list[Config] | None = None,
@@ -139,6 +161,11 @@ class FreezeThawRace(Scheduler):
         self.levels: list[float] = ladder.levels
         #: the validated fidelity ladder
         self.ladder = ladder
+        #: ``step="auto"``: where a trial pauses once a script restarted (the geometric levels)
+        self._coarse: list[float] | None = (
+            _ladder(grace_period, reduction_factor, max_t, None).levels if step == AUTO_STEP else None)
+        #: ``step="auto"``: a resumed script restarted, pauses are coarse from now on
+        self._coarse_pauses = False
         self._stop_at_max_t = max_resource_attr is None
         self._encoder = get_encoder(config_space)
         if self._encoder.encoded_dim == 0:
@@ -242,8 +269,25 @@ class FreezeThawRace(Scheduler):
 
     def _resume(self, trial_id: int) -> Suggestion:
         self._paused.pop(trial_id, None)
-        self._trials[trial_id].status = _RUNNING
+        st = self._trials[trial_id]
+        st.status = _RUNNING
+        st.resumed = True
         return Suggestion.resume(trial_id)
+
+    def _pause_level(self, st: _RaceTrial) -> float:
+        """The resource at which a running trial pauses: its next step, or with coarse pauses
+        (``step="auto"`` after a restart) the next geometric level above its step."""
+        nxt = self.levels[st.level + 1]
+        if not self._coarse_pauses or self._coarse is None:
+            return nxt
+        return next(level for level in self._coarse if level >= nxt)
+
+    def _restarted(self, trial_id: int) -> None:
+        """A resumed trial re-reported an old resource: its script has no checkpoint."""
+        if self._coarse is not None and not self._coarse_pauses:
+            self._coarse_pauses = True
+            logger.info("trial %s restarted from the start when resumed (no checkpoint): from now on trials run "
+                        "to the next of the levels %s before they pause (step='auto')", trial_id, self._coarse)
 
     @abstractmethod
     def _decide(self, trial_id: int, allow_new: bool) -> Suggestion | None:
@@ -265,9 +309,10 @@ class FreezeThawRace(Scheduler):
 
     def on_result(self, trial: Trial, result: Result) -> Decision:
         """Called for each result: an observation of the model; PAUSE when the trial reached
-        its next step (or went past it), CONTINUE below it; at ``max_t`` CONTINUE (the script
-        ends by itself) or STOP (without ``max_resource_attr``).  A result whose resource is not
-        above the trial's last one (re-reported after a restart) is ignored: CONTINUE.
+        its next step (or went past it; with coarse pauses, see the module docstring: the next
+        geometric level), CONTINUE below it; at ``max_t`` CONTINUE (the script ends by itself) or
+        STOP (without ``max_resource_attr``).  A result whose resource is not above the trial's last
+        one (re-reported after a restart) is ignored: CONTINUE.
 
         Raises:
             UserError: the result lacks the metric or the resource.
@@ -282,7 +327,11 @@ class FreezeThawRace(Scheduler):
         if st.status is not _RUNNING:
             return _PAUSE if st.status is _PAUSED else _STOP
         if r <= st.last:
+            if st.resumed:
+                self._restarted(tid)
+            st.resumed = False
             return _CONTINUE
+        st.resumed = False
         st.last = r
         self._observe(tid, r, value)
         levels = self.levels
@@ -292,7 +341,7 @@ class FreezeThawRace(Scheduler):
                 st.status = Status.STOPPED
                 return _STOP
             return _CONTINUE
-        if r >= levels[st.level + 1]:
+        if r >= self._pause_level(st):
             st.level = bisect_right(levels, r) - 1
             st.status = _PAUSED
             self._paused[tid] = None
@@ -313,6 +362,15 @@ class FreezeThawRace(Scheduler):
             st.status = Status.FAILED
             self._paused.pop(trial.trial_id, None)
 
+    def on_restart(self, trial: Trial) -> None:
+        """Called by the tuner or ask/tell when the resumed trial's script restarted without its
+        checkpoint (its old results re-reported are dropped before :meth:`on_result`): with
+        ``step="auto"`` the race switches to coarse pauses (see the module docstring)."""
+        st = self._trials.get(trial.trial_id)
+        if st is not None:
+            st.resumed = False
+        self._restarted(trial.trial_id)
+
     # -- state ---------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
@@ -327,7 +385,9 @@ class FreezeThawRace(Scheduler):
                 "level": [st.level for st in trials.values()],
                 "last": [None if st.last == -math.inf else st.last for st in trials.values()],
                 "status": [st.status.value for st in trials.values()],
+                "resumed": [st.resumed for st in trials.values()],
             },
+            "coarse_pauses": self._coarse_pauses,
             "paused": list(self._paused),
             "observations": {"trial": list(self._obs_tid), "resource": list(self._obs_r), "value": list(self._obs_y)},
         }
@@ -340,9 +400,11 @@ class FreezeThawRace(Scheduler):
         self._trials, self._rows, self._keys = {}, {}, set()
         configs = [dict(c) for c in t["configs"]]
         rows = self._encoder.encode(configs) if configs else np.empty((0, self._encoder.encoded_dim))
-        for tid, config, row, key, level, last, status in zip(
-                t["ids"], configs, rows, row_keys(rows), t["level"], t["last"], t["status"], strict=True):
+        resumed = t.get("resumed", [False] * len(configs))  # absent from snapshots before step="auto"
+        for tid, config, row, key, level, last, status, res in zip(
+                t["ids"], configs, rows, row_keys(rows), t["level"], t["last"], t["status"], resumed, strict=True):
             st = _RaceTrial(config)
+            st.resumed = bool(res)
             st.level = int(level)
             st.last = -math.inf if last is None else last
             st.status = Status(status)
@@ -350,6 +412,7 @@ class FreezeThawRace(Scheduler):
             self._rows[int(tid)] = row
             self._keys.add(key)
         self._paused = {int(tid): None for tid in state["paused"]}
+        self._coarse_pauses = bool(state.get("coarse_pauses", False))
         obs = state["observations"]
         self._obs_tid, self._obs_r, self._obs_y = [], [], []
         self._X = np.empty((max(64, len(obs["value"])), self._X.shape[1]))

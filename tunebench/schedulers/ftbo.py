@@ -64,13 +64,19 @@ started, and the regret had each run trained the best configuration it started t
   configurations, at 300 results of these runs: 0.10, the GP's 0.41; at the first epoch 0.13
   against 0.60; on its own prior, 40 configurations observed at the first budget: 0.44 against
   0.78), while it extrapolates observed curves well;
-* PFN, ``new_config="gp"`` (the default): 0.470 / 0.310 / 0.162, 30 trials, best started 0.142
-  (Wilcoxon p = 0.006 at 50 %, 1e-6 at 100 %, 7 of 8 tasks won); with ``step=1`` (one epoch per
-  step, ifBO's setting) 0.385 / 0.228 / 0.139, 86 trials (p = 0.001 / < 0.001 / 0.04 against
-  geometric steps); with ``incumbent="level"`` 0.451 / 0.298 / 0.184 (no gain);
+* PFN, ``new_config="gp"``, geometric steps (``step=None``): 0.470 / 0.310 / 0.162, 30 trials,
+  best started 0.142 (Wilcoxon p = 0.006 at 50 %, 1e-6 at 100 %, 7 of 8 tasks won); with one
+  epoch per step (ifBO's setting; ``step=1``, and the default ``step="auto"`` where trials resume
+  from checkpoints, as in the simulator) 0.385 / 0.228 / 0.139, 86 trials (p = 0.001 / < 0.001 /
+  0.04 against geometric steps): the default; with ``incumbent="level"`` (geometric steps) 0.451 /
+  0.298 / 0.184 (no gain);
 * ``step=1`` with ``new_config="acquisition"``: 0.521 / 0.381 / 0.241, 158 trials;
-* DPL ensemble: ``new_config="acquisition"`` 0.516 / 0.406 / 0.300 (49 trials), ``"gp"`` 0.443 /
-  0.275 / 0.136 (30 trials; p = 0.007 at 50 %, < 0.001 at 100 %).
+* DPL ensemble (geometric steps): ``new_config="acquisition"`` 0.516 / 0.406 / 0.300 (49 trials),
+  ``"gp"`` 0.443 / 0.275 / 0.136 (30 trials; p = 0.007 at 50 %, < 0.001 at 100 %); with one epoch
+  per step (the default on the simulator) 0.355 / 0.244 / 0.112 (39 trials; p = 0.001 / 0.08 /
+  0.29 against geometric steps);
+* baselines with their defaults: HyperTune 0.467 / 0.268 / 0.127, DyHPO 0.444 / 0.243 / 0.136,
+  MOBSTER 0.371 / 0.255 / 0.162.
 
 Earlier (3 seeds, ``new_config="acquisition"``): ``ftpfn-v3`` 0.295 / 0.389 at 100 / 50 %,
 ``ftpfn-v2`` 0.296 / 0.397, ``ftpfn-v1`` 0.282 / 0.414; ``horizon="common"`` and
@@ -78,8 +84,10 @@ Earlier (3 seeds, ``new_config="acquisition"``): ``ftpfn-v3`` 0.295 / 0.389 at 1
 (``acquisition="ei"``) worse, starting many times as many trials (README, "Where FTBO stands").
 Tried and not adopted: another value range for the PFN ([0.5, 0.95]), moving each curve's
 prediction by the model's error at its last observation, ``max_context`` 64 or 128, a fixed value
-scale (``value_bounds``: no change, kept as an option), and the new configuration with the best
-PFN mean at ``max_t`` (0.569 / 0.414 / 0.286).
+scale (``value_bounds``: no change, kept as an option), the new configuration with the best
+PFN mean at ``max_t`` (0.569 / 0.414 / 0.286), the proposing GP's EI at MOBSTER's target level
+instead of ``max_t``, candidates scored under a product of experts of the PFN and the proposing
+GP, and MFPI-random's ``tau`` scaled by 0.01-10 (none better beyond the noise; README).
 
 Determinism and resume: given the seed and the calls the decisions are deterministic;
 ``state_dict`` holds the race, the surrogate's anchor (see :mod:`tunebench.models.dpl`) and the
@@ -139,10 +147,13 @@ class FTBO(ModelBasedRace):
     Args:
         config_space, metric, mode, resource_attr, max_t, grace_period, reduction_factor, step,
         max_resource_attr, seed, points_to_evaluate, num_init_random: the race, as in
-        :class:`~tunebench.schedulers.dyhpo.DyHPO` (geometric steps by default: a script that
-        does not checkpoint retrains from the start at each resume, which one-epoch steps would
-        make quadratic in ``max_t``); ``step=1`` (one epoch per step, ifBO's setting) is the better
-        choice where trials resume from checkpoints (the module docstring has the figures).
+        :class:`~tunebench.schedulers.dyhpo.DyHPO`, except the default ``step="auto"``: one grace
+        period per step (one epoch, ifBO's setting, better than geometric steps: the module
+        docstring has the figures) while resumed trials continue from their checkpoints; from the
+        first resumed script that restarts from the start instead, trials pause only at the
+        geometric levels (one-epoch steps would make a script without checkpoints retrain
+        quadratically in ``max_t``; see :mod:`tunebench.schedulers.freeze_thaw`).  ``step=None``:
+        geometric steps from the start.
         surrogate: ``"dpl"`` (the power-law ensemble), ``"gp"`` (the freeze-thaw GP: ``n_members``,
             ``hidden``, ``epochs``, ``refine_epochs`` and ``batch_size`` do not apply), ``"pfn"`` (the
             shipped PFN, in context; those options and ``refit_factor`` do not apply).
@@ -202,7 +213,7 @@ class FTBO(ModelBasedRace):
         max_t: float,
         grace_period: float = 1,
         reduction_factor: float = 3,
-        step: float | None = None,
+        step: float | str | None = "auto",
         max_resource_attr: str | None = None,
         seed: int = 0,
         points_to_evaluate: list[Config] | None = None,
