@@ -6,8 +6,13 @@ independent of the machine's load):
 * ``1w``: 1 worker, a budget of ``--epochs`` epochs trained in all (default 1000, as ifBO, DPL and
   DyHPO report): the run stops after that many results (one result per epoch trained; a resumed
   trial continues from its checkpoint), and the budget fraction is the share of those epochs;
-* ``4w``: 4 workers, ``--time-budget`` simulated seconds (default 7200, the benchmark's), the budget
-  fraction being the share of that time.
+* ``4w``: 4 workers on the simulator's clock (a decision is made whenever one of them frees, while
+  the other three trials run), the same budget of ``--epochs`` epochs trained in all: equal compute,
+  spent four at a time; with ``--time-budget S`` instead ``S`` simulated seconds, the budget
+  fraction being the share of that time.  Why epochs by default: lcbench's tasks differ up to 30x
+  in the time of an epoch, so a fixed time (Syne Tune's 7200 s) trains some 11,000 epochs on the
+  fast tasks and 1,000 on the slow ones; one-epoch-per-step methods (FTBO) decide once per epoch,
+  which makes a fast task cost minutes per run.
 
 Methods are labels: ``FTBO-<surrogate>`` is the method ``FTBO`` with ``surrogate=<surrogate>``
 (``--ftbo-surrogates pfn dpl`` makes the default FTBO labels), ``METHOD-tag`` the method ``METHOD``
@@ -73,8 +78,8 @@ from tunebench.errors import UserError
 FRACTIONS = (0.25, 0.5, 1.0)
 BASELINES = ["DyHPO", "MOBSTER", "HyperTune", "ASHA"]
 REFERENCE = "FTBO-pfn"
-#: settings: (workers, what the budget counts)
-SETTINGS = {"1w": (1, "epochs"), "4w": (4, "simulated seconds")}
+#: settings: their workers
+SETTINGS = {"1w": 1, "4w": 4}
 #: a run's wall-clock limit where the budget is in epochs (the result count ends it first)
 UNLIMITED_TIME = 1e12
 
@@ -106,14 +111,19 @@ def tag_of(setting: str, label: str) -> str:
     return f"ftbo-quality-{setting}-{label}"
 
 
+def by_epochs(setting: str, time_budget: float | None) -> bool:
+    """Whether ``setting``'s budget counts epochs (1w always; 4w without a ``time_budget``)."""
+    return setting == "1w" or time_budget is None
+
+
 def run_setting(setting: str, tasks: Sequence[str], labels: Sequence[str], seeds: int, root: Path, *,
-                parallel: int, epochs: int, time_budget: float,
+                parallel: int, epochs: int, time_budget: float | None,
                 options: dict[str, dict[str, Any]] | None = None) -> None:
     """Run (or resume, or skip where complete) every (task, label, seed) of ``setting`` under
     ``root``; ``options``: per label, its method's options (default: those the label implies)."""
     from tunebench.experiments.grid import GridRequest, plan_grid, run_grid
 
-    workers, _ = SETTINGS[setting]
+    workers, epoch_budget = SETTINGS[setting], by_epochs(setting, time_budget)
     jobs = []
     for label in labels:
         method, implied = method_of(label)
@@ -121,8 +131,8 @@ def run_setting(setting: str, tasks: Sequence[str], labels: Sequence[str], seeds
         jobs += plan_grid(GridRequest(
             benchmarks=[f"lcbench-{t}" for t in tasks], methods=[method], seeds=list(range(seeds)),
             tag=tag_of(setting, label), results_root=root, n_workers=workers, charge_decision_time=False,
-            max_wallclock_time=UNLIMITED_TIME if setting == "1w" else time_budget,
-            max_results=epochs if setting == "1w" else None, method_args={method: given} if given else {}))
+            max_wallclock_time=UNLIMITED_TIME if epoch_budget else time_budget,
+            max_results=epochs if epoch_budget else None, method_args={method: given} if given else {}))
     todo = sum(job.action in ("start", "resume") for job in jobs)
     t0 = time.perf_counter()
     result = run_grid(jobs, parallel=parallel, tag=f"ftbo-quality-{setting}")
@@ -151,6 +161,7 @@ class Regrets:
     tasks: list[str]
     labels: list[str]
     points: np.ndarray
+    unit: str = "epochs"  #: what the budget counts: epochs or simulated seconds
     values: dict[str, np.ndarray] = field(default_factory=dict)
     raw: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -170,12 +181,13 @@ class Regrets:
 
 
 def load_regrets(setting: str, tasks: Sequence[str], labels: Sequence[str], seeds: int, root: Path,
-                 bounds: dict[str, tuple[float, float]], *, epochs: int, time_budget: float,
+                 bounds: dict[str, tuple[float, float]], *, epochs: int, time_budget: float | None,
                  n_points: int = 100) -> Regrets:
     """The normalized regret of the runs of ``setting`` under ``root`` at ``n_points`` budget
     fractions (linear, to 1; the :data:`FRACTIONS` among them)."""
     points = np.unique(np.concatenate([np.linspace(1.0 / n_points, 1.0, n_points), FRACTIONS]))
-    out = Regrets(setting, list(tasks), list(labels), points)
+    out = Regrets(setting, list(tasks), list(labels), points,
+                  "epochs" if by_epochs(setting, time_budget) else "simulated seconds")
     for label in labels:
         grid = load_grid(root, tag_of(setting, label), benchmarks=[f"lcbench-{t}" for t in tasks],
                          known_optima=False)
@@ -187,10 +199,11 @@ def load_regrets(setting: str, tasks: Sequence[str], labels: Sequence[str], seed
                 if key not in grid.curves:
                     raise UserError(f"no {setting} run of {label} on lcbench-{t} seed {s} under {root}")
                 times, found = grid.curves[key]
-                if setting == "1w":  # the value after ceil(p * epochs) results
+                if by_epochs(setting, time_budget):  # the value after ceil(p * epochs) results
                     k = np.minimum(np.ceil(points * epochs - 1e-9).astype(int), len(found))
                     at = np.where(k > 0, found[np.maximum(k - 1, 0)], np.nan)
                 else:
+                    assert time_budget is not None
                     at = resample(times, found, points * time_budget)
                 regret = normalized_regret(at, bounds[t])
                 values[i, s] = np.where(np.isnan(regret), 1.0, regret)
@@ -212,7 +225,8 @@ class StartedFigures:
 
 
 def started_figures(reg: Regrets, tasks: Sequence[str], seeds: int, root: Path,
-                    bounds: dict[str, tuple[float, float]], *, epochs: int, time_budget: float) -> StartedFigures:
+                    bounds: dict[str, tuple[float, float]], *, epochs: int,
+                    time_budget: float | None) -> StartedFigures:
     """:class:`StartedFigures` of the runs of ``reg``'s setting on ``tasks``: splits a method's regret
     into the configurations it tried (``started``: had it trained the best of them to the end) and
     how it spent the budget on them (the rest, ``found - started``). A trial counts as started at
@@ -234,12 +248,12 @@ def started_figures(reg: Regrets, tasks: Sequence[str], seeds: int, root: Path,
                 trials = exp.state.trials
                 configs = [{k: trials[int(tid)].trial.config[k] for k in names} for tid in firsts["trial_id"]]
                 final = box.level_values(configs, "val_accuracy")
-                if reg.setting == "1w":
+                if by_epochs(reg.setting, time_budget):
                     start = firsts.index.to_numpy(dtype=float)  # results before the trial's first
                     limits = np.ceil(np.asarray(FRACTIONS) * epochs - 1e-9)
                 else:
                     start = firsts["tuner_time"].to_numpy(dtype=float)
-                    limits = np.asarray(FRACTIONS) * time_budget
+                    limits = np.asarray(FRACTIONS) * float(time_budget or 0.0)
                 row = []
                 for limit in limits:
                     seen = final[(start < limit) & np.isfinite(final)]
@@ -380,8 +394,8 @@ def plot(regrets: Sequence[Regrets], output: Path, *, n_boot: int = 1000) -> Pat
             lo, hi = bootstrap_ci(runs, np.mean, n_boot=n_boot)
             ax.plot(reg.points, runs.mean(axis=0), label=m, color=colors[m])
             ax.fill_between(reg.points, lo, hi, alpha=0.2, color=colors[m])
-        workers, unit = SETTINGS[reg.setting]
-        ax.set_title(f"{reg.setting}: {workers} worker{'s' if workers > 1 else ''}, budget in {unit}\n"
+        workers = SETTINGS[reg.setting]
+        ax.set_title(f"{reg.setting}: {workers} worker{'s' if workers > 1 else ''}, budget in {reg.unit}\n"
                      f"{len(reg.tasks)} lcbench tasks x {next(iter(reg.values.values())).shape[1]} seeds")
         ax.set_xlabel("fraction of the budget")
         ax.set_ylabel("mean normalized regret")
@@ -406,7 +420,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--setting", choices=["1w", "4w", "both"], default="both")
     parser.add_argument("--epochs", type=int, default=1000, help="budget of the 1w setting: epochs in all")
-    parser.add_argument("--time-budget", type=float, default=7200.0, help="budget of the 4w setting: simulated s")
+    parser.add_argument("--time-budget", type=float, help="budget of the 4w setting in simulated s (default: the "
+                        "--epochs of 1w, trained in all by the 4 workers)")
     parser.add_argument("--tie-tolerance", type=float, default=0.01,
                         help="median regrets closer than this are a tie (wins/ties/losses)")
     parser.add_argument("--parallel", type=int, default=min(2, os.cpu_count() or 1))
@@ -418,9 +433,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "started to the end (what the configurations tried were worth, apart from how the "
                              "budget was spent on them)")
     args = parser.parse_args(argv)
-    if args.seeds < 1 or args.epochs < 1 or not args.time_budget > 0:
+    if args.seeds < 1 or args.epochs < 1 or (args.time_budget is not None and not args.time_budget > 0):
         parser.error("--seeds and --epochs must be >= 1 and --time-budget positive")
     return args
+
+
+def budget_4w(args: argparse.Namespace) -> str:
+    """The 4w budget in words."""
+    return f"{args.epochs} epochs" if args.time_budget is None else f"{args.time_budget:g} simulated s"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, list[GroupFigures]]:
@@ -438,8 +458,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[GroupFigures]]:
         root = args.results_root or Path(tmp)
         bounds = {t: LCBENCH_REGRET_BOUNDS[t] for t in tasks}
         print(f"{len(labels)} methods x {len(tasks)} lcbench tasks x {args.seeds} seeds, settings "
-              f"{', '.join(settings)} (1w: 1 worker, {args.epochs} epochs; 4w: 4 workers, {args.time_budget:g} "
-              f"simulated s); decision time not charged; {args.parallel} runs at once", flush=True)
+              f"{', '.join(settings)} (1w: 1 worker, {args.epochs} epochs; 4w: 4 workers, {budget_4w(args)}); "
+              f"decision time not charged; {args.parallel} runs at once", flush=True)
         regrets = []
         for setting in settings:
             run_setting(setting, tasks, labels, args.seeds, root, parallel=args.parallel, epochs=args.epochs,

@@ -42,8 +42,7 @@ def test_figures_on_a_tiny_setting(fq, shared_data, tmp_path, monkeypatch, capsy
     monkeypatch.setenv("TUNEBENCH_DATA", str(shared_data))
     tasks, methods, epochs = ["3945", "34539"], ["FTBO-pfn", "ASHA"], 30
     argv = ["--tasks", *tasks, "--seeds", "1", "--methods", *methods, "--setting", "both", "--epochs", str(epochs),
-            "--time-budget", "300", "--parallel", "2", "--results-root", str(tmp_path), "--plot",
-            str(tmp_path / "plot.png")]
+            "--parallel", "2", "--results-root", str(tmp_path), "--plot", str(tmp_path / "plot.png")]
     figures = fq.main(argv)
     assert set(figures) == {"1w", "4w"}
     for groups in figures.values():
@@ -58,9 +57,10 @@ def test_figures_on_a_tiny_setting(fq, shared_data, tmp_path, monkeypatch, capsy
             assert np.mean([g.rank[m][i] for m in methods]) == pytest.approx((len(methods) + 1) / 2)
         assert set(g.wtl) == {"ASHA"} and sum(g.wtl["ASHA"]) == len(tasks)
         assert all(0.0 <= p <= 1.0 for p in g.p["ASHA"])
-    # the 1w budget is epochs: every run stopped after exactly that many results
-    grid = load_grid(tmp_path, fq.tag_of("1w", "FTBO-pfn"), known_optima=False)
-    assert sorted(grid.runs["n_results"]) == [epochs, epochs]
+    # the budget is epochs, with 1 worker and with 4: every run stopped after exactly that many results
+    for setting in ("1w", "4w"):
+        grid = load_grid(tmp_path, fq.tag_of(setting, "FTBO-pfn"), known_optima=False)
+        assert sorted(grid.runs["n_results"]) == [epochs, epochs]
     assert (tmp_path / "plot.png").stat().st_size > 0
     # resumable: a second call runs nothing and prints the same figures
     first = capsys.readouterr().out
@@ -93,6 +93,15 @@ def test_figures_on_a_tiny_setting(fq, shared_data, tmp_path, monkeypatch, capsy
         assert fig.trials[m] == pytest.approx(np.mean(n_trials))
     fq.print_started(reg, fig)
     assert "best started" in capsys.readouterr().out
+
+    # --time-budget: the 4w runs end at that simulated time instead, the fractions are of that time
+    timed = fq.main(["--tasks", "3945", "--seeds", "1", "--methods", *methods, "--setting", "4w", "--time-budget",
+                     "300", "--results-root", str(tmp_path / "timed")])
+    out = capsys.readouterr().out
+    assert "4w: 4 workers, 300 simulated s" in out
+    grid = load_grid(tmp_path / "timed", fq.tag_of("4w", "ASHA"), known_optima=False)
+    assert len(grid.runs) == 1 and grid.runs["n_results"].iloc[0] != epochs
+    assert 0.0 <= timed["4w"][0].mean["ASHA"][-1] <= timed["4w"][0].mean["ASHA"][0]
 
 
 def test_lcbench_regret_chunk_is_the_last_epoch_of_its_sample(shared_data):
