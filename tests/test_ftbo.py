@@ -269,7 +269,7 @@ def _drive_until_resume(sched: FTBO, next_id: list[int], last: dict[int, int]) -
 
 def test_auto_steps_are_one_epoch_until_a_resumed_script_restarts_then_geometric() -> None:
     """FTBO's default ``step="auto"``: one epoch per step while resumed trials continue from their
-    checkpoints; the first resume that re-reports epoch 1 (no checkpoint) switches to pauses at the
+    checkpoints; the first resume that goes back to epoch 1 (no checkpoint) switches to pauses at the
     geometric levels 1, 3, 9 only, for every trial from then on, and a snapshot keeps the switch."""
     from tunebench.types import Decision
 
@@ -282,13 +282,20 @@ def test_auto_steps_are_one_epoch_until_a_resumed_script_restarts_then_geometric
         return sched.on_result(Trial(tid, sched._trials[tid].config),
                                {"epoch": epoch, "loss": curve(sched._trials[tid].config["x"], epoch)})
 
-    # a resume that continues from its checkpoint pauses after one more epoch
+    # a resume that continues from its checkpoint (re-reporting its checkpointed epoch first) pauses
+    # after one more epoch
     tid = _drive_until_resume(sched, next_id, last)
+    assert report(tid, last[tid]) is Decision.CONTINUE
     assert report(tid, last[tid] + 1) is Decision.PAUSE
     last[tid] += 1
     assert sched.state_dict()["coarse_pauses"] is False
-    # a resume whose script starts over: its old epochs are ignored, it runs on to the next geometric level
+    # a resume whose script starts over (at epoch 1, below its last): its old epochs are ignored, it
+    # runs on to the next geometric level
     tid = _drive_until_resume(sched, next_id, last)
+    while last[tid] < 2:  # (a restart of a trial at epoch 1 cannot be told from a checkpointed resume)
+        assert report(tid, last[tid] + 1) is Decision.PAUSE
+        last[tid] += 1
+        tid = _drive_until_resume(sched, next_id, last)
     target = 3 if last[tid] < 3 else 9
     for epoch in range(1, target):
         assert report(tid, epoch) is Decision.CONTINUE

@@ -12,8 +12,9 @@
   reports coarsely, or raced ahead before being paused) moves the trial to the highest step at
   or below it; a trial reaching ``max_t`` ends (it completes, or is stopped when there is no
   ``max_resource_attr``);
-* a resumed trial whose first result is not past its last one restarted without a checkpoint (it
-  retrains from the start, re-reporting what it reported before: ignored).  With ``step="auto"``
+* a resumed trial whose first result goes back before its last one restarted without a checkpoint
+  (it retrains from the start, re-reporting what it reported before: ignored; the tuner and
+  ask/tell drop those results and call :meth:`FreezeThawRace.on_restart` instead).  With ``step="auto"``
   the first such restart switches the race to coarse pauses for the rest of the run: a trial then
   runs on to the next geometric level (Hyperband's rung levels, ``grace_period * eta**k``) before
   it pauses, the steps between stay observations, so a script without checkpoints retrains
@@ -327,9 +328,9 @@ class FreezeThawRace(Scheduler):
         if st.status is not _RUNNING:
             return _PAUSE if st.status is _PAUSED else _STOP
         if r <= st.last:
-            if st.resumed:
+            if r < st.last and st.resumed:  # went back: restarted (equal: its checkpointed resource re-reported)
                 self._restarted(tid)
-            st.resumed = False
+                st.resumed = False
             return _CONTINUE
         st.resumed = False
         st.last = r
