@@ -57,6 +57,7 @@ from tunebench.events import (
     TrialScore,
     rank_scored,
     resource_not_decided,
+    restarted_without_checkpoint,
     restore,
     result_problem,
 )
@@ -381,7 +382,7 @@ class AskTell:
             why = resource_not_decided(resource, last, top, resource_attr, verb="told")
             if why is not None:
                 expected = why[0] == "repeat" and relaunched and resource == last
-                restarted = why[0] == "repeat" and relaunched and resource < last  # no checkpoint: from the start
+                restarted = restarted_without_checkpoint(resource, last, relaunched)
                 self._ignore(rec, told, why[1], warn=not expected, restart=restarted)
                 if restarted:
                     self.scheduler.on_restart(rec.trial)

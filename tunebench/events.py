@@ -203,6 +203,15 @@ def resource_not_decided(resource: float, last: float | None, top: Any, resource
     return None
 
 
+def restarted_without_checkpoint(resource: float, last: float | None, relaunched: bool) -> bool:
+    """Whether the first result of a resumed or relaunched trial (``relaunched``) goes back before
+    ``last``, the last resource decided on: its script started over without its checkpoint (an
+    equal one is its checkpointed resource re-reported). The tuner and ask/tell then call
+    :meth:`~tunebench.schedulers.base.Scheduler.on_restart` and log the ignored result with
+    ``"restart": true``."""
+    return relaunched and last is not None and resource < last
+
+
 def result_problem(result: Result, metric: str | Sequence[str], resource_attr: str | None,
                    source: str = "report") -> str | None:
     """None if the scheduler can decide on ``result``, else what is wrong with it and how to fix it:

@@ -35,6 +35,7 @@ from tunebench.events import (  # noqa: F401 (RESERVED_RESULT_KEYS: also importa
     parse_result_line,
     rank_scored,
     resource_not_decided,
+    restarted_without_checkpoint,
     restore,
     result_problem,
 )
@@ -694,7 +695,7 @@ class Tuner:
                     expected = (relaunched or not has_process) and resource == last
                     # the first report of a relaunched trial going back: its script restarted
                     # without a checkpoint (documented; the scheduler may pause it less often)
-                    restarted = relaunched and resource < last
+                    restarted = restarted_without_checkpoint(resource, last, relaunched)
                     self._ignore(rec, result, offset, why[1],
                                  warn=not (expected or restarted) and not rec.warned_repeat, restart=restarted)
                     if not expected:
