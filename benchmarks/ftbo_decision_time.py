@@ -16,7 +16,7 @@ observations (``--observations``), wall clock and this process's CPU time (the C
 figure to read on a shared, loaded machine).  Target: median <= 50 ms at 1000 observations.
 
     .venv/bin/python benchmarks/ftbo_decision_time.py [--observations 100 300 1000] [--workers 4]
-        [--method FTBO|FreezeThawGP] [--surrogate dpl|pfn]
+        [--method FTBO|FreezeThawGP] [--surrogate dpl|pfn] [--config-inputs config|gp]
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ MAX_T = 27
 
 
 def bench(marks: list[int], workers: int, seed: int, window: int = 40,
-          method: str = "FTBO", surrogate: str = "dpl") -> dict[int, dict[str, float]]:
+          method: str = "FTBO", surrogate: str = "dpl", config_inputs: str = "config") -> dict[int, dict[str, float]]:
     """Suggest times (ms) while the number of observations is within ``window / 2`` of each mark
-    (``surrogate``: FTBO's; FreezeThawGP has its own)."""
-    options = {"surrogate": surrogate} if method == "FTBO" else {}
+    (``surrogate``, ``config_inputs``: FTBO's; FreezeThawGP has its own)."""
+    options = {"surrogate": surrogate, "config_inputs": config_inputs} if method == "FTBO" else {}
     scheduler = make_scheduler(method, {**SPACE, "epochs": MAX_T}, metric="loss", mode="min", resource_attr="epoch",
                                max_resource_attr="epochs", seed=seed, step=1, **options)
     rng = np.random.default_rng(seed)
@@ -100,12 +100,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="FTBO (the DPL ensemble; default) or FreezeThawGP (FTBO over the freeze-thaw GP)")
     parser.add_argument("--surrogate", choices=["dpl", "pfn"], default="dpl",
                         help="FTBO's surrogate (default dpl)")
+    parser.add_argument("--config-inputs", choices=["config", "gp"], default="config",
+                        help="FTBO's config_inputs (gp: the PFN given the GP's predicted value; with --surrogate pfn)")
     args = parser.parse_args(argv)
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"{args.workers} workers, load average {os.getloadavg()[0]:.1f} at the start")
     t0 = time.perf_counter()
-    res = bench(sorted(args.observations), args.workers, args.seed, method=args.method, surrogate=args.surrogate)
-    label = f"FTBO ({args.surrogate})" if args.method == "FTBO" else args.method
+    if args.config_inputs == "gp" and (args.method != "FTBO" or args.surrogate != "pfn"):
+        print("tunebench: error: --config-inputs gp takes --method FTBO --surrogate pfn", file=sys.stderr)
+        return 2
+    res = bench(sorted(args.observations), args.workers, args.seed, method=args.method, surrogate=args.surrogate,
+                config_inputs=args.config_inputs)
+    label = (f"FTBO ({args.surrogate}{', GP inputs' if args.config_inputs == 'gp' else ''})" if args.method == "FTBO"
+             else args.method)
     total = time.perf_counter() - t0
     ok = True
     for m, s in res.items():

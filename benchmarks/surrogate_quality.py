@@ -61,8 +61,10 @@ from tunebench.analysis.aggregate import bootstrap_ci, iqm
 from tunebench.models.curves import (
     CurvePrediction,
     GaussianCurvePrediction,
+    MappedInputs,
     ValueScaling,
     cap_context,
+    gp_value_feature,
     scale_fidelity,
 )
 from tunebench.models.dpl import DPLEnsemble
@@ -179,10 +181,10 @@ class GPCurveSurrogate:
 
     def fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray, curve: np.ndarray, *, n_total: int) -> None:
         Z = self._rows(X, t)
-        self._gp = self._sur.update(Z, y, lambda n, budget: cap_context(curve[:n], t[:n], budget))
+        self.gp = self._sur.update(Z, y, lambda n, budget: cap_context(curve[:n], t[:n], budget))
 
     def predict(self, X: np.ndarray, t: np.ndarray, *, noise: bool = True) -> GaussianCurvePrediction:
-        mean, var = self._gp.predict(self._rows(X, np.broadcast_to(t, (len(X),))), include_noise=noise)
+        mean, var = self.gp.predict(self._rows(X, np.broadcast_to(t, (len(X),))), include_noise=noise)
         return GaussianCurvePrediction(mean=mean, std=np.sqrt(np.maximum(var, 1e-12)))
 
 
@@ -239,6 +241,25 @@ class PFNCurveSurrogate:
         return MappedPrediction(self._pfn.predict(X, t, noise=noise), self.margin)
 
 
+class PFNWithGPInputs:
+    """FTBO's ``surrogate="pfn", config_inputs="gp"``: the PFN (:class:`PFNCurveSurrogate`) given, for
+    each config, one column instead of its encoding: the value at the largest fidelity predicted
+    by the GP over (config, log fidelity) (:class:`GPCurveSurrogate`, fitted first on the same
+    points), min-max scaled over the context's configs (:func:`~tunebench.models.curves.gp_value_feature`)."""
+
+    def __init__(self, n_inputs: int, min_t: float, weights: str | None = None) -> None:
+        self._gp = GPCurveSurrogate(n_inputs, min_t)
+        self._pfn = PFNCurveSurrogate(weights=weights)
+
+    def fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray, curve: np.ndarray, *, n_total: int) -> None:
+        self._gp.fit(X, t, y, curve, n_total=n_total)
+        self._mapped = MappedInputs(self._pfn, gp_value_feature(self._gp.gp, X))
+        self._mapped.fit(X, t, y, curve, n_total=n_total)
+
+    def predict(self, X: np.ndarray, t: np.ndarray, *, noise: bool = True) -> CurvePrediction:
+        return self._mapped.predict(X, t, noise=noise)
+
+
 class Surrogate(Protocol):
     """What this benchmark needs of a :class:`~tunebench.models.curves.CurveSurrogate`: fit and predict."""
 
@@ -256,8 +277,9 @@ SURROGATES: dict[str, Factory] = {
     "dpl": lambda d, min_t, seed: DPLEnsemble(d, seed=seed),
     "gp": lambda d, min_t, seed: GPCurveSurrogate(d, min_t),
     "pfn": lambda d, min_t, seed: PFNCurveSurrogate(),
+    "pfn-gp": lambda d, min_t, seed: PFNWithGPInputs(d, min_t),
 }
-DEFAULT_SURROGATES = ["constant", "dpl", "gp", "pfn"]
+DEFAULT_SURROGATES = ["constant", "dpl", "gp", "pfn", "pfn-gp"]
 
 
 def factory_of(name: str, factories: dict[str, Factory] | None = None) -> Factory:

@@ -17,6 +17,7 @@ import pytest
 from conftest import random_pfn_weights
 
 from tunebench.errors import UserError
+from tunebench.models.curves import GP_FEATURE_RANGE, gp_value_feature
 from tunebench.schedulers import make_scheduler
 from tunebench.schedulers.dyhpo import DyHPO
 from tunebench.schedulers.freeze_thaw import FreezeThawRace
@@ -249,6 +250,46 @@ def test_new_configurations_proposed_by_the_gp_or_the_acquisition(rule: str) -> 
         assert s.config["x"] < 0.3  # where the completed trials were best (loss grows with x)
     with pytest.raises(ValueError, match="new_config"):
         ftbo(new_config="mean")
+
+
+def test_config_inputs_gp_gives_the_pfn_the_gps_predicted_final_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``config_inputs="gp"``: the curve surrogate sees each config as one column, the proposing
+    GP's predicted value at max_t scaled over the context's configs to [0, 1] (best config 0,
+    worst 1: the loss grows with x), whatever rule proposes new configs; decisions and a state
+    round trip as with the encoded configs."""
+    import tunebench.schedulers.ftbo as ftbo_module
+
+    maps: list[tuple[np.ndarray, Any]] = []
+
+    def recording(gp: Any, context: np.ndarray) -> Any:
+        features = gp_value_feature(gp, context)
+        maps.append((context, features))
+        return features
+
+    monkeypatch.setattr(ftbo_module, "gp_value_feature", recording)
+    sched = ftbo(surrogate="pfn", config_inputs="gp", new_config="acquisition")
+    assert "proposer" in sched.state_dict()  # the GP is needed for the inputs alone
+    assert_thaws_good_first(sched)
+    context, features = maps[-1]
+    f = features(context)
+    assert f.shape == (len(context), 1) and f.min() == 0.0 and f.max() == 1.0
+    x = context[:, 0]
+    assert f[np.isclose(x, 0.08), 0].max() < 0.2 < 0.7 < f[np.isclose(x, 0.9), 0].min()
+    ends = features(np.array([[0.0], [1.0]]))  # beyond the context: clipped to GP_FEATURE_RANGE
+    assert np.all((ends >= GP_FEATURE_RANGE[0]) & (ends <= GP_FEATURE_RANGE[1]))
+    decision = sched.suggest(50)
+    assert decision is not None and decision != Suggestion.resume(POOR)
+    state = json.loads(json.dumps(sched.state_dict()))
+    fresh = ftbo(surrogate="pfn", config_inputs="gp", new_config="acquisition")
+    fresh.load_state_dict(state)
+    assert fresh.candidate_scores() == sched.candidate_scores()
+    with pytest.raises(ValueError, match="config_inputs"):
+        ftbo(surrogate="pfn", config_inputs="mean")
+    with pytest.raises(ValueError, match="config_inputs='gp' takes surrogate='pfn'"):
+        ftbo(surrogate="dpl", config_inputs="gp")
+    # the default ("auto"): the GP's value for the PFN, the encoded configs for the others
+    assert [ftbo(surrogate=s).config_inputs for s in ("pfn", "dpl", "gp")] == ["gp", "config", "config"]
+    assert ftbo(surrogate="pfn", config_inputs="config").config_inputs == "config"
 
 
 def _drive_until_resume(sched: FTBO, next_id: list[int], last: dict[int, int]) -> int:

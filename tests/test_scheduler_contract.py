@@ -29,6 +29,16 @@ def test_contract(method: str, check: str) -> None:
     CONTRACT_CHECKS[check](method_maker(method), n_trials=METHODS[method].quick_trials, max_t=MAX_T, seed=0)
 
 
+@pytest.mark.parametrize("check", list(CONTRACT_CHECKS), ids=list(CONTRACT_CHECKS))
+def test_contract_ftbo_with_the_pfn(check: str) -> None:
+    """FTBO over its other surrogate, the shipped PFN (given the GP's value of each configuration,
+    its default there), passes every check too (the registry's FTBO is the DPL ensemble's). With
+    geometric steps: the race's steps are checked with the registry's FTBO; one epoch per step
+    would make ``small_budget`` decide about 1000 times."""
+    CONTRACT_CHECKS[check](method_maker("FTBO", surrogate="pfn", step=None), n_trials=METHODS["FTBO"].quick_trials,
+                           max_t=MAX_T, seed=0)
+
+
 @pytest.mark.parametrize("method", ["ASHA", "ASHA-promotion", "HB"])
 def test_contract_mode_max_other_seed(method: str) -> None:
     check_scheduler_contract(method_maker(method, mode="max"), n_trials=40, max_t=MAX_T, seed=3)

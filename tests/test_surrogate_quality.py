@@ -46,8 +46,8 @@ def test_observed_set_is_prefixes_and_held_out_points_are_not_observed(sq):
 
 
 def test_scores_of_every_surrogate_are_finite_on_a_drawn_observed_set(sq):
-    res = sq.score_surrogates(power_law_curves(sq), [100], ["constant", "dpl", "gp", "pfn"], seed=1, unseen=40)
-    assert sorted(res) == [("constant", 100), ("dpl", 100), ("gp", 100), ("pfn", 100)]
+    res = sq.score_surrogates(power_law_curves(sq), [100], sq.DEFAULT_SURROGATES, seed=1, unseen=40)
+    assert sorted(res) == [("constant", 100), ("dpl", 100), ("gp", 100), ("pfn", 100), ("pfn-gp", 100)]
     for key, scores in res.items():
         assert set(scores) == set(sq.METRICS)
         assert all(np.isfinite(v) for v in scores.values()), (key, scores)
@@ -82,6 +82,27 @@ def test_models_fitted_on_exact_power_laws_beat_a_constant_mean(sq, seed):
         # which unseen configuration ends best: ranked, where the constant mean cannot tell
         assert res[name]["rank_unseen"] > 0.5 + const["rank_unseen"], (name, res)
     assert const["rank_unseen"] == 0.0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_gps_value_as_the_pfns_input_tells_unseen_configs_apart_where_one_of_8_hyperparameters_matters(sq, seed):
+    """``pfn-gp`` (FTBO's ``config_inputs="gp"``): on curves whose level is set by one of 8
+    hyperparameters, with 60 curves seen for 3 of 20 epochs, the PFN given the GP's predicted final
+    value predicts the 40 unseen curves better than the PFN given the 8 columns, and no worse the
+    rest of the seen ones."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(size=(100, 8))
+    t = np.arange(1, 21) / 20
+    y = 0.1 + 0.4 * X[:, :1] ** 2 + 0.5 * (t[None, :] ** -0.5 - 1.0) / (t[0] ** -0.5 - 1.0)
+    seen = np.arange(60)
+    obs = sq.ObservedSet(curve=np.repeat(seen, 3), epoch=np.tile(np.arange(3), 60),
+                         extrap=(np.repeat(seen, 17), np.tile(np.arange(3, 20), 60)),
+                         unseen=(np.repeat(np.arange(60, 100), 20), np.tile(np.arange(20), 40)))
+    res = sq.score_observed_set(sq.Curves(X=X, t=t, y=y), obs, ["pfn", "pfn-gp"], seed)
+    pfn, hybrid = res["pfn"], res["pfn-gp"]
+    assert hybrid["ll_unseen"] > pfn["ll_unseen"] + 0.15, res
+    assert hybrid["mse_unseen"] < 0.7 * pfn["mse_unseen"], res
+    assert hybrid["ll_extrap"] > pfn["ll_extrap"] - 0.05, res
 
 
 def test_max_context_caps_what_the_surrogate_sees(sq):

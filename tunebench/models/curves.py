@@ -22,6 +22,7 @@ benchmark).  :class:`GaussianCurvePrediction` is the one for surrogates with a m
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,10 +34,13 @@ from tunebench.models.acquisition import log_expected_improvement
 __all__ = [
     "CurvePrediction",
     "CurveSurrogate",
+    "GP_FEATURE_RANGE",
     "GaussianCurvePrediction",
+    "MappedInputs",
     "PowerLawExtrapolation",
     "ValueScaling",
     "cap_context",
+    "gp_value_feature",
     "scale_fidelity",
 ]
 
@@ -295,3 +299,50 @@ class CurveSurrogate(Protocol):
                         curve: np.ndarray) -> None:
         """Restore from :meth:`state_dict`, given the data of the fit at :attr:`anchor_size`."""
         ...
+
+
+class MappedInputs:
+    """A :class:`CurveSurrogate` fed ``features(X)`` instead of the encoded configs ``X``, for one
+    decision: :meth:`fit` and :meth:`predict` map the rows and pass them on to ``inner`` (whose own
+    state is what the scheduler keeps; this adaptor is rebuilt with each decision's map).
+    ``features(X)`` must return one row per config (values in about ``[0, 1]``, where the
+    surrogate was trained)."""
+
+    def __init__(self, inner: CurveSurrogate, features: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.inner = inner
+        self.features = features
+
+    def fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray, curve: np.ndarray, *, n_total: int) -> None:
+        """Fit ``inner`` on the mapped configs (see :meth:`CurveSurrogate.fit`)."""
+        self.inner.fit(self.features(X), t, y, curve, n_total=n_total)
+
+    def predict(self, X: np.ndarray, t: np.ndarray | float, *, noise: bool = True) -> CurvePrediction:
+        """``inner``'s prediction at the mapped configs (see :meth:`CurveSurrogate.predict`)."""
+        return self.inner.predict(self.features(X), t, noise=noise)
+
+
+#: the range :func:`gp_value_feature` clips to: the context's configs span ``[0, 1]``, others may lie
+#: up to one span beyond (a proposed config predicted better than every one tried stays better)
+GP_FEATURE_RANGE = (-1.0, 2.0)
+
+
+def gp_value_feature(gp: Any, context: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The map from encoded configs to one column that a :class:`MappedInputs` surrogate takes
+    with FTBO's ``config_inputs="gp"``: ``gp``'s predicted value of each config at the largest
+    fidelity (a :class:`~tunebench.models.gp.GaussianProcess` over the config columns plus a
+    fidelity column that is 1 at ``max_t``), min-max scaled over the configs of ``context`` (so
+    that they span ``[0, 1]``; other configs are clipped to :data:`GP_FEATURE_RANGE`).  Lower is
+    better, as the GP's values."""
+
+    def mean(C: np.ndarray) -> np.ndarray:
+        m, _ = gp.predict(np.column_stack([C, np.ones(len(C))]))
+        return np.asarray(m, dtype=float)
+
+    ref = mean(np.unique(context, axis=0)) if len(context) else np.zeros(1)
+    lo, span = float(ref.min()), float(np.ptp(ref)) or 1.0
+
+    def features(C: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.clip((mean(C) - lo) / span, *GP_FEATURE_RANGE)[:, None]
+        return out
+
+    return features

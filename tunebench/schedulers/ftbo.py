@@ -50,7 +50,11 @@ if a paused trial wins it (``None`` and no change otherwise).
 ``surrogate="pfn"``: the prior-data fitted network shipped with tunebench
 (:class:`~tunebench.models.pfn.PFNSurrogate`, numpy inference of the ``ftpfn-v4`` weights): its
 "fit" conditions it on the context in one forward pass, no training; it takes spaces of at most
-10 encoded columns.
+10 encoded columns.  By default (``config_inputs="auto"``) it is given, for each configuration,
+the value at ``max_t`` that the proposing GP predicts for it instead of its encoded columns: the
+GP, fitted with a lengthscale per hyperparameter on every result, tells configurations apart,
+which the small PFN does poorly in context, and the PFN extrapolates each curve from that value
+and the curve's own points.
 
 Figures (README, "Where FTBO stands"; ``benchmarks/ftbo_quality.py --tasks dev --seeds 10
 --setting 1w --started``: lcbench 3945, 7593, 34539, 126025, 126026, 126029, 146212, 167104 x 10
@@ -68,8 +72,15 @@ started, and the regret had each run trained the best configuration it started t
   best started 0.142 (Wilcoxon p = 0.006 at 50 %, 1e-6 at 100 %, 7 of 8 tasks won); with one
   epoch per step (ifBO's setting; ``step=1``, and the default ``step="auto"`` where trials resume
   from checkpoints, as in the simulator) 0.385 / 0.228 / 0.139, 86 trials (p = 0.001 / < 0.001 /
-  0.04 against geometric steps): the default; with ``incumbent="level"`` (geometric steps) 0.451 /
+  0.04 against geometric steps); with ``incumbent="level"`` (geometric steps) 0.451 /
   0.298 / 0.184 (no gain);
+* PFN, ``new_config="gp"``, one epoch per step, and the PFN given the proposing GP's predicted
+  final value instead of the encoded config (``config_inputs="gp"``, the default with the PFN):
+  0.370 / 0.192 / 0.112, 56 trials, best started 0.092 (p = 0.61 / 0.46 / 0.36 against the
+  encoded configs; with the value clipped to [0, 1] instead of :data:`~tunebench.models.curves.GP_FEATURE_RANGE`
+  0.422 / 0.242 / 0.151, 52 trials, to [-0.5, 1.5] 0.376 / 0.198 / 0.119).  As a surrogate it is
+  the better model on held-out lcbench curves than the PFN on encoded configs, the GP and the DPL
+  ensemble at 100, 300 and 1000 observed points (``benchmarks/surrogate_quality.py``, README);
 * ``step=1`` with ``new_config="acquisition"``: 0.521 / 0.381 / 0.241, 158 trials;
 * DPL ensemble (geometric steps): ``new_config="acquisition"`` 0.516 / 0.406 / 0.300 (49 trials),
   ``"gp"`` 0.443 / 0.275 / 0.136 (30 trials; p = 0.007 at 50 %, < 0.001 at 100 %); with one epoch
@@ -105,7 +116,14 @@ import numpy as np
 
 from tunebench.errors import UserError
 from tunebench.models.acquisition import AcquisitionOptimizer, log_expected_improvement
-from tunebench.models.curves import CurveSurrogate, ValueScaling, cap_context, scale_fidelity
+from tunebench.models.curves import (
+    CurveSurrogate,
+    MappedInputs,
+    ValueScaling,
+    cap_context,
+    gp_value_feature,
+    scale_fidelity,
+)
 from tunebench.models.dpl import DPLEnsemble
 from tunebench.models.ftgp import FreezeThawGPSurrogate
 from tunebench.models.pfn import PFNSurrogate
@@ -123,6 +141,8 @@ SURROGATES = ("dpl", "gp", "pfn")
 ACQUISITIONS = ("mfpi-random", "ei")
 #: how FTBO picks the new configuration that competes with the paused trials
 NEW_CONFIG_RULES = ("gp", "acquisition")
+#: what the curve surrogate is given of a configuration ("auto": "gp" with the PFN, else "config")
+CONFIG_INPUTS = ("auto", "config", "gp")
 _RUNNING = Status.RUNNING
 #: with ``surrogate="pfn"``: the normalized values are mapped into [0.1, 0.9]
 PFN_VALUE_MARGIN = 0.1
@@ -187,6 +207,15 @@ class FTBO(ModelBasedRace):
             on every result (DyHPO's model, :class:`~tunebench.searchers.gp.GPSurrogate`; running
             trials fantasized), see the module docstring; ``"acquisition"`` (ifBO's rule): the
             maximizer of the acquisition under the curve surrogate.
+        config_inputs: what the curve surrogate is given of a configuration: ``"auto"`` (the
+            default) ``"gp"`` with the PFN, ``"config"`` with the others; ``"config"``: its encoded
+            columns; ``"gp"`` (with ``surrogate="pfn"`` only) one column, the
+            value at ``max_t`` that the GP over (config, resource) of ``new_config="gp"`` predicts
+            for it (fitted for this even with ``new_config="acquisition"``), min-max scaled over
+            the configurations in the context (:func:`~tunebench.models.curves.gp_value_feature`):
+            the GP, fitted with a lengthscale per hyperparameter, tells configurations apart, the
+            PFN extrapolates curves in context (the module docstring has the figures).  The PFN
+            conditions afresh at each decision, so nothing of a decision's map is kept.
         pfn_weights: with ``surrogate="pfn"``: the path of a ``.npz`` of PFN weights (its JSON
             sidecar beside it, as ``benchmarks/train_ftpfn.py`` writes them); ``None``: the shipped
             ``ftpfn-v4``.
@@ -234,6 +263,7 @@ class FTBO(ModelBasedRace):
         incumbent: Literal["global", "level"] = "global",
         acquisition: Literal["mfpi-random", "ei"] = "mfpi-random",
         new_config: Literal["gp", "acquisition"] = "gp",
+        config_inputs: Literal["auto", "config", "gp"] = "auto",
         pfn_weights: str | None = None,
         value_bounds: tuple[float, float] | None = None,
         blas_threads: int | None = 1,
@@ -259,10 +289,20 @@ class FTBO(ModelBasedRace):
         self.horizon = horizon
         self.incumbent = incumbent
         self.acquisition = acquisition
+        if config_inputs not in CONFIG_INPUTS:
+            raise ValueError(f"config_inputs must be one of {', '.join(map(repr, CONFIG_INPUTS))}, "
+                             f"got {config_inputs!r}")
+        if config_inputs == "auto":
+            config_inputs = "gp" if surrogate == "pfn" else "config"
+        if config_inputs == "gp" and surrogate != "pfn":
+            raise ValueError("config_inputs='gp' takes surrogate='pfn' (a surrogate trained across decisions would "
+                             f"have to keep each decision's map); got surrogate={surrogate!r}")
         self.new_config = new_config
-        #: the GP that proposes new configurations (DyHPO's model with DyHPO's default schedule)
+        self.config_inputs = config_inputs
+        #: the GP over (config, resource) that proposes new configurations and, with
+        #: ``config_inputs="gp"``, gives the curve surrogate its input (DyHPO's model and schedule)
         self._proposer = GPSurrogate(self._encoder.encoded_dim + 1, refit_factor=1.1, max_model_points=250,
-                                     max_fit_points=150) if new_config == "gp" else None
+                                     max_fit_points=150) if "gp" in (new_config, config_inputs) else None
         self.blas_threads = None if blas_threads is None else int_option("blas_threads", blas_threads, 1)
         self.value_bounds = _value_bounds(value_bounds)
         #: the fixed scaling of ``value_bounds`` (minimization values), None: fitted per decision
@@ -324,9 +364,16 @@ class FTBO(ModelBasedRace):
     def _evaluate_inner(self, allow_new: bool, commit: bool) -> _Decision:
         n = len(self._obs_y)
         X, t, y, curve, scaling = self._model_data(n)
-        model = self._model if commit else copy.deepcopy(self._model)
+        gp = None
+        if self._proposer is not None:
+            prop = self._proposer if commit else copy.deepcopy(self._proposer)
+            gp = prop.update(self._X[:n], np.asarray(self._obs_y[:n]), self._select)
+        inner: CurveSurrogate = self._model if commit else copy.deepcopy(self._model)
+        dec = _Decision(inner)  # the model kept (adopted) is the surrogate itself, not this decision's map
+        model: CurveSurrogate | MappedInputs = inner
+        if self.config_inputs == "gp" and gp is not None:
+            model = MappedInputs(inner, gp_value_feature(gp, X))
         model.fit(X, t, y, curve, n_total=n)
-        dec = _Decision(model)
         n_levels = len(self.levels)
         dec.horizon = int(self._rng.integers(1, n_levels + 1))
         tau = 10.0 ** self._rng.uniform(-4.0, -1.0) * (1.0 - 2.0 * self._margin)
@@ -374,9 +421,7 @@ class FTBO(ModelBasedRace):
             dec.paused_scores = acquire(P, self._level_t[target], bar[target])
         if allow_new or dec.paused:
             t_new, threshold = float(self._level_t[j]), float(bar[j])
-            if self.new_config == "gp" and self._proposer is not None:
-                prop = self._proposer if commit else copy.deepcopy(self._proposer)
-                gp = prop.update(self._X[:n], np.asarray(self._obs_y[:n]), self._select)
+            if self.new_config == "gp" and gp is not None:
                 if running:  # at their next step (posterior mean), as DyHPO: no pile-up next to them
                     gp = gp.fantasize(np.column_stack([R, [self.normalize_resource(self.levels[k]) for k in kr]]))
                 y_best = float(min(self._obs_y[:n]))

@@ -161,6 +161,7 @@ def _ftbo_factory(
     incumbent: Literal["global", "level"] = "global",
     acquisition: Literal["mfpi-random", "ei"] = "mfpi-random",
     new_config: Literal["gp", "acquisition"] = "gp",
+    config_inputs: Literal["auto", "config", "gp"] = "auto",
     pfn_weights: str | None = None,
     value_bounds: tuple[float, float] | None = None,
     blas_threads: int | None = 1,
