@@ -31,6 +31,9 @@ values. ``pfn`` (:class:`PFNCurveSurrogate`) gets the values as FTBO gives them 
 into ``[m, 1 - m]`` (``m = PFN_VALUE_MARGIN``, 0.1); its mean is mapped back and its log-likelihood
 is in the same normalized units as the others' (the log density of the mapped value plus ``log(1 -
 2 m)``, the Jacobian of the map).
+``pfn-gp`` (:class:`PFNWithGPInputs`) is FTBO's default with the PFN (``config_inputs="gp"``):
+the same PFN given, for each config, the value at the last epoch that the ``gp`` surrogate, fitted
+first on the same points, predicts for it, instead of the encoded config.
 
 The table gives, per group of tasks (the held-out tasks, the development tasks
 :data:`~tunebench.blackboxes.yahpo.LCBENCH_DEVELOPMENT_TASKS` when any is run, and both pooled),
