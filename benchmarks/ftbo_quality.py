@@ -252,8 +252,9 @@ def started_figures(reg: Regrets, tasks: Sequence[str], seeds: int, root: Path,
                     start = firsts.index.to_numpy(dtype=float)  # results before the trial's first
                     limits = np.ceil(np.asarray(FRACTIONS) * epochs - 1e-9)
                 else:
+                    assert time_budget is not None
                     start = firsts["tuner_time"].to_numpy(dtype=float)
-                    limits = np.asarray(FRACTIONS) * float(time_budget or 0.0)
+                    limits = np.asarray(FRACTIONS) * time_budget
                 row = []
                 for limit in limits:
                     seen = final[(start < limit) & np.isfinite(final)]
