@@ -250,9 +250,9 @@ class PFNWithGPInputs:
     by the GP over (config, log fidelity) (:class:`GPCurveSurrogate`, fitted first on the same
     points), min-max scaled over the context's configs (:func:`~tunebench.models.curves.gp_value_feature`)."""
 
-    def __init__(self, n_inputs: int, min_t: float, weights: str | None = None) -> None:
+    def __init__(self, n_inputs: int, min_t: float) -> None:
         self._gp = GPCurveSurrogate(n_inputs, min_t)
-        self._pfn = PFNCurveSurrogate(weights=weights)
+        self._pfn = PFNCurveSurrogate()
 
     def fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray, curve: np.ndarray, *, n_total: int) -> None:
         self._gp.fit(X, t, y, curve, n_total=n_total)
