@@ -95,3 +95,52 @@ def test_lcbench_on_the_simulator_from_the_cli(tmp_path, shared_data):
     assert stops and stops <= {1, 3, 9, 27}, "ASHA stops trials at its rungs only"
     # the same results folder as a real run: metadata, event log, scheduler snapshot
     assert {p.name for p in exp.iterdir()} >= {"metadata.json", "events.jsonl", "scheduler_state.json"}
+
+
+def test_killed_ftbo_with_the_pfn_resumes_its_trials_from_their_checkpoints(tmp_path):
+    """FTBO over the shipped PFN on the local backend (the mlp_digits example, real trial processes
+    that checkpoint every epoch): trials are paused and thawed one epoch at a time, each thaw going
+    on from the trial's checkpoint; the tuner is killed with SIGKILL after a thaw and resumed: no
+    result is lost, and every trial's epochs are logged once each, in order, across both sessions."""
+    exp = tmp_path / "exp"
+    run = [sys.executable, "-m", "tunebench", "run", "--method", "FTBO", "--method-arg", "surrogate=pfn",
+           "--n-workers", "2", "--max-trials", "10", "--experiment-dir", str(exp), "--no-progress"]
+
+    def thawed_and(at_least: int):
+        return lambda evs: n_results(at_least)(evs) and any(e.get("event") == "trial_resume" for e in evs)
+
+    kill_when(run, exp, thawed_and(20), timeout=240)
+    before = [e for e in events(exp) if e.get("event") == "result"]
+    time.sleep(0.5)  # trial processes die with their parent (parent-death signal)
+    reported = {int(d.name): [json.loads(line) for line in (d / "results.jsonl").read_text().splitlines()]
+                for d in (exp / "trials").iterdir()}
+
+    res = tunebench("resume", str(exp), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    after = events(exp)
+    results = [e for e in after if e.get("event") == "result"]
+    key = lambda e: (e["trial_id"], e["result"]["epoch"], e["result"]["val_error"])  # noqa: E731
+    assert [key(e) for e in results[: len(before)]] == [key(e) for e in before]
+    logged = {(e["trial_id"], e["result"]["epoch"]) for e in after
+              if e.get("event") in ("result", "result_ignored", "result_deferred")}
+    for tid, lines in reported.items():
+        for r in lines:
+            assert (tid, r["epoch"]) in logged, f"trial {tid} epoch {r['epoch']} reported before the kill is lost"
+    # one epoch per step from checkpoints: no script restarted from epoch 1, each trial's epochs 1, 2, ... once
+    assert not any(e.get("event") == "result_ignored" and e.get("restart") for e in after)
+    per_trial: dict[int, list[int]] = {}
+    for e in results:
+        per_trial.setdefault(e["trial_id"], []).append(e["result"]["epoch"])
+    assert sorted(per_trial) == list(range(10))
+    for tid, epochs in per_trial.items():
+        assert epochs == list(range(1, len(epochs) + 1)), (tid, epochs)
+    thawed = {e["trial_id"] for e in after if e.get("event") == "trial_resume"}
+    assert thawed and all(len(per_trial[tid]) >= 2 for tid in thawed)
+    session_starts = [i for i, e in enumerate(after) if e.get("event") == "session_start"]
+    assert len(session_starts) == 2
+    second = after[session_starts[1]:]
+    assert any(e.get("event") in ("trial_start", "trial_resume") for e in second), "the resumed session tuned on"
+    summary = json.loads(tunebench("show", str(exp), "--json").stdout)
+    assert summary["finished"] and summary["n_trials"] == 10 and summary["n_running"] == 0
+    spec = json.loads((exp / "metadata.json").read_text())
+    assert "pfn" in json.dumps(spec)

@@ -10,6 +10,7 @@ from conftest import write_script
 
 from tunebench.backends.local import LocalBackend
 from tunebench.errors import TuningError, UserError
+from tunebench.reporting import save_checkpoint
 from tunebench.schedulers import make_scheduler
 from tunebench.space import uniform
 from tunebench.store import EVENTS_FILE, load_experiment
@@ -292,3 +293,132 @@ def test_resume_logs_every_line_a_running_trial_wrote_after_the_one_that_pauses_
     new = [e for e in events(exp)[n_before:] if e.get("trial_id") == 0 and "result" in e]
     assert [(e["event"], e["result"]["epoch"], e.get("decision")) for e in new] == [
         ("result", epoch, "PAUSE"), ("result_deferred", epoch + 1, None)]
+
+
+
+TRAINS_ON_AFTER_SIGTERM = """
+import argparse, os, signal, sys, time
+from tunebench import report, load_checkpoint, save_checkpoint
+from tunebench.reporting import add_checkpoint_argument
+p = argparse.ArgumentParser()
+p.add_argument("--x", type=float, default=0.0)
+p.add_argument("--epochs", type=int, default=9)
+add_checkpoint_argument(p)
+args, _ = p.parse_known_args()
+with open(os.path.join(args.checkpoint_dir, "..", "launches.txt"), "a") as f:
+    f.write("launch\\n")
+told = []
+signal.signal(signal.SIGTERM, lambda *_: told.append(1))
+state = load_checkpoint(args.checkpoint_dir)
+if state is not None:
+    report(epoch=state["epoch"], loss=1.0 / state["epoch"])
+for epoch in range(1 if state is None else state["epoch"] + 1, args.epochs + 1):
+    save_checkpoint({"epoch": epoch}, args.checkpoint_dir)
+    report(epoch=epoch, loss=1.0 / epoch)
+    if state is None and epoch == 2:  # the first process: paused here, it trains three more epochs
+        deadline = time.monotonic() + 60
+        while not told:
+            assert time.monotonic() < deadline, "no SIGTERM"
+            time.sleep(0.01)
+    if told and epoch == 5:
+        sys.exit(0)
+"""
+
+
+def test_results_reported_after_a_pause_are_decided_in_order_over_later_resumes(tmp_path: Path) -> None:
+    """A script that trains on after its PAUSE (here epochs 3-5, checkpointed, after the PAUSE at 2)
+    gets those results deferred to its resume; the scheduler pauses it again at the first of them
+    (3): the trial is then not launched, and the rest (4, 5) stay deferred for its next resume,
+    which decides on them before the process is launched from the checkpoint of epoch 5. Every
+    epoch is decided once, in order, with two processes in all; the log replays to the same state
+    at each step."""
+    from tunebench.events import fold
+    from tunebench.types import Decision, Suggestion
+
+    script = write_script(tmp_path, TRAINS_ON_AFTER_SIGTERM)
+    scheduler = make_scheduler("RS", SPACE, metric="loss", mode="min", resource_attr="epoch",
+                               max_resource_attr="epochs", seed=0)
+    paused: list[int] = []
+    decided: list[int] = []
+
+    def on_result(trial, result):
+        decided.append(result["epoch"])
+        if result["epoch"] in (2, 3):
+            paused.append(trial.trial_id)
+            return Decision.PAUSE
+        return Decision.CONTINUE
+
+    scheduler.on_result = on_result
+    scheduler.suggest_resume = lambda trial_id: Suggestion.resume(paused.pop()) if paused else None
+    exp = tmp_path / "exp"
+    result = Tuner(LocalBackend(script=script), scheduler, n_workers=1, stop=StopCriteria(max_trials=1),
+                   experiment_dir=exp).run()
+    assert result.n_failed == 0 and decided == list(range(1, 10))
+    log = [e for e in events(exp) if e.get("trial_id") == 0]
+    assert [(e["event"], e.get("result", {}).get("epoch"), e.get("decision"))
+            for e in log if e["event"] != "trial_start"] == [
+        ("result", 1, "CONTINUE"), ("result", 2, "PAUSE"),
+        ("result_deferred", 3, None), ("result_deferred", 4, None), ("result_deferred", 5, None),
+        ("trial_resume", None, None), ("result", 3, "PAUSE"),
+        ("trial_resume", None, None), ("result", 4, "CONTINUE"), ("result", 5, "CONTINUE"),
+        ("result_ignored", 5, None),  # the relaunched process's re-report of its checkpointed epoch
+        *[("result", epoch, "CONTINUE") for epoch in range(6, 10)], ("trial_complete", None, None)]
+    assert (exp / "trials" / "0" / "launches.txt").read_text().split() == ["launch", "launch"]
+    assert list(load_experiment(exp).results["epoch"]) == list(range(1, 10))
+    every = events(exp)
+    at = {e["seq"]: i for i, e in enumerate(every)}
+    second_resume = [e for e in log if e["event"] == "trial_resume"][1]
+    before = fold(every[: at[second_resume["seq"]]]).trials[0]  # between the resumes, as a new session sees it
+    assert before.status.value == "paused" and [r["epoch"] for r, _ in before.deferred] == [4, 5]
+    assert fold(every).trials[0].deferred == []
+
+
+
+def test_a_session_that_died_while_deferred_results_were_decided_leaves_the_rest_to_the_next(tmp_path: Path) -> None:
+    """The tuner dies after the resume's first deferred result (4 of 4, 5; see above), before the
+    trial is launched: the resumed experiment decides on the rest (5) before it relaunches the
+    trial from its checkpoint. Every epoch is decided once, in order."""
+    from tunebench.types import Decision, Suggestion
+
+    script = write_script(tmp_path, TRAINS_ON_AFTER_SIGTERM)
+
+    def scheduler():
+        sched = make_scheduler("RS", SPACE, metric="loss", mode="min", resource_attr="epoch",
+                               max_resource_attr="epochs", seed=0)
+        paused: list[int] = []
+
+        def on_result(trial, result):
+            if result["epoch"] in (2, 3):
+                paused.append(trial.trial_id)
+                return Decision.PAUSE
+            return Decision.CONTINUE
+
+        sched.on_result = on_result
+        sched.suggest_resume = lambda trial_id: Suggestion.resume(paused.pop()) if paused else None
+        return sched
+
+    exp = tmp_path / "exp"
+    Tuner(LocalBackend(script=script), scheduler(), n_workers=1, stop=StopCriteria(max_trials=1),
+          experiment_dir=exp).run()
+    # the log and the files as the tuner left them when it died right after deciding on epoch 4
+    # (the first process's lines only: the trial was not relaunched)
+    log = (exp / EVENTS_FILE).read_text().splitlines()
+    cut = next(i for i, line in enumerate(log) if json.loads(line).get("event") == "result"
+               and json.loads(line)["result"]["epoch"] == 4)
+    (exp / EVENTS_FILE).write_text("\n".join(log[: cut + 1]) + "\n")
+    (exp / "scheduler_state.json").unlink(missing_ok=True)
+    trial = exp / "trials" / "0"
+    lines = (trial / "results.jsonl").read_text().splitlines(keepends=True)
+    (trial / "results.jsonl").write_text("".join(lines[:5]))  # epochs 1-5 of the first process
+    save_checkpoint({"epoch": 5}, trial / "checkpoint")
+    (trial / "launches.txt").write_text("launch\n")
+    result = Tuner(LocalBackend(script=script), scheduler(), n_workers=1, stop=StopCriteria(max_trials=1),
+                   experiment_dir=exp, resume=True).run()
+    assert result.n_failed == 0
+    decided = [(e["result"]["epoch"], e["decision"]) for e in events(exp) if e["event"] == "result"]
+    assert decided == [(1, "CONTINUE"), (2, "PAUSE"), (3, "PAUSE"), *[(epoch, "CONTINUE") for epoch in range(4, 10)]]
+    assert list(load_experiment(exp).results["epoch"]) == list(range(1, 10))
+    assert (trial / "launches.txt").read_text().split() == ["launch", "launch"]
+    # epoch 5 decided is the first process's line, deferred; the relaunched process's re-report is ignored
+    fifth = {e["event"]: e["offset"] for e in events(exp) if e.get("result", {}).get("epoch") == 5}
+    assert fifth["result"] == fifth["result_deferred"] < fifth["result_ignored"]

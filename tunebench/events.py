@@ -405,16 +405,22 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
     if rec is None:
         return
     offset = ev.get("offset")
+    if rec.deferred and rec.status is _RUNNING and kind in (_RESULT, _RESULT_IGNORED):
+        # a deferred result decided on after the resume (offsets grow along a trial's results file)
+        if offset is None:
+            rec.deferred = rec.deferred[1:]
+        else:
+            rec.deferred = [d for d in rec.deferred if d[1] is not None and d[1] > offset]
     if kind == _RESULT:
         rec.n_results += 1
         rec.last_result = ev["result"]
         if offset is not None:
-            rec.offset = offset
+            rec.offset = max(rec.offset, offset)
         decision = ev.get("decision")
         if decision == "PAUSE":
             rec.status = _PAUSED
         elif decision == "STOP":
-            rec.status = _STOPPED
+            rec.status, rec.deferred = _STOPPED, []
     elif kind == _TRIAL_RESUME:
         exploit = ev.get("exploit")
         config = ev.get("config")
@@ -426,7 +432,9 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
                 rec.configs = [*(rec.configs or [(0, rec.trial.config)]), (start, config)]
             rec.trial = Trial(tid, config)
         rec.status, rec.interrupted = _RUNNING, False
-        rec.deferred = []  # decided on right after the resume (logged as results), or ignored (exploit)
+        if exploit is not None:
+            rec.deferred = []  # ignored: it took another trial's checkpoint
+        # else: decided on right after the resume (results or ignored lines), until a PAUSE
         if exploit is not None:
             rec.exploit, rec.exploit_n_results = exploit, rec.n_results
             state.exploits.append({"trial_id": tid, "source": exploit.get("source"),
@@ -438,10 +446,10 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
     elif kind == _RESULT_DEFERRED:
         rec.deferred.append((ev["result"], offset))
         if offset is not None:
-            rec.offset = offset
+            rec.offset = max(rec.offset, offset)
     elif kind == _RESULT_IGNORED:
         if offset is not None:
-            rec.offset = offset
+            rec.offset = max(rec.offset, offset)
     elif kind == _TRIAL_COMPLETE:
         rec.status = _COMPLETED
     elif kind == _TRIAL_FAIL:

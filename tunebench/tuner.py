@@ -550,20 +550,17 @@ class Tuner:
             self._log(event)
             if exploit is not None:
                 self._take_checkpoint(rec, exploit)
+            for cb in self.callbacks:
+                cb.on_trial_start(self, rec.trial, "resume")
+            if not self._decide_deferred(rec, old_config):
+                return
             if tid in self._launched:
-                self.backend.resume(tid, suggestion.config)
+                # its config now (a new one may have come with a resume that did not launch it)
+                self.backend.resume(tid, rec.trial.config)
             else:  # paused in an earlier session of the experiment: unknown to this backend
                 assert self._store is not None
                 self._launched.add(tid)
                 self.backend.start(rec.trial, self._trial_dir(tid), results_offset=rec.offset)
-            for cb in self.callbacks:
-                cb.on_trial_start(self, rec.trial, "resume")
-            deferred, rec.deferred = rec.deferred, []
-            rec.deferred_config = old_config if deferred and old_config != rec.trial.config else None
-            for result, offset in deferred:
-                if rec.status is _RUNNING and not rec.ending:
-                    self._on_result(rec, result, offset)
-            rec.deferred_config = None
             rec.relaunched = True  # after its deferred results: its new process reports next
             return
         assert suggestion.config is not None  # a Suggestion that is no resume has a config (checked at creation)
@@ -579,6 +576,26 @@ class Tuner:
         self.backend.start(trial, self._trial_dir(trial.trial_id))
         for cb in self.callbacks:
             cb.on_trial_start(self, trial, "start")
+
+    def _decide_deferred(self, rec: TrialRecord, trained_with: Config) -> bool:
+        """Before a paused (or interrupted) trial is launched again: decide on what its last
+        process reported after the PAUSE (its deferred results, trained with ``trained_with``; the
+        checkpoint may hold them), in order, with no process running.  Those left after another
+        PAUSE stay deferred, for its next resume (none is dropped).  Returns whether the trial is
+        still running after them (then it is launched from its checkpoint)."""
+        if rec.deferred_config is not None:  # left from an earlier resume: trained before it
+            trained_with = rec.deferred_config
+        deferred, rec.deferred = rec.deferred, []
+        rec.deferred_config = trained_with if deferred and trained_with != rec.trial.config else None
+        for i, (result, offset) in enumerate(deferred):
+            if rec.status is not _RUNNING:
+                if rec.status is _PAUSED:
+                    rec.deferred = deferred[i:]
+                break
+            self._on_result(rec, result, offset, has_process=False)
+        if not rec.deferred:
+            rec.deferred_config = None
+        return rec.status is _RUNNING
 
     def _exploit_record(self, rec: TrialRecord, source: int, config: Config | None) -> dict[str, Any]:
         """The ``exploit`` field of the ``trial_resume`` event of ``rec``'s resume from the
@@ -611,12 +628,12 @@ class Tuner:
         rec = self.trials[trial_id]
         rec.status = _RUNNING
         rec.ending = False
-        rec.relaunched = True
         self._log({"event": _LOG_TRIAL_RESTART, "trial_id": trial_id, "offset": rec.offset})
         if rec.exploit_pending is not None:
             # the last session logged its resume from another trial's checkpoint and ended before
             # a result of it: the copy may not have been made; make it (again) before the relaunch
             self._take_checkpoint(rec, rec.exploit_pending)
+        rec.relaunched = True
         assert self._store is not None
         self._launched.add(trial_id)
         self.backend.start(rec.trial, self._trial_dir(trial_id), results_offset=rec.offset)
@@ -663,19 +680,19 @@ class Tuner:
             rec.deferred.append((result, offset))
             self._log({"event": _LOG_RESULT_DEFERRED, "trial_id": tid, "result": result, "offset": offset})
             if offset is not None:
-                rec.offset = offset
+                rec.offset = max(rec.offset, offset)
             return
         if rec.status is not _RUNNING or rec.ending:
             # reported after the tuner asked the process to end: kept in the log, not decided on
             self._log({"event": _LOG_RESULT_IGNORED, "trial_id": tid, "result": result, "offset": offset,
                        "reason": f"trial is {rec.status.value}"})
             if offset is not None:
-                rec.offset = offset
+                rec.offset = max(rec.offset, offset)
             return
         problem = self._check_result(result)
         if problem is not None:
             if offset is not None:
-                rec.offset = offset
+                rec.offset = max(rec.offset, offset)
             self._fail(rec, problem, stop_process=has_process)
             return
         resource_attr = self._resource_attr
@@ -725,7 +742,7 @@ class Tuner:
         rec.n_results += 1
         rec.last_result = result
         if offset is not None:
-            rec.offset = offset
+            rec.offset = max(rec.offset, offset)
         event = {"event": _LOG_RESULT, "trial_id": tid, "result": result, "decision": decision}  # str enum
         if offset is not None:
             event["offset"] = offset
@@ -755,7 +772,7 @@ class Tuner:
             event["restart"] = True
         self._log(event)
         if offset is not None:
-            rec.offset = offset
+            rec.offset = max(rec.offset, offset)
         if warn:
             logger.warning("trial %d reported %s: ignored (the script should report each %s once, up to its "
                            "maximum; further ones of this trial are ignored without a word, see %s)", tid, reason,
@@ -958,6 +975,9 @@ class Tuner:
             self._update_best(rec, result)
             rec.deferred_config = None
         for tid, ts in logged.trials.items():
+            if ts.deferred and ts.configs is not None and ts.config_at(ts.n_results) != ts.trial.config:
+                # deferred results left by a PAUSE while they were decided: trained with an earlier config
+                self.trials[tid].deferred_config = ts.config_at(ts.n_results)
             if ts.exploit is not None and ts.n_results == ts.exploit_n_results:
                 # resumed from another trial's checkpoint, nothing decided since: it goes on from there
                 self.trials[tid].last_resource = ts.exploit["resource"]
@@ -976,6 +996,8 @@ class Tuner:
         # are deferred to its resume; an ended trial's are logged as ignored -- as in a live session
         for rec in list(self.trials.values()):
             running = rec.status is _RUNNING
+            if running and rec.deferred:  # the last session ended while it decided on them after a resume
+                self._decide_deferred(rec, rec.trial.config)
             self._ingest_unlogged_results(rec)
             if running and rec.status is _RUNNING:
                 self._restart_queue.append(rec.trial.trial_id)
