@@ -295,7 +295,6 @@ def test_resume_logs_every_line_a_running_trial_wrote_after_the_one_that_pauses_
         ("result", epoch, "PAUSE"), ("result_deferred", epoch + 1, None)]
 
 
-
 TRAINS_ON_AFTER_SIGTERM = """
 import argparse, os, signal, sys, time
 from tunebench import report, load_checkpoint, save_checkpoint
@@ -325,6 +324,28 @@ for epoch in range(1 if state is None else state["epoch"] + 1, args.epochs + 1):
 """
 
 
+def _pausing_at_2_and_3(decided: list[int] | None = None):
+    """RS on one trial (``max_trials=1``) that PAUSEs at epochs 2 and 3 and resumes the trial
+    whenever it is paused (``decided``: the epochs decided on, appended)."""
+    from tunebench.types import Decision, Suggestion
+
+    sched = make_scheduler("RS", SPACE, metric="loss", mode="min", resource_attr="epoch",
+                           max_resource_attr="epochs", seed=0)
+    paused: list[int] = []
+
+    def on_result(trial, result):
+        if decided is not None:
+            decided.append(result["epoch"])
+        if result["epoch"] in (2, 3):
+            paused.append(trial.trial_id)
+            return Decision.PAUSE
+        return Decision.CONTINUE
+
+    sched.on_result = on_result
+    sched.suggest_resume = lambda trial_id: Suggestion.resume(paused.pop()) if paused else None
+    return sched
+
+
 def test_results_reported_after_a_pause_are_decided_in_order_over_later_resumes(tmp_path: Path) -> None:
     """A script that trains on after its PAUSE (here epochs 3-5, checkpointed, after the PAUSE at 2)
     gets those results deferred to its resume; the scheduler pauses it again at the first of them
@@ -333,23 +354,10 @@ def test_results_reported_after_a_pause_are_decided_in_order_over_later_resumes(
     epoch is decided once, in order, with two processes in all; the log replays to the same state
     at each step."""
     from tunebench.events import fold
-    from tunebench.types import Decision, Suggestion
 
     script = write_script(tmp_path, TRAINS_ON_AFTER_SIGTERM)
-    scheduler = make_scheduler("RS", SPACE, metric="loss", mode="min", resource_attr="epoch",
-                               max_resource_attr="epochs", seed=0)
-    paused: list[int] = []
     decided: list[int] = []
-
-    def on_result(trial, result):
-        decided.append(result["epoch"])
-        if result["epoch"] in (2, 3):
-            paused.append(trial.trial_id)
-            return Decision.PAUSE
-        return Decision.CONTINUE
-
-    scheduler.on_result = on_result
-    scheduler.suggest_resume = lambda trial_id: Suggestion.resume(paused.pop()) if paused else None
+    scheduler = _pausing_at_2_and_3(decided)
     exp = tmp_path / "exp"
     result = Tuner(LocalBackend(script=script), scheduler, n_workers=1, stop=StopCriteria(max_trials=1),
                    experiment_dir=exp).run()
@@ -378,25 +386,8 @@ def test_a_session_that_died_while_deferred_results_were_decided_leaves_the_rest
     """The tuner dies after the resume's first deferred result (4 of 4, 5; see above), before the
     trial is launched: the resumed experiment decides on the rest (5) before it relaunches the
     trial from its checkpoint. Every epoch is decided once, in order."""
-    from tunebench.types import Decision, Suggestion
-
     script = write_script(tmp_path, TRAINS_ON_AFTER_SIGTERM)
-
-    def scheduler():
-        sched = make_scheduler("RS", SPACE, metric="loss", mode="min", resource_attr="epoch",
-                               max_resource_attr="epochs", seed=0)
-        paused: list[int] = []
-
-        def on_result(trial, result):
-            if result["epoch"] in (2, 3):
-                paused.append(trial.trial_id)
-                return Decision.PAUSE
-            return Decision.CONTINUE
-
-        sched.on_result = on_result
-        sched.suggest_resume = lambda trial_id: Suggestion.resume(paused.pop()) if paused else None
-        return sched
-
+    scheduler = _pausing_at_2_and_3
     exp = tmp_path / "exp"
     Tuner(LocalBackend(script=script), scheduler(), n_workers=1, stop=StopCriteria(max_trials=1),
           experiment_dir=exp).run()
