@@ -99,8 +99,9 @@ scale (``value_bounds``: no change, kept as an option), the new configuration wi
 PFN mean at ``max_t`` (0.569 / 0.414 / 0.286), the proposing GP's EI at MOBSTER's target level
 instead of ``max_t``, candidates scored under a product of experts of the PFN and the proposing
 GP, MFPI-random's ``tau`` scaled by 0.01-10, and the new configuration given the GP's optimistic
-value (mean minus 1 or 2 standard deviations) with ``config_inputs="gp"``: more trials started,
-none better (none better beyond the noise; README).
+value (mean minus 1 or 2 standard deviations) with ``config_inputs="gp"`` (more trials started,
+none better), and every candidate judged at ``max_t`` instead of a random horizon (none better
+beyond the noise; README).
 
 Determinism and resume: given the seed and the calls the decisions are deterministic;
 ``state_dict`` holds the race, the surrogate's anchor (see :mod:`tunebench.models.dpl`) and the
