@@ -381,15 +381,13 @@ def test_results_reported_after_a_pause_are_decided_in_order_over_later_resumes(
     assert fold(every).trials[0].deferred == []
 
 
-
 def test_a_session_that_died_while_deferred_results_were_decided_leaves_the_rest_to_the_next(tmp_path: Path) -> None:
     """The tuner dies after the resume's first deferred result (4 of 4, 5; see above), before the
     trial is launched: the resumed experiment decides on the rest (5) before it relaunches the
     trial from its checkpoint. Every epoch is decided once, in order."""
     script = write_script(tmp_path, TRAINS_ON_AFTER_SIGTERM)
-    scheduler = _pausing_at_2_and_3
     exp = tmp_path / "exp"
-    Tuner(LocalBackend(script=script), scheduler(), n_workers=1, stop=StopCriteria(max_trials=1),
+    Tuner(LocalBackend(script=script), _pausing_at_2_and_3(), n_workers=1, stop=StopCriteria(max_trials=1),
           experiment_dir=exp).run()
     # the log and the files as the tuner left them when it died right after deciding on epoch 4
     # (the first process's lines only: the trial was not relaunched)
@@ -403,8 +401,8 @@ def test_a_session_that_died_while_deferred_results_were_decided_leaves_the_rest
     (trial / "results.jsonl").write_text("".join(lines[:5]))  # epochs 1-5 of the first process
     save_checkpoint({"epoch": 5}, trial / "checkpoint")
     (trial / "launches.txt").write_text("launch\n")
-    result = Tuner(LocalBackend(script=script), scheduler(), n_workers=1, stop=StopCriteria(max_trials=1),
-                   experiment_dir=exp, resume=True).run()
+    result = Tuner(LocalBackend(script=script), _pausing_at_2_and_3(), n_workers=1,
+                   stop=StopCriteria(max_trials=1), experiment_dir=exp, resume=True).run()
     assert result.n_failed == 0
     decided = [(e["result"]["epoch"], e["decision"]) for e in events(exp) if e["event"] == "result"]
     assert decided == [(1, "CONTINUE"), (2, "PAUSE"), (3, "PAUSE"), *[(epoch, "CONTINUE") for epoch in range(4, 10)]]

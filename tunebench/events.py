@@ -49,7 +49,7 @@ __all__ = [
     "LogKind", "TrialState", "ExperimentState", "dumps_line", "loads_line", "has_nonfinite", "split_lines",
     "iter_events", "read_last_event", "fold", "replay", "parse_result_line", "TrialScore", "Standing",
     "rank_trials", "rank_scored", "LEADERBOARD_SIZE", "event_problem", "read_log", "restore",
-    "RESERVED_RESULT_KEYS", "result_problem",
+    "RESERVED_RESULT_KEYS", "result_problem", "consumed_offset",
 ]
 
 logger = logging.getLogger(__name__)
@@ -201,6 +201,13 @@ def resource_not_decided(resource: float, last: float | None, top: Any, resource
     if is_number(top) and resource > top:
         return "beyond", f"{resource_attr}={resource} beyond the maximum {top}"
     return None
+
+
+def consumed_offset(current: int, offset: int | None) -> int:
+    """A trial's bytes of its results file consumed, after a line that ends at ``offset`` (None:
+    a backend without offsets): offsets grow along the file, and a line decided on later (a
+    deferred result, at its resume) never moves it back."""
+    return current if offset is None else max(current, offset)
 
 
 def restarted_without_checkpoint(resource: float, last: float | None, relaunched: bool) -> bool:
@@ -414,8 +421,7 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
     if kind == _RESULT:
         rec.n_results += 1
         rec.last_result = ev["result"]
-        if offset is not None:
-            rec.offset = max(rec.offset, offset)
+        rec.offset = consumed_offset(rec.offset, offset)
         decision = ev.get("decision")
         if decision == "PAUSE":
             rec.status = _PAUSED
@@ -432,10 +438,10 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
                 rec.configs = [*(rec.configs or [(0, rec.trial.config)]), (start, config)]
             rec.trial = Trial(tid, config)
         rec.status, rec.interrupted = _RUNNING, False
+        # its deferred results are decided on right after the resume (results or ignored lines),
+        # until a PAUSE; or ignored, when it takes another trial's checkpoint
         if exploit is not None:
-            rec.deferred = []  # ignored: it took another trial's checkpoint
-        # else: decided on right after the resume (results or ignored lines), until a PAUSE
-        if exploit is not None:
+            rec.deferred = []
             rec.exploit, rec.exploit_n_results = exploit, rec.n_results
             state.exploits.append({"trial_id": tid, "source": exploit.get("source"),
                                    "resource": exploit.get("resource"), "changes": exploit.get("changes") or {},
@@ -445,11 +451,9 @@ def _apply(state: ExperimentState, ev: dict[str, Any]) -> None:
         state.launches_in_last_session += 1
     elif kind == _RESULT_DEFERRED:
         rec.deferred.append((ev["result"], offset))
-        if offset is not None:
-            rec.offset = max(rec.offset, offset)
+        rec.offset = consumed_offset(rec.offset, offset)
     elif kind == _RESULT_IGNORED:
-        if offset is not None:
-            rec.offset = max(rec.offset, offset)
+        rec.offset = consumed_offset(rec.offset, offset)
     elif kind == _TRIAL_COMPLETE:
         rec.status = _COMPLETED
     elif kind == _TRIAL_FAIL:

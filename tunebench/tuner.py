@@ -32,6 +32,7 @@ from tunebench.events import (  # noqa: F401 (RESERVED_RESULT_KEYS: also importa
     LogKind,
     Standing,
     TrialScore,
+    consumed_offset,
     parse_result_line,
     rank_scored,
     resource_not_decided,
@@ -628,12 +629,12 @@ class Tuner:
         rec = self.trials[trial_id]
         rec.status = _RUNNING
         rec.ending = False
+        rec.relaunched = True
         self._log({"event": _LOG_TRIAL_RESTART, "trial_id": trial_id, "offset": rec.offset})
         if rec.exploit_pending is not None:
             # the last session logged its resume from another trial's checkpoint and ended before
             # a result of it: the copy may not have been made; make it (again) before the relaunch
             self._take_checkpoint(rec, rec.exploit_pending)
-        rec.relaunched = True
         assert self._store is not None
         self._launched.add(trial_id)
         self.backend.start(rec.trial, self._trial_dir(trial_id), results_offset=rec.offset)
@@ -679,20 +680,17 @@ class Tuner:
             # already hold this epoch, so the scheduler gets the result when the trial resumes
             rec.deferred.append((result, offset))
             self._log({"event": _LOG_RESULT_DEFERRED, "trial_id": tid, "result": result, "offset": offset})
-            if offset is not None:
-                rec.offset = max(rec.offset, offset)
+            rec.offset = consumed_offset(rec.offset, offset)
             return
         if rec.status is not _RUNNING or rec.ending:
             # reported after the tuner asked the process to end: kept in the log, not decided on
             self._log({"event": _LOG_RESULT_IGNORED, "trial_id": tid, "result": result, "offset": offset,
                        "reason": f"trial is {rec.status.value}"})
-            if offset is not None:
-                rec.offset = max(rec.offset, offset)
+            rec.offset = consumed_offset(rec.offset, offset)
             return
         problem = self._check_result(result)
         if problem is not None:
-            if offset is not None:
-                rec.offset = max(rec.offset, offset)
+            rec.offset = consumed_offset(rec.offset, offset)
             self._fail(rec, problem, stop_process=has_process)
             return
         resource_attr = self._resource_attr
@@ -741,8 +739,7 @@ class Tuner:
         self.n_results += 1
         rec.n_results += 1
         rec.last_result = result
-        if offset is not None:
-            rec.offset = max(rec.offset, offset)
+        rec.offset = consumed_offset(rec.offset, offset)
         event = {"event": _LOG_RESULT, "trial_id": tid, "result": result, "decision": decision}  # str enum
         if offset is not None:
             event["offset"] = offset
@@ -771,8 +768,7 @@ class Tuner:
         if restart:
             event["restart"] = True
         self._log(event)
-        if offset is not None:
-            rec.offset = max(rec.offset, offset)
+        rec.offset = consumed_offset(rec.offset, offset)
         if warn:
             logger.warning("trial %d reported %s: ignored (the script should report each %s once, up to its "
                            "maximum; further ones of this trial are ignored without a word, see %s)", tid, reason,
@@ -975,9 +971,11 @@ class Tuner:
             self._update_best(rec, result)
             rec.deferred_config = None
         for tid, ts in logged.trials.items():
-            if ts.deferred and ts.configs is not None and ts.config_at(ts.n_results) != ts.trial.config:
-                # deferred results left by a PAUSE while they were decided: trained with an earlier config
-                self.trials[tid].deferred_config = ts.config_at(ts.n_results)
+            if ts.deferred and ts.configs is not None:
+                # deferred results left by a PAUSE while they were decided: trained with the config then
+                trained_with = ts.config_at(ts.n_results)
+                if trained_with != ts.trial.config:
+                    self.trials[tid].deferred_config = trained_with
             if ts.exploit is not None and ts.n_results == ts.exploit_n_results:
                 # resumed from another trial's checkpoint, nothing decided since: it goes on from there
                 self.trials[tid].last_resource = ts.exploit["resource"]
