@@ -36,17 +36,17 @@ def test_default_run_tunes_the_example_with_asha_on_two_workers(tmp_path):
     assert summary["n_stopped"] > 0, "ASHA stopped poor trials"
 
 
-def test_killed_tuner_resumes_without_losing_results(tmp_path):
-    exp = tmp_path / "exp"
-    kill_when([sys.executable, "-m", "tunebench", "run", "--method", "ASHA-promotion", "--max-wallclock-time", "30",
-               "--experiment-dir", str(exp), "--no-progress"], exp, n_results(40), timeout=60)
+def _killed_and_resumed(command, exp, until, timeout):
+    """Run ``command`` (a tuner writing to ``exp``), SIGKILL it once ``until(events)`` holds, then
+    ``tunebench resume`` the experiment. Checks that nothing is lost: the results logged before the
+    kill stay the log's first, and every line the trials had written by the kill is logged. Returns
+    the results logged before the kill, those lines per trial id, and the whole log after."""
+    kill_when(command, exp, until, timeout=timeout)
     before = [e for e in events(exp) if e.get("event") == "result"]
-    assert len(before) >= 40
     # what the trials themselves had written by the kill (the tuner may not have logged it yet)
-    reported = {}
     time.sleep(0.5)  # trial processes die with their parent (parent-death signal)
-    for d in (exp / "trials").iterdir():
-        reported[int(d.name)] = [json.loads(line) for line in (d / "results.jsonl").read_text().splitlines()]
+    reported = {int(d.name): [json.loads(line) for line in (d / "results.jsonl").read_text().splitlines()]
+                for d in (exp / "trials").iterdir()}
 
     res = tunebench("resume", str(exp), "--no-progress")
     assert res.returncode == 0, res.stderr
@@ -61,6 +61,15 @@ def test_killed_tuner_resumes_without_losing_results(tmp_path):
     for tid, lines in reported.items():
         for r in lines:
             assert (tid, r["epoch"]) in logged, f"trial {tid} epoch {r['epoch']} reported before the kill is lost"
+    return before, reported, after
+
+
+def test_killed_tuner_resumes_without_losing_results(tmp_path):
+    exp = tmp_path / "exp"
+    before, reported, after = _killed_and_resumed(
+        [sys.executable, "-m", "tunebench", "run", "--method", "ASHA-promotion", "--max-wallclock-time", "30",
+         "--experiment-dir", str(exp), "--no-progress"], exp, n_results(40), timeout=60)
+    assert len(before) >= 40
     starts = [e["trial_id"] for e in after if e.get("event") == "trial_start"]
     assert len(starts) == len(set(starts)), "no trial id reused"
     summary = json.loads(tunebench("show", str(exp), "--json").stdout)
@@ -113,23 +122,8 @@ def test_killed_ftbo_resumes_its_trials_from_their_checkpoints(tmp_path, surroga
     def thawed_and(at_least: int):
         return lambda evs: n_results(at_least)(evs) and any(e.get("event") == "trial_resume" for e in evs)
 
-    kill_when(run, exp, thawed_and(20), timeout=240)
-    before = [e for e in events(exp) if e.get("event") == "result"]
-    time.sleep(0.5)  # trial processes die with their parent (parent-death signal)
-    reported = {int(d.name): [json.loads(line) for line in (d / "results.jsonl").read_text().splitlines()]
-                for d in (exp / "trials").iterdir()}
-
-    res = tunebench("resume", str(exp), "--no-progress")
-    assert res.returncode == 0, res.stderr
-    after = events(exp)
+    _, _, after = _killed_and_resumed(run, exp, thawed_and(20), timeout=240)
     results = [e for e in after if e.get("event") == "result"]
-    key = lambda e: (e["trial_id"], e["result"]["epoch"], e["result"]["val_error"])  # noqa: E731
-    assert [key(e) for e in results[: len(before)]] == [key(e) for e in before]
-    logged = {(e["trial_id"], e["result"]["epoch"]) for e in after
-              if e.get("event") in ("result", "result_ignored", "result_deferred")}
-    for tid, lines in reported.items():
-        for r in lines:
-            assert (tid, r["epoch"]) in logged, f"trial {tid} epoch {r['epoch']} reported before the kill is lost"
     # one epoch per step from checkpoints: no script restarted from epoch 1, each trial's epochs 1, 2, ... once
     assert not any(e.get("event") == "result_ignored" and e.get("restart") for e in after)
     per_trial: dict[int, list[int]] = {}
